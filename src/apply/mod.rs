@@ -1,0 +1,449 @@
+//! Executes a plan over the dependency DAG with bounded parallelism, persisting every step.
+//!
+//! Guarantees: a step starts only after the steps it depends on succeeded; each completed
+//! cloud operation is written to state (with its audit event) before any step that depends on
+//! it starts; a failed step skips only its dependents, independent steps run to the end.
+//! Assumptions: provider operations are idempotent, so re-running an interrupted apply
+//! converges. Errors: step failures are reported in the [`Report`], never as an early return;
+//! only a failure to write state stops the walk (nothing more is done that could not be recorded).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use tokio::task::JoinSet;
+
+use crate::audit::{self, NewEvent};
+use crate::config::Environment;
+use crate::model::{Address, Lookup, Reference, Value, kinds, value_at};
+use crate::plan::{Action, LiveMap, Plan};
+use crate::providers::{Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest};
+use crate::state::{self, ResourceState, ResourceStatus, StateStore};
+
+/// One cloud operation of an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepKind {
+    /// Create a resource (or the second half of a replace).
+    Create,
+    /// Update in place.
+    Update,
+    /// Delete (or the first half of a replace).
+    Delete,
+}
+
+/// A step: an operation on an address, and the plan action it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Step {
+    /// The resource.
+    pub address: Address,
+    /// The operation.
+    pub kind: StepKind,
+    /// The plan's action (a replace is a delete step then a create step).
+    pub action: Action,
+}
+
+impl Step {
+    /// `creating`, `updating`, `deleting`, `replacing`.
+    pub fn verb(&self) -> &'static str {
+        match (self.action, self.kind) {
+            (Action::Replace, StepKind::Delete) => "replacing (delete)",
+            (Action::Replace, _) => "replacing (create)",
+            (_, StepKind::Create) => "creating",
+            (_, StepKind::Update) => "updating",
+            (_, StepKind::Delete) => "deleting",
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It completed and is recorded in state.
+    Done,
+    /// The cloud call failed.
+    Failed(String),
+    /// Not attempted because a step it depends on failed.
+    Skipped {
+        /// The failed step's address.
+        because: Address,
+    },
+}
+
+/// A step and how it ended.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// The step.
+    pub step: Step,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every step, in completion order.
+    pub steps: Vec<StepResult>,
+}
+
+impl Report {
+    /// Whether every step completed.
+    pub fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| s.outcome == Outcome::Done)
+    }
+
+    /// Counts of (done, failed, skipped).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for s in &self.steps {
+            match s.outcome {
+                Outcome::Done => c.0 += 1,
+                Outcome::Failed(_) => c.1 += 1,
+                Outcome::Skipped { .. } => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Progress notifications for the CLI.
+pub enum Progress<'a> {
+    /// A step started.
+    Started(&'a Step),
+    /// A step ended.
+    Finished(&'a StepResult),
+}
+
+/// What the executor needs besides the plan.
+pub struct Inputs<'a> {
+    /// The loaded environment (desired expressions).
+    pub env: &'a Environment,
+    /// State as it was when the plan was computed.
+    pub state: &'a [ResourceState],
+    /// Live state as refreshed for the plan.
+    pub live: &'a LiveMap,
+    /// Where completed steps are recorded.
+    pub store: &'a dyn StateStore,
+    /// The providers.
+    pub registry: &'a Registry,
+    /// Actor and commit for audit events.
+    pub audit: &'a audit::Context,
+    /// The command name recorded on events (`apply`, `destroy`).
+    pub operation: &'a str,
+    /// Steps in flight at most.
+    pub parallelism: usize,
+}
+
+/// Errors that stop an apply: state could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A completed step could not be recorded; nothing further was started.
+    #[error("could not record {address} in state after it was applied: {source}")]
+    State {
+        /// The step's address.
+        address: Address,
+        /// The state error.
+        #[source]
+        source: state::StateError,
+    },
+}
+
+type StepOutput = (NodeIndex, Result<Option<Applied>, ProviderError>, Duration);
+
+/// Runs the plan's steps; see the module docs for the guarantees.
+pub async fn execute(
+    plan: &Plan,
+    inputs: &Inputs<'_>,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<Report, ApplyError> {
+    let graph = step_graph(plan, inputs);
+    let mut remaining: BTreeMap<NodeIndex, usize> =
+        graph.node_indices().map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count())).collect();
+    let mut ready: VecDeque<NodeIndex> = remaining.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut blocked: BTreeSet<NodeIndex> = BTreeSet::new();
+    let mut outputs: BTreeMap<Address, Value> = inputs
+        .state
+        .iter()
+        .map(|s| (s.address.clone(), s.outputs.clone()))
+        .chain(inputs.live.iter().filter_map(|(a, l)| l.as_ref().map(|l| (a.clone(), l.outputs.clone()))))
+        .collect();
+    let mut report = Report::default();
+    let mut running: JoinSet<StepOutput> = JoinSet::new();
+    let parallelism = inputs.parallelism.max(1);
+
+    loop {
+        while running.len() < parallelism {
+            let Some(node) = ready.pop_front() else { break };
+            let step = graph[node].clone();
+            progress(Progress::Started(&step));
+            let ctx = ApplyContext { env: inputs.env, outputs: &outputs };
+            let request = build_request(&step, inputs, &ctx);
+            let registry = inputs.registry.clone();
+            running.spawn(async move {
+                let started = Instant::now();
+                let result = run_request(registry, request).await;
+                (node, result, started.elapsed())
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (node, result, elapsed) = match joined {
+            Ok(r) => r,
+            Err(e) => panic!("an apply step panicked: {e}"),
+        };
+        let step = graph[node].clone();
+        let outcome = match result {
+            Ok(applied) => {
+                record(&step, applied.as_ref(), inputs, &mut outputs).await?;
+                Outcome::Done
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let event = NewEvent::new(inputs.operation, action_name(&step), "failed")
+                    .address(&step.address)
+                    .detail(message.clone());
+                inputs
+                    .store
+                    .commit(state::Change::None, event, inputs.audit)
+                    .await
+                    .map_err(|source| ApplyError::State { address: step.address.clone(), source })?;
+                Outcome::Failed(message)
+            }
+        };
+        let failed = matches!(outcome, Outcome::Failed(_));
+        let result = StepResult { step: step.clone(), outcome, elapsed };
+        progress(Progress::Finished(&result));
+        report.steps.push(result);
+        if failed {
+            let mut dfs = petgraph::visit::Dfs::new(&graph, node);
+            while let Some(n) = dfs.next(&graph) {
+                if n != node && blocked.insert(n) {
+                    let skipped = StepResult {
+                        step: graph[n].clone(),
+                        outcome: Outcome::Skipped { because: step.address.clone() },
+                        elapsed: Duration::ZERO,
+                    };
+                    progress(Progress::Finished(&skipped));
+                    report.steps.push(skipped);
+                }
+            }
+        }
+        for next in graph.neighbors_directed(node, Direction::Outgoing) {
+            if let Some(d) = remaining.get_mut(&next) {
+                *d -= 1;
+                if *d == 0 && !failed && !blocked.contains(&next) {
+                    ready.push_back(next);
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// A provider call ready to run in a task.
+enum Request {
+    Create(CreateRequest),
+    Update(UpdateRequest),
+    Delete(DeleteRequest),
+    Invalid(ProviderError),
+}
+
+async fn run_request(registry: Registry, request: Request) -> Result<Option<Applied>, ProviderError> {
+    match request {
+        Request::Create(r) => registry.for_kind(r.kind)?.create(r).await.map(Some),
+        Request::Update(r) => registry.for_kind(r.kind)?.update(r).await.map(Some),
+        Request::Delete(r) => registry.for_kind(r.kind)?.delete(r).await.map(|_| None),
+        Request::Invalid(e) => Err(e),
+    }
+}
+
+fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Request {
+    let stored = inputs.state.iter().find(|s| s.address == step.address);
+    match step.kind {
+        StepKind::Delete => {
+            let Some(stored) = stored else {
+                return Request::Invalid(ProviderError::NotFound(format!("{} in state", step.address)));
+            };
+            let Some(kind) = kinds::lookup(&stored.kind) else {
+                return Request::Invalid(ProviderError::Invalid(format!("unknown kind {}", stored.kind)));
+            };
+            let prior = inputs
+                .live
+                .get(&step.address)
+                .cloned()
+                .flatten()
+                .map(|l| l.properties)
+                .unwrap_or_else(|| stored.properties.clone());
+            Request::Delete(DeleteRequest { address: step.address.clone(), kind, remote_id: stored.remote_id.clone(), prior })
+        }
+        StepKind::Create | StepKind::Update => {
+            let Some(resource) = inputs.env.resources.get(&step.address) else {
+                return Request::Invalid(ProviderError::Invalid(format!("{} is not in the files", step.address)));
+            };
+            let properties = resource.kind.normalize(&resource.properties.eval(ctx));
+            if properties.contains_unknown() {
+                return Request::Invalid(ProviderError::Invalid(format!(
+                    "{}: some properties are still unknown after their dependencies were applied",
+                    step.address
+                )));
+            }
+            if step.kind == StepKind::Create {
+                return Request::Create(CreateRequest { address: step.address.clone(), kind: resource.kind, properties });
+            }
+            let live = inputs.live.get(&step.address).cloned().flatten();
+            let (prior, prior_outputs) = match (live, stored) {
+                (Some(l), _) => (resource.kind.normalize(&l.properties), l.outputs),
+                (None, Some(s)) => (s.properties.clone(), s.outputs.clone()),
+                (None, None) => (Value::Null, Value::Null),
+            };
+            let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
+            Request::Update(UpdateRequest {
+                address: step.address.clone(),
+                kind: resource.kind,
+                remote_id,
+                prior,
+                prior_outputs,
+                properties,
+            })
+        }
+    }
+}
+
+/// Persists a completed step and its audit event.
+async fn record(
+    step: &Step,
+    applied: Option<&Applied>,
+    inputs: &Inputs<'_>,
+    outputs: &mut BTreeMap<Address, Value>,
+) -> Result<(), ApplyError> {
+    let before = inputs
+        .live
+        .get(&step.address)
+        .cloned()
+        .flatten()
+        .map(|l| l.properties.to_display_json());
+    let (change, after) = match (step.kind, applied) {
+        (StepKind::Delete, _) => {
+            outputs.remove(&step.address);
+            (state::Change::Remove(step.address.clone()), None)
+        }
+        (_, Some(applied)) => {
+            let resource = &inputs.env.resources[&step.address];
+            let ctx = ApplyContext { env: inputs.env, outputs };
+            let properties = resource.kind.normalize(&resource.properties.eval(&ctx));
+            let after = properties.to_display_json();
+            let stored = ResourceState {
+                address: step.address.clone(),
+                kind: resource.kind.kind.to_string(),
+                remote_id: applied.remote_id.clone(),
+                properties,
+                outputs: applied.outputs.clone(),
+                dependencies: resource.depends_on.iter().cloned().collect(),
+                status: ResourceStatus::Applied,
+            };
+            outputs.insert(step.address.clone(), applied.outputs.clone());
+            (state::Change::Put(stored), Some(after))
+        }
+        (_, None) => (state::Change::None, None),
+    };
+    let mut event = NewEvent::new(inputs.operation, action_name(step), "ok").address(&step.address);
+    event.before = if step.kind == StepKind::Create && step.action == Action::Create { None } else { before };
+    event.after = after;
+    if step.action == Action::Replace {
+        event.detail = Some(match step.kind {
+            StepKind::Delete => "deleted for replacement".into(),
+            _ => "created as replacement".into(),
+        });
+    }
+    inputs
+        .store
+        .commit(change, event, inputs.audit)
+        .await
+        .map_err(|source| ApplyError::State { address: step.address.clone(), source })?;
+    Ok(())
+}
+
+fn action_name(step: &Step) -> &'static str {
+    match (step.action, step.kind) {
+        (Action::Replace, _) => "replace",
+        (_, StepKind::Create) => "create",
+        (_, StepKind::Update) => "update",
+        (_, StepKind::Delete) => "delete",
+    }
+}
+
+/// The DAG of steps: creates/updates after their dependencies' steps, deletes before the
+/// deletes of what they depended on, a replace's create after its delete.
+fn step_graph(plan: &Plan, inputs: &Inputs<'_>) -> DiGraph<Step, ()> {
+    let mut graph = DiGraph::new();
+    let mut creates: BTreeMap<Address, NodeIndex> = BTreeMap::new();
+    let mut deletes: BTreeMap<Address, NodeIndex> = BTreeMap::new();
+    for change in plan.changes.iter().filter(|c| c.action.is_change()) {
+        let a = change.address.clone();
+        let step = |kind| Step { address: a.clone(), kind, action: change.action };
+        match change.action {
+            Action::Create => {
+                creates.insert(a.clone(), graph.add_node(step(StepKind::Create)));
+            }
+            Action::Update => {
+                creates.insert(a.clone(), graph.add_node(step(StepKind::Update)));
+            }
+            Action::Delete => {
+                deletes.insert(a.clone(), graph.add_node(step(StepKind::Delete)));
+            }
+            Action::Replace => {
+                let d = graph.add_node(step(StepKind::Delete));
+                let c = graph.add_node(step(StepKind::Create));
+                graph.add_edge(d, c, ());
+                deletes.insert(a.clone(), d);
+                creates.insert(a.clone(), c);
+            }
+            Action::NoOp => {}
+        }
+    }
+    // Creates and updates after what they depend on.
+    for (address, node) in &creates {
+        if let Some(resource) = inputs.env.resources.get(address) {
+            for dep in &resource.depends_on {
+                if let Some(before) = creates.get(dep) {
+                    graph.update_edge(*before, *node, ());
+                }
+            }
+        }
+    }
+    // A resource's delete waits for the deletes and updates of what depended on it.
+    for stored in inputs.state {
+        for dep in &stored.dependencies {
+            let Some(dep_delete) = deletes.get(dep) else { continue };
+            if let Some(own_delete) = deletes.get(&stored.address) {
+                graph.update_edge(*own_delete, *dep_delete, ());
+            } else if let Some(own_update) = creates.get(&stored.address) {
+                graph.update_edge(*own_update, *dep_delete, ());
+            }
+        }
+    }
+    graph
+}
+
+/// What references evaluate to while applying: properties from the files, outputs as recorded
+/// so far (including steps completed in this apply).
+struct ApplyContext<'a> {
+    env: &'a Environment,
+    outputs: &'a BTreeMap<Address, Value>,
+}
+
+impl Lookup for ApplyContext<'_> {
+    fn lookup(&self, r: &Reference) -> Value {
+        if let Some(resource) = self.env.resources.get(&r.address)
+            && resource.kind.prop(&r.attr).is_some()
+        {
+            let props = resource.kind.normalize(&resource.properties.eval(self));
+            return value_at(props.get(&r.attr), &r.path);
+        }
+        match self.outputs.get(&r.address).map(|o| value_at(o.get(&r.attr), &r.path)) {
+            Some(Value::Null) | None => Value::Unknown,
+            Some(v) => v,
+        }
+    }
+}

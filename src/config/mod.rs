@@ -1,0 +1,85 @@
+//! Loads `environments/*.yaml` and `modules/*/module.yaml`, resolves variables, inputs and
+//! references, and validates them against the kind schemas, reporting file:line:column errors.
+
+mod diagnostic;
+mod load;
+pub mod template;
+mod types;
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+pub use diagnostic::{ConfigError, ConfigErrors, Location, SourceFile};
+pub use load::load;
+
+use crate::model::schema::KindSchema;
+use crate::model::{Address, Expr};
+
+/// Values for variables given outside the files.
+#[derive(Debug, Clone, Default)]
+pub struct VarOverrides {
+    /// From `--var KEY=VALUE`: each must name a declared variable.
+    pub cli: BTreeMap<String, String>,
+    /// From `CONVERGE_VAR_<KEY>` (the part after the prefix): used when the variable exists.
+    pub env: BTreeMap<String, String>,
+}
+
+/// AWS settings of an environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSettings {
+    /// The region, e.g. `us-east-1`.
+    pub region: String,
+}
+
+/// The `providers` section of an environment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Providers {
+    /// AWS, when the environment uses it.
+    pub aws: Option<AwsSettings>,
+}
+
+/// One resource of the desired graph, with its properties still as expressions.
+#[derive(Debug, Clone)]
+pub struct DesiredResource {
+    /// Its address.
+    pub address: Address,
+    /// Its kind's schema.
+    pub kind: &'static KindSchema,
+    /// Its properties (a map expression).
+    pub properties: Expr,
+    /// The resources it depends on (references and `depends_on`).
+    pub depends_on: BTreeSet<Address>,
+    /// Where it is declared.
+    pub location: Option<Location>,
+}
+
+/// A loaded, resolved and validated environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Its name (the file stem).
+    pub name: String,
+    /// Provider settings.
+    pub providers: Providers,
+    /// The desired resources by address.
+    pub resources: BTreeMap<Address, DesiredResource>,
+    /// Every file read, the environment file first.
+    pub files: Vec<SourceFile>,
+    /// SHA-256 over the names and contents of the files read (recorded in saved plans).
+    pub files_hash: String,
+}
+
+/// The environments of a project: the stems of `environments/*.yaml`, sorted.
+pub fn list_environments(root: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("environments"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            names.push(stem.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,216 @@
+//! Resource kind schemas: property types, defaults, replace-on-change, sensitivity and outputs.
+
+use std::collections::BTreeMap;
+
+use super::Value;
+
+/// The type of a property or output.
+#[derive(Debug, Clone, Copy)]
+pub enum Type {
+    /// Any string.
+    String,
+    /// Any number.
+    Number,
+    /// true or false.
+    Bool,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// A list of one element type.
+    List(&'static Type),
+    /// A map from string keys to one value type.
+    Map(&'static Type),
+    /// An object with known fields; unknown fields are errors.
+    Object(&'static [Prop]),
+    /// Free-form data (e.g. an IAM policy document).
+    Any,
+}
+
+impl Type {
+    /// A short name for messages and the JSON Schema.
+    pub fn describe(&self) -> String {
+        match self {
+            Type::String => "string".into(),
+            Type::Number => "number".into(),
+            Type::Bool => "bool".into(),
+            Type::Enum(values) => format!("one of {}", values.join(", ")),
+            Type::List(t) => format!("list of {}", t.describe()),
+            Type::Map(t) => format!("map of {}", t.describe()),
+            Type::Object(_) => "object".into(),
+            Type::Any => "any value".into(),
+        }
+    }
+}
+
+/// A default value for a property left out of a desired-state file.
+#[derive(Debug, Clone, Copy)]
+pub enum Default {
+    /// No default: a left-out optional property is null.
+    None,
+    /// A boolean default.
+    Bool(bool),
+    /// An integer default.
+    Int(i64),
+    /// A string default.
+    Str(&'static str),
+    /// An empty map.
+    EmptyMap,
+    /// An empty list.
+    EmptyList,
+}
+
+impl Default {
+    /// The default as a value.
+    pub fn value(&self) -> Value {
+        match self {
+            Default::None => Value::Null,
+            Default::Bool(b) => Value::Bool(*b),
+            Default::Int(i) => Value::int(*i),
+            Default::Str(s) => Value::str(*s),
+            Default::EmptyMap => Value::map(),
+            Default::EmptyList => Value::List(vec![]),
+        }
+    }
+}
+
+/// One property of a resource kind (or a field of an object property).
+#[derive(Debug, Clone, Copy)]
+pub struct Prop {
+    /// The snake_case name, as in desired-state files.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Type,
+    /// Whether the file must give it.
+    pub required: bool,
+    /// Whether changing it replaces the resource (R in DESIGN §2).
+    pub replace: bool,
+    /// Whether its value is secret.
+    pub sensitive: bool,
+    /// A list whose order means nothing (compared sorted).
+    pub unordered: bool,
+    /// Value assumed when left out.
+    pub default: Default,
+    /// One line for the JSON Schema and `schema` output.
+    pub doc: &'static str,
+}
+
+impl Prop {
+    /// An optional property with no default.
+    pub const fn new(name: &'static str, ty: Type, doc: &'static str) -> Prop {
+        Prop {
+            name,
+            ty,
+            required: false,
+            replace: false,
+            sensitive: false,
+            unordered: false,
+            default: Default::None,
+            doc,
+        }
+    }
+
+    /// Marks it required.
+    pub const fn required(mut self) -> Prop {
+        self.required = true;
+        self
+    }
+
+    /// Marks it replace-on-change.
+    pub const fn replace(mut self) -> Prop {
+        self.replace = true;
+        self
+    }
+
+    /// Marks a list whose order means nothing.
+    pub const fn unordered(mut self) -> Prop {
+        self.unordered = true;
+        self
+    }
+
+    /// Gives it a default.
+    pub const fn default(mut self, default: Default) -> Prop {
+        self.default = default;
+        self
+    }
+}
+
+/// An attribute a resource exposes once it exists (`arn`, `uri`, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// Its name, as referenced in `${KEY.NAME}`.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Type,
+}
+
+/// Everything converge knows about one resource kind without talking to a cloud.
+#[derive(Debug)]
+pub struct KindSchema {
+    /// The kind name, e.g. `aws.ecr_repository`.
+    pub kind: &'static str,
+    /// One line describing the kind.
+    pub doc: &'static str,
+    /// Its properties.
+    pub props: &'static [Prop],
+    /// Its outputs.
+    pub outputs: &'static [Output],
+}
+
+impl KindSchema {
+    /// The provider that manages this kind (the part before the dot).
+    pub fn provider(&self) -> &'static str {
+        self.kind.split('.').next().unwrap_or(self.kind)
+    }
+
+    /// A property by name.
+    pub fn prop(&self, name: &str) -> Option<&'static Prop> {
+        self.props.iter().find(|p| p.name == name)
+    }
+
+    /// An output by name.
+    pub fn output(&self, name: &str) -> Option<&'static Output> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// Whether changing property `name` replaces the resource.
+    pub fn forces_replacement(&self, name: &str) -> bool {
+        self.prop(name).is_some_and(|p| p.replace)
+    }
+
+    /// Fills defaults and nulls into `properties` so desired, stored and live values compare
+    /// field by field.
+    pub fn normalize(&self, properties: &Value) -> Value {
+        normalize_object(self.props, properties)
+    }
+}
+
+fn normalize_object(props: &[Prop], value: &Value) -> Value {
+    let given = value.as_map().cloned().unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for prop in props {
+        let mut v = match given.get(prop.name) {
+            Some(v) if !v.is_null() => normalize_value(&prop.ty, v),
+            _ => prop.default.value(),
+        };
+        if let (true, Value::List(items)) = (prop.unordered, &mut v) {
+            items.sort_by_key(|i| i.to_display_json().to_string());
+        }
+        let v = if prop.sensitive { v.into_sensitive() } else { v };
+        out.insert(prop.name.to_string(), v);
+    }
+    Value::Map(out)
+}
+
+fn normalize_value(ty: &Type, value: &Value) -> Value {
+    match (ty, value) {
+        (Type::Object(props), Value::Map(_)) => normalize_object(props, value),
+        (Type::List(inner), Value::List(items)) => {
+            Value::List(items.iter().map(|i| normalize_value(inner, i)).collect())
+        }
+        (Type::Map(inner), Value::Map(m)) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalize_value(inner, v)))
+                .collect(),
+        ),
+        (_, v) => v.clone(),
+    }
+}

@@ -1,0 +1,333 @@
+//! Plans: desired vs state vs live → a list of changes with their actions; the rules on them.
+//!
+//! A [`Plan`] is plain data: views (text, JSON) read it, `apply` executes it, and nothing here
+//! talks to a cloud or prints.
+
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Environment;
+use crate::graph::DependencyGraph;
+use crate::model::{Address, Lookup, Reference, Value, kinds, value_at};
+use crate::providers::Live;
+use crate::state::ResourceState;
+
+/// The version of the JSON plan format (`plan --format json` and plan files).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a change does to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing to do.
+    NoOp,
+    /// Create it.
+    Create,
+    /// Update it in place.
+    Update,
+    /// Delete it, then create it again (a replace-on-change property differs).
+    Replace,
+    /// Delete it.
+    Delete,
+}
+
+impl Action {
+    /// Whether this action changes anything.
+    pub fn is_change(self) -> bool {
+        self != Action::NoOp
+    }
+
+    /// Whether this action deletes the existing resource first.
+    pub fn is_replace(self) -> bool {
+        self == Action::Replace
+    }
+
+    /// The symbol shown before the address: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One resource's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The resource's address.
+    pub address: Address,
+    /// Its kind.
+    pub kind: String,
+    /// What will be done.
+    pub action: Action,
+    /// Properties now (live), `null` for a create.
+    #[serde(with = "display_value")]
+    pub before: Option<Value>,
+    /// Properties after (desired, unknowns marked), `null` for a delete.
+    #[serde(with = "display_value")]
+    pub after: Option<Value>,
+    /// Top-level properties that differ.
+    pub changed: Vec<String>,
+    /// Those of them that force replacement.
+    pub replace_because: Vec<String>,
+    /// Why, when it is not obvious (e.g. deleted outside converge).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+/// A plan for one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The environment.
+    pub environment: String,
+    /// The state serial the plan was made against.
+    pub serial: i64,
+    /// SHA-256 of the desired-state files the plan was made from.
+    pub files_hash: String,
+    /// Changes in the order they apply (creates and updates after their dependencies, deletes
+    /// before theirs), no-ops included.
+    pub changes: Vec<Change>,
+    /// Counts by action.
+    pub summary: Summary,
+}
+
+/// Counts of a plan's changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creates.
+    pub add: usize,
+    /// In-place updates.
+    pub change: usize,
+    /// Replacements.
+    pub replace: usize,
+    /// Deletes.
+    pub destroy: usize,
+}
+
+impl Plan {
+    /// Whether applying it would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_change())
+    }
+
+    /// The change of one address.
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// (address, action) of every real change: what a saved plan promises to do.
+    pub fn actions(&self) -> BTreeSet<(Address, Action)> {
+        self.changes.iter().filter(|c| c.action.is_change()).map(|c| (c.address.clone(), c.action)).collect()
+    }
+}
+
+/// Live state as refreshed: per address in state, the live resource or `None` when gone.
+pub type LiveMap = BTreeMap<Address, Option<Live>>;
+
+/// Options limiting a plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Only these addresses (and what they depend on); empty means all.
+    pub targets: Vec<Address>,
+    /// Plan the deletion of everything (destroy).
+    pub destroy: bool,
+}
+
+/// Computes the plan: each desired resource against its live state, in dependency order, and
+/// deletes for what state has but the files no longer declare.
+pub fn compute(env: &Environment, state: &[ResourceState], live: &LiveMap, serial: i64, options: &PlanOptions) -> Plan {
+    let state_by: BTreeMap<&Address, &ResourceState> = state.iter().map(|s| (&s.address, s)).collect();
+    let graph = DependencyGraph::from_desired(env.resources.values());
+    let order = graph.order().unwrap_or_else(|_| env.resources.keys().cloned().collect());
+    let wanted = targeted(env, &options.targets);
+
+    let mut ctx = PlanContext { state: &state_by, live, evaluated: BTreeMap::new(), actions: BTreeMap::new() };
+    let mut changes = Vec::new();
+    if !options.destroy {
+        for address in &order {
+            let Some(resource) = env.resources.get(address) else { continue };
+            let after = resource.kind.normalize(&resource.properties.eval(&ctx));
+            let current = live.get(address).cloned().flatten();
+            let in_state = state_by.contains_key(address);
+            let change = match current {
+                None => Change {
+                    address: address.clone(),
+                    kind: resource.kind.kind.to_string(),
+                    action: Action::Create,
+                    before: None,
+                    after: Some(after.clone()),
+                    changed: Vec::new(),
+                    replace_because: Vec::new(),
+                    note: in_state.then(|| "deleted outside converge; it will be created again".to_string()),
+                },
+                Some(current) => {
+                    let before = resource.kind.normalize(&current.properties).with_sensitivity_of(&after);
+                    let changed = changed_keys(&before, &after);
+                    let replace_because: Vec<String> =
+                        changed.iter().filter(|k| resource.kind.forces_replacement(k)).cloned().collect();
+                    let action = if !replace_because.is_empty() {
+                        Action::Replace
+                    } else if !changed.is_empty() {
+                        Action::Update
+                    } else {
+                        Action::NoOp
+                    };
+                    Change {
+                        address: address.clone(),
+                        kind: resource.kind.kind.to_string(),
+                        action,
+                        before: Some(before),
+                        after: Some(after.clone()),
+                        changed,
+                        replace_because,
+                        note: None,
+                    }
+                }
+            };
+            ctx.actions.insert(address.clone(), change.action);
+            ctx.evaluated.insert(address.clone(), after);
+            if wanted.as_ref().is_none_or(|w| w.contains(address)) {
+                changes.push(change);
+            }
+        }
+    }
+    // Deletes: dependents first (reverse of the order they were created in).
+    let mut deletes: Vec<&ResourceState> = state
+        .iter()
+        .filter(|s| options.destroy || !env.resources.contains_key(&s.address))
+        .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.address)))
+        .collect();
+    deletes.sort_by_key(|s| std::cmp::Reverse(depth(&s.address, &state_by, 0)));
+    for s in deletes {
+        let current = live.get(&s.address).cloned().flatten();
+        let kind = kinds::lookup(&s.kind);
+        let before = match (&current, kind) {
+            (Some(l), Some(k)) => k.normalize(&l.properties).with_sensitivity_of(&s.properties),
+            _ => s.properties.clone(),
+        };
+        changes.push(Change {
+            address: s.address.clone(),
+            kind: s.kind.clone(),
+            action: Action::Delete,
+            before: Some(before),
+            after: None,
+            changed: Vec::new(),
+            replace_because: Vec::new(),
+            note: current.is_none().then(|| "already deleted outside converge; only state is cleaned up".into()),
+        });
+    }
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.add += 1,
+            Action::Update => summary.change += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.destroy += 1,
+            Action::NoOp => {}
+        }
+    }
+    Plan {
+        format_version: FORMAT_VERSION,
+        environment: env.name.clone(),
+        serial,
+        files_hash: env.files_hash.clone(),
+        changes,
+        summary,
+    }
+}
+
+/// How deep a stored resource sits in the dependency chain recorded in state.
+fn depth(address: &Address, state: &BTreeMap<&Address, &ResourceState>, guard: usize) -> usize {
+    if guard > 64 {
+        return guard;
+    }
+    state
+        .get(address)
+        .map(|s| s.dependencies.iter().map(|d| 1 + depth(d, state, guard + 1)).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// The targets and everything they depend on, or `None` for "everything".
+fn targeted(env: &Environment, targets: &[Address]) -> Option<BTreeSet<Address>> {
+    if targets.is_empty() {
+        return None;
+    }
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<Address> = targets.to_vec();
+    while let Some(a) = todo.pop() {
+        if out.insert(a.clone())
+            && let Some(r) = env.resources.get(&a)
+        {
+            todo.extend(r.depends_on.iter().cloned());
+        }
+    }
+    Some(out)
+}
+
+/// Top-level property names whose values differ.
+pub fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_map(), after.as_map()) else { return Vec::new() };
+    let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !b.get(*k).unwrap_or(&Value::Null).same_as(a.get(*k).unwrap_or(&Value::Null)))
+        .cloned()
+        .collect()
+}
+
+/// What references evaluate to while planning.
+struct PlanContext<'a> {
+    state: &'a BTreeMap<&'a Address, &'a ResourceState>,
+    live: &'a LiveMap,
+    evaluated: BTreeMap<Address, Value>,
+    actions: BTreeMap<Address, Action>,
+}
+
+impl Lookup for PlanContext<'_> {
+    fn lookup(&self, r: &Reference) -> Value {
+        if let Some(props) = self.evaluated.get(&r.address)
+            && props.as_map().is_some_and(|m| m.contains_key(&r.attr))
+        {
+            return value_at(props.get(&r.attr), &r.path);
+        }
+        // An output: known only if the resource exists and is not being (re)created.
+        match self.actions.get(&r.address) {
+            Some(Action::Create | Action::Replace) | None => Value::Unknown,
+            _ => {
+                let outputs = self
+                    .live
+                    .get(&r.address)
+                    .and_then(|l| l.as_ref().map(|l| l.outputs.clone()))
+                    .or_else(|| self.state.get(&r.address).map(|s| s.outputs.clone()))
+                    .unwrap_or_default();
+                match value_at(outputs.get(&r.attr), &r.path) {
+                    Value::Null => Value::Unknown,
+                    v => v,
+                }
+            }
+        }
+    }
+}
+
+/// Serializes optional values in their display form (placeholders for unknowns and secrets).
+mod display_value {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::Value;
+
+    pub fn serialize<S: Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(Value::to_display_json).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        let json = Option::<serde_json::Value>::deserialize(d)?;
+        Ok(json.map(|j| Value::from_json(&j)))
+    }
+}

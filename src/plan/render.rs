@@ -1,0 +1,167 @@
+//! The text view of a plan: a `similar` unified diff of each resource's properties.
+//!
+//! Output carries ANSI styles; the CLI writes it through `anstream`, which strips them when
+//! colour is off (not a TTY, `--no-color`, `NO_COLOR`).
+
+use std::fmt::Write;
+
+use owo_colors::OwoColorize;
+use similar::{ChangeTag, TextDiff};
+
+use super::{Action, Change, Plan};
+use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
+
+/// The whole plan for people.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.action.is_change()).collect();
+    if changes.is_empty() {
+        let _ = writeln!(out, "No changes. Live infrastructure in {} matches the configuration.", plan.environment);
+        return out;
+    }
+    let _ = writeln!(out, "converge will perform these actions in {}:\n", plan.environment);
+    for change in changes {
+        out.push_str(&change_text(change));
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}
+
+/// `Plan: A to add, C to change, R to replace, D to destroy.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary;
+    format!(
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+        s.add, s.change, s.replace, s.destroy
+    )
+}
+
+/// The heading line of a change, coloured by action.
+pub fn heading(change: &Change) -> String {
+    let what = match change.action {
+        Action::NoOp => "is unchanged",
+        Action::Create => "will be created",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+    };
+    let line = format!("{} {} ({}) {what}", change.action.symbol(), change.address, change.kind);
+    match change.action {
+        Action::Create => line.green().to_string(),
+        Action::Update => line.yellow().to_string(),
+        Action::Replace => line.magenta().to_string(),
+        Action::Delete => line.red().to_string(),
+        Action::NoOp => line,
+    }
+}
+
+/// One change: heading, note, then its property diff.
+pub fn change_text(change: &Change) -> String {
+    let mut out = format!("  {}\n", heading(change).bold());
+    if let Some(note) = &change.note {
+        let _ = writeln!(out, "      # {note}");
+    }
+    let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
+    let before = change.before.as_ref().map(|v| property_lines(v, &[])).unwrap_or_default();
+    let after = change.after.as_ref().map(|v| property_lines(v, &replace_keys)).unwrap_or_default();
+    let diff = TextDiff::from_lines(&before, &after);
+    match change.action {
+        Action::Create | Action::Delete => {
+            let sign = if change.action == Action::Create { "+" } else { "-" };
+            for line in diff_source(change, &before, &after).lines() {
+                let styled = format!("{sign} {line}");
+                let styled = if sign == "+" { styled.green().to_string() } else { styled.red().to_string() };
+                let _ = writeln!(out, "      {styled}");
+            }
+        }
+        _ => {
+            for group in diff.grouped_ops(3) {
+                for op in group {
+                    for c in diff.iter_changes(&op) {
+                        let line = c.value().trim_end_matches('\n');
+                        let styled = match c.tag() {
+                            ChangeTag::Delete => format!("- {line}").red().to_string(),
+                            ChangeTag::Insert => format!("+ {line}").green().to_string(),
+                            ChangeTag::Equal => format!("  {line}").dimmed().to_string(),
+                        };
+                        let _ = writeln!(out, "      {styled}");
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn diff_source<'a>(change: &Change, before: &'a str, after: &'a str) -> &'a str {
+    if change.action == Action::Create { after } else { before }
+}
+
+/// Properties as YAML-like lines (`key: value`, nested by indentation), null fields left out;
+/// top-level keys in `forcing` are marked `# forces replacement`.
+pub fn property_lines(value: &Value, forcing: &[&str]) -> String {
+    let mut out = String::new();
+    if let Some(map) = value.as_map() {
+        for (k, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            let mark = if forcing.contains(&k.as_str()) { "   # forces replacement" } else { "" };
+            write_entry(&mut out, 0, k, v, mark);
+        }
+    }
+    out
+}
+
+fn write_entry(out: &mut String, indent: usize, key: &str, v: &Value, mark: &str) {
+    let pad = "  ".repeat(indent);
+    match v {
+        Value::Map(m) if !m.is_empty() => {
+            let _ = writeln!(out, "{pad}{key}:{mark}");
+            for (k, v) in m.iter().filter(|(_, v)| !v.is_null()) {
+                write_entry(out, indent + 1, k, v, "");
+            }
+        }
+        Value::List(l) if !l.is_empty() => {
+            let _ = writeln!(out, "{pad}{key}:{mark}");
+            for item in l {
+                write_item(out, indent + 1, item);
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{key}: {}{mark}", scalar(other));
+        }
+    }
+}
+
+fn write_item(out: &mut String, indent: usize, v: &Value) {
+    let pad = "  ".repeat(indent);
+    match v {
+        Value::Map(m) if !m.is_empty() => {
+            let mut first = true;
+            for (k, v) in m.iter().filter(|(_, v)| !v.is_null()) {
+                let mut entry = String::new();
+                write_entry(&mut entry, indent + 1, k, v, "");
+                let entry = entry.trim_start_matches(&format!("{pad}  ")).to_string();
+                let prefix = if first { format!("{pad}- ") } else { format!("{pad}  ") };
+                let _ = write!(out, "{prefix}{entry}");
+                first = false;
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}- {}", scalar(other));
+        }
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Unknown => UNKNOWN_TEXT.to_string(),
+        Value::Sensitive(_) | Value::Redacted(_) => SENSITIVE_TEXT.to_string(),
+        Value::Map(_) => "{}".into(),
+        Value::List(_) => "[]".into(),
+        other => other.to_plain_json().to_string(),
+    }
+}

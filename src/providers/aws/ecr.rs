@@ -1,0 +1,325 @@
+//! `aws.ecr_repository`: every Amazon ECR call converge makes.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
+use futures::{StreamExt, stream};
+
+use super::{api_error, object, tag_changes, tags_of, text};
+use crate::model::{Address, Value};
+use crate::providers::{Applied, Live, ProviderError, ReadItem};
+
+/// DescribeRepositories takes at most 100 names.
+const DESCRIBE_BATCH: usize = 100;
+
+/// The ECR client and converge's verbs on it.
+pub struct Ecr {
+    client: Client,
+    parallelism: usize,
+}
+
+type ReadResult = (Address, Result<Option<Live>, ProviderError>);
+
+impl Ecr {
+    /// Wraps a client built from the shared SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Ecr {
+        Ecr { client: Client::new(sdk), parallelism: parallelism.max(1) }
+    }
+
+    /// Reads repositories, 100 names per DescribeRepositories call, batches in parallel.
+    pub async fn read(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
+        let batches: Vec<Vec<ReadItem>> = items.chunks(DESCRIBE_BATCH).map(<[ReadItem]>::to_vec).collect();
+        let found: Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> = stream::iter(batches)
+            .map(|batch| self.describe_batch(batch))
+            .buffer_unordered(self.parallelism)
+            .flat_map(stream::iter)
+            .collect()
+            .await;
+        stream::iter(found)
+            .map(|(item, repo)| async move {
+                let live = match repo {
+                    Ok(Some(repo)) => self.details(&item, repo).await.map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                (item.address, live)
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await
+    }
+
+    async fn describe_batch(&self, batch: Vec<ReadItem>) -> Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> {
+        let names: Vec<String> = batch.iter().map(|i| i.remote_id.clone()).collect();
+        match self.client.describe_repositories().set_repository_names(Some(names)).send().await {
+            Ok(out) => {
+                let by_name: BTreeMap<String, Repository> = out
+                    .repositories
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| Some((r.repository_name.clone()?, r)))
+                    .collect();
+                batch
+                    .into_iter()
+                    .map(|i| {
+                        let repo = by_name.get(&i.remote_id).cloned();
+                        (i, Ok(repo))
+                    })
+                    .collect()
+            }
+            // One missing name fails the whole call: ask for each name on its own.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+                stream::iter(batch)
+                    .map(|item| async move {
+                        let repo = self.describe_one(&item.remote_id).await;
+                        (item, repo)
+                    })
+                    .buffer_unordered(self.parallelism)
+                    .collect()
+                    .await
+            }
+            Err(e) => {
+                let err = api_error("ecr:DescribeRepositories", e);
+                batch.into_iter().map(|i| (i, Err(err.clone()))).collect()
+            }
+        }
+    }
+
+    async fn describe_one(&self, name: &str) -> Result<Option<Repository>, ProviderError> {
+        match self.client.describe_repositories().repository_names(name).send().await {
+            Ok(out) => Ok(out.repositories.unwrap_or_default().into_iter().next()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => Ok(None),
+            Err(e) => Err(api_error("ecr:DescribeRepositories", e)),
+        }
+    }
+
+    /// Tags and lifecycle policy: the parts DescribeRepositories does not return.
+    async fn details(&self, item: &ReadItem, repo: Repository) -> Result<Live, ProviderError> {
+        let name = repo.repository_name.clone().unwrap_or_default();
+        let arn = repo.repository_arn.clone().unwrap_or_default();
+        let tags = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| api_error("ecr:ListTagsForResource", e))?
+            .tags
+            .unwrap_or_default();
+        // A policy is read when one is managed; an out-of-band policy on a repository whose
+        // file sets none is left alone (it is not converge's).
+        let lifecycle = if item.prior.get("lifecycle").is_null() && !item.prior.is_null() {
+            Value::Null
+        } else {
+            self.lifecycle(&name).await?
+        };
+        let properties = object(vec![
+            ("name", Value::str(&name)),
+            (
+                "image_tag_mutability",
+                Value::str(repo.image_tag_mutability.as_ref().map(|m| m.as_str()).unwrap_or("MUTABLE")),
+            ),
+            (
+                "scan_on_push",
+                Value::Bool(repo.image_scanning_configuration.as_ref().is_some_and(|c| c.scan_on_push)),
+            ),
+            ("lifecycle", lifecycle),
+            ("tags", Value::Map(tags.iter().map(|t| (t.key.clone(), Value::str(&t.value))).collect())),
+        ]);
+        Ok(Live { properties, outputs: outputs(&repo) })
+    }
+
+    async fn lifecycle(&self, name: &str) -> Result<Value, ProviderError> {
+        match self.client.get_lifecycle_policy().repository_name(name).send().await {
+            Ok(out) => Ok(parse_policy(out.lifecycle_policy_text.as_deref().unwrap_or(""))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {
+                Ok(Value::Null)
+            }
+            Err(e) => Err(api_error("ecr:GetLifecyclePolicy", e)),
+        }
+    }
+
+    /// CreateRepository, then its lifecycle policy.
+    pub async fn create(&self, p: &Value) -> Result<Applied, ProviderError> {
+        let name = text(p, "name");
+        let out = self
+            .client
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(ImageTagMutability::from(text(p, "image_tag_mutability")))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(p.get("scan_on_push").as_bool().unwrap_or(false))
+                    .build(),
+            )
+            .set_tags(Some(ecr_tags(&tags_of(p))?).filter(|t| !t.is_empty()))
+            .send()
+            .await
+            .map_err(|e| api_error("ecr:CreateRepository", e))?;
+        let repo = out.repository.ok_or_else(|| ProviderError::Invalid("CreateRepository returned nothing".into()))?;
+        self.put_lifecycle(name, &Value::Null, p.get("lifecycle")).await?;
+        Ok(Applied { remote_id: name.to_string(), outputs: outputs(&repo) })
+    }
+
+    /// Changes only what differs: mutability, scanning, tags, lifecycle.
+    pub async fn update(&self, name: &str, prior: &Value, p: &Value) -> Result<Applied, ProviderError> {
+        if !prior.get("image_tag_mutability").same_as(p.get("image_tag_mutability")) {
+            self.client
+                .put_image_tag_mutability()
+                .repository_name(name)
+                .image_tag_mutability(ImageTagMutability::from(text(p, "image_tag_mutability")))
+                .send()
+                .await
+                .map_err(|e| api_error("ecr:PutImageTagMutability", e))?;
+        }
+        if !prior.get("scan_on_push").same_as(p.get("scan_on_push")) {
+            self.client
+                .put_image_scanning_configuration()
+                .repository_name(name)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder()
+                        .scan_on_push(p.get("scan_on_push").as_bool().unwrap_or(false))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| api_error("ecr:PutImageScanningConfiguration", e))?;
+        }
+        let repo = self
+            .describe_one(name)
+            .await?
+            .ok_or_else(|| ProviderError::NotFound(format!("ECR repository {name}")))?;
+        let arn = repo.repository_arn.clone().unwrap_or_default();
+        let (set, remove) = tag_changes(prior, p);
+        if !remove.is_empty() {
+            self.client
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| api_error("ecr:UntagResource", e))?;
+        }
+        if !set.is_empty() {
+            self.client
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(ecr_tags(&set)?))
+                .send()
+                .await
+                .map_err(|e| api_error("ecr:TagResource", e))?;
+        }
+        self.put_lifecycle(name, prior.get("lifecycle"), p.get("lifecycle")).await?;
+        Ok(Applied { remote_id: name.to_string(), outputs: outputs(&repo) })
+    }
+
+    async fn put_lifecycle(&self, name: &str, prior: &Value, desired: &Value) -> Result<(), ProviderError> {
+        if prior.same_as(desired) {
+            return Ok(());
+        }
+        match policy_text(desired) {
+            Some(policy) => {
+                self.client
+                    .put_lifecycle_policy()
+                    .repository_name(name)
+                    .lifecycle_policy_text(policy)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ecr:PutLifecyclePolicy", e))?;
+            }
+            None => match self.client.delete_lifecycle_policy().repository_name(name).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {}
+                Err(e) => return Err(api_error("ecr:DeleteLifecyclePolicy", e)),
+            },
+        }
+        Ok(())
+    }
+
+    /// DeleteRepository without force: a repository that still holds images is not deleted.
+    pub async fn delete(&self, name: &str) -> Result<(), ProviderError> {
+        match self.client.delete_repository().repository_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_empty_exception()) => {
+                Err(ProviderError::Invalid(format!(
+                    "ECR repository {name} still holds images; converge does not delete images: remove them first"
+                )))
+            }
+            Err(e) => Err(api_error("ecr:DeleteRepository", e)),
+        }
+    }
+}
+
+fn outputs(repo: &Repository) -> Value {
+    object(vec![
+        ("arn", Value::str(repo.repository_arn.clone().unwrap_or_default())),
+        ("uri", Value::str(repo.repository_uri.clone().unwrap_or_default())),
+        ("registry_id", Value::str(repo.registry_id.clone().unwrap_or_default())),
+    ])
+}
+
+fn ecr_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string()))
+        })
+        .collect()
+}
+
+/// The lifecycle policy JSON for `lifecycle: {keep_last_images, expire_untagged_after_days}`.
+fn policy_text(lifecycle: &Value) -> Option<String> {
+    let mut rules = Vec::new();
+    if let Some(days) = lifecycle.get("expire_untagged_after_days").as_i64() {
+        rules.push(serde_json::json!({
+            "rulePriority": rules.len() + 1,
+            "description": "converge: expire untagged images",
+            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": days},
+            "action": {"type": "expire"}
+        }));
+    }
+    if let Some(keep) = lifecycle.get("keep_last_images").as_i64() {
+        rules.push(serde_json::json!({
+            "rulePriority": rules.len() + 1,
+            "description": "converge: keep the newest images",
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+            "action": {"type": "expire"}
+        }));
+    }
+    (!rules.is_empty()).then(|| serde_json::json!({ "rules": rules }).to_string())
+}
+
+/// Reads a policy back into `lifecycle` fields; a policy converge did not write shows as text.
+fn parse_policy(text: &str) -> Value {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Value::str(text);
+    };
+    let mut keep = Value::Null;
+    let mut untagged = Value::Null;
+    for rule in json["rules"].as_array().into_iter().flatten() {
+        let sel = &rule["selection"];
+        let n = sel["countNumber"].as_i64().map(Value::int).unwrap_or_default();
+        match (sel["tagStatus"].as_str(), sel["countType"].as_str()) {
+            (Some("untagged"), Some("sinceImagePushed")) => untagged = n,
+            (Some("any"), Some("imageCountMoreThan")) => keep = n,
+            _ => return Value::str(text),
+        }
+    }
+    object(vec![("keep_last_images", keep), ("expire_untagged_after_days", untagged)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_round_trips_through_policy_text() {
+        let lifecycle = object(vec![("keep_last_images", Value::int(30)), ("expire_untagged_after_days", Value::int(7))]);
+        let policy = policy_text(&lifecycle).unwrap();
+        assert!(policy.contains("imageCountMoreThan"));
+        assert_eq!(parse_policy(&policy), lifecycle);
+        assert_eq!(policy_text(&Value::Null), None);
+        assert_eq!(parse_policy("{\"rules\":[{\"selection\":{\"tagStatus\":\"tagged\"}}]}").as_str().is_some(), true);
+    }
+}

@@ -1,0 +1,216 @@
+//! `aws.iam_role`: every IAM call converge makes.
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::{Role, Tag};
+use futures::{StreamExt, stream};
+
+use super::{api_error, object, tag_changes, tags_of, text};
+use crate::model::{Address, Value};
+use crate::providers::{Applied, Live, ProviderError, ReadItem};
+
+type ReadResult = (Address, Result<Option<Live>, ProviderError>);
+
+/// The IAM client and converge's verbs on it.
+pub struct Iam {
+    client: Client,
+    parallelism: usize,
+}
+
+impl Iam {
+    /// Wraps a client built from the shared SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Iam {
+        Iam { client: Client::new(sdk), parallelism: parallelism.max(1) }
+    }
+
+    /// Reads roles (IAM has no batch read: GetRole and ListAttachedRolePolicies per role,
+    /// in parallel with a bound).
+    pub async fn read(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
+        stream::iter(items)
+            .map(|item| async move {
+                let live = self.read_one(&item.remote_id).await;
+                (item.address, live)
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await
+    }
+
+    async fn read_one(&self, name: &str) -> Result<Option<Live>, ProviderError> {
+        let role = match self.client.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+            Err(e) => return Err(api_error("iam:GetRole", e)),
+        };
+        let Some(role) = role else { return Ok(None) };
+        let mut policies: Vec<String> = self
+            .client
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(|r| r.map(|p| p.policy_arn.unwrap_or_default()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| api_error("iam:ListAttachedRolePolicies", e))?;
+        policies.sort();
+        Ok(Some(role_live(&role, policies)))
+    }
+
+    /// CreateRole, then attaches its managed policies.
+    pub async fn create(&self, p: &Value) -> Result<Applied, ProviderError> {
+        let name = text(p, "name");
+        let out = self
+            .client
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(p.get("assume_role_policy").to_plain_json().to_string())
+            .set_description(p.get("description").reveal().as_str().map(str::to_string))
+            .set_tags(Some(iam_tags(p)?).filter(|t| !t.is_empty()))
+            .send()
+            .await
+            .map_err(|e| api_error("iam:CreateRole", e))?;
+        for arn in policy_arns(p) {
+            self.attach(name, &arn).await?;
+        }
+        Ok(Applied { remote_id: name.to_string(), outputs: object(vec![("arn", out.role.map(|r| r.arn).into())]) })
+    }
+
+    /// Updates trust policy, description, attachments and tags, as far as they differ.
+    pub async fn update(&self, name: &str, prior: &Value, p: &Value) -> Result<Applied, ProviderError> {
+        if !prior.get("assume_role_policy").same_as(p.get("assume_role_policy")) {
+            self.client
+                .update_assume_role_policy()
+                .role_name(name)
+                .policy_document(p.get("assume_role_policy").to_plain_json().to_string())
+                .send()
+                .await
+                .map_err(|e| api_error("iam:UpdateAssumeRolePolicy", e))?;
+        }
+        if !prior.get("description").same_as(p.get("description")) {
+            self.client
+                .update_role()
+                .role_name(name)
+                .description(text(p, "description"))
+                .send()
+                .await
+                .map_err(|e| api_error("iam:UpdateRole", e))?;
+        }
+        let before = policy_arns(prior);
+        let after = policy_arns(p);
+        for arn in after.iter().filter(|a| !before.contains(a)) {
+            self.attach(name, arn).await?;
+        }
+        for arn in before.iter().filter(|a| !after.contains(a)) {
+            self.client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| api_error("iam:DetachRolePolicy", e))?;
+        }
+        let (set, remove) = tag_changes(prior, p);
+        if !remove.is_empty() {
+            self.client
+                .untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| api_error("iam:UntagRole", e))?;
+        }
+        if !set.is_empty() {
+            let tags = set
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.client
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| api_error("iam:TagRole", e))?;
+        }
+        let arn = self
+            .read_one(name)
+            .await?
+            .map(|l| l.outputs)
+            .ok_or_else(|| ProviderError::NotFound(format!("IAM role {name}")))?;
+        Ok(Applied { remote_id: name.to_string(), outputs: arn })
+    }
+
+    /// Detaches every managed policy, then DeleteRole; a role already gone counts as deleted.
+    pub async fn delete(&self, name: &str) -> Result<(), ProviderError> {
+        let attached = match self.read_one(name).await? {
+            Some(live) => policy_arns(&live.properties),
+            None => return Ok(()),
+        };
+        for arn in attached {
+            self.client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| api_error("iam:DetachRolePolicy", e))?;
+        }
+        match self.client.delete_role().role_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+            Err(e) => Err(api_error("iam:DeleteRole", e)),
+        }
+    }
+
+    async fn attach(&self, role: &str, arn: &str) -> Result<(), ProviderError> {
+        self.client
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("iam:AttachRolePolicy", e))?;
+        Ok(())
+    }
+}
+
+fn policy_arns(p: &Value) -> Vec<String> {
+    let mut arns: Vec<String> = p
+        .get("managed_policy_arns")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.reveal().as_str().map(str::to_string))
+        .collect();
+    arns.sort();
+    arns
+}
+
+fn iam_tags(p: &Value) -> Result<Vec<Tag>, ProviderError> {
+    tags_of(p)
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string())))
+        .collect()
+}
+
+fn role_live(role: &Role, policies: Vec<String>) -> Live {
+    let document = role.assume_role_policy_document.clone().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(&document).decode_utf8_lossy().to_string();
+    let policy = serde_json::from_str::<serde_json::Value>(&decoded)
+        .map(|j| Value::from_json(&j))
+        .unwrap_or(Value::str(decoded));
+    let tags: Value = role.tags.iter().flatten().map(|t| (t.key.clone(), Value::str(&t.value))).collect();
+    Live {
+        properties: object(vec![
+            ("name", Value::str(&role.role_name)),
+            ("assume_role_policy", policy),
+            ("managed_policy_arns", Value::List(policies.into_iter().map(Value::str).collect())),
+            ("description", role.description.clone().filter(|d| !d.is_empty()).into()),
+            ("tags", tags),
+        ]),
+        outputs: object(vec![("arn", Value::str(&role.arn))]),
+    }
+}

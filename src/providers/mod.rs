@@ -1,0 +1,258 @@
+//! The Provider trait (batched reads; create, update, delete, import as request/response) and
+//! the registry that finds the provider of a kind.
+
+pub mod aws;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config;
+use crate::model::schema::KindSchema;
+use crate::model::{Address, Value};
+
+/// Errors from a cloud provider.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// A cloud API call failed (after the SDK's retries).
+    #[error("{operation}: {message}")]
+    Api {
+        /// The API operation, e.g. `ecs:CreateService`.
+        operation: String,
+        /// The cloud's error, with its code.
+        message: String,
+    },
+    /// The resource to update or delete no longer exists.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The environment does not configure this provider.
+    #[error("no `providers.{0}` section in the environment file")]
+    NotConfigured(String),
+    /// The provider cannot handle this kind.
+    #[error("provider {provider} does not manage kind {kind}")]
+    UnknownKind {
+        /// The provider.
+        provider: String,
+        /// The kind.
+        kind: String,
+    },
+    /// A property value the cloud cannot take.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A resource as read from the cloud, in the kind's schema shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// Properties, as the schema names them.
+    pub properties: Value,
+    /// Outputs (arn, uri...).
+    pub outputs: Value,
+}
+
+/// One resource to read.
+#[derive(Debug, Clone)]
+pub struct ReadItem {
+    /// Its address.
+    pub address: Address,
+    /// Its kind.
+    pub kind: &'static KindSchema,
+    /// The cloud id recorded in state.
+    pub remote_id: String,
+    /// Properties as last applied (lets a provider skip reading what cannot have changed).
+    pub prior: Value,
+    /// Outputs as last applied.
+    pub prior_outputs: Value,
+}
+
+/// A batch of resources to read; the provider batches and parallelizes the calls.
+#[derive(Debug, Clone, Default)]
+pub struct ReadRequest {
+    /// What to read.
+    pub items: Vec<ReadItem>,
+}
+
+/// The result of a read: per address, the live resource, `None` when it no longer exists.
+#[derive(Debug, Default)]
+pub struct ReadResponse {
+    /// One entry per requested item.
+    pub results: Vec<(Address, Result<Option<Live>, ProviderError>)>,
+}
+
+/// Create a resource from fully known properties.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// Its address (used for idempotency tokens and messages).
+    pub address: Address,
+    /// Its kind.
+    pub kind: &'static KindSchema,
+    /// Desired properties, normalized, with secrets still wrapped.
+    pub properties: Value,
+}
+
+/// Update a resource in place.
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    /// Its address.
+    pub address: Address,
+    /// Its kind.
+    pub kind: &'static KindSchema,
+    /// The cloud id.
+    pub remote_id: String,
+    /// Properties as they are now (live).
+    pub prior: Value,
+    /// Outputs as they are now.
+    pub prior_outputs: Value,
+    /// Desired properties.
+    pub properties: Value,
+}
+
+/// Delete a resource.
+#[derive(Debug, Clone)]
+pub struct DeleteRequest {
+    /// Its address.
+    pub address: Address,
+    /// Its kind.
+    pub kind: &'static KindSchema,
+    /// The cloud id.
+    pub remote_id: String,
+    /// Properties as last known.
+    pub prior: Value,
+}
+
+/// Adopt an existing resource by its cloud id.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// The address it will have.
+    pub address: Address,
+    /// Its kind.
+    pub kind: &'static KindSchema,
+    /// The id the user gave (name or ARN, per kind).
+    pub id: String,
+}
+
+/// What a create, update or import leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The cloud id to record.
+    pub remote_id: String,
+    /// Outputs.
+    pub outputs: Value,
+}
+
+/// A cloud provider: reads live state in batches and applies changes one resource at a time.
+///
+/// Guarantees expected of implementations: `read` never fails as a whole (each item carries
+/// its own result); `create`, `update` and `delete` are safe to retry (idempotency tokens where
+/// the API has them) and return only once the change is complete.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Reads the given resources, batching and parallelizing within the provider's bounds.
+    async fn read(&self, request: ReadRequest) -> ReadResponse;
+    /// Creates a resource.
+    async fn create(&self, request: CreateRequest) -> Result<Applied, ProviderError>;
+    /// Updates a resource in place.
+    async fn update(&self, request: UpdateRequest) -> Result<Applied, ProviderError>;
+    /// Deletes a resource; deleting one already gone succeeds.
+    async fn delete(&self, request: DeleteRequest) -> Result<(), ProviderError>;
+    /// Reads an existing resource by its cloud id: `(remote id, live)`, `None` when absent.
+    async fn import(&self, request: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError>;
+}
+
+/// The providers an environment uses.
+#[derive(Clone, Default)]
+pub struct Registry {
+    aws: Option<Arc<aws::AwsProvider>>,
+}
+
+impl Registry {
+    /// Builds the providers an environment configures (credentials are resolved lazily).
+    pub async fn for_environment(settings: &config::Providers, options: &ProviderOptions) -> Registry {
+        let aws = match &settings.aws {
+            Some(s) => Some(Arc::new(aws::AwsProvider::new(s, options).await)),
+            None => None,
+        };
+        Registry { aws }
+    }
+
+    /// The provider of a kind.
+    pub fn for_kind(&self, kind: &KindSchema) -> Result<&dyn Provider, ProviderError> {
+        match kind.provider() {
+            "aws" => self
+                .aws
+                .as_deref()
+                .map(|p| p as &dyn Provider)
+                .ok_or_else(|| ProviderError::NotConfigured("aws".into())),
+            other => Err(ProviderError::UnknownKind { provider: other.into(), kind: kind.kind.into() }),
+        }
+    }
+
+    /// Reads everything in `request`, each provider's share in parallel.
+    pub async fn read(&self, request: ReadRequest) -> ReadResponse {
+        let mut by_provider: std::collections::BTreeMap<&str, Vec<ReadItem>> = Default::default();
+        for item in request.items {
+            by_provider.entry(item.kind.provider()).or_default().push(item);
+        }
+        let reads = by_provider.into_iter().map(|(name, items)| async move {
+            let first_kind = items[0].kind;
+            match self.for_kind(first_kind) {
+                Ok(p) => p.read(ReadRequest { items }).await,
+                Err(e) => ReadResponse {
+                    results: items.into_iter().map(|i| (i.address, Err(e.clone()))).collect(),
+                },
+            }
+            .results
+            .into_iter()
+            .map(move |r| (name, r))
+            .collect::<Vec<_>>()
+        });
+        let results = futures::future::join_all(reads).await.into_iter().flatten().map(|(_, r)| r).collect();
+        ReadResponse { results }
+    }
+}
+
+impl Registry {
+    /// Reads the live state of every resource recorded in `state`. Read errors are returned
+    /// per address; a resource that no longer exists maps to `None`.
+    pub async fn refresh(
+        &self,
+        state: &[crate::state::ResourceState],
+    ) -> (crate::plan::LiveMap, Vec<(Address, ProviderError)>) {
+        let items = state
+            .iter()
+            .filter_map(|s| {
+                Some(ReadItem {
+                    address: s.address.clone(),
+                    kind: crate::model::kinds::lookup(&s.kind)?,
+                    remote_id: s.remote_id.clone(),
+                    prior: s.properties.clone(),
+                    prior_outputs: s.outputs.clone(),
+                })
+            })
+            .collect();
+        let mut live = crate::plan::LiveMap::new();
+        let mut errors = Vec::new();
+        for (address, result) in self.read(ReadRequest { items }).await.results {
+            match result {
+                Ok(l) => {
+                    live.insert(address, l);
+                }
+                Err(e) => errors.push((address, e)),
+            }
+        }
+        (live, errors)
+    }
+}
+
+/// Settings that apply to every provider.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    /// At most this many cloud calls in flight at once.
+    pub parallelism: usize,
+}
+
+impl Default for ProviderOptions {
+    fn default() -> Self {
+        ProviderOptions { parallelism: 10 }
+    }
+}

@@ -1,0 +1,206 @@
+//! Persistent state per environment: resources, serial, write lock and the audit trail.
+//!
+//! Backends implement [`StateStore`]; SQLite (`state/<env>.db`, the default) is in
+//! [`sqlite`]. Every write that records a completed cloud operation also appends its audit
+//! event and bumps the serial, in one transaction.
+
+mod sqlite;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Event, NewEvent};
+use crate::model::{Address, Value};
+
+pub use sqlite::SqliteStore;
+
+/// Errors from the state backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database could not be opened, migrated, read or written.
+    #[error("state database {location}: {source}")]
+    Database {
+        /// The database (path or URL without credentials).
+        location: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The state URL is not one converge understands.
+    #[error("unsupported state URL `{0}`: use a path, sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// Another process holds the environment's write lock.
+    #[error("environment `{env}` is locked by {holder}", holder = .lock.describe())]
+    Locked {
+        /// The environment.
+        env: String,
+        /// Who holds it.
+        lock: LockInfo,
+    },
+    /// A stored row could not be decoded.
+    #[error("corrupt state row for {what}: {message}")]
+    Corrupt {
+        /// What was being read.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
+}
+
+/// Result of state operations.
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// Whether a stored resource is fully applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceStatus {
+    /// The last operation on it completed.
+    Applied,
+}
+
+/// One managed resource as last applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    /// Its address.
+    pub address: Address,
+    /// Its kind (`aws.ecr_repository`...).
+    pub kind: String,
+    /// The cloud's id for it (name, ARN...).
+    pub remote_id: String,
+    /// Properties as last applied (secrets redacted to digests).
+    pub properties: Value,
+    /// Outputs (arn, uri...).
+    pub outputs: Value,
+    /// Addresses it depended on when applied: deletes run in the reverse order.
+    pub dependencies: Vec<Address>,
+    /// Applied, or (later) in flight.
+    pub status: ResourceStatus,
+}
+
+/// Who holds a write lock, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// A random id for this holding.
+    pub id: String,
+    /// The actor.
+    pub holder: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// The command: apply, destroy, import, state rm...
+    pub operation: String,
+    /// RFC 3339 time it was taken.
+    pub since: String,
+    /// RFC 3339 time the lease runs out unless renewed.
+    pub lease_until: String,
+}
+
+impl LockInfo {
+    /// A lock for this process.
+    pub fn for_this_process(holder: &str, operation: &str, lease: Duration) -> LockInfo {
+        let now = chrono::Utc::now();
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            holder: holder.to_string(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            since: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            lease_until: (now + lease).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// `alice (apply, pid 123 on ci-7, since 2026-11-23T12:00:00Z)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, pid {} on {}, since {})",
+            self.holder, self.operation, self.pid, self.host, self.since
+        )
+    }
+
+    /// Why this lock is stale (its holder is gone), if it is.
+    pub fn stale_reason(&self) -> Option<String> {
+        let this_host = gethostname::gethostname().to_string_lossy().into_owned();
+        if self.host == this_host && !pid_alive(self.pid) {
+            return Some(format!("process {} no longer runs on {}", self.pid, self.host));
+        }
+        let lease = chrono::DateTime::parse_from_rfc3339(&self.lease_until).ok()?;
+        (lease < chrono::Utc::now()).then(|| format!("its lease ran out at {}", self.lease_until))
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists()
+}
+
+/// A completed step to record: the resource change and its audit event, written together.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The resource now exists with these values.
+    Put(ResourceState),
+    /// The resource is gone (deleted, or removed from state).
+    Remove(Address),
+    /// Nothing to persist but the audit event.
+    None,
+}
+
+/// The state of one environment, in some backend.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The environment this store serves.
+    fn environment(&self) -> &str;
+
+    /// The current serial: bumped by every persisted change.
+    async fn serial(&self) -> Result<i64>;
+
+    /// All managed resources, by address.
+    async fn resources(&self) -> Result<Vec<ResourceState>>;
+
+    /// Records a change and its audit event atomically; returns the stored event.
+    async fn commit(&self, change: Change, event: NewEvent, ctx: &audit::Context) -> Result<Event>;
+
+    /// Takes the write lock or fails naming its holder; a stale lock is taken over.
+    async fn try_lock(&self, info: &LockInfo) -> Result<Option<LockInfo>>;
+
+    /// Extends a held lock's lease.
+    async fn renew_lock(&self, id: &str, lease_until: &str) -> Result<()>;
+
+    /// Releases a lock this process holds.
+    async fn unlock(&self, id: &str) -> Result<()>;
+
+    /// The current lock, if any.
+    async fn lock_status(&self) -> Result<Option<LockInfo>>;
+
+    /// Removes any lock; returns what was removed.
+    async fn force_unlock(&self) -> Result<Option<LockInfo>>;
+
+    /// Audit events in chain order, and the recorded chain head (seq, hash).
+    async fn audit_chain(&self) -> Result<(Vec<Event>, i64, String)>;
+}
+
+/// Opens the state of `env`: `url` if given (path, `sqlite://`), else `state/<env>.db` under root.
+pub async fn open(root: &Path, env: &str, url: Option<&str>) -> Result<Box<dyn StateStore>> {
+    match url {
+        None => Ok(Box::new(SqliteStore::open(&root.join("state").join(format!("{env}.db")), env).await?)),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Err(StateError::UnsupportedUrl("postgres:// (the PostgreSQL backend is not built yet)".into()))
+        }
+        Some(u) => {
+            let path = u.strip_prefix("sqlite://").unwrap_or(u);
+            if path.contains("://") {
+                return Err(StateError::UnsupportedUrl(u.to_string()));
+            }
+            let path = Path::new(path);
+            let file = if path.extension().is_some_and(|e| e == "db") {
+                path.to_path_buf()
+            } else {
+                path.join(format!("{env}.db"))
+            };
+            Ok(Box::new(SqliteStore::open(&file, env).await?))
+        }
+    }
+}
