@@ -8,3 +8,4 @@ pub mod state;
 pub mod providers;
 pub mod plan;
 pub mod apply;
+pub mod cli;

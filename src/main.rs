@@ -1,1 +1,5 @@
-fn main() {}
+//! The `converge` binary: everything happens in `converge::cli::run`.
+
+fn main() {
+    std::process::exit(converge::cli::run(std::env::args_os()));
+}

@@ -158,7 +158,13 @@ impl Ecr {
             .await
             .map_err(|e| api_error("ecr:CreateRepository", e))?;
         let repo = out.repository.ok_or_else(|| ProviderError::Invalid("CreateRepository returned nothing".into()))?;
-        self.put_lifecycle(name, &Value::Null, p.get("lifecycle")).await?;
+        if let Err(e) = self.put_lifecycle(name, &Value::Null, p.get("lifecycle")).await {
+            // Keep create all-or-nothing, so state never misses a repository that exists.
+            if let Err(cleanup) = self.delete(name).await {
+                tracing::warn!("could not remove half-created repository {name}: {cleanup}");
+            }
+            return Err(e);
+        }
         Ok(Applied { remote_id: name.to_string(), outputs: outputs(&repo) })
     }
 

@@ -73,7 +73,13 @@ impl Iam {
             .await
             .map_err(|e| api_error("iam:CreateRole", e))?;
         for arn in policy_arns(p) {
-            self.attach(name, &arn).await?;
+            if let Err(e) = self.attach(name, &arn).await {
+                // Keep create all-or-nothing, so state never misses a role that exists.
+                if let Err(cleanup) = self.delete(name).await {
+                    tracing::warn!("could not remove half-created role {name}: {cleanup}");
+                }
+                return Err(e);
+            }
         }
         Ok(Applied { remote_id: name.to_string(), outputs: object(vec![("arn", out.role.map(|r| r.arn).into())]) })
     }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{
     Applied, CreateRequest, DeleteRequest, ImportRequest, Live, Provider, ProviderError, ProviderOptions,
@@ -136,12 +137,18 @@ fn unknown_kind(kind: &str) -> ProviderError {
     ProviderError::UnknownKind { provider: "aws".into(), kind: kind.into() }
 }
 
-/// Turns an SDK error into a provider error naming the operation.
+/// Turns an SDK error into a provider error naming the operation: the service's error code
+/// and message when it answered, the whole error chain otherwise (timeouts, connection errors).
 pub(crate) fn api_error<E>(operation: &str, err: E) -> ProviderError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    ProviderError::Api { operation: operation.to_string(), message: DisplayErrorContext(&err).to_string() }
+    let message = match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    ProviderError::Api { operation: operation.to_string(), message }
 }
 
 /// The string-to-string tags of a properties map.

@@ -1,0 +1,230 @@
+//! `converge apply` and `converge destroy`: plan (or load a saved plan), confirm, execute.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use owo_colors::OwoColorize;
+
+use super::plan::{Planned, refresh_and_plan, show};
+use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output, session};
+use crate::apply::{self, Inputs, Outcome, Progress, Report};
+use crate::plan::Plan;
+
+/// Flags of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Limit to ADDR and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    targets: Vec<String>,
+    /// A plan saved with `converge plan --out FILE`.
+    planfile: Option<PathBuf>,
+}
+
+/// Flags of `destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Destroy without asking.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliError> {
+    let saved = match &args.planfile {
+        Some(path) => Some(read_plan(path)?),
+        None => None,
+    };
+    let name = match (&saved, &g.env) {
+        (Some(p), Some(e)) if &p.environment != e => {
+            return Err(CliError::Refused(format!(
+                "the plan file is for environment `{}`, not `{e}`",
+                p.environment
+            )));
+        }
+        (Some(p), _) => p.environment.clone(),
+        (None, _) => session::env_name(g)?,
+    };
+    let env = session::load(g, &name)?;
+    if let Some(saved) = &saved
+        && saved.files_hash != env.files_hash
+    {
+        return Err(CliError::Refused(format!(
+            "the desired-state files changed since this plan was made; run `converge plan --env {name} --out FILE` again"
+        )));
+    }
+    let store = session::open_state(g, &name).await?;
+    let ctx = session::audit_context(g);
+    let guard = session::lock(g, &name, store.as_ref(), "apply", &ctx).await?;
+    let result = locked_apply(g, &env, store.as_ref(), &ctx, saved.as_ref(), &args.targets, args.auto_approve, "apply").await;
+    guard.release(store.as_ref()).await?;
+    result
+}
+
+pub(super) async fn destroy(g: &GlobalArgs, args: &DestroyArgs) -> Result<i32, CliError> {
+    let name = session::env_name(g)?;
+    let env = session::load(g, &name)?;
+    let store = session::open_state(g, &name).await?;
+    let ctx = session::audit_context(g);
+    let guard = session::lock(g, &name, store.as_ref(), "destroy", &ctx).await?;
+    let result = locked_apply(g, &env, store.as_ref(), &ctx, None, &[], args.auto_approve, "destroy").await;
+    guard.release(store.as_ref()).await?;
+    result
+}
+
+#[allow(clippy::too_many_arguments)] // one call site each for apply and destroy
+async fn locked_apply(
+    g: &GlobalArgs,
+    env: &crate::config::Environment,
+    store: &dyn crate::state::StateStore,
+    ctx: &crate::audit::Context,
+    saved: Option<&Plan>,
+    targets: &[String],
+    auto_approve: bool,
+    operation: &str,
+) -> Result<i32, CliError> {
+    let registry = session::registry(g, env).await;
+    let Planned { plan, state, live } =
+        refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
+    if let Some(saved) = saved {
+        if saved.serial != plan.serial {
+            return Err(CliError::Refused(format!(
+                "state changed since this plan was made (plan serial {}, state serial now {}): another apply ran; run `converge plan --env {} --out FILE` again",
+                saved.serial, plan.serial, env.name
+            )));
+        }
+        if saved.actions() != plan.actions() {
+            return Err(CliError::Refused(format!(
+                "live infrastructure changed since this plan was made, so applying it now would do something else; run `converge plan --env {} --out FILE` again",
+                env.name
+            )));
+        }
+    }
+    if g.format == Format::Text {
+        show(&plan, Format::Text);
+    }
+    if !plan.has_changes() {
+        if g.format == Format::Json {
+            output::json(&report_json(&plan, &Report::default()));
+        }
+        return Ok(EXIT_OK);
+    }
+    if saved.is_none() && !auto_approve {
+        confirm(operation, &env.name)?;
+    }
+    let inputs = Inputs {
+        env,
+        state: &state,
+        live: &live,
+        store,
+        registry: &registry,
+        audit: ctx,
+        operation,
+        parallelism: g.parallelism,
+    };
+    let text = g.format == Format::Text;
+    let report = apply::execute(&plan, &inputs, |p| {
+        if text {
+            print_progress(&p);
+        }
+    })
+    .await
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    let (done, failed, skipped) = report.counts();
+    if text {
+        let line = format!(
+            "{} complete: {done} done, {failed} failed, {skipped} skipped.",
+            if operation == "destroy" { "Destroy" } else { "Apply" }
+        );
+        output::print(&format!("\n{}\n", if failed > 0 { line.red().to_string() } else { line.green().to_string() }));
+    } else {
+        output::json(&report_json(&plan, &report));
+    }
+    Ok(if report.succeeded() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn print_progress(p: &Progress<'_>) {
+    match p {
+        Progress::Started(step) => output::status(&format!("{}: {}...", step.address, step.verb())),
+        Progress::Finished(r) => {
+            let line = match &r.outcome {
+                Outcome::Done => format!("{}: {} done ({:.1}s)", r.step.address, r.step.verb(), r.elapsed.as_secs_f64())
+                    .green()
+                    .to_string(),
+                Outcome::Failed(e) => format!("{}: {} FAILED: {e}", r.step.address, r.step.verb()).red().to_string(),
+                Outcome::Skipped { because } => {
+                    format!("{}: skipped, it depends on {because}, which failed", r.step.address).yellow().to_string()
+                }
+            };
+            output::status(&line);
+        }
+    }
+}
+
+fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|s| {
+            let (outcome, detail) = match &s.outcome {
+                Outcome::Done => ("done", None),
+                Outcome::Failed(e) => ("failed", Some(e.clone())),
+                Outcome::Skipped { because } => ("skipped", Some(format!("depends on {because}, which failed"))),
+            };
+            serde_json::json!({
+                "address": s.step.address,
+                "action": s.step.action,
+                "step": s.step.verb(),
+                "outcome": outcome,
+                "detail": detail,
+                "seconds": s.elapsed.as_secs_f64(),
+            })
+        })
+        .collect();
+    let (done, failed, skipped) = report.counts();
+    serde_json::json!({
+        "format_version": crate::plan::FORMAT_VERSION,
+        "environment": plan.environment,
+        "plan": plan.summary,
+        "steps": steps,
+        "summary": {"done": done, "failed": failed, "skipped": skipped},
+        "succeeded": report.succeeded(),
+    })
+}
+
+fn read_plan(path: &PathBuf) -> Result<Plan, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read plan file {}: {e}", path.display())))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{} is not a converge plan file: {e}", path.display())))?;
+    if plan.format_version != crate::plan::FORMAT_VERSION {
+        return Err(CliError::Usage(format!(
+            "{} has plan format {}, this converge reads {}",
+            path.display(),
+            plan.format_version,
+            crate::plan::FORMAT_VERSION
+        )));
+    }
+    Ok(plan)
+}
+
+/// Asks on the terminal; without one, refuses (CI must say --auto-approve).
+fn confirm(operation: &str, env: &str) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Refused(format!(
+            "{operation} needs approval: stdin is not a terminal, so pass --auto-approve (or apply a saved plan file)"
+        )));
+    }
+    let mut stderr = anstream::stderr();
+    let _ = write!(stderr, "\nDo you want to {operation} these changes in {env}? Only 'yes' is accepted: ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.to_string()))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::Refused(format!("{operation} cancelled: nothing was changed")))
+    }
+}

@@ -1,0 +1,134 @@
+//! `converge drift`: live state against the last applied state; exit 2 when anything drifted.
+
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
+use crate::audit::NewEvent;
+use crate::model::kinds;
+use crate::plan::changed_keys;
+use crate::state::{self, StateStore};
+
+/// One drifted resource.
+#[derive(Debug, Serialize)]
+struct Drifted {
+    address: String,
+    kind: String,
+    /// `changed` or `deleted`.
+    status: &'static str,
+    fields: Vec<Field>,
+}
+
+/// One drifted field, values in display form.
+#[derive(Debug, Serialize)]
+struct Field {
+    name: String,
+    last_applied: serde_json::Value,
+    live: serde_json::Value,
+}
+
+pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
+    if !matches!(g.format, Format::Text | Format::Json) {
+        return Err(CliError::Usage("drift prints --format text or json".into()));
+    }
+    let name = session::env_name(g)?;
+    let env = session::load(g, &name)?;
+    let store = session::open_state(g, &name).await?;
+    let registry = session::registry(g, &env).await;
+    let stored = store.resources().await?;
+    let bar = output::spinner(&format!("Refreshing {} resources in {name}", stored.len()));
+    let (live, errors) = registry.refresh(&stored).await;
+    bar.finish_and_clear();
+    if !errors.is_empty() {
+        for (address, e) in &errors {
+            output::status(&format!("error: refreshing {address}: {e}"));
+        }
+        return Err(CliError::Failed(format!("could not read {} resources from the cloud", errors.len())));
+    }
+    let mut drifted = Vec::new();
+    for s in &stored {
+        let Some(kind) = kinds::lookup(&s.kind) else { continue };
+        match live.get(&s.address).cloned().flatten() {
+            None => drifted.push(Drifted {
+                address: s.address.to_string(),
+                kind: s.kind.clone(),
+                status: "deleted",
+                fields: Vec::new(),
+            }),
+            Some(l) => {
+                let last = kind.normalize(&s.properties);
+                let now = kind.normalize(&l.properties).with_sensitivity_of(&last);
+                let fields: Vec<Field> = changed_keys(&last, &now)
+                    .into_iter()
+                    .map(|k| Field {
+                        last_applied: last.get(&k).to_display_json(),
+                        live: now.get(&k).to_display_json(),
+                        name: k,
+                    })
+                    .collect();
+                if !fields.is_empty() {
+                    drifted.push(Drifted { address: s.address.to_string(), kind: s.kind.clone(), status: "changed", fields });
+                }
+            }
+        }
+    }
+    record(store.as_ref(), &drifted, &session::audit_context(g)).await?;
+    match g.format {
+        Format::Json => output::json(&serde_json::json!({
+            "format_version": crate::plan::FORMAT_VERSION,
+            "environment": name,
+            "resources_checked": stored.len(),
+            "drift": !drifted.is_empty(),
+            "drifted": drifted,
+        })),
+        _ => output::print(&text(&name, stored.len(), &drifted)),
+    }
+    Ok(if drifted.is_empty() { EXIT_OK } else { EXIT_CHANGES })
+}
+
+fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {
+    if drifted.is_empty() {
+        return format!("No drift in {env}: {checked} resources match their last applied state.\n");
+    }
+    let mut out = format!(
+        "Drift in {env}: {} of {checked} resources changed outside converge.\n\n",
+        drifted.len()
+    );
+    for d in drifted {
+        if d.status == "deleted" {
+            out.push_str(&format!("  {}\n", format!("- {} ({}) was deleted outside converge", d.address, d.kind).red()));
+            continue;
+        }
+        out.push_str(&format!("  {}\n", format!("~ {} ({}) changed outside converge", d.address, d.kind).yellow()));
+        for f in &d.fields {
+            out.push_str(&format!("      {}: {} -> {}\n", f.name, compact(&f.last_applied), compact(&f.live)));
+        }
+    }
+    out.push_str("\nRun `converge apply` to restore the desired state.\n");
+    out
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+async fn record(store: &dyn StateStore, drifted: &[Drifted], ctx: &crate::audit::Context) -> Result<(), CliError> {
+    if drifted.is_empty() {
+        store.commit(state::Change::None, NewEvent::new("drift", "drift check", "none"), ctx).await?;
+    }
+    for d in drifted {
+        let mut event = NewEvent::new("drift", "drift", "drift").address(&d.address);
+        if d.status == "deleted" {
+            event.detail = Some("deleted outside converge".into());
+        } else {
+            event.before = Some(d.fields.iter().map(|f| (f.name.clone(), f.last_applied.clone())).collect());
+            event.after = Some(d.fields.iter().map(|f| (f.name.clone(), f.live.clone())).collect());
+            event.detail = Some(format!(
+                "changed outside converge: {}",
+                d.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        store.commit(state::Change::None, event, ctx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The command line: flags become checked settings, each command lives in its own file, and
+//! errors are rendered once here and mapped to exit codes.
+
+mod apply;
+mod audit;
+mod drift;
+mod lock;
+mod output;
+mod plan;
+mod schema;
+mod session;
+mod state;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::ConfigErrors;
+
+/// Exit code: success / no changes / intact.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error, a failed step, a broken chain.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: changes present (`plan --detailed-exitcode`) or drift found.
+pub const EXIT_CHANGES: i32 = 2;
+
+/// converge: plan, apply, drift and audit for cloud infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "converge", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Project folder holding environments/ and modules/.
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    /// Environment to act on (environments/NAME.yaml).
+    #[arg(short = 'e', long = "env", global = true)]
+    env: Option<String>,
+    /// Set a variable, overriding the file and CONVERGE_VAR_KEY (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", global = true)]
+    vars: Vec<String>,
+    /// Where state lives: a path or sqlite://PATH (default: ROOT/state/ENV.db).
+    #[arg(long, env = "CONVERGE_STATE_URL", global = true)]
+    state_url: Option<String>,
+    /// Output format (`audit export` takes jsonl or csv).
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    format: Format,
+    /// Never colour output (also NO_COLOR).
+    #[arg(long, global = true)]
+    no_color: bool,
+    /// Steps and cloud reads in flight at most.
+    #[arg(long, default_value_t = 10, global = true)]
+    parallelism: usize,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// For people.
+    Text,
+    /// Stable JSON (documented in the README).
+    Json,
+    /// JSON lines (audit export).
+    Jsonl,
+    /// CSV (audit export).
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse, resolve and type-check every environment (or --env).
+    Validate,
+    /// Refresh live state and show what apply would change.
+    Plan(plan::PlanArgs),
+    /// Apply a fresh plan, or a saved plan file.
+    Apply(apply::ApplyArgs),
+    /// Compare live state with the last applied state.
+    Drift,
+    /// Delete everything the environment manages, dependents first.
+    Destroy(apply::DestroyArgs),
+    /// Inspect and repair state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Adopt an existing cloud resource at ADDR.
+    Import(state::ImportArgs),
+    /// See or break the environment's write lock.
+    #[command(subcommand)]
+    Lock(lock::LockCommand),
+    /// Read, export and verify the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Print the JSON Schema of desired-state files.
+    Schema,
+}
+
+/// Errors that reach the edge: each is rendered once, then mapped to exit code 1.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CliError {
+    /// The desired-state files have errors.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigErrors),
+    /// The state backend failed.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// The flags or arguments are wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// converge refused to go on (stale plan, no approval...).
+    #[error("{0}")]
+    Refused(String),
+    /// Something failed and has been reported already; only the exit code is left.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Parses arguments, runs the command, prints any error once, and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+        }
+    };
+    output::setup(cli.global.no_color, cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            output::report(&e);
+            EXIT_ERROR
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Validate => validate::run(g).await,
+        Command::Plan(a) => plan::run(g, a).await,
+        Command::Apply(a) => apply::run(g, a).await,
+        Command::Drift => drift::run(g).await,
+        Command::Destroy(a) => apply::destroy(g, a).await,
+        Command::State(c) => state::run(g, c).await,
+        Command::Import(a) => state::import(g, a).await,
+        Command::Lock(c) => lock::run(g, c).await,
+        Command::Audit(c) => audit::run(g, c).await,
+        Command::Schema => schema::run(),
+    }
+}

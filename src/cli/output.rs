@@ -1,0 +1,87 @@
+//! Terminal output: colour choice, logging, progress, and the one place errors are printed.
+
+use std::io::{IsTerminal, Write};
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use super::CliError;
+
+/// Sets colour, logging and diagnostics rendering from the flags and environment.
+pub fn setup(no_color: bool, verbose: u8, quiet: bool) {
+    let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if no_color {
+        anstream::ColorChoice::Never.write_global();
+    }
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "converge=info",
+        _ => "converge=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Whether colours go to stderr.
+fn stderr_colors() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+/// Prints an error (with source snippets for file errors) to stderr.
+pub fn report(err: &CliError) {
+    let theme = if stderr_colors() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(2);
+    let mut out = String::new();
+    if handler.render_report(&mut out, err).is_err() {
+        out = format!("error: {err}");
+    }
+    let mut stderr = anstream::stderr();
+    let _ = writeln!(stderr, "{out}");
+    if let CliError::Config(errors) = err
+        && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+    {
+        for e in &errors.errors {
+            if let Some(l) = &e.location {
+                println!("::error file={},line={},col={}::{}", l.file, l.line, l.column, e.message);
+            }
+        }
+    }
+}
+
+/// Writes text to stdout, styles stripped when colour is off.
+pub fn print(text: &str) {
+    let mut stdout = anstream::stdout();
+    let _ = write!(stdout, "{text}");
+    let _ = stdout.flush();
+}
+
+/// Writes a line to stderr (progress and status for people).
+pub fn status(text: &str) {
+    let mut stderr = anstream::stderr();
+    let _ = writeln!(stderr, "{text}");
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => status(&format!("error: cannot encode JSON: {e}")),
+    }
+}
+
+/// A spinner on stderr while slow work runs; invisible when stderr is not a terminal.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

@@ -1,0 +1,109 @@
+//! `converge plan`: refresh, diff, print; save with --out; --detailed-exitcode for CI.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
+use crate::audit::NewEvent;
+use crate::config::Environment;
+use crate::model::Address;
+use crate::plan::{self, LiveMap, Plan, PlanOptions};
+use crate::providers::Registry;
+use crate::state::{self, ResourceState, StateStore};
+
+/// Flags of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to FILE for `converge apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Limit the plan to ADDR and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    targets: Vec<String>,
+}
+
+/// Everything a plan was computed from, kept for apply.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// State when planned.
+    pub state: Vec<ResourceState>,
+    /// Live state when planned.
+    pub live: LiveMap,
+}
+
+/// Parses `--target` addresses, checking they exist in the files or in state.
+pub fn targets(raw: &[String], env: &Environment, state: &[ResourceState]) -> Result<Vec<Address>, CliError> {
+    raw.iter()
+        .map(|t| {
+            let a = Address::parse(t).ok_or_else(|| CliError::Usage(format!("--target {t}: not an address")))?;
+            if env.resources.contains_key(&a) || state.iter().any(|s| s.address == a) {
+                Ok(a)
+            } else {
+                Err(CliError::Usage(format!("--target {t}: no resource at that address in {}", env.name)))
+            }
+        })
+        .collect()
+}
+
+/// Reads state, refreshes live state and computes the plan.
+pub async fn refresh_and_plan(
+    env: &Environment,
+    store: &dyn StateStore,
+    registry: &Registry,
+    raw_targets: &[String],
+    destroy: bool,
+) -> Result<Planned, CliError> {
+    let serial = store.serial().await?;
+    let state = store.resources().await?;
+    let targets = targets(raw_targets, env, &state)?;
+    let bar = output::spinner(&format!("Refreshing {} resources in {}", state.len(), env.name));
+    let (live, errors) = registry.refresh(&state).await;
+    bar.finish_and_clear();
+    if !errors.is_empty() {
+        for (address, e) in &errors {
+            output::status(&format!("error: refreshing {address}: {e}"));
+        }
+        return Err(CliError::Failed(format!("could not read {} resources from the cloud", errors.len())));
+    }
+    let plan = plan::compute(env, &state, &live, serial, &PlanOptions { targets, destroy });
+    Ok(Planned { plan, state, live })
+}
+
+/// Prints a plan in the chosen format.
+pub fn show(plan: &Plan, format: Format) {
+    match format {
+        Format::Json => output::json(plan),
+        _ => output::print(&plan::render::text(plan)),
+    }
+}
+
+pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError> {
+    if !matches!(g.format, Format::Text | Format::Json) {
+        return Err(CliError::Usage("plan prints --format text or json".into()));
+    }
+    let name = session::env_name(g)?;
+    let env = session::load(g, &name)?;
+    let store = session::open_state(g, &name).await?;
+    let registry = session::registry(g, &env).await;
+    let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
+    show(&planned.plan, g.format);
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| CliError::Failed(e.to_string()))?;
+        std::fs::write(out, json).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
+        if g.format == Format::Text {
+            output::status(&format!("Saved the plan to {}. Apply it with: converge apply {}", out.display(), out.display()));
+        }
+    }
+    let s = planned.plan.summary;
+    let event = NewEvent::new("plan", "plan", "ok").detail(format!(
+        "{} to add, {} to change, {} to replace, {} to destroy (serial {})",
+        s.add, s.change, s.replace, s.destroy, planned.plan.serial
+    ));
+    store.commit(state::Change::None, event, &session::audit_context(g)).await?;
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+}

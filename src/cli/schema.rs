@@ -1,0 +1,109 @@
+//! `converge schema`: the JSON Schema of desired-state files, generated from the kind schemas.
+
+use serde_json::{Value as Json, json};
+
+use super::{CliError, EXIT_OK, output};
+use crate::model::kinds;
+use crate::model::schema::{Prop, Type};
+
+pub(super) fn run() -> Result<i32, CliError> {
+    output::json(&document());
+    Ok(EXIT_OK)
+}
+
+/// The JSON Schema (draft 2020-12) of `environments/*.yaml`; `$defs.module` covers module files.
+pub fn document() -> Json {
+    let resource_variants: Vec<Json> = kinds::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "type": "object",
+                "description": k.doc,
+                "additionalProperties": false,
+                "required": ["type"],
+                "properties": {
+                    "type": {"const": k.kind},
+                    "properties": object_schema(k.props),
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                },
+            })
+        })
+        .collect();
+    let resources = json!({"type": "object", "additionalProperties": {"oneOf": resource_variants}});
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "converge environment",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["environment"],
+        "properties": {
+            "environment": {"type": "string"},
+            "providers": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"aws": {"type": "object", "additionalProperties": false, "required": ["region"], "properties": {"region": {"type": "string"}}}},
+            },
+            "variables": {"type": "object"},
+            "modules": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["source"],
+                    "properties": {"source": {"type": "string"}, "inputs": {"type": "object"}},
+                },
+            },
+            "resources": resources.clone(),
+        },
+        "$defs": {
+            "module": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "inputs": {"type": "object", "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "type": {"enum": ["string", "number", "bool", "list", "map", "any"]},
+                            "default": {},
+                            "sensitive": {"type": "boolean"},
+                            "description": {"type": "string"},
+                        },
+                    }},
+                    "resources": resources,
+                    "outputs": {"type": "object"},
+                },
+            },
+        },
+    })
+}
+
+fn object_schema(props: &[Prop]) -> Json {
+    let properties: serde_json::Map<String, Json> = props
+        .iter()
+        .map(|p| {
+            let mut s = type_schema(&p.ty);
+            let note = if p.replace { " Changing it replaces the resource." } else { "" };
+            s["description"] = json!(format!("{}{note}", p.doc));
+            (p.name.to_string(), s)
+        })
+        .collect();
+    let required: Vec<&str> = props.iter().filter(|p| p.required).map(|p| p.name).collect();
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+fn type_schema(ty: &Type) -> Json {
+    // Any value may also be a `${...}` reference, which is a string in the file.
+    let reference = json!({"type": "string", "pattern": "\\$\\{"});
+    let base = match ty {
+        Type::String => return json!({"type": "string"}),
+        Type::Number => json!({"type": "number"}),
+        Type::Bool => json!({"type": "boolean"}),
+        Type::Enum(values) => return json!({"anyOf": [{"enum": values}, reference]}),
+        Type::List(inner) => json!({"type": "array", "items": type_schema(inner)}),
+        Type::Map(inner) => json!({"type": "object", "additionalProperties": type_schema(inner)}),
+        Type::Object(props) => object_schema(props),
+        Type::Any => return json!({}),
+    };
+    json!({"anyOf": [base, reference]})
+}

@@ -1,0 +1,106 @@
+//! What most commands share: the environment's files, its state, providers and audit context.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{CliError, GlobalArgs};
+use crate::audit::{self, NewEvent};
+use crate::config::{self, Environment, VarOverrides};
+use crate::providers::{ProviderOptions, Registry};
+use crate::state::{self, LockInfo, StateStore};
+
+/// How long a lock lasts unless renewed; the holder renews it every third of that.
+const LOCK_LEASE: Duration = Duration::from_secs(60);
+
+/// The environment name: `--env`, or an error naming the choices.
+pub fn env_name(g: &GlobalArgs) -> Result<String, CliError> {
+    if let Some(e) = &g.env {
+        return Ok(e.clone());
+    }
+    let known = config::list_environments(&g.root).unwrap_or_default();
+    Err(CliError::Usage(format!(
+        "this command needs --env NAME (environments: {})",
+        if known.is_empty() { "none found under environments/".to_string() } else { known.join(", ") }
+    )))
+}
+
+/// Variable values from `--var` and `CONVERGE_VAR_*`.
+pub fn overrides(g: &GlobalArgs) -> Result<VarOverrides, CliError> {
+    let mut cli = BTreeMap::new();
+    for v in &g.vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--var {v}: write --var KEY=VALUE")))?;
+        cli.insert(k.trim().to_string(), val.to_string());
+    }
+    let env = std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix("CONVERGE_VAR_").map(|k| (k.to_string(), v)))
+        .collect();
+    Ok(VarOverrides { cli, env })
+}
+
+/// Loads and validates one environment's files.
+pub fn load(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
+    Ok(config::load(&g.root, name, &overrides(g)?)?)
+}
+
+/// Opens the environment's state.
+pub async fn open_state(g: &GlobalArgs, name: &str) -> Result<Box<dyn StateStore>, CliError> {
+    Ok(state::open(&g.root, name, g.state_url.as_deref()).await?)
+}
+
+/// Builds the providers the environment configures.
+pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
+    Registry::for_environment(&env.providers, &ProviderOptions { parallelism: g.parallelism.max(1) }).await
+}
+
+/// The actor and commit for audit events.
+pub fn audit_context(g: &GlobalArgs) -> audit::Context {
+    audit::Context::detect(&g.root)
+}
+
+/// A held write lock, renewed in the background until released.
+pub struct LockGuard {
+    id: String,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+/// Takes the environment's write lock (failing fast with the holder's name), auditing the
+/// takeover of a stale lock.
+pub async fn lock(
+    g: &GlobalArgs,
+    env: &str,
+    store: &dyn StateStore,
+    operation: &str,
+    ctx: &audit::Context,
+) -> Result<LockGuard, CliError> {
+    let info = LockInfo::for_this_process(&ctx.actor, operation, LOCK_LEASE);
+    if let Some(stale) = store.try_lock(&info).await? {
+        let reason = stale.stale_reason().unwrap_or_default();
+        super::output::status(&format!("warning: took over a stale lock held by {} ({reason})", stale.describe()));
+        let event = NewEvent::new(operation, "lock takeover", "ok").detail(format!("stale lock of {} ({reason})", stale.describe()));
+        store.commit(state::Change::None, event, ctx).await?;
+    }
+    // Renew the lease on a connection of its own, so a long step never lets it lapse.
+    let renew_store = state::open(&g.root, env, g.state_url.as_deref()).await?;
+    let id = info.id.clone();
+    let renew = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LOCK_LEASE / 3).await;
+            let until = (chrono::Utc::now() + LOCK_LEASE).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if let Err(e) = renew_store.renew_lock(&id, &until).await {
+                tracing::warn!("could not renew the state lock: {e}");
+            }
+        }
+    });
+    Ok(LockGuard { id: info.id, renew })
+}
+
+impl LockGuard {
+    /// Releases the lock.
+    pub async fn release(self, store: &dyn StateStore) -> Result<(), CliError> {
+        self.renew.abort();
+        store.unlock(&self.id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+//! `converge validate`: parse, resolve and type-check every environment, or --env.
+
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
+use crate::config::{self, ConfigErrors};
+
+pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
+    let names = match &g.env {
+        Some(e) => vec![e.clone()],
+        None => config::list_environments(&g.root).map_err(|e| {
+            CliError::Usage(format!("cannot list {}: {e}", g.root.join("environments").display()))
+        })?,
+    };
+    if names.is_empty() {
+        return Err(CliError::Usage(format!("no environments/*.yaml under {}", g.root.display())));
+    }
+    let mut all = ConfigErrors { errors: Vec::new() };
+    let mut summary = Vec::new();
+    for name in &names {
+        match session::load(g, name) {
+            Ok(env) => summary.push(serde_json::json!({"environment": name, "valid": true, "resources": env.resources.len()})),
+            Err(CliError::Config(errors)) => {
+                summary.push(serde_json::json!({
+                    "environment": name,
+                    "valid": false,
+                    "errors": errors.errors.iter().map(|e| serde_json::json!({"message": e.message, "location": e.location})).collect::<Vec<_>>(),
+                }));
+                all.errors.extend(errors.errors);
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if g.format == Format::Json {
+        output::json(&summary);
+    }
+    if !all.errors.is_empty() {
+        return Err(CliError::Config(all));
+    }
+    if g.format == Format::Text {
+        for s in &summary {
+            output::print(&format!("{}: valid ({} resources)\n", s["environment"].as_str().unwrap_or(""), s["resources"]));
+        }
+    }
+    Ok(EXIT_OK)
+}
