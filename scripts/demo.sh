@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The demo: validate → plan → apply → plan (no changes) → an out-of-band change → drift →
+# apply (repairs it) → audit, on the example `dev` environment, against moto on loopback,
+# with the embedded SQLite state in a scratch copy of the project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --quiet
+converge="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/converge"
+
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$port" >/tmp/converge-demo-moto.log 2>&1 &
+moto_pid=$!
+work=$(mktemp -d)
+trap 'kill $moto_pid 2>/dev/null; rm -rf "$work"' EXIT
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
+  AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true CONVERGE_ACTOR=demo
+for _ in $(seq 50); do curl -fs "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
+
+cp -r environments modules "$work/"
+cd "$work"
+step() { printf '\n\033[1m$ converge %s\033[0m\n' "$*"; }
+network=$("$OLDPWD/.venv/bin/python" "$OLDPWD/scripts/moto-network.py")
+read -ra vars <<<"$network"
+
+step validate; "$converge" validate
+step plan -e dev; set +e; "$converge" plan -e dev "${vars[@]}" --detailed-exitcode; echo "(exit $?: changes)"; set -e
+step apply -e dev --auto-approve; "$converge" apply -e dev "${vars[@]}" --auto-approve
+step plan -e dev; "$converge" plan -e dev "${vars[@]}" --detailed-exitcode; echo "(exit 0: no changes)"
+echo; echo "# someone scales dev-worker to 5 tasks in the console..."
+"$OLDPWD/.venv/bin/python" -c "import boto3; boto3.client('ecs').update_service(cluster='dev', service='dev-worker', desiredCount=5)"
+step drift -e dev; set +e; "$converge" drift -e dev "${vars[@]}"; echo "(exit $?: drift)"; set -e
+step apply -e dev --auto-approve; "$converge" apply -e dev "${vars[@]}" --auto-approve
+step drift -e dev; "$converge" drift -e dev "${vars[@]}"
+step audit log -e dev; "$converge" audit log -e dev
+step audit verify -e dev; "$converge" audit verify -e dev

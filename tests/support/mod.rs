@@ -1,0 +1,220 @@
+//! Shared test harness: a moto server on a free loopback port, a scratch copy of a project,
+//! and a builder that runs the real `converge` binary against them.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A moto server started for one test; killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+fn venv_tool(var: &str, name: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(name);
+    assert!(
+        local.exists(),
+        "{name} not found: run scripts/setup.sh (or scripts/test.sh), or set {var}"
+    );
+    local
+}
+
+impl Moto {
+    /// Starts moto's server on a free port and waits until it answers.
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(venv_tool("CONVERGE_MOTO_SERVER", "moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, endpoint }
+    }
+
+    /// Creates a VPC with two subnets and a security group; returns converge `--var` flags.
+    pub fn network(&self) -> Vec<String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-network.py");
+        let out = Command::new(venv_tool("CONVERGE_PYTHON", "python"))
+            .arg(script)
+            .envs(aws_env(&self.endpoint))
+            .output()
+            .expect("run moto-network.py");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+    }
+
+    /// An SDK configuration pointing at this moto.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Environment for processes that talk to moto: dummy credentials, no IMDS.
+pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A scratch project: the repository's example environments and modules, or given files.
+pub struct Project {
+    dir: tempfile::TempDir,
+    endpoint: Option<String>,
+}
+
+impl Project {
+    /// A copy of the example project.
+    pub fn example() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_dir(&repo.join("environments"), &dir.path().join("environments"));
+        copy_dir(&repo.join("modules"), &dir.path().join("modules"));
+        Project { dir, endpoint: None }
+    }
+
+    /// An empty project.
+    pub fn empty() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        Project { dir, endpoint: None }
+    }
+
+    /// Points converge at a moto server.
+    pub fn with_moto(mut self, moto: &Moto) -> Project {
+        self.endpoint = Some(moto.endpoint.clone());
+        self
+    }
+
+    /// The project folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file relative to the project root.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Reads a file relative to the project root.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root().join(rel)).unwrap()
+    }
+
+    /// Replaces text in a file, asserting it was there.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    /// Runs converge with `args` in this project.
+    pub fn converge(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_converge"));
+        cmd.arg("--root").arg(self.root()).args(args);
+        cmd.env("NO_COLOR", "1").env("CONVERGE_ACTOR", "tester").env_remove("GITHUB_ACTIONS");
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(endpoint) = &self.endpoint {
+            cmd.envs(aws_env(endpoint));
+        }
+        cmd.stdin(Stdio::null());
+        let output = cmd.output().expect("run converge");
+        Run { output, args: args.iter().map(|s| s.to_string()).collect() }
+    }
+
+    /// The path of an environment's SQLite state.
+    pub fn state_db(&self, env: &str) -> PathBuf {
+        self.root().join("state").join(format!("{env}.db"))
+    }
+}
+
+/// A finished converge run.
+pub struct Run {
+    output: Output,
+    args: Vec<String>,
+}
+
+impl Run {
+    /// Its exit code.
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    /// Its stdout.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Its stderr.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "converge {:?} exited {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
