@@ -1,11 +1,11 @@
 //! converge: an infrastructure-as-code provisioner and deployment reconciler.
 
+pub mod apply;
+pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod graph;
 pub mod model;
-pub mod audit;
-pub mod state;
-pub mod providers;
 pub mod plan;
-pub mod apply;
-pub mod cli;
+pub mod providers;
+pub mod state;

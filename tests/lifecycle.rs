@@ -7,8 +7,17 @@ mod support;
 use support::{Moto, Project};
 
 async fn service(ecs: &aws_sdk_ecs::Client, name: &str) -> Option<aws_sdk_ecs::types::Service> {
-    let out = ecs.describe_services().cluster("dev").services(name).send().await.ok()?;
-    out.services.unwrap_or_default().into_iter().find(|s| s.status.as_deref() == Some("ACTIVE"))
+    let out = ecs
+        .describe_services()
+        .cluster("dev")
+        .services(name)
+        .send()
+        .await
+        .ok()?;
+    out.services
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.status.as_deref() == Some("ACTIVE"))
 }
 
 async fn image_of(ecs: &aws_sdk_ecs::Client, service: &aws_sdk_ecs::types::Service) -> String {
@@ -24,7 +33,11 @@ async fn image_of(ecs: &aws_sdk_ecs::Client, service: &aws_sdk_ecs::types::Servi
 }
 
 async fn repo_exists(ecr: &aws_sdk_ecr::Client, name: &str) -> bool {
-    ecr.describe_repositories().repository_names(name).send().await.is_ok()
+    ecr.describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,18 +58,60 @@ async fn full_lifecycle_against_moto() {
 
     // 1. First plan: everything to add.
     let plan = run(&["plan", "--detailed-exitcode"]).expect(2);
-    assert!(plan.stdout().contains("Plan: 6 to add, 0 to change, 0 to replace, 0 to destroy."), "{}", plan.stdout());
+    assert!(
+        plan.stdout()
+            .contains("Plan: 6 to add, 0 to change, 0 to replace, 0 to destroy."),
+        "{}",
+        plan.stdout()
+    );
     assert!(plan.stdout().contains("(known after apply)"));
 
     // 2. Apply creates it all, in dependency order.
     run(&["apply", "--auto-approve"]).expect(0);
-    let repo = &ecr.describe_repositories().repository_names("dev-api").send().await.unwrap().repositories.unwrap()[0];
-    assert_eq!(repo.image_tag_mutability.as_ref().unwrap().as_str(), "IMMUTABLE");
-    assert!(repo.image_scanning_configuration.as_ref().unwrap().scan_on_push);
-    let policy = ecr.get_lifecycle_policy().repository_name("dev-api").send().await.unwrap();
-    assert!(policy.lifecycle_policy_text.unwrap().contains("imageCountMoreThan"));
-    let role = iam.get_role().role_name("dev-ecs-execution").send().await.unwrap().role.unwrap();
-    let attached = iam.list_attached_role_policies().role_name("dev-ecs-execution").send().await.unwrap();
+    let repo = &ecr
+        .describe_repositories()
+        .repository_names("dev-api")
+        .send()
+        .await
+        .unwrap()
+        .repositories
+        .unwrap()[0];
+    assert_eq!(
+        repo.image_tag_mutability.as_ref().unwrap().as_str(),
+        "IMMUTABLE"
+    );
+    assert!(
+        repo.image_scanning_configuration
+            .as_ref()
+            .unwrap()
+            .scan_on_push
+    );
+    let policy = ecr
+        .get_lifecycle_policy()
+        .repository_name("dev-api")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        policy
+            .lifecycle_policy_text
+            .unwrap()
+            .contains("imageCountMoreThan")
+    );
+    let role = iam
+        .get_role()
+        .role_name("dev-ecs-execution")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("dev-ecs-execution")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(attached.attached_policies.unwrap().len(), 1);
     let api = service(&ecs, "dev-api").await.expect("dev-api service");
     assert_eq!(api.desired_count, 1);
@@ -64,17 +119,36 @@ async fn full_lifecycle_against_moto() {
     // sends cannot be read back here.
     let first_td = api.task_definition.clone().unwrap();
     assert!(image_of(&ecs, &api).await.ends_with("/dev-api:v1.0.0"));
-    let td = ecs.describe_task_definition().task_definition(&first_td).send().await.unwrap().task_definition.unwrap();
-    assert_eq!(td.execution_role_arn.as_deref(), Some(role.arn.as_str()), "references resolve to real outputs");
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(&first_td)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!(
+        td.execution_role_arn.as_deref(),
+        Some(role.arn.as_str()),
+        "references resolve to real outputs"
+    );
 
     // 3. Nothing to do now.
     run(&["plan", "--detailed-exitcode"]).expect(0);
 
     // 4. desired_count: an in-place update of that one service, same task revision.
-    project.edit("environments/dev.yaml", "desired_count: 1\n      port: 8000", "desired_count: 3\n      port: 8000");
+    project.edit(
+        "environments/dev.yaml",
+        "desired_count: 1\n      port: 8000",
+        "desired_count: 3\n      port: 8000",
+    );
     let plan = run(&["plan", "--format", "json"]).expect(0).json();
-    let changes: Vec<&serde_json::Value> =
-        plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] != "no_op").collect();
+    let changes: Vec<&serde_json::Value> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .collect();
     assert_eq!(changes.len(), 1, "{plan:#}");
     assert_eq!(changes[0]["address"], "api.service");
     assert_eq!(changes[0]["action"], "update");
@@ -82,29 +156,58 @@ async fn full_lifecycle_against_moto() {
     run(&["apply", "--auto-approve"]).expect(0);
     let api = service(&ecs, "dev-api").await.unwrap();
     assert_eq!(api.desired_count, 3);
-    assert_eq!(api.task_definition.as_deref(), Some(first_td.as_str()), "no new revision for a count change");
+    assert_eq!(
+        api.task_definition.as_deref(),
+        Some(first_td.as_str()),
+        "no new revision for a count change"
+    );
 
     // 5. A new image tag: a new task definition revision, the service updated in place.
-    project.edit("environments/dev.yaml", "image_tag: v1.0.0", "image_tag: v2.0.0");
+    project.edit(
+        "environments/dev.yaml",
+        "image_tag: v1.0.0",
+        "image_tag: v2.0.0",
+    );
     let plan = run(&["plan", "--detailed-exitcode"]).expect(2);
-    assert!(plan.stdout().contains("Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy."), "{}", plan.stdout());
-    assert!(plan.stdout().contains("+       image: \"123456789012.dkr.ecr.us-east-1.amazonaws.com/dev-api:v2.0.0\""));
+    assert!(
+        plan.stdout()
+            .contains("Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy."),
+        "{}",
+        plan.stdout()
+    );
+    assert!(plan.stdout().contains(
+        "+       image: \"123456789012.dkr.ecr.us-east-1.amazonaws.com/dev-api:v2.0.0\""
+    ));
     run(&["apply", "--auto-approve"]).expect(0);
     let api = service(&ecs, "dev-api").await.unwrap();
     assert_ne!(api.task_definition.as_deref(), Some(first_td.as_str()));
     assert!(image_of(&ecs, &api).await.ends_with("/dev-api:v2.0.0"));
-    assert!(image_of(&ecs, &service(&ecs, "dev-worker").await.unwrap()).await.ends_with("/dev-worker:v2.0.0"));
+    assert!(
+        image_of(&ecs, &service(&ecs, "dev-worker").await.unwrap())
+            .await
+            .ends_with("/dev-worker:v2.0.0")
+    );
     run(&["plan", "--detailed-exitcode"]).expect(0);
 
     // 6. Someone scales the worker by hand and deletes the API's repository tags.
-    ecs.update_service().cluster("dev").service("dev-worker").desired_count(5).send().await.unwrap();
+    ecs.update_service()
+        .cluster("dev")
+        .service("dev-worker")
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
     let drift = run(&["drift", "--format", "json"]).expect(2).json();
     assert_eq!(drift["drifted"].as_array().unwrap().len(), 1, "{drift:#}");
     assert_eq!(drift["drifted"][0]["address"], "worker.service");
     assert_eq!(drift["drifted"][0]["fields"][0]["name"], "desired_count");
     assert_eq!(drift["drifted"][0]["fields"][0]["live"], 5);
     let text = run(&["drift"]).expect(2);
-    assert!(text.stdout().contains("desired_count: 1 -> 5"), "{}", text.stdout());
+    assert!(
+        text.stdout().contains("desired_count: 1 -> 5"),
+        "{}",
+        text.stdout()
+    );
 
     // 7. Apply repairs it.
     run(&["apply", "--auto-approve"]).expect(0);
@@ -115,9 +218,17 @@ async fn full_lifecycle_against_moto() {
     let env = project.read("environments/dev.yaml");
     let start = env.find("  worker:\n").unwrap();
     let end = env.find("\nresources:").unwrap();
-    project.write("environments/dev.yaml", &format!("{}{}", &env[..start], &env[end..]));
+    project.write(
+        "environments/dev.yaml",
+        &format!("{}{}", &env[..start], &env[end..]),
+    );
     let plan = run(&["plan"]).expect(0);
-    assert!(plan.stdout().contains("Plan: 0 to add, 0 to change, 0 to replace, 2 to destroy."), "{}", plan.stdout());
+    assert!(
+        plan.stdout()
+            .contains("Plan: 0 to add, 0 to change, 0 to replace, 2 to destroy."),
+        "{}",
+        plan.stdout()
+    );
     run(&["apply", "--auto-approve"]).expect(0);
     assert!(service(&ecs, "dev-worker").await.is_none());
     assert!(!repo_exists(&ecr, "dev-worker").await);
@@ -127,19 +238,48 @@ async fn full_lifecycle_against_moto() {
     run(&["destroy", "--auto-approve"]).expect(0);
     assert!(service(&ecs, "dev-api").await.is_none());
     assert!(!repo_exists(&ecr, "dev-api").await);
-    assert!(iam.get_role().role_name("dev-ecs-execution").send().await.is_err());
-    let clusters = ecs.describe_clusters().clusters("dev").send().await.unwrap().clusters.unwrap_or_default();
-    assert!(clusters.iter().all(|c| c.status.as_deref() == Some("INACTIVE")));
-    assert_eq!(run(&["state", "list", "--format", "json"]).expect(0).json(), serde_json::json!([]));
+    assert!(
+        iam.get_role()
+            .role_name("dev-ecs-execution")
+            .send()
+            .await
+            .is_err()
+    );
+    let clusters = ecs
+        .describe_clusters()
+        .clusters("dev")
+        .send()
+        .await
+        .unwrap()
+        .clusters
+        .unwrap_or_default();
+    assert!(
+        clusters
+            .iter()
+            .all(|c| c.status.as_deref() == Some("INACTIVE"))
+    );
+    assert_eq!(
+        run(&["state", "list", "--format", "json"]).expect(0).json(),
+        serde_json::json!([])
+    );
 
     // 10. Every step is in the audit trail, and the chain holds.
     let events = run(&["audit", "log", "--format", "json"]).expect(0).json();
     let events = events.as_array().unwrap();
     let count = |operation: &str, action: &str| {
-        events.iter().filter(|e| e["operation"] == operation && e["action"] == action && e["outcome"] != "failed").count()
+        events
+            .iter()
+            .filter(|e| {
+                e["operation"] == operation && e["action"] == action && e["outcome"] != "failed"
+            })
+            .count()
     };
     assert_eq!(count("apply", "create"), 6);
-    assert_eq!(count("apply", "update"), 4, "count change, two new revisions, drift repair");
+    assert_eq!(
+        count("apply", "update"),
+        4,
+        "count change, two new revisions, drift repair"
+    );
     assert_eq!(count("apply", "delete"), 2);
     assert_eq!(count("destroy", "delete"), 4);
     assert_eq!(count("drift", "drift"), 2);
@@ -148,12 +288,26 @@ async fn full_lifecycle_against_moto() {
     assert!(verify.stdout().contains("intact"));
 
     // Editing one stored event breaks the chain at that event.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", project.state_db("dev").display())).await.unwrap();
-    let body: String = sqlx::query_scalar("SELECT body FROM audit_events WHERE seq = 3").fetch_one(&pool).await.unwrap();
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", project.state_db("dev").display()))
+            .await
+            .unwrap();
+    let body: String = sqlx::query_scalar("SELECT body FROM audit_events WHERE seq = 3")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let tampered = body.replace("\"actor\":\"tester\"", "\"actor\":\"mallory\"");
     assert_ne!(body, tampered);
-    sqlx::query("UPDATE audit_events SET body = ? WHERE seq = 3").bind(&tampered).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET body = ? WHERE seq = 3")
+        .bind(&tampered)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let broken = run(&["audit", "verify"]).expect(1);
-    assert!(broken.stdout().contains("BROKEN at event 3"), "{}", broken.stdout());
+    assert!(
+        broken.stdout().contains("BROKEN at event 3"),
+        "{}",
+        broken.stdout()
+    );
 }

@@ -10,7 +10,12 @@ use converge::providers::Live;
 use converge::state::{ResourceState, ResourceStatus};
 
 fn dev() -> config::Environment {
-    config::load(Path::new(env!("CARGO_MANIFEST_DIR")), "dev", &VarOverrides::default()).expect("example dev loads")
+    config::load(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "dev",
+        &VarOverrides::default(),
+    )
+    .expect("example dev loads")
 }
 
 #[test]
@@ -26,15 +31,27 @@ fn plan_from_nothing_text_and_json() {
 #[test]
 fn plan_with_update_replace_and_delete() {
     let env = dev();
-    let (state, live) = applied(&env, &plan::compute(&env, &[], &LiveMap::new(), 0, &PlanOptions::default()));
+    let (state, live) = applied(&plan::compute(
+        &env,
+        &[],
+        &LiveMap::new(),
+        0,
+        &PlanOptions::default(),
+    ));
     // Plan again against that state so references to outputs are known, as after a real apply.
     let created = plan::compute(&env, &state, &live, 1, &PlanOptions::default());
     // Pretend everything was applied, then changed: the API scaled by hand, Container Insights
     // switched on in the console, the API's repository renamed (a replacement), and a resource
     // the files no longer declare.
-    let (mut state, mut live) = applied(&env, &created);
+    let (mut state, mut live) = applied(&created);
     for (address, l) in live.iter_mut() {
-        let Some(Live { properties: Value::Map(m), .. }) = l else { continue };
+        let Some(Live {
+            properties: Value::Map(m),
+            ..
+        }) = l
+        else {
+            continue;
+        };
         match address.as_str() {
             "api.service" => {
                 m.insert("desired_count".into(), Value::int(4));
@@ -48,7 +65,9 @@ fn plan_with_update_replace_and_delete() {
             _ => {}
         }
     }
-    let old: BTreeMap<String, Value> = [("name".to_string(), Value::str("legacy"))].into_iter().collect();
+    let old: BTreeMap<String, Value> = [("name".to_string(), Value::str("legacy"))]
+        .into_iter()
+        .collect();
     let legacy = converge::model::Address::parse("legacy").unwrap();
     state.push(ResourceState {
         address: legacy.clone(),
@@ -63,8 +82,14 @@ fn plan_with_update_replace_and_delete() {
     let plan = plan::compute(&env, &state, &live, 7, &PlanOptions::default());
     insta::assert_snapshot!("changes_text", plain(&plan::render::text(&plan)));
     assert_eq!(plan.summary.destroy, 1);
-    assert_eq!(plan.summary.replace, 1, "renaming the repository replaces it");
-    assert_eq!(plan.summary.change, 2, "the cluster's insights and the API service (count, image)");
+    assert_eq!(
+        plan.summary.replace, 1,
+        "renaming the repository replaces it"
+    );
+    assert_eq!(
+        plan.summary.change, 2,
+        "the cluster's insights and the API service (count, image)"
+    );
 }
 
 fn plain(text: &str) -> String {
@@ -72,16 +97,21 @@ fn plain(text: &str) -> String {
 }
 
 /// State and live state as if `plan` had been applied.
-fn applied(_env: &config::Environment, created: &plan::Plan) -> (Vec<ResourceState>, LiveMap) {
+fn applied(created: &plan::Plan) -> (Vec<ResourceState>, LiveMap) {
     let mut state = Vec::new();
-    let mut live = LiveMap::new();
     let mut live = LiveMap::new();
     for change in &created.changes {
         let after = change.after.clone().unwrap();
-        let outputs: Value = [("arn".to_string(), Value::str(format!("arn:aws:test:{}", change.address)))]
-            .into_iter()
-            .chain([("uri".to_string(), Value::str(format!("uri/{}", change.address)))])
-            .collect();
+        let outputs: Value = [(
+            "arn".to_string(),
+            Value::str(format!("arn:aws:test:{}", change.address)),
+        )]
+        .into_iter()
+        .chain([(
+            "uri".to_string(),
+            Value::str(format!("uri/{}", change.address)),
+        )])
+        .collect();
         let live_props = after.clone();
         state.push(ResourceState {
             address: change.address.clone(),
@@ -92,7 +122,13 @@ fn applied(_env: &config::Environment, created: &plan::Plan) -> (Vec<ResourceSta
             dependencies: Vec::new(),
             status: ResourceStatus::Applied,
         });
-        live.insert(change.address.clone(), Some(Live { properties: live_props, outputs }));
+        live.insert(
+            change.address.clone(),
+            Some(Live {
+                properties: live_props,
+                outputs,
+            }),
+        );
     }
     (state, live)
 }

@@ -29,7 +29,11 @@ fn project_with(env: &str) -> Project {
 fn expect_error(p: &Project, needles: &[&str]) {
     let run = p.converge(&["validate"]).expect(1);
     for needle in needles {
-        assert!(run.stderr().contains(needle), "missing {needle:?} in:\n{}", run.stderr());
+        assert!(
+            run.stderr().contains(needle),
+            "missing {needle:?} in:\n{}",
+            run.stderr()
+        );
     }
 }
 
@@ -43,34 +47,77 @@ fn a_good_file_validates() {
 #[test]
 fn unknown_keys_are_errors_with_location_and_hint() {
     let p = project_with(&GOOD.replace("image_tag_mutability", "image_tag_mutabilty"));
-    expect_error(&p, &["unknown key `image_tag_mutabilty`", "environments/dev.yaml:11:7", "did you mean `image_tag_mutability`?"]);
+    expect_error(
+        &p,
+        &[
+            "unknown key `image_tag_mutabilty`",
+            "environments/dev.yaml:11:7",
+            "did you mean `image_tag_mutability`?",
+        ],
+    );
     let p = project_with(&GOOD.replace("resources:", "resource:"));
     expect_error(&p, &["unknown key `resource`", "environments/dev.yaml:6:1"]);
 }
 
 #[test]
 fn wrong_types_and_values_are_errors() {
-    let p = project_with(&GOOD.replace("properties: { name: dev }", "properties: { name: dev, container_insights: maybe }"));
-    expect_error(&p, &["expected bool, found a string `maybe`", "environments/dev.yaml:14:50"]);
+    let p = project_with(&GOOD.replace(
+        "properties: { name: dev }",
+        "properties: { name: dev, container_insights: maybe }",
+    ));
+    expect_error(
+        &p,
+        &[
+            "expected bool, found a string `maybe`",
+            "environments/dev.yaml:14:50",
+        ],
+    );
     let p = project_with(&GOOD.replace("IMMUTABLE", "FROZEN"));
-    expect_error(&p, &["`FROZEN` is not one of MUTABLE, IMMUTABLE", "environments/dev.yaml:11:29"]);
+    expect_error(
+        &p,
+        &[
+            "`FROZEN` is not one of MUTABLE, IMMUTABLE",
+            "environments/dev.yaml:11:29",
+        ],
+    );
 }
 
 #[test]
 fn dangling_references_are_errors() {
     let p = project_with(&GOOD.replace("name: app", "name: \"${var.missing}\""));
-    expect_error(&p, &["`${var.missing}`: no variable `missing`", "environments/dev.yaml:10:13"]);
+    expect_error(
+        &p,
+        &[
+            "`${var.missing}`: no variable `missing`",
+            "environments/dev.yaml:10:13",
+        ],
+    );
     let p = project_with(&GOOD.replace("name: dev }", "name: \"${repo.nope}\" }"));
-    expect_error(&p, &["aws.ecr_repository has no attribute `nope`", "environments/dev.yaml:14:25"]);
+    expect_error(
+        &p,
+        &[
+            "aws.ecr_repository has no attribute `nope`",
+            "environments/dev.yaml:14:25",
+        ],
+    );
 }
 
 #[test]
 fn reference_cycles_are_errors() {
     let cyclic = GOOD
         .replace("name: app", "name: \"${cluster.arn}\"")
-        .replace("properties: { name: dev }", "properties: { name: \"${repo.arn}\" }");
+        .replace(
+            "properties: { name: dev }",
+            "properties: { name: \"${repo.arn}\" }",
+        );
     let p = project_with(&cyclic);
-    expect_error(&p, &["reference cycle: cluster -> repo -> cluster", "environments/dev.yaml:12:3"]);
+    expect_error(
+        &p,
+        &[
+            "reference cycle: cluster -> repo -> cluster",
+            "environments/dev.yaml:12:3",
+        ],
+    );
 }
 
 #[test]
@@ -82,17 +129,39 @@ fn missing_module_inputs_are_errors() {
         "modules/svc/module.yaml",
         "inputs:\n  name: { type: string }\n  port: { type: number }\nresources:\n  r:\n    type: aws.ecr_repository\n    properties: { name: \"${input.name}\" }\n",
     );
-    expect_error(&p, &["module `api` (source `svc`) is missing input `port`", "environments/dev.yaml:18:13"]);
+    expect_error(
+        &p,
+        &[
+            "module `api` (source `svc`) is missing input `port`",
+            "environments/dev.yaml:18:13",
+        ],
+    );
 }
 
 #[test]
 fn var_flags_must_name_declared_variables_and_sensitive_values_stay_hidden() {
-    let p = project_with(&GOOD.replace("  tag: v1", "  tag: v1\n  token: { sensitive: true }").replace("name: app", "name: \"app-${var.token}\""));
+    let p = project_with(
+        &GOOD
+            .replace("  tag: v1", "  tag: v1\n  token: { sensitive: true }")
+            .replace("name: app", "name: \"app-${var.token}\""),
+    );
     let missing = p.converge(&["validate"]).expect(1);
-    assert!(missing.stderr().contains("variable `token` has no default"), "{}", missing.stderr());
+    assert!(
+        missing.stderr().contains("variable `token` has no default"),
+        "{}",
+        missing.stderr()
+    );
     let bad = p.converge(&["validate", "--var", "tokn=x"]).expect(1);
     assert!(bad.stderr().contains("declares no variable `tokn`"));
-    let plan = p.converge(&["plan", "-e", "dev", "--var", "token=hunter2", "--format", "json"]);
+    let plan = p.converge(&[
+        "plan",
+        "-e",
+        "dev",
+        "--var",
+        "token=hunter2",
+        "--format",
+        "json",
+    ]);
     // No cloud configured for this test: the plan still renders from files and empty state.
     assert!(!plan.stdout().contains("hunter2") && !plan.stderr().contains("hunter2"));
 }
@@ -100,14 +169,29 @@ fn var_flags_must_name_declared_variables_and_sensitive_values_stay_hidden() {
 #[test]
 fn bad_input_changes_nothing_in_cloud_or_state() {
     let moto = Moto::start();
-    let p = project_with(&GOOD.replace("resources:", "resources:\n  broken: { type: aws.ecr_repository, properties: { nme: x } }")).with_moto(&moto);
-    let run = p.converge(&["apply", "-e", "dev", "--auto-approve"]).expect(1);
-    assert!(run.stderr().contains("unknown key `nme`"), "{}", run.stderr());
+    let p = project_with(&GOOD.replace(
+        "resources:",
+        "resources:\n  broken: { type: aws.ecr_repository, properties: { nme: x } }",
+    ))
+    .with_moto(&moto);
+    let run = p
+        .converge(&["apply", "-e", "dev", "--auto-approve"])
+        .expect(1);
+    assert!(
+        run.stderr().contains("unknown key `nme`"),
+        "{}",
+        run.stderr()
+    );
     assert!(!p.state_db("dev").exists(), "no state was written");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let repos = rt.block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&moto.sdk().await);
-        ecr.describe_repositories().send().await.unwrap().repositories.unwrap_or_default()
+        ecr.describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories
+            .unwrap_or_default()
     });
     assert!(repos.is_empty(), "nothing was created: {repos:?}");
 }

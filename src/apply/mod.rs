@@ -18,7 +18,9 @@ use crate::audit::{self, NewEvent};
 use crate::config::Environment;
 use crate::model::{Address, Lookup, Reference, Value, kinds, value_at};
 use crate::plan::{Action, LiveMap, Plan};
-use crate::providers::{Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest};
+use crate::providers::{
+    Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
+};
 use crate::state::{self, ResourceState, ResourceStatus, StateStore};
 
 /// One cloud operation of an apply.
@@ -159,15 +161,26 @@ pub async fn execute(
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Report, ApplyError> {
     let graph = step_graph(plan, inputs);
-    let mut remaining: BTreeMap<NodeIndex, usize> =
-        graph.node_indices().map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count())).collect();
-    let mut ready: VecDeque<NodeIndex> = remaining.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut remaining: BTreeMap<NodeIndex, usize> = graph
+        .node_indices()
+        .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
+        .collect();
+    let mut ready: VecDeque<NodeIndex> = remaining
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| *n)
+        .collect();
     let mut blocked: BTreeSet<NodeIndex> = BTreeSet::new();
     let mut outputs: BTreeMap<Address, Value> = inputs
         .state
         .iter()
         .map(|s| (s.address.clone(), s.outputs.clone()))
-        .chain(inputs.live.iter().filter_map(|(a, l)| l.as_ref().map(|l| (a.clone(), l.outputs.clone()))))
+        .chain(
+            inputs
+                .live
+                .iter()
+                .filter_map(|(a, l)| l.as_ref().map(|l| (a.clone(), l.outputs.clone()))),
+        )
         .collect();
     let mut report = Report::default();
     let mut running: JoinSet<StepOutput> = JoinSet::new();
@@ -178,7 +191,10 @@ pub async fn execute(
             let Some(node) = ready.pop_front() else { break };
             let step = graph[node].clone();
             progress(Progress::Started(&step));
-            let ctx = ApplyContext { env: inputs.env, outputs: &outputs };
+            let ctx = ApplyContext {
+                env: inputs.env,
+                outputs: &outputs,
+            };
             let request = build_request(&step, inputs, &ctx);
             let registry = inputs.registry.clone();
             running.spawn(async move {
@@ -187,7 +203,9 @@ pub async fn execute(
                 (node, result, started.elapsed())
             });
         }
-        let Some(joined) = running.join_next().await else { break };
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
         let (node, result, elapsed) = match joined {
             Ok(r) => r,
             Err(e) => panic!("an apply step panicked: {e}"),
@@ -207,12 +225,19 @@ pub async fn execute(
                     .store
                     .commit(state::Change::None, event, inputs.audit)
                     .await
-                    .map_err(|source| ApplyError::State { address: step.address.clone(), source })?;
+                    .map_err(|source| ApplyError::State {
+                        address: step.address.clone(),
+                        source,
+                    })?;
                 Outcome::Failed(message)
             }
         };
         let failed = matches!(outcome, Outcome::Failed(_));
-        let result = StepResult { step: step.clone(), outcome, elapsed };
+        let result = StepResult {
+            step: step.clone(),
+            outcome,
+            elapsed,
+        };
         progress(Progress::Finished(&result));
         report.steps.push(result);
         if failed {
@@ -221,7 +246,9 @@ pub async fn execute(
                 if n != node && blocked.insert(n) {
                     let skipped = StepResult {
                         step: graph[n].clone(),
-                        outcome: Outcome::Skipped { because: step.address.clone() },
+                        outcome: Outcome::Skipped {
+                            because: step.address.clone(),
+                        },
                         elapsed: Duration::ZERO,
                     };
                     progress(Progress::Finished(&skipped));
@@ -249,7 +276,10 @@ enum Request {
     Invalid(ProviderError),
 }
 
-async fn run_request(registry: Registry, request: Request) -> Result<Option<Applied>, ProviderError> {
+async fn run_request(
+    registry: Registry,
+    request: Request,
+) -> Result<Option<Applied>, ProviderError> {
     match request {
         Request::Create(r) => registry.for_kind(r.kind)?.create(r).await.map(Some),
         Request::Update(r) => registry.for_kind(r.kind)?.update(r).await.map(Some),
@@ -263,10 +293,16 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
     match step.kind {
         StepKind::Delete => {
             let Some(stored) = stored else {
-                return Request::Invalid(ProviderError::NotFound(format!("{} in state", step.address)));
+                return Request::Invalid(ProviderError::NotFound(format!(
+                    "{} in state",
+                    step.address
+                )));
             };
             let Some(kind) = kinds::lookup(&stored.kind) else {
-                return Request::Invalid(ProviderError::Invalid(format!("unknown kind {}", stored.kind)));
+                return Request::Invalid(ProviderError::Invalid(format!(
+                    "unknown kind {}",
+                    stored.kind
+                )));
             };
             let prior = inputs
                 .live
@@ -275,11 +311,19 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 .flatten()
                 .map(|l| l.properties)
                 .unwrap_or_else(|| stored.properties.clone());
-            Request::Delete(DeleteRequest { address: step.address.clone(), kind, remote_id: stored.remote_id.clone(), prior })
+            Request::Delete(DeleteRequest {
+                address: step.address.clone(),
+                kind,
+                remote_id: stored.remote_id.clone(),
+                prior,
+            })
         }
         StepKind::Create | StepKind::Update => {
             let Some(resource) = inputs.env.resources.get(&step.address) else {
-                return Request::Invalid(ProviderError::Invalid(format!("{} is not in the files", step.address)));
+                return Request::Invalid(ProviderError::Invalid(format!(
+                    "{} is not in the files",
+                    step.address
+                )));
             };
             let properties = resource.kind.normalize(&resource.properties.eval(ctx));
             if properties.contains_unknown() {
@@ -289,7 +333,11 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 )));
             }
             if step.kind == StepKind::Create {
-                return Request::Create(CreateRequest { address: step.address.clone(), kind: resource.kind, properties });
+                return Request::Create(CreateRequest {
+                    address: step.address.clone(),
+                    kind: resource.kind,
+                    properties,
+                });
             }
             let live = inputs.live.get(&step.address).cloned().flatten();
             let (prior, prior_outputs) = match (live, stored) {
@@ -330,7 +378,10 @@ async fn record(
         }
         (_, Some(applied)) => {
             let resource = &inputs.env.resources[&step.address];
-            let ctx = ApplyContext { env: inputs.env, outputs };
+            let ctx = ApplyContext {
+                env: inputs.env,
+                outputs,
+            };
             let properties = resource.kind.normalize(&resource.properties.eval(&ctx));
             let after = properties.to_display_json();
             let stored = ResourceState {
@@ -348,7 +399,11 @@ async fn record(
         (_, None) => (state::Change::None, None),
     };
     let mut event = NewEvent::new(inputs.operation, action_name(step), "ok").address(&step.address);
-    event.before = if step.kind == StepKind::Create && step.action == Action::Create { None } else { before };
+    event.before = if step.kind == StepKind::Create && step.action == Action::Create {
+        None
+    } else {
+        before
+    };
     event.after = after;
     if step.action == Action::Replace {
         event.detail = Some(match step.kind {
@@ -360,7 +415,10 @@ async fn record(
         .store
         .commit(change, event, inputs.audit)
         .await
-        .map_err(|source| ApplyError::State { address: step.address.clone(), source })?;
+        .map_err(|source| ApplyError::State {
+            address: step.address.clone(),
+            source,
+        })?;
     Ok(())
 }
 
@@ -381,7 +439,11 @@ fn step_graph(plan: &Plan, inputs: &Inputs<'_>) -> DiGraph<Step, ()> {
     let mut deletes: BTreeMap<Address, NodeIndex> = BTreeMap::new();
     for change in plan.changes.iter().filter(|c| c.action.is_change()) {
         let a = change.address.clone();
-        let step = |kind| Step { address: a.clone(), kind, action: change.action };
+        let step = |kind| Step {
+            address: a.clone(),
+            kind,
+            action: change.action,
+        };
         match change.action {
             Action::Create => {
                 creates.insert(a.clone(), graph.add_node(step(StepKind::Create)));
@@ -415,7 +477,9 @@ fn step_graph(plan: &Plan, inputs: &Inputs<'_>) -> DiGraph<Step, ()> {
     // A resource's delete waits for the deletes and updates of what depended on it.
     for stored in inputs.state {
         for dep in &stored.dependencies {
-            let Some(dep_delete) = deletes.get(dep) else { continue };
+            let Some(dep_delete) = deletes.get(dep) else {
+                continue;
+            };
             if let Some(own_delete) = deletes.get(&stored.address) {
                 graph.update_edge(*own_delete, *dep_delete, ());
             } else if let Some(own_update) = creates.get(&stored.address) {
@@ -441,7 +505,11 @@ impl Lookup for ApplyContext<'_> {
             let props = resource.kind.normalize(&resource.properties.eval(self));
             return value_at(props.get(&r.attr), &r.path);
         }
-        match self.outputs.get(&r.address).map(|o| value_at(o.get(&r.attr), &r.path)) {
+        match self
+            .outputs
+            .get(&r.address)
+            .map(|o| value_at(o.get(&r.attr), &r.path))
+        {
             Some(Value::Null) | None => Value::Unknown,
             Some(v) => v,
         }

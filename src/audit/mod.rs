@@ -87,7 +87,13 @@ pub struct Event {
 
 impl Event {
     /// Builds the next event of a chain whose head is (`prev_seq`, `prev_hash`).
-    pub fn seal(ctx: &Context, environment: &str, prev_seq: i64, prev_hash: &str, body: NewEvent) -> Event {
+    pub fn seal(
+        ctx: &Context,
+        environment: &str,
+        prev_seq: i64,
+        prev_hash: &str,
+        body: NewEvent,
+    ) -> Event {
         let mut event = Event {
             seq: prev_seq + 1,
             id: uuid::Uuid::new_v4().to_string(),
@@ -134,7 +140,11 @@ pub fn verify(events: &[Event], head_seq: i64, head_hash: &str) -> Result<usize,
     let mut prev_hash = GENESIS.to_string();
     for (i, e) in events.iter().enumerate() {
         let expected_seq = i as i64 + 1;
-        let broken = |reason: String| Broken { seq: e.seq, id: Some(e.id.clone()), reason };
+        let broken = |reason: String| Broken {
+            seq: e.seq,
+            id: Some(e.id.clone()),
+            reason,
+        };
         if e.seq != expected_seq {
             return Err(broken(format!(
                 "expected event {expected_seq} here, found event {}: an event was deleted, inserted or reordered",
@@ -142,10 +152,14 @@ pub fn verify(events: &[Event], head_seq: i64, head_hash: &str) -> Result<usize,
             )));
         }
         if e.prev_hash != prev_hash {
-            return Err(broken("its previous-hash link does not match the event before it".into()));
+            return Err(broken(
+                "its previous-hash link does not match the event before it".into(),
+            ));
         }
         if e.compute_hash() != e.hash {
-            return Err(broken("its content does not match its hash: the event was edited".into()));
+            return Err(broken(
+                "its content does not match its hash: the event was edited".into(),
+            ));
         }
         prev_hash = e.hash.clone();
     }
@@ -167,11 +181,23 @@ mod tests {
     use super::*;
 
     fn chain(n: usize) -> Vec<Event> {
-        let ctx = Context { actor: "alice".into(), commit: "abc".into() };
+        let ctx = Context {
+            actor: "alice".into(),
+            commit: "abc".into(),
+        };
         let mut out: Vec<Event> = Vec::new();
         for i in 0..n {
-            let (seq, hash) = out.last().map(|e| (e.seq, e.hash.clone())).unwrap_or((0, GENESIS.into()));
-            out.push(Event::seal(&ctx, "dev", seq, &hash, NewEvent::new("apply", "create", "ok").address(format!("r{i}"))));
+            let (seq, hash) = out
+                .last()
+                .map(|e| (e.seq, e.hash.clone()))
+                .unwrap_or((0, GENESIS.into()));
+            out.push(Event::seal(
+                &ctx,
+                "dev",
+                seq,
+                &hash,
+                NewEvent::new("apply", "create", "ok").address(format!("r{i}")),
+            ));
         }
         out
     }
@@ -201,6 +227,11 @@ mod tests {
         assert_eq!(verify(&swapped, 4, &head).unwrap_err().seq, 3);
 
         let truncated = c[..3].to_vec();
-        assert!(verify(&truncated, 4, &head).unwrap_err().reason.contains("removed from the end"));
+        assert!(
+            verify(&truncated, 4, &head)
+                .unwrap_err()
+                .reason
+                .contains("removed from the end")
+        );
     }
 }

@@ -58,7 +58,17 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
     let store = session::open_state(g, &name).await?;
     let ctx = session::audit_context(g);
     let guard = session::lock(g, &name, store.as_ref(), "apply", &ctx).await?;
-    let result = locked_apply(g, &env, store.as_ref(), &ctx, saved.as_ref(), &args.targets, args.auto_approve, "apply").await;
+    let result = locked_apply(
+        g,
+        &env,
+        store.as_ref(),
+        &ctx,
+        saved.as_ref(),
+        &args.targets,
+        args.auto_approve,
+        "apply",
+    )
+    .await;
     guard.release(store.as_ref()).await?;
     result
 }
@@ -69,7 +79,17 @@ pub(super) async fn destroy(g: &GlobalArgs, args: &DestroyArgs) -> Result<i32, C
     let store = session::open_state(g, &name).await?;
     let ctx = session::audit_context(g);
     let guard = session::lock(g, &name, store.as_ref(), "destroy", &ctx).await?;
-    let result = locked_apply(g, &env, store.as_ref(), &ctx, None, &[], args.auto_approve, "destroy").await;
+    let result = locked_apply(
+        g,
+        &env,
+        store.as_ref(),
+        &ctx,
+        None,
+        &[],
+        args.auto_approve,
+        "destroy",
+    )
+    .await;
     guard.release(store.as_ref()).await?;
     result
 }
@@ -136,13 +156,28 @@ async fn locked_apply(
     if text {
         let line = format!(
             "{} complete: {done} done, {failed} failed, {skipped} skipped.",
-            if operation == "destroy" { "Destroy" } else { "Apply" }
+            if operation == "destroy" {
+                "Destroy"
+            } else {
+                "Apply"
+            }
         );
-        output::print(&format!("\n{}\n", if failed > 0 { line.red().to_string() } else { line.green().to_string() }));
+        output::print(&format!(
+            "\n{}\n",
+            if failed > 0 {
+                line.red().to_string()
+            } else {
+                line.green().to_string()
+            }
+        ));
     } else {
         output::json(&report_json(&plan, &report));
     }
-    Ok(if report.succeeded() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if report.succeeded() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 fn print_progress(p: &Progress<'_>) {
@@ -150,13 +185,23 @@ fn print_progress(p: &Progress<'_>) {
         Progress::Started(step) => output::status(&format!("{}: {}...", step.address, step.verb())),
         Progress::Finished(r) => {
             let line = match &r.outcome {
-                Outcome::Done => format!("{}: {} done ({:.1}s)", r.step.address, r.step.verb(), r.elapsed.as_secs_f64())
-                    .green()
+                Outcome::Done => format!(
+                    "{}: {} done ({:.1}s)",
+                    r.step.address,
+                    r.step.verb(),
+                    r.elapsed.as_secs_f64()
+                )
+                .green()
+                .to_string(),
+                Outcome::Failed(e) => format!("{}: {} FAILED: {e}", r.step.address, r.step.verb())
+                    .red()
                     .to_string(),
-                Outcome::Failed(e) => format!("{}: {} FAILED: {e}", r.step.address, r.step.verb()).red().to_string(),
-                Outcome::Skipped { because } => {
-                    format!("{}: skipped, it depends on {because}, which failed", r.step.address).yellow().to_string()
-                }
+                Outcome::Skipped { because } => format!(
+                    "{}: skipped, it depends on {because}, which failed",
+                    r.step.address
+                )
+                .yellow()
+                .to_string(),
             };
             output::status(&line);
         }
@@ -171,7 +216,10 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
             let (outcome, detail) = match &s.outcome {
                 Outcome::Done => ("done", None),
                 Outcome::Failed(e) => ("failed", Some(e.clone())),
-                Outcome::Skipped { because } => ("skipped", Some(format!("depends on {because}, which failed"))),
+                Outcome::Skipped { because } => (
+                    "skipped",
+                    Some(format!("depends on {because}, which failed")),
+                ),
             };
             serde_json::json!({
                 "address": s.step.address,
@@ -197,8 +245,12 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
 fn read_plan(path: &PathBuf) -> Result<Plan, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read plan file {}: {e}", path.display())))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("{} is not a converge plan file: {e}", path.display())))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not a converge plan file: {e}",
+            path.display()
+        ))
+    })?;
     if plan.format_version != crate::plan::FORMAT_VERSION {
         return Err(CliError::Usage(format!(
             "{} has plan format {}, this converge reads {}",
@@ -218,13 +270,21 @@ fn confirm(operation: &str, env: &str) -> Result<(), CliError> {
         )));
     }
     let mut stderr = anstream::stderr();
-    let _ = write!(stderr, "\nDo you want to {operation} these changes in {env}? Only 'yes' is accepted: ");
+    let _ = write!(
+        stderr,
+        "\nDo you want to {operation} these changes in {env}? Only 'yes' is accepted: "
+    );
     let _ = stderr.flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.to_string()))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(CliError::Refused(format!("{operation} cancelled: nothing was changed")))
+        Err(CliError::Refused(format!(
+            "{operation} cancelled: nothing was changed"
+        )))
     }
 }

@@ -37,8 +37,16 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
             let since = since.as_deref().map(parse_since).transpose()?;
             let selected: Vec<&Event> = events
                 .iter()
-                .filter(|e| since.is_none_or(|s| chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|t| t >= s)))
-                .filter(|e| address.as_ref().is_none_or(|a| e.body.address.as_ref() == Some(a)))
+                .filter(|e| {
+                    since.is_none_or(|s| {
+                        chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|t| t >= s)
+                    })
+                })
+                .filter(|e| {
+                    address
+                        .as_ref()
+                        .is_none_or(|a| e.body.address.as_ref() == Some(a))
+                })
                 .collect();
             if g.format == Format::Json {
                 output::json(&selected);
@@ -54,10 +62,11 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
             }
         }
         AuditCommand::Show { id } => {
-            let e = events
-                .iter()
-                .find(|e| e.seq == *id)
-                .ok_or_else(|| CliError::Usage(format!("no audit event {id} in {name} (events 1 to {head_seq})")))?;
+            let e = events.iter().find(|e| e.seq == *id).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no audit event {id} in {name} (events 1 to {head_seq})"
+                ))
+            })?;
             output::json(e);
         }
         AuditCommand::Export => match g.format {
@@ -75,7 +84,10 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
         AuditCommand::Verify => {
             return match audit::verify(&events, head_seq, &head_hash) {
                 Ok(n) => {
-                    output::print(&format!("Audit trail of {name} is intact: {n} events, head {}.\n", short(&head_hash)));
+                    output::print(&format!(
+                        "Audit trail of {name} is intact: {n} events, head {}.\n",
+                        short(&head_hash)
+                    ));
                     Ok(EXIT_OK)
                 }
                 Err(broken) => {
@@ -98,8 +110,17 @@ fn short(hash: &str) -> &str {
 }
 
 fn log_line(e: &Event) -> String {
-    let commit = if e.commit.is_empty() { String::new() } else { format!(" commit {}", &e.commit[..e.commit.len().min(7)]) };
-    let detail = e.body.detail.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
+    let commit = if e.commit.is_empty() {
+        String::new()
+    } else {
+        format!(" commit {}", &e.commit[..e.commit.len().min(7)])
+    };
+    let detail = e
+        .body
+        .detail
+        .as_deref()
+        .map(|d| format!(" — {d}"))
+        .unwrap_or_default();
     format!(
         "#{:<5} {}  {:<10} {:<18} {:<14} {:<28} {}{commit}{detail}",
         e.seq,
@@ -117,9 +138,16 @@ fn parse_since(raw: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, CliEr
         return Ok(t);
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().fixed_offset());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .fixed_offset());
     }
-    let (num, unit) = raw.split_at(raw.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let (num, unit) = raw.split_at(
+        raw.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len(),
+    );
     let n: i64 = num.parse().map_err(|_| bad_since(raw))?;
     let age = match unit {
         "m" => chrono::Duration::minutes(n),
@@ -131,14 +159,29 @@ fn parse_since(raw: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, CliEr
 }
 
 fn bad_since(raw: &str) -> CliError {
-    CliError::Usage(format!("--since {raw}: use RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23) or an age (30m, 24h, 7d)"))
+    CliError::Usage(format!(
+        "--since {raw}: use RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23) or an age (30m, 24h, 7d)"
+    ))
 }
 
 fn csv(events: &[Event]) -> Result<String, CliError> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let header = [
-        "seq", "id", "time", "environment", "actor", "commit", "operation", "address", "action", "outcome", "detail",
-        "before", "after", "prev_hash", "hash",
+        "seq",
+        "id",
+        "time",
+        "environment",
+        "actor",
+        "commit",
+        "operation",
+        "address",
+        "action",
+        "outcome",
+        "detail",
+        "before",
+        "after",
+        "prev_hash",
+        "hash",
     ];
     let fail = |e: ::csv::Error| CliError::Failed(format!("cannot write CSV: {e}"));
     w.write_record(header).map_err(fail)?;
@@ -155,13 +198,23 @@ fn csv(events: &[Event]) -> Result<String, CliError> {
             e.body.action.clone(),
             e.body.outcome.clone(),
             e.body.detail.clone().unwrap_or_default(),
-            e.body.before.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-            e.body.after.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            e.body
+                .before
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            e.body
+                .after
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             e.prev_hash.clone(),
             e.hash.clone(),
         ])
         .map_err(fail)?;
     }
-    let bytes = w.into_inner().map_err(|e| CliError::Failed(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

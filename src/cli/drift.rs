@@ -43,11 +43,16 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
         for (address, e) in &errors {
             output::status(&format!("error: refreshing {address}: {e}"));
         }
-        return Err(CliError::Failed(format!("could not read {} resources from the cloud", errors.len())));
+        return Err(CliError::Failed(format!(
+            "could not read {} resources from the cloud",
+            errors.len()
+        )));
     }
     let mut drifted = Vec::new();
     for s in &stored {
-        let Some(kind) = kinds::lookup(&s.kind) else { continue };
+        let Some(kind) = kinds::lookup(&s.kind) else {
+            continue;
+        };
         match live.get(&s.address).cloned().flatten() {
             None => drifted.push(Drifted {
                 address: s.address.to_string(),
@@ -67,7 +72,12 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
                     })
                     .collect();
                 if !fields.is_empty() {
-                    drifted.push(Drifted { address: s.address.to_string(), kind: s.kind.clone(), status: "changed", fields });
+                    drifted.push(Drifted {
+                        address: s.address.to_string(),
+                        kind: s.kind.clone(),
+                        status: "changed",
+                        fields,
+                    });
                 }
             }
         }
@@ -83,7 +93,11 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
         })),
         _ => output::print(&text(&name, stored.len(), &drifted)),
     }
-    Ok(if drifted.is_empty() { EXIT_OK } else { EXIT_CHANGES })
+    Ok(if drifted.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_CHANGES
+    })
 }
 
 fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {
@@ -96,12 +110,23 @@ fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {
     );
     for d in drifted {
         if d.status == "deleted" {
-            out.push_str(&format!("  {}\n", format!("- {} ({}) was deleted outside converge", d.address, d.kind).red()));
+            out.push_str(&format!(
+                "  {}\n",
+                format!("- {} ({}) was deleted outside converge", d.address, d.kind).red()
+            ));
             continue;
         }
-        out.push_str(&format!("  {}\n", format!("~ {} ({}) changed outside converge", d.address, d.kind).yellow()));
+        out.push_str(&format!(
+            "  {}\n",
+            format!("~ {} ({}) changed outside converge", d.address, d.kind).yellow()
+        ));
         for f in &d.fields {
-            out.push_str(&format!("      {}: {} -> {}\n", f.name, compact(&f.last_applied), compact(&f.live)));
+            out.push_str(&format!(
+                "      {}: {} -> {}\n",
+                f.name,
+                compact(&f.last_applied),
+                compact(&f.live)
+            ));
         }
     }
     out.push_str("\nRun `converge apply` to restore the desired state.\n");
@@ -112,20 +137,44 @@ fn compact(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-async fn record(store: &dyn StateStore, drifted: &[Drifted], ctx: &crate::audit::Context) -> Result<(), CliError> {
+async fn record(
+    store: &dyn StateStore,
+    drifted: &[Drifted],
+    ctx: &crate::audit::Context,
+) -> Result<(), CliError> {
     if drifted.is_empty() {
-        store.commit(state::Change::None, NewEvent::new("drift", "drift check", "none"), ctx).await?;
+        store
+            .commit(
+                state::Change::None,
+                NewEvent::new("drift", "drift check", "none"),
+                ctx,
+            )
+            .await?;
     }
     for d in drifted {
         let mut event = NewEvent::new("drift", "drift", "drift").address(&d.address);
         if d.status == "deleted" {
             event.detail = Some("deleted outside converge".into());
         } else {
-            event.before = Some(d.fields.iter().map(|f| (f.name.clone(), f.last_applied.clone())).collect());
-            event.after = Some(d.fields.iter().map(|f| (f.name.clone(), f.live.clone())).collect());
+            event.before = Some(
+                d.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), f.last_applied.clone()))
+                    .collect(),
+            );
+            event.after = Some(
+                d.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), f.live.clone()))
+                    .collect(),
+            );
             event.detail = Some(format!(
                 "changed outside converge: {}",
-                d.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                d.fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         store.commit(state::Change::None, event, ctx).await?;

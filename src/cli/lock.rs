@@ -23,12 +23,17 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
             let lock = store.lock_status().await?;
             if g.format == Format::Json {
                 let stale = lock.as_ref().and_then(|l| l.stale_reason());
-                output::json(&serde_json::json!({ "environment": name, "locked": lock.is_some(), "lock": lock, "stale": stale }));
+                output::json(
+                    &serde_json::json!({ "environment": name, "locked": lock.is_some(), "lock": lock, "stale": stale }),
+                );
             } else {
                 match lock {
                     None => output::print(&format!("{name} is not locked.\n")),
                     Some(l) => {
-                        let stale = l.stale_reason().map(|r| format!(" It looks stale: {r}.")).unwrap_or_default();
+                        let stale = l
+                            .stale_reason()
+                            .map(|r| format!(" It looks stale: {r}."))
+                            .unwrap_or_default();
                         output::print(&format!("{name} is locked by {}.{stale}\n", l.describe()));
                     }
                 }
@@ -41,7 +46,13 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
                 Some(l) => format!("broke the lock of {}", l.describe()),
                 None => "no lock was held".to_string(),
             };
-            store.commit(state::Change::None, NewEvent::new("lock force-unlock", "unlock", "ok").detail(detail.clone()), &ctx).await?;
+            store
+                .commit(
+                    state::Change::None,
+                    NewEvent::new("lock force-unlock", "unlock", "ok").detail(detail.clone()),
+                    &ctx,
+                )
+                .await?;
             output::print(&format!("{name}: {detail}.\n"));
         }
     }

@@ -34,7 +34,11 @@ fn stderr_colors() -> bool {
 
 /// Prints an error (with source snippets for file errors) to stderr.
 pub fn report(err: &CliError) {
-    let theme = if stderr_colors() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if stderr_colors() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(2);
     let mut out = String::new();
     if handler.render_report(&mut out, err).is_err() {
@@ -47,7 +51,10 @@ pub fn report(err: &CliError) {
     {
         for e in &errors.errors {
             if let Some(l) = &e.location {
-                println!("::error file={},line={},col={}::{}", l.file, l.line, l.column, e.message);
+                println!(
+                    "::error file={},line={},col={}::{}",
+                    l.file, l.line, l.column, e.message
+                );
             }
         }
     }

@@ -37,14 +37,22 @@ pub struct Planned {
 }
 
 /// Parses `--target` addresses, checking they exist in the files or in state.
-pub fn targets(raw: &[String], env: &Environment, state: &[ResourceState]) -> Result<Vec<Address>, CliError> {
+pub fn targets(
+    raw: &[String],
+    env: &Environment,
+    state: &[ResourceState],
+) -> Result<Vec<Address>, CliError> {
     raw.iter()
         .map(|t| {
-            let a = Address::parse(t).ok_or_else(|| CliError::Usage(format!("--target {t}: not an address")))?;
+            let a = Address::parse(t)
+                .ok_or_else(|| CliError::Usage(format!("--target {t}: not an address")))?;
             if env.resources.contains_key(&a) || state.iter().any(|s| s.address == a) {
                 Ok(a)
             } else {
-                Err(CliError::Usage(format!("--target {t}: no resource at that address in {}", env.name)))
+                Err(CliError::Usage(format!(
+                    "--target {t}: no resource at that address in {}",
+                    env.name
+                )))
             }
         })
         .collect()
@@ -61,16 +69,29 @@ pub async fn refresh_and_plan(
     let serial = store.serial().await?;
     let state = store.resources().await?;
     let targets = targets(raw_targets, env, &state)?;
-    let bar = output::spinner(&format!("Refreshing {} resources in {}", state.len(), env.name));
+    let bar = output::spinner(&format!(
+        "Refreshing {} resources in {}",
+        state.len(),
+        env.name
+    ));
     let (live, errors) = registry.refresh(&state).await;
     bar.finish_and_clear();
     if !errors.is_empty() {
         for (address, e) in &errors {
             output::status(&format!("error: refreshing {address}: {e}"));
         }
-        return Err(CliError::Failed(format!("could not read {} resources from the cloud", errors.len())));
+        return Err(CliError::Failed(format!(
+            "could not read {} resources from the cloud",
+            errors.len()
+        )));
     }
-    let plan = plan::compute(env, &state, &live, serial, &PlanOptions { targets, destroy });
+    let plan = plan::compute(
+        env,
+        &state,
+        &live,
+        serial,
+        &PlanOptions { targets, destroy },
+    );
     Ok(Planned { plan, state, live })
 }
 
@@ -93,10 +114,16 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
     show(&planned.plan, g.format);
     if let Some(out) = &args.out {
-        let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| CliError::Failed(e.to_string()))?;
-        std::fs::write(out, json).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
+        let json = serde_json::to_string_pretty(&planned.plan)
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        std::fs::write(out, json)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
         if g.format == Format::Text {
-            output::status(&format!("Saved the plan to {}. Apply it with: converge apply {}", out.display(), out.display()));
+            output::status(&format!(
+                "Saved the plan to {}. Apply it with: converge apply {}",
+                out.display(),
+                out.display()
+            ));
         }
     }
     let s = planned.plan.summary;
@@ -104,6 +131,12 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         "{} to add, {} to change, {} to replace, {} to destroy (serial {})",
         s.add, s.change, s.replace, s.destroy, planned.plan.serial
     ));
-    store.commit(state::Change::None, event, &session::audit_context(g)).await?;
-    Ok(if args.detailed_exitcode && planned.plan.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+    store
+        .commit(state::Change::None, event, &session::audit_context(g))
+        .await?;
+    Ok(if args.detailed_exitcode && planned.plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
 }

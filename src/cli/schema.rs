@@ -83,12 +83,20 @@ fn object_schema(props: &[Prop]) -> Json {
         .iter()
         .map(|p| {
             let mut s = type_schema(&p.ty);
-            let note = if p.replace { " Changing it replaces the resource." } else { "" };
+            let note = if p.replace {
+                " Changing it replaces the resource."
+            } else {
+                ""
+            };
             s["description"] = json!(format!("{}{note}", p.doc));
             (p.name.to_string(), s)
         })
         .collect();
-    let required: Vec<&str> = props.iter().filter(|p| p.required).map(|p| p.name).collect();
+    let required: Vec<&str> = props
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name)
+        .collect();
     json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
 }
 

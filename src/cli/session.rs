@@ -20,7 +20,11 @@ pub fn env_name(g: &GlobalArgs) -> Result<String, CliError> {
     let known = config::list_environments(&g.root).unwrap_or_default();
     Err(CliError::Usage(format!(
         "this command needs --env NAME (environments: {})",
-        if known.is_empty() { "none found under environments/".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none found under environments/".to_string()
+        } else {
+            known.join(", ")
+        }
     )))
 }
 
@@ -51,7 +55,13 @@ pub async fn open_state(g: &GlobalArgs, name: &str) -> Result<Box<dyn StateStore
 
 /// Builds the providers the environment configures.
 pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
-    Registry::for_environment(&env.providers, &ProviderOptions { parallelism: g.parallelism.max(1) }).await
+    Registry::for_environment(
+        &env.providers,
+        &ProviderOptions {
+            parallelism: g.parallelism.max(1),
+        },
+    )
+    .await
 }
 
 /// The actor and commit for audit events.
@@ -77,8 +87,12 @@ pub async fn lock(
     let info = LockInfo::for_this_process(&ctx.actor, operation, LOCK_LEASE);
     if let Some(stale) = store.try_lock(&info).await? {
         let reason = stale.stale_reason().unwrap_or_default();
-        super::output::status(&format!("warning: took over a stale lock held by {} ({reason})", stale.describe()));
-        let event = NewEvent::new(operation, "lock takeover", "ok").detail(format!("stale lock of {} ({reason})", stale.describe()));
+        super::output::status(&format!(
+            "warning: took over a stale lock held by {} ({reason})",
+            stale.describe()
+        ));
+        let event = NewEvent::new(operation, "lock takeover", "ok")
+            .detail(format!("stale lock of {} ({reason})", stale.describe()));
         store.commit(state::Change::None, event, ctx).await?;
     }
     // Renew the lease on a connection of its own, so a long step never lets it lapse.
@@ -87,7 +101,8 @@ pub async fn lock(
     let renew = tokio::spawn(async move {
         loop {
             tokio::time::sleep(LOCK_LEASE / 3).await;
-            let until = (chrono::Utc::now() + LOCK_LEASE).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let until = (chrono::Utc::now() + LOCK_LEASE)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if let Err(e) = renew_store.renew_lock(&id, &until).await {
                 tracing::warn!("could not renew the state lock: {e}");
             }

@@ -36,7 +36,8 @@ pub struct ImportArgs {
 }
 
 fn parse_address(raw: &str) -> Result<Address, CliError> {
-    Address::parse(raw).ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
+    Address::parse(raw)
+        .ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, CliError> {
@@ -50,10 +51,19 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             } else if resources.is_empty() {
                 output::print(&format!("No resources in the state of {name}.\n"));
             } else {
-                let width = resources.iter().map(|r| r.address.as_str().len()).max().unwrap_or(0);
+                let width = resources
+                    .iter()
+                    .map(|r| r.address.as_str().len())
+                    .max()
+                    .unwrap_or(0);
                 let mut out = String::new();
                 for r in &resources {
-                    out.push_str(&format!("{:width$}  {:22}  {}\n", r.address.as_str(), r.kind, r.remote_id));
+                    out.push_str(&format!(
+                        "{:width$}  {:22}  {}\n",
+                        r.address.as_str(),
+                        r.kind,
+                        r.remote_id
+                    ));
                 }
                 output::print(&out);
             }
@@ -69,7 +79,11 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
                     r.address,
                     r.kind,
                     r.remote_id,
-                    r.dependencies.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    r.dependencies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     property_lines(&r.properties, &[]),
                     property_lines(&r.outputs, &[]),
                 ));
@@ -80,21 +94,32 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             let r = find(&resources, &address, &name)?.clone();
             let ctx = session::audit_context(g);
             let guard = session::lock(g, &name, store.as_ref(), "state rm", &ctx).await?;
-            let mut event = NewEvent::new("state rm", "forget", "ok").address(&address).detail(format!(
-                "removed from state; {} {} still exists in the cloud",
-                r.kind, r.remote_id
-            ));
+            let mut event = NewEvent::new("state rm", "forget", "ok")
+                .address(&address)
+                .detail(format!(
+                    "removed from state; {} {} still exists in the cloud",
+                    r.kind, r.remote_id
+                ));
             event.before = Some(r.properties.to_display_json());
-            let result = store.commit(state::Change::Remove(address.clone()), event, &ctx).await;
+            let result = store
+                .commit(state::Change::Remove(address.clone()), event, &ctx)
+                .await;
             guard.release(store.as_ref()).await?;
             result?;
-            output::print(&format!("Removed {address} from the state of {name}; the {} itself was not touched.\n", r.kind));
+            output::print(&format!(
+                "Removed {address} from the state of {name}; the {} itself was not touched.\n",
+                r.kind
+            ));
         }
     }
     Ok(EXIT_OK)
 }
 
-fn find<'a>(resources: &'a [ResourceState], address: &Address, env: &str) -> Result<&'a ResourceState, CliError> {
+fn find<'a>(
+    resources: &'a [ResourceState],
+    address: &Address,
+    env: &str,
+) -> Result<&'a ResourceState, CliError> {
     resources
         .iter()
         .find(|r| &r.address == address)
@@ -106,7 +131,9 @@ pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, Cli
     let env = session::load(g, &name)?;
     let address = parse_address(&args.address)?;
     let resource = env.resources.get(&address).ok_or_else(|| {
-        CliError::Usage(format!("{address} is not declared in the files of {name}: declare it first, then import"))
+        CliError::Usage(format!(
+            "{address} is not declared in the files of {name}: declare it first, then import"
+        ))
     })?;
     let store = session::open_state(g, &name).await?;
     let ctx = session::audit_context(g);

@@ -7,11 +7,17 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let names = match &g.env {
         Some(e) => vec![e.clone()],
         None => config::list_environments(&g.root).map_err(|e| {
-            CliError::Usage(format!("cannot list {}: {e}", g.root.join("environments").display()))
+            CliError::Usage(format!(
+                "cannot list {}: {e}",
+                g.root.join("environments").display()
+            ))
         })?,
     };
     if names.is_empty() {
-        return Err(CliError::Usage(format!("no environments/*.yaml under {}", g.root.display())));
+        return Err(CliError::Usage(format!(
+            "no environments/*.yaml under {}",
+            g.root.display()
+        )));
     }
     let mut all = ConfigErrors { errors: Vec::new() };
     let mut summary = Vec::new();
@@ -37,7 +43,11 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     }
     if g.format == Format::Text {
         for s in &summary {
-            output::print(&format!("{}: valid ({} resources)\n", s["environment"].as_str().unwrap_or(""), s["resources"]));
+            output::print(&format!(
+                "{}: valid ({} resources)\n",
+                s["environment"].as_str().unwrap_or(""),
+                s["resources"]
+            ));
         }
     }
     Ok(EXIT_OK)

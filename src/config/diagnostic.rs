@@ -57,7 +57,12 @@ impl ConfigError {
     }
 
     /// An error at `span` of `file`, with a short label under the snippet.
-    pub fn at(file: &SourceFile, span: &Span, message: impl Into<String>, label: impl Into<String>) -> ConfigError {
+    pub fn at(
+        file: &SourceFile,
+        span: &Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> ConfigError {
         let (location, source_span) = match span.start() {
             Some(start) => {
                 let text = file.text.as_str();
@@ -113,7 +118,11 @@ pub struct ConfigErrors {
 }
 
 fn plural(n: usize) -> String {
-    if n == 1 { "1 error".into() } else { format!("{n} errors") }
+    if n == 1 {
+        "1 error".into()
+    } else {
+        format!("{n} errors")
+    }
 }
 
 impl From<ConfigError> for ConfigErrors {
@@ -123,7 +132,10 @@ impl From<ConfigError> for ConfigErrors {
 }
 
 fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map(|(b, _)| b).unwrap_or(text.len())
+    text.char_indices()
+        .nth(chars)
+        .map(|(b, _)| b)
+        .unwrap_or(text.len())
 }
 
 /// End of the token starting at `begin`: up to the end of the line, trimmed.

@@ -16,7 +16,13 @@ use super::{AwsSettings, DesiredResource, Environment, Providers, VarOverrides};
 use crate::model::schema::{KindSchema, Type};
 use crate::model::{Address, Expr, Reference, Value, kinds, value_at};
 
-const ENV_KEYS: &[&str] = &["environment", "providers", "variables", "modules", "resources"];
+const ENV_KEYS: &[&str] = &[
+    "environment",
+    "providers",
+    "variables",
+    "modules",
+    "resources",
+];
 const PROVIDER_KEYS: &[&str] = &["aws"];
 const AWS_KEYS: &[&str] = &["region"];
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "depends_on"];
@@ -105,7 +111,11 @@ struct Loader<'a> {
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
-pub fn load(root: &Path, name: &str, overrides: &VarOverrides) -> Result<Environment, ConfigErrors> {
+pub fn load(
+    root: &Path,
+    name: &str,
+    overrides: &VarOverrides,
+) -> Result<Environment, ConfigErrors> {
     let mut loader = Loader {
         root,
         files: Vec::new(),
@@ -121,14 +131,18 @@ pub fn load(root: &Path, name: &str, overrides: &VarOverrides) -> Result<Environ
     };
     let rel = format!("environments/{name}.yaml");
     let Some(file) = loader.read_file(&rel) else {
-        return Err(ConfigErrors { errors: loader.errors });
+        return Err(ConfigErrors {
+            errors: loader.errors,
+        });
     };
     let providers = loader.load_environment(file, name, overrides);
     if loader.errors.is_empty() {
         loader.check_cycles();
     }
     if !loader.errors.is_empty() {
-        return Err(ConfigErrors { errors: loader.errors });
+        return Err(ConfigErrors {
+            errors: loader.errors,
+        });
     }
     let mut hasher = Sha256::new();
     let mut files = loader.files.clone();
@@ -152,7 +166,10 @@ impl Loader<'_> {
     fn read_file(&mut self, rel: &str) -> Option<usize> {
         match std::fs::read_to_string(self.root.join(rel)) {
             Ok(text) => {
-                self.files.push(SourceFile { name: rel.to_string(), text: Arc::new(text) });
+                self.files.push(SourceFile {
+                    name: rel.to_string(),
+                    text: Arc::new(text),
+                });
                 Some(self.files.len() - 1)
             }
             Err(e) => {
@@ -165,7 +182,13 @@ impl Loader<'_> {
         }
     }
 
-    fn err(&mut self, file: usize, span: &Span, message: impl Into<String>, label: impl Into<String>) {
+    fn err(
+        &mut self,
+        file: usize,
+        span: &Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) {
         let e = ConfigError::at(&self.files[file], span, message, label);
         self.errors.push(e);
     }
@@ -179,7 +202,8 @@ impl Loader<'_> {
                 return Providers::default();
             }
         };
-        let Some(top) = yaml::expect_mapping(&f, &doc, "an environment file", &mut self.errors) else {
+        let Some(top) = yaml::expect_mapping(&f, &doc, "an environment file", &mut self.errors)
+        else {
             return Providers::default();
         };
         yaml::reject_unknown_keys(&f, top, ENV_KEYS, "the environment file", &mut self.errors);
@@ -191,12 +215,20 @@ impl Loader<'_> {
                     self.err(
                         file,
                         s.span(),
-                        format!("`environment: {}` does not match the file name {name}.yaml", s.as_str()),
+                        format!(
+                            "`environment: {}` does not match the file name {name}.yaml",
+                            s.as_str()
+                        ),
                         "must equal the file name",
                     );
                 }
             }
-            None => self.err(file, top.span(), "missing key `environment`", "in this file"),
+            None => self.err(
+                file,
+                top.span(),
+                "missing key `environment`",
+                "in this file",
+            ),
         }
         let providers = self.load_providers(file, top.get_node("providers"));
         self.load_variables(file, top.get_node("variables"), overrides);
@@ -252,10 +284,17 @@ impl Loader<'_> {
             match aws.get_node("region") {
                 Some(r) => {
                     if let Some(r) = yaml::expect_string(&f, r, "`region`", &mut self.errors) {
-                        providers.aws = Some(AwsSettings { region: r.as_str().to_string() });
+                        providers.aws = Some(AwsSettings {
+                            region: r.as_str().to_string(),
+                        });
                     }
                 }
-                None => self.err(file, aws.span(), "missing key `region` in `providers.aws`", "here"),
+                None => self.err(
+                    file,
+                    aws.span(),
+                    "missing key `region` in `providers.aws`",
+                    "here",
+                ),
             }
         }
         providers
@@ -274,10 +313,16 @@ impl Loader<'_> {
                 let (default, sensitive) = match spec {
                     Some(m) => {
                         let sensitive = match m.get_node("sensitive") {
-                            Some(n) => self.literal(file, n, &Type::Bool).as_bool().unwrap_or(false),
+                            Some(n) => self
+                                .literal(file, n, &Type::Bool)
+                                .as_bool()
+                                .unwrap_or(false),
                             None => false,
                         };
-                        (m.get_node("default").map(|n| self.literal(file, n, &ANY)), sensitive)
+                        (
+                            m.get_node("default").map(|n| self.literal(file, n, &ANY)),
+                            sensitive,
+                        )
                     }
                     None => (Some(self.literal(file, value, &ANY)), false),
                 };
@@ -294,19 +339,26 @@ impl Loader<'_> {
                         self.err(
                             file,
                             key.span(),
-                            format!("variable `{}` has no default and no value was given", key.as_str()),
+                            format!(
+                                "variable `{}` has no default and no value was given",
+                                key.as_str()
+                            ),
                             "needs a value",
                         );
-                        self.errors.last_mut().map(|e| {
-                            *e = std::mem::replace(e, ConfigError::general("")).with_help(format!(
+                        if let Some(e) = self.errors.pop() {
+                            self.errors.push(e.with_help(format!(
                                 "pass --var {0}=VALUE or set CONVERGE_VAR_{0}",
                                 key.as_str()
-                            ))
-                        });
+                            )));
+                        }
                         Value::Null
                     }
                 };
-                let value = if sensitive { value.into_sensitive() } else { value };
+                let value = if sensitive {
+                    value.into_sensitive()
+                } else {
+                    value
+                };
                 self.vars.insert(key.as_str().to_string(), Var { value });
             }
         }
@@ -326,7 +378,12 @@ impl Loader<'_> {
         match node {
             Node::Scalar(s) => {
                 if s.as_str().contains("${") {
-                    self.err(file, s.span(), "references are not allowed here", "a plain value is needed");
+                    self.err(
+                        file,
+                        s.span(),
+                        "references are not allowed here",
+                        "a plain value is needed",
+                    );
                     return Value::Null;
                 }
                 let v = scalar_value(s, expected);
@@ -334,13 +391,19 @@ impl Loader<'_> {
                     self.err(
                         file,
                         s.span(),
-                        format!("expected {}, found {}", expected.describe(), tag_of_value(&v).describe()),
+                        format!(
+                            "expected {}, found {}",
+                            expected.describe(),
+                            tag_of_value(&v).describe()
+                        ),
                         "wrong type",
                     );
                 }
                 v
             }
-            Node::Sequence(items) => Value::List(items.iter().map(|n| self.literal(file, n, &ANY)).collect()),
+            Node::Sequence(items) => {
+                Value::List(items.iter().map(|n| self.literal(file, n, &ANY)).collect())
+            }
             Node::Mapping(m) => {
                 let _ = &f;
                 Value::Map(
@@ -368,16 +431,32 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            let Some(body) = yaml::expect_mapping(&f, body, &format!("resource `{}`", key.as_str()), &mut self.errors)
-            else {
+            let Some(body) = yaml::expect_mapping(
+                &f,
+                body,
+                &format!("resource `{}`", key.as_str()),
+                &mut self.errors,
+            ) else {
                 continue;
             };
-            yaml::reject_unknown_keys(&f, body, RESOURCE_KEYS, &format!("resource `{}`", key.as_str()), &mut self.errors);
+            yaml::reject_unknown_keys(
+                &f,
+                body,
+                RESOURCE_KEYS,
+                &format!("resource `{}`", key.as_str()),
+                &mut self.errors,
+            );
             let Some(type_node) = body.get_node("type") else {
-                self.err(file, key.span(), format!("resource `{}` has no `type`", key.as_str()), "missing `type`");
+                self.err(
+                    file,
+                    key.span(),
+                    format!("resource `{}` has no `type`", key.as_str()),
+                    "missing `type`",
+                );
                 continue;
             };
-            let Some(type_name) = yaml::expect_string(&f, type_node, "`type`", &mut self.errors) else {
+            let Some(type_name) = yaml::expect_string(&f, type_node, "`type`", &mut self.errors)
+            else {
                 continue;
             };
             let Some(kind) = kinds::lookup(type_name.as_str()) else {
@@ -403,13 +482,28 @@ impl Loader<'_> {
             return;
         };
         for (key, body) in map.iter() {
-            let Some(body) = yaml::expect_mapping(&f, body, &format!("module `{}`", key.as_str()), &mut self.errors)
-            else {
+            let Some(body) = yaml::expect_mapping(
+                &f,
+                body,
+                &format!("module `{}`", key.as_str()),
+                &mut self.errors,
+            ) else {
                 continue;
             };
-            yaml::reject_unknown_keys(&f, body, INSTANCE_KEYS, &format!("module `{}`", key.as_str()), &mut self.errors);
+            yaml::reject_unknown_keys(
+                &f,
+                body,
+                INSTANCE_KEYS,
+                &format!("module `{}`", key.as_str()),
+                &mut self.errors,
+            );
             let Some(source) = body.get_node("source") else {
-                self.err(file, key.span(), format!("module `{}` has no `source`", key.as_str()), "missing `source`");
+                self.err(
+                    file,
+                    key.span(),
+                    format!("module `{}` has no `source`", key.as_str()),
+                    "missing `source`",
+                );
                 continue;
             };
             let Some(source) = yaml::expect_string(&f, source, "`source`", &mut self.errors) else {
@@ -434,7 +528,12 @@ impl Loader<'_> {
         let name = source.as_str();
         let rel = format!("modules/{name}/module.yaml");
         if !self.root.join(&rel).is_file() {
-            self.err(from, source.span(), format!("module source `{name}` not found: no {rel}"), "unknown module");
+            self.err(
+                from,
+                source.span(),
+                format!("module source `{name}` not found: no {rel}"),
+                "unknown module",
+            );
             return None;
         }
         let file = self.read_file(&rel)?;
@@ -453,11 +552,21 @@ impl Loader<'_> {
             && let Some(map) = yaml::expect_mapping(&f, node, "`inputs`", &mut self.errors)
         {
             for (key, spec) in map.iter() {
-                let Some(spec) = yaml::expect_mapping(&f, spec, &format!("input `{}`", key.as_str()), &mut self.errors)
-                else {
+                let Some(spec) = yaml::expect_mapping(
+                    &f,
+                    spec,
+                    &format!("input `{}`", key.as_str()),
+                    &mut self.errors,
+                ) else {
                     continue;
                 };
-                yaml::reject_unknown_keys(&f, spec, INPUT_SPEC_KEYS, &format!("input `{}`", key.as_str()), &mut self.errors);
+                yaml::reject_unknown_keys(
+                    &f,
+                    spec,
+                    INPUT_SPEC_KEYS,
+                    &format!("input `{}`", key.as_str()),
+                    &mut self.errors,
+                );
                 let ty = match spec.get_scalar("type").map(|s| s.as_str()) {
                     None | Some("any") => Type::Any,
                     Some("string") => Type::String,
@@ -466,7 +575,10 @@ impl Loader<'_> {
                     Some("list") => Type::List(&ANY),
                     Some("map") => Type::Map(&ANY),
                     Some(other) => {
-                        let span = *spec.get_scalar("type").map(|s| s.span()).unwrap_or(key.span());
+                        let span = *spec
+                            .get_scalar("type")
+                            .map(|s| s.span())
+                            .unwrap_or(key.span());
                         self.err(
                             file,
                             &span,
@@ -477,10 +589,16 @@ impl Loader<'_> {
                     }
                 };
                 let default = spec.get_node("default").map(|n| self.literal(file, n, &ty));
-                let sensitive = spec.get_node("sensitive").map(|n| self.literal(file, n, &Type::Bool));
+                let sensitive = spec
+                    .get_node("sensitive")
+                    .map(|n| self.literal(file, n, &Type::Bool));
                 inputs.insert(
                     key.as_str().to_string(),
-                    InputSpec { ty, default, sensitive: sensitive.and_then(|v| v.as_bool()).unwrap_or(false) },
+                    InputSpec {
+                        ty,
+                        default,
+                        sensitive: sensitive.and_then(|v| v.as_bool()).unwrap_or(false),
+                    },
                 );
             }
         }
@@ -492,9 +610,17 @@ impl Loader<'_> {
         if let Some(node) = top.get_node("outputs")
             && let Some(map) = yaml::expect_mapping(&f, node, "`outputs`", &mut self.errors)
         {
-            outputs = map.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect();
+            outputs = map
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect();
         }
-        Some(ModuleDef { file, inputs, resources, outputs })
+        Some(ModuleDef {
+            file,
+            inputs,
+            resources,
+            outputs,
+        })
     }
 
     /// Resolves a module instance once: inputs, resources and outputs.
@@ -528,7 +654,12 @@ impl Loader<'_> {
                     }
                     None => {
                         let allowed: Vec<&str> = def.inputs.keys().map(String::as_str).collect();
-                        let e = yaml::unknown_key(&f, key, &allowed, &format!("inputs of module `{}`", decl.source));
+                        let e = yaml::unknown_key(
+                            &f,
+                            key,
+                            &allowed,
+                            &format!("inputs of module `{}`", decl.source),
+                        );
                         self.errors.push(e);
                     }
                 }
@@ -540,7 +671,11 @@ impl Loader<'_> {
             }
             match &spec.default {
                 Some(v) => {
-                    let v = if spec.sensitive { v.clone().into_sensitive() } else { v.clone() };
+                    let v = if spec.sensitive {
+                        v.clone().into_sensitive()
+                    } else {
+                        v.clone()
+                    };
                     inputs.insert(name.clone(), (Expr::Literal(v.clone()), tag_of_value(&v)));
                 }
                 None => {
@@ -548,7 +683,10 @@ impl Loader<'_> {
                     self.err(
                         root_file,
                         &span,
-                        format!("module `{instance}` (source `{}`) is missing input `{name}`", decl.source),
+                        format!(
+                            "module `{instance}` (source `{}`) is missing input `{name}`",
+                            decl.source
+                        ),
                         format!("add `{name}` here"),
                     );
                 }
@@ -557,7 +695,11 @@ impl Loader<'_> {
         let scope = Scope {
             file: def.file,
             module: Some((instance.to_string(), inputs)),
-            keys: def.resources.iter().map(|d| (d.key.clone(), d.kind)).collect(),
+            keys: def
+                .resources
+                .iter()
+                .map(|d| (d.key.clone(), d.kind))
+                .collect(),
         };
         for r in &def.resources {
             self.resolve_resource(&scope, r);
@@ -568,12 +710,17 @@ impl Loader<'_> {
             outputs.insert(name.clone(), typed);
         }
         self.in_progress.remove(instance);
-        self.instance_outputs.insert(instance.to_string(), outputs.clone());
+        self.instance_outputs
+            .insert(instance.to_string(), outputs.clone());
         Some(outputs)
     }
 
     fn root_scope(&self) -> Scope {
-        Scope { file: 0, module: None, keys: self.root_keys.clone() }
+        Scope {
+            file: 0,
+            module: None,
+            keys: self.root_keys.clone(),
+        }
     }
 
     fn resolve_resource(&mut self, scope: &Scope, decl: &ResourceDecl) {
@@ -585,7 +732,10 @@ impl Loader<'_> {
                     self.err(
                         scope.file,
                         &decl.key_span,
-                        format!("resource `{address}` ({}) is missing property `{}`", decl.kind.kind, p.name),
+                        format!(
+                            "resource `{address}` ({}) is missing property `{}`",
+                            decl.kind.kind, p.name
+                        ),
                         "no `properties`",
                     );
                 }
@@ -604,21 +754,41 @@ impl Loader<'_> {
                             Some(s) => self.err(
                                 scope.file,
                                 s.span(),
-                                format!("`depends_on` names `{}`, which is not a resource here", s.as_str()),
+                                format!(
+                                    "`depends_on` names `{}`, which is not a resource here",
+                                    s.as_str()
+                                ),
                                 "unknown resource",
                             ),
-                            None => self.err(scope.file, item.span(), "`depends_on` takes resource keys", "expected a key"),
+                            None => self.err(
+                                scope.file,
+                                item.span(),
+                                "`depends_on` takes resource keys",
+                                "expected a key",
+                            ),
                         }
                     }
                 }
-                other => self.err(scope.file, other.span(), "`depends_on` must be a list of resource keys", "expected a list"),
+                other => self.err(
+                    scope.file,
+                    other.span(),
+                    "`depends_on` must be a list of resource keys",
+                    "expected a list",
+                ),
             }
         }
         let location = ConfigError::at(&self.files[scope.file], &decl.key_span, "", "").location;
-        self.spans.insert(address.clone(), (scope.file, decl.key_span));
+        self.spans
+            .insert(address.clone(), (scope.file, decl.key_span));
         self.resources.insert(
             address.clone(),
-            DesiredResource { address, kind: decl.kind, properties, depends_on, location },
+            DesiredResource {
+                address,
+                kind: decl.kind,
+                properties,
+                depends_on,
+                location,
+            },
         );
     }
 }
@@ -628,7 +798,9 @@ impl Loader<'_> {
     fn convert(&mut self, scope: &Scope, node: &Node, expected: &Type) -> Typed {
         let file = scope.file;
         match node {
-            Node::Scalar(s) if s.as_str().contains("${") => self.convert_template(scope, s, expected),
+            Node::Scalar(s) if s.as_str().contains("${") => {
+                self.convert_template(scope, s, expected)
+            }
             Node::Scalar(s) => {
                 let v = scalar_value(s, expected);
                 let tag = tag_of_value(&v);
@@ -636,7 +808,12 @@ impl Loader<'_> {
                     self.err(
                         file,
                         s.span(),
-                        format!("expected {}, found {} `{}`", expected.describe(), tag.describe(), s.as_str()),
+                        format!(
+                            "expected {}, found {} `{}`",
+                            expected.describe(),
+                            tag.describe(),
+                            s.as_str()
+                        ),
                         "wrong type",
                     );
                 } else if let (Type::Enum(values), Value::String(text)) = (expected, &v)
@@ -656,11 +833,19 @@ impl Loader<'_> {
                     Type::List(inner) => **inner,
                     Type::Any => Type::Any,
                     other => {
-                        self.err(file, node.span(), format!("expected {}, found a list", other.describe()), "wrong type");
+                        self.err(
+                            file,
+                            node.span(),
+                            format!("expected {}, found a list", other.describe()),
+                            "wrong type",
+                        );
                         return (Expr::Literal(Value::Null), Tag::Any);
                     }
                 };
-                let items = items.iter().map(|n| self.convert(scope, n, &inner).0).collect();
+                let items = items
+                    .iter()
+                    .map(|n| self.convert(scope, n, &inner).0)
+                    .collect();
                 (Expr::List(items), Tag::List)
             }
             Node::Mapping(map) => {
@@ -671,33 +856,53 @@ impl Loader<'_> {
                         for (key, value) in map.iter() {
                             match props.iter().find(|p| p.name == key.as_str()) {
                                 Some(prop) => {
-                                    out.insert(key.as_str().to_string(), self.convert(scope, value, &prop.ty).0);
+                                    out.insert(
+                                        key.as_str().to_string(),
+                                        self.convert(scope, value, &prop.ty).0,
+                                    );
                                 }
                                 None => {
                                     let f = self.files[file].clone();
-                                    let e = yaml::unknown_key(&f, key, &allowed, "these properties");
+                                    let e =
+                                        yaml::unknown_key(&f, key, &allowed, "these properties");
                                     self.errors.push(e);
                                 }
                             }
                         }
                         for prop in props.iter().filter(|p| p.required) {
                             if map.get_node(prop.name).is_none() {
-                                self.err(file, node.span(), format!("missing property `{}`", prop.name), format!("add `{}`", prop.name));
+                                self.err(
+                                    file,
+                                    node.span(),
+                                    format!("missing property `{}`", prop.name),
+                                    format!("add `{}`", prop.name),
+                                );
                             }
                         }
                     }
                     Type::Map(inner) => {
                         for (key, value) in map.iter() {
-                            out.insert(key.as_str().to_string(), self.convert(scope, value, inner).0);
+                            out.insert(
+                                key.as_str().to_string(),
+                                self.convert(scope, value, inner).0,
+                            );
                         }
                     }
                     Type::Any => {
                         for (key, value) in map.iter() {
-                            out.insert(key.as_str().to_string(), self.convert(scope, value, &ANY).0);
+                            out.insert(
+                                key.as_str().to_string(),
+                                self.convert(scope, value, &ANY).0,
+                            );
                         }
                     }
                     other => {
-                        self.err(file, node.span(), format!("expected {}, found a mapping", other.describe()), "wrong type");
+                        self.err(
+                            file,
+                            node.span(),
+                            format!("expected {}, found a mapping", other.describe()),
+                            "wrong type",
+                        );
                         return (Expr::Literal(Value::Null), Tag::Any);
                     }
                 }
@@ -722,7 +927,12 @@ impl Loader<'_> {
                 self.err(
                     scope.file,
                     s.span(),
-                    format!("`{}` is {}, but {} is expected here", s.as_str(), tag.describe(), expected.describe()),
+                    format!(
+                        "`{}` is {}, but {} is expected here",
+                        s.as_str(),
+                        tag.describe(),
+                        expected.describe()
+                    ),
                     "type mismatch",
                 );
             }
@@ -732,7 +942,10 @@ impl Loader<'_> {
             self.err(
                 scope.file,
                 s.span(),
-                format!("an interpolated string is a string, but {} is expected here", expected.describe()),
+                format!(
+                    "an interpolated string is a string, but {} is expected here",
+                    expected.describe()
+                ),
                 "type mismatch",
             );
         }
@@ -750,20 +963,42 @@ impl Loader<'_> {
     }
 
     /// Resolves `${path}` in `scope` to an expression over absolute addresses.
-    fn resolve_ref(&mut self, scope: &Scope, s: &MarkedScalarNode, path: &[String]) -> Option<Typed> {
+    fn resolve_ref(
+        &mut self,
+        scope: &Scope,
+        s: &MarkedScalarNode,
+        path: &[String],
+    ) -> Option<Typed> {
         let file = scope.file;
         let head = path[0].as_str();
         let text = format!("${{{}}}", path.join("."));
         match head {
             "var" => {
                 if scope.module.is_some() {
-                    self.err(file, s.span(), format!("`{text}`: modules cannot read variables"), "use `${input.NAME}`");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: modules cannot read variables"),
+                        "use `${input.NAME}`",
+                    );
                     return None;
                 }
                 let Some(var) = self.vars.get(&path[1]) else {
                     let known: Vec<String> = self.vars.keys().cloned().collect();
-                    let e = ConfigError::at(&self.files[file], s.span(), format!("`{text}`: no variable `{}`", path[1]), "dangling reference")
-                        .with_help(format!("variables: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") }));
+                    let e = ConfigError::at(
+                        &self.files[file],
+                        s.span(),
+                        format!("`{text}`: no variable `{}`", path[1]),
+                        "dangling reference",
+                    )
+                    .with_help(format!(
+                        "variables: {}",
+                        if known.is_empty() {
+                            "(none)".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ));
                     self.errors.push(e);
                     return None;
                 };
@@ -772,35 +1007,73 @@ impl Loader<'_> {
             }
             "input" => {
                 let Some((_, inputs)) = &scope.module else {
-                    self.err(file, s.span(), format!("`{text}`: inputs exist only inside modules"), "use `${var.NAME}`");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: inputs exist only inside modules"),
+                        "use `${var.NAME}`",
+                    );
                     return None;
                 };
                 let Some((expr, tag)) = inputs.get(&path[1]).cloned() else {
-                    self.err(file, s.span(), format!("`{text}`: the module declares no input `{}`", path[1]), "dangling reference");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: the module declares no input `{}`", path[1]),
+                        "dangling reference",
+                    );
                     return None;
                 };
                 self.index_expr(scope, s, &text, expr, tag, &path[2..])
             }
             "module" => {
                 if scope.module.is_some() {
-                    self.err(file, s.span(), format!("`{text}`: modules cannot refer to other modules"), "pass it as an input");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: modules cannot refer to other modules"),
+                        "pass it as an input",
+                    );
                     return None;
                 }
                 if path.len() < 3 {
-                    self.err(file, s.span(), format!("`{text}`: write `${{module.INSTANCE.OUTPUT}}`"), "incomplete reference");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: write `${{module.INSTANCE.OUTPUT}}`"),
+                        "incomplete reference",
+                    );
                     return None;
                 }
                 if !self.instances.contains_key(&path[1]) {
-                    self.err(file, s.span(), format!("`{text}`: no module instance `{}`", path[1]), "dangling reference");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: no module instance `{}`", path[1]),
+                        "dangling reference",
+                    );
                     return None;
                 }
                 if self.in_progress.contains(&path[1]) {
-                    self.err(file, s.span(), format!("`{text}`: module `{}` depends on itself through its inputs", path[1]), "reference cycle");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!(
+                            "`{text}`: module `{}` depends on itself through its inputs",
+                            path[1]
+                        ),
+                        "reference cycle",
+                    );
                     return None;
                 }
                 let outputs = self.resolve_instance(&path[1])?;
                 let Some((expr, tag)) = outputs.get(&path[2]).cloned() else {
-                    self.err(file, s.span(), format!("`{text}`: module `{}` has no output `{}`", path[1], path[2]), "dangling reference");
+                    self.err(
+                        file,
+                        s.span(),
+                        format!("`{text}`: module `{}` has no output `{}`", path[1], path[2]),
+                        "dangling reference",
+                    );
                     return None;
                 };
                 self.index_expr(scope, s, &text, expr, tag, &path[3..])
@@ -822,21 +1095,41 @@ impl Loader<'_> {
                     let e = ConfigError::at(
                         &self.files[file],
                         s.span(),
-                        format!("`{text}`: {} has no attribute `{}`", kind.kind, path[1..].join(".")),
+                        format!(
+                            "`{text}`: {} has no attribute `{}`",
+                            kind.kind,
+                            path[1..].join(".")
+                        ),
                         "dangling reference",
                     )
-                    .with_help(format!("attributes of {}: {}", kind.kind, names.join(", ")));
+                    .with_help(format!(
+                        "attributes of {}: {}",
+                        kind.kind,
+                        names.join(", ")
+                    ));
                     self.errors.push(e);
                     return None;
                 };
-                let reference = Reference { address: scope.address(key), attr: path[1].clone(), path: path[2..].to_vec() };
+                let reference = Reference {
+                    address: scope.address(key),
+                    attr: path[1].clone(),
+                    path: path[2..].to_vec(),
+                };
                 Some((Expr::Ref(reference), tag_of_type(&ty)))
             }
         }
     }
 
     /// Follows the rest of a reference's path into an input's or output's expression.
-    fn index_expr(&mut self, scope: &Scope, s: &MarkedScalarNode, text: &str, expr: Expr, tag: Tag, rest: &[String]) -> Option<Typed> {
+    fn index_expr(
+        &mut self,
+        scope: &Scope,
+        s: &MarkedScalarNode,
+        text: &str,
+        expr: Expr,
+        tag: Tag,
+        rest: &[String],
+    ) -> Option<Typed> {
         if rest.is_empty() {
             return Some((expr, tag));
         }
@@ -862,7 +1155,12 @@ impl Loader<'_> {
                 self.index_expr(scope, s, text, l.swap_remove(i), Tag::Any, &rest[1..])
             }
             Expr::Template(_) => {
-                self.err(scope.file, s.span(), format!("`{text}`: a string has no fields"), "cannot index a string");
+                self.err(
+                    scope.file,
+                    s.span(),
+                    format!("`{text}`: a string has no fields"),
+                    "cannot index a string",
+                );
                 None
             }
         }
@@ -899,7 +1197,11 @@ fn scalar_value(s: &MarkedScalarNode, expected: &Type) -> Value {
         Value::Bool(b)
     } else if let Ok(i) = text.parse::<i64>() {
         Value::int(i)
-    } else if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+    } else if let Some(n) = text
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
         Value::Number(n)
     } else {
         return Value::str(text);
@@ -917,7 +1219,12 @@ fn parse_override(text: &str, default: Option<&Value>) -> Value {
             .parse::<i64>()
             .map(Value::int)
             .ok()
-            .or_else(|| text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or_else(|| Value::str(text)),
         Some(Value::Bool(_)) => match text {
             "true" => Value::Bool(true),

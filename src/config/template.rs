@@ -30,7 +30,8 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, String> {
                 .position(|c| *c == '}')
                 .ok_or_else(|| format!("unclosed `${{` at character {}", i + 1))?;
             let inner: String = chars[i + 2..i + close].iter().collect();
-            let path = parse_path(inner.trim()).map_err(|e| format!("bad reference `${{{inner}}}`: {e}"))?;
+            let path = parse_path(inner.trim())
+                .map_err(|e| format!("bad reference `${{{inner}}}`: {e}"))?;
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
@@ -55,12 +56,20 @@ fn parse_path(inner: &str) -> Result<Vec<String>, String> {
     let normalized = inner.replace('[', ".").replace(']', "");
     let parts: Vec<String> = normalized.split('.').map(str::to_string).collect();
     for p in &parts {
-        if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!("`{p}` is not a valid name (letters, digits, `_`, `-`)"));
+        if p.is_empty()
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "`{p}` is not a valid name (letters, digits, `_`, `-`)"
+            ));
         }
     }
     if parts.len() < 2 {
-        return Err("a reference has at least two parts, e.g. `var.NAME` or `KEY.ATTRIBUTE`".into());
+        return Err(
+            "a reference has at least two parts, e.g. `var.NAME` or `KEY.ATTRIBUTE`".into(),
+        );
     }
     Ok(parts)
 }
@@ -73,19 +82,31 @@ mod tests {
     fn splits_text_and_references() {
         let p = parse("${repo.uri}:${var.tag}-x").unwrap();
         assert_eq!(p.len(), 4);
-        assert_eq!(p[0], Piece::Ref { path: vec!["repo".into(), "uri".into()], offset: 0 });
+        assert_eq!(
+            p[0],
+            Piece::Ref {
+                path: vec!["repo".into(), "uri".into()],
+                offset: 0
+            }
+        );
         assert_eq!(p[1], Piece::Text(":".into()));
         assert_eq!(p[3], Piece::Text("-x".into()));
     }
 
     #[test]
     fn escapes_and_errors() {
-        assert_eq!(parse("$${not}").unwrap(), vec![Piece::Text("${not}".into())]);
+        assert_eq!(
+            parse("$${not}").unwrap(),
+            vec![Piece::Text("${not}".into())]
+        );
         assert!(parse("${open").unwrap_err().contains("unclosed"));
         assert!(parse("${single}").unwrap_err().contains("two parts"));
         assert_eq!(
             parse("${vnet.subnet_ids[0]}").unwrap(),
-            vec![Piece::Ref { path: vec!["vnet".into(), "subnet_ids".into(), "0".into()], offset: 0 }]
+            vec![Piece::Ref {
+                path: vec!["vnet".into(), "subnet_ids".into(), "0".into()],
+                offset: 0
+            }]
         );
     }
 }

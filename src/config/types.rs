@@ -64,7 +64,9 @@ pub fn tag_of_value(value: &Value) -> Tag {
 
 /// Whether a value of `tag` fits where `expected` is wanted.
 pub fn accepts(expected: &Type, tag: Tag) -> bool {
-    matches!(tag, Tag::Any | Tag::Null) || matches!(expected, Type::Any) || tag_of_type(expected) == tag
+    matches!(tag, Tag::Any | Tag::Null)
+        || matches!(expected, Type::Any)
+        || tag_of_type(expected) == tag
 }
 
 /// The type of `attr` (a property or output) of a kind, followed along `path`.

@@ -7,13 +7,21 @@ use super::diagnostic::{ConfigError, SourceFile};
 
 /// Parses a file's text into a located YAML tree whose top level is a mapping.
 pub fn parse(file: &SourceFile, source_id: usize) -> Result<Node, ConfigError> {
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
     marked_yaml::parse_yaml_with_options(source_id, file.text.as_str(), options).map_err(|e| {
         let (marker, message) = match &e {
-            LoadError::TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_string()),
-            LoadError::TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a sequence".into()),
+            LoadError::TopLevelMustBeMapping(m) => {
+                (Some(*m), "the top level must be a mapping".to_string())
+            }
+            LoadError::TopLevelMustBeSequence(m) => {
+                (Some(*m), "the top level must be a sequence".into())
+            }
             LoadError::UnexpectedAnchor(m) => (Some(*m), "YAML anchors are not supported".into()),
-            LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain strings".into()),
+            LoadError::MappingKeyMustBeScalar(m) => {
+                (Some(*m), "mapping keys must be plain strings".into())
+            }
             LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".into()),
             LoadError::ScanError(m, scan) => (Some(*m), format!("invalid YAML: {scan}")),
             LoadError::DuplicateKey(inner) => (
@@ -95,7 +103,12 @@ pub fn reject_unknown_keys(
 }
 
 /// The error for one unknown key, with the closest allowed name as a hint.
-pub fn unknown_key(file: &SourceFile, key: &MarkedScalarNode, allowed: &[&str], context: &str) -> ConfigError {
+pub fn unknown_key(
+    file: &SourceFile,
+    key: &MarkedScalarNode,
+    allowed: &[&str],
+    context: &str,
+) -> ConfigError {
     let mut err = ConfigError::at(
         file,
         key.span(),

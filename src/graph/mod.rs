@@ -85,7 +85,9 @@ impl DependencyGraph {
 
     /// Everything that comes (transitively) after `address`.
     pub fn descendants(&self, address: &Address) -> Vec<Address> {
-        let Some(start) = self.index.get(address) else { return Vec::new() };
+        let Some(start) = self.index.get(address) else {
+            return Vec::new();
+        };
         let mut dfs = petgraph::visit::Dfs::new(&self.graph, *start);
         let mut out = Vec::new();
         while let Some(n) = dfs.next(&self.graph) {

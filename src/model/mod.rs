@@ -32,7 +32,9 @@ impl Address {
         let ok = !s.is_empty()
             && s.split('.').count() <= 2
             && s.split('.').all(|p| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             });
         ok.then(|| Address(s.to_string()))
     }
@@ -132,14 +134,19 @@ impl Expr {
         match self {
             Expr::Literal(_) => {}
             Expr::Ref(r) => out.push(r),
-            Expr::Template(parts) | Expr::List(parts) => parts.iter().for_each(|p| p.collect_refs(out)),
+            Expr::Template(parts) | Expr::List(parts) => {
+                parts.iter().for_each(|p| p.collect_refs(out))
+            }
             Expr::Map(m) => m.values().for_each(|p| p.collect_refs(out)),
         }
     }
 
     /// The addresses this expression depends on.
     pub fn dependencies(&self) -> BTreeSet<Address> {
-        self.references().into_iter().map(|r| r.address.clone()).collect()
+        self.references()
+            .into_iter()
+            .map(|r| r.address.clone())
+            .collect()
     }
 }
 
@@ -151,10 +158,18 @@ pub fn value_at(value: &Value, path: &[String]) -> Value {
         let next = match current.reveal() {
             Value::Unknown => return Value::Unknown,
             Value::Map(m) => m.get(key).cloned().unwrap_or_default(),
-            Value::List(l) => key.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or_default(),
+            Value::List(l) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| l.get(i).cloned())
+                .unwrap_or_default(),
             _ => Value::Null,
         };
-        current = if sensitive { next.into_sensitive() } else { next };
+        current = if sensitive {
+            next.into_sensitive()
+        } else {
+            next
+        };
     }
     current
 }

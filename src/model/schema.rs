@@ -194,7 +194,11 @@ fn normalize_object(props: &[Prop], value: &Value) -> Value {
         if let (true, Value::List(items)) = (prop.unordered, &mut v) {
             items.sort_by_key(|i| i.to_display_json().to_string());
         }
-        let v = if prop.sensitive { v.into_sensitive() } else { v };
+        let v = if prop.sensitive {
+            v.into_sensitive()
+        } else {
+            v
+        };
         out.insert(prop.name.to_string(), v);
     }
     Value::Map(out)

@@ -192,7 +192,11 @@ impl Value {
                 if let (1, Some(serde_json::Value::Bool(true))) = (o.len(), o.get(UNKNOWN_KEY)) {
                     return Value::Unknown;
                 }
-                Value::Map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+                Value::Map(
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                        .collect(),
+                )
             }
         }
     }
@@ -373,6 +377,9 @@ mod tests {
             .collect();
         let live: Value = [("pw".to_string(), Value::str("y"))].into_iter().collect();
         let marked = live.with_sensitivity_of(&pattern);
-        assert_eq!(marked.get("pw").to_display_json(), serde_json::json!(SENSITIVE_TEXT));
+        assert_eq!(
+            marked.get("pw").to_display_json(),
+            serde_json::json!(SENSITIVE_TEXT)
+        );
     }
 }

@@ -125,7 +125,11 @@ impl Plan {
 
     /// (address, action) of every real change: what a saved plan promises to do.
     pub fn actions(&self) -> BTreeSet<(Address, Action)> {
-        self.changes.iter().filter(|c| c.action.is_change()).map(|c| (c.address.clone(), c.action)).collect()
+        self.changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .map(|c| (c.address.clone(), c.action))
+            .collect()
     }
 }
 
@@ -143,17 +147,33 @@ pub struct PlanOptions {
 
 /// Computes the plan: each desired resource against its live state, in dependency order, and
 /// deletes for what state has but the files no longer declare.
-pub fn compute(env: &Environment, state: &[ResourceState], live: &LiveMap, serial: i64, options: &PlanOptions) -> Plan {
-    let state_by: BTreeMap<&Address, &ResourceState> = state.iter().map(|s| (&s.address, s)).collect();
+pub fn compute(
+    env: &Environment,
+    state: &[ResourceState],
+    live: &LiveMap,
+    serial: i64,
+    options: &PlanOptions,
+) -> Plan {
+    let state_by: BTreeMap<&Address, &ResourceState> =
+        state.iter().map(|s| (&s.address, s)).collect();
     let graph = DependencyGraph::from_desired(env.resources.values());
-    let order = graph.order().unwrap_or_else(|_| env.resources.keys().cloned().collect());
+    let order = graph
+        .order()
+        .unwrap_or_else(|_| env.resources.keys().cloned().collect());
     let wanted = targeted(env, &options.targets);
 
-    let mut ctx = PlanContext { state: &state_by, live, evaluated: BTreeMap::new(), actions: BTreeMap::new() };
+    let mut ctx = PlanContext {
+        state: &state_by,
+        live,
+        evaluated: BTreeMap::new(),
+        actions: BTreeMap::new(),
+    };
     let mut changes = Vec::new();
     if !options.destroy {
         for address in &order {
-            let Some(resource) = env.resources.get(address) else { continue };
+            let Some(resource) = env.resources.get(address) else {
+                continue;
+            };
             let after = resource.kind.normalize(&resource.properties.eval(&ctx));
             let current = live.get(address).cloned().flatten();
             let in_state = state_by.contains_key(address);
@@ -166,13 +186,20 @@ pub fn compute(env: &Environment, state: &[ResourceState], live: &LiveMap, seria
                     after: Some(after.clone()),
                     changed: Vec::new(),
                     replace_because: Vec::new(),
-                    note: in_state.then(|| "deleted outside converge; it will be created again".to_string()),
+                    note: in_state
+                        .then(|| "deleted outside converge; it will be created again".to_string()),
                 },
                 Some(current) => {
-                    let before = resource.kind.normalize(&current.properties).with_sensitivity_of(&after);
+                    let before = resource
+                        .kind
+                        .normalize(&current.properties)
+                        .with_sensitivity_of(&after);
                     let changed = changed_keys(&before, &after);
-                    let replace_because: Vec<String> =
-                        changed.iter().filter(|k| resource.kind.forces_replacement(k)).cloned().collect();
+                    let replace_because: Vec<String> = changed
+                        .iter()
+                        .filter(|k| resource.kind.forces_replacement(k))
+                        .cloned()
+                        .collect();
                     let action = if !replace_because.is_empty() {
                         Action::Replace
                     } else if !changed.is_empty() {
@@ -210,7 +237,9 @@ pub fn compute(env: &Environment, state: &[ResourceState], live: &LiveMap, seria
         let current = live.get(&s.address).cloned().flatten();
         let kind = kinds::lookup(&s.kind);
         let before = match (&current, kind) {
-            (Some(l), Some(k)) => k.normalize(&l.properties).with_sensitivity_of(&s.properties),
+            (Some(l), Some(k)) => k
+                .normalize(&l.properties)
+                .with_sensitivity_of(&s.properties),
             _ => s.properties.clone(),
         };
         changes.push(Change {
@@ -221,7 +250,9 @@ pub fn compute(env: &Environment, state: &[ResourceState], live: &LiveMap, seria
             after: None,
             changed: Vec::new(),
             replace_because: Vec::new(),
-            note: current.is_none().then(|| "already deleted outside converge; only state is cleaned up".into()),
+            note: current
+                .is_none()
+                .then(|| "already deleted outside converge; only state is cleaned up".into()),
         });
     }
     let mut summary = Summary::default();
@@ -251,7 +282,13 @@ fn depth(address: &Address, state: &BTreeMap<&Address, &ResourceState>, guard: u
     }
     state
         .get(address)
-        .map(|s| s.dependencies.iter().map(|d| 1 + depth(d, state, guard + 1)).max().unwrap_or(0))
+        .map(|s| {
+            s.dependencies
+                .iter()
+                .map(|d| 1 + depth(d, state, guard + 1))
+                .max()
+                .unwrap_or(0)
+        })
         .unwrap_or(0)
 }
 
@@ -274,10 +311,16 @@ fn targeted(env: &Environment, targets: &[Address]) -> Option<BTreeSet<Address>>
 
 /// Top-level property names whose values differ.
 pub fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
-    let (Some(b), Some(a)) = (before.as_map(), after.as_map()) else { return Vec::new() };
+    let (Some(b), Some(a)) = (before.as_map(), after.as_map()) else {
+        return Vec::new();
+    };
     let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
     keys.into_iter()
-        .filter(|k| !b.get(*k).unwrap_or(&Value::Null).same_as(a.get(*k).unwrap_or(&Value::Null)))
+        .filter(|k| {
+            !b.get(*k)
+                .unwrap_or(&Value::Null)
+                .same_as(a.get(*k).unwrap_or(&Value::Null))
+        })
         .cloned()
         .collect()
 }

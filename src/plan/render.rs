@@ -14,12 +14,24 @@ use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 /// The whole plan for people.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
-    let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.action.is_change()).collect();
+    let changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .collect();
     if changes.is_empty() {
-        let _ = writeln!(out, "No changes. Live infrastructure in {} matches the configuration.", plan.environment);
+        let _ = writeln!(
+            out,
+            "No changes. Live infrastructure in {} matches the configuration.",
+            plan.environment
+        );
         return out;
     }
-    let _ = writeln!(out, "converge will perform these actions in {}:\n", plan.environment);
+    let _ = writeln!(
+        out,
+        "converge will perform these actions in {}:\n",
+        plan.environment
+    );
     for change in changes {
         out.push_str(&change_text(change));
         out.push('\n');
@@ -47,7 +59,12 @@ pub fn heading(change: &Change) -> String {
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
     };
-    let line = format!("{} {} ({}) {what}", change.action.symbol(), change.address, change.kind);
+    let line = format!(
+        "{} {} ({}) {what}",
+        change.action.symbol(),
+        change.address,
+        change.kind
+    );
     match change.action {
         Action::Create => line.green().to_string(),
         Action::Update => line.yellow().to_string(),
@@ -64,15 +81,31 @@ pub fn change_text(change: &Change) -> String {
         let _ = writeln!(out, "      # {note}");
     }
     let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
-    let before = change.before.as_ref().map(|v| property_lines(v, &[])).unwrap_or_default();
-    let after = change.after.as_ref().map(|v| property_lines(v, &replace_keys)).unwrap_or_default();
+    let before = change
+        .before
+        .as_ref()
+        .map(|v| property_lines(v, &[]))
+        .unwrap_or_default();
+    let after = change
+        .after
+        .as_ref()
+        .map(|v| property_lines(v, &replace_keys))
+        .unwrap_or_default();
     let diff = TextDiff::from_lines(&before, &after);
     match change.action {
         Action::Create | Action::Delete => {
-            let sign = if change.action == Action::Create { "+" } else { "-" };
+            let sign = if change.action == Action::Create {
+                "+"
+            } else {
+                "-"
+            };
             for line in diff_source(change, &before, &after).lines() {
                 let styled = format!("{sign} {line}");
-                let styled = if sign == "+" { styled.green().to_string() } else { styled.red().to_string() };
+                let styled = if sign == "+" {
+                    styled.green().to_string()
+                } else {
+                    styled.red().to_string()
+                };
                 let _ = writeln!(out, "      {styled}");
             }
         }
@@ -96,7 +129,11 @@ pub fn change_text(change: &Change) -> String {
 }
 
 fn diff_source<'a>(change: &Change, before: &'a str, after: &'a str) -> &'a str {
-    if change.action == Action::Create { after } else { before }
+    if change.action == Action::Create {
+        after
+    } else {
+        before
+    }
 }
 
 /// Properties as YAML-like lines (`key: value`, nested by indentation), null fields left out;
@@ -108,7 +145,11 @@ pub fn property_lines(value: &Value, forcing: &[&str]) -> String {
             if v.is_null() {
                 continue;
             }
-            let mark = if forcing.contains(&k.as_str()) { "   # forces replacement" } else { "" };
+            let mark = if forcing.contains(&k.as_str()) {
+                "   # forces replacement"
+            } else {
+                ""
+            };
             write_entry(&mut out, 0, k, v, mark);
         }
     }
@@ -145,7 +186,11 @@ fn write_item(out: &mut String, indent: usize, v: &Value) {
                 let mut entry = String::new();
                 write_entry(&mut entry, indent + 1, k, v, "");
                 let entry = entry.trim_start_matches(&format!("{pad}  ")).to_string();
-                let prefix = if first { format!("{pad}- ") } else { format!("{pad}  ") };
+                let prefix = if first {
+                    format!("{pad}- ")
+                } else {
+                    format!("{pad}  ")
+                };
                 let _ = write!(out, "{prefix}{entry}");
                 first = false;
             }

@@ -156,7 +156,10 @@ pub trait Provider: Send + Sync {
     /// Deletes a resource; deleting one already gone succeeds.
     async fn delete(&self, request: DeleteRequest) -> Result<(), ProviderError>;
     /// Reads an existing resource by its cloud id: `(remote id, live)`, `None` when absent.
-    async fn import(&self, request: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError>;
+    async fn import(
+        &self,
+        request: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError>;
 }
 
 /// The providers an environment uses.
@@ -167,7 +170,10 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the providers an environment configures (credentials are resolved lazily).
-    pub async fn for_environment(settings: &config::Providers, options: &ProviderOptions) -> Registry {
+    pub async fn for_environment(
+        settings: &config::Providers,
+        options: &ProviderOptions,
+    ) -> Registry {
         let aws = match &settings.aws {
             Some(s) => Some(Arc::new(aws::AwsProvider::new(s, options).await)),
             None => None,
@@ -183,7 +189,10 @@ impl Registry {
                 .as_deref()
                 .map(|p| p as &dyn Provider)
                 .ok_or_else(|| ProviderError::NotConfigured("aws".into())),
-            other => Err(ProviderError::UnknownKind { provider: other.into(), kind: kind.kind.into() }),
+            other => Err(ProviderError::UnknownKind {
+                provider: other.into(),
+                kind: kind.kind.into(),
+            }),
         }
     }
 
@@ -191,14 +200,20 @@ impl Registry {
     pub async fn read(&self, request: ReadRequest) -> ReadResponse {
         let mut by_provider: std::collections::BTreeMap<&str, Vec<ReadItem>> = Default::default();
         for item in request.items {
-            by_provider.entry(item.kind.provider()).or_default().push(item);
+            by_provider
+                .entry(item.kind.provider())
+                .or_default()
+                .push(item);
         }
         let reads = by_provider.into_iter().map(|(name, items)| async move {
             let first_kind = items[0].kind;
             match self.for_kind(first_kind) {
                 Ok(p) => p.read(ReadRequest { items }).await,
                 Err(e) => ReadResponse {
-                    results: items.into_iter().map(|i| (i.address, Err(e.clone()))).collect(),
+                    results: items
+                        .into_iter()
+                        .map(|i| (i.address, Err(e.clone())))
+                        .collect(),
                 },
             }
             .results
@@ -206,7 +221,12 @@ impl Registry {
             .map(move |r| (name, r))
             .collect::<Vec<_>>()
         });
-        let results = futures::future::join_all(reads).await.into_iter().flatten().map(|(_, r)| r).collect();
+        let results = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+            .collect();
         ReadResponse { results }
     }
 }

@@ -38,7 +38,7 @@ pub enum StateError {
         /// The environment.
         env: String,
         /// Who holds it.
-        lock: LockInfo,
+        lock: Box<LockInfo>,
     },
     /// A stored row could not be decoded.
     #[error("corrupt state row for {what}: {message}")]
@@ -126,7 +126,10 @@ impl LockInfo {
     pub fn stale_reason(&self) -> Option<String> {
         let this_host = gethostname::gethostname().to_string_lossy().into_owned();
         if self.host == this_host && !pid_alive(self.pid) {
-            return Some(format!("process {} no longer runs on {}", self.pid, self.host));
+            return Some(format!(
+                "process {} no longer runs on {}",
+                self.pid, self.host
+            ));
         }
         let lease = chrono::DateTime::parse_from_rfc3339(&self.lease_until).ok()?;
         (lease < chrono::Utc::now()).then(|| format!("its lease ran out at {}", self.lease_until))
@@ -185,9 +188,13 @@ pub trait StateStore: Send + Sync {
 /// Opens the state of `env`: `url` if given (path, `sqlite://`), else `state/<env>.db` under root.
 pub async fn open(root: &Path, env: &str, url: Option<&str>) -> Result<Box<dyn StateStore>> {
     match url {
-        None => Ok(Box::new(SqliteStore::open(&root.join("state").join(format!("{env}.db")), env).await?)),
+        None => Ok(Box::new(
+            SqliteStore::open(&root.join("state").join(format!("{env}.db")), env).await?,
+        )),
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-            Err(StateError::UnsupportedUrl("postgres:// (the PostgreSQL backend is not built yet)".into()))
+            Err(StateError::UnsupportedUrl(
+                "postgres:// (the PostgreSQL backend is not built yet)".into(),
+            ))
         }
         Some(u) => {
             let path = u.strip_prefix("sqlite://").unwrap_or(u);

@@ -25,7 +25,10 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub async fn open(path: &Path, env: &str) -> Result<SqliteStore> {
         let location = path.display().to_string();
-        let db_err = |source| StateError::Database { location: location.clone(), source };
+        let db_err = |source| StateError::Database {
+            location: location.clone(),
+            source,
+        };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -36,18 +39,29 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(db_err)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| db_err(e.into()))?;
         sqlx::query("INSERT OR IGNORE INTO environments (env) VALUES (?)")
             .bind(env)
             .execute(&pool)
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { pool, env: env.to_string(), location })
+        Ok(SqliteStore {
+            pool,
+            env: env.to_string(),
+            location,
+        })
     }
 
     fn err(&self, source: sqlx::Error) -> StateError {
-        StateError::Database { location: self.location.clone(), source }
+        StateError::Database {
+            location: self.location.clone(),
+            source,
+        }
     }
 
     /// A raw pool, for tests that tamper with the audit trail.
@@ -61,7 +75,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StateError {
-    StateError::Corrupt { what: what.to_string(), message: e.to_string() }
+    StateError::Corrupt {
+        what: what.to_string(),
+        message: e.to_string(),
+    }
 }
 
 #[async_trait]
@@ -93,12 +110,14 @@ impl StateStore for SqliteStore {
                     serde_json::from_str(row.get::<&str, _>(i)).map_err(|e| corrupt(&address, e))
                 };
                 Ok(ResourceState {
-                    address: Address::parse(&address).ok_or_else(|| corrupt(&address, "bad address"))?,
+                    address: Address::parse(&address)
+                        .ok_or_else(|| corrupt(&address, "bad address"))?,
                     kind: row.get(1),
                     remote_id: row.get(2),
                     properties: Value::from_json(&parse(3)?),
                     outputs: Value::from_json(&parse(4)?),
-                    dependencies: serde_json::from_value(parse(5)?).map_err(|e| corrupt(&address, e))?,
+                    dependencies: serde_json::from_value(parse(5)?)
+                        .map_err(|e| corrupt(&address, e))?,
                     status: ResourceStatus::Applied,
                 })
             })
@@ -106,7 +125,11 @@ impl StateStore for SqliteStore {
     }
 
     async fn commit(&self, change: Change, event: NewEvent, ctx: &audit::Context) -> Result<Event> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
         let (seq, head): (i64, String) =
             sqlx::query_as("SELECT audit_seq, audit_head FROM environments WHERE env = ?")
                 .bind(&self.env)
@@ -169,11 +192,20 @@ impl StateStore for SqliteStore {
     }
 
     async fn try_lock(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
-        let current = lock_row(&mut tx, &self.env).await.map_err(|e| self.err(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
+        let current = lock_row(&mut tx, &self.env)
+            .await
+            .map_err(|e| self.err(e))?;
         let taken_over = match current {
             Some(lock) if lock.stale_reason().is_none() => {
-                return Err(StateError::Locked { env: self.env.clone(), lock });
+                return Err(StateError::Locked {
+                    env: self.env.clone(),
+                    lock: Box::new(lock),
+                });
             }
             other => other,
         };
@@ -218,12 +250,20 @@ impl StateStore for SqliteStore {
 
     async fn lock_status(&self) -> Result<Option<LockInfo>> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        lock_row(&mut conn, &self.env).await.map_err(|e| self.err(e))
+        lock_row(&mut conn, &self.env)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn force_unlock(&self) -> Result<Option<LockInfo>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
-        let current = lock_row(&mut tx, &self.env).await.map_err(|e| self.err(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
+        let current = lock_row(&mut tx, &self.env)
+            .await
+            .map_err(|e| self.err(e))?;
         sqlx::query("DELETE FROM locks WHERE env = ?")
             .bind(&self.env)
             .execute(&mut *tx)
@@ -243,7 +283,8 @@ impl StateStore for SqliteStore {
         for row in rows {
             let seq: i64 = row.get(0);
             let body: &str = row.get(1);
-            let event: Event = serde_json::from_str(body).map_err(|e| corrupt(&format!("audit event {seq}"), e))?;
+            let event: Event = serde_json::from_str(body)
+                .map_err(|e| corrupt(&format!("audit event {seq}"), e))?;
             events.push(event);
         }
         let (seq, head): (i64, String) =
@@ -257,10 +298,12 @@ impl StateStore for SqliteStore {
 }
 
 async fn lock_row(conn: &mut sqlx::SqliteConnection, env: &str) -> sqlx::Result<Option<LockInfo>> {
-    let row = sqlx::query("SELECT id, holder, host, pid, operation, since, lease_until FROM locks WHERE env = ?")
-        .bind(env)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, holder, host, pid, operation, since, lease_until FROM locks WHERE env = ?",
+    )
+    .bind(env)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| LockInfo {
         id: r.get(0),
         holder: r.get(1),

@@ -19,7 +19,9 @@ fn venv_tool(var: &str, name: &str) -> PathBuf {
     if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(name);
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
     assert!(
         local.exists(),
         "{name} not found: run scripts/setup.sh (or scripts/test.sh), or set {var}"
@@ -30,7 +32,11 @@ fn venv_tool(var: &str, name: &str) -> PathBuf {
 impl Moto {
     /// Starts moto's server on a free port and waits until it answers.
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(venv_tool("CONVERGE_MOTO_SERVER", "moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -41,7 +47,10 @@ impl Moto {
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto { child, endpoint }
@@ -55,8 +64,15 @@ impl Moto {
             .envs(aws_env(&self.endpoint))
             .output()
             .expect("run moto-network.py");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 
     /// An SDK configuration pointing at this moto.
@@ -64,7 +80,9 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
             .load()
             .await
     }
@@ -104,14 +122,20 @@ impl Project {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_dir(&repo.join("environments"), &dir.path().join("environments"));
         copy_dir(&repo.join("modules"), &dir.path().join("modules"));
-        Project { dir, endpoint: None }
+        Project {
+            dir,
+            endpoint: None,
+        }
     }
 
     /// An empty project.
     pub fn empty() -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("environments")).unwrap();
-        Project { dir, endpoint: None }
+        Project {
+            dir,
+            endpoint: None,
+        }
     }
 
     /// Points converge at a moto server.
@@ -148,14 +172,19 @@ impl Project {
     pub fn converge(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_converge"));
         cmd.arg("--root").arg(self.root()).args(args);
-        cmd.env("NO_COLOR", "1").env("CONVERGE_ACTOR", "tester").env_remove("GITHUB_ACTIONS");
+        cmd.env("NO_COLOR", "1")
+            .env("CONVERGE_ACTOR", "tester")
+            .env_remove("GITHUB_ACTIONS");
         cmd.env("AWS_EC2_METADATA_DISABLED", "true");
         if let Some(endpoint) = &self.endpoint {
             cmd.envs(aws_env(endpoint));
         }
         cmd.stdin(Stdio::null());
         let output = cmd.output().expect("run converge");
-        Run { output, args: args.iter().map(|s| s.to_string()).collect() }
+        Run {
+            output,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// The path of an environment's SQLite state.
@@ -202,7 +231,8 @@ impl Run {
 
     /// Stdout parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
     }
 }
 

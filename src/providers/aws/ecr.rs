@@ -24,18 +24,25 @@ type ReadResult = (Address, Result<Option<Live>, ProviderError>);
 impl Ecr {
     /// Wraps a client built from the shared SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Ecr {
-        Ecr { client: Client::new(sdk), parallelism: parallelism.max(1) }
+        Ecr {
+            client: Client::new(sdk),
+            parallelism: parallelism.max(1),
+        }
     }
 
     /// Reads repositories, 100 names per DescribeRepositories call, batches in parallel.
     pub async fn read(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
-        let batches: Vec<Vec<ReadItem>> = items.chunks(DESCRIBE_BATCH).map(<[ReadItem]>::to_vec).collect();
-        let found: Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> = stream::iter(batches)
-            .map(|batch| self.describe_batch(batch))
-            .buffer_unordered(self.parallelism)
-            .flat_map(stream::iter)
-            .collect()
-            .await;
+        let batches: Vec<Vec<ReadItem>> = items
+            .chunks(DESCRIBE_BATCH)
+            .map(<[ReadItem]>::to_vec)
+            .collect();
+        let found: Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> =
+            stream::iter(batches)
+                .map(|batch| self.describe_batch(batch))
+                .buffer_unordered(self.parallelism)
+                .flat_map(stream::iter)
+                .collect()
+                .await;
         stream::iter(found)
             .map(|(item, repo)| async move {
                 let live = match repo {
@@ -50,9 +57,18 @@ impl Ecr {
             .await
     }
 
-    async fn describe_batch(&self, batch: Vec<ReadItem>) -> Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> {
+    async fn describe_batch(
+        &self,
+        batch: Vec<ReadItem>,
+    ) -> Vec<(ReadItem, Result<Option<Repository>, ProviderError>)> {
         let names: Vec<String> = batch.iter().map(|i| i.remote_id.clone()).collect();
-        match self.client.describe_repositories().set_repository_names(Some(names)).send().await {
+        match self
+            .client
+            .describe_repositories()
+            .set_repository_names(Some(names))
+            .send()
+            .await
+        {
             Ok(out) => {
                 let by_name: BTreeMap<String, Repository> = out
                     .repositories
@@ -69,7 +85,10 @@ impl Ecr {
                     .collect()
             }
             // One missing name fails the whole call: ask for each name on its own.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
                 stream::iter(batch)
                     .map(|item| async move {
                         let repo = self.describe_one(&item.remote_id).await;
@@ -87,9 +106,20 @@ impl Ecr {
     }
 
     async fn describe_one(&self, name: &str) -> Result<Option<Repository>, ProviderError> {
-        match self.client.describe_repositories().repository_names(name).send().await {
+        match self
+            .client
+            .describe_repositories()
+            .repository_names(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.repositories.unwrap_or_default().into_iter().next()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(api_error("ecr:DescribeRepositories", e)),
         }
     }
@@ -118,22 +148,52 @@ impl Ecr {
             ("name", Value::str(&name)),
             (
                 "image_tag_mutability",
-                Value::str(repo.image_tag_mutability.as_ref().map(|m| m.as_str()).unwrap_or("MUTABLE")),
+                Value::str(
+                    repo.image_tag_mutability
+                        .as_ref()
+                        .map(|m| m.as_str())
+                        .unwrap_or("MUTABLE"),
+                ),
             ),
             (
                 "scan_on_push",
-                Value::Bool(repo.image_scanning_configuration.as_ref().is_some_and(|c| c.scan_on_push)),
+                Value::Bool(
+                    repo.image_scanning_configuration
+                        .as_ref()
+                        .is_some_and(|c| c.scan_on_push),
+                ),
             ),
             ("lifecycle", lifecycle),
-            ("tags", Value::Map(tags.iter().map(|t| (t.key.clone(), Value::str(&t.value))).collect())),
+            (
+                "tags",
+                Value::Map(
+                    tags.iter()
+                        .map(|t| (t.key.clone(), Value::str(&t.value)))
+                        .collect(),
+                ),
+            ),
         ]);
-        Ok(Live { properties, outputs: outputs(&repo) })
+        Ok(Live {
+            properties,
+            outputs: outputs(&repo),
+        })
     }
 
     async fn lifecycle(&self, name: &str) -> Result<Value, ProviderError> {
-        match self.client.get_lifecycle_policy().repository_name(name).send().await {
-            Ok(out) => Ok(parse_policy(out.lifecycle_policy_text.as_deref().unwrap_or(""))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {
+        match self
+            .client
+            .get_lifecycle_policy()
+            .repository_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(parse_policy(
+                out.lifecycle_policy_text.as_deref().unwrap_or(""),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) =>
+            {
                 Ok(Value::Null)
             }
             Err(e) => Err(api_error("ecr:GetLifecyclePolicy", e)),
@@ -157,20 +217,36 @@ impl Ecr {
             .send()
             .await
             .map_err(|e| api_error("ecr:CreateRepository", e))?;
-        let repo = out.repository.ok_or_else(|| ProviderError::Invalid("CreateRepository returned nothing".into()))?;
-        if let Err(e) = self.put_lifecycle(name, &Value::Null, p.get("lifecycle")).await {
+        let repo = out
+            .repository
+            .ok_or_else(|| ProviderError::Invalid("CreateRepository returned nothing".into()))?;
+        if let Err(e) = self
+            .put_lifecycle(name, &Value::Null, p.get("lifecycle"))
+            .await
+        {
             // Keep create all-or-nothing, so state never misses a repository that exists.
             if let Err(cleanup) = self.delete(name).await {
                 tracing::warn!("could not remove half-created repository {name}: {cleanup}");
             }
             return Err(e);
         }
-        Ok(Applied { remote_id: name.to_string(), outputs: outputs(&repo) })
+        Ok(Applied {
+            remote_id: name.to_string(),
+            outputs: outputs(&repo),
+        })
     }
 
     /// Changes only what differs: mutability, scanning, tags, lifecycle.
-    pub async fn update(&self, name: &str, prior: &Value, p: &Value) -> Result<Applied, ProviderError> {
-        if !prior.get("image_tag_mutability").same_as(p.get("image_tag_mutability")) {
+    pub async fn update(
+        &self,
+        name: &str,
+        prior: &Value,
+        p: &Value,
+    ) -> Result<Applied, ProviderError> {
+        if !prior
+            .get("image_tag_mutability")
+            .same_as(p.get("image_tag_mutability"))
+        {
             self.client
                 .put_image_tag_mutability()
                 .repository_name(name)
@@ -216,11 +292,20 @@ impl Ecr {
                 .await
                 .map_err(|e| api_error("ecr:TagResource", e))?;
         }
-        self.put_lifecycle(name, prior.get("lifecycle"), p.get("lifecycle")).await?;
-        Ok(Applied { remote_id: name.to_string(), outputs: outputs(&repo) })
+        self.put_lifecycle(name, prior.get("lifecycle"), p.get("lifecycle"))
+            .await?;
+        Ok(Applied {
+            remote_id: name.to_string(),
+            outputs: outputs(&repo),
+        })
     }
 
-    async fn put_lifecycle(&self, name: &str, prior: &Value, desired: &Value) -> Result<(), ProviderError> {
+    async fn put_lifecycle(
+        &self,
+        name: &str,
+        prior: &Value,
+        desired: &Value,
+    ) -> Result<(), ProviderError> {
         if prior.same_as(desired) {
             return Ok(());
         }
@@ -234,9 +319,17 @@ impl Ecr {
                     .await
                     .map_err(|e| api_error("ecr:PutLifecyclePolicy", e))?;
             }
-            None => match self.client.delete_lifecycle_policy().repository_name(name).send().await {
+            None => match self
+                .client
+                .delete_lifecycle_policy()
+                .repository_name(name)
+                .send()
+                .await
+            {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {}
                 Err(e) => return Err(api_error("ecr:DeleteLifecyclePolicy", e)),
             },
         }
@@ -245,10 +338,24 @@ impl Ecr {
 
     /// DeleteRepository without force: a repository that still holds images is not deleted.
     pub async fn delete(&self, name: &str) -> Result<(), ProviderError> {
-        match self.client.delete_repository().repository_name(name).send().await {
+        match self
+            .client
+            .delete_repository()
+            .repository_name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_empty_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_empty_exception()) =>
+            {
                 Err(ProviderError::Invalid(format!(
                     "ECR repository {name} still holds images; converge does not delete images: remove them first"
                 )))
@@ -260,16 +367,29 @@ impl Ecr {
 
 fn outputs(repo: &Repository) -> Value {
     object(vec![
-        ("arn", Value::str(repo.repository_arn.clone().unwrap_or_default())),
-        ("uri", Value::str(repo.repository_uri.clone().unwrap_or_default())),
-        ("registry_id", Value::str(repo.registry_id.clone().unwrap_or_default())),
+        (
+            "arn",
+            Value::str(repo.repository_arn.clone().unwrap_or_default()),
+        ),
+        (
+            "uri",
+            Value::str(repo.repository_uri.clone().unwrap_or_default()),
+        ),
+        (
+            "registry_id",
+            Value::str(repo.registry_id.clone().unwrap_or_default()),
+        ),
     ])
 }
 
 fn ecr_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
     tags.iter()
         .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string()))
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ProviderError::Invalid(e.to_string()))
         })
         .collect()
 }
@@ -305,14 +425,20 @@ fn parse_policy(text: &str) -> Value {
     let mut untagged = Value::Null;
     for rule in json["rules"].as_array().into_iter().flatten() {
         let sel = &rule["selection"];
-        let n = sel["countNumber"].as_i64().map(Value::int).unwrap_or_default();
+        let n = sel["countNumber"]
+            .as_i64()
+            .map(Value::int)
+            .unwrap_or_default();
         match (sel["tagStatus"].as_str(), sel["countType"].as_str()) {
             (Some("untagged"), Some("sinceImagePushed")) => untagged = n,
             (Some("any"), Some("imageCountMoreThan")) => keep = n,
             _ => return Value::str(text),
         }
     }
-    object(vec![("keep_last_images", keep), ("expire_untagged_after_days", untagged)])
+    object(vec![
+        ("keep_last_images", keep),
+        ("expire_untagged_after_days", untagged),
+    ])
 }
 
 #[cfg(test)]
@@ -321,11 +447,18 @@ mod tests {
 
     #[test]
     fn lifecycle_round_trips_through_policy_text() {
-        let lifecycle = object(vec![("keep_last_images", Value::int(30)), ("expire_untagged_after_days", Value::int(7))]);
+        let lifecycle = object(vec![
+            ("keep_last_images", Value::int(30)),
+            ("expire_untagged_after_days", Value::int(7)),
+        ]);
         let policy = policy_text(&lifecycle).unwrap();
         assert!(policy.contains("imageCountMoreThan"));
         assert_eq!(parse_policy(&policy), lifecycle);
         assert_eq!(policy_text(&Value::Null), None);
-        assert_eq!(parse_policy("{\"rules\":[{\"selection\":{\"tagStatus\":\"tagged\"}}]}").as_str().is_some(), true);
+        let foreign = "{\"rules\":[{\"selection\":{\"tagStatus\":\"tagged\"}}]}";
+        assert!(
+            parse_policy(foreign).as_str().is_some(),
+            "a policy converge did not write shows as text"
+        );
     }
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Compatibility,
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
-    DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer, NetworkConfiguration, NetworkMode, PortMapping,
-    Secret, Service, ServiceField, Tag, TaskDefinition, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName,
+    Compatibility, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    DeploymentController, DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer,
+    NetworkConfiguration, NetworkMode, PortMapping, Secret, Service, ServiceField, Tag,
+    TaskDefinition, TransportProtocol,
 };
 use futures::{StreamExt, stream};
 
@@ -32,14 +33,20 @@ pub struct Ecs {
 impl Ecs {
     /// Wraps a client built from the shared SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Ecs {
-        Ecs { client: Client::new(sdk), parallelism: parallelism.max(1) }
+        Ecs {
+            client: Client::new(sdk),
+            parallelism: parallelism.max(1),
+        }
     }
 
     // ---- clusters ----
 
     /// Reads clusters, 100 per DescribeClusters call, batches in parallel.
     pub async fn read_clusters(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
-        let batches: Vec<Vec<ReadItem>> = items.chunks(CLUSTER_BATCH).map(<[ReadItem]>::to_vec).collect();
+        let batches: Vec<Vec<ReadItem>> = items
+            .chunks(CLUSTER_BATCH)
+            .map(<[ReadItem]>::to_vec)
+            .collect();
         stream::iter(batches)
             .map(|batch| async move {
                 let ids: Vec<String> = batch.iter().map(|i| i.remote_id.clone()).collect();
@@ -61,14 +68,19 @@ impl Ecs {
                                     c.cluster_arn.as_deref() == Some(&item.remote_id)
                                         || c.cluster_name.as_deref() == Some(&item.remote_id)
                                 });
-                                let live = found.filter(|c| c.status.as_deref() != Some("INACTIVE")).map(cluster_live);
+                                let live = found
+                                    .filter(|c| c.status.as_deref() != Some("INACTIVE"))
+                                    .map(cluster_live);
                                 (item.address, Ok(live))
                             })
                             .collect::<Vec<_>>()
                     }
                     Err(e) => {
                         let err = api_error("ecs:DescribeClusters", e);
-                        batch.into_iter().map(|i| (i.address, Err(err.clone()))).collect()
+                        batch
+                            .into_iter()
+                            .map(|i| (i.address, Err(err.clone())))
+                            .collect()
                     }
                 }
             })
@@ -89,14 +101,27 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| api_error("ecs:CreateCluster", e))?;
-        let cluster = out.cluster.ok_or_else(|| ProviderError::Invalid("CreateCluster returned nothing".into()))?;
+        let cluster = out
+            .cluster
+            .ok_or_else(|| ProviderError::Invalid("CreateCluster returned nothing".into()))?;
         let arn = cluster.cluster_arn.clone().unwrap_or_default();
-        Ok(Applied { remote_id: arn.clone(), outputs: object(vec![("arn", Value::str(arn))]) })
+        Ok(Applied {
+            remote_id: arn.clone(),
+            outputs: object(vec![("arn", Value::str(arn))]),
+        })
     }
 
     /// UpdateClusterSettings and tags, as far as they differ.
-    pub async fn update_cluster(&self, arn: &str, prior: &Value, p: &Value) -> Result<Applied, ProviderError> {
-        if !prior.get("container_insights").same_as(p.get("container_insights")) {
+    pub async fn update_cluster(
+        &self,
+        arn: &str,
+        prior: &Value,
+        p: &Value,
+    ) -> Result<Applied, ProviderError> {
+        if !prior
+            .get("container_insights")
+            .same_as(p.get("container_insights"))
+        {
             self.client
                 .update_cluster_settings()
                 .cluster(arn)
@@ -106,14 +131,22 @@ impl Ecs {
                 .map_err(|e| api_error("ecs:UpdateClusterSettings", e))?;
         }
         self.retag(arn, prior, p).await?;
-        Ok(Applied { remote_id: arn.to_string(), outputs: object(vec![("arn", Value::str(arn))]) })
+        Ok(Applied {
+            remote_id: arn.to_string(),
+            outputs: object(vec![("arn", Value::str(arn))]),
+        })
     }
 
     /// DeleteCluster; a cluster already gone counts as deleted.
     pub async fn delete_cluster(&self, arn: &str) -> Result<(), ProviderError> {
         match self.client.delete_cluster().cluster(arn).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(api_error("ecs:DeleteCluster", e)),
         }
     }
@@ -132,50 +165,59 @@ impl Ecs {
         let batches: Vec<(String, Vec<ReadItem>)> = by_cluster
             .into_iter()
             .flat_map(|(cluster, items)| {
-                items.chunks(SERVICE_BATCH).map(|c| (cluster.clone(), c.to_vec())).collect::<Vec<_>>()
+                items
+                    .chunks(SERVICE_BATCH)
+                    .map(|c| (cluster.clone(), c.to_vec()))
+                    .collect::<Vec<_>>()
             })
             .collect();
-        let described: Vec<(ReadItem, Result<Option<Service>, ProviderError>)> = stream::iter(batches)
-            .map(|(cluster, batch)| async move {
-                let names: Vec<String> =
-                    batch.iter().map(|i| split_service_id(&i.remote_id, &i.prior).1).collect();
-                match self
-                    .client
-                    .describe_services()
-                    .cluster(&cluster)
-                    .set_services(Some(names))
-                    .include(ServiceField::Tags)
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        let services = out.services.unwrap_or_default();
-                        batch
-                            .into_iter()
-                            .map(|item| {
-                                let name = split_service_id(&item.remote_id, &item.prior).1;
-                                let found = services
-                                    .iter()
-                                    .find(|s| s.service_name.as_deref() == Some(&name))
-                                    .filter(|s| s.status.as_deref() == Some("ACTIVE"))
-                                    .cloned();
-                                (item, Ok(found))
-                            })
-                            .collect::<Vec<_>>()
+        let described: Vec<(ReadItem, Result<Option<Service>, ProviderError>)> =
+            stream::iter(batches)
+                .map(|(cluster, batch)| async move {
+                    let names: Vec<String> = batch
+                        .iter()
+                        .map(|i| split_service_id(&i.remote_id, &i.prior).1)
+                        .collect();
+                    match self
+                        .client
+                        .describe_services()
+                        .cluster(&cluster)
+                        .set_services(Some(names))
+                        .include(ServiceField::Tags)
+                        .send()
+                        .await
+                    {
+                        Ok(out) => {
+                            let services = out.services.unwrap_or_default();
+                            batch
+                                .into_iter()
+                                .map(|item| {
+                                    let name = split_service_id(&item.remote_id, &item.prior).1;
+                                    let found = services
+                                        .iter()
+                                        .find(|s| s.service_name.as_deref() == Some(&name))
+                                        .filter(|s| s.status.as_deref() == Some("ACTIVE"))
+                                        .cloned();
+                                    (item, Ok(found))
+                                })
+                                .collect::<Vec<_>>()
+                        }
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+                        {
+                            batch.into_iter().map(|i| (i, Ok(None))).collect()
+                        }
+                        Err(e) => {
+                            let err = api_error("ecs:DescribeServices", e);
+                            batch.into_iter().map(|i| (i, Err(err.clone()))).collect()
+                        }
                     }
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
-                        batch.into_iter().map(|i| (i, Ok(None))).collect()
-                    }
-                    Err(e) => {
-                        let err = api_error("ecs:DescribeServices", e);
-                        batch.into_iter().map(|i| (i, Err(err.clone()))).collect()
-                    }
-                }
-            })
-            .buffer_unordered(self.parallelism)
-            .flat_map(stream::iter)
-            .collect()
-            .await;
+                })
+                .buffer_unordered(self.parallelism)
+                .flat_map(stream::iter)
+                .collect()
+                .await;
         stream::iter(described)
             .map(|(item, service)| async move {
                 let live = match service {
@@ -192,7 +234,8 @@ impl Ecs {
 
     async fn service_live(&self, item: &ReadItem, s: &Service) -> Result<Live, ProviderError> {
         let td_arn = s.task_definition.clone().unwrap_or_default();
-        let task = if item.prior_outputs.get("task_definition_arn").as_str() == Some(td_arn.as_str())
+        let task = if item.prior_outputs.get("task_definition_arn").as_str()
+            == Some(td_arn.as_str())
             && !item.prior.get("task").is_null()
         {
             item.prior.get("task").clone()
@@ -224,12 +267,18 @@ impl Ecs {
             .and_then(|n| n.awsvpc_configuration.as_ref())
             .map(|v| {
                 object(vec![
-                    ("subnets", Value::List(v.subnets.iter().map(Value::str).collect())),
+                    (
+                        "subnets",
+                        Value::List(v.subnets.iter().map(Value::str).collect()),
+                    ),
                     (
                         "security_groups",
                         Value::List(v.security_groups.iter().flatten().map(Value::str).collect()),
                     ),
-                    ("assign_public_ip", Value::Bool(v.assign_public_ip == Some(AssignPublicIp::Enabled))),
+                    (
+                        "assign_public_ip",
+                        Value::Bool(v.assign_public_ip == Some(AssignPublicIp::Enabled)),
+                    ),
                 ])
             })
             .unwrap_or_default();
@@ -249,26 +298,49 @@ impl Ecs {
             .tags
             .iter()
             .flatten()
-            .filter_map(|t| Some((t.key.clone()?, Value::str(t.value.clone().unwrap_or_default()))))
+            .filter_map(|t| {
+                Some((
+                    t.key.clone()?,
+                    Value::str(t.value.clone().unwrap_or_default()),
+                ))
+            })
             .collect();
         let properties = object(vec![
             ("name", s.service_name.clone().into()),
             ("cluster", Value::str(cluster)),
-            ("launch_type", Value::str(s.launch_type.as_ref().map(|l| l.as_str()).unwrap_or("FARGATE"))),
+            (
+                "launch_type",
+                Value::str(
+                    s.launch_type
+                        .as_ref()
+                        .map(|l| l.as_str())
+                        .unwrap_or("FARGATE"),
+                ),
+            ),
             ("desired_count", Value::int(i64::from(s.desired_count))),
             ("task", task),
             ("network", network),
             ("load_balancer", load_balancer),
             ("tags", if tags.is_null() { Value::map() } else { tags }),
         ]);
-        Ok(Live { properties, outputs: service_outputs(s) })
+        Ok(Live {
+            properties,
+            outputs: service_outputs(s),
+        })
     }
 
     /// Registers the task definition, then CreateService with the deployment circuit breaker
     /// (and its rollback) on; an idempotency token makes a retried call create nothing twice.
-    pub async fn create_service(&self, address: &Address, p: &Value) -> Result<Applied, ProviderError> {
+    pub async fn create_service(
+        &self,
+        address: &Address,
+        p: &Value,
+    ) -> Result<Applied, ProviderError> {
         let td_arn = self.register_task(p.get("task")).await?;
-        let token = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{address}/{td_arn}").as_bytes());
+        let token = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{address}/{td_arn}").as_bytes(),
+        );
         let mut call = self
             .client
             .create_service()
@@ -278,7 +350,11 @@ impl Ecs {
             .desired_count(p.get("desired_count").as_i64().unwrap_or(1) as i32)
             .launch_type(LaunchType::Fargate)
             .network_configuration(network_config(p.get("network"))?)
-            .deployment_controller(DeploymentController::builder().r#type(DeploymentControllerType::Ecs).build()?)
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::Ecs)
+                    .build()?,
+            )
             .deployment_configuration(rolling())
             .client_token(token.to_string())
             .set_tags(Some(ecs_tags(&tags_of(p))).filter(|t| !t.is_empty()));
@@ -292,7 +368,10 @@ impl Ecs {
             .service
             .ok_or_else(|| ProviderError::Invalid("CreateService returned nothing".into()))?;
         let arn = service.service_arn.clone().unwrap_or_default();
-        Ok(Applied { remote_id: arn, outputs: service_outputs(&service) })
+        Ok(Applied {
+            remote_id: arn,
+            outputs: service_outputs(&service),
+        })
     }
 
     /// A changed task registers a new revision; UpdateService moves the service onto it (ECS
@@ -319,7 +398,9 @@ impl Ecs {
             .network_configuration(network_config(p.get("network"))?)
             .deployment_configuration(rolling());
         if !prior.get("load_balancer").same_as(p.get("load_balancer")) {
-            call = call.set_load_balancers(Some(load_balancer(p.get("load_balancer")).into_iter().collect()));
+            call = call.set_load_balancers(Some(
+                load_balancer(p.get("load_balancer")).into_iter().collect(),
+            ));
         }
         let service = call
             .send()
@@ -332,13 +413,24 @@ impl Ecs {
         if let Value::Map(m) = &mut outputs {
             m.insert("task_definition_arn".into(), Value::str(td_arn));
         }
-        Ok(Applied { remote_id: arn.to_string(), outputs })
+        Ok(Applied {
+            remote_id: arn.to_string(),
+            outputs,
+        })
     }
 
     /// DeleteService (forced: it scales to zero first) and waits until it is inactive.
     pub async fn delete_service(&self, arn: &str, prior: &Value) -> Result<(), ProviderError> {
         let (cluster, name) = split_service_id(arn, prior);
-        match self.client.delete_service().cluster(&cluster).service(&name).force(true).send().await {
+        match self
+            .client
+            .delete_service()
+            .cluster(&cluster)
+            .service(&name)
+            .force(true)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
@@ -377,8 +469,18 @@ impl Ecs {
             .memory(task.get("memory").as_i64().unwrap_or(512).to_string())
             .network_mode(NetworkMode::Awsvpc)
             .requires_compatibilities(Compatibility::Fargate)
-            .set_execution_role_arn(task.get("execution_role_arn").reveal().as_str().map(str::to_string))
-            .set_task_role_arn(task.get("task_role_arn").reveal().as_str().map(str::to_string))
+            .set_execution_role_arn(
+                task.get("execution_role_arn")
+                    .reveal()
+                    .as_str()
+                    .map(str::to_string),
+            )
+            .set_task_role_arn(
+                task.get("task_role_arn")
+                    .reveal()
+                    .as_str()
+                    .map(str::to_string),
+            )
             .set_container_definitions(Some(containers))
             .send()
             .await
@@ -430,7 +532,12 @@ fn split_service_id(id: &str, prior: &Value) -> (String, String) {
 
 fn rolling() -> DeploymentConfiguration {
     DeploymentConfiguration::builder()
-        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
         .maximum_percent(200)
         .minimum_healthy_percent(100)
         .build()
@@ -445,16 +552,20 @@ fn insights(p: &Value) -> ClusterSetting {
 }
 
 fn cluster_live(c: &Cluster) -> Live {
-    let insights = c
-        .settings
-        .iter()
-        .flatten()
-        .any(|s| s.name == Some(ClusterSettingName::ContainerInsights) && s.value.as_deref() == Some("enabled"));
+    let insights = c.settings.iter().flatten().any(|s| {
+        s.name == Some(ClusterSettingName::ContainerInsights)
+            && s.value.as_deref() == Some("enabled")
+    });
     let tags: Value = c
         .tags
         .iter()
         .flatten()
-        .filter_map(|t| Some((t.key.clone()?, Value::str(t.value.clone().unwrap_or_default()))))
+        .filter_map(|t| {
+            Some((
+                t.key.clone()?,
+                Value::str(t.value.clone().unwrap_or_default()),
+            ))
+        })
         .collect();
     Live {
         properties: object(vec![
@@ -467,16 +578,26 @@ fn cluster_live(c: &Cluster) -> Live {
 }
 
 fn service_outputs(s: &Service) -> Value {
-    object(vec![("arn", s.service_arn.clone().into()), ("task_definition_arn", s.task_definition.clone().into())])
+    object(vec![
+        ("arn", s.service_arn.clone().into()),
+        ("task_definition_arn", s.task_definition.clone().into()),
+    ])
 }
 
 fn ecs_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn network_config(n: &Value) -> Result<NetworkConfiguration, ProviderError> {
     let strings = |key: &str| -> Vec<String> {
-        n.get(key).as_list().unwrap_or_default().iter().filter_map(|v| v.reveal().as_str().map(str::to_string)).collect()
+        n.get(key)
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.reveal().as_str().map(str::to_string))
+            .collect()
     };
     let vpc = AwsVpcConfiguration::builder()
         .set_subnets(Some(strings("subnets")))
@@ -487,7 +608,9 @@ fn network_config(n: &Value) -> Result<NetworkConfiguration, ProviderError> {
             AssignPublicIp::Disabled
         })
         .build()?;
-    Ok(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(vpc)
+        .build())
 }
 
 fn load_balancer(lb: &Value) -> Option<LoadBalancer> {
@@ -512,22 +635,38 @@ fn container_definition(c: &Value) -> Result<ContainerDefinition, ProviderError>
         .set_memory(c.get("memory").as_i64().map(|v| v as i32));
     if let Some(port) = c.get("port").as_i64() {
         def = def.port_mappings(
-            PortMapping::builder().container_port(port as i32).protocol(TransportProtocol::Tcp).build(),
+            PortMapping::builder()
+                .container_port(port as i32)
+                .protocol(TransportProtocol::Tcp)
+                .build(),
         );
     }
     for (k, v) in c.get("environment").as_map().into_iter().flatten() {
-        let value = v.reveal().as_str().map(str::to_string).unwrap_or_else(|| v.to_plain_json().to_string());
+        let value = v
+            .reveal()
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_plain_json().to_string());
         def = def.environment(KeyValuePair::builder().name(k).value(value).build());
     }
     for (k, v) in c.get("secrets").as_map().into_iter().flatten() {
-        def = def.secrets(Secret::builder().name(k).value_from(v.reveal().as_str().unwrap_or("")).build()?);
+        def = def.secrets(
+            Secret::builder()
+                .name(k)
+                .value_from(v.reveal().as_str().unwrap_or(""))
+                .build()?,
+        );
     }
     Ok(def.build())
 }
 
 /// A task definition read back into the `task` property's shape.
 fn task_value(td: &TaskDefinition) -> Value {
-    let num = |s: Option<&str>| s.and_then(|s| s.parse::<i64>().ok()).map(Value::int).unwrap_or_default();
+    let num = |s: Option<&str>| {
+        s.and_then(|s| s.parse::<i64>().ok())
+            .map(Value::int)
+            .unwrap_or_default()
+    };
     let containers = td
         .container_definitions
         .iter()
@@ -545,14 +684,26 @@ fn task_value(td: &TaskDefinition) -> Value {
                         .map(i64::from)
                         .into(),
                 ),
-                ("cpu", if c.cpu == 0 { Value::Null } else { Value::int(i64::from(c.cpu)) }),
+                (
+                    "cpu",
+                    if c.cpu == 0 {
+                        Value::Null
+                    } else {
+                        Value::int(i64::from(c.cpu))
+                    },
+                ),
                 ("memory", c.memory.map(i64::from).into()),
                 (
                     "environment",
                     c.environment
                         .iter()
                         .flatten()
-                        .filter_map(|kv| Some((kv.name.clone()?, Value::str(kv.value.clone().unwrap_or_default()))))
+                        .filter_map(|kv| {
+                            Some((
+                                kv.name.clone()?,
+                                Value::str(kv.value.clone().unwrap_or_default()),
+                            ))
+                        })
                         .collect::<BTreeMap<_, _>>()
                         .into_iter()
                         .collect(),

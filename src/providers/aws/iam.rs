@@ -19,7 +19,10 @@ pub struct Iam {
 impl Iam {
     /// Wraps a client built from the shared SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Iam {
-        Iam { client: Client::new(sdk), parallelism: parallelism.max(1) }
+        Iam {
+            client: Client::new(sdk),
+            parallelism: parallelism.max(1),
+        }
     }
 
     /// Reads roles (IAM has no batch read: GetRole and ListAttachedRolePolicies per role,
@@ -38,7 +41,12 @@ impl Iam {
     async fn read_one(&self, name: &str) -> Result<Option<Live>, ProviderError> {
         let role = match self.client.get_role().role_name(name).send().await {
             Ok(out) => out.role,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(api_error("iam:GetRole", e)),
         };
         let Some(role) = role else { return Ok(None) };
@@ -81,12 +89,23 @@ impl Iam {
                 return Err(e);
             }
         }
-        Ok(Applied { remote_id: name.to_string(), outputs: object(vec![("arn", out.role.map(|r| r.arn).into())]) })
+        Ok(Applied {
+            remote_id: name.to_string(),
+            outputs: object(vec![("arn", out.role.map(|r| r.arn).into())]),
+        })
     }
 
     /// Updates trust policy, description, attachments and tags, as far as they differ.
-    pub async fn update(&self, name: &str, prior: &Value, p: &Value) -> Result<Applied, ProviderError> {
-        if !prior.get("assume_role_policy").same_as(p.get("assume_role_policy")) {
+    pub async fn update(
+        &self,
+        name: &str,
+        prior: &Value,
+        p: &Value,
+    ) -> Result<Applied, ProviderError> {
+        if !prior
+            .get("assume_role_policy")
+            .same_as(p.get("assume_role_policy"))
+        {
             self.client
                 .update_assume_role_policy()
                 .role_name(name)
@@ -131,7 +150,13 @@ impl Iam {
         if !set.is_empty() {
             let tags = set
                 .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string())))
+                .map(|(k, v)| {
+                    Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .map_err(|e| ProviderError::Invalid(e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             self.client
                 .tag_role()
@@ -146,7 +171,10 @@ impl Iam {
             .await?
             .map(|l| l.outputs)
             .ok_or_else(|| ProviderError::NotFound(format!("IAM role {name}")))?;
-        Ok(Applied { remote_id: name.to_string(), outputs: arn })
+        Ok(Applied {
+            remote_id: name.to_string(),
+            outputs: arn,
+        })
     }
 
     /// Detaches every managed policy, then DeleteRole; a role already gone counts as deleted.
@@ -166,7 +194,12 @@ impl Iam {
         }
         match self.client.delete_role().role_name(name).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(api_error("iam:DeleteRole", e)),
         }
     }
@@ -198,23 +231,42 @@ fn policy_arns(p: &Value) -> Vec<String> {
 fn iam_tags(p: &Value) -> Result<Vec<Tag>, ProviderError> {
     tags_of(p)
         .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(e.to_string())))
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ProviderError::Invalid(e.to_string()))
+        })
         .collect()
 }
 
 fn role_live(role: &Role, policies: Vec<String>) -> Live {
     let document = role.assume_role_policy_document.clone().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(&document).decode_utf8_lossy().to_string();
+    let decoded = percent_encoding::percent_decode_str(&document)
+        .decode_utf8_lossy()
+        .to_string();
     let policy = serde_json::from_str::<serde_json::Value>(&decoded)
         .map(|j| Value::from_json(&j))
         .unwrap_or(Value::str(decoded));
-    let tags: Value = role.tags.iter().flatten().map(|t| (t.key.clone(), Value::str(&t.value))).collect();
+    let tags: Value = role
+        .tags
+        .iter()
+        .flatten()
+        .map(|t| (t.key.clone(), Value::str(&t.value)))
+        .collect();
     Live {
         properties: object(vec![
             ("name", Value::str(&role.role_name)),
             ("assume_role_policy", policy),
-            ("managed_policy_arns", Value::List(policies.into_iter().map(Value::str).collect())),
-            ("description", role.description.clone().filter(|d| !d.is_empty()).into()),
+            (
+                "managed_policy_arns",
+                Value::List(policies.into_iter().map(Value::str).collect()),
+            ),
+            (
+                "description",
+                role.description.clone().filter(|d| !d.is_empty()).into(),
+            ),
             ("tags", tags),
         ]),
         outputs: object(vec![("arn", Value::str(&role.arn))]),

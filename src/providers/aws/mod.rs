@@ -15,8 +15,8 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{
-    Applied, CreateRequest, DeleteRequest, ImportRequest, Live, Provider, ProviderError, ProviderOptions,
-    ReadRequest, ReadResponse, UpdateRequest,
+    Applied, CreateRequest, DeleteRequest, ImportRequest, Live, Provider, ProviderError,
+    ProviderOptions, ReadRequest, ReadResponse, UpdateRequest,
 };
 use crate::config::AwsSettings;
 use crate::model::Value;
@@ -70,7 +70,11 @@ impl Provider for AwsProvider {
                     .collect(),
             }
         });
-        let results = futures::future::join_all(reads).await.into_iter().flatten().collect();
+        let results = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         ReadResponse { results }
     }
 
@@ -87,9 +91,15 @@ impl Provider for AwsProvider {
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
         match r.kind.kind {
             "aws.ecr_repository" => self.ecr.update(&r.remote_id, &r.prior, &r.properties).await,
-            "aws.ecs_cluster" => self.ecs.update_cluster(&r.remote_id, &r.prior, &r.properties).await,
+            "aws.ecs_cluster" => {
+                self.ecs
+                    .update_cluster(&r.remote_id, &r.prior, &r.properties)
+                    .await
+            }
             "aws.ecs_service" => {
-                self.ecs.update_service(&r.remote_id, &r.prior, &r.prior_outputs, &r.properties).await
+                self.ecs
+                    .update_service(&r.remote_id, &r.prior, &r.prior_outputs, &r.properties)
+                    .await
             }
             "aws.iam_role" => self.iam.update(&r.remote_id, &r.prior, &r.properties).await,
             other => Err(unknown_kind(other)),
@@ -120,21 +130,36 @@ impl Provider for AwsProvider {
             ));
         }
         let mut response = self.read(ReadRequest { items: vec![item] }).await;
-        let (_, result) = response.results.pop().ok_or_else(|| ProviderError::NotFound(r.id.clone()))?;
+        let (_, result) = response
+            .results
+            .pop()
+            .ok_or_else(|| ProviderError::NotFound(r.id.clone()))?;
         Ok(result?.map(|live| {
             let remote_id = match r.kind.kind {
-                "aws.ecs_cluster" | "aws.ecs_service" => {
-                    live.outputs.get("arn").as_str().unwrap_or(&r.id).to_string()
-                }
+                "aws.ecs_cluster" | "aws.ecs_service" => live
+                    .outputs
+                    .get("arn")
+                    .as_str()
+                    .unwrap_or(&r.id)
+                    .to_string(),
                 _ => r.id.clone(),
             };
-            (Applied { remote_id, outputs: live.outputs.clone() }, live)
+            (
+                Applied {
+                    remote_id,
+                    outputs: live.outputs.clone(),
+                },
+                live,
+            )
         }))
     }
 }
 
 fn unknown_kind(kind: &str) -> ProviderError {
-    ProviderError::UnknownKind { provider: "aws".into(), kind: kind.into() }
+    ProviderError::UnknownKind {
+        provider: "aws".into(),
+        kind: kind.into(),
+    }
 }
 
 /// Turns an SDK error into a provider error naming the operation: the service's error code
@@ -148,7 +173,10 @@ where
         (Some(code), None) => code.to_string(),
         _ => DisplayErrorContext(&err).to_string(),
     };
-    ProviderError::Api { operation: operation.to_string(), message }
+    ProviderError::Api {
+        operation: operation.to_string(),
+        message,
+    }
 }
 
 /// The string-to-string tags of a properties map.
@@ -158,7 +186,12 @@ pub(crate) fn tags_of(properties: &Value) -> BTreeMap<String, String> {
         .as_map()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.reveal().as_str().map(str::to_string).unwrap_or_default()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.reveal().as_str().map(str::to_string).unwrap_or_default(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -176,13 +209,22 @@ pub(crate) fn tag_changes(
         .filter(|(k, v)| before.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let remove = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+    let remove = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
     (set, remove)
 }
 
 /// An object value from named fields.
 pub(crate) fn object(fields: Vec<(&str, Value)>) -> Value {
-    Value::Map(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Value::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// The string at `key`, or "".
