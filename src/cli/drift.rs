@@ -36,18 +36,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
     let stored = store.resources().await?;
-    let bar = output::spinner(&format!("Refreshing {} resources in {name}", stored.len()));
-    let (live, errors) = registry.refresh(&stored).await;
-    bar.finish_and_clear();
-    if !errors.is_empty() {
-        for (address, e) in &errors {
-            output::status(&format!("error: refreshing {address}: {e}"));
-        }
-        return Err(CliError::Failed(format!(
-            "could not read {} resources from the cloud",
-            errors.len()
-        )));
-    }
+    let live = session::refresh(&registry, &name, &stored).await?;
     let mut drifted = Vec::new();
     for s in &stored {
         let Some(kind) = kinds::lookup(&s.kind) else {

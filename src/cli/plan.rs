@@ -69,22 +69,7 @@ pub async fn refresh_and_plan(
     let serial = store.serial().await?;
     let state = store.resources().await?;
     let targets = targets(raw_targets, env, &state)?;
-    let bar = output::spinner(&format!(
-        "Refreshing {} resources in {}",
-        state.len(),
-        env.name
-    ));
-    let (live, errors) = registry.refresh(&state).await;
-    bar.finish_and_clear();
-    if !errors.is_empty() {
-        for (address, e) in &errors {
-            output::status(&format!("error: refreshing {address}: {e}"));
-        }
-        return Err(CliError::Failed(format!(
-            "could not read {} resources from the cloud",
-            errors.len()
-        )));
-    }
+    let live = session::refresh(registry, &env.name, &state).await?;
     let plan = plan::compute(
         env,
         &state,

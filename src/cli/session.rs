@@ -119,3 +119,24 @@ impl LockGuard {
         Ok(())
     }
 }
+
+/// Refreshes live state with a spinner; read errors are printed per address, then one error.
+pub async fn refresh(
+    registry: &Registry,
+    env: &str,
+    stored: &[state::ResourceState],
+) -> Result<crate::plan::LiveMap, CliError> {
+    let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
+    let (live, errors) = registry.refresh(stored).await;
+    bar.finish_and_clear();
+    if errors.is_empty() {
+        return Ok(live);
+    }
+    for (address, e) in &errors {
+        super::output::status(&format!("error: refreshing {address}: {e}"));
+    }
+    Err(CliError::Failed(format!(
+        "could not read {} resources from the cloud",
+        errors.len()
+    )))
+}
