@@ -76,7 +76,7 @@ impl Iam {
             .role_name(name)
             .assume_role_policy_document(p.get("assume_role_policy").to_plain_json().to_string())
             .set_description(p.get("description").reveal().as_str().map(str::to_string))
-            .set_tags(Some(iam_tags(p)?).filter(|t| !t.is_empty()))
+            .set_tags(Some(iam_tags(&tags_of(p))?).filter(|t| !t.is_empty()))
             .send()
             .await
             .map_err(|e| api_error("iam:CreateRole", e))?;
@@ -148,16 +148,7 @@ impl Iam {
                 .map_err(|e| api_error("iam:UntagRole", e))?;
         }
         if !set.is_empty() {
-            let tags = set
-                .iter()
-                .map(|(k, v)| {
-                    Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .map_err(|e| ProviderError::Invalid(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let tags = iam_tags(&set)?;
             self.client
                 .tag_role()
                 .role_name(name)
@@ -228,9 +219,8 @@ fn policy_arns(p: &Value) -> Vec<String> {
     arns
 }
 
-fn iam_tags(p: &Value) -> Result<Vec<Tag>, ProviderError> {
-    tags_of(p)
-        .iter()
+fn iam_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
         .map(|(k, v)| {
             Tag::builder()
                 .key(k)
