@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Moto, Project};
+use support::{Backend, Moto, Project};
 
 async fn service(ecs: &aws_sdk_ecs::Client, name: &str) -> Option<aws_sdk_ecs::types::Service> {
     let out = ecs
@@ -41,10 +41,19 @@ async fn repo_exists(ecr: &aws_sdk_ecr::Client, name: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn full_lifecycle_against_moto() {
+async fn full_lifecycle_against_moto_with_sqlite_state() {
+    lifecycle(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_lifecycle_against_moto_with_postgres_state() {
+    lifecycle(Backend::postgres()).await;
+}
+
+async fn lifecycle(backend: Backend) {
     let moto = Moto::start();
     let vars = moto.network();
-    let project = Project::example().with_moto(&moto);
+    let project = Project::example().with_moto(&moto).with_backend(&backend);
     let run = |extra: &[&str]| {
         let mut args: Vec<&str> = vec!["-e", "dev"];
         args.extend(vars.iter().map(String::as_str));
@@ -288,22 +297,31 @@ async fn full_lifecycle_against_moto() {
     assert!(verify.stdout().contains("intact"));
 
     // Editing one stored event breaks the chain at that event.
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", project.state_db("dev").display()))
-            .await
-            .unwrap();
-    let body: String = sqlx::query_scalar("SELECT body FROM audit_events WHERE seq = 3")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let body = backend
+        .fetch_text(
+            project.root(),
+            "dev",
+            "SELECT body FROM audit_events WHERE seq = 3",
+            &[],
+        )
+        .await;
     let tampered = body.replace("\"actor\":\"tester\"", "\"actor\":\"mallory\"");
     assert_ne!(body, tampered);
-    sqlx::query("UPDATE audit_events SET body = ? WHERE seq = 3")
-        .bind(&tampered)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let edited = backend
+        .execute(
+            project.root(),
+            "dev",
+            "UPDATE audit_events SET body = ? WHERE seq = 3",
+            &[&tampered],
+        )
+        .await;
+    assert_eq!(edited, 1);
+    if let Backend::Postgres(_) = backend {
+        assert!(
+            !project.state_db("dev").exists(),
+            "with a postgres:// state URL nothing may be written to the SQLite file"
+        );
+    }
     let broken = run(&["audit", "verify"]).expect(1);
     assert!(
         broken.stdout().contains("BROKEN at event 3"),

@@ -4,7 +4,10 @@
 //! cloud operation is written to state (with its audit event) before any step that depends on
 //! it starts; a failed step skips only its dependents, independent steps run to the end.
 //! Assumptions: provider operations are idempotent, so re-running an interrupted apply
-//! converges. Errors: step failures are reported in the [`Report`], never as an early return;
+//! converges. Every step is marked in flight in state before its cloud call, so a process
+//! killed mid-call leaves a row the next plan re-reads instead of creating a duplicate.
+//! Interrupting (the `interrupt` token) starts no new step; steps in flight finish and are
+//! recorded. Errors: step failures are reported in the [`Report`], never as an early return;
 //! only a failure to write state stops the walk (nothing more is done that could not be recorded).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, NewEvent};
 use crate::config::Environment;
@@ -70,6 +74,8 @@ pub enum Outcome {
         /// The failed step's address.
         because: Address,
     },
+    /// Not started because the apply was interrupted.
+    Interrupted,
 }
 
 /// A step and how it ended.
@@ -96,17 +102,22 @@ impl Report {
         self.steps.iter().all(|s| s.outcome == Outcome::Done)
     }
 
-    /// Counts of (done, failed, skipped).
+    /// Counts of (done, failed, skipped or not started).
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for s in &self.steps {
             match s.outcome {
                 Outcome::Done => c.0 += 1,
                 Outcome::Failed(_) => c.1 += 1,
-                Outcome::Skipped { .. } => c.2 += 1,
+                Outcome::Skipped { .. } | Outcome::Interrupted => c.2 += 1,
             }
         }
         c
+    }
+
+    /// Whether the apply stopped early because it was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.steps.iter().any(|s| s.outcome == Outcome::Interrupted)
     }
 }
 
@@ -136,6 +147,8 @@ pub struct Inputs<'a> {
     pub operation: &'a str,
     /// Steps in flight at most.
     pub parallelism: usize,
+    /// Cancelled on Ctrl-C: no new step starts, steps in flight finish.
+    pub interrupt: &'a CancellationToken,
 }
 
 /// Errors that stop an apply: state could not be written.
@@ -187,7 +200,7 @@ pub async fn execute(
     let parallelism = inputs.parallelism.max(1);
 
     loop {
-        while running.len() < parallelism {
+        while running.len() < parallelism && !inputs.interrupt.is_cancelled() {
             let Some(node) = ready.pop_front() else { break };
             let step = graph[node].clone();
             progress(Progress::Started(&step));
@@ -196,6 +209,7 @@ pub async fn execute(
                 outputs: &outputs,
             };
             let request = build_request(&step, inputs, &ctx);
+            mark_in_flight(&step, &request, inputs).await?;
             let registry = inputs.registry.clone();
             running.spawn(async move {
                 let started = Instant::now();
@@ -265,7 +279,111 @@ pub async fn execute(
             }
         }
     }
+    if inputs.interrupt.is_cancelled() {
+        let reported: BTreeSet<NodeIndex> = graph
+            .node_indices()
+            .filter(|n| report.steps.iter().any(|s| s.step == graph[*n]))
+            .collect();
+        for n in graph.node_indices().filter(|n| !reported.contains(n)) {
+            report.steps.push(StepResult {
+                step: graph[n].clone(),
+                outcome: Outcome::Interrupted,
+                elapsed: Duration::ZERO,
+            });
+        }
+    }
     Ok(report)
+}
+
+/// Records in state that a step's cloud call is about to start.
+async fn mark_in_flight(
+    step: &Step,
+    request: &Request,
+    inputs: &Inputs<'_>,
+) -> Result<(), ApplyError> {
+    let marker = match request {
+        Request::Create(r) => {
+            let Ok(provider) = inputs.registry.for_kind(r.kind) else {
+                return Ok(());
+            };
+            ResourceState {
+                address: r.address.clone(),
+                kind: r.kind.kind.to_string(),
+                remote_id: provider.planned_id(r),
+                properties: r.properties.clone(),
+                outputs: Value::Null,
+                dependencies: inputs
+                    .env
+                    .resources
+                    .get(&r.address)
+                    .map(|d| d.depends_on.iter().cloned().collect())
+                    .unwrap_or_default(),
+                status: ResourceStatus::Creating,
+            }
+        }
+        Request::Update(_) | Request::Delete(_) => {
+            let Some(stored) = inputs.state.iter().find(|s| s.address == step.address) else {
+                return Ok(());
+            };
+            ResourceState {
+                status: if step.kind == StepKind::Delete {
+                    ResourceStatus::Deleting
+                } else {
+                    ResourceStatus::Updating
+                },
+                ..stored.clone()
+            }
+        }
+        Request::Invalid(_) => return Ok(()),
+    };
+    inputs
+        .store
+        .mark_in_flight(&marker)
+        .await
+        .map_err(|source| ApplyError::State {
+            address: step.address.clone(),
+            source,
+        })
+}
+
+/// Settles resources an interrupted apply left in flight that now need no change: they exist
+/// as desired, so they are recorded as applied (audited as adopted). Returns how many.
+pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, ApplyError> {
+    let mut settled = 0;
+    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        let Some(stored) = inputs
+            .state
+            .iter()
+            .find(|s| s.address == change.address && s.status.in_flight())
+        else {
+            continue;
+        };
+        let Some(live) = inputs.live.get(&change.address).cloned().flatten() else {
+            continue;
+        };
+        let settled_row = ResourceState {
+            properties: change.after.clone().unwrap_or(Value::Null),
+            outputs: live.outputs.clone(),
+            status: ResourceStatus::Applied,
+            ..stored.clone()
+        };
+        let event = NewEvent::new(inputs.operation, "adopt", "ok")
+            .address(&change.address)
+            .detail(format!(
+                "an interrupted apply left it {}; it exists as desired, so it is recorded as applied",
+                stored.status.as_str()
+            ));
+        inputs
+            .store
+            .commit(state::Change::Put(settled_row), event, inputs.audit)
+            .await
+            .map_err(|source| ApplyError::State {
+                address: change.address.clone(),
+                source,
+            })?;
+        settled += 1;
+    }
+    Ok(settled)
 }
 
 /// A provider call ready to run in a task.

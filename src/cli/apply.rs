@@ -5,11 +5,15 @@ use std::path::PathBuf;
 
 use clap::Args;
 use owo_colors::OwoColorize;
+use tokio_util::sync::CancellationToken;
 
 use super::plan::{Planned, refresh_and_plan, show};
 use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output, session};
 use crate::apply::{self, Inputs, Outcome, Progress, Report};
 use crate::plan::Plan;
+
+/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Flags of `apply`.
 #[derive(Debug, Args)]
@@ -105,9 +109,87 @@ async fn locked_apply(
     auto_approve: bool,
     operation: &str,
 ) -> Result<i32, CliError> {
+    let interrupt = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(interrupt.clone()));
+    let result = interruptible_apply(
+        g,
+        env,
+        store,
+        ctx,
+        saved,
+        targets,
+        auto_approve,
+        operation,
+        &interrupt,
+    )
+    .await;
+    signals.abort();
+    result
+}
+
+/// First Ctrl-C (or SIGTERM, as CI runners send on cancel): start no new step, let the ones in
+/// flight finish and be recorded, release the lock, exit 130. Second: exit 130 at once; every
+/// step in flight is marked so in state, and the next plan re-reads it.
+async fn watch_signals(interrupt: CancellationToken) {
+    let mut first = true;
+    loop {
+        wait_for_signal().await;
+        if first {
+            output::status(
+                "Interrupted: starting nothing new; waiting for the operations in flight to finish and be saved (Ctrl-C again to stop at once).",
+            );
+            interrupt.cancel();
+            first = false;
+        } else {
+            output::status(
+                "Stopping at once: operations in flight are marked in state; the next plan re-reads them.",
+            );
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the locked_apply arguments plus the interrupt token
+async fn interruptible_apply(
+    g: &GlobalArgs,
+    env: &crate::config::Environment,
+    store: &dyn crate::state::StateStore,
+    ctx: &crate::audit::Context,
+    saved: Option<&Plan>,
+    targets: &[String],
+    auto_approve: bool,
+    operation: &str,
+    interrupt: &CancellationToken,
+) -> Result<i32, CliError> {
     let registry = session::registry(g, env).await;
     let Planned { plan, state, live } =
         refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
+    if interrupt.is_cancelled() {
+        output::status("Interrupted before anything was changed.");
+        return Ok(EXIT_INTERRUPTED);
+    }
     if let Some(saved) = saved {
         if saved.serial != plan.serial {
             return Err(CliError::Refused(format!(
@@ -122,6 +204,25 @@ async fn locked_apply(
             )));
         }
     }
+    let inputs = Inputs {
+        env,
+        state: &state,
+        live: &live,
+        store,
+        registry: &registry,
+        audit: ctx,
+        operation,
+        parallelism: g.parallelism,
+        interrupt,
+    };
+    let settled = apply::settle_in_flight(&plan, &inputs)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    if settled > 0 && g.format == Format::Text {
+        output::status(&format!(
+            "Recorded {settled} resources an interrupted apply had left in flight; they exist as desired."
+        ));
+    }
     if g.format == Format::Text {
         show(&plan, Format::Text);
     }
@@ -134,16 +235,6 @@ async fn locked_apply(
     if saved.is_none() && !auto_approve {
         confirm(operation, &env.name)?;
     }
-    let inputs = Inputs {
-        env,
-        state: &state,
-        live: &live,
-        store,
-        registry: &registry,
-        audit: ctx,
-        operation,
-        parallelism: g.parallelism,
-    };
     let text = g.format == Format::Text;
     let report = apply::execute(&plan, &inputs, |p| {
         if text {
@@ -153,6 +244,21 @@ async fn locked_apply(
     .await
     .map_err(|e| CliError::Failed(e.to_string()))?;
     let (done, failed, skipped) = report.counts();
+    if report.interrupted() {
+        if text {
+            output::print(&format!(
+                "\n{}\n",
+                format!(
+                    "Interrupted: {done} done, {failed} failed, {skipped} not started. Everything done is saved in state; run `converge apply --env {}` again to finish.",
+                    env.name
+                )
+                .yellow()
+            ));
+        } else {
+            output::json(&report_json(&plan, &report));
+        }
+        return Ok(EXIT_INTERRUPTED);
+    }
     if text {
         let line = format!(
             "{} complete: {done} done, {failed} failed, {skipped} skipped.",
@@ -202,6 +308,9 @@ fn print_progress(p: &Progress<'_>) {
                 )
                 .yellow()
                 .to_string(),
+                Outcome::Interrupted => format!("{}: not started (interrupted)", r.step.address)
+                    .yellow()
+                    .to_string(),
             };
             output::status(&line);
         }
@@ -220,6 +329,7 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
                     "skipped",
                     Some(format!("depends on {because}, which failed")),
                 ),
+                Outcome::Interrupted => ("not_started", Some("interrupted".to_string())),
             };
             serde_json::json!({
                 "address": s.step.address,
@@ -239,6 +349,7 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
         "steps": steps,
         "summary": {"done": done, "failed": failed, "skipped": skipped},
         "succeeded": report.succeeded(),
+        "interrupted": report.interrupted(),
     })
 }
 

@@ -14,7 +14,7 @@ use crate::state::{self, StateStore};
 struct Drifted {
     address: String,
     kind: String,
-    /// `changed` or `deleted`.
+    /// `changed`, `deleted`, or `interrupted` (an apply stopped mid-operation on it).
     status: &'static str,
     fields: Vec<Field>,
 }
@@ -42,6 +42,15 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
         let Some(kind) = kinds::lookup(&s.kind) else {
             continue;
         };
+        if s.status.in_flight() {
+            drifted.push(Drifted {
+                address: s.address.to_string(),
+                kind: s.kind.clone(),
+                status: "interrupted",
+                fields: Vec::new(),
+            });
+            continue;
+        }
         match live.get(&s.address).cloned().flatten() {
             None => drifted.push(Drifted {
                 address: s.address.to_string(),
@@ -105,6 +114,17 @@ fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {
             ));
             continue;
         }
+        if d.status == "interrupted" {
+            out.push_str(&format!(
+                "  {}\n",
+                format!(
+                    "! {} ({}) was left in flight by an interrupted apply",
+                    d.address, d.kind
+                )
+                .yellow()
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "  {}\n",
             format!("~ {} ({}) changed outside converge", d.address, d.kind).yellow()
@@ -144,6 +164,8 @@ async fn record(
         let mut event = NewEvent::new("drift", "drift", "drift").address(&d.address);
         if d.status == "deleted" {
             event.detail = Some("deleted outside converge".into());
+        } else if d.status == "interrupted" {
+            event.detail = Some("left in flight by an interrupted apply".into());
         } else {
             event.before = Some(
                 d.fields

@@ -21,8 +21,11 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
     match command {
         LockCommand::Status => {
             let lock = store.lock_status().await?;
+            let stale = match &lock {
+                Some(l) => store.stale_reason(l).await,
+                None => None,
+            };
             if g.format == Format::Json {
-                let stale = lock.as_ref().and_then(|l| l.stale_reason());
                 output::json(
                     &serde_json::json!({ "environment": name, "locked": lock.is_some(), "lock": lock, "stale": stale }),
                 );
@@ -30,8 +33,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
                 match lock {
                     None => output::print(&format!("{name} is not locked.\n")),
                     Some(l) => {
-                        let stale = l
-                            .stale_reason()
+                        let stale = stale
                             .map(|r| format!(" It looks stale: {r}."))
                             .unwrap_or_default();
                         output::print(&format!("{name} is locked by {}.{stale}\n", l.describe()));

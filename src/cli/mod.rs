@@ -47,9 +47,17 @@ struct GlobalArgs {
     /// Set a variable, overriding the file and CONVERGE_VAR_KEY (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", global = true)]
     vars: Vec<String>,
-    /// Where state lives: a path or sqlite://PATH (default: ROOT/state/ENV.db).
-    #[arg(long, env = "CONVERGE_STATE_URL", global = true)]
+    /// Where state lives: postgres://..., a path or sqlite://PATH (default: ROOT/state/ENV.db).
+    #[arg(
+        long,
+        env = "CONVERGE_STATE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     state_url: Option<String>,
+    /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
+    lock_timeout: std::time::Duration,
     /// Output format (`audit export` takes jsonl or csv).
     #[arg(long, value_enum, default_value = "text", global = true)]
     format: Format,

@@ -75,8 +75,8 @@ pub struct LockGuard {
     renew: tokio::task::JoinHandle<()>,
 }
 
-/// Takes the environment's write lock (failing fast with the holder's name), auditing the
-/// takeover of a stale lock.
+/// Takes the environment's write lock, waiting up to `--lock-timeout` for another holder
+/// (failing with the holder's name after that), and auditing the takeover of a stale lock.
 pub async fn lock(
     g: &GlobalArgs,
     env: &str,
@@ -85,8 +85,45 @@ pub async fn lock(
     ctx: &audit::Context,
 ) -> Result<LockGuard, CliError> {
     let info = LockInfo::for_this_process(&ctx.actor, operation, LOCK_LEASE);
-    if let Some(stale) = store.try_lock(&info).await? {
-        let reason = stale.stale_reason().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + g.lock_timeout;
+    let mut told = false;
+    let mut pause = Duration::from_millis(250);
+    let taken_over = loop {
+        match store.try_lock(&info).await {
+            Ok(previous) => break previous,
+            Err(state::StateError::Locked { lock, .. })
+                if tokio::time::Instant::now() + pause <= deadline =>
+            {
+                if !told {
+                    super::output::status(&format!(
+                        "waiting up to {} for the lock on {env}, held by {}",
+                        humantime::format_duration(g.lock_timeout),
+                        lock.describe()
+                    ));
+                    told = true;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(state::StateError::Locked { env, lock }) => {
+                return Err(CliError::Refused(format!(
+                    "environment `{env}` is locked by {}{}; wait for it to finish, retry with --lock-timeout 5m, or if its holder is gone run `converge lock force-unlock --env {env}`",
+                    lock.describe(),
+                    if g.lock_timeout.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" (waited {})", humantime::format_duration(g.lock_timeout))
+                    }
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(stale) = taken_over {
+        let reason = store
+            .stale_reason(&stale)
+            .await
+            .unwrap_or_else(|| "its holder is gone".into());
         super::output::status(&format!(
             "warning: took over a stale lock held by {} ({reason})",
             stale.describe()

@@ -177,6 +177,10 @@ pub fn compute(
             let after = resource.kind.normalize(&resource.properties.eval(&ctx));
             let current = live.get(address).cloned().flatten();
             let in_state = state_by.contains_key(address);
+            let interrupted = state_by
+                .get(address)
+                .map(|s| s.status)
+                .filter(|st| st.in_flight());
             let change = match current {
                 None => Change {
                     address: address.clone(),
@@ -186,8 +190,15 @@ pub fn compute(
                     after: Some(after.clone()),
                     changed: Vec::new(),
                     replace_because: Vec::new(),
-                    note: in_state
-                        .then(|| "deleted outside converge; it will be created again".to_string()),
+                    note: match interrupted {
+                        Some(st) => Some(format!(
+                            "an earlier apply stopped while {} it and it does not exist now",
+                            st.as_str()
+                        )),
+                        None => in_state.then(|| {
+                            "deleted outside converge; it will be created again".to_string()
+                        }),
+                    },
                 },
                 Some(current) => {
                     let before = resource
@@ -215,7 +226,12 @@ pub fn compute(
                         after: Some(after.clone()),
                         changed,
                         replace_because,
-                        note: None,
+                        note: interrupted.map(|st| {
+                            format!(
+                                "an earlier apply stopped while {} it; it was read back from the cloud",
+                                st.as_str()
+                            )
+                        }),
                     }
                 }
             };

@@ -149,6 +149,9 @@ pub struct Applied {
 pub trait Provider: Send + Sync {
     /// Reads the given resources, batching and parallelizing within the provider's bounds.
     async fn read(&self, request: ReadRequest) -> ReadResponse;
+    /// The cloud id a create will give the resource, recorded in state before the call so an
+    /// interrupted create is re-read by the next plan instead of created twice.
+    fn planned_id(&self, request: &CreateRequest) -> String;
     /// Creates a resource.
     async fn create(&self, request: CreateRequest) -> Result<Applied, ProviderError>;
     /// Updates a resource in place.

@@ -4,6 +4,8 @@
 //! [`sqlite`]. Every write that records a completed cloud operation also appends its audit
 //! event and bumps the serial, in one transaction.
 
+mod postgres;
+mod rows;
 mod sqlite;
 
 use std::path::Path;
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{self, Event, NewEvent};
 use crate::model::{Address, Value};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from the state backend.
@@ -40,6 +43,16 @@ pub enum StateError {
         /// Who holds it.
         lock: Box<LockInfo>,
     },
+    /// This process's lock was broken (`lock force-unlock`) while it was working.
+    #[error(
+        "the lock on environment `{env}` was broken by someone else while this {operation} ran; nothing more is written"
+    )]
+    LockLost {
+        /// The environment.
+        env: String,
+        /// The command that held the lock.
+        operation: String,
+    },
     /// A stored row could not be decoded.
     #[error("corrupt state row for {what}: {message}")]
     Corrupt {
@@ -53,12 +66,48 @@ pub enum StateError {
 /// Result of state operations.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 
-/// Whether a stored resource is fully applied.
+/// Whether a stored resource is fully applied, or an operation on it was started and has not
+/// been seen to complete (the process was killed, or the cloud call failed part way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceStatus {
     /// The last operation on it completed.
     Applied,
+    /// A create was started: the resource may or may not exist; the next plan re-reads it.
+    Creating,
+    /// An update was started.
+    Updating,
+    /// A delete was started.
+    Deleting,
+}
+
+impl ResourceStatus {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceStatus::Applied => "applied",
+            ResourceStatus::Creating => "creating",
+            ResourceStatus::Updating => "updating",
+            ResourceStatus::Deleting => "deleting",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<ResourceStatus> {
+        [
+            ResourceStatus::Applied,
+            ResourceStatus::Creating,
+            ResourceStatus::Updating,
+            ResourceStatus::Deleting,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Whether an operation on it was started and not seen to complete.
+    pub fn in_flight(self) -> bool {
+        self != ResourceStatus::Applied
+    }
 }
 
 /// One managed resource as last applied.
@@ -76,7 +125,7 @@ pub struct ResourceState {
     pub outputs: Value,
     /// Addresses it depended on when applied: deletes run in the reverse order.
     pub dependencies: Vec<Address>,
-    /// Applied, or (later) in flight.
+    /// Applied, or an operation on it in flight.
     pub status: ResourceStatus,
 }
 
@@ -163,11 +212,22 @@ pub trait StateStore: Send + Sync {
     /// All managed resources, by address.
     async fn resources(&self) -> Result<Vec<ResourceState>>;
 
-    /// Records a change and its audit event atomically; returns the stored event.
+    /// Records a change and its audit event atomically; returns the stored event. While this
+    /// store holds the write lock, it refuses to write once the lock was broken by someone else.
     async fn commit(&self, change: Change, event: NewEvent, ctx: &audit::Context) -> Result<Event>;
 
-    /// Takes the write lock or fails naming its holder; a stale lock is taken over.
+    /// Records that an operation on `resource` is starting (its `status` says which), before
+    /// the cloud call: a new resource gets a row with the id it will have, an existing one
+    /// keeps its last applied values. Not audited; the outcome is.
+    async fn mark_in_flight(&self, resource: &ResourceState) -> Result<()>;
+
+    /// Takes the write lock or fails naming its holder; a stale lock is taken over and returned.
     async fn try_lock(&self, info: &LockInfo) -> Result<Option<LockInfo>>;
+
+    /// Why a recorded lock is stale (its holder is gone), if it is.
+    async fn stale_reason(&self, lock: &LockInfo) -> Option<String> {
+        lock.stale_reason()
+    }
 
     /// Extends a held lock's lease.
     async fn renew_lock(&self, id: &str, lease_until: &str) -> Result<()>;
@@ -185,16 +245,15 @@ pub trait StateStore: Send + Sync {
     async fn audit_chain(&self) -> Result<(Vec<Event>, i64, String)>;
 }
 
-/// Opens the state of `env`: `url` if given (path, `sqlite://`), else `state/<env>.db` under root.
+/// Opens the state of `env`: `url` if given (`postgres://`, a path, `sqlite://`), else
+/// `state/<env>.db` under root.
 pub async fn open(root: &Path, env: &str, url: Option<&str>) -> Result<Box<dyn StateStore>> {
     match url {
         None => Ok(Box::new(
             SqliteStore::open(&root.join("state").join(format!("{env}.db")), env).await?,
         )),
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-            Err(StateError::UnsupportedUrl(
-                "postgres:// (the PostgreSQL backend is not built yet)".into(),
-            ))
+            Ok(Box::new(PostgresStore::open(u, env).await?))
         }
         Some(u) => {
             let path = u.strip_prefix("sqlite://").unwrap_or(u);

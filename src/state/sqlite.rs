@@ -1,4 +1,6 @@
-//! The embedded SQLite backend (`state/<env>.db`): WAL mode, immediate transactions for writes.
+//! The embedded SQLite backend (`state/<env>.db`): WAL mode, immediate transactions for writes,
+//! a lock row with a lease (a holder that dies leaves a row that is stale once its pid is gone
+//! on this host or its lease ran out).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -6,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{Change, LockInfo, ResourceState, ResourceStatus, Result, StateError, StateStore};
+use super::rows::{Held, LockColumns, ResourceRow, corrupt, lock_from, to_json};
+use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore};
 use crate::audit::{self, Event, NewEvent};
-use crate::model::{Address, Value};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -19,6 +21,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     env: String,
     location: String,
+    held: Held,
 }
 
 impl SqliteStore {
@@ -54,6 +57,7 @@ impl SqliteStore {
             pool,
             env: env.to_string(),
             location,
+            held: Held::default(),
         })
     }
 
@@ -67,17 +71,6 @@ impl SqliteStore {
     /// A raw pool, for tests that tamper with the audit trail.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StateError {
-    StateError::Corrupt {
-        what: what.to_string(),
-        message: e.to_string(),
     }
 }
 
@@ -97,7 +90,7 @@ impl StateStore for SqliteStore {
 
     async fn resources(&self) -> Result<Vec<ResourceState>> {
         let rows = sqlx::query(
-            "SELECT address, kind, remote_id, properties, outputs, dependencies FROM resources WHERE env = ? ORDER BY address",
+            "SELECT address, kind, remote_id, properties, outputs, dependencies, status FROM resources WHERE env = ? ORDER BY address",
         )
         .bind(&self.env)
         .fetch_all(&self.pool)
@@ -105,21 +98,16 @@ impl StateStore for SqliteStore {
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|row| {
-                let address: String = row.get(0);
-                let parse = |i: usize| -> Result<serde_json::Value> {
-                    serde_json::from_str(row.get::<&str, _>(i)).map_err(|e| corrupt(&address, e))
-                };
-                Ok(ResourceState {
-                    address: Address::parse(&address)
-                        .ok_or_else(|| corrupt(&address, "bad address"))?,
+                ResourceRow {
+                    address: row.get(0),
                     kind: row.get(1),
                     remote_id: row.get(2),
-                    properties: Value::from_json(&parse(3)?),
-                    outputs: Value::from_json(&parse(4)?),
-                    dependencies: serde_json::from_value(parse(5)?)
-                        .map_err(|e| corrupt(&address, e))?,
-                    status: ResourceStatus::Applied,
-                })
+                    properties: row.get(3),
+                    outputs: row.get(4),
+                    dependencies: row.get(5),
+                    status: row.get(6),
+                }
+                .decode()
             })
             .collect()
     }
@@ -130,6 +118,13 @@ impl StateStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
+        if self.held.get().is_some() {
+            let current = lock_row(&mut tx, &self.env)
+                .await
+                .map_err(|e| self.err(e))?;
+            self.held
+                .check(&self.env, current.as_ref().map(|l| l.id.as_str()))?;
+        }
         let (seq, head): (i64, String) =
             sqlx::query_as("SELECT audit_seq, audit_head FROM environments WHERE env = ?")
                 .bind(&self.env)
@@ -139,20 +134,22 @@ impl StateStore for SqliteStore {
         let bump = !matches!(change, Change::None);
         match &change {
             Change::Put(r) => {
+                let row = ResourceRow::encode(r);
                 sqlx::query(
                     "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, 'applied', ?)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (env, address) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id,
                        properties = excluded.properties, outputs = excluded.outputs,
                        dependencies = excluded.dependencies, status = excluded.status, updated_at = excluded.updated_at",
                 )
                 .bind(&self.env)
-                .bind(r.address.as_str())
-                .bind(&r.kind)
-                .bind(&r.remote_id)
-                .bind(to_json(&r.properties.redacted()))
-                .bind(to_json(&r.outputs.redacted()))
-                .bind(to_json(&r.dependencies))
+                .bind(&row.address)
+                .bind(&row.kind)
+                .bind(&row.remote_id)
+                .bind(&row.properties)
+                .bind(&row.outputs)
+                .bind(&row.dependencies)
+                .bind(&row.status)
                 .bind(chrono::Utc::now().to_rfc3339())
                 .execute(&mut *tx)
                 .await
@@ -191,6 +188,29 @@ impl StateStore for SqliteStore {
         Ok(event)
     }
 
+    async fn mark_in_flight(&self, resource: &ResourceState) -> Result<()> {
+        let row = ResourceRow::encode(resource);
+        sqlx::query(
+            "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (env, address) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
+               remote_id = CASE WHEN excluded.status = 'creating' THEN excluded.remote_id ELSE resources.remote_id END",
+        )
+        .bind(&self.env)
+        .bind(&row.address)
+        .bind(&row.kind)
+        .bind(&row.remote_id)
+        .bind(&row.properties)
+        .bind(&row.outputs)
+        .bind(&row.dependencies)
+        .bind(&row.status)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     async fn try_lock(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
         let mut tx = self
             .pool
@@ -224,6 +244,7 @@ impl StateStore for SqliteStore {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        self.held.set(&info.id, &info.operation);
         Ok(taken_over)
     }
 
@@ -245,6 +266,7 @@ impl StateStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
+        self.held.clear();
         Ok(())
     }
 
@@ -297,20 +319,12 @@ impl StateStore for SqliteStore {
     }
 }
 
-async fn lock_row(conn: &mut sqlx::SqliteConnection, env: &str) -> sqlx::Result<Option<LockInfo>> {
-    let row = sqlx::query(
+async fn lock_row(conn: &mut SqliteConnection, env: &str) -> sqlx::Result<Option<LockInfo>> {
+    let row: Option<LockColumns> = sqlx::query_as(
         "SELECT id, holder, host, pid, operation, since, lease_until FROM locks WHERE env = ?",
     )
     .bind(env)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| LockInfo {
-        id: r.get(0),
-        holder: r.get(1),
-        host: r.get(2),
-        pid: r.get::<i64, _>(3) as u32,
-        operation: r.get(4),
-        since: r.get(5),
-        lease_until: r.get(6),
-    }))
+    Ok(row.map(lock_from))
 }

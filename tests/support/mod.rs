@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod backend;
+
+pub use backend::Backend;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -113,6 +117,7 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
 pub struct Project {
     dir: tempfile::TempDir,
     endpoint: Option<String>,
+    state_url: Option<String>,
 }
 
 impl Project {
@@ -125,6 +130,7 @@ impl Project {
         Project {
             dir,
             endpoint: None,
+            state_url: None,
         }
     }
 
@@ -135,12 +141,19 @@ impl Project {
         Project {
             dir,
             endpoint: None,
+            state_url: None,
         }
     }
 
     /// Points converge at a moto server.
     pub fn with_moto(mut self, moto: &Moto) -> Project {
         self.endpoint = Some(moto.endpoint.clone());
+        self
+    }
+
+    /// Keeps state in `backend` (passed as CONVERGE_STATE_URL).
+    pub fn with_backend(mut self, backend: &Backend) -> Project {
+        self.state_url = backend.state_url();
         self
     }
 
@@ -170,6 +183,15 @@ impl Project {
 
     /// Runs converge with `args` in this project.
     pub fn converge(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run converge");
+        Run {
+            output,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The converge command for `args`, not started (for tests that signal or race it).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_converge"));
         cmd.arg("--root").arg(self.root()).args(args);
         cmd.env("NO_COLOR", "1")
@@ -179,12 +201,12 @@ impl Project {
         if let Some(endpoint) = &self.endpoint {
             cmd.envs(aws_env(endpoint));
         }
+        match &self.state_url {
+            Some(url) => cmd.env("CONVERGE_STATE_URL", url),
+            None => cmd.env_remove("CONVERGE_STATE_URL"),
+        };
         cmd.stdin(Stdio::null());
-        let output = cmd.output().expect("run converge");
-        Run {
-            output,
-            args: args.iter().map(|s| s.to_string()).collect(),
-        }
+        cmd
     }
 
     /// The path of an environment's SQLite state.
@@ -197,6 +219,16 @@ impl Project {
 pub struct Run {
     output: Output,
     args: Vec<String>,
+}
+
+impl Run {
+    /// A run from a process the test started itself.
+    pub fn from_output(output: Output, args: &[&str]) -> Run {
+        Run {
+            output,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 impl Run {

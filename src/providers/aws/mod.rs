@@ -78,6 +78,19 @@ impl Provider for AwsProvider {
         ReadResponse { results }
     }
 
+    fn planned_id(&self, r: &CreateRequest) -> String {
+        let name = text(&r.properties, "name");
+        match r.kind.kind {
+            // DescribeServices takes the cluster by name or ARN; keep its last segment.
+            "aws.ecs_service" => {
+                let cluster = text(&r.properties, "cluster");
+                let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
+                format!("{cluster}/{name}")
+            }
+            _ => name.to_string(),
+        }
+    }
+
     async fn create(&self, r: CreateRequest) -> Result<Applied, ProviderError> {
         match r.kind.kind {
             "aws.ecr_repository" => self.ecr.create(&r.properties).await,
