@@ -103,7 +103,7 @@ pub async fn lock(
                     told = true;
                 }
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(state::StateError::Locked { env, lock }) => {
                 return Err(CliError::Refused(format!(

@@ -58,8 +58,16 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
                     .unwrap_or(0);
                 let mut out = String::new();
                 for r in &resources {
+                    let flag = if r.status.in_flight() {
+                        format!(
+                            "  ({}: an apply stopped mid-operation; the next plan re-reads it)",
+                            r.status.as_str()
+                        )
+                    } else {
+                        String::new()
+                    };
                     out.push_str(&format!(
-                        "{:width$}  {:22}  {}\n",
+                        "{:width$}  {:22}  {}{flag}\n",
                         r.address.as_str(),
                         r.kind,
                         r.remote_id

@@ -47,7 +47,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        MIGRATOR.run(&pool).await.map_err(|e| db_err(e.into()))?;
+        // One process migrates at a time: several started at once on a fresh file would
+        // otherwise race to create the same tables.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        MIGRATOR.run(&mut *tx).await.map_err(|e| db_err(e.into()))?;
+        tx.commit().await.map_err(db_err)?;
         sqlx::query("INSERT OR IGNORE INTO environments (env) VALUES (?)")
             .bind(env)
             .execute(&pool)

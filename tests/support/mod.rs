@@ -280,3 +280,155 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Writes `environments/{env}.yaml`: one cluster, one execution role and `services` copies of
+/// the web-service module (an ECR repository and a Fargate service each): 2 + 2 × services
+/// resources.
+pub fn write_fleet(project: &Project, env: &str, services: usize) {
+    let mut yaml = format!(
+        "environment: {env}
+providers:
+  aws: {{ region: us-east-1 }}
+variables:
+  image_tag: v1.0.0
+  subnet_a: subnet-00000000000000001
+  subnet_b: subnet-00000000000000002
+  security_group: sg-00000000000000001
+modules:
+"
+    );
+    for i in 0..services {
+        yaml.push_str(&format!(
+            "  svc{i:02}:
+    source: web-service
+    inputs:
+      name: {env}-svc{i:02}
+      image_tag: \"${{var.image_tag}}\"
+      cluster_arn: \"${{cluster.arn}}\"
+      execution_role_arn: \"${{execution_role.arn}}\"
+      subnets: [\"${{var.subnet_a}}\", \"${{var.subnet_b}}\"]
+      security_groups: [\"${{var.security_group}}\"]
+"
+        ));
+    }
+    yaml.push_str(&format!(
+        "resources:
+  cluster:
+    type: aws.ecs_cluster
+    properties: {{ name: {env} }}
+  execution_role:
+    type: aws.iam_role
+    properties:
+      name: {env}-ecs-execution
+      assume_role_policy:
+        Version: \"2012-10-17\"
+        Statement:
+          - Effect: Allow
+            Principal: {{ Service: ecs-tasks.amazonaws.com }}
+            Action: sts:AssumeRole
+"
+    ));
+    project.write(&format!("environments/{env}.yaml"), &yaml);
+}
+
+/// What exists in moto for a fleet environment, counted through the AWS SDK.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FleetCount {
+    /// ECR repositories named `{env}-svcNN`.
+    pub repositories: usize,
+    /// ACTIVE services in the environment's cluster.
+    pub services: usize,
+    /// Task definition families in use by those services (one per service).
+    pub service_names_unique: bool,
+    /// ACTIVE clusters named `{env}`.
+    pub clusters: usize,
+    /// IAM roles named `{env}-ecs-execution`.
+    pub roles: usize,
+}
+
+/// Counts the fleet's resources in moto.
+pub async fn count_fleet(moto: &Moto, env: &str) -> FleetCount {
+    let sdk = moto.sdk().await;
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let repos: Vec<String> = ecr
+        .describe_repositories()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.repository_name)
+        .filter(|n| n.starts_with(&format!("{env}-svc")))
+        .collect();
+    let clusters = ecs
+        .describe_clusters()
+        .clusters(env)
+        .send()
+        .await
+        .unwrap()
+        .clusters
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+        .count();
+    let mut names = Vec::new();
+    if clusters > 0 {
+        let arns: Vec<String> = ecs
+            .list_services()
+            .cluster(env)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap();
+        for chunk in arns.chunks(10) {
+            let out = ecs
+                .describe_services()
+                .cluster(env)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            names.extend(
+                out.services
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| s.status.as_deref() == Some("ACTIVE"))
+                    .filter_map(|s| s.service_name),
+            );
+        }
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    let roles = usize::from(
+        iam.get_role()
+            .role_name(format!("{env}-ecs-execution"))
+            .send()
+            .await
+            .is_ok(),
+    );
+    FleetCount {
+        repositories: repos.len(),
+        services: names.len(),
+        service_names_unique: unique.len() == names.len(),
+        clusters,
+        roles,
+    }
+}
+
+/// The fleet's count once fully applied.
+pub fn full_fleet(services: usize) -> FleetCount {
+    FleetCount {
+        repositories: services,
+        services,
+        service_names_unique: true,
+        clusters: 1,
+        roles: 1,
+    }
+}
