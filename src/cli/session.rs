@@ -59,6 +59,7 @@ pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
         &env.providers,
         &ProviderOptions {
             parallelism: g.parallelism.max(1),
+            calls: Default::default(),
         },
     )
     .await
@@ -164,8 +165,18 @@ pub async fn refresh(
     stored: &[state::ResourceState],
 ) -> Result<crate::plan::LiveMap, CliError> {
     let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
+    let before = registry.calls().total();
+    let started = std::time::Instant::now();
     let (live, errors) = registry.refresh(stored).await;
     bar.finish_and_clear();
+    let calls = registry.calls().total() - before;
+    tracing::info!(
+        "refresh: {} resources in {:.2}s, cloud API calls: {calls} ({:.3} per resource); {}",
+        stored.len(),
+        started.elapsed().as_secs_f64(),
+        calls as f64 / stored.len().max(1) as f64,
+        registry.calls().summary()
+    );
     if errors.is_empty() {
         return Ok(live);
     }

@@ -3,7 +3,8 @@
 
 pub mod aws;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -169,6 +170,7 @@ pub trait Provider: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Registry {
     aws: Option<Arc<aws::AwsProvider>>,
+    calls: CallLog,
 }
 
 impl Registry {
@@ -181,7 +183,15 @@ impl Registry {
             Some(s) => Some(Arc::new(aws::AwsProvider::new(s, options).await)),
             None => None,
         };
-        Registry { aws }
+        Registry {
+            aws,
+            calls: options.calls.clone(),
+        }
+    }
+
+    /// The API calls the providers made so far.
+    pub fn calls(&self) -> &CallLog {
+        &self.calls
     }
 
     /// The provider of a kind.
@@ -272,10 +282,67 @@ impl Registry {
 pub struct ProviderOptions {
     /// At most this many cloud calls in flight at once.
     pub parallelism: usize,
+    /// Where providers count the API calls they make.
+    pub calls: CallLog,
 }
 
 impl Default for ProviderOptions {
     fn default() -> Self {
-        ProviderOptions { parallelism: 10 }
+        ProviderOptions {
+            parallelism: 10,
+            calls: CallLog::default(),
+        }
+    }
+}
+
+/// Calls and attempts (retries included) of one cloud API operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCount {
+    /// Operations made.
+    pub calls: u64,
+    /// HTTP attempts sent (more than calls when throttling or errors caused retries).
+    pub attempts: u64,
+}
+
+/// Cloud API calls made by this process, per `SERVICE:Operation`; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<BTreeMap<String, CallCount>>>);
+
+impl CallLog {
+    fn with(&self, operation: &str, f: impl FnOnce(&mut CallCount)) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(map.entry(operation.to_string()).or_default());
+    }
+
+    /// Counts one operation.
+    pub fn call(&self, operation: &str) {
+        self.with(operation, |c| c.calls += 1);
+    }
+
+    /// Counts one HTTP attempt of an operation.
+    pub fn attempt(&self, operation: &str) {
+        self.with(operation, |c| c.attempts += 1);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, CallCount> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `23 calls, 25 attempts (ECS:DescribeServices 10, ECR:DescribeRepositories 1, ...)`.
+    pub fn summary(&self) -> String {
+        let snap = self.snapshot();
+        let calls: u64 = snap.values().map(|c| c.calls).sum();
+        let attempts: u64 = snap.values().map(|c| c.attempts).sum();
+        let each: Vec<String> = snap
+            .iter()
+            .map(|(op, c)| format!("{op} {}", c.calls))
+            .collect();
+        format!("{calls} calls, {attempts} attempts ({})", each.join(", "))
+    }
+
+    /// Total operations.
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().map(|c| c.calls).sum()
     }
 }

@@ -13,20 +13,28 @@ use crate::providers::{Applied, Live, ProviderError, ReadItem};
 /// DescribeRepositories takes at most 100 names.
 const DESCRIBE_BATCH: usize = 100;
 
-/// The ECR client and converge's verbs on it.
+/// tag:GetResources takes at most 100 ARNs.
+const TAGS_BATCH: usize = 100;
+
+/// The ECR client (and the tagging API, for tags in batches) and converge's verbs on them.
 pub struct Ecr {
     client: Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     parallelism: usize,
 }
+
+/// Tags by key.
+type Tags = BTreeMap<String, String>;
 
 type ReadResult = (Address, Result<Option<Live>, ProviderError>);
 
 impl Ecr {
-    /// Wraps a client built from the shared SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Ecr {
+    /// Builds the clients from the shared SDK configuration.
+    pub fn new(shared: &super::clients::Shared) -> Ecr {
         Ecr {
-            client: Client::new(sdk),
-            parallelism: parallelism.max(1),
+            client: super::clients::client!(shared, aws_sdk_ecr),
+            tagging: super::clients::client!(shared, aws_sdk_resourcegroupstagging),
+            parallelism: shared.parallelism,
         }
     }
 
@@ -43,18 +51,129 @@ impl Ecr {
                 .flat_map(stream::iter)
                 .collect()
                 .await;
-        stream::iter(found)
-            .map(|(item, repo)| async move {
-                let live = match repo {
-                    Ok(Some(repo)) => self.details(&item, repo).await.map(Some),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
+        let tagged: Vec<(String, bool)> = found
+            .iter()
+            .filter_map(|(item, repo)| match repo {
+                Ok(Some(r)) => Some((
+                    r.repository_arn.clone().unwrap_or_default(),
+                    // Unknown (an import) counts as tagged: never assume no tags.
+                    item.prior.is_null() || !tags_of(&item.prior).is_empty(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut tags: BTreeMap<String, Result<Tags, ProviderError>> = stream::iter(
+            tagged
+                .chunks(TAGS_BATCH)
+                .map(<[(String, bool)]>::to_vec)
+                .collect::<Vec<_>>(),
+        )
+        .map(|batch| self.tags_batch(batch))
+        .buffer_unordered(self.parallelism)
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+        let with_tags: Vec<_> = found
+            .into_iter()
+            .map(|(item, repo)| {
+                let repo_tags = match &repo {
+                    Ok(Some(r)) => tags
+                        .remove(r.repository_arn.as_deref().unwrap_or_default())
+                        .unwrap_or_else(|| Ok(Tags::new())),
+                    _ => Ok(Tags::new()),
+                };
+                (item, repo, repo_tags)
+            })
+            .collect();
+        stream::iter(with_tags)
+            .map(|(item, repo, tags)| async move {
+                let live = match (repo, tags) {
+                    (Ok(Some(repo)), Ok(tags)) => self.details(&item, repo, tags).await.map(Some),
+                    (Ok(Some(_)), Err(e)) => Err(e),
+                    (Ok(None), _) => Ok(None),
+                    (Err(e), _) => Err(e),
                 };
                 (item.address, live)
             })
             .buffer_unordered(self.parallelism)
             .collect()
             .await
+    }
+
+    /// Tags of up to 100 repositories in one tag:GetResources call. AWS returns every
+    /// repository that has or had tags, so one absent that converge never tagged has none; one
+    /// absent that converge did tag (the tagging index lags, or an emulator does not index
+    /// ECR), or a caller without tag:GetResources, falls back to ListTagsForResource.
+    async fn tags_batch(
+        &self,
+        batch: Vec<(String, bool)>,
+    ) -> Vec<(String, Result<Tags, ProviderError>)> {
+        let arns: Vec<String> = batch.iter().map(|(arn, _)| arn.clone()).collect();
+        let mut found: BTreeMap<String, Tags> = BTreeMap::new();
+        let mut token: Option<String> = None;
+        let listed = loop {
+            let out = self
+                .tagging
+                .get_resources()
+                .set_resource_arn_list(Some(arns.clone()))
+                .set_pagination_token(token.clone())
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    for mapping in out.resource_tag_mapping_list.unwrap_or_default() {
+                        let tags = mapping
+                            .tags
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|t| (t.key, t.value))
+                            .collect();
+                        found.insert(mapping.resource_arn.unwrap_or_default(), tags);
+                    }
+                    match out.pagination_token.filter(|t| !t.is_empty()) {
+                        Some(next) => token = Some(next),
+                        None => break true,
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(
+                        "tag:GetResources failed, reading ECR tags one by one: {}",
+                        api_error("tag:GetResources", e)
+                    );
+                    break false;
+                }
+            }
+        };
+        stream::iter(batch)
+            .map(|(arn, tagged_before)| {
+                let known = found.remove(&arn);
+                async move {
+                    let tags = match known {
+                        Some(tags) => Ok(tags),
+                        None if listed && !tagged_before => Ok(Tags::new()),
+                        None => self.list_tags(&arn).await,
+                    };
+                    (arn, tags)
+                }
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Tags, ProviderError> {
+        Ok(self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("ecr:ListTagsForResource", e))?
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
     }
 
     async fn describe_batch(
@@ -125,18 +244,13 @@ impl Ecr {
     }
 
     /// Tags and lifecycle policy: the parts DescribeRepositories does not return.
-    async fn details(&self, item: &ReadItem, repo: Repository) -> Result<Live, ProviderError> {
+    async fn details(
+        &self,
+        item: &ReadItem,
+        repo: Repository,
+        tags: Tags,
+    ) -> Result<Live, ProviderError> {
         let name = repo.repository_name.clone().unwrap_or_default();
-        let arn = repo.repository_arn.clone().unwrap_or_default();
-        let tags = self
-            .client
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| api_error("ecr:ListTagsForResource", e))?
-            .tags
-            .unwrap_or_default();
         // A policy is read when one is managed; an out-of-band policy on a repository whose
         // file sets none is left alone (it is not converge's).
         let lifecycle = if item.prior.get("lifecycle").is_null() && !item.prior.is_null() {
@@ -168,7 +282,7 @@ impl Ecr {
                 "tags",
                 Value::Map(
                     tags.iter()
-                        .map(|t| (t.key.clone(), Value::str(&t.value)))
+                        .map(|(k, v)| (k.clone(), Value::str(v)))
                         .collect(),
                 ),
             ),

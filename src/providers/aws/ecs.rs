@@ -32,10 +32,10 @@ pub struct Ecs {
 
 impl Ecs {
     /// Wraps a client built from the shared SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Ecs {
+    pub fn new(shared: &super::clients::Shared) -> Ecs {
         Ecs {
-            client: Client::new(sdk),
-            parallelism: parallelism.max(1),
+            client: super::clients::client!(shared, aws_sdk_ecs),
+            parallelism: shared.parallelism,
         }
     }
 

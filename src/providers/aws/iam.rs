@@ -18,10 +18,10 @@ pub struct Iam {
 
 impl Iam {
     /// Wraps a client built from the shared SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig, parallelism: usize) -> Iam {
+    pub fn new(shared: &super::clients::Shared) -> Iam {
         Iam {
-            client: Client::new(sdk),
-            parallelism: parallelism.max(1),
+            client: super::clients::client!(shared, aws_sdk_iam),
+            parallelism: shared.parallelism,
         }
     }
 

@@ -1,16 +1,14 @@
 //! AWS: configuration from the standard chain (honouring `AWS_ENDPOINT_URL`), retries with
 //! backoff on throttling, and dispatch of each kind to the file that owns its API client.
 
+mod clients;
 mod ecr;
 mod ecs;
 mod iam;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -20,9 +18,6 @@ use super::{
 };
 use crate::config::AwsSettings;
 use crate::model::Value;
-
-/// Attempts per AWS call: throttling in large accounts needs more than the SDK's default 3.
-const MAX_ATTEMPTS: u32 = 10;
 
 /// The AWS provider: one client per service, shared by all kinds.
 pub struct AwsProvider {
@@ -34,19 +29,13 @@ pub struct AwsProvider {
 impl AwsProvider {
     /// Builds clients for the environment's region from the standard credential chain.
     pub async fn new(settings: &AwsSettings, options: &ProviderOptions) -> AwsProvider {
-        let retry = RetryConfig::standard()
-            .with_max_attempts(MAX_ATTEMPTS)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(20));
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(settings.region.clone()))
-            .retry_config(retry)
-            .load()
-            .await;
+        let shared =
+            clients::Shared::load(&settings.region, options.parallelism, options.calls.clone())
+                .await;
         AwsProvider {
-            ecr: ecr::Ecr::new(&sdk, options.parallelism),
-            ecs: ecs::Ecs::new(&sdk, options.parallelism),
-            iam: iam::Iam::new(&sdk, options.parallelism),
+            ecr: ecr::Ecr::new(&shared),
+            ecs: ecs::Ecs::new(&shared),
+            iam: iam::Iam::new(&shared),
         }
     }
 }
