@@ -1,11 +1,13 @@
 //! Shared test harness: a moto server on a free loopback port, a scratch copy of a project,
 //! and a builder that runs the real `converge` binary against them.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 mod backend;
+mod faulty;
 
 pub use backend::Backend;
+pub use faulty::FaultyProxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,12 @@ impl Project {
     /// Points converge at a moto server.
     pub fn with_moto(mut self, moto: &Moto) -> Project {
         self.endpoint = Some(moto.endpoint.clone());
+        self
+    }
+
+    /// Points converge at another AWS endpoint (a proxy in front of moto).
+    pub fn with_endpoint(mut self, endpoint: &str) -> Project {
+        self.endpoint = Some(endpoint.to_string());
         self
     }
 
@@ -334,7 +342,7 @@ modules:
 /// What exists in moto for a fleet environment, counted through the AWS SDK.
 #[derive(Debug, PartialEq, Eq)]
 pub struct FleetCount {
-    /// ECR repositories named `{env}-svcNN`.
+    /// ECR repositories named `{env}-...`.
     pub repositories: usize,
     /// ACTIVE services in the environment's cluster.
     pub services: usize,
@@ -362,7 +370,7 @@ pub async fn count_fleet(moto: &Moto, env: &str) -> FleetCount {
         .unwrap()
         .into_iter()
         .filter_map(|r| r.repository_name)
-        .filter(|n| n.starts_with(&format!("{env}-svc")))
+        .filter(|n| n.starts_with(&format!("{env}-")))
         .collect();
     let clusters = ecs
         .describe_clusters()
