@@ -134,11 +134,23 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![100, 500] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![100, 500]
+    } else {
+        sizes
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
         "{:>5} {:>9} | {:>12} {:>9} {:>9} {:>10} | {:>12} {:>9} {:>10}",
-        "N", "resources", "converge", "calls", "per res.", "refresh s", "naive", "calls", "per res."
+        "N",
+        "resources",
+        "converge",
+        "calls",
+        "per res.",
+        "refresh s",
+        "naive",
+        "calls",
+        "per res."
     );
     for n in sizes {
         let moto = Moto::start();

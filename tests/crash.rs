@@ -122,6 +122,16 @@ async fn sigkill_at_several_points(backend: Backend) {
         "the kills should have caught operations in flight (parallelism 3)"
     );
 
+    // The killed holder's lock is reported as stale, naming why.
+    let lock = run(&["lock", "status"]).expect(0);
+    assert!(
+        lock.stdout()
+            .contains("fleet is locked by tester (apply, pid")
+            && lock.stdout().contains("It looks stale"),
+        "{}",
+        lock.stdout()
+    );
+
     // The next apply converges: the stale lock of the killed process is taken over.
     let apply = run(&["apply", "--auto-approve"]).expect(0);
     assert!(

@@ -332,3 +332,106 @@ async fn lock_row(conn: &mut SqliteConnection, env: &str) -> sqlx::Result<Option
     .await?;
     Ok(row.map(lock_from))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Value;
+    use crate::state::ResourceStatus;
+
+    fn ctx() -> audit::Context {
+        audit::Context {
+            actor: "tester".into(),
+            commit: String::new(),
+        }
+    }
+
+    fn row(address: &str, status: ResourceStatus) -> ResourceState {
+        ResourceState {
+            address: crate::model::Address::parse(address).unwrap(),
+            kind: "aws.ecr_repository".into(),
+            remote_id: address.into(),
+            properties: Value::Null,
+            outputs: Value::Null,
+            dependencies: Vec::new(),
+            status,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_lock_was_broken_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.db");
+        let holder = SqliteStore::open(&path, "dev").await.unwrap();
+        let other = SqliteStore::open(&path, "dev").await.unwrap();
+        let lock = LockInfo::for_this_process("alice", "apply", Duration::from_secs(60));
+        holder.try_lock(&lock).await.unwrap();
+        let second = LockInfo::for_this_process("bob", "apply", Duration::from_secs(60));
+        assert!(matches!(
+            other.try_lock(&second).await,
+            Err(StateError::Locked { .. })
+        ));
+        holder
+            .commit(
+                Change::Put(row("a", ResourceStatus::Applied)),
+                NewEvent::new("apply", "create", "ok"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let broken = other.force_unlock().await.unwrap().unwrap();
+        assert_eq!(broken.holder, "alice");
+        let refused = holder
+            .commit(
+                Change::Put(row("b", ResourceStatus::Applied)),
+                NewEvent::new("apply", "create", "ok"),
+                &ctx(),
+            )
+            .await;
+        assert!(matches!(refused, Err(StateError::LockLost { .. })));
+        let stored: Vec<String> = other
+            .resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(stored, vec!["a"]);
+    }
+
+    #[tokio::test]
+    async fn in_flight_markers_keep_last_applied_values_until_the_step_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("dev.db"), "dev")
+            .await
+            .unwrap();
+        let mut applied = row("a", ResourceStatus::Applied);
+        applied.properties = Value::str("v1");
+        store
+            .commit(
+                Change::Put(applied.clone()),
+                NewEvent::new("apply", "create", "ok"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let serial = store.serial().await.unwrap();
+        let mut marker = applied.clone();
+        marker.status = ResourceStatus::Updating;
+        marker.properties = Value::str("v2");
+        store.mark_in_flight(&marker).await.unwrap();
+        store
+            .mark_in_flight(&row("b", ResourceStatus::Creating))
+            .await
+            .unwrap();
+        let rows = store.resources().await.unwrap();
+        assert_eq!(rows[0].status, ResourceStatus::Updating);
+        assert_eq!(rows[0].properties, Value::str("v1"), "last applied kept");
+        assert_eq!(rows[1].status, ResourceStatus::Creating);
+        assert_eq!(
+            store.serial().await.unwrap(),
+            serial,
+            "markers are not changes"
+        );
+    }
+}
