@@ -16,5 +16,10 @@ subnets = [
     for cidr, az in (("10.42.1.0/24", "a"), ("10.42.2.0/24", "b"))
 ]
 sg = ec2.create_security_group(GroupName="converge-demo", Description="converge demo", VpcId=vpc)["GroupId"]
-flags = [f"--var=subnet_a={subnets[0]}", f"--var=subnet_b={subnets[1]}", f"--var=security_group={sg}"]
+flags = [
+    f"--var=subnet_a={subnets[0]}",
+    f"--var=subnet_b={subnets[1]}",
+    f"--var=security_group={sg}",
+    f"--var=vpc_id={vpc}",
+]
 sys.stdout.write(" ".join(flags) + "\n")

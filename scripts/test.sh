@@ -17,4 +17,4 @@ if ! (exec 3<>"/dev/tcp/${pg_hostport%:*}/${pg_hostport##*:}") 2>/dev/null; then
 fi
 # Tests must never reach a real cloud or the instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
-cargo nextest run --all-targets --no-fail-fast "$@"
+cargo nextest run --lib --bins --tests --no-fail-fast "$@"

@@ -13,9 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, NewEvent};
@@ -25,6 +27,7 @@ use crate::plan::{Action, LiveMap, Plan};
 use crate::providers::{
     Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
 };
+use crate::rollout::{RolloutContext, RolloutRequest, RolloutSpec};
 use crate::state::{self, ResourceState, ResourceStatus, StateStore};
 
 /// One cloud operation of an apply.
@@ -147,8 +150,11 @@ pub struct Inputs<'a> {
     pub operation: &'a str,
     /// Steps in flight at most.
     pub parallelism: usize,
-    /// Cancelled on Ctrl-C: no new step starts, steps in flight finish.
+    /// Cancelled on Ctrl-C: no new step starts, steps in flight finish (a rollout stops at
+    /// its next safe point, resumable).
     pub interrupt: &'a CancellationToken,
+    /// Progress lines from long steps (rollouts), for people.
+    pub notice: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 /// Errors that stop an apply: state could not be written.
@@ -196,7 +202,7 @@ pub async fn execute(
         )
         .collect();
     let mut report = Report::default();
-    let mut running: JoinSet<StepOutput> = JoinSet::new();
+    let mut running: FuturesUnordered<BoxFuture<'_, StepOutput>> = FuturesUnordered::new();
     let parallelism = inputs.parallelism.max(1);
 
     loop {
@@ -210,19 +216,14 @@ pub async fn execute(
             };
             let request = build_request(&step, inputs, &ctx);
             mark_in_flight(&step, &request, inputs).await?;
-            let registry = inputs.registry.clone();
-            running.spawn(async move {
+            running.push(Box::pin(async move {
                 let started = Instant::now();
-                let result = run_request(registry, request).await;
+                let result = run_request(inputs, request).await;
                 (node, result, started.elapsed())
-            });
+            }));
         }
-        let Some(joined) = running.join_next().await else {
+        let Some((node, result, elapsed)) = running.next().await else {
             break;
-        };
-        let (node, result, elapsed) = match joined {
-            Ok(r) => r,
-            Err(e) => panic!("an apply step panicked: {e}"),
         };
         let step = graph[node].clone();
         let outcome = match result {
@@ -321,7 +322,7 @@ async fn mark_in_flight(
                 status: ResourceStatus::Creating,
             }
         }
-        Request::Update(_) | Request::Delete(_) => {
+        Request::Update(_) | Request::Rollout(_) | Request::Delete(_) => {
             let Some(stored) = inputs.state.iter().find(|s| s.address == step.address) else {
                 return Ok(());
             };
@@ -386,21 +387,45 @@ pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize,
     Ok(settled)
 }
 
-/// A provider call ready to run in a task.
+/// A provider call (or a rollout) ready to run.
 enum Request {
     Create(CreateRequest),
     Update(UpdateRequest),
+    Rollout(Box<RolloutRequest>),
     Delete(DeleteRequest),
     Invalid(ProviderError),
 }
 
 async fn run_request(
-    registry: Registry,
+    inputs: &Inputs<'_>,
     request: Request,
 ) -> Result<Option<Applied>, ProviderError> {
+    let registry = inputs.registry;
     match request {
         Request::Create(r) => registry.for_kind(r.kind)?.create(r).await.map(Some),
         Request::Update(r) => registry.for_kind(r.kind)?.update(r).await.map(Some),
+        Request::Rollout(r) => {
+            let aws = registry
+                .aws()
+                .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
+            let ctx = RolloutContext {
+                store: inputs.store,
+                audit: inputs.audit,
+                aws,
+                operation: inputs.operation,
+                interrupt: inputs.interrupt,
+                region: inputs
+                    .env
+                    .providers
+                    .aws
+                    .as_ref()
+                    .map(|a| a.region.clone())
+                    .unwrap_or_default(),
+                environment: inputs.env.name.clone(),
+                report: inputs.notice,
+            };
+            crate::rollout::run(&ctx, &r).await.map(Some)
+        }
         Request::Delete(r) => registry.for_kind(r.kind)?.delete(r).await.map(|_| None),
         Request::Invalid(e) => Err(e),
     }
@@ -464,6 +489,25 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 (None, None) => (Value::Null, Value::Null),
             };
             let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
+            if resource.kind.kind == "aws.ecs_service"
+                && let Some(spec) = RolloutSpec::from_properties(&properties)
+                && crate::rollout::needs_new_revision(&prior, &properties)
+            {
+                return match spec {
+                    Ok(spec) => Request::Rollout(Box::new(RolloutRequest {
+                        address: step.address.clone(),
+                        remote_id,
+                        prior,
+                        prior_outputs,
+                        desired: properties,
+                        spec,
+                    })),
+                    Err(e) => Request::Invalid(ProviderError::Invalid(format!(
+                        "{}: rollout: {e}",
+                        step.address
+                    ))),
+                };
+            }
             Request::Update(UpdateRequest {
                 address: step.address.clone(),
                 kind: resource.kind,

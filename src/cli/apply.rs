@@ -20,12 +20,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub struct ApplyArgs {
     /// Apply without asking.
     #[arg(long)]
-    auto_approve: bool,
+    pub auto_approve: bool,
     /// Limit to ADDR and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
-    targets: Vec<String>,
+    pub targets: Vec<String>,
     /// A plan saved with `converge plan --out FILE`.
-    planfile: Option<PathBuf>,
+    pub planfile: Option<PathBuf>,
 }
 
 /// Flags of `destroy`.
@@ -214,6 +214,7 @@ async fn interruptible_apply(
         operation,
         parallelism: g.parallelism,
         interrupt,
+        notice: &|line: &str| output::status(line),
     };
     let settled = apply::settle_in_flight(&plan, &inputs)
         .await
@@ -244,7 +245,7 @@ async fn interruptible_apply(
     .await
     .map_err(|e| CliError::Failed(e.to_string()))?;
     let (done, failed, skipped) = report.counts();
-    if report.interrupted() {
+    if report.interrupted() || interrupt.is_cancelled() {
         if text {
             output::print(&format!(
                 "\n{}\n",

@@ -7,6 +7,7 @@ mod drift;
 mod lock;
 mod output;
 mod plan;
+mod rollout;
 mod schema;
 mod session;
 mod state;
@@ -108,6 +109,9 @@ enum Command {
     /// See or break the environment's write lock.
     #[command(subcommand)]
     Lock(lock::LockCommand),
+    /// See and steer rollouts (apply starts them).
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
     /// Read, export and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -176,6 +180,7 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::State(c) => state::run(g, c).await,
         Command::Import(a) => state::import(g, a).await,
         Command::Lock(c) => lock::run(g, c).await,
+        Command::Rollout(c) => rollout::run(g, c).await,
         Command::Audit(c) => audit::run(g, c).await,
         Command::Schema => schema::run(),
     }

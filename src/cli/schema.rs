@@ -112,6 +112,12 @@ fn type_schema(ty: &Type) -> Json {
         Type::Map(inner) => json!({"type": "object", "additionalProperties": type_schema(inner)}),
         Type::Object(props) => object_schema(props),
         Type::Any => return json!({}),
+        Type::Duration => {
+            return json!({"anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}, reference]});
+        }
+        Type::Percent => {
+            return json!({"anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?%$"}, {"type": "number"}, reference]});
+        }
     };
     json!({"anyOf": [base, reference]})
 }

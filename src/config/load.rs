@@ -816,6 +816,8 @@ impl Loader<'_> {
                         ),
                         "wrong type",
                     );
+                } else if let Some(problem) = format_problem(expected, &v) {
+                    self.err(file, s.span(), problem, "wrong format");
                 } else if let (Type::Enum(values), Value::String(text)) = (expected, &v)
                     && !values.contains(&text.as_str())
                 {
@@ -1207,8 +1209,21 @@ fn scalar_value(s: &MarkedScalarNode, expected: &Type) -> Value {
         return Value::str(text);
     };
     match expected {
-        Type::String | Type::Enum(_) => Value::str(text),
+        Type::String | Type::Enum(_) | Type::Duration => Value::str(text),
         _ => typed,
+    }
+}
+
+/// Why a literal does not fit a formatted string type (durations, percentages), if it does not.
+fn format_problem(expected: &Type, v: &Value) -> Option<String> {
+    match (expected, v) {
+        (Type::Duration, Value::String(text)) => crate::model::parse_duration(text)
+            .err()
+            .map(|e| format!("`{text}` is not a duration: {e} (write 500ms, 10s, 5m or 1h)")),
+        (Type::Percent, Value::String(text)) => crate::model::parse_percent(text)
+            .is_none()
+            .then(|| format!("`{text}` is not a percentage (write 50%)")),
+        _ => None,
     }
 }
 

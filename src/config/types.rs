@@ -40,7 +40,8 @@ impl Tag {
 /// The tag of a schema type.
 pub fn tag_of_type(ty: &Type) -> Tag {
     match ty {
-        Type::String | Type::Enum(_) => Tag::String,
+        Type::String | Type::Enum(_) | Type::Duration => Tag::String,
+        Type::Percent => Tag::Any,
         Type::Number => Tag::Number,
         Type::Bool => Tag::Bool,
         Type::List(_) => Tag::List,
@@ -66,6 +67,7 @@ pub fn tag_of_value(value: &Value) -> Tag {
 pub fn accepts(expected: &Type, tag: Tag) -> bool {
     matches!(tag, Tag::Any | Tag::Null)
         || matches!(expected, Type::Any)
+        || (matches!(expected, Type::Percent) && matches!(tag, Tag::String | Tag::Number))
         || tag_of_type(expected) == tag
 }
 

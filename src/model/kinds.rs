@@ -179,11 +179,168 @@ const LOAD_BALANCER: &[Prop] = &[
     Prop::new(
         "target_group_arn",
         STRING,
-        "Target group the service registers with.",
-    )
-    .required(),
+        "Target group the service registers with (with a rollout: the rollout's target groups).",
+    ),
     Prop::new("container", STRING, "Container that receives traffic.").required(),
     Prop::new("port", Type::Number, "Its port.").required(),
+];
+
+const ON_FAIL: Type = Type::Enum(&["rollback", "alert"]);
+
+const HTTP_GATE: &[Prop] = &[
+    Prop::new("url", STRING, "URL probed with GET.").required(),
+    Prop::new("expect_status", Type::Number, "Status that passes.").default(Default::Int(200)),
+    Prop::new("timeout", Type::Duration, "Probe timeout.").default(Default::Str("2s")),
+    Prop::new(
+        "failures",
+        Type::Number,
+        "Consecutive failed probes that fail the gate.",
+    )
+    .default(Default::Int(2)),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+const HTTP_GATE_TYPE: Type = Type::Object(HTTP_GATE);
+
+const METRIC_GATE: &[Prop] = &[
+    Prop::new(
+        "name",
+        Type::Enum(&["error_rate", "p95_latency"]),
+        "error_rate (HTTPCode_Target_5XX_Count / RequestCount) or p95_latency (TargetResponseTime).",
+    )
+    .required(),
+    Prop::new("max", Type::Number, "error_rate: highest rate that passes (0.05 = 5%)."),
+    Prop::new(
+        "max_ratio_to_baseline",
+        Type::Number,
+        "p95_latency: highest ratio to the old revision's p95 that passes.",
+    ),
+    Prop::new("for", Type::Duration, "Window the metric is read over.").default(Default::Str("1m")),
+    Prop::new(
+        "no_data",
+        Type::Enum(&["fail", "pass", "wait"]),
+        "What no datapoints mean: fail, pass, or wait (neither; the bake goes on).",
+    )
+    .default(Default::Str("wait")),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+const METRIC_GATE_TYPE: Type = Type::Object(METRIC_GATE);
+
+const COMMAND_GATE: &[Prop] = &[
+    Prop::new(
+        "run",
+        STRING,
+        "Shell command; exit 0 passes. Gets CONVERGE_ROLLOUT_* variables.",
+    )
+    .required(),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "Kill it and fail after this long.",
+    )
+    .default(Default::Str("5m")),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+
+const HEALTH: &[Prop] = &[
+    Prop::new("http", HTTP_GATE_TYPE, "An HTTP probe of the new revision."),
+    Prop::new(
+        "alarms",
+        STRINGS,
+        "CloudWatch alarms that must not be in ALARM.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "metrics",
+        Type::List(&METRIC_GATE_TYPE),
+        "ALB metrics of the new revision's target group.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "command",
+        Type::Object(COMMAND_GATE),
+        "A smoke test run by converge.",
+    ),
+];
+
+const TRAFFIC: &[Prop] = &[
+    Prop::new(
+        "listener_arn",
+        STRING,
+        "ALB listener whose forward weights move traffic.",
+    )
+    .required(),
+    Prop::new(
+        "target_groups",
+        STRINGS,
+        "The two target groups the revisions alternate on.",
+    )
+    .required(),
+    Prop::new(
+        "test_listener_arn",
+        STRING,
+        "blue_green: a listener that reaches the new revision before the switch.",
+    ),
+];
+
+const ROLLOUT_COST: &[Prop] = &[Prop::new(
+    "max_run_rate_increase",
+    Type::Percent,
+    "Refuse a revision whose run rate exceeds the old one's by more than this.",
+)];
+
+const NOTIFY: &[Prop] = &[Prop::new(
+    "webhook",
+    STRING,
+    "URL that receives a JSON POST per rollout event.",
+)];
+
+const ROLLOUT: &[Prop] = &[
+    Prop::new(
+        "strategy",
+        Type::Enum(&["canary", "blue_green", "rolling"]),
+        "canary, blue_green, or rolling (ECS native, circuit breaker).",
+    )
+    .default(Default::Str("canary")),
+    Prop::new(
+        "steps",
+        Type::List(&Type::Number),
+        "canary: percent of traffic on the new revision at each step.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "bake",
+        Type::Duration,
+        "Per step (blue_green: pre-traffic checks).",
+    )
+    .default(Default::Str("5m")),
+    Prop::new("interval", Type::Duration, "How often gates are evaluated.")
+        .default(Default::Str("10s")),
+    Prop::new(
+        "termination_wait",
+        Type::Duration,
+        "blue_green: how long the old task set is kept after the switch.",
+    )
+    .default(Default::Str("5m")),
+    Prop::new(
+        "traffic",
+        Type::Object(TRAFFIC),
+        "Listener and target groups.",
+    ),
+    Prop::new(
+        "health",
+        Type::Object(HEALTH),
+        "Gates evaluated during each bake.",
+    ),
+    Prop::new(
+        "cost",
+        Type::Object(ROLLOUT_COST),
+        "Cost gate, before traffic moves.",
+    ),
+    Prop::new(
+        "notify",
+        Type::Object(NOTIFY),
+        "Where rollout events are posted.",
+    ),
 ];
 
 /// `aws.ecs_service`: an ECS service on Fargate with its inline task definition.
@@ -223,6 +380,12 @@ pub const ECS_SERVICE: KindSchema = KindSchema {
             Type::Object(LOAD_BALANCER),
             "Target group registration.",
         ),
+        Prop::new(
+            "rollout",
+            Type::Object(ROLLOUT),
+            "Progressive delivery: a changed task earns its traffic step by step (DESIGN §5).",
+        )
+        .replace_when_added_or_removed(),
         TAGS,
     ],
     outputs: &[
@@ -237,8 +400,129 @@ pub const ECS_SERVICE: KindSchema = KindSchema {
     ],
 };
 
+/// `aws.lb`: an Application Load Balancer.
+pub const LB: KindSchema = KindSchema {
+    kind: "aws.lb",
+    doc: "An Application Load Balancer (Elastic Load Balancing v2).",
+    props: &[
+        Prop::new("name", STRING, "Load balancer name.")
+            .required()
+            .replace(),
+        Prop::new("subnets", STRINGS, "Subnets, in at least two zones.")
+            .required()
+            .unordered()
+            .replace(),
+        Prop::new("security_groups", STRINGS, "Security group ids.")
+            .unordered()
+            .default(Default::EmptyList),
+        Prop::new("internal", Type::Bool, "Internal (no public address).")
+            .replace()
+            .default(Default::Bool(false)),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "arn",
+            ty: STRING,
+        },
+        Output {
+            name: "dns_name",
+            ty: STRING,
+        },
+        Output {
+            name: "arn_suffix",
+            ty: STRING,
+        },
+    ],
+};
+
+/// `aws.lb_target_group`: a target group of an Application Load Balancer.
+pub const LB_TARGET_GROUP: KindSchema = KindSchema {
+    kind: "aws.lb_target_group",
+    doc: "A target group for Fargate tasks (target type ip) behind an Application Load Balancer.",
+    props: &[
+        Prop::new("name", STRING, "Target group name.")
+            .required()
+            .replace(),
+        Prop::new("port", Type::Number, "Port the targets listen on.")
+            .required()
+            .replace(),
+        Prop::new(
+            "protocol",
+            Type::Enum(&["HTTP", "HTTPS"]),
+            "Protocol to the targets.",
+        )
+        .replace()
+        .default(Default::Str("HTTP")),
+        Prop::new("vpc_id", STRING, "The VPC of the targets.")
+            .required()
+            .replace(),
+        Prop::new(
+            "target_type",
+            Type::Enum(&["ip", "instance"]),
+            "ip for Fargate tasks.",
+        )
+        .replace()
+        .default(Default::Str("ip")),
+        Prop::new(
+            "health_check_path",
+            STRING,
+            "Path the load balancer probes.",
+        )
+        .default(Default::Str("/")),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "arn",
+            ty: STRING,
+        },
+        Output {
+            name: "arn_suffix",
+            ty: STRING,
+        },
+    ],
+};
+
+/// `aws.lb_listener`: a listener forwarding to target groups by weight.
+pub const LB_LISTENER: KindSchema = KindSchema {
+    kind: "aws.lb_listener",
+    doc: "A listener of an Application Load Balancer that forwards to weighted target groups; \
+          created with all weight on the first, then rollouts move the weights.",
+    props: &[
+        Prop::new("load_balancer_arn", STRING, "The load balancer.")
+            .required()
+            .replace(),
+        Prop::new("port", Type::Number, "Port it listens on.")
+            .required()
+            .replace(),
+        Prop::new("protocol", Type::Enum(&["HTTP"]), "Protocol.")
+            .replace()
+            .default(Default::Str("HTTP")),
+        Prop::new(
+            "target_group_arns",
+            STRINGS,
+            "Target groups it forwards to (weights belong to rollouts and are not compared).",
+        )
+        .required()
+        .unordered(),
+    ],
+    outputs: &[Output {
+        name: "arn",
+        ty: STRING,
+    }],
+};
+
 /// Every kind converge manages, in the order `schema` lists them.
-pub const ALL: &[&KindSchema] = &[&ECR_REPOSITORY, &ECS_CLUSTER, &IAM_ROLE, &ECS_SERVICE];
+pub const ALL: &[&KindSchema] = &[
+    &ECR_REPOSITORY,
+    &ECS_CLUSTER,
+    &IAM_ROLE,
+    &ECS_SERVICE,
+    &LB,
+    &LB_TARGET_GROUP,
+    &LB_LISTENER,
+];
 
 /// The schema of a kind, by name.
 pub fn lookup(kind: &str) -> Option<&'static KindSchema> {

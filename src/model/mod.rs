@@ -173,3 +173,18 @@ pub fn value_at(value: &Value, path: &[String]) -> Value {
     }
     current
 }
+
+/// Parses a duration written `500ms`, `10s`, `5m`, `1h` (or combinations such as `1m30s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
+}
+
+/// Parses `50%` (or `50`) as 50.0.
+pub fn parse_percent(text: &str) -> Option<f64> {
+    text.trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p >= 0.0)
+}

@@ -23,6 +23,10 @@ pub enum Type {
     Object(&'static [Prop]),
     /// Free-form data (e.g. an IAM policy document).
     Any,
+    /// A duration written `500ms`, `10s`, `5m`, `1h`.
+    Duration,
+    /// A percentage written `50%` (or a plain number).
+    Percent,
 }
 
 impl Type {
@@ -37,6 +41,8 @@ impl Type {
             Type::Map(t) => format!("map of {}", t.describe()),
             Type::Object(_) => "object".into(),
             Type::Any => "any value".into(),
+            Type::Duration => "a duration (500ms, 10s, 5m, 1h)".into(),
+            Type::Percent => "a percentage (50%)".into(),
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct Prop {
     pub required: bool,
     /// Whether changing it replaces the resource (R in DESIGN §2).
     pub replace: bool,
+    /// Whether adding or removing it (not changing it) replaces the resource.
+    pub replace_when_toggled: bool,
     /// Whether its value is secret.
     pub sensitive: bool,
     /// A list whose order means nothing (compared sorted).
@@ -101,6 +109,7 @@ impl Prop {
             ty,
             required: false,
             replace: false,
+            replace_when_toggled: false,
             sensitive: false,
             unordered: false,
             default: Default::None,
@@ -117,6 +126,12 @@ impl Prop {
     /// Marks it replace-on-change.
     pub const fn replace(mut self) -> Prop {
         self.replace = true;
+        self
+    }
+
+    /// Marks it replace-when-added-or-removed (e.g. what picks an ECS deployment controller).
+    pub const fn replace_when_added_or_removed(mut self) -> Prop {
+        self.replace_when_toggled = true;
         self
     }
 
@@ -171,9 +186,14 @@ impl KindSchema {
         self.outputs.iter().find(|o| o.name == name)
     }
 
-    /// Whether changing property `name` replaces the resource.
-    pub fn forces_replacement(&self, name: &str) -> bool {
-        self.prop(name).is_some_and(|p| p.replace)
+    /// Whether changing property `name` from `before` to `after` (whole property maps)
+    /// replaces the resource.
+    pub fn forces_replacement(&self, name: &str, before: &Value, after: &Value) -> bool {
+        self.prop(name).is_some_and(|p| {
+            p.replace
+                || (p.replace_when_toggled
+                    && before.get(name).is_null() != after.get(name).is_null())
+        })
     }
 
     /// Fills defaults and nulls into `properties` so desired, stored and live values compare

@@ -67,6 +67,14 @@ impl Value {
         }
     }
 
+    /// The number inside as f64, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.reveal() {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
     /// The number inside as i64, if it is one.
     pub fn as_i64(&self) -> Option<i64> {
         match self {

@@ -79,6 +79,9 @@ pub struct Change {
     /// Why, when it is not obvious (e.g. deleted outside converge).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// How an update reaches the cloud when it is a rollout (`canary 10% → 50% → 100%, bake 5m`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rollout: Option<String>,
 }
 
 /// A plan for one environment.
@@ -190,6 +193,7 @@ pub fn compute(
                     after: Some(after.clone()),
                     changed: Vec::new(),
                     replace_because: Vec::new(),
+                    rollout: None,
                     note: match interrupted {
                         Some(st) => Some(format!(
                             "an earlier apply stopped while {} it and it does not exist now",
@@ -208,7 +212,7 @@ pub fn compute(
                     let changed = changed_keys(&before, &after);
                     let replace_because: Vec<String> = changed
                         .iter()
-                        .filter(|k| resource.kind.forces_replacement(k))
+                        .filter(|k| resource.kind.forces_replacement(k, &before, &after))
                         .cloned()
                         .collect();
                     let action = if !replace_because.is_empty() {
@@ -218,7 +222,14 @@ pub fn compute(
                     } else {
                         Action::NoOp
                     };
+                    let rollout = (action == Action::Update)
+                        .then(|| crate::rollout::RolloutSpec::from_properties(&after))
+                        .flatten()
+                        .and_then(Result::ok)
+                        .filter(|_| crate::rollout::needs_new_revision(&before, &after))
+                        .map(|spec| spec.summary());
                     Change {
+                        rollout,
                         address: address.clone(),
                         kind: resource.kind.kind.to_string(),
                         action,
@@ -259,6 +270,7 @@ pub fn compute(
             _ => s.properties.clone(),
         };
         changes.push(Change {
+            rollout: None,
             address: s.address.clone(),
             kind: s.kind.clone(),
             action: Action::Delete,

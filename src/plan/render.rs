@@ -80,6 +80,9 @@ pub fn change_text(change: &Change) -> String {
     if let Some(note) = &change.note {
         let _ = writeln!(out, "      # {note}");
     }
+    if let Some(rollout) = &change.rollout {
+        let _ = writeln!(out, "      {}", format!("~ rollout {rollout}").yellow());
+    }
     let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
     let before = change
         .before

@@ -189,6 +189,11 @@ impl Registry {
         }
     }
 
+    /// The AWS provider, when the environment configures one (rollouts drive it directly).
+    pub fn aws(&self) -> Option<&aws::AwsProvider> {
+        self.aws.as_deref()
+    }
+
     /// The API calls the providers made so far.
     pub fn calls(&self) -> &CallLog {
         &self.calls

@@ -243,6 +243,30 @@ pub trait StateStore: Send + Sync {
 
     /// Audit events in chain order, and the recorded chain head (seq, hash).
     async fn audit_chain(&self) -> Result<(Vec<Event>, i64, String)>;
+
+    /// Saves a rollout's progress (the controller's record), keeping any pending request.
+    async fn save_rollout(&self, address: &Address, body: &serde_json::Value) -> Result<()>;
+
+    /// Every recorded rollout of the environment, by address.
+    async fn rollouts(&self) -> Result<Vec<StoredRollout>>;
+
+    /// Asks the controller of `address`'s rollout to promote or abort (no write lock needed);
+    /// false when there is no rollout there.
+    async fn request_rollout(&self, address: &Address, request: &str) -> Result<bool>;
+
+    /// Takes (reads and clears) the pending request of `address`'s rollout.
+    async fn take_rollout_request(&self, address: &Address) -> Result<Option<String>>;
+}
+
+/// A rollout as stored: its record (JSON) and a pending steering request.
+#[derive(Debug, Clone)]
+pub struct StoredRollout {
+    /// The service.
+    pub address: Address,
+    /// The controller's record.
+    pub body: serde_json::Value,
+    /// `promote`, `promote_full` or `abort`, not yet acted on.
+    pub request: Option<String>,
 }
 
 /// Opens the state of `env`: `url` if given (`postgres://`, a path, `sqlite://`), else

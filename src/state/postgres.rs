@@ -14,8 +14,9 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
 use super::rows::{Held, LockColumns, ResourceRow, corrupt, lock_from, to_json};
-use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore};
+use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore, StoredRollout};
 use crate::audit::{self, Event, NewEvent};
+use crate::model::Address;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -415,6 +416,74 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(|e| self.err(e))?;
         Ok((events, seq, head))
+    }
+
+    async fn save_rollout(&self, address: &Address, body: &serde_json::Value) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rollouts (env, address, body, request, updated_at) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (env, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&self.env)
+        .bind(address.as_str())
+        .bind(body.to_string())
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn rollouts(&self) -> Result<Vec<StoredRollout>> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT address, body, request FROM rollouts WHERE env = $1 ORDER BY address",
+        )
+        .bind(&self.env)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(address, body, request)| {
+                Ok(StoredRollout {
+                    address: Address::parse(&address)
+                        .ok_or_else(|| corrupt(&address, "bad address"))?,
+                    body: serde_json::from_str(&body).map_err(|e| corrupt(&address, e))?,
+                    request,
+                })
+            })
+            .collect()
+    }
+
+    async fn request_rollout(&self, address: &Address, request: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE rollouts SET request = $1 WHERE env = $2 AND address = $3")
+            .bind(request)
+            .bind(&self.env)
+            .bind(address.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn take_rollout_request(&self, address: &Address) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let request: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT request FROM rollouts WHERE env = $1 AND address = $2 FOR UPDATE",
+        )
+        .bind(&self.env)
+        .bind(address.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let request = request.flatten();
+        if request.is_some() {
+            sqlx::query("UPDATE rollouts SET request = NULL WHERE env = $1 AND address = $2")
+                .bind(&self.env)
+                .bind(address.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(request)
     }
 }
 

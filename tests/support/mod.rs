@@ -5,9 +5,11 @@
 
 mod backend;
 mod faulty;
+mod http;
 
 pub use backend::Backend;
 pub use faulty::FaultyProxy;
+pub use http::TestHttp;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -302,6 +304,7 @@ variables:
   subnet_a: subnet-00000000000000001
   subnet_b: subnet-00000000000000002
   security_group: sg-00000000000000001
+  vpc_id: vpc-00000000000000001
 modules:
 "
     );

@@ -8,8 +8,8 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName,
     Compatibility, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
     DeploymentController, DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer,
-    NetworkConfiguration, NetworkMode, PortMapping, Secret, Service, ServiceField, Tag,
-    TaskDefinition, TransportProtocol,
+    NetworkConfiguration, NetworkMode, PortMapping, Scale, ScaleUnit, Secret, Service,
+    ServiceField, Tag, TaskDefinition, TaskSet, TransportProtocol,
 };
 use futures::{StreamExt, stream};
 
@@ -233,7 +233,15 @@ impl Ecs {
     }
 
     async fn service_live(&self, item: &ReadItem, s: &Service) -> Result<Live, ProviderError> {
-        let td_arn = s.task_definition.clone().unwrap_or_default();
+        let external = is_external(s);
+        let primary = primary_task_set(s);
+        let td_arn = if external {
+            primary
+                .and_then(|t| t.task_definition.clone())
+                .unwrap_or_default()
+        } else {
+            s.task_definition.clone().unwrap_or_default()
+        };
         let task = if item.prior_outputs.get("task_definition_arn").as_str()
             == Some(td_arn.as_str())
             && !item.prior.get("task").is_null()
@@ -261,9 +269,12 @@ impl Ecs {
         } else {
             cluster_arn
         };
-        let network = s
-            .network_configuration
-            .as_ref()
+        let network_source = if external {
+            primary.and_then(|t| t.network_configuration.as_ref())
+        } else {
+            s.network_configuration.as_ref()
+        };
+        let network = network_source
             .and_then(|n| n.awsvpc_configuration.as_ref())
             .map(|v| {
                 object(vec![
@@ -282,18 +293,31 @@ impl Ecs {
                 ])
             })
             .unwrap_or_default();
-        let load_balancer = s
-            .load_balancers
-            .as_deref()
-            .and_then(|l| l.first())
-            .map(|lb| {
-                object(vec![
-                    ("target_group_arn", lb.target_group_arn.clone().into()),
-                    ("container", lb.container_name.clone().into()),
-                    ("port", lb.container_port.map(i64::from).into()),
-                ])
-            })
-            .unwrap_or_default();
+        // Under a rollout the target group belongs to the revision, not the service.
+        let load_balancer = if external {
+            primary
+                .and_then(|t| t.load_balancers.as_deref())
+                .and_then(|l| l.first())
+                .map(|lb| {
+                    object(vec![
+                        ("container", lb.container_name.clone().into()),
+                        ("port", lb.container_port.map(i64::from).into()),
+                    ])
+                })
+                .unwrap_or_default()
+        } else {
+            s.load_balancers
+                .as_deref()
+                .and_then(|l| l.first())
+                .map(|lb| {
+                    object(vec![
+                        ("target_group_arn", lb.target_group_arn.clone().into()),
+                        ("container", lb.container_name.clone().into()),
+                        ("port", lb.container_port.map(i64::from).into()),
+                    ])
+                })
+                .unwrap_or_default()
+        };
         let tags: Value = s
             .tags
             .iter()
@@ -311,21 +335,37 @@ impl Ecs {
             (
                 "launch_type",
                 Value::str(
-                    s.launch_type
-                        .as_ref()
-                        .map(|l| l.as_str())
-                        .unwrap_or("FARGATE"),
+                    if external {
+                        primary.and_then(|t| t.launch_type.as_ref())
+                    } else {
+                        s.launch_type.as_ref()
+                    }
+                    .map(|l| l.as_str())
+                    .unwrap_or("FARGATE"),
                 ),
             ),
             ("desired_count", Value::int(i64::from(s.desired_count))),
             ("task", task),
             ("network", network),
             ("load_balancer", load_balancer),
+            // The rollout settings live only in the files; an EXTERNAL service has them.
+            (
+                "rollout",
+                if external {
+                    item.prior.get("rollout").clone()
+                } else {
+                    Value::Null
+                },
+            ),
             ("tags", if tags.is_null() { Value::map() } else { tags }),
         ]);
+        let mut outputs = service_outputs(s);
+        if let Value::Map(m) = &mut outputs {
+            m.insert("task_definition_arn".into(), Value::str(&td_arn));
+        }
         Ok(Live {
             properties,
-            outputs: service_outputs(s),
+            outputs,
         })
     }
 
@@ -336,6 +376,9 @@ impl Ecs {
         address: &Address,
         p: &Value,
     ) -> Result<Applied, ProviderError> {
+        if let Some(traffic) = rollout_traffic(p) {
+            return self.create_external_service(address, p, &traffic).await;
+        }
         let td_arn = self.register_task(p.get("task")).await?;
         let token = uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
@@ -374,8 +417,181 @@ impl Ecs {
         })
     }
 
+    /// A service under a rollout (EXTERNAL deployment controller): the service itself, then
+    /// its first revision as a task set on the first target group at 100% scale, made primary,
+    /// with the listener forwarding everything to that group.
+    async fn create_external_service(
+        &self,
+        address: &Address,
+        p: &Value,
+        traffic: &RolloutTraffic,
+    ) -> Result<Applied, ProviderError> {
+        let td_arn = self.register_task(p.get("task")).await?;
+        let token = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{address}/external").as_bytes(),
+        );
+        let cluster = text(p, "cluster").to_string();
+        let name = text(p, "name").to_string();
+        let service = self
+            .client
+            .create_service()
+            .cluster(&cluster)
+            .service_name(&name)
+            .desired_count(p.get("desired_count").as_i64().unwrap_or(1) as i32)
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::External)
+                    .build()?,
+            )
+            .client_token(token.to_string())
+            .set_tags(Some(ecs_tags(&tags_of(p))).filter(|t| !t.is_empty()))
+            .send()
+            .await
+            .map_err(|e| api_error("ecs:CreateService", e))?
+            .service
+            .ok_or_else(|| ProviderError::Invalid("CreateService returned nothing".into()))?;
+        let first = traffic.target_groups.first().cloned().unwrap_or_default();
+        let task_set = self
+            .create_task_set(&cluster, &name, &td_arn, &first, p)
+            .await?;
+        self.make_primary(&cluster, &name, &task_set).await?;
+        let mut outputs = service_outputs(&service);
+        if let Value::Map(m) = &mut outputs {
+            m.insert("task_definition_arn".into(), Value::str(td_arn));
+        }
+        Ok(Applied {
+            remote_id: service.service_arn.clone().unwrap_or_default(),
+            outputs,
+        })
+    }
+
+    /// The task sets of an EXTERNAL service.
+    pub async fn task_sets(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<TaskSetInfo>, ProviderError> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| api_error("ecs:DescribeServices", e))?;
+        let service = out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.status.as_deref() == Some("ACTIVE"))
+            .ok_or_else(|| ProviderError::NotFound(format!("service {service}")))?;
+        Ok(service
+            .task_sets
+            .unwrap_or_default()
+            .iter()
+            .map(TaskSetInfo::from)
+            .collect())
+    }
+
+    /// CreateTaskSet: the revision on `target_group` at 100% scale, with the service's network;
+    /// returns the task set's ARN.
+    pub async fn create_task_set(
+        &self,
+        cluster: &str,
+        service: &str,
+        td_arn: &str,
+        target_group: &str,
+        p: &Value,
+    ) -> Result<String, ProviderError> {
+        let lb = p.get("load_balancer");
+        let mut call = self
+            .client
+            .create_task_set()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(td_arn)
+            .external_id(uuid::Uuid::new_v4().to_string())
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network_config(p.get("network"))?)
+            .scale(
+                Scale::builder()
+                    .unit(ScaleUnit::Percent)
+                    .value(100.0)
+                    .build(),
+            );
+        if !target_group.is_empty() {
+            call = call.load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(target_group)
+                    .set_container_name(lb.get("container").as_str().map(str::to_string))
+                    .set_container_port(lb.get("port").as_i64().map(|p| p as i32))
+                    .build(),
+            );
+        }
+        let set = call
+            .send()
+            .await
+            .map_err(|e| api_error("ecs:CreateTaskSet", e))?
+            .task_set
+            .ok_or_else(|| ProviderError::Invalid("CreateTaskSet returned nothing".into()))?;
+        Ok(set.task_set_arn.or(set.id).unwrap_or_default())
+    }
+
+    /// UpdateServicePrimaryTaskSet.
+    pub async fn make_primary(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_set: &str,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .update_service_primary_task_set()
+            .cluster(cluster)
+            .service(service)
+            .primary_task_set(task_set)
+            .send()
+            .await
+            .map_err(|e| api_error("ecs:UpdateServicePrimaryTaskSet", e))?;
+        Ok(())
+    }
+
+    /// DeleteTaskSet (forced); one already gone succeeds.
+    pub async fn delete_task_set(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_set: &str,
+    ) -> Result<(), ProviderError> {
+        match self
+            .client
+            .delete_task_set()
+            .cluster(cluster)
+            .service(service)
+            .task_set(task_set)
+            .force(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_task_set_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(api_error("ecs:DeleteTaskSet", e)),
+        }
+    }
+
+    /// Registers a task definition revision; returns its ARN.
+    pub async fn register(&self, task: &Value) -> Result<String, ProviderError> {
+        self.register_task(task).await
+    }
+
     /// A changed task registers a new revision; UpdateService moves the service onto it (ECS
-    /// rolling deployment) and sets count, network and load balancer; tags follow.
+    /// rolling deployment) and sets count, network and load balancer; tags follow. A service
+    /// under a rollout takes only count and tags here (its revisions move by rollout).
     pub async fn update_service(
         &self,
         arn: &str,
@@ -383,6 +599,21 @@ impl Ecs {
         prior_outputs: &Value,
         p: &Value,
     ) -> Result<Applied, ProviderError> {
+        if rollout_traffic(p).is_some() {
+            self.client
+                .update_service()
+                .cluster(text(p, "cluster"))
+                .service(text(p, "name"))
+                .desired_count(p.get("desired_count").as_i64().unwrap_or(1) as i32)
+                .send()
+                .await
+                .map_err(|e| api_error("ecs:UpdateService", e))?;
+            self.retag(arn, prior, p).await?;
+            return Ok(Applied {
+                remote_id: arn.to_string(),
+                outputs: prior_outputs.clone(),
+            });
+        }
         let td_arn = if prior.get("task").same_as(p.get("task")) {
             text(prior_outputs, "task_definition_arn").to_string()
         } else {
@@ -575,6 +806,82 @@ fn cluster_live(c: &Cluster) -> Live {
         ]),
         outputs: object(vec![("arn", c.cluster_arn.clone().into())]),
     }
+}
+
+/// A task set as rollouts see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSetInfo {
+    /// Its ARN (the id where there is none).
+    pub id: String,
+    /// PRIMARY or ACTIVE (or DRAINING).
+    pub status: String,
+    /// Its task definition.
+    pub task_definition: String,
+    /// The target group it registers with.
+    pub target_group: String,
+}
+
+impl From<&TaskSet> for TaskSetInfo {
+    fn from(t: &TaskSet) -> Self {
+        TaskSetInfo {
+            id: t
+                .task_set_arn
+                .clone()
+                .or_else(|| t.id.clone())
+                .unwrap_or_default(),
+            status: t.status.clone().unwrap_or_default(),
+            task_definition: t.task_definition.clone().unwrap_or_default(),
+            target_group: t
+                .load_balancers
+                .as_deref()
+                .and_then(|l| l.first())
+                .and_then(|l| l.target_group_arn.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The listener and target groups of a service with a canary or blue/green rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutTraffic {
+    /// The listener whose weights move.
+    pub listener_arn: String,
+    /// The target groups revisions alternate on.
+    pub target_groups: Vec<String>,
+}
+
+/// The traffic settings of a service that rolls out under the EXTERNAL controller, if any
+/// (`rolling`, or no rollout, keeps the ECS controller).
+pub fn rollout_traffic(p: &Value) -> Option<RolloutTraffic> {
+    let rollout = p.get("rollout");
+    if rollout.is_null() || text(rollout, "strategy") == "rolling" {
+        return None;
+    }
+    let traffic = rollout.get("traffic");
+    Some(RolloutTraffic {
+        listener_arn: text(traffic, "listener_arn").to_string(),
+        target_groups: traffic
+            .get("target_groups")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.reveal().as_str().map(str::to_string))
+            .collect(),
+    })
+}
+
+fn is_external(s: &Service) -> bool {
+    s.deployment_controller
+        .as_ref()
+        .is_some_and(|d| d.r#type == DeploymentControllerType::External)
+}
+
+fn primary_task_set(s: &Service) -> Option<&TaskSet> {
+    s.task_sets
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|t| t.status.as_deref() == Some("PRIMARY"))
 }
 
 fn service_outputs(s: &Service) -> Value {

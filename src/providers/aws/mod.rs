@@ -2,8 +2,10 @@
 //! backoff on throttling, and dispatch of each kind to the file that owns its API client.
 
 mod clients;
+pub mod cloudwatch;
 mod ecr;
-mod ecs;
+pub mod ecs;
+pub mod elb;
 mod iam;
 
 use std::collections::BTreeMap;
@@ -23,7 +25,9 @@ use crate::model::Value;
 pub struct AwsProvider {
     ecr: ecr::Ecr,
     ecs: ecs::Ecs,
+    elb: elb::Elb,
     iam: iam::Iam,
+    cloudwatch: cloudwatch::CloudWatch,
 }
 
 impl AwsProvider {
@@ -35,8 +39,27 @@ impl AwsProvider {
         AwsProvider {
             ecr: ecr::Ecr::new(&shared),
             ecs: ecs::Ecs::new(&shared),
+            elb: elb::Elb::new(&shared),
             iam: iam::Iam::new(&shared),
+            cloudwatch: cloudwatch::CloudWatch::new(&shared),
         }
+    }
+}
+
+impl AwsProvider {
+    /// ECS task sets and revisions, for rollouts.
+    pub fn ecs(&self) -> &ecs::Ecs {
+        &self.ecs
+    }
+
+    /// Listener weights, for rollouts.
+    pub fn elb(&self) -> &elb::Elb {
+        &self.elb
+    }
+
+    /// Alarms and ALB metrics, for rollout gates.
+    pub fn cloudwatch(&self) -> &cloudwatch::CloudWatch {
+        &self.cloudwatch
     }
 }
 
@@ -53,6 +76,9 @@ impl Provider for AwsProvider {
                 "aws.ecs_cluster" => self.ecs.read_clusters(items).await,
                 "aws.ecs_service" => self.ecs.read_services(items).await,
                 "aws.iam_role" => self.iam.read(items).await,
+                "aws.lb" | "aws.lb_target_group" | "aws.lb_listener" => {
+                    self.elb.read(elb_kind(kind), items).await
+                }
                 other => items
                     .into_iter()
                     .map(|i| (i.address, Err(unknown_kind(other))))
@@ -76,6 +102,11 @@ impl Provider for AwsProvider {
                 let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
                 format!("{cluster}/{name}")
             }
+            "aws.lb_listener" => format!(
+                "{}#{}",
+                text(&r.properties, "load_balancer_arn"),
+                r.properties.get("port").as_i64().unwrap_or_default()
+            ),
             _ => name.to_string(),
         }
     }
@@ -86,6 +117,9 @@ impl Provider for AwsProvider {
             "aws.ecs_cluster" => self.ecs.create_cluster(&r.properties).await,
             "aws.ecs_service" => self.ecs.create_service(&r.address, &r.properties).await,
             "aws.iam_role" => self.iam.create(&r.properties).await,
+            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
+                self.elb.create(elb_kind(k), &r.properties).await
+            }
             other => Err(unknown_kind(other)),
         }
     }
@@ -104,6 +138,17 @@ impl Provider for AwsProvider {
                     .await
             }
             "aws.iam_role" => self.iam.update(&r.remote_id, &r.prior, &r.properties).await,
+            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
+                self.elb
+                    .update(
+                        elb_kind(k),
+                        &r.remote_id,
+                        &r.prior,
+                        &r.properties,
+                        &r.prior_outputs,
+                    )
+                    .await
+            }
             other => Err(unknown_kind(other)),
         }
     }
@@ -114,6 +159,9 @@ impl Provider for AwsProvider {
             "aws.ecs_cluster" => self.ecs.delete_cluster(&r.remote_id).await,
             "aws.ecs_service" => self.ecs.delete_service(&r.remote_id, &r.prior).await,
             "aws.iam_role" => self.iam.delete(&r.remote_id).await,
+            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
+                self.elb.delete(elb_kind(k), &r.remote_id).await
+            }
             other => Err(unknown_kind(other)),
         }
     }
@@ -154,6 +202,14 @@ impl Provider for AwsProvider {
                 live,
             )
         }))
+    }
+}
+
+fn elb_kind(kind: &str) -> elb::ElbKind {
+    match kind {
+        "aws.lb" => elb::ElbKind::LoadBalancer,
+        "aws.lb_target_group" => elb::ElbKind::TargetGroup,
+        _ => elb::ElbKind::Listener,
     }
 }
 

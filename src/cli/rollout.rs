@@ -1,0 +1,219 @@
+//! `converge rollout status|promote|abort|resume`: see and steer rollouts. Status, promote
+//! and abort need no write lock (they work while the apply running the rollout holds it);
+//! the controller acts on a request within one gate interval.
+
+use clap::Subcommand;
+use owo_colors::OwoColorize;
+
+use super::apply::ApplyArgs;
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
+use crate::audit::NewEvent;
+use crate::model::Address;
+use crate::rollout::Rollout;
+use crate::state;
+
+/// `rollout` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Where each rollout is: step, weights, gate results, time left in the bake.
+    Status {
+        /// Only this service.
+        address: Option<String>,
+    },
+    /// Skip the rest of the current bake (with --full: go straight to 100%).
+    Promote {
+        /// The service.
+        address: String,
+        /// Straight to 100%.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Roll back now: all traffic to the old revision; the apply running it exits 1.
+    Abort {
+        /// The service.
+        address: String,
+    },
+    /// Continue a rollout a killed or interrupted run left (takes the write lock).
+    Resume {
+        /// The service.
+        address: String,
+    },
+}
+
+fn parse(raw: &str) -> Result<Address, CliError> {
+    Address::parse(raw)
+        .ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
+}
+
+pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32, CliError> {
+    let name = session::env_name(g)?;
+    let store = session::open_state(g, &name).await?;
+    match command {
+        RolloutCommand::Status { address } => {
+            let only = address.as_deref().map(parse).transpose()?;
+            let rollouts: Vec<(Rollout, Option<String>)> = store
+                .rollouts()
+                .await?
+                .into_iter()
+                .filter(|r| only.as_ref().is_none_or(|a| *a == r.address))
+                .filter_map(|r| Some((serde_json::from_value(r.body).ok()?, r.request)))
+                .collect();
+            if let (Some(a), true) = (&only, rollouts.is_empty()) {
+                return Err(CliError::Failed(format!(
+                    "no rollout recorded for {a} in {name}"
+                )));
+            }
+            if g.format == Format::Json {
+                let items: Vec<serde_json::Value> = rollouts
+                    .iter()
+                    .map(|(r, request)| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        v["bake_left_seconds"] = serde_json::json!(r.bake_left());
+                        v["pending_request"] = serde_json::json!(request);
+                        v
+                    })
+                    .collect();
+                output::json(&serde_json::json!({ "environment": name, "rollouts": items }));
+            } else if rollouts.is_empty() {
+                output::print(&format!("No rollouts recorded in {name}.\n"));
+            } else {
+                let text: String = rollouts
+                    .iter()
+                    .map(|(r, q)| status_text(r, q.as_deref()))
+                    .collect();
+                output::print(&text);
+            }
+            Ok(EXIT_OK)
+        }
+        RolloutCommand::Promote { address, full } => {
+            let a = parse(address)?;
+            request(
+                g,
+                store.as_ref(),
+                &a,
+                if *full { "promote_full" } else { "promote" },
+            )
+            .await
+        }
+        RolloutCommand::Abort { address } => {
+            let a = parse(address)?;
+            request(g, store.as_ref(), &a, "abort").await
+        }
+        RolloutCommand::Resume { address } => {
+            let a = parse(address)?;
+            let unfinished = store.rollouts().await?.into_iter().any(|r| {
+                r.address == a
+                    && serde_json::from_value::<Rollout>(r.body)
+                        .is_ok_and(|r| r.status.unfinished())
+            });
+            if !unfinished {
+                return Err(CliError::Failed(format!(
+                    "no unfinished rollout at {a} in {name}; `converge rollout status` shows them"
+                )));
+            }
+            drop(store);
+            super::apply::run(
+                g,
+                &ApplyArgs {
+                    auto_approve: true,
+                    targets: vec![a.to_string()],
+                    planfile: None,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn request(
+    g: &GlobalArgs,
+    store: &dyn state::StateStore,
+    address: &Address,
+    what: &str,
+) -> Result<i32, CliError> {
+    let running = store.rollouts().await?.into_iter().any(|r| {
+        &r.address == address
+            && serde_json::from_value::<Rollout>(r.body).is_ok_and(|r| r.status.unfinished())
+    });
+    if !running || !store.request_rollout(address, what).await? {
+        return Err(CliError::Failed(format!(
+            "no running rollout at {address}; `converge rollout status` shows them"
+        )));
+    }
+    let ctx = session::audit_context(g);
+    store
+        .commit(
+            state::Change::None,
+            NewEvent::new("rollout", &format!("rollout {what} requested"), "ok").address(address),
+            &ctx,
+        )
+        .await?;
+    output::print(&format!(
+        "Asked the controller of {address} to {}; it acts within one gate interval.\n",
+        match what {
+            "promote" => "skip the rest of the current bake",
+            "promote_full" => "go straight to 100%",
+            _ => "roll back now",
+        }
+    ));
+    Ok(EXIT_OK)
+}
+
+fn status_text(r: &Rollout, request: Option<&str>) -> String {
+    let status = format!("{:?}", r.status).to_lowercase();
+    let status = match r.status {
+        crate::rollout::Status::Running => status.yellow().to_string(),
+        crate::rollout::Status::Succeeded => status.green().to_string(),
+        _ => status.red().to_string(),
+    };
+    let short = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let mut out = format!(
+        "{}  {}  {status}  step {} of {} ({}% new / {}% old), {}",
+        r.address.bold(),
+        r.strategy,
+        r.step + 1,
+        r.steps.len(),
+        r.weights[1],
+        r.weights[0],
+        r.phase
+    );
+    if let Some(left) = r.bake_left().filter(|_| r.status.unfinished()) {
+        out.push_str(&format!(", {left:.0}s left in the bake"));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "    old {} → new {}  (since {}, updated {})\n",
+        short(&r.old.task_definition),
+        short(&r.new.task_definition),
+        r.started_at,
+        r.updated_at
+    ));
+    let mut latest: Vec<&crate::rollout::record::GateResult> = Vec::new();
+    for g in r.gates.iter().rev() {
+        if !latest.iter().any(|l| l.gate == g.gate) {
+            latest.push(g);
+        }
+    }
+    for g in latest.iter().rev() {
+        out.push_str(&format!(
+            "    {}: {}{}\n",
+            g.gate,
+            g.outcome,
+            if g.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", g.detail)
+            }
+        ));
+    }
+    if let Some(reason) = &r.reason {
+        out.push_str(&format!("    reason: {reason}\n"));
+    }
+    if let Some(s) = r.rollback_seconds {
+        out.push_str(&format!("    traffic restored in {s:.2}s\n"));
+    }
+    if let Some(q) = request {
+        out.push_str(&format!("    pending request: {q}\n"));
+    }
+    out
+}

@@ -1,0 +1,380 @@
+//! Gates: each evaluation of the new revision's health, judged the same way every interval.
+//! Metric gates distinguish "no data" from a pass (`no_data: fail|pass|wait`).
+
+use std::time::Duration;
+
+use super::spec::{Health, MetricGate, NoData, OnFail};
+use crate::providers::aws::AwsProvider;
+
+/// What one gate concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Healthy.
+    Pass,
+    /// Failing, but not enough times in a row yet.
+    Pending(String),
+    /// Failed: the gate's `on_fail` applies.
+    Fail(String),
+    /// Nothing to judge yet (no datapoints, `no_data: wait`).
+    NoData(String),
+}
+
+/// One gate's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `health.http`, `health.alarms`, `health.metrics.error_rate`, ...
+    pub gate: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What a failure does.
+    pub on_fail: OnFail,
+}
+
+/// What the gates know about the revisions.
+#[derive(Debug, Clone)]
+pub struct GateContext {
+    /// The service's address.
+    pub address: String,
+    /// New task definition.
+    pub task_definition: String,
+    /// New target group ARN.
+    pub target_group: String,
+    /// New target group (`targetgroup/NAME/ID`).
+    pub target_group_suffix: String,
+    /// Old target group (`targetgroup/NAME/ID`).
+    pub baseline_suffix: String,
+    /// Load balancer (`app/NAME/ID`).
+    pub load_balancer_suffix: String,
+    /// 1-based step and its weight.
+    pub step: usize,
+    /// Weight of the new revision.
+    pub weight: i32,
+}
+
+/// Evaluates gates, remembering consecutive HTTP failures between evaluations.
+pub struct Gates<'a> {
+    health: &'a Health,
+    aws: &'a AwsProvider,
+    http: reqwest::Client,
+    http_failures: u32,
+}
+
+/// Judges an error rate: 5xx / requests over the window against `max`.
+pub fn judge_error_rate(errors: Option<f64>, requests: Option<f64>, gate: &MetricGate) -> Verdict {
+    let window = humantime::format_duration(gate.window);
+    match requests {
+        Some(r) if r > 0.0 => {
+            let rate = errors.unwrap_or(0.0) / r;
+            let max = gate.max.unwrap_or(0.0);
+            let text = format!(
+                "error rate {:.1}% ({} of {} requests) over the last {window}, max {:.1}%",
+                rate * 100.0,
+                errors.unwrap_or(0.0),
+                r,
+                max * 100.0
+            );
+            if rate > max {
+                Verdict::Fail(text)
+            } else {
+                Verdict::Pass
+            }
+        }
+        _ => no_data(
+            gate,
+            format!("no requests reached the new revision in the last {window}"),
+        ),
+    }
+}
+
+/// Judges p95 latency of the new revision against the old one's.
+pub fn judge_p95(new: Option<f64>, baseline: Option<f64>, gate: &MetricGate) -> Verdict {
+    match (new, baseline) {
+        (Some(n), Some(b)) if b > 0.0 => {
+            let ratio = n / b;
+            let max = gate.max_ratio_to_baseline.unwrap_or(f64::INFINITY);
+            if ratio > max {
+                Verdict::Fail(format!(
+                    "p95 latency {:.0} ms is {ratio:.2}× the old revision's {:.0} ms, max {max:.2}×",
+                    n * 1000.0,
+                    b * 1000.0
+                ))
+            } else {
+                Verdict::Pass
+            }
+        }
+        (None, _) => no_data(
+            gate,
+            "no p95 latency datapoints for the new revision".into(),
+        ),
+        _ => no_data(gate, "no p95 latency baseline from the old revision".into()),
+    }
+}
+
+fn no_data(gate: &MetricGate, what: String) -> Verdict {
+    match gate.no_data {
+        NoData::Fail => Verdict::Fail(format!("{what} (no_data: fail)")),
+        NoData::Pass => Verdict::Pass,
+        NoData::Wait => Verdict::NoData(what),
+    }
+}
+
+impl<'a> Gates<'a> {
+    /// Gates of `health`, reading through `aws`.
+    pub fn new(health: &'a Health, aws: &'a AwsProvider) -> Gates<'a> {
+        Gates {
+            health,
+            aws,
+            http: reqwest::Client::new(),
+            http_failures: 0,
+        }
+    }
+
+    /// Evaluates every gate once.
+    pub async fn evaluate(&mut self, ctx: &GateContext) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        if let Some(http) = &self.health.http {
+            let probe = self.http.get(&http.url).timeout(http.timeout).send().await;
+            let problem = match probe {
+                Ok(r) if r.status().as_u16() == http.expect_status => None,
+                Ok(r) => Some(format!("{} from {}", r.status().as_u16(), http.url)),
+                Err(e) if e.is_timeout() => Some(format!(
+                    "no answer from {} within {}",
+                    http.url,
+                    humantime::format_duration(http.timeout)
+                )),
+                Err(e) => Some(format!("{} unreachable: {e}", http.url)),
+            };
+            let verdict = match problem {
+                None => {
+                    self.http_failures = 0;
+                    Verdict::Pass
+                }
+                Some(p) => {
+                    self.http_failures += 1;
+                    let text = format!(
+                        "{} consecutive failure{}, last: {p}",
+                        self.http_failures,
+                        if self.http_failures == 1 { "" } else { "s" }
+                    );
+                    if self.http_failures >= http.failures {
+                        Verdict::Fail(text)
+                    } else {
+                        Verdict::Pending(text)
+                    }
+                }
+            };
+            out.push(Outcome {
+                gate: "health.http".into(),
+                verdict,
+                on_fail: http.on_fail,
+            });
+        }
+        if !self.health.alarms.is_empty() {
+            let verdict = match self.aws.cloudwatch().alarms(&self.health.alarms).await {
+                Ok(states) => {
+                    let firing: Vec<String> = states
+                        .iter()
+                        .filter(|(_, s)| *s == Some(true))
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    let missing: Vec<String> = states
+                        .iter()
+                        .filter(|(_, s)| s.is_none())
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    if !firing.is_empty() {
+                        Verdict::Fail(format!("alarm {} is in ALARM", firing.join(", ")))
+                    } else if !missing.is_empty() {
+                        Verdict::Fail(format!("alarm {} does not exist", missing.join(", ")))
+                    } else {
+                        Verdict::Pass
+                    }
+                }
+                Err(e) => Verdict::NoData(format!("could not read alarms: {e}")),
+            };
+            out.push(Outcome {
+                gate: "health.alarms".into(),
+                verdict,
+                on_fail: OnFail::Rollback,
+            });
+        }
+        for m in &self.health.metrics {
+            let verdict = self.metric(m, ctx).await;
+            out.push(Outcome {
+                gate: format!("health.metrics.{}", m.name),
+                verdict,
+                on_fail: m.on_fail,
+            });
+        }
+        if let Some(c) = &self.health.command {
+            out.push(Outcome {
+                gate: "health.command".into(),
+                verdict: run_command(&c.run, c.timeout, ctx).await,
+                on_fail: c.on_fail,
+            });
+        }
+        out
+    }
+
+    async fn metric(&self, m: &MetricGate, ctx: &GateContext) -> Verdict {
+        let cw = self.aws.cloudwatch();
+        let lb = &ctx.load_balancer_suffix;
+        let read = |metric: &'static str, stat: &'static str, tg: String| async move {
+            cw.elb_metric(metric, stat, lb, &tg, m.window).await
+        };
+        match m.name.as_str() {
+            "error_rate" => {
+                let errors = read(
+                    "HTTPCode_Target_5XX_Count",
+                    "Sum",
+                    ctx.target_group_suffix.clone(),
+                )
+                .await;
+                let requests = read("RequestCount", "Sum", ctx.target_group_suffix.clone()).await;
+                match (errors, requests) {
+                    (Ok(e), Ok(r)) => judge_error_rate(e, r, m),
+                    (Err(e), _) | (_, Err(e)) => {
+                        Verdict::NoData(format!("could not read metrics: {e}"))
+                    }
+                }
+            }
+            "p95_latency" => {
+                let new = read("TargetResponseTime", "p95", ctx.target_group_suffix.clone()).await;
+                let old = read("TargetResponseTime", "p95", ctx.baseline_suffix.clone()).await;
+                match (new, old) {
+                    (Ok(n), Ok(o)) => judge_p95(n, o, m),
+                    (Err(e), _) | (_, Err(e)) => {
+                        Verdict::NoData(format!("could not read metrics: {e}"))
+                    }
+                }
+            }
+            other => Verdict::NoData(format!("unknown metric {other}")),
+        }
+    }
+}
+
+/// Runs a smoke-test command with the revision in `CONVERGE_ROLLOUT_*` variables.
+pub async fn run_command(run: &str, timeout: Duration, ctx: &GateContext) -> Verdict {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(run)
+        .env("CONVERGE_ROLLOUT_ADDRESS", &ctx.address)
+        .env("CONVERGE_ROLLOUT_TASK_DEFINITION", &ctx.task_definition)
+        .env("CONVERGE_ROLLOUT_TARGET_GROUP", &ctx.target_group)
+        .env("CONVERGE_ROLLOUT_STEP", ctx.step.to_string())
+        .env("CONVERGE_ROLLOUT_WEIGHT", ctx.weight.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => return Verdict::Fail(format!("could not start `{run}`: {e}")),
+    };
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => Verdict::Fail(format!(
+            "`{run}` did not finish within {}",
+            humantime::format_duration(timeout)
+        )),
+        Ok(Err(e)) => Verdict::Fail(format!("`{run}`: {e}")),
+        Ok(Ok(out)) if out.status.success() => Verdict::Pass,
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Verdict::Fail(format!(
+                "`{run}` exited {}{}",
+                out.status
+                    .code()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "by a signal".into()),
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last}")
+                }
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(name: &str, no_data: NoData) -> MetricGate {
+        MetricGate {
+            name: name.into(),
+            max: Some(0.05),
+            max_ratio_to_baseline: Some(2.0),
+            window: Duration::from_secs(180),
+            no_data,
+            on_fail: OnFail::Rollback,
+        }
+    }
+
+    #[test]
+    fn error_rate_fails_above_max_and_no_data_is_never_a_silent_pass() {
+        let g = gate("error_rate", NoData::Wait);
+        assert_eq!(judge_error_rate(Some(1.0), Some(100.0), &g), Verdict::Pass);
+        assert!(
+            matches!(judge_error_rate(Some(12.0), Some(100.0), &g), Verdict::Fail(t) if t.contains("12.0%"))
+        );
+        assert!(matches!(
+            judge_error_rate(None, None, &g),
+            Verdict::NoData(_)
+        ));
+        assert!(matches!(
+            judge_error_rate(None, Some(0.0), &gate("error_rate", NoData::Fail)),
+            Verdict::Fail(_)
+        ));
+        assert_eq!(
+            judge_error_rate(None, None, &gate("error_rate", NoData::Pass)),
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn p95_is_judged_against_the_old_revision() {
+        let g = gate("p95_latency", NoData::Wait);
+        assert_eq!(judge_p95(Some(0.3), Some(0.2), &g), Verdict::Pass);
+        assert!(
+            matches!(judge_p95(Some(0.5), Some(0.2), &g), Verdict::Fail(t) if t.contains("2.50×"))
+        );
+        assert!(matches!(judge_p95(None, Some(0.2), &g), Verdict::NoData(_)));
+        assert!(matches!(
+            judge_p95(Some(0.2), None, &gate("p95_latency", NoData::Fail)),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn commands_get_the_revision_and_fail_on_exit_status_or_timeout() {
+        let ctx = GateContext {
+            address: "api.service".into(),
+            task_definition: "arn:td:7".into(),
+            target_group: "arn:tg/green".into(),
+            target_group_suffix: String::new(),
+            baseline_suffix: String::new(),
+            load_balancer_suffix: String::new(),
+            step: 2,
+            weight: 50,
+        };
+        let ok = run_command(
+            "test \"$CONVERGE_ROLLOUT_TASK_DEFINITION\" = arn:td:7 && test \"$CONVERGE_ROLLOUT_WEIGHT\" = 50",
+            Duration::from_secs(5),
+            &ctx,
+        )
+        .await;
+        assert_eq!(ok, Verdict::Pass);
+        let failed =
+            run_command("echo smoke broke >&2; exit 3", Duration::from_secs(5), &ctx).await;
+        assert!(matches!(failed, Verdict::Fail(t) if t.contains("exited 3: smoke broke")));
+        let slow = run_command("sleep 5", Duration::from_millis(200), &ctx).await;
+        assert!(matches!(slow, Verdict::Fail(t) if t.contains("did not finish")));
+    }
+}

@@ -1,0 +1,125 @@
+//! What a rollout persists after every change, so `rollout status` can show it and `rollout
+//! resume` (or the next apply) can continue it.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Moving traffic or baking (or stopped mid-way by a crash: resume continues it).
+    Running,
+    /// The new revision is primary at 100%, the old one removed.
+    Succeeded,
+    /// A gate failed: traffic went back to the old revision, the new task set was removed.
+    RolledBack,
+    /// Someone ran `rollout abort`: rolled back.
+    Aborted,
+}
+
+impl Status {
+    /// Whether it still has work to do.
+    pub fn unfinished(self) -> bool {
+        self == Status::Running
+    }
+}
+
+/// One revision taking part: its task set, task definition and target group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    /// ECS task set id ("" until created).
+    pub task_set: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Target group ARN.
+    pub target_group: String,
+}
+
+/// One gate evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// RFC 3339 time.
+    pub time: String,
+    /// `health.http`, `health.alarms`, `health.metrics.error_rate`, `health.command`, `cost`.
+    pub gate: String,
+    /// `pass`, `fail`, `no_data`, `alert`, `pending` (failing, limit not reached).
+    pub outcome: String,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// A rollout's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Random id.
+    pub id: String,
+    /// The service's address.
+    pub address: String,
+    /// `canary` or `blue_green`.
+    pub strategy: String,
+    /// Where it is.
+    pub status: Status,
+    /// `starting`, `baking`, `pre_traffic`, `termination_wait`, `finishing`, `done`.
+    pub phase: String,
+    /// Canary weights (blue/green: `[0, 100]`).
+    pub steps: Vec<i32>,
+    /// Index into `steps` of the current step.
+    pub step: usize,
+    /// Current weights: `[old, new]`.
+    pub weights: [i32; 2],
+    /// The revision traffic leaves.
+    pub old: Revision,
+    /// The revision that earns traffic.
+    pub new: Revision,
+    /// The listener.
+    pub listener_arn: String,
+    /// Its load balancer (CloudWatch dimension `app/NAME/ID`).
+    pub load_balancer: String,
+    /// Cluster and service names.
+    pub cluster: String,
+    /// The ECS service name.
+    pub service: String,
+    /// When the current bake started (RFC 3339).
+    pub bake_started: Option<String>,
+    /// Bake length of the current phase, seconds.
+    pub bake_seconds: f64,
+    /// Latest gate results (newest last, at most 50 kept).
+    pub gates: Vec<GateResult>,
+    /// Why it rolled back or was aborted.
+    pub reason: Option<String>,
+    /// Seconds from the failing gate to traffic restored, when it rolled back.
+    pub rollback_seconds: Option<f64>,
+    /// SHA-256 of the desired properties it rolls out (resume continues only the same ones).
+    pub desired_hash: String,
+    /// RFC 3339 start, update and end times.
+    pub started_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// End.
+    pub finished_at: Option<String>,
+}
+
+impl Rollout {
+    /// Appends a gate result, keeping the latest 50.
+    pub fn push_gate(&mut self, result: GateResult) {
+        self.gates.push(result);
+        if self.gates.len() > 50 {
+            let extra = self.gates.len() - 50;
+            self.gates.drain(..extra);
+        }
+    }
+
+    /// Seconds left in the current bake, if baking.
+    pub fn bake_left(&self) -> Option<f64> {
+        let started = chrono::DateTime::parse_from_rfc3339(self.bake_started.as_deref()?).ok()?;
+        let elapsed = (chrono::Utc::now() - started.with_timezone(&chrono::Utc)).num_milliseconds()
+            as f64
+            / 1000.0;
+        Some((self.bake_seconds - elapsed).max(0.0))
+    }
+}
+
+/// Now, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,346 @@
+//! A service's `rollout` block (DESIGN §5), read from its normalized properties.
+
+use std::time::Duration;
+
+use crate::model::{Value, parse_duration, parse_percent};
+
+/// How the new revision takes traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Weight steps with a bake after each.
+    Canary,
+    /// Pre-traffic checks at 0%, then one switch, old task set kept for `termination_wait`.
+    BlueGreen,
+}
+
+impl Strategy {
+    /// `canary`, `blue_green`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Canary => "canary",
+            Strategy::BlueGreen => "blue_green",
+        }
+    }
+}
+
+/// What a failing gate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    /// Roll back (the default).
+    Rollback,
+    /// Record and notify; the rollout goes on.
+    Alert,
+}
+
+/// What a metric with no datapoints means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoData {
+    /// The gate fails.
+    Fail,
+    /// The gate passes.
+    Pass,
+    /// Neither: the bake goes on and the metric is read again.
+    Wait,
+}
+
+/// `health.http`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpGate {
+    /// URL probed with GET.
+    pub url: String,
+    /// Status that passes.
+    pub expect_status: u16,
+    /// Probe timeout.
+    pub timeout: Duration,
+    /// Consecutive failures that fail the gate.
+    pub failures: u32,
+    /// What failing does.
+    pub on_fail: OnFail,
+}
+
+/// One of `health.metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricGate {
+    /// `error_rate` or `p95_latency`.
+    pub name: String,
+    /// error_rate: highest passing rate.
+    pub max: Option<f64>,
+    /// p95_latency: highest passing ratio to the old revision.
+    pub max_ratio_to_baseline: Option<f64>,
+    /// Window read.
+    pub window: Duration,
+    /// What no data means.
+    pub no_data: NoData,
+    /// What failing does.
+    pub on_fail: OnFail,
+}
+
+/// `health.command`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandGate {
+    /// Shell command.
+    pub run: String,
+    /// Time limit.
+    pub timeout: Duration,
+    /// What failing does.
+    pub on_fail: OnFail,
+}
+
+/// All gates of a rollout.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Health {
+    /// HTTP probe.
+    pub http: Option<HttpGate>,
+    /// Alarms that must not be in ALARM.
+    pub alarms: Vec<String>,
+    /// ALB metric gates.
+    pub metrics: Vec<MetricGate>,
+    /// Smoke test command.
+    pub command: Option<CommandGate>,
+}
+
+/// A canary or blue/green rollout's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSpec {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Canary weights of the new revision, ending at 100.
+    pub steps: Vec<i32>,
+    /// Bake per step (blue/green: pre-traffic checks).
+    pub bake: Duration,
+    /// Gate interval.
+    pub interval: Duration,
+    /// Blue/green: how long the old task set is kept after the switch.
+    pub termination_wait: Duration,
+    /// The listener whose weights move.
+    pub listener_arn: String,
+    /// The two target groups.
+    pub target_groups: Vec<String>,
+    /// Blue/green: a listener that reaches the new revision before the switch.
+    pub test_listener_arn: Option<String>,
+    /// Gates.
+    pub health: Health,
+    /// Cost gate: highest run-rate increase, percent.
+    pub max_run_rate_increase: Option<f64>,
+    /// Webhook for rollout events.
+    pub webhook: Option<String>,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).reveal().as_str().map(str::to_string)
+}
+
+fn duration(v: &Value, key: &str, default: &str) -> Result<Duration, String> {
+    let raw = text(v, key).unwrap_or_else(|| default.to_string());
+    parse_duration(&raw).map_err(|e| format!("{key}: `{raw}` {e}"))
+}
+
+fn on_fail(v: &Value) -> OnFail {
+    if text(v, "on_fail").as_deref() == Some("alert") {
+        OnFail::Alert
+    } else {
+        OnFail::Rollback
+    }
+}
+
+impl RolloutSpec {
+    /// The rollout of a service's properties: `None` without one (or `strategy: rolling`,
+    /// which is ECS's own deployment), an error naming what is wrong.
+    pub fn from_properties(p: &Value) -> Option<Result<RolloutSpec, String>> {
+        let r = p.get("rollout");
+        let strategy = match text(r, "strategy").as_deref() {
+            _ if r.is_null() => return None,
+            Some("rolling") => return None,
+            Some("blue_green") => Strategy::BlueGreen,
+            _ => Strategy::Canary,
+        };
+        Some(Self::parse(r, strategy))
+    }
+
+    fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, String> {
+        let mut steps: Vec<i32> = r
+            .get("steps")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.as_i64())
+            .map(|s| s as i32)
+            .collect();
+        if steps.iter().any(|s| !(1..=100).contains(s)) {
+            return Err("rollout.steps are percentages between 1 and 100".into());
+        }
+        if steps.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("rollout.steps must increase".into());
+        }
+        if strategy == Strategy::Canary && steps.is_empty() {
+            steps = vec![10, 50, 100];
+        }
+        if steps.last() != Some(&100) {
+            steps.push(100);
+        }
+        let traffic = r.get("traffic");
+        let target_groups: Vec<String> = traffic
+            .get("target_groups")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.reveal().as_str().map(str::to_string))
+            .collect();
+        let listener_arn = text(traffic, "listener_arn").unwrap_or_default();
+        if listener_arn.is_empty() || target_groups.len() != 2 {
+            return Err(
+                "a canary or blue_green rollout needs traffic.listener_arn and two traffic.target_groups"
+                    .into(),
+            );
+        }
+        let health = r.get("health");
+        let http = match health.get("http") {
+            Value::Null => None,
+            h => Some(HttpGate {
+                url: text(h, "url").unwrap_or_default(),
+                expect_status: h.get("expect_status").as_i64().unwrap_or(200) as u16,
+                timeout: duration(h, "timeout", "2s")?,
+                failures: h.get("failures").as_i64().unwrap_or(2).max(1) as u32,
+                on_fail: on_fail(h),
+            }),
+        };
+        let metrics = health
+            .get("metrics")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                Ok(MetricGate {
+                    name: text(m, "name").unwrap_or_default(),
+                    max: m.get("max").as_f64(),
+                    max_ratio_to_baseline: m.get("max_ratio_to_baseline").as_f64(),
+                    window: duration(m, "for", "1m")?,
+                    no_data: match text(m, "no_data").as_deref() {
+                        Some("fail") => NoData::Fail,
+                        Some("pass") => NoData::Pass,
+                        _ => NoData::Wait,
+                    },
+                    on_fail: on_fail(m),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        for m in &metrics {
+            match m.name.as_str() {
+                "error_rate" if m.max.is_none() => {
+                    return Err("health.metrics error_rate needs `max`".into());
+                }
+                "p95_latency" if m.max_ratio_to_baseline.is_none() => {
+                    return Err("health.metrics p95_latency needs `max_ratio_to_baseline`".into());
+                }
+                _ => {}
+            }
+        }
+        let command = match health.get("command") {
+            Value::Null => None,
+            c => Some(CommandGate {
+                run: text(c, "run").unwrap_or_default(),
+                timeout: duration(c, "timeout", "5m")?,
+                on_fail: on_fail(c),
+            }),
+        };
+        Ok(RolloutSpec {
+            strategy,
+            steps,
+            bake: duration(r, "bake", "5m")?,
+            interval: duration(r, "interval", "10s")?.max(Duration::from_millis(100)),
+            termination_wait: duration(r, "termination_wait", "5m")?,
+            listener_arn,
+            target_groups,
+            test_listener_arn: text(traffic, "test_listener_arn"),
+            health: Health {
+                http,
+                alarms: health
+                    .get("alarms")
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|a| a.reveal().as_str().map(str::to_string))
+                    .collect(),
+                metrics,
+                command,
+            },
+            max_run_rate_increase: r
+                .get("cost")
+                .get("max_run_rate_increase")
+                .reveal()
+                .as_str()
+                .and_then(parse_percent)
+                .or_else(|| r.get("cost").get("max_run_rate_increase").as_f64()),
+            webhook: text(r.get("notify"), "webhook"),
+        })
+    }
+
+    /// `canary 10% → 50% → 100%, bake 5m` or `blue_green, checks 5m, then 100%, old kept 5m`.
+    pub fn summary(&self) -> String {
+        let bake = humantime::format_duration(self.bake);
+        match self.strategy {
+            Strategy::Canary => format!(
+                "canary {}, bake {bake}",
+                self.steps
+                    .iter()
+                    .map(|s| format!("{s}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+            Strategy::BlueGreen => format!(
+                "blue_green: checks for {bake} at 0%, then 100% at once, old revision kept {}",
+                humantime::format_duration(self.termination_wait)
+            ),
+        }
+    }
+}
+
+/// Whether going from `prior` to `desired` needs a new revision (and so a rollout): the task,
+/// its network or its load balancer container changed.
+pub fn needs_new_revision(prior: &Value, desired: &Value) -> bool {
+    ["task", "network", "load_balancer"]
+        .iter()
+        .any(|k| !prior.get(k).same_as(desired.get(k)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(rollout: serde_json::Value) -> Value {
+        Value::from_json(&serde_json::json!({ "rollout": rollout }))
+    }
+
+    #[test]
+    fn canary_steps_default_and_end_at_100() {
+        let spec = RolloutSpec::from_properties(&props(serde_json::json!({
+            "strategy": "canary", "steps": [10, 50], "bake": "5m", "interval": "10s",
+            "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
+        })))
+        .unwrap()
+        .unwrap();
+        assert_eq!(spec.steps, vec![10, 50, 100]);
+        assert_eq!(spec.summary(), "canary 10% → 50% → 100%, bake 5m");
+    }
+
+    #[test]
+    fn rolling_and_absent_are_not_rollouts_and_bad_blocks_say_why() {
+        assert!(
+            RolloutSpec::from_properties(&props(serde_json::json!({"strategy": "rolling"})))
+                .is_none()
+        );
+        assert!(RolloutSpec::from_properties(&Value::from_json(&serde_json::json!({}))).is_none());
+        let err = RolloutSpec::from_properties(&props(serde_json::json!({
+            "strategy": "canary", "steps": [50, 10],
+            "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
+        })))
+        .unwrap()
+        .unwrap_err();
+        assert!(err.contains("must increase"), "{err}");
+        let err =
+            RolloutSpec::from_properties(&props(serde_json::json!({"strategy": "blue_green"})))
+                .unwrap()
+                .unwrap_err();
+        assert!(err.contains("two traffic.target_groups"), "{err}");
+    }
+}

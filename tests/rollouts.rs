@@ -1,0 +1,666 @@
+//! Rollouts end to end against moto: canary and blue/green success with the listener weights
+//! watched through the AWS SDK while they move, automatic rollback on each gate kind, the cost
+//! gate, kill -9 then `rollout resume`, and promote/abort from a second process.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Moto, Project, Run, TestHttp};
+
+/// A project with an ALB, two target groups, a listener and one service under a rollout.
+struct Fixture {
+    _moto: Moto,
+    vars: Vec<String>,
+    project: Project,
+    http: TestHttp,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    ecs: aws_sdk_ecs::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Fixture {
+    async fn new(rollout: &str) -> Fixture {
+        let moto = Moto::start();
+        let vars = moto.network();
+        let http = TestHttp::start();
+        let project = Project::empty().with_moto(&moto);
+        let rollout = rollout
+            .replace("HEALTH_URL", &format!("{}/health", http.base))
+            .replace("HOOK_URL", &format!("{}/hook", http.base));
+        project.write(
+            "environments/ro.yaml",
+            &format!(
+                r#"environment: ro
+providers:
+  aws: {{ region: us-east-1 }}
+variables:
+  image_tag: v1
+  cpu: 256
+  memory: 512
+  subnet_a: subnet-1
+  subnet_b: subnet-2
+  security_group: sg-1
+  vpc_id: vpc-1
+resources:
+  cluster:
+    type: aws.ecs_cluster
+    properties: {{ name: ro }}
+  role:
+    type: aws.iam_role
+    properties:
+      name: ro-execution
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement:
+          - {{ Effect: Allow, Principal: {{ Service: ecs-tasks.amazonaws.com }}, Action: "sts:AssumeRole" }}
+  alb:
+    type: aws.lb
+    properties:
+      name: ro-alb
+      subnets: ["${{var.subnet_a}}", "${{var.subnet_b}}"]
+      security_groups: ["${{var.security_group}}"]
+  blue:
+    type: aws.lb_target_group
+    properties: {{ name: ro-blue, port: 8000, vpc_id: "${{var.vpc_id}}", health_check_path: /health }}
+  green:
+    type: aws.lb_target_group
+    properties: {{ name: ro-green, port: 8000, vpc_id: "${{var.vpc_id}}", health_check_path: /health }}
+  listener:
+    type: aws.lb_listener
+    properties:
+      load_balancer_arn: "${{alb.arn}}"
+      port: 80
+      target_group_arns: ["${{blue.arn}}", "${{green.arn}}"]
+  api:
+    type: aws.ecs_service
+    properties:
+      name: ro-api
+      cluster: "${{cluster.arn}}"
+      desired_count: 2
+      task:
+        family: ro-api
+        cpu: "${{var.cpu}}"
+        memory: "${{var.memory}}"
+        execution_role_arn: "${{role.arn}}"
+        containers:
+          - {{ name: app, image: "nginx:${{var.image_tag}}", port: 8000, memory: "${{var.memory}}" }}
+      network:
+        subnets: ["${{var.subnet_a}}", "${{var.subnet_b}}"]
+        security_groups: ["${{var.security_group}}"]
+      load_balancer: {{ container: app, port: 8000 }}
+      rollout:
+{rollout}
+"#
+            ),
+        );
+        let sdk = moto.sdk().await;
+        let fixture = Fixture {
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+            _moto: moto,
+            vars,
+            project,
+            http,
+        };
+        fixture.run(&["apply", "--auto-approve"]).expect(0);
+        fixture
+    }
+
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args: Vec<&str> = vec!["-e", "ro"];
+        args.extend(self.vars.iter().map(String::as_str));
+        args.extend(extra);
+        args
+    }
+
+    fn run(&self, extra: &[&str]) -> Run {
+        self.project.converge(&self.args(extra))
+    }
+
+    fn spawn(&self, extra: &[&str]) -> Child {
+        self.project
+            .command(&self.args(extra))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start converge")
+    }
+
+    async fn listener_arn(&self) -> String {
+        let lbs = self
+            .elb
+            .describe_load_balancers()
+            .names("ro-alb")
+            .send()
+            .await
+            .unwrap();
+        let lb = lbs.load_balancers.unwrap()[0]
+            .load_balancer_arn
+            .clone()
+            .unwrap();
+        let l = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .send()
+            .await
+            .unwrap();
+        l.listeners.unwrap()[0].listener_arn.clone().unwrap()
+    }
+
+    /// (blue, green) weights of the listener.
+    async fn weights(&self) -> (i32, i32) {
+        let listener = self.listener_arn().await;
+        let l = self
+            .elb
+            .describe_listeners()
+            .listener_arns(listener)
+            .send()
+            .await
+            .unwrap();
+        let action = &l.listeners.unwrap()[0].default_actions.clone().unwrap()[0];
+        let groups = action
+            .forward_config
+            .clone()
+            .unwrap()
+            .target_groups
+            .unwrap();
+        let weight = |name: &str| {
+            groups
+                .iter()
+                .find(|g| {
+                    g.target_group_arn
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains(&format!("/{name}/"))
+                })
+                .and_then(|g| g.weight)
+                .unwrap_or(0)
+        };
+        (weight("ro-blue"), weight("ro-green"))
+    }
+
+    /// (status, task definition) of each task set of the service.
+    async fn task_sets(&self) -> Vec<(String, String)> {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("ro")
+            .services("ro-api")
+            .send()
+            .await
+            .unwrap();
+        let service = out.services.unwrap().into_iter().next().unwrap();
+        service
+            .task_sets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                (
+                    t.status.unwrap_or_default(),
+                    t.task_definition.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Watches the weights until `child` exits; returns them without consecutive repeats.
+    async fn watch(&self, child: &mut Child) -> Vec<(i32, i32)> {
+        let mut seen: Vec<(i32, i32)> = Vec::new();
+        loop {
+            let done = child.try_wait().unwrap().is_some();
+            let w = self.weights().await;
+            if seen.last() != Some(&w) {
+                seen.push(w);
+            }
+            if done {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let s = self
+            .run(&["rollout", "status", "api", "--format", "json"])
+            .expect(0)
+            .json();
+        s["rollouts"][0].clone()
+    }
+
+    fn audit_actions(&self) -> Vec<String> {
+        let log = self
+            .run(&["audit", "log", "--format", "json"])
+            .expect(0)
+            .json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+fn finish(child: Child) -> Run {
+    Run::from_output(child.wait_with_output().unwrap(), &["apply"])
+}
+
+const CANARY: &str = r#"        strategy: canary
+        steps: [10, 50, 100]
+        bake: 1s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          http: { url: "HEALTH_URL", failures: 3, timeout: 1s }
+        notify: { webhook: "HOOK_URL" }"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_moves_weights_step_by_step_then_makes_the_new_revision_primary() {
+    let f = Fixture::new(CANARY).await;
+    assert_eq!(
+        f.weights().await,
+        (100, 0),
+        "the first revision starts at 100%"
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].0, "PRIMARY");
+
+    let plan = f.run(&["--var", "image_tag=v2", "plan"]).expect(0);
+    assert!(
+        plan.stdout()
+            .contains("~ rollout canary 10% → 50% → 100%, bake 1s"),
+        "{}",
+        plan.stdout()
+    );
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let seen = f.watch(&mut child).await;
+    let run = finish(child).expect(0);
+    assert_eq!(
+        seen,
+        vec![(100, 0), (90, 10), (50, 50), (0, 100)],
+        "{}",
+        run.stderr()
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "the old task set is gone: {sets:?}");
+    assert_eq!(sets[0].0, "PRIMARY");
+    assert!(sets[0].1.ends_with(":2"), "{sets:?}");
+    assert_eq!(f.status()["status"], "succeeded");
+    f.run(&["--var", "image_tag=v2", "plan", "--detailed-exitcode"])
+        .expect(0);
+    let actions = f.audit_actions();
+    assert_eq!(actions.iter().filter(|a| *a == "rollout step").count(), 3);
+    assert!(actions.contains(&"rollout complete".to_string()));
+    let hooks = f.http.hooks();
+    assert!(
+        hooks
+            .iter()
+            .any(|h| h["event"] == "rollout complete"
+                && h["text"].as_str().unwrap().contains("ro api")),
+        "{hooks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blue_green_switches_at_once_and_keeps_the_old_revision_for_termination_wait() {
+    let f = Fixture::new(
+        r#"        strategy: blue_green
+        bake: 1s
+        interval: 200ms
+        termination_wait: 3s
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          http: { url: "HEALTH_URL" }"#,
+    )
+    .await;
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let mut seen: Vec<(i32, i32)> = Vec::new();
+    let mut switched_at: Option<Instant> = None;
+    let mut old_gone_at: Option<Instant> = None;
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        let w = f.weights().await;
+        if seen.last() != Some(&w) {
+            seen.push(w);
+        }
+        if w == (0, 100) && switched_at.is_none() {
+            switched_at = Some(Instant::now());
+            assert_eq!(
+                f.task_sets().await.len(),
+                2,
+                "the old task set stays after the switch"
+            );
+        }
+        if switched_at.is_some() && old_gone_at.is_none() && f.task_sets().await.len() == 1 {
+            old_gone_at = Some(Instant::now());
+        }
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    finish(child).expect(0);
+    assert_eq!(seen, vec![(100, 0), (0, 100)], "nothing in between");
+    let kept = old_gone_at.unwrap() - switched_at.unwrap();
+    assert!(
+        kept >= Duration::from_millis(2500),
+        "old task set kept {kept:?}, termination_wait is 3s"
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1);
+    assert!(sets[0].1.ends_with(":2"));
+}
+
+/// Applies v2 expecting a rollback; checks traffic, task sets, status and audit; returns the
+/// reason recorded.
+async fn expect_rollback(f: &Fixture, expected: &str) -> String {
+    let run = f
+        .run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(1);
+    assert!(run.stderr().contains(expected), "{}", run.stderr());
+    assert_eq!(
+        f.weights().await,
+        (100, 0),
+        "all traffic back on the old revision"
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "the new task set is removed: {sets:?}");
+    assert_eq!(sets[0].0, "PRIMARY");
+    assert!(
+        sets[0].1.ends_with(":1"),
+        "the old revision is primary: {sets:?}"
+    );
+    let status = f.status();
+    assert_eq!(status["status"], "rolled_back");
+    let reason = status["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains(expected), "{reason}");
+    let seconds = status["rollback_seconds"].as_f64().unwrap();
+    println!("gate failed → traffic restored in {seconds:.3}s ({expected})");
+    assert!(seconds < 5.0);
+    let log = f
+        .run(&["audit", "log", "--format", "json"])
+        .expect(0)
+        .json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "rollback"
+                && e["detail"].as_str().unwrap_or("").contains(expected)),
+        "the reason is in the audit trail"
+    );
+    reason
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_http_probe_rolls_back_after_exactly_the_configured_failures() {
+    let f = Fixture::new(CANARY).await;
+    f.http.set_status(500);
+    let before = f.http.probes();
+    let reason = expect_rollback(&f, "health.http: 3 consecutive failures, last: 500 from").await;
+    assert_eq!(
+        f.http.probes() - before,
+        3,
+        "rolled back at the 3rd failure, not before or after: {reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_in_alarm_rolls_back() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [25, 100]
+        bake: 2s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          alarms: [ro-5xx]"#,
+    )
+    .await;
+    f.cloudwatch
+        .put_metric_alarm()
+        .alarm_name("ro-5xx")
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    f.cloudwatch
+        .set_alarm_state()
+        .alarm_name("ro-5xx")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    expect_rollback(&f, "health.alarms: alarm ro-5xx is in ALARM").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_rate_above_max_rolls_back() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [20, 100]
+        bake: 2s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          metrics:
+            - { name: error_rate, max: 0.05, for: 3m, no_data: wait }"#,
+    )
+    .await;
+    // The new revision will be on the green group: its metrics say 30% errors.
+    let tgs = f
+        .elb
+        .describe_target_groups()
+        .names("ro-green")
+        .send()
+        .await
+        .unwrap();
+    let green = tgs.target_groups.unwrap()[0]
+        .target_group_arn
+        .clone()
+        .unwrap();
+    let lbs = f
+        .elb
+        .describe_load_balancers()
+        .names("ro-alb")
+        .send()
+        .await
+        .unwrap();
+    let lb = lbs.load_balancers.unwrap()[0]
+        .load_balancer_arn
+        .clone()
+        .unwrap();
+    let suffix =
+        |arn: &str, marker: &str| arn.split_once(marker).map(|(_, s)| s.to_string()).unwrap();
+    let dims = [
+        ("LoadBalancer", suffix(&lb, ":loadbalancer/")),
+        (
+            "TargetGroup",
+            format!("targetgroup/{}", suffix(&green, ":targetgroup/")),
+        ),
+    ];
+    for (metric, value) in [("HTTPCode_Target_5XX_Count", 30.0), ("RequestCount", 100.0)] {
+        let mut datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(metric)
+            .value(value)
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                std::time::SystemTime::now(),
+            ));
+        for (k, v) in &dims {
+            datum = datum.dimensions(
+                aws_sdk_cloudwatch::types::Dimension::builder()
+                    .name(*k)
+                    .value(v)
+                    .build(),
+            );
+        }
+        f.cloudwatch
+            .put_metric_data()
+            .namespace("AWS/ApplicationELB")
+            .metric_data(datum.build())
+            .send()
+            .await
+            .unwrap();
+    }
+    expect_rollback(&f, "health.metrics.error_rate: error rate 30.0%").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cost_gate_refuses_a_revision_that_quadruples_cpu_and_memory() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [50, 100]
+        bake: 1s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        cost: { max_run_rate_increase: 50% }"#,
+    )
+    .await;
+    let run = f
+        .run(&[
+            "--var",
+            "cpu=1024",
+            "--var",
+            "memory=2048",
+            "apply",
+            "--auto-approve",
+        ])
+        .expect(1);
+    assert!(
+        run.stderr()
+            .contains("rollout refused by the cost gate before any traffic moved"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("/month → $"),
+        "both run rates are named: {}",
+        run.stderr()
+    );
+    assert_eq!(f.weights().await, (100, 0));
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1);
+    assert!(sets[0].1.ends_with(":1"));
+    let families = f
+        .ecs
+        .list_task_definitions()
+        .family_prefix("ro-api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        families.task_definition_arns.unwrap().len(),
+        1,
+        "no revision was even registered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_bake_then_resume_continues_from_that_step() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [10, 50, 100]
+        bake: 2s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }"#,
+    )
+    .await;
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.weights().await != (50, 50) {
+        assert!(Instant::now() < deadline, "never reached 50%");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = f.status();
+    assert_eq!(status["status"], "running");
+    assert_eq!(status["step"], 1, "stopped at the second step: {status}");
+    let text = f.run(&["rollout", "status"]).expect(0);
+    assert!(
+        text.stdout().contains("step 2 of 3 (50% new / 50% old)"),
+        "{}",
+        text.stdout()
+    );
+
+    let mut resume = f.spawn(&["--var", "image_tag=v2", "rollout", "resume", "api"]);
+    let seen = f.watch(&mut resume).await;
+    let run = finish(resume).expect(0);
+    assert!(
+        run.stderr().contains("resuming the rollout at step 2 of 3"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(seen, vec![(50, 50), (0, 100)], "never back to 0% or 10%");
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "one primary, nothing left over: {sets:?}");
+    assert!(sets[0].1.ends_with(":2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_abort_from_a_second_process_during_a_long_bake() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [10, 50, 100]
+        bake: 10m
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }"#,
+    )
+    .await;
+    let wait_for = |w: (i32, i32)| {
+        let f = &f;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while f.weights().await != w {
+                assert!(Instant::now() < deadline, "never reached {w:?}");
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }
+    };
+    let started = Instant::now();
+    let child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    wait_for((90, 10)).await;
+    f.run(&["rollout", "promote", "api"]).expect(0);
+    wait_for((50, 50)).await;
+    f.run(&["rollout", "promote", "api", "--full"]).expect(0);
+    finish(child).expect(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a 10m bake was promoted through"
+    );
+    assert_eq!(f.weights().await, (0, 100));
+
+    // v2 is on green now, so v3 goes to blue.
+    let child = f.spawn(&["--var", "image_tag=v3", "apply", "--auto-approve"]);
+    wait_for((10, 90)).await;
+    f.run(&["rollout", "abort", "api"]).expect(0);
+    let run = finish(child).expect(1);
+    assert!(run.stderr().contains("rollout aborted"), "{}", run.stderr());
+    assert_eq!(
+        f.weights().await,
+        (0, 100),
+        "v2's group has all traffic again"
+    );
+    assert_eq!(f.status()["status"], "aborted");
+    let actions = f.audit_actions();
+    for a in [
+        "rollout promote requested",
+        "rollout promote_full requested",
+        "rollout abort requested",
+        "rollout promote",
+        "rollback",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}
