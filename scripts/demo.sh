@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: validate → plan → apply → plan (no changes) → an out-of-band change → drift →
-# apply (repairs it) → audit, on the example `dev` environment, against moto on loopback,
-# with the embedded SQLite state in a scratch copy of the project.
+# apply (repairs it) → audit, on the example `dev` environment; then rollouts on `staging`
+# (an ALB, the API under a canary, the worker under blue/green): one that succeeds and one
+# rolled back by a failing health check. Against moto on loopback, with the embedded SQLite
+# state in a scratch copy of the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,7 +14,11 @@ port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$port" >/tmp/converge-demo-moto.log 2>&1 &
 moto_pid=$!
 work=$(mktemp -d)
-trap 'kill $moto_pid 2>/dev/null; rm -rf "$work"' EXIT
+hport=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/www" && echo ok >"$work/www/health"
+.venv/bin/python -m http.server "$hport" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
+health_pid=$!
+trap 'kill $moto_pid $health_pid 2>/dev/null; rm -rf "$work"' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
   AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true CONVERGE_ACTOR=demo
 for _ in $(seq 50); do curl -fs "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -34,3 +40,14 @@ step apply -e dev --auto-approve; "$converge" apply -e dev "${vars[@]}" --auto-a
 step drift -e dev; "$converge" drift -e dev "${vars[@]}"
 step audit log -e dev; "$converge" audit log -e dev
 step audit verify -e dev; "$converge" audit verify -e dev
+
+echo; echo "# staging: an ALB; the API rolls out by canary (10% → 50% → 100%), the worker by blue/green."
+echo "# The API's health gate probes a local endpoint; bakes are shortened to 2s for the demo."
+svars=("${vars[@]}" "--var=health_url=http://127.0.0.1:$hport/health" --var=rollout_bake=2s --var=rollout_interval=500ms)
+step apply -e staging --auto-approve; "$converge" apply -e staging "${svars[@]}" --auto-approve >/dev/null; echo "(created $("$converge" state list -e staging | wc -l) resources)"
+step plan -e staging --var image_tag=v1.1.0; "$converge" plan -e staging "${svars[@]}" --var image_tag=v1.1.0
+step apply -e staging --var image_tag=v1.1.0 --auto-approve; "$converge" apply -e staging "${svars[@]}" --var image_tag=v1.1.0 --auto-approve
+echo; echo "# v1.2.0 is broken: its health endpoint stops answering 200."
+rm "$work/www/health"
+step apply -e staging --var image_tag=v1.2.0 --auto-approve; set +e; "$converge" apply -e staging "${svars[@]}" --var image_tag=v1.2.0 --auto-approve; echo "(exit $?: rolled back)"; set -e
+step rollout status -e staging; "$converge" rollout status -e staging

@@ -195,3 +195,55 @@ fn bad_input_changes_nothing_in_cloud_or_state() {
     });
     assert!(repos.is_empty(), "nothing was created: {repos:?}");
 }
+
+#[test]
+fn the_example_project_validates_and_staging_plans_its_rollouts() {
+    let p = Project::example();
+    let run = p.converge(&["validate"]).expect(0);
+    for line in [
+        "dev: valid (6 resources)",
+        "staging: valid (13 resources)",
+        "prod: valid (13 resources)",
+    ] {
+        assert!(run.stdout().contains(line), "{line} in {}", run.stdout());
+    }
+    // A first plan reads nothing from the cloud: no state yet.
+    let plan = p
+        .converge(&["plan", "-e", "staging", "--format", "json"])
+        .expect(0)
+        .json();
+    let service = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "api.service")
+        .unwrap();
+    assert_eq!(service["after"]["rollout"]["strategy"], "canary");
+    assert_eq!(
+        service["after"]["rollout"]["steps"],
+        serde_json::json!([10, 50, 100])
+    );
+}
+
+#[test]
+fn rollout_blocks_are_checked_with_locations() {
+    let p = project_with(&format!(
+        "{GOOD}  svc:
+    type: aws.ecs_service
+    properties:
+      name: svc
+      cluster: dev
+      task: {{ family: svc, cpu: 256, memory: 512, containers: [{{ name: app, image: nginx }}] }}
+      network: {{ subnets: [subnet-1] }}
+      rollout: {{ strategy: canary, bake: soon, cost: {{ max_run_rate_increase: lots }} }}
+"
+    ));
+    expect_error(
+        &p,
+        &[
+            "`soon` is not a duration",
+            "environments/dev.yaml:22:42",
+            "`lots` is not a percentage (write 50%)",
+        ],
+    );
+}

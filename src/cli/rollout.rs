@@ -160,7 +160,10 @@ async fn request(
 }
 
 fn status_text(r: &Rollout, request: Option<&str>) -> String {
-    let status = format!("{:?}", r.status).to_lowercase();
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let status = match r.status {
         crate::rollout::Status::Running => status.yellow().to_string(),
         crate::rollout::Status::Succeeded => status.green().to_string(),

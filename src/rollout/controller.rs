@@ -169,7 +169,15 @@ async fn event(
             "actor": ctx.audit.actor,
             "commit": ctx.audit.commit,
         });
-        super::notify::webhook(&reqwest::Client::new(), url, &payload).await;
+        if action == "gate failed" {
+            // Never let a slow webhook delay the rollback that follows.
+            let url = url.clone();
+            tokio::spawn(async move {
+                super::notify::webhook(&reqwest::Client::new(), &url, &payload).await;
+            });
+        } else {
+            super::notify::webhook(&reqwest::Client::new(), url, &payload).await;
+        }
     }
     Ok(())
 }
