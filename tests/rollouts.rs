@@ -303,6 +303,40 @@ async fn canary_moves_weights_step_by_step_then_makes_the_new_revision_primary()
                 && h["text"].as_str().unwrap().contains("ro api")),
         "{hooks:?}"
     );
+
+    // Destroy takes the service with its task sets, then the listener, groups and ALB.
+    f.run(&["--var", "image_tag=v2", "destroy", "--auto-approve"])
+        .expect(0);
+    let active = f
+        .ecs
+        .describe_services()
+        .cluster("ro")
+        .services("ro-api")
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.services)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.status.as_deref() == Some("ACTIVE"))
+        .count();
+    assert_eq!(active, 0);
+    assert!(
+        f.elb
+            .describe_load_balancers()
+            .names("ro-alb")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        f.elb
+            .describe_target_groups()
+            .names("ro-blue")
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
