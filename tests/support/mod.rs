@@ -6,6 +6,7 @@
 mod backend;
 mod faulty;
 mod http;
+pub mod swagger;
 
 pub use backend::Backend;
 pub use faulty::FaultyProxy;
