@@ -164,6 +164,9 @@ pub async fn refresh(
     env: &str,
     stored: &[state::ResourceState],
 ) -> Result<crate::plan::LiveMap, CliError> {
+    registry
+        .ready()
+        .map_err(|e| CliError::Failed(format!("{env}: {e}")))?;
     let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
     let before = registry.calls().total();
     let started = std::time::Instant::now();

@@ -12,7 +12,7 @@ use super::diagnostic::{ConfigError, ConfigErrors, SourceFile};
 use super::template::{self, Piece};
 use super::types::{Tag, accepts, attribute_type, tag_of_type, tag_of_value};
 use super::yaml;
-use super::{AwsSettings, DesiredResource, Environment, Providers, VarOverrides};
+use super::{AwsSettings, AzureSettings, DesiredResource, Environment, Providers, VarOverrides};
 use crate::model::schema::{KindSchema, Type};
 use crate::model::{Address, Expr, Reference, Value, kinds, value_at};
 
@@ -23,7 +23,8 @@ const ENV_KEYS: &[&str] = &[
     "modules",
     "resources",
 ];
-const PROVIDER_KEYS: &[&str] = &["aws"];
+const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
+const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud"];
 const AWS_KEYS: &[&str] = &["region"];
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "depends_on"];
 const INSTANCE_KEYS: &[&str] = &["source", "inputs"];
@@ -266,6 +267,19 @@ impl Loader<'_> {
                 "in this file",
             );
         }
+        if providers.azure.is_none()
+            && self
+                .resources
+                .values()
+                .any(|r| r.kind.provider() == "azure")
+        {
+            self.err(
+                file,
+                top.span(),
+                "resources of kind azure.* need `providers: { azure: { subscription_id: ... } }`",
+                "in this file",
+            );
+        }
         providers
     }
 
@@ -293,6 +307,51 @@ impl Loader<'_> {
                     file,
                     aws.span(),
                     "missing key `region` in `providers.aws`",
+                    "here",
+                ),
+            }
+        }
+        if let Some(azure) = map.get_node("azure")
+            && let Some(azure) =
+                yaml::expect_mapping(&f, azure, "`providers.azure`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, azure, AZURE_KEYS, "`providers.azure`", &mut self.errors);
+            let tenant_id = azure
+                .get_node("tenant_id")
+                .and_then(|t| yaml::expect_string(&f, t, "`tenant_id`", &mut self.errors))
+                .map(|t| t.as_str().to_string());
+            let cloud = azure
+                .get_node("cloud")
+                .and_then(|c| yaml::expect_string(&f, c, "`cloud`", &mut self.errors))
+                .filter(|c| {
+                    let ok = ["public", "china", "usgovernment"].contains(&c.as_str());
+                    if !ok {
+                        self.err(
+                            file,
+                            c.span(),
+                            "`cloud` is public, china or usgovernment",
+                            "unknown cloud",
+                        );
+                    }
+                    ok
+                })
+                .map(|c| c.as_str().to_string());
+            match azure.get_node("subscription_id") {
+                Some(s) => {
+                    if let Some(s) =
+                        yaml::expect_string(&f, s, "`subscription_id`", &mut self.errors)
+                    {
+                        providers.azure = Some(AzureSettings {
+                            subscription_id: s.as_str().to_string(),
+                            tenant_id,
+                            cloud,
+                        });
+                    }
+                }
+                None => self.err(
+                    file,
+                    azure.span(),
+                    "missing key `subscription_id` in `providers.azure`",
                     "here",
                 ),
             }

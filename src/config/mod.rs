@@ -32,11 +32,24 @@ pub struct AwsSettings {
     pub region: String,
 }
 
+/// Azure settings of an environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AzureSettings {
+    /// The subscription resources are created in.
+    pub subscription_id: String,
+    /// The Microsoft Entra tenant (else `AZURE_TENANT_ID`).
+    pub tenant_id: Option<String>,
+    /// `public` (default), `china` or `usgovernment`.
+    pub cloud: Option<String>,
+}
+
 /// The `providers` section of an environment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Providers {
     /// AWS, when the environment uses it.
     pub aws: Option<AwsSettings>,
+    /// Azure, when the environment uses it.
+    pub azure: Option<AzureSettings>,
 }
 
 /// One resource of the desired graph, with its properties still as expressions.

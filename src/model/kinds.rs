@@ -513,6 +513,75 @@ pub const LB_LISTENER: KindSchema = KindSchema {
     }],
 };
 
+/// `azure.resource_group`: an Azure resource group.
+pub const AZURE_RESOURCE_GROUP: KindSchema = KindSchema {
+    kind: "azure.resource_group",
+    doc: "An Azure resource group.",
+    props: &[
+        Prop::new("name", STRING, "Resource group name.")
+            .required()
+            .replace(),
+        Prop::new("location", STRING, "Azure region, e.g. westeurope.")
+            .required()
+            .replace(),
+        TAGS,
+    ],
+    outputs: &[Output {
+        name: "id",
+        ty: STRING,
+    }],
+};
+
+/// `azure.container_registry`: an Azure Container Registry.
+pub const AZURE_CONTAINER_REGISTRY: KindSchema = KindSchema {
+    kind: "azure.container_registry",
+    doc: "An Azure Container Registry.",
+    props: &[
+        Prop::new(
+            "name",
+            STRING,
+            "Registry name (globally unique, alphanumeric).",
+        )
+        .required()
+        .replace(),
+        Prop::new("resource_group", STRING, "Resource group it lives in.")
+            .required()
+            .replace(),
+        Prop::new("location", STRING, "Azure region.")
+            .required()
+            .replace(),
+        Prop::new(
+            "sku",
+            Type::Enum(&["Basic", "Standard", "Premium"]),
+            "Service tier.",
+        )
+        .default(Default::Str("Basic")),
+        Prop::new(
+            "admin_user_enabled",
+            Type::Bool,
+            "The admin user (a password login); off is safer.",
+        )
+        .default(Default::Bool(false)),
+        Prop::new(
+            "public_network_access",
+            Type::Enum(&["Enabled", "Disabled"]),
+            "Reachable from the internet.",
+        )
+        .default(Default::Str("Enabled")),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "login_server",
+            ty: STRING,
+        },
+    ],
+};
+
 /// Every kind converge manages, in the order `schema` lists them.
 pub const ALL: &[&KindSchema] = &[
     &ECR_REPOSITORY,
@@ -522,6 +591,8 @@ pub const ALL: &[&KindSchema] = &[
     &LB,
     &LB_TARGET_GROUP,
     &LB_LISTENER,
+    &AZURE_RESOURCE_GROUP,
+    &AZURE_CONTAINER_REGISTRY,
 ];
 
 /// The schema of a kind, by name.

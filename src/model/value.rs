@@ -185,6 +185,14 @@ impl Value {
         }
     }
 
+    /// This map with `key` set to `value` (unchanged when not a map).
+    pub fn with_entry(mut self, key: &str, value: Value) -> Value {
+        if let Value::Map(m) = &mut self {
+            m.insert(key.to_string(), value);
+        }
+        self
+    }
+
     /// Converts plain JSON (as read from a cloud API) into a value.
     pub fn from_json(json: &serde_json::Value) -> Value {
         match json {

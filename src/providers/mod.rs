@@ -2,6 +2,7 @@
 //! the registry that finds the provider of a kind.
 
 pub mod aws;
+pub mod azure;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -170,6 +171,7 @@ pub trait Provider: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Registry {
     aws: Option<Arc<aws::AwsProvider>>,
+    azure: Option<Arc<azure::AzureProvider>>,
     calls: CallLog,
 }
 
@@ -183,9 +185,22 @@ impl Registry {
             Some(s) => Some(Arc::new(aws::AwsProvider::new(s, options).await)),
             None => None,
         };
+        let azure = settings
+            .azure
+            .as_ref()
+            .map(|s| Arc::new(azure::AzureProvider::new(s, options)));
         Registry {
             aws,
+            azure,
             calls: options.calls.clone(),
+        }
+    }
+
+    /// Checks that every configured provider can sign in (Azure: a credential was found).
+    pub fn ready(&self) -> Result<(), ProviderError> {
+        match &self.azure {
+            Some(azure) => azure.ready(),
+            None => Ok(()),
         }
     }
 
@@ -207,6 +222,11 @@ impl Registry {
                 .as_deref()
                 .map(|p| p as &dyn Provider)
                 .ok_or_else(|| ProviderError::NotConfigured("aws".into())),
+            "azure" => self
+                .azure
+                .as_deref()
+                .map(|p| p as &dyn Provider)
+                .ok_or_else(|| ProviderError::NotConfigured("azure".into())),
             other => Err(ProviderError::UnknownKind {
                 provider: other.into(),
                 kind: kind.kind.into(),

@@ -3,11 +3,13 @@
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod azure;
 mod backend;
 mod faulty;
 mod http;
 pub mod swagger;
 
+pub use azure::AzureServer;
 pub use backend::Backend;
 pub use faulty::FaultyProxy;
 pub use http::TestHttp;
@@ -123,6 +125,7 @@ pub struct Project {
     dir: tempfile::TempDir,
     endpoint: Option<String>,
     state_url: Option<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Project {
@@ -136,6 +139,7 @@ impl Project {
             dir,
             endpoint: None,
             state_url: None,
+            extra_env: Vec::new(),
         }
     }
 
@@ -147,12 +151,19 @@ impl Project {
             dir,
             endpoint: None,
             state_url: None,
+            extra_env: Vec::new(),
         }
     }
 
     /// Points converge at a moto server.
     pub fn with_moto(mut self, moto: &Moto) -> Project {
         self.endpoint = Some(moto.endpoint.clone());
+        self
+    }
+
+    /// Adds environment variables to every converge run (e.g. the local Azure's).
+    pub fn with_env(mut self, vars: Vec<(String, String)>) -> Project {
+        self.extra_env.extend(vars);
         self
     }
 
@@ -216,6 +227,17 @@ impl Project {
             Some(url) => cmd.env("CONVERGE_STATE_URL", url),
             None => cmd.env_remove("CONVERGE_STATE_URL"),
         };
+        for k in [
+            "AZURE_CLIENT_SECRET",
+            "AZURE_CLIENT_ID",
+            "AZURE_TENANT_ID",
+            "AZURE_AUTHORITY_HOST",
+            "IDENTITY_ENDPOINT",
+            "MSI_ENDPOINT",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.extra_env.iter().cloned());
         cmd.stdin(Stdio::null());
         cmd
     }

@@ -1,0 +1,501 @@
+//! A local Azure for tests: the Microsoft Entra token endpoint and Azure Resource Manager for
+//! resource groups and container registries, in memory, answering as Azure does (201/200 on
+//! PUT, `Azure-AsyncOperation` and `Location` long-running operations, 404 error bodies, 429
+//! with `Retry-After`), and validating every request body against the official specification
+//! (`support::swagger`). A body the specification rejects is answered 400 and recorded.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use super::swagger::{Specs, path_matches};
+
+const RESOURCES_SPEC: &str =
+    "specification/resources/resource-manager/Microsoft.Resources/stable/2024-03-01/resources.json";
+const ACR_SPEC: &str = "specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/stable/2023-07-01/containerregistry.json";
+const GROUP: &str = "/subscriptions/{s}/resourcegroups/{g}";
+const REGISTRIES: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries";
+const REGISTRY: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries/{r}";
+/// The token the server issues and expects.
+pub const TOKEN: &str = "converge-test-token";
+
+#[derive(Default)]
+struct State {
+    resources: BTreeMap<String, Value>,
+    operations: BTreeMap<String, Value>,
+    violations: Vec<String>,
+    fail_next: Option<(String, String)>,
+    throttle_every: usize,
+    requests: usize,
+    log: Vec<String>,
+}
+
+/// The server, on its own runtime thread until dropped.
+pub struct AzureServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    state: Arc<Mutex<State>>,
+    tokens: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl AzureServer {
+    /// Starts it.
+    pub fn start() -> AzureServer {
+        let state = Arc::new(Mutex::new(State::default()));
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let specs = Arc::new(Specs::load());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let (st, tk, b) = (state.clone(), tokens.clone(), base.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let accepted = tokio::select! {
+                        a = listener.accept() => a,
+                        _ = &mut rx => return,
+                    };
+                    let Ok((stream, _)) = accepted else { continue };
+                    let (st, tk, b, specs) = (st.clone(), tk.clone(), b.clone(), specs.clone());
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(
+                            move |req: hyper::Request<hyper::body::Incoming>| {
+                                let (st, tk, b, specs) =
+                                    (st.clone(), tk.clone(), b.clone(), specs.clone());
+                                async move {
+                                    let method = req.method().clone();
+                                    let path = req.uri().path().to_string();
+                                    let query = req.uri().query().unwrap_or("").to_string();
+                                    let auth = req
+                                        .headers()
+                                        .get("authorization")
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or("")
+                                        .to_string();
+                                    let body = req
+                                        .into_body()
+                                        .collect()
+                                        .await
+                                        .map(|b| b.to_bytes())
+                                        .unwrap_or_default();
+                                    let (status, headers, body) = handle(
+                                        &st, &tk, &specs, &b, &method, &path, &query, &auth, &body,
+                                    );
+                                    let mut r = Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json");
+                                    for (k, v) in headers {
+                                        r = r.header(k, v);
+                                    }
+                                    let text = if body.is_null() {
+                                        String::new()
+                                    } else {
+                                        body.to_string()
+                                    };
+                                    Ok::<_, Infallible>(
+                                        r.body(Full::new(Bytes::from(text))).unwrap(),
+                                    )
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        AzureServer {
+            base,
+            state,
+            tokens,
+            stop: Some(tx),
+        }
+    }
+
+    /// Environment for a converge process using this server: a service principal with a
+    /// secret, the authority host and the ARM endpoint pointing here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111"),
+            ("AZURE_CLIENT_ID", "22222222-2222-2222-2222-222222222222"),
+            ("AZURE_CLIENT_SECRET", "test-secret"),
+            ("AZURE_AUTHORITY_HOST", self.base.as_str()),
+            ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// A stored resource by id (case-insensitive).
+    pub fn resource(&self, id: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .resources
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Ids of every stored resource.
+    pub fn ids(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .resources
+            .values()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Changes a stored resource as the portal would (a JSON merge at the top level and in
+    /// `properties`/`sku`).
+    pub fn edit(&self, id: &str, patch: Value) {
+        let mut st = self.state.lock().unwrap();
+        let r = st
+            .resources
+            .get_mut(&id.to_ascii_lowercase())
+            .expect("resource exists");
+        merge(r, &patch);
+    }
+
+    /// Deletes a stored resource out of band.
+    pub fn remove(&self, id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .resources
+            .remove(&id.to_ascii_lowercase());
+    }
+
+    /// Makes the next long-running operation end `Failed` with this code and message.
+    pub fn fail_next_operation(&self, code: &str, message: &str) {
+        self.state.lock().unwrap().fail_next = Some((code.into(), message.into()));
+    }
+
+    /// Answers every `n`th ARM request with 429 and `Retry-After: 1` (0 turns it off).
+    pub fn throttle_every(&self, n: usize) {
+        self.state.lock().unwrap().throttle_every = n;
+    }
+
+    /// Request bodies the specification rejected (a test expects none).
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// `METHOD path` of every ARM request, in order.
+    pub fn log(&self) -> Vec<String> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// Tokens issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.tokens.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for AzureServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    if let (Value::Object(t), Value::Object(p)) = (target, patch) {
+        for (k, v) in p {
+            match (t.get_mut(k), v) {
+                (Some(existing @ Value::Object(_)), Value::Object(_)) if k != "tags" => {
+                    merge(existing, v)
+                }
+                _ => {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+}
+
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> (StatusCode, Vec<(String, String)>, Value) {
+    (
+        status,
+        vec![],
+        json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    st: &Mutex<State>,
+    tokens: &AtomicUsize,
+    specs: &Specs,
+    base: &str,
+    method: &Method,
+    path: &str,
+    query: &str,
+    auth: &str,
+    body: &[u8],
+) -> (StatusCode, Vec<(String, String)>, Value) {
+    if path.ends_with("/oauth2/v2.0/token") && method == Method::POST {
+        tokens.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::OK,
+            vec![],
+            json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN}),
+        );
+    }
+    let mut s = st.lock().unwrap();
+    s.requests += 1;
+    s.log.push(format!("{method} {path}"));
+    if auth != format!("Bearer {TOKEN}") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "missing or wrong bearer token",
+        );
+    }
+    if s.throttle_every > 0 && s.requests.is_multiple_of(s.throttle_every) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![("Retry-After".into(), "1".into())],
+            json!({"error": {"code": "TooManyRequests", "message": "throttled by the test server"}}),
+        );
+    }
+    if let Some(op) = path.strip_prefix("/operations/") {
+        return match s.operations.get(op) {
+            Some(status) => (StatusCode::OK, vec![], status.clone()),
+            None => error(StatusCode::NOT_FOUND, "NotFound", "no such operation"),
+        };
+    }
+    if path.starts_with("/operationresults/") {
+        return (StatusCode::OK, vec![], Value::Null);
+    }
+    let api_version = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("api-version="))
+        .unwrap_or("");
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContent",
+                    &e.to_string(),
+                );
+            }
+        }
+    };
+    let key = path.to_ascii_lowercase();
+    let (spec, kind) = if path_matches(GROUP, path) {
+        (RESOURCES_SPEC, "group")
+    } else if path_matches(REGISTRY, path) {
+        (ACR_SPEC, "registry")
+    } else if path_matches(REGISTRIES, path) {
+        (ACR_SPEC, "registries")
+    } else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            &format!("no route for {path}"),
+        );
+    };
+    let wanted = if spec == RESOURCES_SPEC {
+        ["2021-04-01", "2024-03-01"]
+    } else {
+        ["2023-07-01", "2023-07-01"]
+    };
+    if !wanted.contains(&api_version) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("api-version `{api_version}` is not supported here"),
+        );
+    }
+    if matches!(*method, Method::PUT | Method::PATCH)
+        && let Err(errors) = specs.validate_body(spec, method.as_str(), path, &body)
+    {
+        let text = format!("{method} {path}: {}", errors.join("; "));
+        s.violations.push(text.clone());
+        return error(StatusCode::BAD_REQUEST, "InvalidRequestContent", &text);
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let group_key = format!(
+        "/subscriptions/{}/resourcegroups/{}",
+        segments[1], segments[3]
+    )
+    .to_ascii_lowercase();
+    match (kind, method.clone()) {
+        ("group", Method::GET) | ("registry", Method::GET) => match s.resources.get(&key) {
+            Some(r) => (StatusCode::OK, vec![], r.clone()),
+            None if kind == "group" => error(
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                &format!("Resource group '{}' could not be found.", segments[3]),
+            ),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("The Resource '{path}' was not found."),
+            ),
+        },
+        ("registries", Method::GET) => {
+            let prefix = format!("{key}/");
+            let value: Vec<Value> = s
+                .resources
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| v.clone())
+                .collect();
+            (StatusCode::OK, vec![], json!({ "value": value }))
+        }
+        ("group", Method::PUT) => {
+            let existed = s.resources.contains_key(&key);
+            let r = json!({
+                "id": format!("/subscriptions/{}/resourceGroups/{}", segments[1], segments[3]),
+                "name": segments[3], "type": "Microsoft.Resources/resourceGroups",
+                "location": body["location"], "tags": body.get("tags").cloned().unwrap_or(json!({})),
+                "properties": {"provisioningState": "Succeeded"},
+            });
+            s.resources.insert(key, r.clone());
+            (
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                vec![],
+                r,
+            )
+        }
+        ("registry", Method::PUT) => {
+            if !s.resources.contains_key(&group_key) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceGroupNotFound",
+                    &format!("Resource group '{}' could not be found.", segments[3]),
+                );
+            }
+            let existed = s.resources.contains_key(&key);
+            let name = segments[7];
+            let sku = body["sku"]["name"].clone();
+            let mut r = json!({
+                "id": path, "name": name, "type": "Microsoft.ContainerRegistry/registries",
+                "location": body["location"], "tags": body.get("tags").cloned().unwrap_or(json!({})),
+                "sku": {"name": sku, "tier": sku},
+                "properties": {
+                    "loginServer": format!("{}.azurecr.io", name.to_ascii_lowercase()),
+                    "adminUserEnabled": body["properties"]["adminUserEnabled"].as_bool().unwrap_or(false),
+                    "publicNetworkAccess": body["properties"]["publicNetworkAccess"].as_str().unwrap_or("Enabled"),
+                    "provisioningState": "Creating",
+                },
+            });
+            let op = uuid::Uuid::new_v4().to_string();
+            let outcome = match s.fail_next.take() {
+                Some((code, message)) => {
+                    json!({"id": op, "status": "Failed", "error": {"code": code, "message": message}})
+                }
+                None => {
+                    let mut done = r.clone();
+                    done["properties"]["provisioningState"] = json!("Succeeded");
+                    s.resources.insert(key, done);
+                    json!({"id": op, "status": "Succeeded"})
+                }
+            };
+            s.operations.insert(op.clone(), outcome);
+            r["properties"]["provisioningState"] =
+                json!(if existed { "Updating" } else { "Creating" });
+            (
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                vec![
+                    (
+                        "Azure-AsyncOperation".into(),
+                        format!("{base}/operations/{op}"),
+                    ),
+                    ("Retry-After".into(), "0".into()),
+                ],
+                r,
+            )
+        }
+        ("registry", Method::PATCH) => {
+            let Some(r) = s.resources.get_mut(&key) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFound",
+                    &format!("The Resource '{path}' was not found."),
+                );
+            };
+            if let Some(tags) = body.get("tags") {
+                r["tags"] = tags.clone();
+            }
+            if let Some(sku) = body["sku"]["name"].as_str() {
+                r["sku"] = json!({"name": sku, "tier": sku});
+            }
+            if let Some(props) = body.get("properties").and_then(Value::as_object) {
+                for (k, v) in props {
+                    r["properties"][k] = v.clone();
+                }
+            }
+            (StatusCode::OK, vec![], r.clone())
+        }
+        ("registry", Method::DELETE) | ("group", Method::DELETE) => {
+            if s.resources.remove(&key).is_none() {
+                return (
+                    if kind == "group" {
+                        StatusCode::NOT_FOUND
+                    } else {
+                        StatusCode::NO_CONTENT
+                    },
+                    vec![],
+                    Value::Null,
+                );
+            }
+            if kind == "group" {
+                let prefix = format!("{key}/");
+                s.resources.retain(|k, _| !k.starts_with(&prefix));
+            }
+            let op = uuid::Uuid::new_v4();
+            (
+                StatusCode::ACCEPTED,
+                vec![
+                    ("Location".into(), format!("{base}/operationresults/{op}")),
+                    ("Retry-After".into(), "0".into()),
+                ],
+                Value::Null,
+            )
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            &format!("{method} {path}"),
+        ),
+    }
+}
