@@ -16,5 +16,5 @@ if ! (exec 3<>"/dev/tcp/${pg_hostport%:*}/${pg_hostport##*:}") 2>/dev/null; then
   exit 1
 fi
 # Tests must never reach a real cloud or the instance metadata service.
-export AWS_EC2_METADATA_DISABLED=true
+export AWS_EC2_METADATA_DISABLED=true CONVERGE_AZURE_IMDS_DISABLED=true
 cargo nextest run --lib --bins --tests --no-fail-fast "$@"

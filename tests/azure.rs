@@ -244,3 +244,57 @@ resources:
         .json();
     assert_eq!(listed.as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn github_actions_oidc_signs_in_with_no_secret_at_all() {
+    let server = AzureServer::start();
+    let p = Project::empty().with_env(server.github_actions_env());
+    p.write(
+        "environments/az.yaml",
+        &project(&server, "Basic", "{}").read("environments/az.yaml"),
+    );
+    p.converge(&["-e", "az", "apply", "--auto-approve"])
+        .expect(0);
+    assert!(server.resource(&registry_id()).is_some());
+    assert_eq!(
+        server.github_audiences(),
+        vec!["api://AzureADTokenExchange"]
+    );
+    assert!(!server.grants().is_empty());
+    assert!(
+        server.grants().iter().all(|g| g == "client_assertion"),
+        "GitHub's token was the client assertion: {:?}",
+        server.grants()
+    );
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
+
+#[test]
+fn a_configured_credential_that_is_rejected_ends_the_chain_with_its_own_error() {
+    let server = AzureServer::start();
+    let env: Vec<(String, String)> = server
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AZURE_CLIENT_SECRET" {
+                (k, "wrong".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let p = Project::empty().with_env(env);
+    p.write(
+        "environments/az.yaml",
+        &project(&server, "Basic", "{}").read("environments/az.yaml"),
+    );
+    let run = p
+        .converge(&["-e", "az", "apply", "--auto-approve"])
+        .expect(1);
+    assert!(
+        run.stderr().contains("Azure sign-in failed"),
+        "{}",
+        run.stderr()
+    );
+    assert!(server.ids().is_empty());
+}

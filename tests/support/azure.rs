@@ -28,8 +28,13 @@ const REGISTRY: &str =
 /// The token the server issues and expects.
 pub const TOKEN: &str = "converge-test-token";
 
+/// The OIDC token the fake GitHub Actions endpoint hands out.
+pub const GITHUB_TOKEN: &str = "github-oidc-jwt";
+
 #[derive(Default)]
 struct State {
+    grants: Vec<String>,
+    github_audiences: Vec<String>,
     resources: BTreeMap<String, Value>,
     operations: BTreeMap<String, Value>,
     violations: Vec<String>,
@@ -205,6 +210,43 @@ impl AzureServer {
         self.state.lock().unwrap().log.clone()
     }
 
+    /// How each issued token was asked for: `client_secret` or `client_assertion`.
+    pub fn grants(&self) -> Vec<String> {
+        self.state.lock().unwrap().grants.clone()
+    }
+
+    /// Audiences GitHub OIDC tokens were requested for.
+    pub fn github_audiences(&self) -> Vec<String> {
+        self.state.lock().unwrap().github_audiences.clone()
+    }
+
+    /// Environment of a GitHub Actions job with `id-token: write` and no secret at all.
+    pub fn github_actions_env(&self) -> Vec<(String, String)> {
+        [
+            (
+                "AZURE_TENANT_ID",
+                "11111111-1111-1111-1111-111111111111".to_string(),
+            ),
+            (
+                "AZURE_CLIENT_ID",
+                "22222222-2222-2222-2222-222222222222".to_string(),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                format!("{}/github/token?api-version=2.0", self.base),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                "gh-request-token".to_string(),
+            ),
+            ("AZURE_AUTHORITY_HOST", self.base.clone()),
+            ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// Tokens issued.
     pub fn tokens_issued(&self) -> usize {
         self.tokens.load(Ordering::SeqCst)
@@ -217,6 +259,12 @@ impl Drop for AzureServer {
             let _ = stop.send(());
         }
     }
+}
+
+fn percent_decode(v: &str) -> String {
+    percent_encoding::percent_decode_str(&v.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn merge(target: &mut Value, patch: &Value) {
@@ -258,7 +306,46 @@ fn handle(
     auth: &str,
     body: &[u8],
 ) -> (StatusCode, Vec<(String, String)>, Value) {
+    if path == "/github/token" && method == Method::GET {
+        let mut s = st.lock().unwrap();
+        let audience = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("audience="))
+            .map(percent_decode)
+            .unwrap_or_default();
+        s.github_audiences.push(audience);
+        if auth != "Bearer gh-request-token" {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "bad ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            );
+        }
+        return (
+            StatusCode::OK,
+            vec![],
+            json!({"count": 1, "value": GITHUB_TOKEN}),
+        );
+    }
     if path.ends_with("/oauth2/v2.0/token") && method == Method::POST {
+        let form = String::from_utf8_lossy(body).to_string();
+        let field = |k: &str| {
+            form.split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .map(percent_decode)
+        };
+        let grant = if field("client_secret").as_deref() == Some("test-secret") {
+            "client_secret"
+        } else if field("client_assertion").as_deref() == Some(GITHUB_TOKEN) {
+            "client_assertion"
+        } else {
+            return (
+                StatusCode::UNAUTHORIZED,
+                vec![],
+                json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret or assertion provided."}),
+            );
+        };
+        st.lock().unwrap().grants.push(grant.to_string());
         tokens.fetch_add(1, Ordering::SeqCst);
         return (
             StatusCode::OK,

@@ -227,16 +227,21 @@ impl Project {
             Some(url) => cmd.env("CONVERGE_STATE_URL", url),
             None => cmd.env_remove("CONVERGE_STATE_URL"),
         };
+        // Only the credentials a test gives; never the instance metadata service.
         for k in [
             "AZURE_CLIENT_SECRET",
             "AZURE_CLIENT_ID",
             "AZURE_TENANT_ID",
             "AZURE_AUTHORITY_HOST",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
             "IDENTITY_ENDPOINT",
             "MSI_ENDPOINT",
         ] {
             cmd.env_remove(k);
         }
+        cmd.env("CONVERGE_AZURE_IMDS_DISABLED", "true");
         cmd.envs(self.extra_env.iter().cloned());
         cmd.stdin(Stdio::null());
         cmd
