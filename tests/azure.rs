@@ -298,3 +298,74 @@ fn a_configured_credential_that_is_rejected_ends_the_chain_with_its_own_error() 
     );
     assert!(server.ids().is_empty());
 }
+
+#[test]
+fn a_virtual_network_with_subnets_drifts_and_is_repaired() {
+    let server = AzureServer::start();
+    let p = Project::empty().with_env(server.env());
+    p.write(
+        "environments/net.yaml",
+        &format!(
+            r#"environment: net
+providers:
+  azure: {{ subscription_id: "{SUB}" }}
+resources:
+  rg:
+    type: azure.resource_group
+    properties: {{ name: converge-az, location: westeurope }}
+  vnet:
+    type: azure.virtual_network
+    properties:
+      name: converge-vnet
+      resource_group: "${{rg.name}}"
+      location: westeurope
+      address_space: [10.10.0.0/16]
+      subnets:
+        - {{ name: app, address_prefix: 10.10.1.0/24 }}
+        - {{ name: data, address_prefix: 10.10.2.0/24 }}
+"#
+        ),
+    );
+    p.converge(&["-e", "net", "apply", "--auto-approve"])
+        .expect(0);
+    let id = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/converge-vnet",
+        group_id()
+    );
+    let vnet = server.resource(&id).expect("the network exists");
+    assert_eq!(vnet["properties"]["subnets"].as_array().unwrap().len(), 2);
+    let shown = p
+        .converge(&["-e", "net", "state", "show", "vnet", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        shown["outputs"]["subnet_ids"]["app"],
+        format!("{id}/subnets/app"),
+        "{shown}"
+    );
+    p.converge(&["-e", "net", "plan", "--detailed-exitcode"])
+        .expect(0);
+    // Someone deletes a subnet in the portal.
+    server.edit(
+        &id,
+        json!({"properties": {"subnets": [vnet["properties"]["subnets"][0].clone()]}}),
+    );
+    let drift = p
+        .converge(&["-e", "net", "drift", "--format", "json"])
+        .expect(2)
+        .json();
+    assert_eq!(drift["drifted"][0]["fields"][0]["name"], "subnets");
+    p.converge(&["-e", "net", "apply", "--auto-approve"])
+        .expect(0);
+    assert_eq!(
+        server.resource(&id).unwrap()["properties"]["subnets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    p.converge(&["-e", "net", "destroy", "--auto-approve"])
+        .expect(0);
+    assert!(server.ids().is_empty());
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}

@@ -582,6 +582,49 @@ pub const AZURE_CONTAINER_REGISTRY: KindSchema = KindSchema {
     ],
 };
 
+const AZURE_SUBNET: &[Prop] = &[
+    Prop::new("name", STRING, "Subnet name.").required(),
+    Prop::new("address_prefix", STRING, "Its CIDR block.").required(),
+];
+const AZURE_SUBNET_TYPE: Type = Type::Object(AZURE_SUBNET);
+
+/// `azure.virtual_network`: a virtual network with its subnets.
+pub const AZURE_VIRTUAL_NETWORK: KindSchema = KindSchema {
+    kind: "azure.virtual_network",
+    doc: "An Azure virtual network and its subnets.",
+    props: &[
+        Prop::new("name", STRING, "Virtual network name.")
+            .required()
+            .replace(),
+        Prop::new("resource_group", STRING, "Resource group it lives in.")
+            .required()
+            .replace(),
+        Prop::new("location", STRING, "Azure region.")
+            .required()
+            .replace(),
+        Prop::new("address_space", STRINGS, "CIDR blocks of the network.")
+            .required()
+            .unordered(),
+        Prop::new(
+            "subnets",
+            Type::List(&AZURE_SUBNET_TYPE),
+            "Subnets, each with a name and a CIDR block inside the address space.",
+        )
+        .default(Default::EmptyList),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "subnet_ids",
+            ty: STRING_MAP,
+        },
+    ],
+};
+
 /// Every kind converge manages, in the order `schema` lists them.
 pub const ALL: &[&KindSchema] = &[
     &ECR_REPOSITORY,
@@ -593,6 +636,7 @@ pub const ALL: &[&KindSchema] = &[
     &LB_LISTENER,
     &AZURE_RESOURCE_GROUP,
     &AZURE_CONTAINER_REGISTRY,
+    &AZURE_VIRTUAL_NETWORK,
 ];
 
 /// The schema of a kind, by name.

@@ -20,7 +20,12 @@ use super::swagger::{Specs, path_matches};
 const RESOURCES_SPEC: &str =
     "specification/resources/resource-manager/Microsoft.Resources/stable/2024-03-01/resources.json";
 const ACR_SPEC: &str = "specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/stable/2023-07-01/containerregistry.json";
+const NETWORK_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/virtualNetwork.json";
 const GROUP: &str = "/subscriptions/{s}/resourcegroups/{g}";
+const NETWORKS: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/virtualNetworks";
+const NETWORK: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/virtualNetworks/{n}";
 const REGISTRIES: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries";
 const REGISTRY: &str =
@@ -404,6 +409,10 @@ fn handle(
         (ACR_SPEC, "registry")
     } else if path_matches(REGISTRIES, path) {
         (ACR_SPEC, "registries")
+    } else if path_matches(NETWORK, path) {
+        (NETWORK_SPEC, "network")
+    } else if path_matches(NETWORKS, path) {
+        (NETWORK_SPEC, "registries")
     } else {
         return error(
             StatusCode::NOT_FOUND,
@@ -411,10 +420,10 @@ fn handle(
             &format!("no route for {path}"),
         );
     };
-    let wanted = if spec == RESOURCES_SPEC {
-        ["2021-04-01", "2024-03-01"]
-    } else {
-        ["2023-07-01", "2023-07-01"]
+    let wanted = match spec {
+        RESOURCES_SPEC => ["2021-04-01", "2024-03-01"],
+        NETWORK_SPEC => ["2024-03-01", "2024-01-01"],
+        _ => ["2023-07-01", "2023-07-01"],
     };
     if !wanted.contains(&api_version) {
         return error(
@@ -437,19 +446,21 @@ fn handle(
     )
     .to_ascii_lowercase();
     match (kind, method.clone()) {
-        ("group", Method::GET) | ("registry", Method::GET) => match s.resources.get(&key) {
-            Some(r) => (StatusCode::OK, vec![], r.clone()),
-            None if kind == "group" => error(
-                StatusCode::NOT_FOUND,
-                "ResourceGroupNotFound",
-                &format!("Resource group '{}' could not be found.", segments[3]),
-            ),
-            None => error(
-                StatusCode::NOT_FOUND,
-                "ResourceNotFound",
-                &format!("The Resource '{path}' was not found."),
-            ),
-        },
+        ("group", Method::GET) | ("registry", Method::GET) | ("network", Method::GET) => {
+            match s.resources.get(&key) {
+                Some(r) => (StatusCode::OK, vec![], r.clone()),
+                None if kind == "group" => error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceGroupNotFound",
+                    &format!("Resource group '{}' could not be found.", segments[3]),
+                ),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFound",
+                    &format!("The Resource '{path}' was not found."),
+                ),
+            }
+        }
         ("registries", Method::GET) => {
             let prefix = format!("{key}/");
             let value: Vec<Value> = s
@@ -553,7 +564,61 @@ fn handle(
             }
             (StatusCode::OK, vec![], r.clone())
         }
-        ("registry", Method::DELETE) | ("group", Method::DELETE) => {
+        ("network", Method::PUT) => {
+            if !s.resources.contains_key(&group_key) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceGroupNotFound",
+                    &format!("Resource group '{}' could not be found.", segments[3]),
+                );
+            }
+            let existed = s.resources.contains_key(&key);
+            let subnets: Vec<Value> = body["properties"]["subnets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|sn| {
+                    json!({
+                        "id": format!("{path}/subnets/{}", sn["name"].as_str().unwrap_or("")),
+                        "name": sn["name"],
+                        "type": "Microsoft.Network/virtualNetworks/subnets",
+                        "properties": {"addressPrefix": sn["properties"]["addressPrefix"], "provisioningState": "Succeeded"},
+                    })
+                })
+                .collect();
+            let r = json!({
+                "id": path, "name": segments[7], "type": "Microsoft.Network/virtualNetworks",
+                "location": body["location"], "tags": body.get("tags").cloned().unwrap_or(json!({})),
+                "properties": {
+                    "addressSpace": body["properties"]["addressSpace"],
+                    "subnets": subnets,
+                    "provisioningState": "Succeeded",
+                },
+            });
+            s.resources.insert(key, r.clone());
+            let op = uuid::Uuid::new_v4().to_string();
+            s.operations
+                .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
+            let mut answer = r;
+            answer["properties"]["provisioningState"] = json!("Updating");
+            (
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                vec![
+                    (
+                        "Azure-AsyncOperation".into(),
+                        format!("{base}/operations/{op}"),
+                    ),
+                    ("Retry-After".into(), "0".into()),
+                ],
+                answer,
+            )
+        }
+        ("registry", Method::DELETE) | ("group", Method::DELETE) | ("network", Method::DELETE) => {
             if s.resources.remove(&key).is_none() {
                 return (
                     if kind == "group" {

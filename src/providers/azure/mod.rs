@@ -1,4 +1,5 @@
-//! Azure: resource groups and container registries through Azure Resource Manager (DESIGN §7).
+//! Azure: resource groups, container registries and virtual networks through Azure Resource
+//! Manager (DESIGN §7).
 //! Endpoints: the cloud's (`public`, `china`, `usgovernment`), or `CONVERGE_AZURE_RESOURCE_MANAGER_URL`;
 //! token scopes stay the cloud's. Refresh reads each resource group's registries with one list
 //! call, resource groups one GET each, in parallel with a bound.
@@ -24,6 +25,8 @@ use crate::model::Value;
 pub const RESOURCES_API: &str = "2021-04-01";
 /// api-version of Microsoft.ContainerRegistry.
 pub const REGISTRY_API: &str = "2023-07-01";
+/// api-version of Microsoft.Network.
+pub const NETWORK_API: &str = "2024-03-01";
 
 /// The Azure provider.
 pub struct AzureProvider {
@@ -79,10 +82,11 @@ impl AzureProvider {
         format!("/subscriptions/{}/resourceGroups/{name}", self.subscription)
     }
 
-    fn registry_id(&self, group: &str, name: &str) -> String {
+    fn child_id(&self, kind: &str, group: &str, name: &str) -> String {
         format!(
-            "{}/providers/Microsoft.ContainerRegistry/registries/{name}",
-            self.group_id(group)
+            "{}/providers/{}/{name}",
+            self.group_id(group),
+            collection(kind)
         )
     }
 
@@ -106,9 +110,10 @@ impl AzureProvider {
             .await
     }
 
-    /// One list call per resource group.
-    async fn read_registries(
+    /// One list call per resource group and kind.
+    async fn read_listed(
         &self,
+        kind: &'static str,
         items: Vec<ReadItem>,
     ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
         let mut by_group: BTreeMap<String, Vec<ReadItem>> = BTreeMap::new();
@@ -123,11 +128,8 @@ impl AzureProvider {
                 let listed = match self.arm() {
                     Ok(arm) => {
                         arm.list(
-                            &format!(
-                                "{}/providers/Microsoft.ContainerRegistry/registries",
-                                self.group_id(&group)
-                            ),
-                            REGISTRY_API,
+                            &format!("{}/providers/{}", self.group_id(&group), collection(kind)),
+                            api_version(kind),
                         )
                         .await
                     }
@@ -144,7 +146,7 @@ impl AzureProvider {
                                         .as_str()
                                         .is_some_and(|id| id.eq_ignore_ascii_case(&item.remote_id))
                                 })
-                                .map(registry_live)),
+                                .map(|r| live_of(kind, r))),
                             Err(e) => Err(e.clone()),
                         };
                         (item.address, live)
@@ -161,6 +163,17 @@ impl AzureProvider {
         let tags = p.get("tags").to_plain_json();
         match kind {
             "azure.resource_group" => json!({ "location": text(p, "location"), "tags": tags }),
+            "azure.virtual_network" => json!({
+                "location": text(p, "location"),
+                "tags": tags,
+                "properties": {
+                    "addressSpace": { "addressPrefixes": p.get("address_space").to_plain_json() },
+                    "subnets": p.get("subnets").as_list().unwrap_or_default().iter().map(|s| json!({
+                        "name": text(s, "name"),
+                        "properties": { "addressPrefix": text(s, "address_prefix") },
+                    })).collect::<Vec<_>>(),
+                },
+            }),
             _ => json!({
                 "location": text(p, "location"),
                 "tags": tags,
@@ -176,7 +189,7 @@ impl AzureProvider {
     fn id_for(&self, kind: &str, p: &Value) -> String {
         match kind {
             "azure.resource_group" => self.group_id(text(p, "name")),
-            _ => self.registry_id(text(p, "resource_group"), text(p, "name")),
+            _ => self.child_id(kind, text(p, "resource_group"), text(p, "name")),
         }
     }
 }
@@ -186,10 +199,53 @@ fn text<'a>(p: &'a Value, key: &str) -> &'a str {
 }
 
 fn api_version(kind: &str) -> &'static str {
-    if kind == "azure.resource_group" {
-        RESOURCES_API
-    } else {
-        REGISTRY_API
+    match kind {
+        "azure.resource_group" => RESOURCES_API,
+        "azure.virtual_network" => NETWORK_API,
+        _ => REGISTRY_API,
+    }
+}
+
+/// The ARM collection of a kind below a resource group.
+fn collection(kind: &str) -> &'static str {
+    match kind {
+        "azure.virtual_network" => "Microsoft.Network/virtualNetworks",
+        _ => "Microsoft.ContainerRegistry/registries",
+    }
+}
+
+/// The live form of an ARM resource of `kind`.
+fn live_of(kind: &str, j: &Json) -> Live {
+    match kind {
+        "azure.resource_group" => group_live(j),
+        "azure.virtual_network" => network_live(j),
+        _ => registry_live(j),
+    }
+}
+
+fn network_live(n: &Json) -> Live {
+    let id = n["id"].as_str().unwrap_or("");
+    let subnets = n["properties"]["subnets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let subnet_ids: serde_json::Map<String, Json> = subnets
+        .iter()
+        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["id"].clone())))
+        .collect();
+    Live {
+        properties: Value::from_json(&json!({
+            "name": n["name"],
+            "resource_group": group_of(id),
+            "location": n["location"],
+            "address_space": n["properties"]["addressSpace"]["addressPrefixes"],
+            "subnets": subnets.iter().map(|s| json!({
+                "name": s["name"],
+                "address_prefix": s["properties"]["addressPrefix"],
+            })).collect::<Vec<_>>(),
+        }))
+        .with_entry("tags", tags_value(n)),
+        outputs: Value::from_json(&json!({ "id": id, "subnet_ids": subnet_ids })),
     }
 }
 
@@ -247,11 +303,19 @@ impl Provider for AzureProvider {
             .items
             .into_iter()
             .partition(|i| i.kind.kind == "azure.resource_group");
-        let (registries, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+        let (registries, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
             .into_iter()
             .partition(|i| i.kind.kind == "azure.container_registry");
-        let (mut a, b) = futures::join!(self.read_groups(groups), self.read_registries(registries));
+        let (networks, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+            .into_iter()
+            .partition(|i| i.kind.kind == "azure.virtual_network");
+        let (mut a, b, c) = futures::join!(
+            self.read_groups(groups),
+            self.read_listed("azure.container_registry", registries),
+            self.read_listed("azure.virtual_network", networks)
+        );
         a.extend(b);
+        a.extend(c);
         a.extend(unknown.into_iter().map(|i| {
             let kind = i.kind.kind.to_string();
             (
@@ -281,12 +345,12 @@ impl Provider for AzureProvider {
 
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
         let kind = r.kind.kind;
-        let out = if kind == "azure.resource_group" {
+        let out = if kind != "azure.container_registry" {
             self.arm()?
                 .write(
                     Method::PUT,
                     &r.remote_id,
-                    RESOURCES_API,
+                    api_version(kind),
                     &self.body(kind, &r.properties),
                 )
                 .await?
@@ -310,23 +374,12 @@ impl Provider for AzureProvider {
 
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
         let found = self.arm()?.get(&r.id, api_version(r.kind.kind)).await?;
-        Ok(found.map(|j| {
-            let live = if r.kind.kind == "azure.resource_group" {
-                group_live(&j)
-            } else {
-                registry_live(&j)
-            };
-            (applied(r.kind.kind, &j), live)
-        }))
+        Ok(found.map(|j| (applied(r.kind.kind, &j), live_of(r.kind.kind, &j))))
     }
 }
 
 fn applied(kind: &str, out: &Json) -> Applied {
-    let live = if kind == "azure.resource_group" {
-        group_live(out)
-    } else {
-        registry_live(out)
-    };
+    let live = live_of(kind, out);
     Applied {
         remote_id: out["id"].as_str().unwrap_or("").to_string(),
         outputs: live.outputs,
