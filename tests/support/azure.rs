@@ -5,16 +5,15 @@
 //! (`support::swagger`). A body the specification rejects is answered 400 and recorded.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+use super::serve::{Served, serve};
 use super::swagger::{Specs, path_matches};
 
 const RESOURCES_SPEC: &str =
@@ -55,7 +54,7 @@ pub struct AzureServer {
     pub base: String,
     state: Arc<Mutex<State>>,
     tokens: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _served: Served,
 }
 
 impl AzureServer {
@@ -64,78 +63,50 @@ impl AzureServer {
         let state = Arc::new(Mutex::new(State::default()));
         let tokens = Arc::new(AtomicUsize::new(0));
         let specs = Arc::new(Specs::load());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let (st, tk, b) = (state.clone(), tokens.clone(), base.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let accepted = tokio::select! {
-                        a = listener.accept() => a,
-                        _ = &mut rx => return,
-                    };
-                    let Ok((stream, _)) = accepted else { continue };
-                    let (st, tk, b, specs) = (st.clone(), tk.clone(), b.clone(), specs.clone());
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(
-                            move |req: hyper::Request<hyper::body::Incoming>| {
-                                let (st, tk, b, specs) =
-                                    (st.clone(), tk.clone(), b.clone(), specs.clone());
-                                async move {
-                                    let method = req.method().clone();
-                                    let path = req.uri().path().to_string();
-                                    let query = req.uri().query().unwrap_or("").to_string();
-                                    let auth = req
-                                        .headers()
-                                        .get("authorization")
-                                        .and_then(|v| v.to_str().ok())
-                                        .unwrap_or("")
-                                        .to_string();
-                                    let body = req
-                                        .into_body()
-                                        .collect()
-                                        .await
-                                        .map(|b| b.to_bytes())
-                                        .unwrap_or_default();
-                                    let (status, headers, body) = handle(
-                                        &st, &tk, &specs, &b, &method, &path, &query, &auth, &body,
-                                    );
-                                    let mut r = Response::builder()
-                                        .status(status)
-                                        .header("content-type", "application/json");
-                                    for (k, v) in headers {
-                                        r = r.header(k, v);
-                                    }
-                                    let text = if body.is_null() {
-                                        String::new()
-                                    } else {
-                                        body.to_string()
-                                    };
-                                    Ok::<_, Infallible>(
-                                        r.body(Full::new(Bytes::from(text))).unwrap(),
-                                    )
-                                }
-                            },
-                        );
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+        // Operation URLs name the server itself; its address is known once it listens.
+        let base_cell: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
+        let (st, tk, b) = (state.clone(), tokens.clone(), base_cell.clone());
+        let served = serve(move |req| {
+            let (st, tk, b, specs) = (st.clone(), tk.clone(), b.clone(), specs.clone());
+            async move {
+                let auth = req
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let base = b.get().cloned().unwrap_or_default();
+                let (status, headers, body) = handle(
+                    &st,
+                    &tk,
+                    &specs,
+                    &base,
+                    &req.method,
+                    &req.path,
+                    &req.query,
+                    &auth,
+                    &req.body,
+                );
+                let mut r = Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json");
+                for (k, v) in headers {
+                    r = r.header(k, v);
                 }
-            });
+                let text = if body.is_null() {
+                    String::new()
+                } else {
+                    body.to_string()
+                };
+                r.body(Full::new(Bytes::from(text))).unwrap()
+            }
         });
+        let _ = base_cell.set(served.base.clone());
         AzureServer {
-            base,
+            base: served.base.clone(),
             state,
             tokens,
-            stop: Some(tx),
+            _served: served,
         }
     }
 
@@ -255,14 +226,6 @@ impl AzureServer {
     /// Tokens issued.
     pub fn tokens_issued(&self) -> usize {
         self.tokens.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for AzureServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -3,17 +3,16 @@
 //! forwarded. Faulted calls never reach moto, as with real throttling.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
+
+use super::serve::{self, Served, serve};
 
 /// What the proxy did, per operation (`CreateService`, `CreateRole`...).
 #[derive(Debug, Default, Clone)]
@@ -38,7 +37,7 @@ pub struct FaultyProxy {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     stats: Arc<Mutex<Stats>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _served: Served,
     /// The random seed, printed so a failing run can be replayed.
     pub seed: u64,
 }
@@ -62,10 +61,6 @@ impl FaultyProxy {
             .unwrap_or_else(|| fastrand::u64(..));
         eprintln!("fault-injecting proxy: seed {seed} (set CONVERGE_TEST_FAULT_SEED to replay)");
         let stats = Arc::new(Mutex::new(Stats::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let faults = Arc::new(Faults {
             upstream: upstream.trim_end_matches('/').to_string(),
             throttle,
@@ -74,18 +69,14 @@ impl FaultyProxy {
             stats: stats.clone(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(serve(listener, faults, stop_rx));
+        let served = serve(move |req| {
+            let faults = faults.clone();
+            async move { faults.handle(req).await }
         });
         FaultyProxy {
-            endpoint: format!("http://{addr}"),
+            endpoint: served.base.clone(),
             stats,
-            stop: Some(stop_tx),
+            _served: served,
             seed,
         }
     }
@@ -93,39 +84,6 @@ impl FaultyProxy {
     /// What the proxy did so far.
     pub fn stats(&self) -> Stats {
         self.stats.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FaultyProxy {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn serve(
-    listener: std::net::TcpListener,
-    faults: Arc<Faults>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = &mut stop => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let faults = faults.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let faults = faults.clone();
-                async move { Ok::<_, Infallible>(faults.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 
@@ -138,14 +96,8 @@ enum Protocol {
 }
 
 impl Faults {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let (parts, body) = req.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let (protocol, operation) = match parts.headers.get("x-amz-target") {
+    async fn handle(&self, req: serve::Request) -> Response<Full<Bytes>> {
+        let (protocol, operation) = match req.headers.get("x-amz-target") {
             Some(target) => (
                 Protocol::Json,
                 target
@@ -158,7 +110,7 @@ impl Faults {
             ),
             None => (
                 Protocol::Query,
-                form_action(&body).unwrap_or_else(|| parts.uri.path().to_string()),
+                form_action(&req.body).unwrap_or_else(|| req.path.clone()),
             ),
         };
         let roll = self.rng.lock().unwrap().f64();
@@ -180,30 +132,21 @@ impl Faults {
             .forwarded
             .entry(operation)
             .or_default() += 1;
-        self.forward(parts, body).await
+        self.forward(req).await
     }
 
-    async fn forward(
-        &self,
-        parts: hyper::http::request::Parts,
-        body: Bytes,
-    ) -> Response<Full<Bytes>> {
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+    async fn forward(&self, req: serve::Request) -> Response<Full<Bytes>> {
         let mut upstream = Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
+            .method(req.method.clone())
+            .uri(format!("{}{}", self.upstream, req.path_and_query));
+        for (name, value) in &req.headers {
             if name != "host" && name != "content-length" {
                 upstream = upstream.header(name, value);
             }
         }
         let response = match self
             .client
-            .request(upstream.body(Full::new(body)).unwrap())
+            .request(upstream.body(Full::new(req.body)).unwrap())
             .await
         {
             Ok(r) => r,

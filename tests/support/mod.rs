@@ -7,6 +7,7 @@ pub mod azure;
 mod backend;
 mod faulty;
 mod http;
+pub mod serve;
 pub mod swagger;
 
 pub use azure::AzureServer;
