@@ -369,3 +369,83 @@ resources:
     assert!(server.ids().is_empty());
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+#[test]
+fn a_secretless_ci_principal_with_acr_push_converges_and_repairs() {
+    let server = AzureServer::start();
+    let p = project(&server, "Basic", "{}");
+    let file = p.read("environments/az.yaml");
+    p.write(
+        "environments/az.yaml",
+        &format!(
+            r#"{file}  ci:
+    type: azure.service_principal
+    properties:
+      display_name: converge-ci
+      federated_credentials:
+        - name: github-main
+          issuer: https://token.actions.githubusercontent.com
+          subject: repo:example/app:ref:refs/heads/main
+          audiences: [api://AzureADTokenExchange]
+      role_assignments:
+        - {{ role: AcrPush, scope: "${{acr.id}}" }}
+"#
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["-e", "az"];
+        all.extend(args);
+        p.converge(&all)
+    };
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+    let apps = server.applications();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    let app = apps[0]["id"].as_str().unwrap().to_string();
+    let assignments = server.role_assignments();
+    assert_eq!(
+        assignments.len(),
+        1,
+        "exactly once after two applies: {assignments:?}"
+    );
+    let a = &assignments[0]["properties"];
+    assert_eq!(a["scope"], registry_id());
+    assert!(
+        a["roleDefinitionId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/8311e382-0749-4cb8-b61a-304f252e45ec"),
+        "AcrPush's role definition id: {a}"
+    );
+    let shown = run(&["state", "show", "ci", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        a["principalId"], shown["outputs"]["object_id"],
+        "assigned to the service principal, not the app"
+    );
+    assert_ne!(shown["outputs"]["client_id"], shown["outputs"]["object_id"]);
+    assert_eq!(server.credentials(&app).len(), 1);
+
+    // Out of band: the assignment and the credential are deleted.
+    server.remove_role_assignment(assignments[0]["id"].as_str().unwrap());
+    server.remove_credential(&app, "github-main");
+    let drift = run(&["drift", "--format", "json"]).expect(2).json();
+    let fields: Vec<&str> = drift["drifted"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["federated_credentials", "role_assignments"]);
+    run(&["apply", "--auto-approve"]).expect(0);
+    assert_eq!(server.role_assignments().len(), 1);
+    assert_eq!(server.credentials(&app).len(), 1);
+
+    run(&["destroy", "--auto-approve"]).expect(0);
+    assert!(server.applications().is_empty());
+    assert!(server.role_assignments().is_empty());
+    assert!(server.ids().is_empty(), "{:?}", server.ids());
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}

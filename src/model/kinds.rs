@@ -625,6 +625,67 @@ pub const AZURE_VIRTUAL_NETWORK: KindSchema = KindSchema {
     ],
 };
 
+const FEDERATED_CREDENTIAL: &[Prop] = &[
+    Prop::new("name", STRING, "Credential name.").required(),
+    Prop::new(
+        "issuer",
+        STRING,
+        "Token issuer, e.g. https://token.actions.githubusercontent.com.",
+    )
+    .required(),
+    Prop::new(
+        "subject",
+        STRING,
+        "Token subject, e.g. repo:org/repo:ref:refs/heads/main.",
+    )
+    .required(),
+    Prop::new("audiences", STRINGS, "Accepted audiences.").default(Default::EmptyList),
+];
+const FEDERATED_CREDENTIAL_TYPE: Type = Type::Object(FEDERATED_CREDENTIAL);
+
+const ROLE_ASSIGNMENT: &[Prop] = &[
+    Prop::new("role", STRING, "Role name, e.g. AcrPush.").required(),
+    Prop::new("scope", STRING, "ARM scope (a resource id).").required(),
+];
+const ROLE_ASSIGNMENT_TYPE: Type = Type::Object(ROLE_ASSIGNMENT);
+
+/// `azure.service_principal`: an application, its service principal, credentials and roles.
+pub const AZURE_SERVICE_PRINCIPAL: KindSchema = KindSchema {
+    kind: "azure.service_principal",
+    doc: "A Microsoft Entra application with its service principal, federated credentials (no secrets) and role assignments.",
+    props: &[
+        Prop::new("display_name", STRING, "Display name.").required(),
+        Prop::new(
+            "federated_credentials",
+            Type::List(&FEDERATED_CREDENTIAL_TYPE),
+            "Federated identity credentials (e.g. GitHub Actions OIDC).",
+        )
+        .unordered()
+        .default(Default::EmptyList),
+        Prop::new(
+            "role_assignments",
+            Type::List(&ROLE_ASSIGNMENT_TYPE),
+            "Roles granted to the service principal at ARM scopes.",
+        )
+        .unordered()
+        .default(Default::EmptyList),
+    ],
+    outputs: &[
+        Output {
+            name: "client_id",
+            ty: STRING,
+        },
+        Output {
+            name: "object_id",
+            ty: STRING,
+        },
+        Output {
+            name: "application_object_id",
+            ty: STRING,
+        },
+    ],
+};
+
 /// Every kind converge manages, in the order `schema` lists them.
 pub const ALL: &[&KindSchema] = &[
     &ECR_REPOSITORY,
@@ -637,6 +698,7 @@ pub const ALL: &[&KindSchema] = &[
     &AZURE_RESOURCE_GROUP,
     &AZURE_CONTAINER_REGISTRY,
     &AZURE_VIRTUAL_NETWORK,
+    &AZURE_SERVICE_PRINCIPAL,
 ];
 
 /// The schema of a kind, by name.

@@ -35,8 +35,26 @@ pub const TOKEN: &str = "converge-test-token";
 /// The OIDC token the fake GitHub Actions endpoint hands out.
 pub const GITHUB_TOKEN: &str = "github-oidc-jwt";
 
+/// Built-in roles the server knows: name → role definition GUID (Azure's own ids).
+pub const ROLES: &[(&str, &str)] = &[
+    ("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
+    ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+];
+
+/// Status, headers and JSON body of an answer.
+type Answer = (StatusCode, Vec<(String, String)>, Value);
+
+fn csdl() -> &'static super::csdl::Csdl {
+    static CSDL: OnceLock<super::csdl::Csdl> = OnceLock::new();
+    CSDL.get_or_init(super::csdl::Csdl::load)
+}
+
 #[derive(Default)]
 struct State {
+    applications: BTreeMap<String, Value>,
+    service_principals: BTreeMap<String, Value>,
+    credentials: BTreeMap<String, Vec<Value>>,
     grants: Vec<String>,
     github_audiences: Vec<String>,
     resources: BTreeMap<String, Value>,
@@ -119,6 +137,7 @@ impl AzureServer {
             ("AZURE_CLIENT_SECRET", "test-secret"),
             ("AZURE_AUTHORITY_HOST", self.base.as_str()),
             ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.as_str()),
+            ("CONVERGE_AZURE_GRAPH_URL", self.base.as_str()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -133,6 +152,52 @@ impl AzureServer {
             .resources
             .get(&id.to_ascii_lowercase())
             .cloned()
+    }
+
+    /// Role assignments stored (each as ARM returns it).
+    pub fn role_assignments(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .resources
+            .values()
+            .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
+            .cloned()
+            .collect()
+    }
+
+    /// Applications stored in Graph.
+    pub fn applications(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .applications
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Federated credentials of an application (by object id).
+    pub fn credentials(&self, app: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .credentials
+            .get(app)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Deletes a role assignment out of band.
+    pub fn remove_role_assignment(&self, id: &str) {
+        self.remove(id);
+    }
+
+    /// Deletes a federated credential out of band.
+    pub fn remove_credential(&self, app: &str, name: &str) {
+        if let Some(list) = self.state.lock().unwrap().credentials.get_mut(app) {
+            list.retain(|c| c["name"] != name);
+        }
     }
 
     /// Ids of every stored resource.
@@ -217,6 +282,7 @@ impl AzureServer {
             ),
             ("AZURE_AUTHORITY_HOST", self.base.clone()),
             ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.clone()),
+            ("CONVERGE_AZURE_GRAPH_URL", self.base.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -250,11 +316,7 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> (StatusCode, Vec<(String, String)>, Value) {
+fn error(status: StatusCode, code: &str, message: &str) -> Answer {
     (
         status,
         vec![],
@@ -273,7 +335,7 @@ fn handle(
     query: &str,
     auth: &str,
     body: &[u8],
-) -> (StatusCode, Vec<(String, String)>, Value) {
+) -> Answer {
     if path == "/github/token" && method == Method::GET {
         let mut s = st.lock().unwrap();
         let audience = query
@@ -337,6 +399,12 @@ fn handle(
             vec![("Retry-After".into(), "1".into())],
             json!({"error": {"code": "TooManyRequests", "message": "throttled by the test server"}}),
         );
+    }
+    if let Some(graph_path) = path.strip_prefix("/v1.0/") {
+        return graph(&mut s, method, graph_path, query, body);
+    }
+    if path.contains("/providers/Microsoft.Authorization/") {
+        return authorization(&mut s, specs, method, path, query, body);
     }
     if let Some(op) = path.strip_prefix("/operations/") {
         return match s.operations.get(op) {
@@ -611,6 +679,257 @@ fn handle(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             &format!("{method} {path}"),
+        ),
+    }
+}
+
+fn graph(s: &mut State, method: &Method, path: &str, query: &str, body: &[u8]) -> Answer {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parts: Vec<&str> = path.split('/').collect();
+    let check = |s: &mut State, entity: &str, required: bool| -> Option<Answer> {
+        let problems = csdl().check(entity, &body, required);
+        if problems.is_empty() {
+            return None;
+        }
+        let text = format!("{method} /v1.0/{path}: {}", problems.join("; "));
+        s.violations.push(text.clone());
+        Some(error(StatusCode::BAD_REQUEST, "Request_BadRequest", &text))
+    };
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{path}' does not exist."),
+        )
+    };
+    match (method.clone(), parts.as_slice()) {
+        (Method::POST, ["applications"]) => {
+            if let Some(bad) = check(s, "application", false) {
+                return bad;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let app = json!({"id": id, "appId": uuid::Uuid::new_v4().to_string(), "displayName": body["displayName"]});
+            s.applications.insert(id, app.clone());
+            (StatusCode::CREATED, vec![], app)
+        }
+        (Method::GET, ["applications", id]) => match s.applications.get(*id) {
+            Some(a) => (StatusCode::OK, vec![], a.clone()),
+            None => not_found(),
+        },
+        (Method::PATCH, ["applications", id]) => {
+            if let Some(bad) = check(s, "application", false) {
+                return bad;
+            }
+            match s.applications.get_mut(*id) {
+                Some(a) => {
+                    if let Some(name) = body.get("displayName") {
+                        a["displayName"] = name.clone();
+                    }
+                    (StatusCode::NO_CONTENT, vec![], Value::Null)
+                }
+                None => not_found(),
+            }
+        }
+        (Method::DELETE, ["applications", id]) => {
+            if s.applications.remove(*id).is_none() {
+                return not_found();
+            }
+            s.credentials.remove(*id);
+            (StatusCode::NO_CONTENT, vec![], Value::Null)
+        }
+        (Method::POST, ["applications", id, "federatedIdentityCredentials"]) => {
+            if let Some(bad) = check(s, "federatedIdentityCredential", true) {
+                return bad;
+            }
+            if !s.applications.contains_key(*id) {
+                return not_found();
+            }
+            let mut c = body.clone();
+            c["id"] = json!(uuid::Uuid::new_v4().to_string());
+            s.credentials
+                .entry(id.to_string())
+                .or_default()
+                .push(c.clone());
+            (StatusCode::CREATED, vec![], c)
+        }
+        (Method::GET, ["applications", id, "federatedIdentityCredentials"]) => {
+            if !s.applications.contains_key(*id) {
+                return not_found();
+            }
+            let list = s.credentials.get(*id).cloned().unwrap_or_default();
+            (StatusCode::OK, vec![], json!({"value": list}))
+        }
+        (Method::DELETE, ["applications", id, "federatedIdentityCredentials", cid]) => {
+            let list = s.credentials.entry(id.to_string()).or_default();
+            let before = list.len();
+            list.retain(|c| c["id"] != *cid);
+            if list.len() == before {
+                not_found()
+            } else {
+                (StatusCode::NO_CONTENT, vec![], Value::Null)
+            }
+        }
+        (Method::POST, ["servicePrincipals"]) => {
+            if let Some(bad) = check(s, "servicePrincipal", false) {
+                return bad;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let sp = json!({"id": id, "appId": body["appId"]});
+            s.service_principals.insert(id, sp.clone());
+            (StatusCode::CREATED, vec![], sp)
+        }
+        (Method::GET, ["servicePrincipals"]) => {
+            let filter = percent_decode(
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("$filter="))
+                    .unwrap_or(""),
+            );
+            let app_id = filter.split('\'').nth(1).unwrap_or("").to_string();
+            let found: Vec<Value> = s
+                .service_principals
+                .values()
+                .filter(|sp| sp["appId"] == app_id.as_str())
+                .cloned()
+                .collect();
+            (StatusCode::OK, vec![], json!({"value": found}))
+        }
+        (Method::DELETE, ["servicePrincipals", id]) => {
+            if s.service_principals.remove(*id).is_none() {
+                not_found()
+            } else {
+                (StatusCode::NO_CONTENT, vec![], Value::Null)
+            }
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("no Graph route for {method} /v1.0/{path}"),
+        ),
+    }
+}
+
+fn authorization(
+    s: &mut State,
+    specs: &Specs,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Answer {
+    const SPEC: &str = "specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleAssignmentsCalls.json";
+    let api_version = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("api-version="))
+        .unwrap_or("");
+    if api_version != "2022-04-01" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("api-version `{api_version}` is not supported here"),
+        );
+    }
+    let filter = percent_decode(
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("$filter="))
+            .unwrap_or(""),
+    );
+    let quoted = filter.split('\'').nth(1).unwrap_or("").to_string();
+    let subscription = path.split('/').nth(2).unwrap_or("");
+    let (scope, rest) = path
+        .split_once("/providers/Microsoft.Authorization/")
+        .unwrap();
+    let definition_id = |guid: &str| {
+        format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+        )
+    };
+    let definition = |name: &str, guid: &str| {
+        json!({
+            "id": definition_id(guid), "name": guid, "type": "Microsoft.Authorization/roleDefinitions",
+            "properties": {"roleName": name, "type": "BuiltInRole"},
+        })
+    };
+    match (
+        method.clone(),
+        rest.split('/').collect::<Vec<_>>().as_slice(),
+    ) {
+        (Method::GET, ["roleDefinitions"]) => {
+            let found: Vec<Value> = ROLES
+                .iter()
+                .filter(|(n, _)| *n == quoted)
+                .map(|(n, g)| definition(n, g))
+                .collect();
+            (StatusCode::OK, vec![], json!({"value": found}))
+        }
+        (Method::GET, ["roleDefinitions", guid]) => match ROLES.iter().find(|(_, g)| g == guid) {
+            Some((n, g)) => (StatusCode::OK, vec![], definition(n, g)),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "RoleDefinitionDoesNotExist",
+                "The specified role definition does not exist.",
+            ),
+        },
+        (Method::GET, ["roleAssignments"]) => {
+            let found: Vec<Value> = s
+                .resources
+                .values()
+                .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
+                .filter(|r| {
+                    r["properties"]["scope"]
+                        .as_str()
+                        .is_some_and(|sc| sc.eq_ignore_ascii_case(scope))
+                })
+                .filter(|r| quoted.is_empty() || r["properties"]["principalId"] == quoted.as_str())
+                .cloned()
+                .collect();
+            (StatusCode::OK, vec![], json!({"value": found}))
+        }
+        (Method::PUT, ["roleAssignments", name]) => {
+            let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            if let Err(errors) = specs.validate_body(SPEC, "PUT", path, &body) {
+                let text = format!("PUT {path}: {}", errors.join("; "));
+                s.violations.push(text.clone());
+                return error(StatusCode::BAD_REQUEST, "InvalidRequestContent", &text);
+            }
+            let props = &body["properties"];
+            let duplicate = s.resources.values().any(|r| {
+                r["type"] == "Microsoft.Authorization/roleAssignments"
+                    && r["name"] != *name
+                    && r["properties"]["scope"]
+                        .as_str()
+                        .is_some_and(|sc| sc.eq_ignore_ascii_case(scope))
+                    && r["properties"]["roleDefinitionId"] == props["roleDefinitionId"]
+                    && r["properties"]["principalId"] == props["principalId"]
+            });
+            if duplicate {
+                return error(
+                    StatusCode::CONFLICT,
+                    "RoleAssignmentExists",
+                    "The role assignment already exists.",
+                );
+            }
+            let r = json!({
+                "id": path, "name": name, "type": "Microsoft.Authorization/roleAssignments",
+                "properties": {
+                    "roleDefinitionId": props["roleDefinitionId"], "principalId": props["principalId"],
+                    "principalType": props["principalType"], "scope": scope,
+                },
+            });
+            s.resources.insert(path.to_ascii_lowercase(), r.clone());
+            (StatusCode::CREATED, vec![], r)
+        }
+        (Method::DELETE, ["roleAssignments", _]) => {
+            match s.resources.remove(&path.to_ascii_lowercase()) {
+                Some(r) => (StatusCode::OK, vec![], r),
+                None => (StatusCode::NO_CONTENT, vec![], Value::Null),
+            }
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            &format!("no authorization route for {method} {path}"),
         ),
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod azure;
 mod backend;
+pub mod csdl;
 mod faulty;
 mod http;
 pub mod serve;

@@ -219,14 +219,27 @@ impl Specs {
 }
 
 /// Whether an ARM path template (`/subscriptions/{subscriptionId}/...`) matches a URL path,
-/// case-insensitively as ARM does.
+/// case-insensitively as ARM does. `{scope}` and a template that is one whole-path parameter
+/// (`/{roleAssignmentId}`) span several segments.
 pub fn path_matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.trim_matches('/').split('/').collect();
     let p: Vec<&str> = path.trim_matches('/').split('/').collect();
-    t.len() == p.len()
-        && t.iter().zip(&p).all(|(a, b)| {
-            (a.starts_with('{') && a.ends_with('}') && !b.is_empty()) || a.eq_ignore_ascii_case(b)
-        })
+    if t.len() == 1 && t[0].starts_with('{') {
+        return false;
+    }
+    segments_match(&t, &p)
+}
+
+fn segments_match(t: &[&str], p: &[&str]) -> bool {
+    match (t.first(), p.first()) {
+        (None, None) => true,
+        (Some(&"{scope}"), Some(_)) => (1..=p.len()).any(|n| segments_match(&t[1..], &p[n..])),
+        (Some(a), Some(b)) => {
+            ((a.starts_with('{') && a.ends_with('}') && !b.is_empty()) || a.eq_ignore_ascii_case(b))
+                && segments_match(&t[1..], &p[1..])
+        }
+        _ => false,
+    }
 }
 
 fn normalize(path: &Path) -> PathBuf {

@@ -98,7 +98,43 @@ impl Arm {
     }
 
     fn url(&self, id: &str, api_version: &str) -> String {
-        format!("{}{id}?api-version={api_version}", self.endpoint)
+        if api_version.is_empty() {
+            format!("{}{id}", self.endpoint)
+        } else if id.contains('?') {
+            format!("{}{id}&api-version={api_version}", self.endpoint)
+        } else {
+            format!("{}{id}?api-version={api_version}", self.endpoint)
+        }
+    }
+
+    /// POST a new object (Microsoft Graph creates); returns what was created.
+    pub async fn post(&self, path: &str, body: &Json) -> Result<Json, ProviderError> {
+        let what = format!("POST {path}");
+        let (status, _, response) = self
+            .send(Method::POST, &self.url(path, ""), Some(body))
+            .await?;
+        if !status.is_success() {
+            return Err(arm_error(&what, status, &response));
+        }
+        Ok(response)
+    }
+
+    /// PUT or PATCH without a long-running operation (Graph, role assignments).
+    pub async fn put_plain(
+        &self,
+        method: Method,
+        path: &str,
+        api_version: &str,
+        body: &Json,
+    ) -> Result<Json, ProviderError> {
+        let what = format!("{method} {path}");
+        let (status, _, response) = self
+            .send(method, &self.url(path, api_version), Some(body))
+            .await?;
+        if !status.is_success() {
+            return Err(arm_error(&what, status, &response));
+        }
+        Ok(response)
     }
 
     /// GET a resource: `None` on 404 (deleted out of band).

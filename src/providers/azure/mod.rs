@@ -1,11 +1,12 @@
 //! Azure: resource groups, container registries and virtual networks through Azure Resource
-//! Manager (DESIGN §7).
+//! Manager, service principals through Microsoft Graph (DESIGN §7).
 //! Endpoints: the cloud's (`public`, `china`, `usgovernment`), or `CONVERGE_AZURE_RESOURCE_MANAGER_URL`;
 //! token scopes stay the cloud's. Refresh reads each resource group's registries with one list
 //! call, resource groups one GET each, in parallel with a bound.
 
 mod arm;
 mod credential;
+mod principal;
 
 use std::collections::BTreeMap;
 
@@ -31,8 +32,26 @@ pub const NETWORK_API: &str = "2024-03-01";
 /// The Azure provider.
 pub struct AzureProvider {
     arm: Result<arm::Arm, ProviderError>,
+    graph: Result<arm::Arm, ProviderError>,
     subscription: String,
     parallelism: usize,
+}
+
+fn graph_endpoint(cloud: &str) -> (&'static str, &'static str) {
+    match cloud {
+        "china" => (
+            "https://microsoftgraph.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn/.default",
+        ),
+        "usgovernment" => (
+            "https://graph.microsoft.us",
+            "https://graph.microsoft.us/.default",
+        ),
+        _ => (
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.com/.default",
+        ),
+    }
 }
 
 fn cloud_endpoint(cloud: &str) -> (&'static str, &'static str) {
@@ -55,15 +74,31 @@ fn cloud_endpoint(cloud: &str) -> (&'static str, &'static str) {
 impl AzureProvider {
     /// Builds the ARM client; a missing credential surfaces on the first call, naming the chain.
     pub fn new(settings: &AzureSettings, options: &ProviderOptions) -> AzureProvider {
-        let (default_endpoint, scope) =
-            cloud_endpoint(settings.cloud.as_deref().unwrap_or("public"));
-        let endpoint = std::env::var("CONVERGE_AZURE_RESOURCE_MANAGER_URL")
-            .ok()
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| default_endpoint.to_string());
+        let cloud = settings.cloud.as_deref().unwrap_or("public");
+        let endpoint = |var: &str, default: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let (arm_default, arm_scope) = cloud_endpoint(cloud);
+        let (graph_default, graph_scope) = graph_endpoint(cloud);
+        let credential = credential::from_environment(settings.tenant_id.as_deref());
         AzureProvider {
-            arm: credential::from_environment(settings.tenant_id.as_deref())
-                .map(|c| arm::Arm::new(&endpoint, scope, c)),
+            arm: credential.clone().map(|c| {
+                arm::Arm::new(
+                    &endpoint("CONVERGE_AZURE_RESOURCE_MANAGER_URL", arm_default),
+                    arm_scope,
+                    c,
+                )
+            }),
+            graph: credential.map(|c| {
+                arm::Arm::new(
+                    &endpoint("CONVERGE_AZURE_GRAPH_URL", graph_default),
+                    graph_scope,
+                    c,
+                )
+            }),
             subscription: settings.subscription_id.clone(),
             parallelism: options.parallelism.max(1),
         }
@@ -76,6 +111,30 @@ impl AzureProvider {
 
     fn arm(&self) -> Result<&arm::Arm, ProviderError> {
         self.arm.as_ref().map_err(Clone::clone)
+    }
+
+    fn graph(&self) -> Result<&arm::Arm, ProviderError> {
+        self.graph.as_ref().map_err(Clone::clone)
+    }
+
+    async fn read_principals(
+        &self,
+        items: Vec<ReadItem>,
+    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
+        stream::iter(items)
+            .map(|item| async move {
+                let live = match (self.graph(), self.arm()) {
+                    _ if item.remote_id.is_empty() => Ok(None),
+                    (Ok(graph), Ok(arm)) => {
+                        principal::read(graph, arm, &item.remote_id, &item.prior).await
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                (item.address, live)
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await
     }
 
     fn group_id(&self, name: &str) -> String {
@@ -306,16 +365,21 @@ impl Provider for AzureProvider {
         let (registries, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
             .into_iter()
             .partition(|i| i.kind.kind == "azure.container_registry");
-        let (networks, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+        let (networks, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
             .into_iter()
             .partition(|i| i.kind.kind == "azure.virtual_network");
-        let (mut a, b, c) = futures::join!(
+        let (principals, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+            .into_iter()
+            .partition(|i| i.kind.kind == "azure.service_principal");
+        let (mut a, b, c, d) = futures::join!(
             self.read_groups(groups),
             self.read_listed("azure.container_registry", registries),
-            self.read_listed("azure.virtual_network", networks)
+            self.read_listed("azure.virtual_network", networks),
+            self.read_principals(principals)
         );
         a.extend(b);
         a.extend(c);
+        a.extend(d);
         a.extend(unknown.into_iter().map(|i| {
             let kind = i.kind.kind.to_string();
             (
@@ -330,10 +394,17 @@ impl Provider for AzureProvider {
     }
 
     fn planned_id(&self, r: &CreateRequest) -> String {
+        if r.kind.kind == "azure.service_principal" {
+            // Graph assigns the object id: an interrupted create cannot be found again.
+            return String::new();
+        }
         self.id_for(r.kind.kind, &r.properties)
     }
 
     async fn create(&self, r: CreateRequest) -> Result<Applied, ProviderError> {
+        if r.kind.kind == "azure.service_principal" {
+            return principal::create(self.graph()?, self.arm()?, &r.properties).await;
+        }
         let id = self.id_for(r.kind.kind, &r.properties);
         let body = self.body(r.kind.kind, &r.properties);
         let out = self
@@ -345,6 +416,17 @@ impl Provider for AzureProvider {
 
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
         let kind = r.kind.kind;
+        if kind == "azure.service_principal" {
+            return principal::update(
+                self.graph()?,
+                self.arm()?,
+                &r.remote_id,
+                &r.prior,
+                &r.prior_outputs,
+                &r.properties,
+            )
+            .await;
+        }
         let out = if kind != "azure.container_registry" {
             self.arm()?
                 .write(
@@ -367,12 +449,28 @@ impl Provider for AzureProvider {
     }
 
     async fn delete(&self, r: DeleteRequest) -> Result<(), ProviderError> {
+        if r.kind.kind == "azure.service_principal" {
+            return principal::delete(self.graph()?, self.arm()?, &r.remote_id, &r.prior).await;
+        }
         self.arm()?
             .delete(&r.remote_id, api_version(r.kind.kind))
             .await
     }
 
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
+        if r.kind.kind == "azure.service_principal" {
+            // By application object id; role assignments are read once the files name them.
+            let live = principal::read(self.graph()?, self.arm()?, &r.id, &Value::Null).await?;
+            return Ok(live.map(|l| {
+                (
+                    Applied {
+                        remote_id: r.id.clone(),
+                        outputs: l.outputs.clone(),
+                    },
+                    l,
+                )
+            }));
+        }
         let found = self.arm()?.get(&r.id, api_version(r.kind.kind)).await?;
         Ok(found.map(|j| (applied(r.kind.kind, &j), live_of(r.kind.kind, &j))))
     }
