@@ -449,3 +449,89 @@ fn a_secretless_ci_principal_with_acr_push_converges_and_repairs() {
     assert!(server.ids().is_empty(), "{:?}", server.ids());
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+#[test]
+fn the_azure_dev_example_converges_with_each_role_assigned_once() {
+    let server = AzureServer::start();
+    let p = Project::example().with_env(server.env());
+    let run = |args: &[&str]| {
+        let mut all = vec!["-e", "azure-dev"];
+        all.extend(args);
+        p.converge(&all)
+    };
+    run(&["plan", "--detailed-exitcode"]).expect(2);
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+
+    let sub = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/app-dev";
+    let registry = format!("{sub}/providers/Microsoft.ContainerRegistry/registries/appdevregistry");
+    let vm_id = format!("{sub}/providers/Microsoft.Compute/virtualMachines/app-dev-vm");
+    let vm = server.resource(&vm_id).expect("the VM exists");
+    assert_eq!(vm["identity"]["type"], "SystemAssigned");
+    assert_eq!(
+        vm["properties"]["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"],
+        true
+    );
+    let nic = server
+        .resource(&format!(
+            "{sub}/providers/Microsoft.Network/networkInterfaces/app-dev-vm-nic"
+        ))
+        .expect("its NIC exists");
+    assert_eq!(
+        nic["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"],
+        format!("{sub}/providers/Microsoft.Network/virtualNetworks/app-dev/subnets/vms")
+    );
+    let assignments = server.role_assignments();
+    assert_eq!(
+        assignments.len(),
+        2,
+        "AcrPush and AcrPull, once each: {assignments:?}"
+    );
+    let role_of = |principal: &serde_json::Value| {
+        assignments
+            .iter()
+            .find(|a| a["properties"]["principalId"] == *principal)
+            .map(|a| {
+                a["properties"]["roleDefinitionId"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+    };
+    assert_eq!(
+        role_of(&vm["identity"]["principalId"]).as_deref(),
+        Some("7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+        "AcrPull for the VM"
+    );
+    assert!(
+        assignments
+            .iter()
+            .all(|a| a["properties"]["scope"] == registry.as_str())
+    );
+    let ci = run(&["state", "show", "ci", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        role_of(&ci["outputs"]["object_id"]).as_deref(),
+        Some("8311e382-0749-4cb8-b61a-304f252e45ec"),
+        "AcrPush for CI"
+    );
+
+    // The VM is deleted in the portal: drift reports it, apply builds it again.
+    server.remove(&vm_id);
+    let drift = run(&["drift", "--format", "json"]).expect(2).json();
+    assert_eq!(drift["drifted"][0]["address"], "vm");
+    assert_eq!(drift["drifted"][0]["status"], "deleted");
+    run(&["apply", "--auto-approve"]).expect(0);
+    assert!(server.resource(&vm_id).is_some());
+    assert_eq!(server.role_assignments().len(), 2);
+
+    run(&["destroy", "--auto-approve"]).expect(0);
+    assert!(server.ids().is_empty(), "{:?}", server.ids());
+    assert!(server.applications().is_empty());
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}

@@ -480,6 +480,7 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                     address: step.address.clone(),
                     kind: resource.kind,
                     properties,
+                    previous_outputs: stored.map(|s| s.outputs.clone()).unwrap_or(Value::Null),
                 });
             }
             let live = inputs.live.get(&step.address).cloned().flatten();

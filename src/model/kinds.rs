@@ -686,6 +686,76 @@ pub const AZURE_SERVICE_PRINCIPAL: KindSchema = KindSchema {
     ],
 };
 
+const VM_IMAGE: &[Prop] = &[
+    Prop::new("publisher", STRING, "Image publisher, e.g. Canonical.").required(),
+    Prop::new("offer", STRING, "Image offer, e.g. ubuntu-24_04-lts.").required(),
+    Prop::new("sku", STRING, "Image SKU, e.g. server.").required(),
+    Prop::new("version", STRING, "Image version.").default(Default::Str("latest")),
+];
+
+const VM_IDENTITY: &[Prop] = &[Prop::new(
+    "system_assigned",
+    Type::Bool,
+    "Give the VM a system-assigned managed identity.",
+)
+.default(Default::Bool(true))];
+
+/// `azure.virtual_machine`: a Linux VM (SSH key only) with its network interface.
+pub const AZURE_VIRTUAL_MACHINE: KindSchema = KindSchema {
+    kind: "azure.virtual_machine",
+    doc: "A Linux virtual machine (SSH key only) with its network interface, managed identity and role assignments.",
+    props: &[
+        Prop::new("name", STRING, "VM name.").required().replace(),
+        Prop::new("resource_group", STRING, "Resource group it lives in.")
+            .required()
+            .replace(),
+        Prop::new("location", STRING, "Azure region.")
+            .required()
+            .replace(),
+        Prop::new("size", STRING, "VM size, e.g. Standard_B2s.").required(),
+        Prop::new("image", Type::Object(VM_IMAGE), "Marketplace image.")
+            .required()
+            .replace(),
+        Prop::new("admin_username", STRING, "Admin user.")
+            .required()
+            .replace(),
+        Prop::new(
+            "ssh_public_key",
+            STRING,
+            "The admin's SSH public key (no password login).",
+        )
+        .required()
+        .replace(),
+        Prop::new("subnet_id", STRING, "Subnet of its network interface.")
+            .required()
+            .replace(),
+        Prop::new("identity", Type::Object(VM_IDENTITY), "Managed identity.")
+            .default(Default::EmptyMap),
+        Prop::new(
+            "role_assignments",
+            Type::List(&ROLE_ASSIGNMENT_TYPE),
+            "Roles granted to the VM's managed identity, e.g. AcrPull on a registry.",
+        )
+        .unordered()
+        .default(Default::EmptyList),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "principal_id",
+            ty: STRING,
+        },
+        Output {
+            name: "private_ip",
+            ty: STRING,
+        },
+    ],
+};
+
 /// Every kind converge manages, in the order `schema` lists them.
 pub const ALL: &[&KindSchema] = &[
     &ECR_REPOSITORY,
@@ -699,6 +769,7 @@ pub const ALL: &[&KindSchema] = &[
     &AZURE_CONTAINER_REGISTRY,
     &AZURE_VIRTUAL_NETWORK,
     &AZURE_SERVICE_PRINCIPAL,
+    &AZURE_VIRTUAL_MACHINE,
 ];
 
 /// The schema of a kind, by name.

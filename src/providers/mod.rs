@@ -90,6 +90,9 @@ pub struct CreateRequest {
     pub kind: &'static KindSchema,
     /// Desired properties, normalized, with secrets still wrapped.
     pub properties: Value,
+    /// Outputs recorded for this address before, when it is created again after being deleted
+    /// outside converge (lets a provider clean up what hung off the old one); null otherwise.
+    pub previous_outputs: Value,
 }
 
 /// Update a resource in place.

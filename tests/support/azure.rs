@@ -20,6 +20,12 @@ const RESOURCES_SPEC: &str =
     "specification/resources/resource-manager/Microsoft.Resources/stable/2024-03-01/resources.json";
 const ACR_SPEC: &str = "specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/stable/2023-07-01/containerregistry.json";
 const NETWORK_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/virtualNetwork.json";
+const NIC_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/networkInterface.json";
+const VM_SPEC: &str = "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-03-01/virtualMachine.json";
+const NIC: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/networkInterfaces/{n}";
+const VM: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}";
 const GROUP: &str = "/subscriptions/{s}/resourcegroups/{g}";
 const NETWORKS: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/virtualNetworks";
@@ -442,6 +448,10 @@ fn handle(
         (ACR_SPEC, "registries")
     } else if path_matches(NETWORK, path) {
         (NETWORK_SPEC, "network")
+    } else if path_matches(NIC, path) {
+        (NIC_SPEC, "nic")
+    } else if path_matches(VM, path) {
+        (VM_SPEC, "vm")
     } else if path_matches(NETWORKS, path) {
         (NETWORK_SPEC, "registries")
     } else {
@@ -453,7 +463,8 @@ fn handle(
     };
     let wanted = match spec {
         RESOURCES_SPEC => ["2021-04-01", "2024-03-01"],
-        NETWORK_SPEC => ["2024-03-01", "2024-01-01"],
+        NETWORK_SPEC | NIC_SPEC => ["2024-03-01", "2024-01-01"],
+        VM_SPEC => ["2024-07-01", "2024-03-01"],
         _ => ["2023-07-01", "2023-07-01"],
     };
     if !wanted.contains(&api_version) {
@@ -477,21 +488,26 @@ fn handle(
     )
     .to_ascii_lowercase();
     match (kind, method.clone()) {
-        ("group", Method::GET) | ("registry", Method::GET) | ("network", Method::GET) => {
-            match s.resources.get(&key) {
-                Some(r) => (StatusCode::OK, vec![], r.clone()),
-                None if kind == "group" => error(
-                    StatusCode::NOT_FOUND,
-                    "ResourceGroupNotFound",
-                    &format!("Resource group '{}' could not be found.", segments[3]),
-                ),
-                None => error(
-                    StatusCode::NOT_FOUND,
-                    "ResourceNotFound",
-                    &format!("The Resource '{path}' was not found."),
-                ),
-            }
-        }
+        ("nic", Method::PUT) | ("vm", Method::PUT) | ("vm", Method::PATCH) => vm_or_nic(
+            &mut s, base, kind, method, path, &key, &group_key, &segments, &body,
+        ),
+        ("group", Method::GET)
+        | ("registry", Method::GET)
+        | ("network", Method::GET)
+        | ("nic", Method::GET)
+        | ("vm", Method::GET) => match s.resources.get(&key) {
+            Some(r) => (StatusCode::OK, vec![], r.clone()),
+            None if kind == "group" => error(
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                &format!("Resource group '{}' could not be found.", segments[3]),
+            ),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("The Resource '{path}' was not found."),
+            ),
+        },
         ("registries", Method::GET) => {
             let prefix = format!("{key}/");
             let value: Vec<Value> = s
@@ -649,7 +665,11 @@ fn handle(
                 answer,
             )
         }
-        ("registry", Method::DELETE) | ("group", Method::DELETE) | ("network", Method::DELETE) => {
+        ("registry", Method::DELETE)
+        | ("group", Method::DELETE)
+        | ("network", Method::DELETE)
+        | ("nic", Method::DELETE)
+        | ("vm", Method::DELETE) => {
             if s.resources.remove(&key).is_none() {
                 return (
                     if kind == "group" {
@@ -932,4 +952,115 @@ fn authorization(
             &format!("no authorization route for {method} {path}"),
         ),
     }
+}
+
+/// PUT of a network interface or VM, PATCH of a VM: stored as Azure shows them, answered 201/200
+/// with an `Azure-AsyncOperation` to poll.
+#[allow(clippy::too_many_arguments)]
+fn vm_or_nic(
+    s: &mut State,
+    base: &str,
+    kind: &str,
+    method: &Method,
+    path: &str,
+    key: &str,
+    group_key: &str,
+    segments: &[&str],
+    body: &Value,
+) -> Answer {
+    if !s.resources.contains_key(group_key) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            &format!("Resource group '{}' could not be found.", segments[3]),
+        );
+    }
+    let existed = s.resources.contains_key(key);
+    let r = match (kind, method.clone()) {
+        ("nic", _) => {
+            let n = s
+                .resources
+                .values()
+                .filter(|r| r["type"] == "Microsoft.Network/networkInterfaces")
+                .count();
+            let mut cfg = body["properties"]["ipConfigurations"][0].clone();
+            cfg["properties"]["privateIPAddress"] = json!(format!("10.10.1.{}", 4 + n));
+            cfg["id"] = json!(format!(
+                "{path}/ipConfigurations/{}",
+                cfg["name"].as_str().unwrap_or("ipconfig1")
+            ));
+            json!({
+                "id": path, "name": segments[7], "type": "Microsoft.Network/networkInterfaces",
+                "location": body["location"], "tags": body.get("tags").cloned().unwrap_or(json!({})),
+                "properties": {"ipConfigurations": [cfg], "provisioningState": "Succeeded"},
+            })
+        }
+        ("vm", Method::PUT) => {
+            let nic = body["properties"]["networkProfile"]["networkInterfaces"][0]["id"]
+                .as_str()
+                .unwrap_or("");
+            if !s.resources.contains_key(&nic.to_ascii_lowercase()) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("Resource {nic} not found."),
+                );
+            }
+            let mut r = body.clone();
+            r["id"] = json!(path);
+            r["name"] = json!(segments[7]);
+            r["type"] = json!("Microsoft.Compute/virtualMachines");
+            r["properties"]["provisioningState"] = json!("Succeeded");
+            r["properties"]["vmId"] = json!(uuid::Uuid::new_v4().to_string());
+            if body["identity"]["type"] == "SystemAssigned" {
+                r["identity"]["principalId"] = json!(uuid::Uuid::new_v4().to_string());
+                r["identity"]["tenantId"] = json!("11111111-1111-1111-1111-111111111111");
+            }
+            r
+        }
+        _ => {
+            let Some(mut r) = s.resources.get(key).cloned() else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFound",
+                    &format!("The Resource '{path}' was not found."),
+                );
+            };
+            if let Some(tags) = body.get("tags") {
+                r["tags"] = tags.clone();
+            }
+            if let Some(size) = body["properties"]["hardwareProfile"]["vmSize"].as_str() {
+                r["properties"]["hardwareProfile"]["vmSize"] = json!(size);
+            }
+            match body["identity"]["type"].as_str() {
+                Some("SystemAssigned") if r["identity"]["principalId"].is_null() => {
+                    r["identity"] = json!({"type": "SystemAssigned", "principalId": uuid::Uuid::new_v4().to_string()});
+                }
+                Some("None") => {
+                    r["identity"] = json!({"type": "None"});
+                }
+                _ => {}
+            }
+            r
+        }
+    };
+    s.resources.insert(key.to_string(), r.clone());
+    let op = uuid::Uuid::new_v4().to_string();
+    s.operations
+        .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
+    (
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        vec![
+            (
+                "Azure-AsyncOperation".into(),
+                format!("{base}/operations/{op}"),
+            ),
+            ("Retry-After".into(), "0".into()),
+        ],
+        r,
+    )
 }

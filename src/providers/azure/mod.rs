@@ -7,6 +7,7 @@
 mod arm;
 mod credential;
 mod principal;
+mod vm;
 
 use std::collections::BTreeMap;
 
@@ -115,6 +116,23 @@ impl AzureProvider {
 
     fn graph(&self) -> Result<&arm::Arm, ProviderError> {
         self.graph.as_ref().map_err(Clone::clone)
+    }
+
+    async fn read_machines(
+        &self,
+        items: Vec<ReadItem>,
+    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
+        stream::iter(items)
+            .map(|item| async move {
+                let live = match self.arm() {
+                    Ok(arm) => vm::read(arm, &item.remote_id, &item.prior).await,
+                    Err(e) => Err(e),
+                };
+                (item.address, live)
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await
     }
 
     async fn read_principals(
@@ -261,6 +279,7 @@ fn api_version(kind: &str) -> &'static str {
     match kind {
         "azure.resource_group" => RESOURCES_API,
         "azure.virtual_network" => NETWORK_API,
+        "azure.virtual_machine" => vm::COMPUTE_API,
         _ => REGISTRY_API,
     }
 }
@@ -269,6 +288,7 @@ fn api_version(kind: &str) -> &'static str {
 fn collection(kind: &str) -> &'static str {
     match kind {
         "azure.virtual_network" => "Microsoft.Network/virtualNetworks",
+        "azure.virtual_machine" => "Microsoft.Compute/virtualMachines",
         _ => "Microsoft.ContainerRegistry/registries",
     }
 }
@@ -368,18 +388,23 @@ impl Provider for AzureProvider {
         let (networks, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
             .into_iter()
             .partition(|i| i.kind.kind == "azure.virtual_network");
-        let (principals, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+        let (principals, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
             .into_iter()
             .partition(|i| i.kind.kind == "azure.service_principal");
-        let (mut a, b, c, d) = futures::join!(
+        let (machines, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
+            .into_iter()
+            .partition(|i| i.kind.kind == "azure.virtual_machine");
+        let (mut a, b, c, d, e) = futures::join!(
             self.read_groups(groups),
             self.read_listed("azure.container_registry", registries),
             self.read_listed("azure.virtual_network", networks),
-            self.read_principals(principals)
+            self.read_principals(principals),
+            self.read_machines(machines)
         );
         a.extend(b);
         a.extend(c);
         a.extend(d);
+        a.extend(e);
         a.extend(unknown.into_iter().map(|i| {
             let kind = i.kind.kind.to_string();
             (
@@ -405,6 +430,10 @@ impl Provider for AzureProvider {
         if r.kind.kind == "azure.service_principal" {
             return principal::create(self.graph()?, self.arm()?, &r.properties).await;
         }
+        if r.kind.kind == "azure.virtual_machine" {
+            let id = self.id_for(r.kind.kind, &r.properties);
+            return vm::create(self.arm()?, &id, &r.properties, &r.previous_outputs).await;
+        }
         let id = self.id_for(r.kind.kind, &r.properties);
         let body = self.body(r.kind.kind, &r.properties);
         let out = self
@@ -416,6 +445,16 @@ impl Provider for AzureProvider {
 
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
         let kind = r.kind.kind;
+        if kind == "azure.virtual_machine" {
+            return vm::update(
+                self.arm()?,
+                &r.remote_id,
+                &r.prior,
+                &r.prior_outputs,
+                &r.properties,
+            )
+            .await;
+        }
         if kind == "azure.service_principal" {
             return principal::update(
                 self.graph()?,
@@ -452,12 +491,27 @@ impl Provider for AzureProvider {
         if r.kind.kind == "azure.service_principal" {
             return principal::delete(self.graph()?, self.arm()?, &r.remote_id, &r.prior).await;
         }
+        if r.kind.kind == "azure.virtual_machine" {
+            return vm::delete(self.arm()?, &r.remote_id, &r.prior).await;
+        }
         self.arm()?
             .delete(&r.remote_id, api_version(r.kind.kind))
             .await
     }
 
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
+        if r.kind.kind == "azure.virtual_machine" {
+            let live = vm::read(self.arm()?, &r.id, &Value::Null).await?;
+            return Ok(live.map(|l| {
+                (
+                    Applied {
+                        remote_id: r.id.clone(),
+                        outputs: l.outputs.clone(),
+                    },
+                    l,
+                )
+            }));
+        }
         if r.kind.kind == "azure.service_principal" {
             // By application object id; role assignments are read once the files name them.
             let live = principal::read(self.graph()?, self.arm()?, &r.id, &Value::Null).await?;
