@@ -296,7 +296,39 @@ fn a_configured_credential_that_is_rejected_ends_the_chain_with_its_own_error() 
         "{}",
         run.stderr()
     );
+    assert!(
+        !run.stdout().contains("will perform"),
+        "stopped before anything was planned: {}",
+        run.stdout()
+    );
     assert!(server.ids().is_empty());
+}
+
+#[test]
+fn endpoints_can_come_from_the_file() {
+    let server = AzureServer::start();
+    let env: Vec<(String, String)> = server
+        .env()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("CONVERGE_AZURE_"))
+        .collect();
+    let p = Project::empty().with_env(env);
+    let file = project(&server, "Basic", "{}").read("environments/az.yaml");
+    let from = format!("azure: {{ subscription_id: \"{SUB}\" }}");
+    assert!(file.contains(&from));
+    p.write(
+        "environments/az.yaml",
+        &file.replace(
+            &from,
+            &format!(
+                "azure: {{ subscription_id: \"{SUB}\", endpoints: {{ resource_manager: \"{0}\", graph: \"{0}\" }} }}",
+                server.base
+            ),
+        ),
+    );
+    p.converge(&["-e", "az", "apply", "--auto-approve"])
+        .expect(0);
+    assert!(server.resource(&registry_id()).is_some());
 }
 
 #[test]

@@ -166,6 +166,7 @@ pub async fn refresh(
 ) -> Result<crate::plan::LiveMap, CliError> {
     registry
         .ready()
+        .await
         .map_err(|e| CliError::Failed(format!("{env}: {e}")))?;
     let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
     let before = registry.calls().total();

@@ -24,7 +24,8 @@ const ENV_KEYS: &[&str] = &[
     "resources",
 ];
 const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
-const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud"];
+const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud", "endpoints"];
+const AZURE_ENDPOINT_KEYS: &[&str] = &["resource_manager", "graph"];
 const AWS_KEYS: &[&str] = &["region"];
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "depends_on"];
 const INSTANCE_KEYS: &[&str] = &["source", "inputs"];
@@ -336,6 +337,26 @@ impl Loader<'_> {
                     ok
                 })
                 .map(|c| c.as_str().to_string());
+            let mut endpoint = |key: &str| -> Option<String> {
+                let endpoints = azure.get_node("endpoints")?;
+                let map = yaml::expect_mapping(
+                    &f,
+                    endpoints,
+                    "`providers.azure.endpoints`",
+                    &mut self.errors,
+                )?;
+                yaml::reject_unknown_keys(
+                    &f,
+                    map,
+                    AZURE_ENDPOINT_KEYS,
+                    "`providers.azure.endpoints`",
+                    &mut self.errors,
+                );
+                let node = map.get_node(key)?;
+                yaml::expect_string(&f, node, key, &mut self.errors).map(|v| v.as_str().to_string())
+            };
+            let resource_manager_endpoint = endpoint("resource_manager");
+            let graph_endpoint = endpoint("graph");
             match azure.get_node("subscription_id") {
                 Some(s) => {
                     if let Some(s) =
@@ -345,6 +366,8 @@ impl Loader<'_> {
                             subscription_id: s.as_str().to_string(),
                             tenant_id,
                             cloud,
+                            resource_manager_endpoint,
+                            graph_endpoint,
                         });
                     }
                 }

@@ -41,6 +41,10 @@ pub struct AzureSettings {
     pub tenant_id: Option<String>,
     /// `public` (default), `china` or `usgovernment`.
     pub cloud: Option<String>,
+    /// `endpoints.resource_manager` (Azure Stack Hub, tests).
+    pub resource_manager_endpoint: Option<String>,
+    /// `endpoints.graph`.
+    pub graph_endpoint: Option<String>,
 }
 
 /// The `providers` section of an environment.

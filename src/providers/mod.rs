@@ -199,10 +199,11 @@ impl Registry {
         }
     }
 
-    /// Checks that every configured provider can sign in (Azure: a credential was found).
-    pub fn ready(&self) -> Result<(), ProviderError> {
+    /// Checks that every configured provider can sign in (Azure: a credential is found and
+    /// accepted), so a bad credential stops a command before anything is planned.
+    pub async fn ready(&self) -> Result<(), ProviderError> {
         match &self.azure {
-            Some(azure) => azure.ready(),
+            Some(azure) => azure.ready().await,
             None => Ok(()),
         }
     }

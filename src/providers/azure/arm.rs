@@ -39,7 +39,8 @@ impl Arm {
         }
     }
 
-    async fn token(&self) -> Result<String, ProviderError> {
+    /// A bearer token for this endpoint's scope.
+    pub async fn token(&self) -> Result<String, ProviderError> {
         let token = self
             .credential
             .get_token(&[self.scope.as_str()])

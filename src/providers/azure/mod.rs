@@ -76,10 +76,12 @@ impl AzureProvider {
     /// Builds the ARM client; a missing credential surfaces on the first call, naming the chain.
     pub fn new(settings: &AzureSettings, options: &ProviderOptions) -> AzureProvider {
         let cloud = settings.cloud.as_deref().unwrap_or("public");
-        let endpoint = |var: &str, default: &str| {
+        // The environment's override wins, then the file's `endpoints`, then the cloud's.
+        let endpoint = |var: &str, from_file: &Option<String>, default: &str| {
             std::env::var(var)
                 .ok()
                 .filter(|e| !e.is_empty())
+                .or_else(|| from_file.clone())
                 .unwrap_or_else(|| default.to_string())
         };
         let (arm_default, arm_scope) = cloud_endpoint(cloud);
@@ -88,14 +90,22 @@ impl AzureProvider {
         AzureProvider {
             arm: credential.clone().map(|c| {
                 arm::Arm::new(
-                    &endpoint("CONVERGE_AZURE_RESOURCE_MANAGER_URL", arm_default),
+                    &endpoint(
+                        "CONVERGE_AZURE_RESOURCE_MANAGER_URL",
+                        &settings.resource_manager_endpoint,
+                        arm_default,
+                    ),
                     arm_scope,
                     c,
                 )
             }),
             graph: credential.map(|c| {
                 arm::Arm::new(
-                    &endpoint("CONVERGE_AZURE_GRAPH_URL", graph_default),
+                    &endpoint(
+                        "CONVERGE_AZURE_GRAPH_URL",
+                        &settings.graph_endpoint,
+                        graph_default,
+                    ),
                     graph_scope,
                     c,
                 )
@@ -105,9 +115,9 @@ impl AzureProvider {
         }
     }
 
-    /// Whether a credential was found (checked before anything is planned).
-    pub fn ready(&self) -> Result<(), ProviderError> {
-        self.arm().map(|_| ())
+    /// Signs in (a credential is found and accepted), before anything is planned.
+    pub async fn ready(&self) -> Result<(), ProviderError> {
+        self.arm()?.token().await.map(|_| ())
     }
 
     fn arm(&self) -> Result<&arm::Arm, ProviderError> {
