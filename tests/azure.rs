@@ -567,3 +567,37 @@ fn the_azure_dev_example_converges_with_each_role_assigned_once() {
     assert!(server.applications().is_empty());
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+#[test]
+fn existing_azure_resources_are_imported_and_then_match_the_files() {
+    let server = AzureServer::start();
+    // Someone made them by hand (here: another project's state).
+    let made = project(&server, "Basic", "{}");
+    made.converge(&["-e", "az", "apply", "--auto-approve"])
+        .expect(0);
+    let adopting = project(&server, "Basic", "{}");
+    adopting
+        .converge(&["-e", "az", "import", "rg", &group_id()])
+        .expect(0);
+    let nothere = format!(
+        "{}/providers/Microsoft.ContainerRegistry/registries/nothere",
+        group_id()
+    );
+    let missing = adopting
+        .converge(&["-e", "az", "import", "acr", &nothere])
+        .expect(1);
+    assert!(
+        missing
+            .stderr()
+            .contains("no azure.container_registry with id"),
+        "{}",
+        missing.stderr()
+    );
+    adopting
+        .converge(&["-e", "az", "import", "acr", &registry_id()])
+        .expect(0);
+    adopting
+        .converge(&["-e", "az", "plan", "--detailed-exitcode"])
+        .expect(0);
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
