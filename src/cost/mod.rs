@@ -1,7 +1,11 @@
-//! Prices converge ships with, dated, and the run rates computed from them. This first table
-//! covers AWS Fargate (Linux) for the rollout cost gate; the cost issue extends it.
+//! Prices converge ships with, dated, and the run rates computed from them: Fargate for the
+//! rollout cost gate, and every priced kind's monthly estimate for plans ([`estimate`]).
+
+pub mod estimate;
 
 use crate::model::Value;
+
+pub use estimate::{Estimate, estimate};
 
 /// When the shipped prices were taken from the AWS price list.
 pub const FARGATE_PRICES_AS_OF: &str = "2026-11-01";

@@ -151,6 +151,12 @@ const TASK: &[Prop] = &[
     Prop::new("cpu", Type::Number, "Task CPU units (256 = 0.25 vCPU).").required(),
     Prop::new("memory", Type::Number, "Task memory (MiB).").required(),
     Prop::new(
+        "cpu_architecture",
+        Type::Enum(&["X86_64", "ARM64"]),
+        "CPU architecture (ARM64 runs on Graviton, priced lower).",
+    )
+    .default(Default::Str("X86_64")),
+    Prop::new(
         "execution_role_arn",
         STRING,
         "Role ECS uses to pull images and read secrets.",

@@ -82,6 +82,41 @@ pub struct Change {
     /// How an update reaches the cloud when it is a rollout (`canary 10% → 50% → 100%, bake 5m`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rollout: Option<String>,
+    /// Monthly cost before and after, from the shipped price tables.
+    #[serde(default)]
+    pub cost: ChangeCost,
+}
+
+/// A change's monthly cost in USD: `None` where there is no figure (usage-based or unknown; the
+/// note says which), 0 for free kinds and for the missing side of a create or delete.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeCost {
+    /// Before the change.
+    pub before_monthly: Option<f64>,
+    /// After the change.
+    pub after_monthly: Option<f64>,
+    /// Always `USD`.
+    pub currency: String,
+    /// Why a side has no figure (`$0.10 per GB-month stored`, `no price for ...`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+/// The environment's monthly cost before and after the plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostSummary {
+    /// Total of the priced resources now.
+    pub before_monthly: f64,
+    /// Total after the plan.
+    pub after_monthly: f64,
+    /// After minus before.
+    pub difference: f64,
+    /// The difference in percent of before (`None` from nothing).
+    pub percent: Option<f64>,
+    /// Always `USD`.
+    pub currency: String,
+    /// Resources without a figure, with why.
+    pub unpriced: Vec<String>,
 }
 
 /// A plan for one environment.
@@ -100,6 +135,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Counts by action.
     pub summary: Summary,
+    /// Monthly cost before and after.
+    #[serde(default)]
+    pub cost: CostSummary,
 }
 
 /// Counts of a plan's changes.
@@ -186,6 +224,7 @@ pub fn compute(
                 .filter(|st| st.in_flight());
             let change = match current {
                 None => Change {
+                    cost: ChangeCost::default(),
                     address: address.clone(),
                     kind: resource.kind.kind.to_string(),
                     action: Action::Create,
@@ -229,6 +268,7 @@ pub fn compute(
                         .filter(|_| crate::rollout::needs_new_revision(&before, &after))
                         .map(|spec| spec.summary());
                     Change {
+                        cost: ChangeCost::default(),
                         rollout,
                         address: address.clone(),
                         kind: resource.kind.kind.to_string(),
@@ -270,6 +310,7 @@ pub fn compute(
             _ => s.properties.clone(),
         };
         changes.push(Change {
+            cost: ChangeCost::default(),
             rollout: None,
             address: s.address.clone(),
             kind: s.kind.clone(),
@@ -283,6 +324,13 @@ pub fn compute(
                 .then(|| "already deleted outside converge; only state is cleaned up".into()),
         });
     }
+    let region = env
+        .providers
+        .aws
+        .as_ref()
+        .map(|a| a.region.clone())
+        .unwrap_or_default();
+    let cost = price(&mut changes, &region);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -300,7 +348,44 @@ pub fn compute(
         files_hash: env.files_hash.clone(),
         changes,
         summary,
+        cost,
     }
+}
+
+/// Prices every change (the plan's own changes and the unchanged ones) and totals them.
+fn price(changes: &mut [Change], region: &str) -> CostSummary {
+    let mut total = CostSummary {
+        currency: "USD".into(),
+        ..CostSummary::default()
+    };
+    for c in changes.iter_mut() {
+        let side = |v: &Option<Value>| {
+            v.as_ref()
+                .map(|p| crate::cost::estimate(&c.kind, p, region))
+                .unwrap_or(crate::cost::Estimate::Free)
+        };
+        let (before, after) = (side(&c.before), side(&c.after));
+        let note = [&before, &after].iter().find_map(|e| match e {
+            crate::cost::Estimate::UsageBased { unit } => Some(format!("usage-based: {unit}")),
+            crate::cost::Estimate::Unknown { reason } => Some(reason.clone()),
+            _ => None,
+        });
+        if let Some(n) = &note {
+            total.unpriced.push(format!("{} ({n})", c.address));
+        }
+        total.before_monthly += before.usd().unwrap_or(0.0);
+        total.after_monthly += after.usd().unwrap_or(0.0);
+        c.cost = ChangeCost {
+            before_monthly: before.usd(),
+            after_monthly: after.usd(),
+            currency: "USD".into(),
+            note,
+        };
+    }
+    total.difference = total.after_monthly - total.before_monthly;
+    total.percent =
+        (total.before_monthly > 0.0).then(|| total.difference / total.before_monthly * 100.0);
+    total
 }
 
 /// How deep a stored resource sits in the dependency chain recorded in state.

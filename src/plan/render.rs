@@ -38,7 +38,50 @@ pub fn text(plan: &Plan) -> String {
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
+    out.push_str(&cost_line(plan));
     out
+}
+
+fn money(v: f64) -> String {
+    format!("${v:.2}")
+}
+
+fn signed(v: f64) -> String {
+    if v < 0.0 {
+        format!("-${:.2}", -v)
+    } else {
+        format!("+${v:.2}")
+    }
+}
+
+/// `Cost: $412.80/mo → $466.86/mo (+$54.06, +13.1%)`, then what has no figure.
+pub fn cost_line(plan: &Plan) -> String {
+    let c = &plan.cost;
+    let percent = c.percent.map(|p| format!(", {p:+.1}%")).unwrap_or_default();
+    let mut out = format!(
+        "Cost: {}/mo → {}/mo ({}{percent})\n",
+        money(c.before_monthly),
+        money(c.after_monthly),
+        signed(c.difference)
+    );
+    if !c.unpriced.is_empty() {
+        out.push_str(&format!("  not in the totals: {}\n", c.unpriced.join(", ")));
+    }
+    out
+}
+
+/// `$54.06/mo → $108.12/mo (+$54.06)` for a change with figures on both sides.
+fn change_cost(change: &Change) -> Option<String> {
+    let (b, a) = (change.cost.before_monthly?, change.cost.after_monthly?);
+    if b == 0.0 && a == 0.0 {
+        return None;
+    }
+    Some(format!(
+        "{}/mo → {}/mo ({})",
+        money(b),
+        money(a),
+        signed(a - b)
+    ))
 }
 
 /// `Plan: A to add, C to change, R to replace, D to destroy.`
@@ -76,7 +119,10 @@ pub fn heading(change: &Change) -> String {
 
 /// One change: heading, note, then its property diff.
 pub fn change_text(change: &Change) -> String {
-    let mut out = format!("  {}\n", heading(change).bold());
+    let mut out = match change_cost(change) {
+        Some(cost) => format!("  {}  {}\n", heading(change).bold(), cost.dimmed()),
+        None => format!("  {}\n", heading(change).bold()),
+    };
     if let Some(note) = &change.note {
         let _ = writeln!(out, "      # {note}");
     }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName,
-    Compatibility, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
-    DeploymentController, DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer,
-    NetworkConfiguration, NetworkMode, PortMapping, Scale, ScaleUnit, Secret, Service,
-    ServiceField, Tag, TaskDefinition, TaskSet, TransportProtocol,
+    Compatibility, ContainerDefinition, CpuArchitecture, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentController, DeploymentControllerType, KeyValuePair,
+    LaunchType, LoadBalancer, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
+    RuntimePlatform, Scale, ScaleUnit, Secret, Service, ServiceField, Tag, TaskDefinition, TaskSet,
+    TransportProtocol,
 };
 use futures::{StreamExt, stream};
 
@@ -700,6 +701,14 @@ impl Ecs {
             .memory(task.get("memory").as_i64().unwrap_or(512).to_string())
             .network_mode(NetworkMode::Awsvpc)
             .requires_compatibilities(Compatibility::Fargate)
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .cpu_architecture(CpuArchitecture::from(
+                        task.get("cpu_architecture").as_str().unwrap_or("X86_64"),
+                    ))
+                    .operating_system_family(OsFamily::Linux)
+                    .build(),
+            )
             .set_execution_role_arn(
                 task.get("execution_role_arn")
                     .reveal()
@@ -1033,6 +1042,16 @@ fn task_value(td: &TaskDefinition) -> Value {
         ("family", td.family.clone().into()),
         ("cpu", num(td.cpu.as_deref())),
         ("memory", num(td.memory.as_deref())),
+        (
+            "cpu_architecture",
+            Value::str(
+                td.runtime_platform
+                    .as_ref()
+                    .and_then(|r| r.cpu_architecture.as_ref())
+                    .map(|a| a.as_str())
+                    .unwrap_or("X86_64"),
+            ),
+        ),
         ("execution_role_arn", td.execution_role_arn.clone().into()),
         ("task_role_arn", td.task_role_arn.clone().into()),
         ("containers", Value::List(containers)),

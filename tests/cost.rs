@@ -1,0 +1,61 @@
+//! Cost in plans: a plan that doubles a service's tasks shows exactly the added cost, per
+//! resource and in the environment's total, against live state in moto.
+
+mod support;
+
+use support::{Moto, Project};
+
+#[test]
+fn doubling_a_services_tasks_adds_exactly_one_more_of_its_cost() {
+    let moto = Moto::start();
+    let vars = moto.network();
+    let project = Project::example().with_moto(&moto);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["-e", "dev"];
+        args.extend(vars.iter().map(String::as_str));
+        args.extend(extra);
+        project.converge(&args)
+    };
+    run(&["apply", "--auto-approve"]).expect(0);
+    project.edit(
+        "environments/dev.yaml",
+        "      desired_count: 1\n      port: 8000",
+        "      desired_count: 2\n      port: 8000",
+    );
+    let plan = run(&["plan", "--format", "json"]).expect(0).json();
+    let api = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "api.service")
+        .unwrap()
+        .clone();
+    // One Fargate task of 256 CPU units and 512 MiB in us-east-1:
+    // (0.25 × 0.04048 + 0.5 × 0.004445) × 730 = 9.010025 a month.
+    let one_task = 9.010025;
+    let before = api["cost"]["before_monthly"].as_f64().unwrap();
+    let after = api["cost"]["after_monthly"].as_f64().unwrap();
+    assert!((before - one_task).abs() < 1e-6, "{api}");
+    assert!((after - 2.0 * one_task).abs() < 1e-6, "{api}");
+    assert!(
+        (plan["cost"]["difference"].as_f64().unwrap() - one_task).abs() < 1e-6,
+        "{}",
+        plan["cost"]
+    );
+    let text = run(&["plan"]).expect(0);
+    assert!(
+        text.stdout().contains("$9.01/mo → $18.02/mo (+$9.01)"),
+        "{}",
+        text.stdout()
+    );
+    assert!(
+        text.stdout()
+            .contains("Cost: $18.02/mo → $27.03/mo (+$9.01, +50.0%)"),
+        "{}",
+        text.stdout()
+    );
+    assert!(
+        text.stdout().contains("not in the totals: "),
+        "ECR is usage-based and said so"
+    );
+}
