@@ -59,3 +59,64 @@ fn doubling_a_services_tasks_adds_exactly_one_more_of_its_cost() {
         "ECR is usage-based and said so"
     );
 }
+
+#[test]
+fn a_plan_over_budget_fails_with_both_figures_unless_allowed_with_a_reason() {
+    let moto = Moto::start();
+    let vars = moto.network();
+    let project = Project::example().with_moto(&moto);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["-e", "dev"];
+        args.extend(vars.iter().map(String::as_str));
+        args.extend(extra);
+        project.converge(&args)
+    };
+    run(&["apply", "--auto-approve"]).expect(0);
+    let file = project.read("environments/dev.yaml");
+    project.write(
+        "environments/dev.yaml",
+        &file.replace(
+            "\nmodules:\n",
+            "\nbudget: { monthly: 20, max_increase: 5 }\n\nmodules:\n",
+        ),
+    );
+    project.edit(
+        "environments/dev.yaml",
+        "      desired_count: 1\n      port: 8000",
+        "      desired_count: 2\n      port: 8000",
+    );
+    let plan = run(&["plan"]).expect(1);
+    for needle in [
+        "the monthly total after this plan, $27.03, is above budget.monthly $20.00",
+        "this plan adds $9.01/month, above budget.max_increase $5.00",
+        "Change the files, or pass",
+    ] {
+        assert!(
+            plan.stderr().contains(needle),
+            "{needle} in {}",
+            plan.stderr()
+        );
+    }
+    run(&["apply", "--auto-approve"]).expect(1);
+    run(&[
+        "apply",
+        "--auto-approve",
+        "--allow-over-budget",
+        "launch week traffic",
+    ])
+    .expect(0);
+    let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
+    let overrides: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "budget override")
+        .collect();
+    assert_eq!(overrides.len(), 1, "{log}");
+    assert!(
+        overrides[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reason: launch week traffic")
+    );
+}

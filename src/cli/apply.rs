@@ -227,6 +227,9 @@ async fn interruptible_apply(
     if g.format == Format::Text {
         show(&plan, Format::Text);
     }
+    if operation != "destroy" {
+        session::check_budget(g, env, &plan, store, operation).await?;
+    }
     if !plan.has_changes() {
         if g.format == Format::Json {
             output::json(&report_json(&plan, &Report::default()));

@@ -56,6 +56,9 @@ struct GlobalArgs {
         hide_env_values = true
     )]
     state_url: Option<String>,
+    /// Let a plan over the environment's budget through, recording REASON in the audit trail.
+    #[arg(long, value_name = "REASON", global = true)]
+    allow_over_budget: Option<String>,
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,

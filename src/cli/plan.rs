@@ -98,6 +98,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     let registry = session::registry(g, &env).await;
     let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
     show(&planned.plan, g.format);
+    session::check_budget(g, &env, &planned.plan, store.as_ref(), "plan").await?;
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&planned.plan)
             .map_err(|e| CliError::Failed(e.to_string()))?;

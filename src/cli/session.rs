@@ -192,3 +192,61 @@ pub async fn refresh(
         errors.len()
     )))
 }
+
+/// What a plan breaks of the environment's budget, in words with both figures.
+pub fn budget_problems(
+    budget: &crate::config::Budget,
+    cost: &crate::plan::CostSummary,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(monthly) = budget.monthly
+        && cost.after_monthly > monthly
+    {
+        out.push(format!(
+            "the monthly total after this plan, ${:.2}, is above budget.monthly ${monthly:.2}",
+            cost.after_monthly
+        ));
+    }
+    if let Some(max) = budget.max_increase
+        && cost.difference > max
+    {
+        out.push(format!(
+            "this plan adds ${:.2}/month, above budget.max_increase ${max:.2}",
+            cost.difference
+        ));
+    }
+    out
+}
+
+/// Fails a plan over budget unless `--allow-over-budget REASON`, which is audited.
+pub async fn check_budget(
+    g: &GlobalArgs,
+    env: &Environment,
+    plan: &crate::plan::Plan,
+    store: &dyn StateStore,
+    operation: &str,
+) -> Result<(), CliError> {
+    let problems = budget_problems(&env.budget, &plan.cost);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    match &g.allow_over_budget {
+        Some(reason) => {
+            super::output::status(&format!(
+                "warning: over budget ({}); allowed: {reason}",
+                problems.join("; ")
+            ));
+            let event = NewEvent::new(operation, "budget override", "ok")
+                .detail(format!("{}; reason: {reason}", problems.join("; ")));
+            store
+                .commit(state::Change::None, event, &audit_context(g))
+                .await?;
+            Ok(())
+        }
+        None => Err(CliError::Refused(format!(
+            "{} is over budget: {}. Change the files, or pass --allow-over-budget \"REASON\" (recorded in the audit trail)",
+            env.name,
+            problems.join("; ")
+        ))),
+    }
+}

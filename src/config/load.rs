@@ -12,7 +12,9 @@ use super::diagnostic::{ConfigError, ConfigErrors, SourceFile};
 use super::template::{self, Piece};
 use super::types::{Tag, accepts, attribute_type, tag_of_type, tag_of_value};
 use super::yaml;
-use super::{AwsSettings, AzureSettings, DesiredResource, Environment, Providers, VarOverrides};
+use super::{
+    AwsSettings, AzureSettings, Budget, DesiredResource, Environment, Providers, VarOverrides,
+};
 use crate::model::schema::{KindSchema, Type};
 use crate::model::{Address, Expr, Reference, Value, kinds, value_at};
 
@@ -22,7 +24,9 @@ const ENV_KEYS: &[&str] = &[
     "variables",
     "modules",
     "resources",
+    "budget",
 ];
+const BUDGET_KEYS: &[&str] = &["monthly", "max_increase"];
 const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
 const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud", "endpoints"];
 const AZURE_ENDPOINT_KEYS: &[&str] = &["resource_manager", "graph"];
@@ -110,6 +114,7 @@ struct Loader<'a> {
     resources: BTreeMap<Address, DesiredResource>,
     root_keys: BTreeMap<String, &'static KindSchema>,
     spans: BTreeMap<Address, (usize, Span)>,
+    budget: Budget,
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
@@ -130,6 +135,7 @@ pub fn load(
         resources: BTreeMap::new(),
         root_keys: BTreeMap::new(),
         spans: BTreeMap::new(),
+        budget: Budget::default(),
     };
     let rel = format!("environments/{name}.yaml");
     let Some(file) = loader.read_file(&rel) else {
@@ -161,6 +167,7 @@ pub fn load(
         resources: loader.resources,
         files_hash: hex::encode(hasher.finalize()),
         files: loader.files,
+        budget: loader.budget,
     })
 }
 
@@ -233,6 +240,34 @@ impl Loader<'_> {
             ),
         }
         let providers = self.load_providers(file, top.get_node("providers"));
+        if let Some(node) = top.get_node("budget")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`budget`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, map, BUDGET_KEYS, "`budget`", &mut self.errors);
+            for key in BUDGET_KEYS {
+                let Some(Node::Scalar(v)) = map.get_node(key) else {
+                    continue;
+                };
+                match v.as_str().parse::<f64>() {
+                    Ok(n) if n >= 0.0 => {
+                        if *key == "monthly" {
+                            self.budget.monthly = Some(n);
+                        } else {
+                            self.budget.max_increase = Some(n);
+                        }
+                    }
+                    _ => self.err(
+                        file,
+                        v.span(),
+                        format!(
+                            "`budget.{key}` is a number of US dollars, found `{}`",
+                            v.as_str()
+                        ),
+                        "not an amount",
+                    ),
+                }
+            }
+        }
         self.load_variables(file, top.get_node("variables"), overrides);
 
         let root_decls = match top.get_node("resources") {

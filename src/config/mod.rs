@@ -84,6 +84,17 @@ pub struct Environment {
     pub files: Vec<SourceFile>,
     /// SHA-256 over the names and contents of the files read (recorded in saved plans).
     pub files_hash: String,
+    /// The environment's cost budget, if it sets one.
+    pub budget: Budget,
+}
+
+/// `budget: { monthly: 500, max_increase: 100 }` (USD; either may be left out).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    /// Highest monthly total after a plan.
+    pub monthly: Option<f64>,
+    /// Highest increase of the monthly total a plan may bring.
+    pub max_increase: Option<f64>,
 }
 
 /// The environments of a project: the stems of `environments/*.yaml`, sorted.
