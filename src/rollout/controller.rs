@@ -57,11 +57,14 @@ pub struct RolloutRequest {
 enum BakeEnd {
     Done,
     PromoteFull,
-    Rollback {
-        reason: String,
-        aborted: bool,
-        since: Instant,
-    },
+    Rollback(Rollback),
+}
+
+/// Why and since when traffic must go back to the old revision.
+struct Rollback {
+    reason: String,
+    aborted: bool,
+    since: Instant,
 }
 
 /// A hash of what a rollout rolls out, to match a record with a later run.
@@ -392,13 +395,7 @@ async fn drive(
                         rec.step = rec.steps.len() - 1;
                         break;
                     }
-                    BakeEnd::Rollback {
-                        reason,
-                        aborted,
-                        since,
-                    } => {
-                        return rollback(ctx, req, rec, reason, aborted, since).await;
-                    }
+                    BakeEnd::Rollback(r) => return rollback(ctx, req, rec, r).await,
                 }
             }
         }
@@ -428,15 +425,8 @@ async fn drive(
                     "pre-traffic checks at 0%".into(),
                 )
                 .await?;
-                match bake(ctx, req, rec, &mut gates, spec.bake).await? {
-                    BakeEnd::Rollback {
-                        reason,
-                        aborted,
-                        since,
-                    } => {
-                        return rollback(ctx, req, rec, reason, aborted, since).await;
-                    }
-                    BakeEnd::Done | BakeEnd::PromoteFull => {}
+                if let BakeEnd::Rollback(r) = bake(ctx, req, rec, &mut gates, spec.bake).await? {
+                    return rollback(ctx, req, rec, r).await;
                 }
                 rec.step = 1;
                 set_weights(ctx, rec, 100).await?;
@@ -455,15 +445,10 @@ async fn drive(
                 )
                 .await?;
             }
-            match bake(ctx, req, rec, &mut gates, spec.termination_wait).await? {
-                BakeEnd::Rollback {
-                    reason,
-                    aborted,
-                    since,
-                } => {
-                    return rollback(ctx, req, rec, reason, aborted, since).await;
-                }
-                BakeEnd::Done | BakeEnd::PromoteFull => {}
+            if let BakeEnd::Rollback(r) =
+                bake(ctx, req, rec, &mut gates, spec.termination_wait).await?
+            {
+                return rollback(ctx, req, rec, r).await;
             }
         }
     }
@@ -502,11 +487,11 @@ async fn bake(
             .map_err(state_err)?
         {
             Some(r) if r == "abort" => {
-                return Ok(BakeEnd::Rollback {
+                return Ok(BakeEnd::Rollback(Rollback {
                     reason: "aborted with `converge rollout abort`".into(),
                     aborted: true,
                     since: Instant::now(),
-                });
+                }));
             }
             Some(r) if r == "promote" || r == "promote_full" => {
                 event(
@@ -559,11 +544,11 @@ async fn bake(
                     let since = Instant::now();
                     let reason = format!("{}: {detail}", o.gate);
                     event(ctx, req, rec, "gate failed", "failed", reason.clone()).await?;
-                    return Ok(BakeEnd::Rollback {
+                    return Ok(BakeEnd::Rollback(Rollback {
                         reason,
                         aborted: false,
                         since,
-                    });
+                    }));
                 }
                 "alert" => {
                     event(
@@ -588,15 +573,18 @@ async fn bake(
     }
 }
 
-/// All traffic back to the old revision, the new task set removed, the reason on record.
-async fn rollback(
+/// All traffic back to the old revision, the new task set removed, the reason on record;
+/// returns the message the step fails with.
+async fn restore(
     ctx: &RolloutContext<'_>,
     req: &RolloutRequest,
     rec: &mut Rollout,
-    reason: String,
-    aborted: bool,
-    since: Instant,
-) -> Result<Applied, ProviderError> {
+    Rollback {
+        reason,
+        aborted,
+        since,
+    }: Rollback,
+) -> Result<String, ProviderError> {
     rec.phase = "rolling_back".into();
     rec.reason = Some(reason.clone());
     save(ctx, rec).await?;
@@ -633,10 +621,20 @@ async fn rollback(
         ),
     )
     .await?;
-    Err(ProviderError::Invalid(format!(
+    Ok(format!(
         "rollout {}: {reason} (traffic restored to the old revision in {restored:.2}s)",
         if aborted { "aborted" } else { "rolled back" }
-    )))
+    ))
+}
+
+/// Restores the old revision, then fails the step with why (the apply exits 1).
+async fn rollback(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    rec: &mut Rollout,
+    why: Rollback,
+) -> Result<Applied, ProviderError> {
+    Err(ProviderError::Invalid(restore(ctx, req, rec, why).await?))
 }
 
 /// The new revision becomes primary and the old task set goes.
@@ -700,9 +698,10 @@ async fn abandon(
         "{}: an unfinished rollout of another revision is rolled back first",
         req.address
     ));
-    let reason = "superseded by a newer revision before it finished".to_string();
-    match rollback(ctx, req, &mut rec, reason, true, Instant::now()).await {
-        Err(ProviderError::Invalid(_)) | Ok(_) => Ok(()),
-        Err(e) => Err(e),
-    }
+    let superseded = Rollback {
+        reason: "superseded by a newer revision before it finished".into(),
+        aborted: true,
+        since: Instant::now(),
+    };
+    restore(ctx, req, &mut rec, superseded).await.map(|_| ())
 }
