@@ -120,3 +120,111 @@ fn a_plan_over_budget_fails_with_both_figures_unless_allowed_with_a_reason() {
             .contains("reason: launch week traffic")
     );
 }
+
+#[test]
+fn managed_resources_carry_their_environment_and_address_tags() {
+    let moto = Moto::start();
+    let vars = moto.network();
+    let project = Project::example().with_moto(&moto);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["-e", "dev"];
+        args.extend(vars.iter().map(String::as_str));
+        args.extend(extra);
+        project.converge(&args)
+    };
+    // A repository made by hand, before converge managed it: it has no converge tags.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk = rt.block_on(moto.sdk());
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    rt.block_on(ecr.create_repository().repository_name("legacy").send())
+        .unwrap();
+    project.write(
+        "environments/dev.yaml",
+        &(project.read("environments/dev.yaml")
+            + "\n  legacy:\n    type: aws.ecr_repository\n    properties: { name: legacy, image_tag_mutability: MUTABLE }\n    usage: { storage_gb: 50 }\n"),
+    );
+    run(&["import", "legacy", "legacy"]).expect(0);
+    let plan = run(&["plan", "--target", "legacy"]).expect(0).stdout();
+    assert!(plan.contains("~ legacy"), "{plan}");
+    // 50 GB at $0.10 per GB-month, from its `usage:` figures.
+    let json = run(&["plan", "--target", "legacy", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["changes"][0]["cost"]["after_monthly"], 5.0, "{json}");
+    assert!(
+        plan.contains("converge:address"),
+        "the tag change is shown: {plan}"
+    );
+    run(&["apply", "--auto-approve"]).expect(0);
+
+    let tags_of_repo = |name: &str| {
+        let arn = rt
+            .block_on(ecr.describe_repositories().repository_names(name).send())
+            .unwrap()
+            .repositories()[0]
+            .repository_arn()
+            .unwrap()
+            .to_string();
+        rt.block_on(ecr.list_tags_for_resource().resource_arn(arn).send())
+            .unwrap()
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    for (name, address) in [("legacy", "legacy"), ("dev-api", "api.repo")] {
+        let tags = tags_of_repo(name);
+        assert_eq!(
+            tags.get("converge:environment").map(String::as_str),
+            Some("dev"),
+            "{name}: {tags:?}"
+        );
+        assert_eq!(
+            tags.get("converge:address").map(String::as_str),
+            Some(address),
+            "{name}: {tags:?}"
+        );
+    }
+    let services = rt
+        .block_on(
+            ecs.describe_services()
+                .cluster("dev")
+                .services("dev-api")
+                .include(aws_sdk_ecs::types::ServiceField::Tags)
+                .send(),
+        )
+        .unwrap();
+    let service_tags: std::collections::BTreeMap<_, _> = services.services()[0]
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        service_tags.get("converge:address").map(String::as_str),
+        Some("api.service"),
+        "{service_tags:?}"
+    );
+    assert_eq!(
+        service_tags.get("team").map(String::as_str),
+        Some("platform"),
+        "the files' own tags stay: {service_tags:?}"
+    );
+    let role = rt
+        .block_on(iam.list_role_tags().role_name("dev-ecs-execution").send())
+        .unwrap();
+    assert!(
+        role.tags()
+            .iter()
+            .any(|t| t.key() == "converge:address" && t.value() == "execution_role"),
+        "{:?}",
+        role.tags()
+    );
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+}

@@ -247,3 +247,17 @@ fn rollout_blocks_are_checked_with_locations() {
         ],
     );
 }
+
+#[test]
+fn usage_figures_are_checked_like_properties() {
+    let p = project_with(&GOOD.replace(
+        "      image_tag_mutability: IMMUTABLE\n",
+        "      image_tag_mutability: IMMUTABLE\n    usage: { storage_bg: 50 }\n",
+    ));
+    expect_error(&p, &["dev.yaml:12:14", "storage_bg", "did you mean `storage_gb`"]);
+    let p = project_with(&GOOD.replace(
+        "      image_tag_mutability: IMMUTABLE\n",
+        "      image_tag_mutability: IMMUTABLE\n    usage: { storage_gb: lots }\n",
+    ));
+    expect_error(&p, &["dev.yaml:12:"]);
+}

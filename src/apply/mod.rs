@@ -422,6 +422,7 @@ async fn run_request(
                     .map(|a| a.region.clone())
                     .unwrap_or_default(),
                 environment: inputs.env.name.clone(),
+                prices: &inputs.env.prices,
                 report: inputs.notice,
             };
             crate::rollout::run(&ctx, &r).await.map(Some)
@@ -468,7 +469,7 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                     step.address
                 )));
             };
-            let properties = resource.kind.normalize(&resource.properties.eval(ctx));
+            let properties = resource.desired(ctx, &inputs.env.name);
             if properties.contains_unknown() {
                 return Request::Invalid(ProviderError::Invalid(format!(
                     "{}: some properties are still unknown after their dependencies were applied",
@@ -545,7 +546,7 @@ async fn record(
                 env: inputs.env,
                 outputs,
             };
-            let properties = resource.kind.normalize(&resource.properties.eval(&ctx));
+            let properties = resource.desired(&ctx, &inputs.env.name);
             let after = properties.to_display_json();
             let stored = ResourceState {
                 address: step.address.clone(),
@@ -665,7 +666,7 @@ impl Lookup for ApplyContext<'_> {
         if let Some(resource) = self.env.resources.get(&r.address)
             && resource.kind.prop(&r.attr).is_some()
         {
-            let props = resource.kind.normalize(&resource.properties.eval(self));
+            let props = resource.desired(self, &self.env.name);
             return value_at(props.get(&r.attr), &r.path);
         }
         match self

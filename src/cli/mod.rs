@@ -7,6 +7,7 @@ mod drift;
 mod lock;
 mod output;
 mod plan;
+mod prices;
 mod rollout;
 mod schema;
 mod session;
@@ -120,6 +121,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Print the JSON Schema of desired-state files.
     Schema,
+    /// Refresh and show the price tables cost estimates use.
+    #[command(subcommand)]
+    Prices(prices::PricesCommand),
 }
 
 /// Errors that reach the edge: each is rendered once, then mapped to exit code 1.
@@ -132,6 +136,9 @@ pub enum CliError {
     /// The state backend failed.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The project's price file could not be used.
+    #[error(transparent)]
+    Prices(#[from] crate::cost::prices::PriceFileError),
     /// The flags or arguments are wrong.
     #[error("{0}")]
     Usage(String),
@@ -186,5 +193,6 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Rollout(c) => rollout::run(g, c).await,
         Command::Audit(c) => audit::run(g, c).await,
         Command::Schema => schema::run(),
+        Command::Prices(c) => prices::run(g, c).await,
     }
 }

@@ -25,6 +25,12 @@ pub fn document() -> Json {
                     "type": {"const": k.kind},
                     "properties": object_schema(k.props),
                     "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "usage": {
+                        "type": "object",
+                        "description": "Figures for usage-based prices (cost estimates only).",
+                        "additionalProperties": false,
+                        "properties": {"storage_gb": {"type": "number", "description": "GB stored (aws.ecr_repository)."}},
+                    },
                 },
             })
         })

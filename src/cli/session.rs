@@ -43,9 +43,12 @@ pub fn overrides(g: &GlobalArgs) -> Result<VarOverrides, CliError> {
     Ok(VarOverrides { cli, env })
 }
 
-/// Loads and validates one environment's files.
+/// Loads and validates one environment's files, with the project's price table.
 pub fn load(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
-    Ok(config::load(&g.root, name, &overrides(g)?)?)
+    let mut env = config::load(&g.root, name, &overrides(g)?)?;
+    let (prices, _) = crate::cost::PriceTable::for_project(&g.root)?;
+    env.prices = std::sync::Arc::new(prices);
+    Ok(env)
 }
 
 /// Opens the environment's state.

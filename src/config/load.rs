@@ -31,7 +31,15 @@ const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
 const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud", "endpoints"];
 const AZURE_ENDPOINT_KEYS: &[&str] = &["resource_manager", "graph"];
 const AWS_KEYS: &[&str] = &["region"];
-const RESOURCE_KEYS: &[&str] = &["type", "properties", "depends_on"];
+const RESOURCE_KEYS: &[&str] = &["type", "properties", "depends_on", "usage"];
+
+/// `usage:` figures a resource may give for usage-based prices (DESIGN §8); keep in step with
+/// the `usage` object of `converge schema`.
+const USAGE_PROPS: &[crate::model::schema::Prop] = &[crate::model::schema::Prop::new(
+    "storage_gb",
+    Type::Number,
+    "GB stored (aws.ecr_repository), priced per GB-month.",
+)];
 const INSTANCE_KEYS: &[&str] = &["source", "inputs"];
 const MODULE_KEYS: &[&str] = &["inputs", "resources", "outputs"];
 const INPUT_SPEC_KEYS: &[&str] = &["type", "default", "sensitive", "description"];
@@ -52,6 +60,7 @@ struct ResourceDecl {
     kind: &'static KindSchema,
     properties: Option<Node>,
     depends_on: Option<Node>,
+    usage: Option<Node>,
 }
 
 /// A module input's declaration.
@@ -168,6 +177,7 @@ pub fn load(
         files_hash: hex::encode(hasher.finalize()),
         files: loader.files,
         budget: loader.budget,
+        prices: Arc::new(crate::cost::PriceTable::shipped().clone()),
     })
 }
 
@@ -588,6 +598,7 @@ impl Loader<'_> {
                 kind,
                 properties: body.get_node("properties").cloned(),
                 depends_on: body.get_node("depends_on").cloned(),
+                usage: body.get_node("usage").cloned(),
             });
         }
         decls
@@ -859,6 +870,10 @@ impl Loader<'_> {
                 Expr::Map(BTreeMap::new())
             }
         };
+        let usage = match &decl.usage {
+            Some(node) => self.convert(scope, node, &Type::Object(USAGE_PROPS)).0,
+            None => Expr::Literal(crate::model::Value::Null),
+        };
         let mut depends_on = properties.dependencies();
         if let Some(node) = &decl.depends_on {
             match node {
@@ -903,6 +918,7 @@ impl Loader<'_> {
                 address,
                 kind: decl.kind,
                 properties,
+                usage,
                 depends_on,
                 location,
             },

@@ -14,7 +14,7 @@ pub use diagnostic::{ConfigError, ConfigErrors, Location, SourceFile};
 pub use load::load;
 
 use crate::model::schema::KindSchema;
-use crate::model::{Address, Expr};
+use crate::model::{Address, Expr, Lookup, Value};
 
 /// Values for variables given outside the files.
 #[derive(Debug, Clone, Default)]
@@ -65,10 +65,35 @@ pub struct DesiredResource {
     pub kind: &'static KindSchema,
     /// Its properties (a map expression).
     pub properties: Expr,
+    /// Its `usage:` figures for usage-based prices (`Null` when absent).
+    pub usage: Expr,
     /// The resources it depends on (references and `depends_on`).
     pub depends_on: BTreeSet<Address>,
     /// Where it is declared.
     pub location: Option<Location>,
+}
+
+/// The tag naming the environment a resource belongs to (DESIGN §8).
+pub const ENVIRONMENT_TAG: &str = "converge:environment";
+/// The tag naming a resource's address, so bills trace back to it (DESIGN §8).
+pub const ADDRESS_TAG: &str = "converge:address";
+
+impl DesiredResource {
+    /// Its properties evaluated against `lookup`, with converge's own tags added when the kind
+    /// takes tags, and the kind's defaults applied: what apply writes and plan compares.
+    pub fn desired(&self, lookup: &dyn Lookup, environment: &str) -> Value {
+        let mut properties = self.kind.normalize(&self.properties.eval(lookup));
+        if self.kind.prop("tags").is_some() {
+            let tags = match properties.get("tags") {
+                Value::Map(_) => properties.get("tags").clone(),
+                _ => Value::map(),
+            }
+            .with_entry(ENVIRONMENT_TAG, Value::str(environment))
+            .with_entry(ADDRESS_TAG, Value::str(self.address.to_string()));
+            properties = properties.with_entry("tags", tags);
+        }
+        properties
+    }
 }
 
 /// A loaded, resolved and validated environment.
@@ -86,6 +111,8 @@ pub struct Environment {
     pub files_hash: String,
     /// The environment's cost budget, if it sets one.
     pub budget: Budget,
+    /// The prices estimates use: the shipped tables until the caller loads the project's.
+    pub prices: std::sync::Arc<crate::cost::PriceTable>,
 }
 
 /// `budget: { monthly: 500, max_increase: 100 }` (USD; either may be left out).

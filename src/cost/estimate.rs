@@ -3,27 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{HOURS_PER_MONTH, fargate_monthly, fargate_price};
+use super::{HOURS_PER_MONTH, PriceTable, fargate_monthly};
 use crate::model::Value;
-
-/// When the shipped Azure prices were taken from the Azure Retail Prices API.
-pub const AZURE_PRICES_AS_OF: &str = "2026-11-01";
-
-/// Application Load Balancer per hour (us-east-1 and the other shipped regions), LCUs extra.
-const ALB_HOUR: f64 = 0.0225;
-
-/// ACR per day, by SKU.
-const ACR_DAY: &[(&str, f64)] = &[("Basic", 0.1666), ("Standard", 0.6666), ("Premium", 1.6666)];
-
-/// Azure Linux pay-as-you-go per hour, by region and size.
-const AZURE_VM_HOUR: &[(&str, &str, f64)] = &[
-    ("westeurope", "Standard_B1s", 0.0114),
-    ("westeurope", "Standard_B2s", 0.0456),
-    ("westeurope", "Standard_D2s_v3", 0.115),
-    ("eastus", "Standard_B1s", 0.0104),
-    ("eastus", "Standard_B2s", 0.0416),
-    ("eastus", "Standard_D2s_v3", 0.096),
-];
 
 /// What a resource costs a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,10 +44,23 @@ fn text<'a>(p: &'a Value, key: &str) -> &'a str {
     p.get(key).reveal().as_str().unwrap_or("")
 }
 
-/// The monthly cost of a resource of `kind` with properties `p`, in AWS `region`.
-pub fn estimate(kind: &str, p: &Value, region: &str) -> Estimate {
+fn unknown(reason: String) -> Estimate {
+    Estimate::Unknown { reason }
+}
+
+/// The monthly cost of a resource of `kind` with properties `p`, in AWS `region` (Azure kinds
+/// use their `location`), from `prices`; `usage` is the resource's `usage:` block (figures for
+/// usage-based prices, e.g. `storage_gb`), `Null` when it has none.
+pub fn estimate(
+    kind: &str,
+    p: &Value,
+    region: &str,
+    prices: &PriceTable,
+    usage: &Value,
+) -> Estimate {
+    let aws = prices.aws_region(region);
     match kind {
-        "aws.ecs_service" => match fargate_price(region) {
+        "aws.ecs_service" => match prices.fargate(region) {
             Some(price) => {
                 let count = p.get("desired_count").as_f64();
                 let task = p.get("task");
@@ -74,53 +68,69 @@ pub fn estimate(kind: &str, p: &Value, region: &str) -> Estimate {
                     (Some(count), Some(_), Some(_)) => Estimate::Monthly {
                         usd: fargate_monthly(&price, task, count),
                     },
-                    _ => Estimate::Unknown {
-                        reason: "task size or count known only after apply".into(),
-                    },
+                    _ => unknown("task size or count known only after apply".into()),
                 }
             }
-            None => Estimate::Unknown {
-                reason: format!("no Fargate price for region {region}"),
+            None => unknown(format!("no Fargate price for region {region}")),
+        },
+        "aws.ecr_repository" => match aws.and_then(|r| r.ecr_gb_month) {
+            Some(per_gb) => match usage.get("storage_gb").as_f64() {
+                Some(gb) => Estimate::Monthly { usd: gb * per_gb },
+                None => Estimate::UsageBased {
+                    unit: format!("${per_gb:.2} per GB-month stored"),
+                },
             },
+            None => unknown(format!("no ECR storage price for region {region}")),
         },
-        "aws.ecr_repository" => Estimate::UsageBased {
-            unit: "$0.10 per GB-month stored".into(),
+        "aws.lb" => match aws.and_then(|r| r.alb_hour) {
+            Some(hour) => Estimate::Monthly {
+                usd: hour * HOURS_PER_MONTH,
+            },
+            None => unknown(format!("no load balancer price for region {region}")),
         },
-        "aws.lb" => Estimate::Monthly {
-            usd: ALB_HOUR * HOURS_PER_MONTH,
-        },
+        "aws.ec2_instance" => {
+            let size = text(p, "instance_type");
+            match aws.and_then(|r| r.ec2_hour.get(size)) {
+                Some(hour) => Estimate::Monthly {
+                    usd: hour * HOURS_PER_MONTH,
+                },
+                None => unknown(format!("no EC2 price for {size} in {region}")),
+            }
+        }
         "aws.ecs_cluster" | "aws.iam_role" | "aws.lb_target_group" | "aws.lb_listener" => {
             Estimate::Free
         }
-        "azure.container_registry" => match ACR_DAY.iter().find(|(s, _)| *s == text(p, "sku")) {
-            Some((_, day)) => Estimate::Monthly {
-                usd: day * HOURS_PER_MONTH / 24.0,
-            },
-            None => Estimate::Unknown {
-                reason: format!("no price for ACR SKU `{}`", text(p, "sku")),
-            },
-        },
-        "azure.virtual_machine" => {
-            let location = text(p, "location").to_ascii_lowercase().replace(' ', "");
-            let size = text(p, "size");
-            match AZURE_VM_HOUR
-                .iter()
-                .find(|(l, s, _)| *l == location && s.eq_ignore_ascii_case(size))
+        "azure.container_registry" => {
+            let (sku, location) = (text(p, "sku"), text(p, "location"));
+            match prices
+                .azure_region(location)
+                .and_then(|r| r.acr_day.get(sku))
             {
-                Some((_, _, hour)) => Estimate::Monthly {
+                Some(day) => Estimate::Monthly {
+                    usd: day * HOURS_PER_MONTH / 24.0,
+                },
+                None => unknown(format!("no price for ACR SKU `{sku}` in {location}")),
+            }
+        }
+        "azure.virtual_machine" => {
+            let (size, location) = (text(p, "size"), text(p, "location"));
+            let hour = prices.azure_region(location).and_then(|r| {
+                r.vm_hour
+                    .iter()
+                    .find(|(s, _)| s.eq_ignore_ascii_case(size))
+                    .map(|(_, h)| *h)
+            });
+            match hour {
+                Some(hour) => Estimate::Monthly {
                     usd: hour * HOURS_PER_MONTH,
                 },
-                None => Estimate::Unknown {
-                    reason: format!("no price for VM size {size} in {location}"),
-                },
+                None => unknown(format!("no price for VM size {size} in {location}")),
             }
         }
         "azure.resource_group" | "azure.virtual_network" | "azure.service_principal" => {
             Estimate::Free
         }
-        other => Estimate::Unknown {
-            reason: format!("converge has no prices for {other}"),
-        },
+        other => unknown(format!("converge has no prices for {other}")),
     }
 }
 
@@ -139,6 +149,8 @@ mod tests {
             "aws.ecs_service",
             &props(serde_json::json!({"desired_count": 2, "task": {"cpu": 512, "memory": 1024}})),
             "us-east-1",
+            PriceTable::shipped(),
+            &Value::Null,
         );
         assert!((x86.usd().unwrap() - 36.0401).abs() < 1e-4, "{x86:?}");
         // Fargate ARM64: 2 × (0.5 × 0.03238 + 1 × 0.00356) × 730 = 2 × 0.01975 × 730 = 28.835
@@ -148,13 +160,17 @@ mod tests {
                 serde_json::json!({"desired_count": 2, "task": {"cpu": 512, "memory": 1024, "cpu_architecture": "ARM64"}}),
             ),
             "us-east-1",
+            PriceTable::shipped(),
+            &Value::Null,
         );
         assert!((arm.usd().unwrap() - 28.835).abs() < 1e-4, "{arm:?}");
         // ACR Standard: 0.6666 × 730 / 24 = 20.27575
         let acr = estimate(
             "azure.container_registry",
-            &props(serde_json::json!({"sku": "Standard"})),
+            &props(serde_json::json!({"sku": "Standard", "location": "westeurope"})),
             "",
+            PriceTable::shipped(),
+            &Value::Null,
         );
         assert!((acr.usd().unwrap() - 20.27575).abs() < 1e-4, "{acr:?}");
         // Azure B2s in westeurope: 0.0456 × 730 = 33.288
@@ -162,6 +178,8 @@ mod tests {
             "azure.virtual_machine",
             &props(serde_json::json!({"size": "Standard_B2s", "location": "West Europe"})),
             "",
+            PriceTable::shipped(),
+            &Value::Null,
         );
         assert!((vm.usd().unwrap() - 33.288).abs() < 1e-4, "{vm:?}");
     }
@@ -174,25 +192,52 @@ mod tests {
                 &props(
                     serde_json::json!({"desired_count": 1, "task": {"cpu": 256, "memory": 512}})
                 ),
-                "mars-1"
+                "mars-1",
+                PriceTable::shipped(),
+                &Value::Null,
             ),
             Estimate::Unknown { .. }
         ));
         assert_eq!(
-            estimate("aws.ecr_repository", &Value::Null, "us-east-1").usd(),
+            estimate(
+                "aws.ecr_repository",
+                &Value::Null,
+                "us-east-1",
+                PriceTable::shipped(),
+                &Value::Null
+            )
+            .usd(),
             None
         );
         assert_eq!(
-            estimate("aws.iam_role", &Value::Null, "us-east-1").usd(),
+            estimate(
+                "aws.iam_role",
+                &Value::Null,
+                "us-east-1",
+                PriceTable::shipped(),
+                &Value::Null
+            )
+            .usd(),
             Some(0.0)
         );
         assert!(matches!(
             estimate(
                 "azure.virtual_machine",
                 &props(serde_json::json!({"size": "Standard_M416ms_v2", "location": "westeurope"})),
-                ""
+                "",
+                PriceTable::shipped(),
+                &Value::Null,
             ),
             Estimate::Unknown { .. }
         ));
+        // With `usage: { storage_gb: 50 }` ECR has a figure: 50 × $0.10.
+        let ecr = estimate(
+            "aws.ecr_repository",
+            &Value::Null,
+            "us-east-1",
+            PriceTable::shipped(),
+            &props(serde_json::json!({"storage_gb": 50})),
+        );
+        assert!((ecr.usd().unwrap() - 5.0).abs() < 1e-9, "{ecr:?}");
     }
 }

@@ -215,7 +215,7 @@ pub fn compute(
             let Some(resource) = env.resources.get(address) else {
                 continue;
             };
-            let after = resource.kind.normalize(&resource.properties.eval(&ctx));
+            let after = resource.desired(&ctx, &env.name);
             let current = live.get(address).cloned().flatten();
             let in_state = state_by.contains_key(address);
             let interrupted = state_by
@@ -330,7 +330,12 @@ pub fn compute(
         .as_ref()
         .map(|a| a.region.clone())
         .unwrap_or_default();
-    let cost = price(&mut changes, &region);
+    let usage: BTreeMap<&Address, Value> = env
+        .resources
+        .iter()
+        .map(|(a, r)| (a, r.usage.eval(&ctx)))
+        .collect();
+    let cost = price(&mut changes, &region, &env.prices, &usage);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -353,7 +358,12 @@ pub fn compute(
 }
 
 /// Prices every change (the plan's own changes and the unchanged ones) and totals them.
-fn price(changes: &mut [Change], region: &str) -> CostSummary {
+fn price(
+    changes: &mut [Change],
+    region: &str,
+    prices: &crate::cost::PriceTable,
+    usage: &BTreeMap<&Address, Value>,
+) -> CostSummary {
     let mut total = CostSummary {
         currency: "USD".into(),
         ..CostSummary::default()
@@ -361,7 +371,10 @@ fn price(changes: &mut [Change], region: &str) -> CostSummary {
     for c in changes.iter_mut() {
         let side = |v: &Option<Value>| {
             v.as_ref()
-                .map(|p| crate::cost::estimate(&c.kind, p, region))
+                .map(|p| {
+                    let usage = usage.get(&c.address).unwrap_or(&Value::Null);
+                    crate::cost::estimate(&c.kind, p, region, prices, usage)
+                })
                 .unwrap_or(crate::cost::Estimate::Free)
         };
         let (before, after) = (side(&c.before), side(&c.after));

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod pricing;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -31,6 +31,8 @@ pub struct RolloutContext<'a> {
     pub interrupt: &'a CancellationToken,
     /// Region of the price table for the cost gate.
     pub region: String,
+    /// The price table (the project's `prices.json`, else the shipped one).
+    pub prices: &'a crate::cost::PriceTable,
     /// Environment name.
     pub environment: String,
     /// Progress lines for people.
@@ -298,7 +300,7 @@ async fn cost_gate(
     rec: &mut Rollout,
     max: f64,
 ) -> Result<(), ProviderError> {
-    let Some(price) = crate::cost::fargate_price(&ctx.region) else {
+    let Some(price) = ctx.prices.fargate(&ctx.region) else {
         return Err(ProviderError::Invalid(format!(
             "{}: cost gate: converge has no Fargate price for region {}, so max_run_rate_increase cannot be checked",
             req.address, ctx.region
@@ -314,8 +316,7 @@ async fn cost_gate(
     };
     let detail = format!(
         "run rate ${old:.2}/month → ${new:.2}/month ({increase:+.1}%), limit +{max}% (Fargate prices of {} as of {})",
-        ctx.region,
-        crate::cost::FARGATE_PRICES_AS_OF
+        ctx.region, ctx.prices.aws.as_of
     );
     if increase > max {
         rec.reason = Some(format!("cost gate: {detail}"));
