@@ -601,3 +601,90 @@ fn existing_azure_resources_are_imported_and_then_match_the_files() {
         .expect(0);
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+#[test]
+fn cost_watch_reads_cost_management_pages_and_flags_a_spike() {
+    let server = AzureServer::start();
+    let p = project(&server, "Standard", "{ team: platform }");
+    let run = |args: &[&str]| {
+        let mut all = vec!["-e", "az"];
+        all.extend(args);
+        p.converge(&all)
+    };
+    run(&["apply", "--auto-approve"]).expect(0);
+    // A week at $0.67/day for the registry and $2.00/day untagged, then $3.10 on the judged day.
+    // Judged: today, the day the registry was created (so the create is in the window).
+    let day = chrono::Utc::now().date_naive();
+    let day_arg = day.to_string();
+    let yyyymmdd = |d: chrono::NaiveDate| d.format("%Y%m%d").to_string().parse::<i64>().unwrap();
+    let mut rows = Vec::new();
+    for back in 1..=7 {
+        let d = day - chrono::Duration::days(back);
+        rows.push((0.6667, yyyymmdd(d), "acr".to_string()));
+        rows.push((2.0, yyyymmdd(d), String::new()));
+    }
+    rows.push((3.10, yyyymmdd(day), "acr".to_string()));
+    rows.push((2.0, yyyymmdd(day), String::new()));
+    // Outside the window: must not be counted.
+    rows.push((
+        99.0,
+        yyyymmdd(day - chrono::Duration::days(30)),
+        "acr".to_string(),
+    ));
+    server.set_cost_rows(rows);
+
+    let out = run(&["cost", "watch", "--day", &day_arg, "--format", "json"]).expect(2);
+    let report = out.json();
+    assert_eq!(report["anomalies"], 1, "{report}");
+    let acr = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["address"] == "acr")
+        .unwrap();
+    assert_eq!(acr["verdict"], "anomaly");
+    assert!(
+        (acr["baseline_usd"].as_f64().unwrap() - 0.6667).abs() < 1e-9,
+        "{acr}"
+    );
+    assert_eq!(acr["day_usd"], 3.1);
+    assert_eq!(acr["deployments"][0]["action"], "create", "{acr}");
+    let untagged = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["address"] == "(untagged)")
+        .unwrap();
+    assert_eq!(untagged["verdict"], "normal");
+    assert_eq!(report["missing_days"], json!([]));
+    // 16 rows in pages of two: every page was read with the same, spec-valid query.
+    let queries = server.cost_queries();
+    assert_eq!(queries.len(), 8, "{queries:?}");
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+    assert_eq!(
+        queries[0]["timePeriod"]["from"],
+        format!("{}T00:00:00Z", day - chrono::Duration::days(7))
+    );
+    assert_eq!(queries[0]["timePeriod"]["to"], format!("{day}T23:59:59Z"));
+    assert_eq!(
+        queries[0]["dataset"]["filter"]["tags"],
+        json!({"name": "converge:environment", "operator": "In", "values": ["az"]})
+    );
+
+    let md = run(&["cost", "watch", "--day", &day_arg, "--format", "markdown"]).expect(2);
+    assert!(
+        md.stdout().contains("<!-- converge:cost-watch:az -->"),
+        "{}",
+        md.stdout()
+    );
+    assert!(
+        md.stdout()
+            .contains("| `acr` :warning: | $3.10 | $0.67 | +365% |"),
+        "{}",
+        md.stdout()
+    );
+    // The registry also carries converge's tags, so Cost Management can group by them.
+    let registry = server.resource(&registry_id()).unwrap();
+    assert_eq!(registry["tags"]["converge:address"], "acr");
+    assert_eq!(registry["tags"]["converge:environment"], "az");
+}

@@ -698,3 +698,191 @@ async fn promote_and_abort_from_a_second_process_during_a_long_bake() {
         assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
     }
 }
+
+/// One day of Cost Explorer results: `api` at `usd`, some untagged cost, `Estimated` as given.
+fn ce_day(day: chrono::NaiveDate, usd: f64, estimated: bool) -> serde_json::Value {
+    let group = |key: &str, amount: f64| serde_json::json!({"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": format!("{amount:.10}"), "Unit": "USD"}}});
+    serde_json::json!({
+        "TimePeriod": {"Start": day.to_string(), "End": (day + chrono::Duration::days(1)).to_string()},
+        "Total": {},
+        "Groups": [group("converge:address$api", usd), group("converge:address$", 0.42)],
+        "Estimated": estimated,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cost_watch_names_the_rollout_and_commit_behind_a_spike() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [50, 100]
+        bake: 300ms
+        interval: 100ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          http: { url: "HEALTH_URL" }
+        cost: { anomaly: { lookback: 7d, threshold: 60% } }"#,
+    )
+    .await;
+    let file = f.project.read("environments/ro.yaml");
+    f.project.write(
+        "environments/ro.yaml",
+        &file.replacen(
+            "\nresources:\n",
+            &format!(
+                "\nnotify: {{ webhook: \"{}/hook\" }}\nresources:\n",
+                f.http.base
+            ),
+            1,
+        ),
+    );
+    let args = f.args(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let output = f
+        .project
+        .command(&args)
+        .env("CONVERGE_ACTOR", "alice")
+        .env("GITHUB_SHA", "abc1234def5678")
+        .output()
+        .unwrap();
+    Run::from_output(output, &args).expect(0);
+
+    // Three answers queued in moto, taken in order by three differently dated queries:
+    // a flat week, a spike on the day of the rollout, a week with missing days.
+    let today = chrono::Utc::now().date_naive();
+    let days = |end: chrono::NaiveDate, n: i64| {
+        (0..=n).rev().map(move |i| end - chrono::Duration::days(i))
+    };
+    let flat: Vec<_> = days(today - chrono::Duration::days(1), 7)
+        .map(|d| ce_day(d, 19.80, false))
+        .collect();
+    let spike: Vec<_> = days(today, 7)
+        .map(|d| ce_day(d, if d == today { 41.20 } else { 19.80 }, d == today))
+        .collect();
+    let gappy: Vec<_> = days(today - chrono::Duration::days(2), 7)
+        .enumerate()
+        .filter(|(i, _)| ![1, 2, 4].contains(i))
+        .map(|(_, d)| ce_day(d, 19.80, false))
+        .collect();
+    let queued = reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/static/ce/cost-and-usage-results",
+            f._moto.endpoint
+        ))
+        .json(&serde_json::json!({"results": [
+            {"ResultsByTime": flat, "DimensionValueAttributes": []},
+            {"ResultsByTime": spike, "DimensionValueAttributes": []},
+            {"ResultsByTime": gappy, "DimensionValueAttributes": []},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(queued.status().is_success());
+
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let calm = f.run(&["cost", "watch", "--day", &yesterday]).expect(0);
+    assert!(
+        calm.stdout().contains("No cost anomaly."),
+        "{}",
+        calm.stdout()
+    );
+    assert!(
+        calm.stdout()
+            .contains("api: $19.80/day vs $19.80/day baseline (+0%)"),
+        "{}",
+        calm.stdout()
+    );
+
+    let spike = f
+        .run(&["cost", "watch", "--day", &today.to_string()])
+        .expect(2);
+    let line = format!(
+        "api: $41.20/day vs $19.80/day baseline (+108%) since rollout of v2 by alice on {today}"
+    );
+    assert!(
+        spike.stdout().contains(&line),
+        "{line} in {}\n{}",
+        spike.stdout(),
+        f.run(&["audit", "log"]).stdout()
+    );
+    assert!(
+        spike
+            .stdout()
+            .contains("(commit abc1234) [estimated: not final yet]"),
+        "{}",
+        spike.stdout()
+    );
+    assert!(
+        spike.stdout().contains("1 cost anomaly."),
+        "{}",
+        spike.stdout()
+    );
+    let json = f
+        .run(&[
+            "cost",
+            "watch",
+            "--day",
+            &today.to_string(),
+            "--format",
+            "json",
+        ])
+        .expect(2)
+        .json();
+    let api = &json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["address"] == "api")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        api["rule"]["threshold_percent"], 60.0,
+        "the service's own threshold"
+    );
+    assert_eq!(api["deployments"][0]["action"], "rollout complete");
+    assert_eq!(api["deployments"][0]["revision"], "v2");
+    assert_eq!(api["deployments"][0]["commit"], "abc1234def5678");
+    assert_eq!(json["estimated"], true);
+    let hooks: Vec<serde_json::Value> = f
+        .http
+        .hooks()
+        .into_iter()
+        .filter(|h| h["event"] == "cost anomaly")
+        .collect();
+    assert_eq!(hooks.len(), 2, "one per anomaly per run: {hooks:?}");
+    assert_eq!(hooks[0]["address"], "api");
+    let log = f
+        .run(&["audit", "log", "--format", "json"])
+        .expect(0)
+        .json();
+    let anomalies: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "cost anomaly")
+        .collect();
+    assert_eq!(anomalies.len(), 2);
+    assert!(
+        anomalies[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("since rollout of v2 by alice")
+    );
+    f.run(&["audit", "verify"]).expect(0);
+
+    let gaps = f
+        .run(&[
+            "cost",
+            "watch",
+            "--day",
+            &(today - chrono::Duration::days(2)).to_string(),
+        ])
+        .expect(0);
+    let missing: Vec<String> = [8, 7, 5]
+        .iter()
+        .map(|back| (today - chrono::Duration::days(*back)).to_string())
+        .collect();
+    let note = format!(
+        "No cost data for {}: those days are left out of baselines, not counted as $0.",
+        missing.join(", ")
+    );
+    assert!(gaps.stdout().contains(&note), "{note} in {}", gaps.stdout());
+}

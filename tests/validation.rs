@@ -254,7 +254,10 @@ fn usage_figures_are_checked_like_properties() {
         "      image_tag_mutability: IMMUTABLE\n",
         "      image_tag_mutability: IMMUTABLE\n    usage: { storage_bg: 50 }\n",
     ));
-    expect_error(&p, &["dev.yaml:12:14", "storage_bg", "did you mean `storage_gb`"]);
+    expect_error(
+        &p,
+        &["dev.yaml:12:14", "storage_bg", "did you mean `storage_gb`"],
+    );
     let p = project_with(&GOOD.replace(
         "      image_tag_mutability: IMMUTABLE\n",
         "      image_tag_mutability: IMMUTABLE\n    usage: { storage_gb: lots }\n",

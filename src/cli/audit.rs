@@ -80,6 +80,11 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
                 output::print(&out);
             }
             Format::Json => output::json(&events),
+            Format::Markdown => {
+                return Err(CliError::Usage(
+                    "audit export writes --format jsonl, csv or json".into(),
+                ));
+            }
         },
         AuditCommand::Verify => {
             return match audit::verify(&events, head_seq, &head_hash) {

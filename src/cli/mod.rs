@@ -3,6 +3,7 @@
 
 mod apply;
 mod audit;
+mod cost;
 mod drift;
 mod lock;
 mod output;
@@ -91,6 +92,8 @@ enum Format {
     Jsonl,
     /// CSV (audit export).
     Csv,
+    /// GitHub-flavoured Markdown (cost watch).
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +124,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Print the JSON Schema of desired-state files.
     Schema,
+    /// Watch daily cost per address for anomalies and name the deployments behind them.
+    #[command(subcommand)]
+    Cost(cost::CostCommand),
     /// Refresh and show the price tables cost estimates use.
     #[command(subcommand)]
     Prices(prices::PricesCommand),
@@ -181,6 +187,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let g = &cli.global;
+    if g.format == Format::Markdown && !matches!(cli.command, Command::Cost(_)) {
+        return Err(CliError::Usage(
+            "--format markdown is available for `cost watch` only, so far".into(),
+        ));
+    }
     match &cli.command {
         Command::Validate => validate::run(g).await,
         Command::Plan(a) => plan::run(g, a).await,
@@ -194,5 +205,6 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Audit(c) => audit::run(g, c).await,
         Command::Schema => schema::run(),
         Command::Prices(c) => prices::run(g, c).await,
+        Command::Cost(c) => cost::run(g, c).await,
     }
 }

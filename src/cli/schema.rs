@@ -47,7 +47,26 @@ pub fn document() -> Json {
             "providers": {
                 "type": "object",
                 "additionalProperties": false,
-                "properties": {"aws": {"type": "object", "additionalProperties": false, "required": ["region"], "properties": {"region": {"type": "string"}}}},
+                "properties": {
+                    "aws": {"type": "object", "additionalProperties": false, "required": ["region"], "properties": {"region": {"type": "string"}}},
+                    "azure": {"type": "object", "additionalProperties": false, "required": ["subscription_id"], "properties": {
+                        "subscription_id": {"type": "string"},
+                        "tenant_id": {"type": "string"},
+                        "cloud": {"enum": ["public", "china", "usgovernment"]},
+                        "endpoints": {"type": "object", "additionalProperties": false, "properties": {"resource_manager": {"type": "string"}, "graph": {"type": "string"}}},
+                    }},
+                },
+            },
+            "budget": {
+                "type": "object",
+                "description": "USD; a plan over either fails unless --allow-over-budget.",
+                "additionalProperties": false,
+                "properties": {"monthly": {"type": "number", "minimum": 0}, "max_increase": {"type": "number", "minimum": 0}},
+            },
+            "notify": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"webhook": {"type": "string", "description": "Receives a JSON POST per cost anomaly."}},
             },
             "variables": {"type": "object"},
             "modules": {

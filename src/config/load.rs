@@ -25,7 +25,9 @@ const ENV_KEYS: &[&str] = &[
     "modules",
     "resources",
     "budget",
+    "notify",
 ];
+const NOTIFY_KEYS: &[&str] = &["webhook"];
 const BUDGET_KEYS: &[&str] = &["monthly", "max_increase"];
 const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
 const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud", "endpoints"];
@@ -124,6 +126,7 @@ struct Loader<'a> {
     root_keys: BTreeMap<String, &'static KindSchema>,
     spans: BTreeMap<Address, (usize, Span)>,
     budget: Budget,
+    notify_webhook: Option<String>,
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
@@ -145,6 +148,7 @@ pub fn load(
         root_keys: BTreeMap::new(),
         spans: BTreeMap::new(),
         budget: Budget::default(),
+        notify_webhook: None,
     };
     let rel = format!("environments/{name}.yaml");
     let Some(file) = loader.read_file(&rel) else {
@@ -177,6 +181,7 @@ pub fn load(
         files_hash: hex::encode(hasher.finalize()),
         files: loader.files,
         budget: loader.budget,
+        notify_webhook: loader.notify_webhook,
         prices: Arc::new(crate::cost::PriceTable::shipped().clone()),
     })
 }
@@ -275,6 +280,29 @@ impl Loader<'_> {
                         ),
                         "not an amount",
                     ),
+                }
+            }
+        }
+        if let Some(node) = top.get_node("notify")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`notify`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, map, NOTIFY_KEYS, "`notify`", &mut self.errors);
+            if let Some(node) = map.get_node("webhook")
+                && let Some(url) =
+                    yaml::expect_string(&f, node, "`notify.webhook`", &mut self.errors)
+            {
+                if url.as_str().starts_with("http://") || url.as_str().starts_with("https://") {
+                    self.notify_webhook = Some(url.as_str().to_string());
+                } else {
+                    self.err(
+                        file,
+                        url.span(),
+                        format!(
+                            "`notify.webhook` must be an http(s) URL, found `{}`",
+                            url.as_str()
+                        ),
+                        "not a URL",
+                    );
                 }
             }
         }

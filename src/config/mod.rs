@@ -111,6 +111,8 @@ pub struct Environment {
     pub files_hash: String,
     /// The environment's cost budget, if it sets one.
     pub budget: Budget,
+    /// `notify.webhook`: where cost anomalies are posted.
+    pub notify_webhook: Option<String>,
     /// The prices estimates use: the shipped tables until the caller loads the project's.
     pub prices: std::sync::Arc<crate::cost::PriceTable>,
 }

@@ -2,6 +2,7 @@
 //! computed from them: Fargate for the rollout cost gate, every priced kind's monthly estimate
 //! for plans ([`estimate`]).
 
+pub mod anomaly;
 pub mod estimate;
 pub mod pricelist;
 pub mod prices;

@@ -288,11 +288,36 @@ const TRAFFIC: &[Prop] = &[
     ),
 ];
 
-const ROLLOUT_COST: &[Prop] = &[Prop::new(
-    "max_run_rate_increase",
-    Type::Percent,
-    "Refuse a revision whose run rate exceeds the old one's by more than this.",
-)];
+const COST_ANOMALY: &[Prop] = &[
+    Prop::new(
+        "lookback",
+        Type::Duration,
+        "`cost watch` baseline window for this service (default 7d).",
+    ),
+    Prop::new(
+        "threshold",
+        Type::Percent,
+        "`cost watch`: a day above the baseline by more than this is an anomaly (default 50%).",
+    ),
+    Prop::new(
+        "min_daily",
+        Type::Number,
+        "`cost watch`: and by at least this many USD a day (default 1).",
+    ),
+];
+
+const ROLLOUT_COST: &[Prop] = &[
+    Prop::new(
+        "max_run_rate_increase",
+        Type::Percent,
+        "Refuse a revision whose run rate exceeds the old one's by more than this.",
+    ),
+    Prop::new(
+        "anomaly",
+        Type::Object(COST_ANOMALY),
+        "Per-service overrides of `cost watch`'s lookback, threshold and minimum.",
+    ),
+];
 
 const NOTIFY: &[Prop] = &[Prop::new(
     "webhook",

@@ -214,6 +214,11 @@ impl Registry {
         self.aws.as_deref()
     }
 
+    /// The Azure provider, when the environment configures one.
+    pub fn azure(&self) -> Option<&azure::AzureProvider> {
+        self.azure.as_deref()
+    }
+
     /// The API calls the providers made so far.
     pub fn calls(&self) -> &CallLog {
         &self.calls

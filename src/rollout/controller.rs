@@ -146,8 +146,18 @@ async fn event(
         .address(&req.address)
         .detail(detail.clone());
     ev.before = Some(serde_json::json!({ "task_definition": rec.old.task_definition }));
+    let images: Vec<&str> = req
+        .desired
+        .get("task")
+        .get("containers")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.get("image").as_str())
+        .collect();
     ev.after = Some(serde_json::json!({
         "task_definition": rec.new.task_definition,
+        "images": images,
         "weights": { "old": rec.weights[0], "new": rec.weights[1] },
         "rollout": rec.id,
     }));

@@ -35,6 +35,7 @@ const REGISTRIES: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries";
 const REGISTRY: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries/{r}";
+const COST_QUERY: &str = "/subscriptions/{s}/providers/Microsoft.CostManagement/query";
 /// The token the server issues and expects.
 pub const TOKEN: &str = "converge-test-token";
 
@@ -70,6 +71,9 @@ struct State {
     throttle_every: usize,
     requests: usize,
     log: Vec<String>,
+    /// Cost Management rows: [cost, yyyymmdd, tag value].
+    cost_rows: Vec<(f64, i64, String)>,
+    cost_queries: Vec<Value>,
 }
 
 /// The server, on its own runtime thread until dropped.
@@ -132,6 +136,17 @@ impl AzureServer {
             tokens,
             _served: served,
         }
+    }
+
+    /// The daily cost rows the Cost Management query API answers with (USD, `20261122`,
+    /// `converge:address` tag value), two rows per page.
+    pub fn set_cost_rows(&self, rows: Vec<(f64, i64, String)>) {
+        self.state.lock().unwrap().cost_rows = rows;
+    }
+
+    /// Every Cost Management query body received (pages included).
+    pub fn cost_queries(&self) -> Vec<Value> {
+        self.state.lock().unwrap().cost_queries.clone()
     }
 
     /// Environment for a converge process using this server: a service principal with a
@@ -408,6 +423,9 @@ fn handle(
     }
     if let Some(graph_path) = path.strip_prefix("/v1.0/") {
         return graph(&mut s, method, graph_path, query, body);
+    }
+    if path_matches(COST_QUERY, path) {
+        return cost_query(&mut s, base, method, path, query, body);
     }
     if path.contains("/providers/Microsoft.Authorization/") {
         return authorization(&mut s, specs, method, path, query, body);
@@ -1062,5 +1080,175 @@ fn vm_or_nic(
             ("Retry-After".into(), "0".into()),
         ],
         r,
+    )
+}
+
+/// Checks a Cost Management `QueryDefinition` (2023-03-01). The shared spec corpus has no
+/// Cost Management file, so these are its rules written out: required `type`, `timeframe` and
+/// `dataset`; the enums; `timePeriod.from`/`to` as date-times when `timeframe` is `Custom`;
+/// aggregations with `name` and `function: Sum`; groupings of `type` Dimension or TagKey with a
+/// `name`; a tag filter with `name`, `operator: In` and at least one value.
+fn check_query_definition(q: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut one_of = |at: &str, v: &Value, allowed: &[&str]| {
+        if !v.as_str().is_some_and(|s| allowed.contains(&s)) {
+            errors.push(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+    };
+    one_of(
+        "type",
+        &q["type"],
+        &["Usage", "ActualCost", "AmortizedCost"],
+    );
+    one_of(
+        "timeframe",
+        &q["timeframe"],
+        &[
+            "MonthToDate",
+            "BillingMonthToDate",
+            "TheLastMonth",
+            "TheLastBillingMonth",
+            "WeekToDate",
+            "Custom",
+        ],
+    );
+    one_of(
+        "dataset.granularity",
+        &q["dataset"]["granularity"],
+        &["Daily", "None"],
+    );
+    for (name, agg) in q["dataset"]["aggregation"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if !agg["name"].is_string() {
+            errors.push(format!("dataset.aggregation.{name}.name is required"));
+        }
+        if agg["function"] != "Sum" {
+            errors.push(format!("dataset.aggregation.{name}.function must be Sum"));
+        }
+    }
+    for g in q["dataset"]["grouping"].as_array().into_iter().flatten() {
+        if !matches!(g["type"].as_str(), Some("Dimension" | "TagKey")) || !g["name"].is_string() {
+            errors.push(format!(
+                "dataset.grouping: {g} needs type Dimension|TagKey and a name"
+            ));
+        }
+    }
+    let tags = &q["dataset"]["filter"]["tags"];
+    if !tags.is_null()
+        && (!tags["name"].is_string()
+            || tags["operator"] != "In"
+            || tags["values"].as_array().is_none_or(|v| v.is_empty()))
+    {
+        errors.push(format!(
+            "dataset.filter.tags: {tags} needs name, operator In and values"
+        ));
+    }
+    if q["timeframe"] == "Custom" {
+        for k in ["from", "to"] {
+            let v = q["timePeriod"][k].as_str().unwrap_or("");
+            if chrono::DateTime::parse_from_rfc3339(v).is_err() {
+                errors.push(format!("timePeriod.{k}: `{v}` is not a date-time"));
+            }
+        }
+    }
+    if let Some(extra) = q.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| !["type", "timeframe", "timePeriod", "dataset"].contains(&k.as_str()))
+    }) {
+        errors.push(format!("unknown property `{extra}`"));
+    }
+    errors
+}
+
+fn cost_query(
+    s: &mut State,
+    base: &str,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Answer {
+    if *method != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "POST only",
+        );
+    }
+    if !query.split('&').any(|kv| kv == "api-version=2023-03-01") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            "api-version 2023-03-01 expected",
+        );
+    }
+    let q: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContent",
+                &e.to_string(),
+            );
+        }
+    };
+    let errors = check_query_definition(&q);
+    if !errors.is_empty() {
+        let text = format!("POST {path}: {}", errors.join("; "));
+        s.violations.push(text.clone());
+        return error(StatusCode::BAD_REQUEST, "BadRequest", &text);
+    }
+    s.cost_queries.push(q.clone());
+    let day = |k: &str| -> i64 {
+        q["timePeriod"][k]
+            .as_str()
+            .unwrap_or("")
+            .get(..10)
+            .unwrap_or("")
+            .replace('-', "")
+            .parse()
+            .unwrap_or(0)
+    };
+    let (from, to) = (day("from"), day("to"));
+    let rows: Vec<Value> = s
+        .cost_rows
+        .iter()
+        .filter(|(_, d, _)| *d >= from && *d <= to)
+        .map(|(cost, d, tag)| json!([cost, d, "converge:address", tag, "USD"]))
+        .collect();
+    let skip: usize = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("$skiptoken="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = rows.iter().skip(skip).take(2).cloned().collect();
+    let next = (skip + 2 < rows.len()).then(|| {
+        format!(
+            "{base}{path}?api-version=2023-03-01&$skiptoken={}",
+            skip + 2
+        )
+    });
+    (
+        StatusCode::OK,
+        vec![],
+        json!({
+            "id": format!("{path}/00000000-0000-0000-0000-000000000000"),
+            "name": "00000000-0000-0000-0000-000000000000",
+            "type": "Microsoft.CostManagement/query",
+            "properties": {
+                "nextLink": next,
+                "columns": [
+                    {"name": "Cost", "type": "Number"},
+                    {"name": "UsageDate", "type": "Number"},
+                    {"name": "TagKey", "type": "String"},
+                    {"name": "TagValue", "type": "String"},
+                    {"name": "Currency", "type": "String"}
+                ],
+                "rows": page
+            }
+        }),
     )
 }

@@ -3,6 +3,7 @@
 
 mod clients;
 pub mod cloudwatch;
+pub mod costexplorer;
 mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -28,6 +29,7 @@ pub struct AwsProvider {
     elb: elb::Elb,
     iam: iam::Iam,
     cloudwatch: cloudwatch::CloudWatch,
+    cost_explorer: costexplorer::CostExplorer,
 }
 
 impl AwsProvider {
@@ -42,6 +44,7 @@ impl AwsProvider {
             elb: elb::Elb::new(&shared),
             iam: iam::Iam::new(&shared),
             cloudwatch: cloudwatch::CloudWatch::new(&shared),
+            cost_explorer: costexplorer::CostExplorer::new(&shared),
         }
     }
 }
@@ -60,6 +63,11 @@ impl AwsProvider {
     /// Alarms and ALB metrics, for rollout gates.
     pub fn cloudwatch(&self) -> &cloudwatch::CloudWatch {
         &self.cloudwatch
+    }
+
+    /// Daily cost by address, for `cost watch`.
+    pub fn cost_explorer(&self) -> &costexplorer::CostExplorer {
+        &self.cost_explorer
     }
 }
 

@@ -120,6 +120,23 @@ impl Arm {
         Ok(response)
     }
 
+    /// POST to a `nextLink` the API returned; refused unless it is on this endpoint, so the
+    /// bearer token never goes elsewhere.
+    pub async fn post_link(&self, link: &str, body: &Json) -> Result<Json, ProviderError> {
+        if !link.starts_with(&format!("{}/", self.endpoint)) {
+            return Err(ProviderError::Invalid(format!(
+                "refusing to follow nextLink {link}: it is not on {}",
+                self.endpoint
+            )));
+        }
+        let what = format!("POST {}", link.split('?').next().unwrap_or(link));
+        let (status, _, response) = self.send(Method::POST, link, Some(body)).await?;
+        if !status.is_success() {
+            return Err(arm_error(&what, status, &response));
+        }
+        Ok(response)
+    }
+
     /// PUT or PATCH without a long-running operation (Graph, role assignments).
     pub async fn put_plain(
         &self,

@@ -5,6 +5,7 @@
 //! call, resource groups one GET each, in parallel with a bound.
 
 mod arm;
+pub mod costmanagement;
 mod credential;
 mod principal;
 mod vm;
