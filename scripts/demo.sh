@@ -2,8 +2,9 @@
 # The demo: validate → plan → apply → plan (no changes) → an out-of-band change → drift →
 # apply (repairs it) → audit, on the example `dev` environment; then rollouts on `staging`
 # (an ALB, the API under a canary, the worker under blue/green): one that succeeds and one
-# rolled back by a failing health check. Against moto on loopback, with the embedded SQLite
-# state in a scratch copy of the project.
+# rolled back by a failing health check; then the price table and a cost watch that names the
+# rollout behind a bill spike. Against moto on loopback, with the embedded SQLite state in a
+# scratch copy of the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -51,3 +52,19 @@ echo; echo "# v1.2.0 is broken: its health endpoint stops answering 200."
 rm "$work/www/health"
 step apply -e staging --var image_tag=v1.2.0 --auto-approve; set +e; "$converge" apply -e staging "${svars[@]}" --var image_tag=v1.2.0 --auto-approve; echo "(exit $?: rolled back)"; set -e
 step rollout status -e staging; "$converge" rollout status -e staging
+
+echo; echo "# Cost: what the plan prices with, then a bill spike on the API the day of its v1.1.0 rollout."
+echo "# (Cost Explorer's answer is injected into moto, which does not meter usage.)"
+step prices show aws.ecs_service --region us-east-1; "$converge" prices show aws.ecs_service --region us-east-1
+today=$(date -u +%F)
+"$OLDPWD/.venv/bin/python" - "$today" <<'PY' | curl -fs -X POST -H 'content-type: application/json' --data-binary @- "$AWS_ENDPOINT_URL/moto-api/static/ce/cost-and-usage-results" >/dev/null
+import datetime, json, sys
+today = datetime.date.fromisoformat(sys.argv[1])
+def day(d, api):
+    g = lambda k, usd: {"Keys": [f"converge:address${k}"], "Metrics": {"UnblendedCost": {"Amount": f"{usd:.4f}", "Unit": "USD"}}}
+    return {"TimePeriod": {"Start": str(d), "End": str(d + datetime.timedelta(days=1))}, "Total": {},
+            "Groups": [g("api.service", api), g("worker.service", 4.10), g("alb", 0.54)], "Estimated": d == today}
+days = [today - datetime.timedelta(days=i) for i in range(7, -1, -1)]
+print(json.dumps({"results": [{"ResultsByTime": [day(d, 20.65 if d == today else 9.01) for d in days]}]}))
+PY
+step cost watch -e staging --day "$today"; set +e; "$converge" cost watch -e staging --day "$today"; echo "(exit $?: anomaly)"; set -e

@@ -344,7 +344,7 @@ fn markdown(r: &Report) -> String {
         let change = match (f.verdict, f.change_percent) {
             (Verdict::NoData, _) => "no data".to_string(),
             (Verdict::NoBaseline, _) => "no baseline".to_string(),
-            (_, Some(p)) => format!("{p:+.0}%"),
+            (_, Some(p)) => anomaly::percent(p),
             (_, None) => "new cost".to_string(),
         };
         let flag = if f.verdict == Verdict::Anomaly {

@@ -127,6 +127,16 @@ pub struct Finding {
     pub no_data_reason: Option<String>,
 }
 
+/// `+108%`; a change that rounds to nothing is `+0%`, never `-0%`.
+pub fn percent(p: f64) -> String {
+    let rounded = p.round();
+    if rounded == 0.0 {
+        "+0%".to_string()
+    } else {
+        format!("{rounded:+.0}%")
+    }
+}
+
 fn money(usd: f64) -> String {
     format!("${usd:.2}")
 }
@@ -151,7 +161,7 @@ impl Finding {
             ),
             (_, Some(d), Some(b)) => {
                 let change = match self.change_percent {
-                    Some(p) => format!("{p:+.0}%"),
+                    Some(p) => percent(p),
                     None => "new cost".to_string(),
                 };
                 format!(
