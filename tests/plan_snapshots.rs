@@ -26,6 +26,10 @@ fn plan_from_nothing_text_and_json() {
     let mut json = serde_json::to_value(&plan).unwrap();
     json["files_hash"] = "(files hash)".into();
     insta::assert_json_snapshot!("create_json", json);
+    insta::assert_snapshot!(
+        "create_markdown",
+        plan::markdown::markdown(&plan, None, plan::markdown::GITHUB_LIMIT)
+    );
 }
 
 #[test]
@@ -81,6 +85,12 @@ fn plan_with_update_replace_and_delete() {
     live.insert(legacy, None);
     let plan = plan::compute(&env, &state, &live, 7, &PlanOptions::default());
     insta::assert_snapshot!("changes_text", plain(&plan::render::text(&plan)));
+    let md = plan::markdown::markdown(&plan, Some("pr.tfplan"), plan::markdown::GITHUB_LIMIT);
+    insta::assert_snapshot!("changes_markdown", md);
+    // Replacements and deletions come first in the table, flagged.
+    let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| `")).collect();
+    assert!(table[0].contains("**replace**"), "{table:?}");
+    assert!(table[1].contains("**destroy**"), "{table:?}");
     assert_eq!(plan.summary.destroy, 1);
     assert_eq!(
         plan.summary.replace, 1,
@@ -131,4 +141,80 @@ fn applied(created: &plan::Plan) -> (Vec<ResourceState>, LiveMap) {
         );
     }
     (state, live)
+}
+
+#[test]
+fn a_rollout_plan_in_markdown() {
+    let staging = |tag: &str| {
+        let overrides = VarOverrides {
+            cli: [("image_tag".to_string(), tag.to_string())]
+                .into_iter()
+                .collect(),
+            env: BTreeMap::new(),
+        };
+        config::load(Path::new(env!("CARGO_MANIFEST_DIR")), "staging", &overrides)
+            .expect("example staging loads")
+    };
+    let env = staging("v1.0.0");
+    let (state, live) = applied(&plan::compute(
+        &env,
+        &[],
+        &LiveMap::new(),
+        0,
+        &PlanOptions::default(),
+    ));
+    let created = plan::compute(&env, &state, &live, 1, &PlanOptions::default());
+    let (state, live) = applied(&created);
+    let plan = plan::compute(
+        &staging("v1.1.0"),
+        &state,
+        &live,
+        2,
+        &PlanOptions::default(),
+    );
+    let md = plan::markdown::markdown(&plan, None, plan::markdown::GITHUB_LIMIT);
+    assert!(md.contains("update (rollout)"), "{md}");
+    assert!(md.contains("**Rollout:** canary 10% → 50% → 100%"), "{md}");
+    insta::assert_snapshot!("rollout_markdown", md);
+}
+
+#[test]
+fn a_400_resource_plan_stays_under_githubs_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+    let mut file =
+        String::from("environment: big\nproviders:\n  aws: { region: us-east-1 }\nresources:\n");
+    for i in 0..400 {
+        file.push_str(&format!(
+            "  repo{i}:\n    type: aws.ecr_repository\n    properties: {{ name: team-service-{i}, image_tag_mutability: IMMUTABLE, tags: {{ team: platform, service: service-{i} }} }}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("environments/big.yaml"), file).unwrap();
+    let env = config::load(dir.path(), "big", &VarOverrides::default()).unwrap();
+    let plan = plan::compute(&env, &[], &LiveMap::new(), 0, &PlanOptions::default());
+    assert_eq!(plan.summary.add, 400);
+    let md = plan::markdown::markdown(&plan, Some("big.tfplan"), plan::markdown::GITHUB_LIMIT);
+    assert!(
+        md.chars().count() <= 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(
+        md.contains("| `+` | `repo399` |"),
+        "every resource is in the table"
+    );
+    assert!(
+        md.contains("Cut at 65536 characters (GitHub's limit)") && md.contains("`big.tfplan`"),
+        "the cut is said, naming the plan file"
+    );
+    assert!(
+        md.trim_end().ends_with("`big.tfplan`."),
+        "the note comes last"
+    );
+    let blocks = md.matches("<details>").count();
+    assert_eq!(
+        md.matches("</details>").count(),
+        blocks,
+        "no block is cut in half"
+    );
 }

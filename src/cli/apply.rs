@@ -231,9 +231,13 @@ async fn interruptible_apply(
         session::check_budget(g, env, &plan, store, operation).await?;
     }
     if !plan.has_changes() {
-        if g.format == Format::Json {
-            output::json(&report_json(&plan, &Report::default()));
+        let md = report_markdown(&plan, &Report::default(), operation);
+        match g.format {
+            Format::Json => output::json(&report_json(&plan, &Report::default())),
+            Format::Markdown => output::print(&md),
+            _ => {}
         }
+        super::github::step_summary(&md);
         return Ok(EXIT_OK);
     }
     if saved.is_none() && !auto_approve {
@@ -258,9 +262,12 @@ async fn interruptible_apply(
                 )
                 .yellow()
             ));
+        } else if g.format == Format::Markdown {
+            output::print(&report_markdown(&plan, &report, operation));
         } else {
             output::json(&report_json(&plan, &report));
         }
+        super::github::step_summary(&report_markdown(&plan, &report, operation));
         return Ok(EXIT_INTERRUPTED);
     }
     if text {
@@ -280,9 +287,12 @@ async fn interruptible_apply(
                 line.green().to_string()
             }
         ));
+    } else if g.format == Format::Markdown {
+        output::print(&report_markdown(&plan, &report, operation));
     } else {
         output::json(&report_json(&plan, &report));
     }
+    super::github::step_summary(&report_markdown(&plan, &report, operation));
     Ok(if report.succeeded() {
         EXIT_OK
     } else {
@@ -355,6 +365,61 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
         "succeeded": report.succeeded(),
         "interrupted": report.interrupted(),
     })
+}
+
+/// GitHub Markdown of an apply: the outcome, a row per step (failures first), the cost line.
+fn report_markdown(plan: &Plan, report: &Report, operation: &str) -> String {
+    use super::markdown::cell;
+    let json = report_json(plan, report);
+    let env = &plan.environment;
+    let (done, failed, skipped) = report.counts();
+    let mut head =
+        format!("<!-- converge:{operation}:{env} -->\n### converge {operation}: `{env}`\n\n");
+    head.push_str(&if !plan.has_changes() {
+        "**No changes.** Nothing to apply.\n".to_string()
+    } else if report.interrupted() {
+        format!("**Interrupted:** {done} done, {failed} failed, {skipped} not started; everything done is saved in state.\n\n")
+    } else if failed > 0 {
+        format!(":x: **{done} done, {failed} failed, {skipped} skipped.**\n\n")
+    } else {
+        format!(":white_check_mark: **{done} done.**\n\n")
+    });
+    let mut steps: Vec<&serde_json::Value> =
+        json["steps"].as_array().into_iter().flatten().collect();
+    steps.sort_by_key(|s| match s["outcome"].as_str() {
+        Some("failed") => 0,
+        Some("skipped") | Some("not_started") => 1,
+        _ => 2,
+    });
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            let outcome = match s["outcome"].as_str().unwrap_or("") {
+                "failed" => ":x: failed".to_string(),
+                "done" => "done".to_string(),
+                other => other.replace('_', " "),
+            };
+            vec![
+                format!("`{}`", s["address"].as_str().unwrap_or("")),
+                s["step"].as_str().unwrap_or("").to_string(),
+                outcome,
+                format!("{:.1}s", s["seconds"].as_f64().unwrap_or(0.0)),
+                cell(s["detail"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let tail = if plan.has_changes() {
+        format!("\n{}", crate::plan::render::cost_line(plan))
+    } else {
+        String::new()
+    };
+    super::markdown::document(
+        &head,
+        &["address", "step", "outcome", "time", "detail"],
+        &rows,
+        &tail,
+        &format!("`converge audit log -e {env}`"),
+    )
 }
 
 fn read_plan(path: &PathBuf) -> Result<Plan, CliError> {

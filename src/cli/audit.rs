@@ -50,6 +50,8 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
                 .collect();
             if g.format == Format::Json {
                 output::json(&selected);
+            } else if g.format == Format::Markdown {
+                output::print(&log_markdown(&name, &selected));
             } else if selected.is_empty() {
                 output::print("No audit events match.\n");
             } else {
@@ -222,4 +224,50 @@ fn csv(events: &[Event]) -> Result<String, CliError> {
         .into_inner()
         .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// GitHub Markdown of `audit log`: one row per event, oldest first.
+fn log_markdown(env: &str, events: &[&Event]) -> String {
+    use super::markdown::cell;
+    let head = format!(
+        "<!-- converge:audit:{env} -->\n### converge audit log: `{env}`\n\n{} events.\n\n",
+        events.len()
+    );
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                format!("#{}", e.seq),
+                e.time.clone(),
+                cell(&e.actor),
+                format!("`{}`", e.commit.get(..7).unwrap_or(&e.commit)),
+                cell(&e.body.operation),
+                cell(&e.body.action),
+                e.body
+                    .address
+                    .as_ref()
+                    .map(|a| format!("`{a}`"))
+                    .unwrap_or_default(),
+                cell(&e.body.outcome),
+                cell(e.body.detail.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect();
+    super::markdown::document(
+        &head,
+        &[
+            "id",
+            "time",
+            "actor",
+            "commit",
+            "operation",
+            "action",
+            "address",
+            "outcome",
+            "detail",
+        ],
+        &rows,
+        "",
+        &format!("`converge audit export -e {env} --format jsonl`"),
+    )
 }

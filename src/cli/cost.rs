@@ -211,6 +211,7 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         Format::Markdown => output::print(&markdown(&report)),
         _ => output::print(&text(&report)),
     }
+    super::github::step_summary(&markdown(&report));
     Ok(if anomalies.is_empty() {
         EXIT_OK
     } else {

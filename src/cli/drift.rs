@@ -28,8 +28,10 @@ struct Field {
 }
 
 pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
-    if !matches!(g.format, Format::Text | Format::Json) {
-        return Err(CliError::Usage("drift prints --format text or json".into()));
+    if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
+        return Err(CliError::Usage(
+            "drift prints --format text, json or markdown".into(),
+        ));
     }
     let name = session::env_name(g)?;
     let env = session::load(g, &name)?;
@@ -89,13 +91,66 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
             "drift": !drifted.is_empty(),
             "drifted": drifted,
         })),
+        Format::Markdown => output::print(&markdown(&name, stored.len(), &drifted)),
         _ => output::print(&text(&name, stored.len(), &drifted)),
     }
+    super::github::step_summary(&markdown(&name, stored.len(), &drifted));
     Ok(if drifted.is_empty() {
         EXIT_OK
     } else {
         EXIT_CHANGES
     })
+}
+
+/// GitHub Markdown: what the nightly job puts in its issue and step summary.
+fn markdown(env: &str, checked: usize, drifted: &[Drifted]) -> String {
+    use super::markdown::cell;
+    let mut head = format!("<!-- converge:drift:{env} -->\n### converge drift: `{env}`\n\n");
+    if drifted.is_empty() {
+        head.push_str(&format!(
+            "**No drift.** {checked} resources match their last applied state.\n"
+        ));
+        return head;
+    }
+    head.push_str(&format!(
+        "**Drift: {} of {checked} resources changed outside converge.** `converge apply -e {env}` puts them back; `converge plan -e {env}` shows how.\n\n",
+        drifted.len()
+    ));
+    let rows: Vec<Vec<String>> = drifted
+        .iter()
+        .map(|d| {
+            let fields: Vec<String> = d
+                .fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "`{}`: `{}` → `{}`",
+                        f.name,
+                        compact(&f.last_applied),
+                        compact(&f.live)
+                    )
+                })
+                .collect();
+            let status = match d.status {
+                "deleted" => ":warning: deleted",
+                "interrupted" => ":warning: left in flight",
+                other => other,
+            };
+            vec![
+                format!("`{}`", d.address),
+                d.kind.clone(),
+                status.to_string(),
+                cell(&fields.join("<br>")),
+            ]
+        })
+        .collect();
+    super::markdown::document(
+        &head,
+        &["address", "kind", "status", "last applied → live"],
+        &rows,
+        "",
+        &format!("`converge drift -e {env} --format json`"),
+    )
 }
 
 fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {

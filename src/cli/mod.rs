@@ -5,7 +5,9 @@ mod apply;
 mod audit;
 mod cost;
 mod drift;
+mod github;
 mod lock;
+mod markdown;
 mod output;
 mod plan;
 mod prices;
@@ -92,7 +94,7 @@ enum Format {
     Jsonl,
     /// CSV (audit export).
     Csv,
-    /// GitHub-flavoured Markdown (cost watch).
+    /// GitHub-flavoured Markdown (plan, apply, drift, rollout status, cost watch, audit log).
     Markdown,
 }
 
@@ -166,6 +168,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         }
     };
     output::setup(cli.global.no_color, cli.global.verbose, cli.global.quiet);
+    output::set_root(&cli.global.root);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -187,9 +190,19 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let g = &cli.global;
-    if g.format == Format::Markdown && !matches!(cli.command, Command::Cost(_)) {
+    let markdown_ok = matches!(
+        &cli.command,
+        Command::Cost(_)
+            | Command::Plan(_)
+            | Command::Drift
+            | Command::Apply(_)
+            | Command::Destroy(_)
+            | Command::Rollout(rollout::RolloutCommand::Status { .. })
+            | Command::Audit(audit::AuditCommand::Log { .. })
+    );
+    if g.format == Format::Markdown && !markdown_ok {
         return Err(CliError::Usage(
-            "--format markdown is available for `cost watch` only, so far".into(),
+            "--format markdown is for plan, apply, destroy, drift, rollout status, cost watch and audit log".into(),
         ));
     }
     match &cli.command {

@@ -32,6 +32,21 @@ fn stderr_colors() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
+/// The project root given with `--root`, for annotation paths.
+static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Remembers the project root (`--root`) for annotations.
+pub fn set_root(root: &std::path::Path) {
+    let mut root = root.strip_prefix(".").unwrap_or(root).to_path_buf();
+    // An absolute root inside the working directory (the checkout) becomes relative to it.
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(inside) = root.strip_prefix(&cwd)
+    {
+        root = inside.to_path_buf();
+    }
+    let _ = ROOT.set(root);
+}
+
 /// Prints an error (with source snippets for file errors) to stderr.
 pub fn report(err: &CliError) {
     let theme = if stderr_colors() {
@@ -47,13 +62,20 @@ pub fn report(err: &CliError) {
     let mut stderr = anstream::stderr();
     let _ = writeln!(stderr, "{out}");
     if let CliError::Config(errors) = err
-        && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+        && super::github::in_actions()
     {
+        let root = ROOT.get().cloned().unwrap_or_default();
         for e in &errors.errors {
             if let Some(l) = &e.location {
+                // Paths relative to the repository (the job's working directory), so the
+                // annotation lands on the pull request's diff.
+                let file = root.join(&l.file);
                 println!(
                     "::error file={},line={},col={}::{}",
-                    l.file, l.line, l.column, e.message
+                    super::github::escape_property(&file.to_string_lossy()),
+                    l.line,
+                    l.column,
+                    super::github::escape_data(&e.message)
                 );
             }
         }

@@ -24,6 +24,13 @@ pub struct PlanArgs {
     /// Limit the plan to ADDR and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<String>,
+    /// Post the plan as one sticky comment per environment on the pull request (GitHub);
+    /// `--comment=required` fails the command when the API call fails.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "warn")]
+    comment: Option<super::github::CommentMode>,
+    /// The pull request to comment on (default: from GITHUB_EVENT_PATH).
+    #[arg(long, value_name = "N")]
+    pr: Option<u64>,
 }
 
 /// Everything a plan was computed from, kept for apply.
@@ -84,20 +91,46 @@ pub async fn refresh_and_plan(
 pub fn show(plan: &Plan, format: Format) {
     match format {
         Format::Json => output::json(plan),
+        Format::Markdown => output::print(&plan::markdown::markdown(
+            plan,
+            None,
+            plan::markdown::GITHUB_LIMIT,
+        )),
         _ => output::print(&plan::render::text(plan)),
     }
 }
 
 pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError> {
-    if !matches!(g.format, Format::Text | Format::Json) {
-        return Err(CliError::Usage("plan prints --format text or json".into()));
+    if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
+        return Err(CliError::Usage(
+            "plan prints --format text, json or markdown".into(),
+        ));
     }
     let name = session::env_name(g)?;
     let env = session::load(g, &name)?;
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
     let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
-    show(&planned.plan, g.format);
+    let out_name = args.out.as_ref().map(|p| p.display().to_string());
+    let markdown = plan::markdown::markdown(
+        &planned.plan,
+        out_name.as_deref(),
+        plan::markdown::GITHUB_LIMIT,
+    );
+    match g.format {
+        Format::Markdown => output::print(&markdown),
+        other => show(&planned.plan, other),
+    }
+    super::github::step_summary(&markdown);
+    if let Some(mode) = args.comment {
+        super::github::comment(
+            mode,
+            args.pr,
+            &plan::markdown::marker(&planned.plan.environment),
+            &markdown,
+        )
+        .await?;
+    }
     session::check_budget(g, &env, &planned.plan, store.as_ref(), "plan").await?;
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&planned.plan)

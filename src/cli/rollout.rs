@@ -74,6 +74,8 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
                     })
                     .collect();
                 output::json(&serde_json::json!({ "environment": name, "rollouts": items }));
+            } else if g.format == Format::Markdown {
+                output::print(&status_markdown(&name, &rollouts));
             } else if rollouts.is_empty() {
                 output::print(&format!("No rollouts recorded in {name}.\n"));
             } else {
@@ -219,4 +221,36 @@ fn status_text(r: &Rollout, request: Option<&str>) -> String {
         out.push_str(&format!("    pending request: {q}\n"));
     }
     out
+}
+
+/// GitHub Markdown of `rollout status`: one row per service, then each one's gates.
+fn status_markdown(env: &str, rollouts: &[(Rollout, Option<String>)]) -> String {
+    let head = format!("<!-- converge:rollouts:{env} -->\n### converge rollouts: `{env}`\n\n");
+    if rollouts.is_empty() {
+        return format!("{head}No rollouts recorded.\n");
+    }
+    let rows: Vec<Vec<String>> = rollouts
+        .iter()
+        .map(|(r, request)| {
+            let text = status_text(r, request.as_deref());
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("").to_string();
+            let rest: Vec<String> = lines
+                .map(|l| super::markdown::cell(l.trim()))
+                .filter(|l| !l.is_empty())
+                .collect();
+            vec![
+                format!("`{}`", r.address),
+                super::markdown::cell(first.trim_start_matches(&r.address.to_string()).trim()),
+                rest.join("<br>"),
+            ]
+        })
+        .collect();
+    super::markdown::document(
+        &head,
+        &["service", "rollout", "details"],
+        &rows,
+        "",
+        &format!("`converge rollout status -e {env}`"),
+    )
 }

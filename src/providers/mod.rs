@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod github;
 pub mod pricing;
 
 use std::collections::BTreeMap;

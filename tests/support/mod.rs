@@ -145,6 +145,22 @@ impl Project {
         }
     }
 
+    /// A copy of `examples/<name>` (a seed system's project).
+    pub fn seed(name: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        copy_dir(&src.join("environments"), &dir.path().join("environments"));
+        copy_dir(&src.join("modules"), &dir.path().join("modules"));
+        Project {
+            dir,
+            endpoint: None,
+            state_url: None,
+            extra_env: Vec::new(),
+        }
+    }
+
     /// An empty project.
     pub fn empty() -> Project {
         let dir = tempfile::tempdir().unwrap();
@@ -240,6 +256,14 @@ impl Project {
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
             "IDENTITY_ENDPOINT",
             "MSI_ENDPOINT",
+            // A test run inside GitHub Actions must not write to the job's summary or PR.
+            "GITHUB_STEP_SUMMARY",
+            "GITHUB_EVENT_PATH",
+            "GITHUB_TOKEN",
+            "GITHUB_REPOSITORY",
+            "GITHUB_API_URL",
+            "GITHUB_SHA",
+            "GITHUB_ACTOR",
         ] {
             cmd.env_remove(k);
         }
