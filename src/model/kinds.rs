@@ -87,6 +87,52 @@ pub const ECS_CLUSTER: KindSchema = KindSchema {
     }],
 };
 
+/// `aws.ec2_instance`: an Amazon EC2 instance (DESIGN §2).
+pub const EC2_INSTANCE: KindSchema = KindSchema {
+    kind: "aws.ec2_instance",
+    doc: "An Amazon EC2 instance.",
+    props: &[
+        Prop::new("name", STRING, "The instance's Name tag.").required(),
+        Prop::new(
+            "ami",
+            STRING,
+            "Image id (changing it replaces the instance).",
+        )
+        .required()
+        .replace(),
+        Prop::new(
+            "instance_type",
+            STRING,
+            "e.g. t3.small; changed in place by stopping, modifying and starting the instance.",
+        )
+        .required(),
+        Prop::new(
+            "subnet_id",
+            STRING,
+            "Subnet it runs in (changing it replaces the instance).",
+        )
+        .required()
+        .replace(),
+        Prop::new(
+            "user_data",
+            STRING,
+            "Cloud-init or script text (changing it replaces the instance).",
+        )
+        .replace(),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "private_ip",
+            ty: STRING,
+        },
+    ],
+};
+
 /// `aws.iam_role`: an IAM role.
 pub const IAM_ROLE: KindSchema = KindSchema {
     kind: "aws.iam_role",
@@ -793,6 +839,7 @@ pub const ALL: &[&KindSchema] = &[
     &ECS_CLUSTER,
     &IAM_ROLE,
     &ECS_SERVICE,
+    &EC2_INSTANCE,
     &LB,
     &LB_TARGET_GROUP,
     &LB_LISTENER,

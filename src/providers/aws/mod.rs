@@ -4,6 +4,7 @@
 mod clients;
 pub mod cloudwatch;
 pub mod costexplorer;
+mod ec2;
 mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -30,6 +31,7 @@ pub struct AwsProvider {
     iam: iam::Iam,
     cloudwatch: cloudwatch::CloudWatch,
     cost_explorer: costexplorer::CostExplorer,
+    ec2: ec2::Ec2,
 }
 
 impl AwsProvider {
@@ -45,6 +47,7 @@ impl AwsProvider {
             iam: iam::Iam::new(&shared),
             cloudwatch: cloudwatch::CloudWatch::new(&shared),
             cost_explorer: costexplorer::CostExplorer::new(&shared),
+            ec2: ec2::Ec2::new(&shared),
         }
     }
 }
@@ -84,6 +87,7 @@ impl Provider for AwsProvider {
                 "aws.ecs_cluster" => self.ecs.read_clusters(items).await,
                 "aws.ecs_service" => self.ecs.read_services(items).await,
                 "aws.iam_role" => self.iam.read(items).await,
+                "aws.ec2_instance" => self.ec2.read(items).await,
                 "aws.lb" | "aws.lb_target_group" | "aws.lb_listener" => {
                     self.elb.read(elb_kind(kind), items).await
                 }
@@ -125,6 +129,7 @@ impl Provider for AwsProvider {
             "aws.ecs_cluster" => self.ecs.create_cluster(&r.properties).await,
             "aws.ecs_service" => self.ecs.create_service(&r.address, &r.properties).await,
             "aws.iam_role" => self.iam.create(&r.properties).await,
+            "aws.ec2_instance" => self.ec2.create(&r.address, &r.properties).await,
             k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
                 self.elb.create(elb_kind(k), &r.properties).await
             }
@@ -146,6 +151,7 @@ impl Provider for AwsProvider {
                     .await
             }
             "aws.iam_role" => self.iam.update(&r.remote_id, &r.prior, &r.properties).await,
+            "aws.ec2_instance" => self.ec2.update(&r.remote_id, &r.prior, &r.properties).await,
             k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
                 self.elb
                     .update(
@@ -167,6 +173,7 @@ impl Provider for AwsProvider {
             "aws.ecs_cluster" => self.ecs.delete_cluster(&r.remote_id).await,
             "aws.ecs_service" => self.ecs.delete_service(&r.remote_id, &r.prior).await,
             "aws.iam_role" => self.iam.delete(&r.remote_id).await,
+            "aws.ec2_instance" => self.ec2.delete(&r.remote_id).await,
             k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
                 self.elb.delete(elb_kind(k), &r.remote_id).await
             }
