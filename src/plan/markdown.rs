@@ -5,7 +5,7 @@
 
 use similar::{ChangeTag, TextDiff};
 
-use super::render::{property_lines, summary_line};
+use super::render::{money, sides, signed, summary_line};
 use super::{Action, Change, Plan};
 
 /// GitHub's limit on a comment, an issue body and a step summary block.
@@ -54,18 +54,6 @@ impl Capped {
     }
 }
 
-fn money(v: f64) -> String {
-    format!("${v:.2}")
-}
-
-fn signed(v: f64) -> String {
-    if v < 0.0 {
-        format!("-${:.2}", -v)
-    } else {
-        format!("+${v:.2}")
-    }
-}
-
 /// Table order: what destroys something first, then changes, then additions.
 fn rank(action: Action) -> u8 {
     match action {
@@ -111,17 +99,7 @@ fn cost_cell(c: &Change) -> String {
 
 /// The ```diff body of one change.
 fn diff(change: &Change) -> String {
-    let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
-    let before = change
-        .before
-        .as_ref()
-        .map(|v| property_lines(v, &[]))
-        .unwrap_or_default();
-    let after = change
-        .after
-        .as_ref()
-        .map(|v| property_lines(v, &replace_keys))
-        .unwrap_or_default();
+    let (before, after) = sides(change);
     let mut out = String::new();
     for c in TextDiff::from_lines(&before, &after).iter_all_changes() {
         let sign = match c.tag() {

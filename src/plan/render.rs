@@ -42,11 +42,13 @@ pub fn text(plan: &Plan) -> String {
     out
 }
 
-fn money(v: f64) -> String {
+/// `$54.06`.
+pub fn money(v: f64) -> String {
     format!("${v:.2}")
 }
 
-fn signed(v: f64) -> String {
+/// `+$54.06` / `-$27.03`.
+pub fn signed(v: f64) -> String {
     if v < 0.0 {
         format!("-${:.2}", -v)
     } else {
@@ -129,17 +131,7 @@ pub fn change_text(change: &Change) -> String {
     if let Some(rollout) = &change.rollout {
         let _ = writeln!(out, "      {}", format!("~ rollout {rollout}").yellow());
     }
-    let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
-    let before = change
-        .before
-        .as_ref()
-        .map(|v| property_lines(v, &[]))
-        .unwrap_or_default();
-    let after = change
-        .after
-        .as_ref()
-        .map(|v| property_lines(v, &replace_keys))
-        .unwrap_or_default();
+    let (before, after) = sides(change);
     let diff = TextDiff::from_lines(&before, &after);
     match change.action {
         Action::Create | Action::Delete => {
@@ -175,6 +167,22 @@ pub fn change_text(change: &Change) -> String {
         }
     }
     out
+}
+
+/// A change's properties before and after as lines, replacement-forcing keys marked.
+pub fn sides(change: &Change) -> (String, String) {
+    let replace_keys: Vec<&str> = change.replace_because.iter().map(String::as_str).collect();
+    let before = change
+        .before
+        .as_ref()
+        .map(|v| property_lines(v, &[]))
+        .unwrap_or_default();
+    let after = change
+        .after
+        .as_ref()
+        .map(|v| property_lines(v, &replace_keys))
+        .unwrap_or_default();
+    (before, after)
 }
 
 fn diff_source<'a>(change: &Change, before: &'a str, after: &'a str) -> &'a str {
