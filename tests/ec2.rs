@@ -196,4 +196,49 @@ async fn an_instance_is_created_resized_in_place_replaced_and_destroyed() {
 
     run(&["destroy", "--auto-approve"]).expect(0);
     assert!(live(&ec2).await.is_empty(), "terminated");
+
+    // An instance made by hand, with user data, imported: the plan is clean, not a replacement.
+    let made = ec2
+        .run_instances()
+        .image_id(&amis[1])
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .subnet_id(&subnet)
+        .user_data(aws_smithy_types::base64::encode("#!/bin/sh\necho hello"))
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value("web-1")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("team")
+                        .value("platform")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let made_id = made.instances()[0].instance_id().unwrap().to_string();
+    write(&amis[1], "t3.micro", "#!/bin/sh\\necho hello");
+    run(&["import", "web", &made_id]).expect(0);
+    let plan = run(&["plan"]).expect(0);
+    assert!(
+        plan.stdout()
+            .contains("~ web (aws.ec2_instance) will be updated in place"),
+        "only converge's tags are added: {}",
+        plan.stdout()
+    );
+    assert!(
+        !plan.stdout().contains("must be replaced"),
+        "{}",
+        plan.stdout()
+    );
 }

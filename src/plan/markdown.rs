@@ -19,6 +19,8 @@ pub fn marker(environment: &str) -> String {
 /// Text built up to a character budget; what no longer fits is counted, not written.
 pub struct Capped {
     out: String,
+    /// Characters in `out` (not bytes: GitHub counts characters).
+    chars: usize,
     limit: usize,
     /// Blocks left out.
     pub dropped: usize,
@@ -29,6 +31,7 @@ impl Capped {
     pub fn new(limit: usize, reserve: usize) -> Capped {
         Capped {
             out: String::new(),
+            chars: 0,
             limit: limit.saturating_sub(reserve),
             dropped: 0,
         }
@@ -36,8 +39,10 @@ impl Capped {
 
     /// Appends `block` whole when it fits (and nothing was dropped before); else counts it.
     pub fn push(&mut self, block: &str) -> bool {
-        if self.dropped == 0 && self.out.chars().count() + block.chars().count() <= self.limit {
+        let size = block.chars().count();
+        if self.dropped == 0 && self.chars + size <= self.limit {
             self.out.push_str(block);
+            self.chars += size;
             true
         } else {
             self.dropped += 1;

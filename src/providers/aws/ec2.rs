@@ -127,7 +127,7 @@ impl Ec2 {
     }
 
     /// Reads instances, 100 ids per DescribeInstances call. User data is not in that answer:
-    /// it is read (one call per instance) only for instances whose file sets it.
+    /// it is read (one call per instance) only for instances whose file sets it, and on import.
     pub async fn read(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
         let batches: Vec<Vec<ReadItem>> = items.chunks(100).map(<[ReadItem]>::to_vec).collect();
         stream::iter(batches)
@@ -149,7 +149,13 @@ impl Ec2 {
                         .find(|i| i.instance_id() == Some(item.remote_id.as_str()));
                     let result = match instance {
                         None => Ok(None),
-                        Some(i) if item.prior.get("user_data").is_null() => Ok(Some(live(i, None))),
+                        // An import (no prior) reads it too, so adopting an instance that has
+                        // user data never plans a replacement.
+                        Some(i)
+                            if !item.prior.is_null() && item.prior.get("user_data").is_null() =>
+                        {
+                            Ok(Some(live(i, None)))
+                        }
                         Some(i) => self
                             .user_data(&item.remote_id)
                             .await
@@ -275,7 +281,8 @@ impl Ec2 {
                 .await
                 .map_err(|e| api_error("ec2:DeleteTags", e))?;
         }
-        if text(prior, "instance_type") != text(p, "instance_type") {
+        let resize = text(prior, "instance_type") != text(p, "instance_type");
+        if resize {
             self.client
                 .stop_instances()
                 .instance_ids(id)
@@ -301,10 +308,19 @@ impl Ec2 {
                 .await
                 .map_err(|e| api_error("ec2:StartInstances", e))?;
         }
-        let running = self.wait_for(id, InstanceStateName::Running).await?;
+        // Only a resize waits: a tag change leaves a stopped instance stopped.
+        let instance = if resize {
+            self.wait_for(id, InstanceStateName::Running).await?
+        } else {
+            self.describe(&[id.to_string()])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ProviderError::NotFound(id.to_string()))?
+        };
         Ok(Applied {
             remote_id: id.to_string(),
-            outputs: live(&running, None).outputs,
+            outputs: live(&instance, None).outputs,
         })
     }
 
