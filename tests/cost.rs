@@ -3,19 +3,22 @@
 
 mod support;
 
-use support::{Moto, Project};
+use support::{Moto, Project, Run};
+
+/// Runs converge on the example's `dev` environment with moto's network variables.
+fn dev(project: &Project, vars: &[String], extra: &[&str]) -> Run {
+    let mut args: Vec<&str> = vec!["-e", "dev"];
+    args.extend(vars.iter().map(String::as_str));
+    args.extend(extra);
+    project.converge(&args)
+}
 
 #[test]
 fn doubling_a_services_tasks_adds_exactly_one_more_of_its_cost() {
     let moto = Moto::start();
     let vars = moto.network();
     let project = Project::example().with_moto(&moto);
-    let run = |extra: &[&str]| {
-        let mut args: Vec<&str> = vec!["-e", "dev"];
-        args.extend(vars.iter().map(String::as_str));
-        args.extend(extra);
-        project.converge(&args)
-    };
+    let run = |extra: &[&str]| dev(&project, &vars, extra);
     run(&["apply", "--auto-approve"]).expect(0);
     project.edit(
         "environments/dev.yaml",
@@ -65,12 +68,7 @@ fn a_plan_over_budget_fails_with_both_figures_unless_allowed_with_a_reason() {
     let moto = Moto::start();
     let vars = moto.network();
     let project = Project::example().with_moto(&moto);
-    let run = |extra: &[&str]| {
-        let mut args: Vec<&str> = vec!["-e", "dev"];
-        args.extend(vars.iter().map(String::as_str));
-        args.extend(extra);
-        project.converge(&args)
-    };
+    let run = |extra: &[&str]| dev(&project, &vars, extra);
     run(&["apply", "--auto-approve"]).expect(0);
     let file = project.read("environments/dev.yaml");
     project.write(
@@ -126,12 +124,7 @@ fn managed_resources_carry_their_environment_and_address_tags() {
     let moto = Moto::start();
     let vars = moto.network();
     let project = Project::example().with_moto(&moto);
-    let run = |extra: &[&str]| {
-        let mut args: Vec<&str> = vec!["-e", "dev"];
-        args.extend(vars.iter().map(String::as_str));
-        args.extend(extra);
-        project.converge(&args)
-    };
+    let run = |extra: &[&str]| dev(&project, &vars, extra);
     // A repository made by hand, before converge managed it: it has no converge tags.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sdk = rt.block_on(moto.sdk());

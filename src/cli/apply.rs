@@ -252,6 +252,7 @@ async fn interruptible_apply(
     .await
     .map_err(|e| CliError::Failed(e.to_string()))?;
     let (done, failed, skipped) = report.counts();
+    let md = report_markdown(&plan, &report, operation);
     if report.interrupted() || interrupt.is_cancelled() {
         if text {
             output::print(&format!(
@@ -263,11 +264,11 @@ async fn interruptible_apply(
                 .yellow()
             ));
         } else if g.format == Format::Markdown {
-            output::print(&report_markdown(&plan, &report, operation));
+            output::print(&md);
         } else {
             output::json(&report_json(&plan, &report));
         }
-        super::github::step_summary(&report_markdown(&plan, &report, operation));
+        super::github::step_summary(&md);
         return Ok(EXIT_INTERRUPTED);
     }
     if text {
@@ -288,11 +289,11 @@ async fn interruptible_apply(
             }
         ));
     } else if g.format == Format::Markdown {
-        output::print(&report_markdown(&plan, &report, operation));
+        output::print(&md);
     } else {
         output::json(&report_json(&plan, &report));
     }
-    super::github::step_summary(&report_markdown(&plan, &report, operation));
+    super::github::step_summary(&md);
     Ok(if report.succeeded() {
         EXIT_OK
     } else {

@@ -206,12 +206,13 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         anomalies: anomalies.len(),
         findings: &findings,
     };
+    let md = markdown(&report);
     match g.format {
         Format::Json => output::json(&report),
-        Format::Markdown => output::print(&markdown(&report)),
+        Format::Markdown => output::print(&md),
         _ => output::print(&text(&report)),
     }
-    super::github::step_summary(&markdown(&report));
+    super::github::step_summary(&md);
     Ok(if anomalies.is_empty() {
         EXIT_OK
     } else {

@@ -83,6 +83,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
         }
     }
     record(store.as_ref(), &drifted, &session::audit_context(g)).await?;
+    let summary = markdown(&name, stored.len(), &drifted);
     match g.format {
         Format::Json => output::json(&serde_json::json!({
             "format_version": crate::plan::FORMAT_VERSION,
@@ -91,10 +92,10 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
             "drift": !drifted.is_empty(),
             "drifted": drifted,
         })),
-        Format::Markdown => output::print(&markdown(&name, stored.len(), &drifted)),
+        Format::Markdown => output::print(&summary),
         _ => output::print(&text(&name, stored.len(), &drifted)),
     }
-    super::github::step_summary(&markdown(&name, stored.len(), &drifted));
+    super::github::step_summary(&summary);
     Ok(if drifted.is_empty() {
         EXIT_OK
     } else {

@@ -164,16 +164,14 @@ fn html(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The cost line, e.g. `Cost: $412.80/mo → $466.86/mo (+$54.06, +13.1%)`.
+/// The text view's cost line, e.g. `Cost: $412.80/mo → $466.86/mo (+$54.06, +13.1%)`, without
+/// its unpriced list (the Markdown gives that its own line).
 fn cost_line(plan: &Plan) -> String {
-    let c = &plan.cost;
-    let percent = c.percent.map(|p| format!(", {p:+.1}%")).unwrap_or_default();
-    format!(
-        "Cost: {}/mo → {}/mo ({}{percent})",
-        money(c.before_monthly),
-        money(c.after_monthly),
-        signed(c.difference)
-    )
+    super::render::cost_line(plan)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The plan as Markdown of at most `limit` characters; `plan_file` is named in the note when
