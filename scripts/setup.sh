@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need that cargo does not: moto's server in .venv.
+# Installs what the demo and the tests need that cargo does not: moto's server and the linters in
+# .venv, and a PostgreSQL server on 127.0.0.1:5432 (scripts/postgres.sh) for the state-backend tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x .venv/bin/moto_server ]]; then
@@ -16,3 +17,8 @@ if [[ ! -x .venv/bin/hadolint || ! -x .venv/bin/actionlint ]]; then
 fi
 .venv/bin/hadolint --version >/dev/null || { echo "hadolint did not install" >&2; exit 1; }
 .venv/bin/actionlint --version >/dev/null || { echo "actionlint did not install" >&2; exit 1; }
+# The team state backend's tests need PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres).
+# Skipped when CONVERGE_TEST_POSTGRES_URL names another server.
+if [[ -z "${CONVERGE_TEST_POSTGRES_URL:-}" ]]; then
+  scripts/postgres.sh
+fi
