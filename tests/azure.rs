@@ -180,6 +180,21 @@ fn throttled_calls_are_retried_honouring_retry_after() {
         .expect(0);
     assert!(server.resource(&registry_id()).is_some());
     assert!(server.violations().is_empty(), "{:?}", server.violations());
+    let retries = server.throttle_retries();
+    assert!(
+        retries.len() >= 2,
+        "the server answered 429 at least twice: {retries:?}"
+    );
+    for (request, waited) in &retries {
+        let waited = waited.unwrap_or_else(|| panic!("{request} was never retried after its 429"));
+        // `Retry-After: 1`: the retry comes no sooner than one second later (a little slack
+        // for timer granularity), and not absurdly later.
+        assert!(
+            waited >= std::time::Duration::from_millis(950)
+                && waited < std::time::Duration::from_secs(20),
+            "{request} retried after {waited:?}, not after the 1 s the server asked for"
+        );
+    }
 }
 
 #[test]

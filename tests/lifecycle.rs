@@ -329,3 +329,45 @@ async fn lifecycle(backend: Backend) {
         broken.stdout()
     );
 }
+
+/// A sensitive `desired_count` is created with its value, as it is priced (it used to be
+/// created as 1: the integer accessor did not look through the sensitive wrapper).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sensitive_desired_count_is_created_with_its_value() {
+    let moto = Moto::start();
+    let vars = moto.network();
+    let p = Project::example().with_moto(&moto);
+    p.edit(
+        "environments/dev.yaml",
+        "variables:\n",
+        "variables:\n  api_count: { default: 3, sensitive: true }\n",
+    );
+    p.edit(
+        "environments/dev.yaml",
+        "      desired_count: 1\n      port: 8000",
+        "      desired_count: \"${var.api_count}\"\n      port: 8000",
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-e", "dev"];
+        args.extend(vars.iter().map(String::as_str));
+        args.extend(extra);
+        p.converge(&args)
+    };
+    let plan = run(&["plan", "--format", "json"]).expect(0).json();
+    let api = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "api.service")
+        .unwrap()
+        .clone();
+    assert_eq!(api["after"]["desired_count"], "(sensitive)", "{api}");
+    // Three Fargate tasks of 256 CPU units and 512 MiB: 3 × 9.010025 a month.
+    let after = api["cost"]["after_monthly"].as_f64().unwrap();
+    assert!((after - 3.0 * 9.010025).abs() < 1e-6, "{api}");
+    run(&["apply", "--auto-approve"]).expect(0);
+    let ecs = aws_sdk_ecs::Client::new(&moto.sdk().await);
+    let live = service(&ecs, "dev-api").await.expect("dev-api exists");
+    assert_eq!(live.desired_count, 3);
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+}

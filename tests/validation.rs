@@ -264,3 +264,46 @@ fn usage_figures_are_checked_like_properties() {
     ));
     expect_error(&p, &["dev.yaml:12:"]);
 }
+
+/// A lookback too long for date arithmetic is a clear usage error, not a panic (exit 101).
+#[test]
+fn cost_watch_refuses_an_absurd_lookback_with_a_message() {
+    let p = project_with(GOOD);
+    let run = p
+        .converge(&["-e", "dev", "cost", "watch", "--lookback", "100000000d"])
+        .expect(1);
+    assert!(
+        run.stderr().contains("--lookback is at most 3650d"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+}
+
+/// A rollout record in state that cannot be decoded is an error naming the service, never a
+/// rollout silently dropped from `rollout status`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_rollout_record_is_an_error_not_forgotten() {
+    let p = project_with(GOOD);
+    p.converge(&["-e", "dev", "state", "list"]).expect(0);
+    let inserted = support::Backend::Sqlite
+        .execute(
+            p.root(),
+            "dev",
+            "INSERT INTO rollouts (env, address, body, request, updated_at) VALUES (?, ?, ?, NULL, ?)",
+            &["dev", "api.service", r#"{"id": 7, "strategy": []}"#, "2026-12-01T00:00:00Z"],
+        )
+        .await;
+    assert_eq!(inserted, 1);
+    let run = p.converge(&["-e", "dev", "rollout", "status"]).expect(1);
+    assert!(
+        run.stderr()
+            .contains("the rollout record of api.service in state cannot be read"),
+        "{}",
+        run.stderr()
+    );
+    let run = p
+        .converge(&["-e", "dev", "rollout", "abort", "api.service"])
+        .expect(1);
+    assert!(run.stderr().contains("cannot be read"), "{}", run.stderr());
+}

@@ -53,6 +53,12 @@ fn whole_days(text: &str, what: &str) -> Result<i64, CliError> {
             "{what} is a whole number of days, like 7d; found `{text}`"
         )));
     }
+    if days > crate::cost::anomaly::MAX_LOOKBACK_DAYS as u64 {
+        return Err(CliError::Usage(format!(
+            "{what} is at most {}d (ten years of daily costs); found `{text}`",
+            crate::cost::anomaly::MAX_LOOKBACK_DAYS
+        )));
+    }
     Ok(days as i64)
 }
 
@@ -93,15 +99,6 @@ fn service_rules(env: &Environment, default: Rule) -> Result<BTreeMap<String, Ru
     }
     Ok(rules)
 }
-
-/// Kinds that always cost money while they exist: no data for them is worth saying.
-const PRICED_KINDS: &[&str] = &[
-    "aws.ecs_service",
-    "aws.lb",
-    "aws.ec2_instance",
-    "azure.container_registry",
-    "azure.virtual_machine",
-];
 
 async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
@@ -161,7 +158,7 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     let expected: BTreeSet<String> = env
         .resources
         .iter()
-        .filter(|(_, r)| PRICED_KINDS.contains(&r.kind.kind))
+        .filter(|(_, r)| r.kind.price.always_costs())
         .map(|(a, _)| a.to_string())
         .collect();
     let (events, _, _) = store.audit_chain().await?;

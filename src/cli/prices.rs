@@ -128,15 +128,6 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut std::collections::BTre
     }
 }
 
-/// One printed price.
-#[derive(Debug, serde::Serialize)]
-struct Row {
-    region: String,
-    item: String,
-    usd: f64,
-    unit: &'static str,
-}
-
 fn show(g: &GlobalArgs, kind: &str, region: Option<&str>) -> Result<i32, CliError> {
     let Some(schema) = kinds::lookup(kind) else {
         let names: Vec<&str> = kinds::ALL.iter().map(|k| k.kind).collect();
@@ -146,88 +137,28 @@ fn show(g: &GlobalArgs, kind: &str, region: Option<&str>) -> Result<i32, CliErro
         )));
     };
     let (table, origin) = PriceTable::for_project(&g.root)?;
-    let aws_wanted = |r: &str| region.is_none_or(|w| w == r);
-    let azure_wanted = |r: &str| region.is_none_or(|w| azure_region_code(w) == r);
-    let mut rows = Vec::new();
-    let mut row = |region: &str, item: &str, usd: f64, unit| {
-        rows.push(Row {
-            region: region.to_string(),
-            item: item.to_string(),
-            usd,
-            unit,
-        })
+    let wanted = |r: &str| region.is_none_or(|w| w == r || azure_region_code(w) == r);
+    let Some(found) = crate::cost::price_rows(schema.price, &table, &wanted) else {
+        let text = format!("{kind} is free: converge prices it at $0.\n");
+        if g.format == Format::Json {
+            output::json(&serde_json::json!({ "kind": kind, "free": true, "prices": [] }));
+        } else {
+            output::print(&text);
+        }
+        return Ok(EXIT_OK);
     };
-    let (as_of, source) = if kind.starts_with("azure.") {
-        (&table.azure.as_of, &table.azure.source)
-    } else {
-        (&table.aws.as_of, &table.aws.source)
-    };
-    match schema.kind {
-        "aws.ecs_service" => {
-            for (r, p) in table.aws.regions.iter().filter(|(r, _)| aws_wanted(r)) {
-                if let Some(f) = p.fargate {
-                    row(r, "Fargate x86_64 vCPU", f.vcpu_hour, "per vCPU-hour");
-                    row(r, "Fargate x86_64 memory", f.gb_hour, "per GB-hour");
-                    row(r, "Fargate ARM64 vCPU", f.arm_vcpu_hour, "per vCPU-hour");
-                    row(r, "Fargate ARM64 memory", f.arm_gb_hour, "per GB-hour");
-                }
-            }
-        }
-        "aws.lb" => {
-            for (r, p) in table.aws.regions.iter().filter(|(r, _)| aws_wanted(r)) {
-                if let Some(h) = p.alb_hour {
-                    row(r, "Application Load Balancer", h, "per hour (LCUs extra)");
-                }
-            }
-        }
-        "aws.ecr_repository" => {
-            for (r, p) in table.aws.regions.iter().filter(|(r, _)| aws_wanted(r)) {
-                if let Some(gb) = p.ecr_gb_month {
-                    row(r, "storage", gb, "per GB-month");
-                }
-            }
-        }
-        "aws.ec2_instance" => {
-            for (r, p) in table.aws.regions.iter().filter(|(r, _)| aws_wanted(r)) {
-                for (size, h) in &p.ec2_hour {
-                    row(r, size, *h, "per hour (Linux, on demand)");
-                }
-            }
-        }
-        "azure.container_registry" => {
-            for (r, p) in table.azure.regions.iter().filter(|(r, _)| azure_wanted(r)) {
-                for (sku, d) in &p.acr_day {
-                    row(r, sku, *d, "per day");
-                }
-            }
-        }
-        "azure.virtual_machine" => {
-            for (r, p) in table.azure.regions.iter().filter(|(r, _)| azure_wanted(r)) {
-                for (size, h) in &p.vm_hour {
-                    row(r, size, *h, "per hour (Linux, pay-as-you-go)");
-                }
-            }
-        }
-        other => {
-            let text = format!("{other} is free: converge prices it at $0.\n");
-            if g.format == Format::Json {
-                output::json(&serde_json::json!({ "kind": other, "free": true, "prices": [] }));
-            } else {
-                output::print(&text);
-            }
-            return Ok(EXIT_OK);
-        }
-    }
     let origin = match origin {
         PriceOrigin::Shipped => "shipped with converge".to_string(),
         PriceOrigin::File(p) => p.display().to_string(),
     };
+    let rows = found.rows;
     if rows.is_empty() {
         return Err(CliError::Failed(format!(
             "no prices for {kind}{} in {origin}",
             region.map(|r| format!(" in {r}")).unwrap_or_default()
         )));
     }
+    let (as_of, source) = (found.as_of, found.source);
     if g.format == Format::Json {
         output::json(&serde_json::json!({
             "kind": kind, "as_of": as_of, "source": source, "file": origin, "currency": "USD", "prices": rows,

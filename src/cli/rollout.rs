@@ -56,8 +56,9 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
                 .await?
                 .into_iter()
                 .filter(|r| only.as_ref().is_none_or(|a| *a == r.address))
-                .filter_map(|r| Some((serde_json::from_value(r.body).ok()?, r.request)))
-                .collect();
+                .map(|r| Ok((Rollout::decode(&r.address, &r.body)?, r.request)))
+                .collect::<Result<_, crate::rollout::UndecodableRecord>>()
+                .map_err(|e| CliError::Failed(e.to_string()))?;
             if let (Some(a), true) = (&only, rollouts.is_empty()) {
                 return Err(CliError::Failed(format!(
                     "no rollout recorded for {a} in {name}"
@@ -103,11 +104,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
         }
         RolloutCommand::Resume { address } => {
             let a = parse(address)?;
-            let unfinished = store.rollouts().await?.into_iter().any(|r| {
-                r.address == a
-                    && serde_json::from_value::<Rollout>(r.body)
-                        .is_ok_and(|r| r.status.unfinished())
-            });
+            let unfinished = is_unfinished(store.as_ref(), &a).await?;
             if !unfinished {
                 return Err(CliError::Failed(format!(
                     "no unfinished rollout at {a} in {name}; `converge rollout status` shows them"
@@ -127,16 +124,25 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
     }
 }
 
+/// Whether `address` has a rollout still running (a record that cannot be read is an error).
+async fn is_unfinished(store: &dyn state::StateStore, address: &Address) -> Result<bool, CliError> {
+    for r in store.rollouts().await? {
+        if &r.address == address {
+            let record = Rollout::decode(&r.address, &r.body)
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            return Ok(record.status.unfinished());
+        }
+    }
+    Ok(false)
+}
+
 async fn request(
     g: &GlobalArgs,
     store: &dyn state::StateStore,
     address: &Address,
     what: &str,
 ) -> Result<i32, CliError> {
-    let running = store.rollouts().await?.into_iter().any(|r| {
-        &r.address == address
-            && serde_json::from_value::<Rollout>(r.body).is_ok_and(|r| r.status.unfinished())
-    });
+    let running = is_unfinished(store, address).await?;
     if !running || !store.request_rollout(address, what).await? {
         return Err(CliError::Failed(format!(
             "no running rollout at {address}; `converge rollout status` shows them"

@@ -47,6 +47,10 @@ impl CostData {
     }
 }
 
+/// The longest lookback window `cost watch` takes: ten years of days, far inside what date
+/// arithmetic can represent (a larger one used to overflow it).
+pub const MAX_LOOKBACK_DAYS: i64 = 3650;
+
 /// When a day is an anomaly.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rule {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HOURS_PER_MONTH, PriceTable, fargate_monthly};
 use crate::model::Value;
+use crate::model::schema::PriceRule;
 
 /// What a resource costs a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,19 +49,20 @@ fn unknown(reason: String) -> Estimate {
     Estimate::Unknown { reason }
 }
 
-/// The monthly cost of a resource of `kind` with properties `p`, in AWS `region` (Azure kinds
-/// use their `location`), from `prices`; `usage` is the resource's `usage:` block (figures for
-/// usage-based prices, e.g. `storage_gb`), `Null` when it has none.
+/// The monthly cost of a resource priced by `rule` with properties `p`, in AWS `region` (Azure
+/// kinds use their `location`), from `prices`; `usage` is the resource's `usage:` block (figures
+/// for usage-based prices, e.g. `storage_gb`), `Null` when it has none.
 pub fn estimate(
-    kind: &str,
+    rule: PriceRule,
     p: &Value,
     region: &str,
     prices: &PriceTable,
     usage: &Value,
 ) -> Estimate {
     let aws = prices.aws_region(region);
-    match kind {
-        "aws.ecs_service" => match prices.fargate(region) {
+    match rule {
+        PriceRule::Free => Estimate::Free,
+        PriceRule::FargateTasks => match prices.fargate(region) {
             Some(price) => {
                 let count = p.get("desired_count").as_f64();
                 let task = p.get("task");
@@ -73,7 +75,7 @@ pub fn estimate(
             }
             None => unknown(format!("no Fargate price for region {region}")),
         },
-        "aws.ecr_repository" => match aws.and_then(|r| r.ecr_gb_month) {
+        PriceRule::EcrStorage => match aws.and_then(|r| r.ecr_gb_month) {
             Some(per_gb) => match usage.get("storage_gb").as_f64() {
                 Some(gb) => Estimate::Monthly { usd: gb * per_gb },
                 None => Estimate::UsageBased {
@@ -82,13 +84,13 @@ pub fn estimate(
             },
             None => unknown(format!("no ECR storage price for region {region}")),
         },
-        "aws.lb" => match aws.and_then(|r| r.alb_hour) {
+        PriceRule::LoadBalancerHour => match aws.and_then(|r| r.alb_hour) {
             Some(hour) => Estimate::Monthly {
                 usd: hour * HOURS_PER_MONTH,
             },
             None => unknown(format!("no load balancer price for region {region}")),
         },
-        "aws.ec2_instance" => {
+        PriceRule::Ec2Instance => {
             let size = text(p, "instance_type");
             match aws.and_then(|r| r.ec2_hour.get(size)) {
                 Some(hour) => Estimate::Monthly {
@@ -97,10 +99,7 @@ pub fn estimate(
                 None => unknown(format!("no EC2 price for {size} in {region}")),
             }
         }
-        "aws.ecs_cluster" | "aws.iam_role" | "aws.lb_target_group" | "aws.lb_listener" => {
-            Estimate::Free
-        }
-        "azure.container_registry" => {
+        PriceRule::AcrSku => {
             let (sku, location) = (text(p, "sku"), text(p, "location"));
             match prices
                 .azure_region(location)
@@ -112,7 +111,7 @@ pub fn estimate(
                 None => unknown(format!("no price for ACR SKU `{sku}` in {location}")),
             }
         }
-        "azure.virtual_machine" => {
+        PriceRule::AzureVmSize => {
             let (size, location) = (text(p, "size"), text(p, "location"));
             let hour = prices.azure_region(location).and_then(|r| {
                 r.vm_hour
@@ -127,11 +126,108 @@ pub fn estimate(
                 None => unknown(format!("no price for VM size {size} in {location}")),
             }
         }
-        "azure.resource_group" | "azure.virtual_network" | "azure.service_principal" => {
-            Estimate::Free
-        }
-        other => unknown(format!("converge has no prices for {other}")),
     }
+}
+
+/// One line of a price table as `prices show` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PriceRow {
+    /// AWS region or Azure region code.
+    pub region: String,
+    /// What is priced (`Fargate x86_64 vCPU`, an instance type, a SKU...).
+    pub item: String,
+    /// The price in USD.
+    pub usd: f64,
+    /// Per what (`per vCPU-hour`...).
+    pub unit: &'static str,
+}
+
+/// The prices behind a rule, in the regions `wanted` keeps (AWS region names; Azure region
+/// codes). `None` for free kinds.
+pub fn price_rows(
+    rule: PriceRule,
+    table: &PriceTable,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Option<PriceRows> {
+    let mut rows = Vec::new();
+    let mut row = |region: &str, item: &str, usd: f64, unit| {
+        rows.push(PriceRow {
+            region: region.to_string(),
+            item: item.to_string(),
+            usd,
+            unit,
+        })
+    };
+    let aws = || table.aws.regions.iter().filter(|(r, _)| wanted(r));
+    let azure = || table.azure.regions.iter().filter(|(r, _)| wanted(r));
+    match rule {
+        PriceRule::Free => return None,
+        PriceRule::FargateTasks => {
+            for (r, p) in aws() {
+                if let Some(f) = p.fargate {
+                    row(r, "Fargate x86_64 vCPU", f.vcpu_hour, "per vCPU-hour");
+                    row(r, "Fargate x86_64 memory", f.gb_hour, "per GB-hour");
+                    row(r, "Fargate ARM64 vCPU", f.arm_vcpu_hour, "per vCPU-hour");
+                    row(r, "Fargate ARM64 memory", f.arm_gb_hour, "per GB-hour");
+                }
+            }
+        }
+        PriceRule::LoadBalancerHour => {
+            for (r, p) in aws() {
+                if let Some(h) = p.alb_hour {
+                    row(r, "Application Load Balancer", h, "per hour (LCUs extra)");
+                }
+            }
+        }
+        PriceRule::EcrStorage => {
+            for (r, p) in aws() {
+                if let Some(gb) = p.ecr_gb_month {
+                    row(r, "storage", gb, "per GB-month");
+                }
+            }
+        }
+        PriceRule::Ec2Instance => {
+            for (r, p) in aws() {
+                for (size, h) in &p.ec2_hour {
+                    row(r, size, *h, "per hour (Linux, on demand)");
+                }
+            }
+        }
+        PriceRule::AcrSku => {
+            for (r, p) in azure() {
+                for (sku, d) in &p.acr_day {
+                    row(r, sku, *d, "per day");
+                }
+            }
+        }
+        PriceRule::AzureVmSize => {
+            for (r, p) in azure() {
+                for (size, h) in &p.vm_hour {
+                    row(r, size, *h, "per hour (Linux, pay-as-you-go)");
+                }
+            }
+        }
+    }
+    let (as_of, source) = match rule {
+        PriceRule::AcrSku | PriceRule::AzureVmSize => (&table.azure.as_of, &table.azure.source),
+        _ => (&table.aws.as_of, &table.aws.source),
+    };
+    Some(PriceRows {
+        as_of: as_of.clone(),
+        source: source.clone(),
+        rows,
+    })
+}
+
+/// What `price_rows` found: the table's date and origin, and the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceRows {
+    /// The date the table's prices are from.
+    pub as_of: String,
+    /// Where the table came from (an API, or shipped).
+    pub source: String,
+    /// The prices.
+    pub rows: Vec<PriceRow>,
 }
 
 #[cfg(test)]
@@ -146,7 +242,7 @@ mod tests {
     fn hand_computed_figures() {
         // Fargate x86, us-east-1: 2 × (0.5 vCPU × 0.04048 + 1 GB × 0.004445) × 730 = 36.0401
         let x86 = estimate(
-            "aws.ecs_service",
+            PriceRule::FargateTasks,
             &props(serde_json::json!({"desired_count": 2, "task": {"cpu": 512, "memory": 1024}})),
             "us-east-1",
             PriceTable::shipped(),
@@ -155,7 +251,7 @@ mod tests {
         assert!((x86.usd().unwrap() - 36.0401).abs() < 1e-4, "{x86:?}");
         // Fargate ARM64: 2 × (0.5 × 0.03238 + 1 × 0.00356) × 730 = 2 × 0.01975 × 730 = 28.835
         let arm = estimate(
-            "aws.ecs_service",
+            PriceRule::FargateTasks,
             &props(
                 serde_json::json!({"desired_count": 2, "task": {"cpu": 512, "memory": 1024, "cpu_architecture": "ARM64"}}),
             ),
@@ -166,7 +262,7 @@ mod tests {
         assert!((arm.usd().unwrap() - 28.835).abs() < 1e-4, "{arm:?}");
         // ACR Standard: 0.6666 × 730 / 24 = 20.27575
         let acr = estimate(
-            "azure.container_registry",
+            PriceRule::AcrSku,
             &props(serde_json::json!({"sku": "Standard", "location": "westeurope"})),
             "",
             PriceTable::shipped(),
@@ -175,7 +271,7 @@ mod tests {
         assert!((acr.usd().unwrap() - 20.27575).abs() < 1e-4, "{acr:?}");
         // Azure B2s in westeurope: 0.0456 × 730 = 33.288
         let vm = estimate(
-            "azure.virtual_machine",
+            PriceRule::AzureVmSize,
             &props(serde_json::json!({"size": "Standard_B2s", "location": "West Europe"})),
             "",
             PriceTable::shipped(),
@@ -188,7 +284,7 @@ mod tests {
     fn unknown_and_usage_based_are_never_zero() {
         assert!(matches!(
             estimate(
-                "aws.ecs_service",
+                PriceRule::FargateTasks,
                 &props(
                     serde_json::json!({"desired_count": 1, "task": {"cpu": 256, "memory": 512}})
                 ),
@@ -200,7 +296,7 @@ mod tests {
         ));
         assert_eq!(
             estimate(
-                "aws.ecr_repository",
+                PriceRule::EcrStorage,
                 &Value::Null,
                 "us-east-1",
                 PriceTable::shipped(),
@@ -211,7 +307,7 @@ mod tests {
         );
         assert_eq!(
             estimate(
-                "aws.iam_role",
+                PriceRule::Free,
                 &Value::Null,
                 "us-east-1",
                 PriceTable::shipped(),
@@ -222,7 +318,7 @@ mod tests {
         );
         assert!(matches!(
             estimate(
-                "azure.virtual_machine",
+                PriceRule::AzureVmSize,
                 &props(serde_json::json!({"size": "Standard_M416ms_v2", "location": "westeurope"})),
                 "",
                 PriceTable::shipped(),
@@ -232,7 +328,7 @@ mod tests {
         ));
         // With `usage: { storage_gb: 50 }` ECR has a figure: 50 × $0.10.
         let ecr = estimate(
-            "aws.ecr_repository",
+            PriceRule::EcrStorage,
             &Value::Null,
             "us-east-1",
             PriceTable::shipped(),

@@ -9,7 +9,7 @@ pub mod prices;
 
 use crate::model::Value;
 
-pub use estimate::{Estimate, estimate};
+pub use estimate::{Estimate, PriceRow, PriceRows, estimate, price_rows};
 pub use prices::{FargatePrice, PriceTable};
 
 /// Hours in a month, as AWS bills them.

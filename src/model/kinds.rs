@@ -1,6 +1,6 @@
 //! The registry of resource kinds converge manages, with their schemas (DESIGN §2).
 
-use super::schema::{Default, KindSchema, Output, Prop, Type};
+use super::schema::{Default, KindSchema, Output, PriceRule, Prop, Type};
 
 const STRING: Type = Type::String;
 const STRINGS: Type = Type::List(&STRING);
@@ -63,6 +63,8 @@ pub const ECR_REPOSITORY: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::EcrStorage,
+    import_id: "repository name",
 };
 
 /// `aws.ecs_cluster`: an Amazon ECS cluster.
@@ -85,6 +87,8 @@ pub const ECS_CLUSTER: KindSchema = KindSchema {
         name: "arn",
         ty: STRING,
     }],
+    price: PriceRule::Free,
+    import_id: "cluster name or ARN",
 };
 
 /// `aws.ec2_instance`: an Amazon EC2 instance (DESIGN §2).
@@ -131,6 +135,8 @@ pub const EC2_INSTANCE: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::Ec2Instance,
+    import_id: "instance id (`i-…`)",
 };
 
 /// `aws.iam_role`: an IAM role.
@@ -159,6 +165,8 @@ pub const IAM_ROLE: KindSchema = KindSchema {
         name: "arn",
         ty: STRING,
     }],
+    price: PriceRule::Free,
+    import_id: "role name",
 };
 
 const CONTAINER: &[Prop] = &[
@@ -475,6 +483,8 @@ pub const ECS_SERVICE: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::FargateTasks,
+    import_id: "`CLUSTER/SERVICE` (names or the service ARN)",
 };
 
 /// `aws.lb`: an Application Load Balancer.
@@ -511,6 +521,8 @@ pub const LB: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::LoadBalancerHour,
+    import_id: "load balancer ARN",
 };
 
 /// `aws.lb_target_group`: a target group of an Application Load Balancer.
@@ -559,6 +571,8 @@ pub const LB_TARGET_GROUP: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::Free,
+    import_id: "target group ARN",
 };
 
 /// `aws.lb_listener`: a listener forwarding to target groups by weight.
@@ -588,6 +602,8 @@ pub const LB_LISTENER: KindSchema = KindSchema {
         name: "arn",
         ty: STRING,
     }],
+    price: PriceRule::Free,
+    import_id: "listener ARN",
 };
 
 /// `azure.resource_group`: an Azure resource group.
@@ -607,6 +623,8 @@ pub const AZURE_RESOURCE_GROUP: KindSchema = KindSchema {
         name: "id",
         ty: STRING,
     }],
+    price: PriceRule::Free,
+    import_id: "resource group id (`/subscriptions/…/resourceGroups/NAME`)",
 };
 
 /// `azure.container_registry`: an Azure Container Registry.
@@ -657,6 +675,8 @@ pub const AZURE_CONTAINER_REGISTRY: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::AcrSku,
+    import_id: "registry resource id",
 };
 
 const AZURE_SUBNET: &[Prop] = &[
@@ -700,6 +720,8 @@ pub const AZURE_VIRTUAL_NETWORK: KindSchema = KindSchema {
             ty: STRING_MAP,
         },
     ],
+    price: PriceRule::Free,
+    import_id: "virtual network resource id",
 };
 
 const FEDERATED_CREDENTIAL: &[Prop] = &[
@@ -761,6 +783,8 @@ pub const AZURE_SERVICE_PRINCIPAL: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::Free,
+    import_id: "application object id",
 };
 
 const VM_IMAGE: &[Prop] = &[
@@ -831,6 +855,8 @@ pub const AZURE_VIRTUAL_MACHINE: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
+    price: PriceRule::AzureVmSize,
+    import_id: "VM resource id",
 };
 
 /// Every kind converge manages, in the order `schema` lists them.

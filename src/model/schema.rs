@@ -157,6 +157,34 @@ pub struct Output {
     pub ty: Type,
 }
 
+/// How a kind is priced (DESIGN §8): declarative data that `cost::estimate` interprets against
+/// the price tables, so no code outside a kind's own file matches on its name to price it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceRule {
+    /// Costs nothing (IAM roles, clusters, target groups, resource groups, networks...).
+    Free,
+    /// Fargate tasks: `desired_count` × the `task`'s vCPU-hours and GB-hours (x86_64 or ARM64).
+    FargateTasks,
+    /// An Application Load Balancer's hourly charge (LCUs not included).
+    LoadBalancerHour,
+    /// ECR storage per GB-month: usage-based unless `usage: { storage_gb }` gives a figure.
+    EcrStorage,
+    /// An EC2 Linux on-demand instance, by `instance_type`.
+    Ec2Instance,
+    /// An Azure Container Registry's daily charge, by `sku` at `location`.
+    AcrSku,
+    /// An Azure Linux pay-as-you-go VM, by `size` at `location`.
+    AzureVmSize,
+}
+
+impl PriceRule {
+    /// Whether a resource priced so costs money for every day it exists, whatever its usage
+    /// (`cost watch` says so when such a resource has no cost data at all).
+    pub fn always_costs(self) -> bool {
+        !matches!(self, PriceRule::Free | PriceRule::EcrStorage)
+    }
+}
+
 /// Everything converge knows about one resource kind without talking to a cloud.
 #[derive(Debug)]
 pub struct KindSchema {
@@ -168,6 +196,10 @@ pub struct KindSchema {
     pub props: &'static [Prop],
     /// Its outputs.
     pub outputs: &'static [Output],
+    /// How it is priced.
+    pub price: PriceRule,
+    /// The id `converge import ADDR ID` takes for it, as the README's kinds table gives it.
+    pub import_id: &'static str,
 }
 
 impl KindSchema {

@@ -75,17 +75,18 @@ impl Value {
         }
     }
 
-    /// The number inside as i64, if it is one.
+    /// The number inside as i64, if it is one (seen through a `Sensitive` wrapper, as
+    /// `as_f64` is: a sensitive count is still a count).
     pub fn as_i64(&self) -> Option<i64> {
-        match self {
+        match self.reveal() {
             Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
             _ => None,
         }
     }
 
-    /// The boolean inside, if it is one.
+    /// The boolean inside, if it is one (seen through a `Sensitive` wrapper).
     pub fn as_bool(&self) -> Option<bool> {
-        match self {
+        match self.reveal() {
             Value::Bool(b) => Some(*b),
             _ => None,
         }

@@ -374,7 +374,12 @@ fn price(
             v.as_ref()
                 .map(|p| {
                     let usage = usage.get(&c.address).unwrap_or(&Value::Null);
-                    crate::cost::estimate(&c.kind, p, region, prices, usage)
+                    match kinds::lookup(&c.kind) {
+                        Some(k) => crate::cost::estimate(k.price, p, region, prices, usage),
+                        None => crate::cost::Estimate::Unknown {
+                            reason: format!("converge has no prices for {}", c.kind),
+                        },
+                    }
                 })
                 .unwrap_or(crate::cost::Estimate::Free)
         };

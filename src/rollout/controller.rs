@@ -113,10 +113,12 @@ async fn load(
     address: &Address,
 ) -> Result<Option<Rollout>, ProviderError> {
     let stored = ctx.store.rollouts().await.map_err(state_err)?;
-    Ok(stored
+    stored
         .into_iter()
         .find(|r| &r.address == address)
-        .and_then(|r| serde_json::from_value(r.body).ok()))
+        .map(|r| Rollout::decode(&r.address, &r.body))
+        .transpose()
+        .map_err(|e| ProviderError::Invalid(e.to_string()))
 }
 
 fn state_err(e: state::StateError) -> ProviderError {

@@ -13,5 +13,5 @@ pub mod record;
 pub mod spec;
 
 pub use controller::{RolloutContext, RolloutRequest, run};
-pub use record::{Rollout, Status};
+pub use record::{Rollout, Status, UndecodableRecord};
 pub use spec::{RolloutSpec, needs_new_revision};

@@ -24,6 +24,30 @@ impl Status {
     }
 }
 
+/// A rollout record in state that this release cannot read (a newer release wrote it, or it
+/// was edited by hand): an error, never a rollout silently forgotten.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the rollout record of {address} in state cannot be read: {reason}")]
+pub struct UndecodableRecord {
+    /// The service whose record it is.
+    pub address: String,
+    /// What serde said.
+    pub reason: String,
+}
+
+impl Rollout {
+    /// Decodes a record as stored in state.
+    pub fn decode(
+        address: &crate::model::Address,
+        body: &serde_json::Value,
+    ) -> Result<Rollout, UndecodableRecord> {
+        serde_json::from_value(body.clone()).map_err(|e| UndecodableRecord {
+            address: address.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// One revision taking part: its task set, task definition and target group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Revision {

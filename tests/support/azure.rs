@@ -71,6 +71,10 @@ struct State {
     throttle_every: usize,
     requests: usize,
     log: Vec<String>,
+    /// When each ARM request arrived, beside `log`.
+    arrived: Vec<std::time::Instant>,
+    /// Indexes into `log` of the requests answered 429.
+    throttled: Vec<usize>,
     /// Cost Management rows: [cost, yyyymmdd, tag value].
     cost_rows: Vec<(f64, i64, String)>,
     cost_queries: Vec<Value>,
@@ -262,6 +266,19 @@ impl AzureServer {
         self.state.lock().unwrap().throttle_every = n;
     }
 
+    /// For each request answered 429: the request and how long the client waited before it
+    /// sent the same request again (`None` when it never did).
+    pub fn throttle_retries(&self) -> Vec<(String, Option<std::time::Duration>)> {
+        let s = self.state.lock().unwrap();
+        s.throttled
+            .iter()
+            .map(|&i| {
+                let again = (i + 1..s.log.len()).find(|&j| s.log[j] == s.log[i]);
+                (s.log[i].clone(), again.map(|j| s.arrived[j] - s.arrived[i]))
+            })
+            .collect()
+    }
+
     /// Request bodies the specification rejected (a test expects none).
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
@@ -407,6 +424,7 @@ fn handle(
     let mut s = st.lock().unwrap();
     s.requests += 1;
     s.log.push(format!("{method} {path}"));
+    s.arrived.push(std::time::Instant::now());
     if auth != format!("Bearer {TOKEN}") {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -415,6 +433,8 @@ fn handle(
         );
     }
     if s.throttle_every > 0 && s.requests.is_multiple_of(s.throttle_every) {
+        let index = s.log.len() - 1;
+        s.throttled.push(index);
         return (
             StatusCode::TOO_MANY_REQUESTS,
             vec![("Retry-After".into(), "1".into())],

@@ -71,10 +71,16 @@ impl Moto {
 
     /// Creates a VPC with two subnets and a security group; returns converge `--var` flags.
     pub fn network(&self) -> Vec<String> {
+        self.network_in("us-east-1")
+    }
+
+    /// [`Moto::network`] in another region (an example environment's own).
+    pub fn network_in(&self, region: &str) -> Vec<String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-network.py");
         let out = Command::new(venv_tool("CONVERGE_PYTHON", "python"))
             .arg(script)
             .envs(aws_env(&self.endpoint))
+            .env("AWS_DEFAULT_REGION", region)
             .output()
             .expect("run moto-network.py");
         assert!(
