@@ -307,3 +307,88 @@ async fn an_undecodable_rollout_record_is_an_error_not_forgotten() {
         .expect(1);
     assert!(run.stderr().contains("cannot be read"), "{}", run.stderr());
 }
+
+/// A rollout's own rules fail `validate` and `plan` (they used to fail halfway through an
+/// apply), each at the literal the user wrote: in the environment file when the value came
+/// through a module input or a variable, not inside module.yaml.
+#[test]
+fn rollout_rules_fail_validate_and_plan_at_the_literal_in_the_environment_file() {
+    let p = Project::example();
+    let file = "environments/staging.yaml";
+    p.edit(file, "      steps: [10, 50, 100]", "      steps: [50, 10]");
+    p.edit(file, "  rollout_bake: 5m", "  rollout_bake: 1s");
+    p.edit(
+        file,
+        "timeout: 2s, failures: 2 }",
+        "timeout: 2s, failures: 0 }",
+    );
+    p.edit(
+        file,
+        "name: error_rate, max: 0.05",
+        "name: error_rat, max: 0.05",
+    );
+    for command in ["validate", "plan"] {
+        let run = p.converge(&["-e", "staging", command]).expect(1);
+        let err = run.stderr();
+        for needle in [
+            "api.service: step 10 comes after 50: steps must increase",
+            "environments/staging.yaml:37:19",
+            "api.service: bake 1s is shorter than interval 10s",
+            "environments/staging.yaml:16:17",
+            "`0` is out of range: expected a whole number from 1 to 1000 (used as `${input.health}` at modules/rollout-service/module.yaml:",
+            "environments/staging.yaml:41:86",
+            "`error_rat` is not one of error_rate, p95_latency",
+            "environments/staging.yaml:43:21",
+        ] {
+            assert!(err.contains(needle), "{command}: {needle:?} in:\n{err}");
+        }
+        // One error per literal, however many places use the value.
+        assert_eq!(err.matches("`error_rat` is not one of").count(), 1, "{err}");
+    }
+    // The same bake given with --var has no literal in the files: the error points at the
+    // reference that brought it in.
+    let p = Project::example();
+    let run = p
+        .converge(&["-e", "staging", "--var", "rollout_bake=1s", "validate"])
+        .expect(1);
+    assert!(
+        run.stderr().contains("environments/staging.yaml:38:13"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Numbers the cloud takes as 32-bit integers or ports are range-checked at their literal:
+/// they used to be narrowed with `as i32` / `as u16` and truncated silently.
+#[test]
+fn out_of_range_and_fractional_numbers_are_errors_at_their_literal() {
+    let p = Project::example();
+    p.edit(
+        "environments/staging.yaml",
+        "      port: 8000",
+        "      port: 70000",
+    );
+    p.edit(
+        "environments/staging.yaml",
+        "      desired_count: 2",
+        "      desired_count: 2.5",
+    );
+    let run = p.converge(&["-e", "staging", "validate"]).expect(1);
+    for needle in [
+        "`70000` is out of range: expected a whole number from 1 to 65535",
+        "environments/staging.yaml:26:13",
+        "`2.5` is not a whole number: expected a whole number from 0 to 2147483647",
+        "environments/staging.yaml:25:22",
+    ] {
+        assert!(
+            run.stderr().contains(needle),
+            "{needle:?} in:\n{}",
+            run.stderr()
+        );
+    }
+    let p = project_with(&GOOD.replace(
+        "      image_tag_mutability: IMMUTABLE\n",
+        "      image_tag_mutability: IMMUTABLE\n      lifecycle: { keep_last_images: 0 }\n",
+    ));
+    expect_error(&p, &["`0` is out of range", "environments/dev.yaml:12:38"]);
+}

@@ -131,6 +131,7 @@ fn type_schema(ty: &Type) -> Json {
     let base = match ty {
         Type::String => return json!({"type": "string"}),
         Type::Number => json!({"type": "number"}),
+        Type::Integer(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
         Type::Bool => json!({"type": "boolean"}),
         Type::Enum(values) => return json!({"anyOf": [{"enum": values}, reference]}),
         Type::List(inner) => json!({"type": "array", "items": type_schema(inner)}),

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::diagnostic::{ConfigError, ConfigErrors, SourceFile};
 use super::template::{self, Piece};
-use super::types::{Tag, accepts, attribute_type, tag_of_type, tag_of_value};
+use super::types::{Tag, accepts, attribute_type, tag_of_type, tag_of_value, value_problems};
 use super::yaml;
 use super::{
     AwsSettings, AzureSettings, Budget, DesiredResource, Environment, Providers, VarOverrides,
@@ -52,6 +52,9 @@ const ANY: Type = Type::Any;
 #[derive(Debug, Clone)]
 struct Var {
     value: Value,
+    /// The node that gave the value (its default, or the plain value), where errors about
+    /// the value point; `None` when `--var` or `CONVERGE_VAR_*` gave it.
+    origin: Option<(usize, Node)>,
 }
 
 /// A resource as declared in a file, before its properties are resolved.
@@ -125,6 +128,10 @@ struct Loader<'a> {
     resources: BTreeMap<Address, DesiredResource>,
     root_keys: BTreeMap<String, &'static KindSchema>,
     spans: BTreeMap<Address, (usize, Span)>,
+    /// The node that gave each module input in the environment file, by (instance, input).
+    input_origins: BTreeMap<(String, String), (usize, Node)>,
+    /// Problems already reported at a place (one input used twice is one error).
+    reported: BTreeSet<(usize, String, String)>,
     budget: Budget,
     notify_webhook: Option<String>,
 }
@@ -147,6 +154,8 @@ pub fn load(
         resources: BTreeMap::new(),
         root_keys: BTreeMap::new(),
         spans: BTreeMap::new(),
+        input_origins: BTreeMap::new(),
+        reported: BTreeSet::new(),
         budget: Budget::default(),
         notify_webhook: None,
     };
@@ -465,6 +474,10 @@ impl Loader<'_> {
                     m.keys().all(|k| VAR_SPEC_KEYS.contains(&k.as_str()))
                         && (m.get_node("default").is_some() || m.get_node("sensitive").is_some())
                 });
+                let origin = match spec {
+                    Some(m) => m.get_node("default").cloned(),
+                    None => Some(value.clone()),
+                };
                 let (default, sensitive) = match spec {
                     Some(m) => {
                         let sensitive = match m.get_node("sensitive") {
@@ -487,6 +500,7 @@ impl Loader<'_> {
                         .get(key.as_str())
                         .or_else(|| overrides.env.get(&key.as_str().to_uppercase()))
                 });
+                let origin = origin.filter(|_| given.is_none()).map(|n| (file, n));
                 let value = match (given, default) {
                     (Some(text), default) => parse_override(text, default.as_ref()),
                     (None, Some(default)) => default,
@@ -514,7 +528,8 @@ impl Loader<'_> {
                 } else {
                     value
                 };
-                self.vars.insert(key.as_str().to_string(), Var { value });
+                self.vars
+                    .insert(key.as_str().to_string(), Var { value, origin });
             }
         }
         for key in overrides.cli.keys() {
@@ -801,6 +816,10 @@ impl Loader<'_> {
             for (key, node) in given.iter() {
                 match def.inputs.get(key.as_str()) {
                     Some(spec) => {
+                        self.input_origins.insert(
+                            (instance.to_string(), key.as_str().to_string()),
+                            (root_file, node.clone()),
+                        );
                         let (expr, tag) = self.convert(&root_scope, node, &spec.ty);
                         let expr = match (spec.sensitive, expr) {
                             (true, Expr::Literal(v)) => Expr::Literal(v.into_sensitive()),
@@ -898,6 +917,7 @@ impl Loader<'_> {
                 Expr::Map(BTreeMap::new())
             }
         };
+        self.check_rules(scope, decl, &properties);
         let usage = match &decl.usage {
             Some(node) => self.convert(scope, node, &Type::Object(USAGE_PROPS)).0,
             None => Expr::Literal(crate::model::Value::Null),
@@ -977,17 +997,8 @@ impl Loader<'_> {
                         ),
                         "wrong type",
                     );
-                } else if let Some(problem) = format_problem(expected, &v) {
-                    self.err(file, s.span(), problem, "wrong format");
-                } else if let (Type::Enum(values), Value::String(text)) = (expected, &v)
-                    && !values.contains(&text.as_str())
-                {
-                    self.err(
-                        file,
-                        s.span(),
-                        format!("`{text}` is not one of {}", values.join(", ")),
-                        "not an allowed value",
-                    );
+                } else if let Some((_, problem)) = value_problems(expected, &v).into_iter().next() {
+                    self.err(file, s.span(), problem, "not an allowed value");
                 }
                 (Expr::Literal(v), tag)
             }
@@ -1098,6 +1109,8 @@ impl Loader<'_> {
                     ),
                     "type mismatch",
                 );
+            } else if matches!(path[0].as_str(), "var" | "input") {
+                self.check_referenced(scope, s, &expr, expected);
             }
             return (expr, tag);
         }
@@ -1330,6 +1343,119 @@ impl Loader<'_> {
     }
 
     /// Reports reference cycles, naming every resource on the cycle.
+    /// Checks the known value a `${var.…}` or `${input.…}` brings against the type expected
+    /// where it is used, and reports each problem at the literal that gave it (in the
+    /// environment file when it came through a module input), naming where it is used.
+    fn check_referenced(
+        &mut self,
+        scope: &Scope,
+        s: &MarkedScalarNode,
+        expr: &Expr,
+        expected: &Type,
+    ) {
+        let value = expr.eval(&KnownOnly);
+        let problems = value_problems(expected, &value);
+        if problems.is_empty() {
+            return;
+        }
+        let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        let used = ConfigError::at(&self.files[scope.file], s.span(), "", "").location;
+        for (path, problem) in problems {
+            let (file, span) = self.follow(scope.file, s, instance, &path);
+            let message = match &used {
+                Some(at) if file != scope.file || span.start() != s.span().start() => format!(
+                    "{problem} (used as `{}` at {}:{}:{})",
+                    s.as_str(),
+                    at.file,
+                    at.line,
+                    at.column
+                ),
+                _ => problem.clone(),
+            };
+            self.report_once(file, &span, &problem, message);
+        }
+    }
+
+    /// Runs the kind's own rules over the known part of a resource's properties and reports
+    /// each problem at the literal the user wrote.
+    fn check_rules(&mut self, scope: &Scope, decl: &ResourceDecl, properties: &Expr) {
+        let Some(node) = &decl.properties else { return };
+        let value = decl.kind.normalize(&properties.eval(&KnownOnly));
+        let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        for (path, message) in (decl.kind.rules)(&value) {
+            let (file, span) = self.locate(scope.file, node, instance, &path);
+            let message = format!("{}: {message}", scope.address(&decl.key));
+            self.report_once(file, &span, &message, message.clone());
+        }
+    }
+
+    /// Reports `message` at a place once per `problem` (a value used in several places is
+    /// one error, shown at its first use).
+    fn report_once(&mut self, file: usize, span: &Span, problem: &str, message: String) {
+        let key = (file, format!("{:?}", span.start()), problem.to_string());
+        if self.reported.insert(key) {
+            self.err(file, span, message, "here");
+        }
+    }
+
+    /// Where the literal at `path` below `node` was written: descends maps and lists, and
+    /// follows a single `${input.…}` or `${var.…}` into the node that gave its value.
+    fn locate(
+        &self,
+        file: usize,
+        node: &Node,
+        instance: Option<&str>,
+        path: &[String],
+    ) -> (usize, Span) {
+        let mut node = node;
+        for (i, key) in path.iter().enumerate() {
+            let next = match node {
+                Node::Mapping(m) => m.get_node(key),
+                Node::Sequence(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+                Node::Scalar(s) => return self.follow(file, s, instance, &path[i..]),
+            };
+            match next {
+                Some(n) => node = n,
+                None => return (file, *node.span()),
+            }
+        }
+        match node {
+            Node::Scalar(s) => self.follow(file, s, instance, &[]),
+            other => (file, *other.span()),
+        }
+    }
+
+    fn follow(
+        &self,
+        file: usize,
+        s: &MarkedScalarNode,
+        instance: Option<&str>,
+        rest: &[String],
+    ) -> (usize, Span) {
+        let here = (file, *s.span());
+        let Ok(pieces) = template::parse(s.as_str()) else {
+            return here;
+        };
+        let [Piece::Ref { path, .. }] = pieces.as_slice() else {
+            return here;
+        };
+        let origin = match (path[0].as_str(), instance) {
+            ("input", Some(instance)) if path.len() > 1 => self
+                .input_origins
+                .get(&(instance.to_string(), path[1].clone())),
+            ("var", None) if path.len() > 1 => {
+                self.vars.get(&path[1]).and_then(|v| v.origin.as_ref())
+            }
+            _ => None,
+        };
+        let Some((origin_file, origin_node)) = origin else {
+            return here;
+        };
+        let full: Vec<String> = path[2..].iter().chain(rest).cloned().collect();
+        // An input's own node is in the root scope: its references are to variables.
+        self.locate(*origin_file, origin_node, None, &full)
+    }
+
     fn check_cycles(&mut self) {
         let graph = crate::graph::DependencyGraph::from_desired(self.resources.values());
         if let Err(cycle) = graph.check_acyclic() {
@@ -1375,16 +1501,12 @@ fn scalar_value(s: &MarkedScalarNode, expected: &Type) -> Value {
     }
 }
 
-/// Why a literal does not fit a formatted string type (durations, percentages), if it does not.
-fn format_problem(expected: &Type, v: &Value) -> Option<String> {
-    match (expected, v) {
-        (Type::Duration, Value::String(text)) => crate::model::parse_duration(text)
-            .err()
-            .map(|e| format!("`{text}` is not a duration: {e} (write 500ms, 10s, 5m or 1h)")),
-        (Type::Percent, Value::String(text)) => crate::model::parse_percent(text)
-            .is_none()
-            .then(|| format!("`{text}` is not a percentage (write 50%)")),
-        _ => None,
+/// Evaluates literals only: a reference to a resource is not known while loading.
+struct KnownOnly;
+
+impl crate::model::Lookup for KnownOnly {
+    fn lookup(&self, _: &Reference) -> Value {
+        Value::Unknown
     }
 }
 

@@ -42,7 +42,7 @@ pub fn tag_of_type(ty: &Type) -> Tag {
     match ty {
         Type::String | Type::Enum(_) | Type::Duration => Tag::String,
         Type::Percent => Tag::Any,
-        Type::Number => Tag::Number,
+        Type::Number | Type::Integer(..) => Tag::Number,
         Type::Bool => Tag::Bool,
         Type::List(_) => Tag::List,
         Type::Map(_) | Type::Object(_) => Tag::Map,
@@ -86,4 +86,163 @@ pub fn attribute_type(kind: &KindSchema, attr: &str, path: &[String]) -> Option<
         };
     }
     Some(ty)
+}
+
+/// What is wrong with a known value where `expected` is wanted, beyond its coarse type: a value
+/// not in an enum, a number that is not whole or out of range, a malformed duration or
+/// percentage; and, for values that arrived through a reference, unknown keys and missing
+/// fields of objects. Each problem comes with the path (map keys, list indexes) below the
+/// value it was found at. Unknown values are skipped; a sensitive one is checked, but never
+/// quoted.
+pub fn value_problems(expected: &Type, value: &Value) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    walk(expected, value, false, &mut Vec::new(), &mut out);
+    out
+}
+
+fn walk(
+    expected: &Type,
+    value: &Value,
+    secret: bool,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, String)>,
+) {
+    let secret = secret || matches!(value, Value::Sensitive(_));
+    let shown = |text: &str| {
+        if secret {
+            crate::model::SENSITIVE_TEXT.to_string()
+        } else {
+            format!("`{text}`")
+        }
+    };
+    match (expected, value.reveal()) {
+        (_, Value::Null | Value::Unknown | Value::Redacted(_)) => {}
+        (Type::Integer(min, max), Value::Number(n)) => {
+            let whole = n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+            match whole {
+                Some(i) if (*min..=*max).contains(&i) => {}
+                Some(_) => out.push((
+                    path.clone(),
+                    format!(
+                        "{} is out of range: expected {}",
+                        shown(&n.to_string()),
+                        expected.describe()
+                    ),
+                )),
+                None => out.push((
+                    path.clone(),
+                    format!(
+                        "{} is not a whole number: expected {}",
+                        shown(&n.to_string()),
+                        expected.describe()
+                    ),
+                )),
+            }
+        }
+        (Type::Enum(values), Value::String(text)) if !values.contains(&text.as_str()) => {
+            out.push((
+                path.clone(),
+                format!("{} is not one of {}", shown(text), values.join(", ")),
+            ))
+        }
+        (Type::Duration, Value::String(text)) => {
+            if let Err(e) = crate::model::parse_duration(text) {
+                out.push((
+                    path.clone(),
+                    format!(
+                        "{} is not a duration: {e} (write 500ms, 10s, 5m or 1h)",
+                        shown(text)
+                    ),
+                ));
+            }
+        }
+        (Type::Percent, Value::String(text)) if crate::model::parse_percent(text).is_none() => out
+            .push((
+                path.clone(),
+                format!("{} is not a percentage (write 50%)", shown(text)),
+            )),
+        (Type::List(inner), Value::List(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                walk(inner, item, secret, path, out);
+                path.pop();
+            }
+        }
+        (Type::Map(inner), Value::Map(m)) => {
+            for (k, v) in m {
+                path.push(k.clone());
+                walk(inner, v, secret, path, out);
+                path.pop();
+            }
+        }
+        (Type::Object(props), Value::Map(m)) => {
+            for (k, v) in m {
+                path.push(k.clone());
+                match props.iter().find(|p| p.name == k) {
+                    Some(prop) => walk(&prop.ty, v, secret, path, out),
+                    None => {
+                        let names: Vec<&str> = props.iter().map(|p| p.name).collect();
+                        out.push((
+                            path.clone(),
+                            format!("unknown key `{k}` (expected one of {})", names.join(", ")),
+                        ))
+                    }
+                }
+                path.pop();
+            }
+            for prop in props.iter().filter(|p| p.required) {
+                if m.get(prop.name).is_none_or(Value::is_null) {
+                    out.push((path.clone(), format!("missing property `{}`", prop.name)));
+                }
+            }
+        }
+        // Where a string is wanted, plain numbers and booleans are taken as their text, as
+        // unquoted YAML scalars are.
+        (Type::String, Value::Number(_) | Value::Bool(_)) => {}
+        (ty, v) => {
+            let tag = tag_of_value(v);
+            if !accepts(ty, tag) {
+                out.push((
+                    path.clone(),
+                    format!("expected {}, found {}", ty.describe(), tag.describe()),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: Type = Type::Integer(1, 100);
+    const STEPS: Type = Type::List(&STEP);
+
+    #[test]
+    fn integers_are_whole_and_in_range() {
+        let v = Value::from_json(&serde_json::json!([10, 50.5, 0, 100, 70000]));
+        let problems = value_problems(&STEPS, &v);
+        let paths: Vec<&str> = problems.iter().map(|(p, _)| p[0].as_str()).collect();
+        assert_eq!(paths, ["1", "2", "4"], "{problems:?}");
+        assert!(problems[0].1.contains("not a whole number"), "{problems:?}");
+        assert!(
+            problems[1]
+                .1
+                .contains("`0` is out of range: expected a whole number from 1 to 100")
+        );
+    }
+
+    #[test]
+    fn sensitive_values_are_checked_but_never_quoted() {
+        let v = Value::int(-3).into_sensitive();
+        let problems = value_problems(&Type::Integer(0, 10), &v);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].1.starts_with("(sensitive) is out of range"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].1.contains("-3"));
+    }
 }

@@ -1,10 +1,16 @@
 //! The registry of resource kinds converge manages, with their schemas (DESIGN §2).
 
-use super::schema::{Default, KindSchema, Output, PriceRule, Prop, Type};
+use super::schema::{Default, KindSchema, Output, PriceRule, Prop, Type, no_rules};
 
 const STRING: Type = Type::String;
 const STRINGS: Type = Type::List(&STRING);
 const STRING_MAP: Type = Type::Map(&STRING);
+/// A TCP port.
+const PORT: Type = Type::Integer(1, 65_535);
+/// A count or size an AWS API takes as a 32-bit integer.
+const I32: Type = Type::Integer(0, i32::MAX as i64);
+/// A rollout step: percent of traffic on the new revision.
+const PERCENT_STEP: Type = Type::Integer(1, 100);
 
 const TAGS: Prop =
     Prop::new("tags", STRING_MAP, "Tags put on the resource.").default(Default::EmptyMap);
@@ -12,12 +18,12 @@ const TAGS: Prop =
 const ECR_LIFECYCLE: &[Prop] = &[
     Prop::new(
         "keep_last_images",
-        Type::Number,
+        Type::Integer(1, 10_000),
         "Expire images beyond this many, newest kept.",
     ),
     Prop::new(
         "expire_untagged_after_days",
-        Type::Number,
+        Type::Integer(1, 36_500),
         "Expire untagged images older than this many days.",
     ),
 ];
@@ -65,6 +71,7 @@ pub const ECR_REPOSITORY: KindSchema = KindSchema {
     ],
     price: PriceRule::EcrStorage,
     import_id: "repository name",
+    rules: no_rules,
 };
 
 /// `aws.ecs_cluster`: an Amazon ECS cluster.
@@ -89,6 +96,7 @@ pub const ECS_CLUSTER: KindSchema = KindSchema {
     }],
     price: PriceRule::Free,
     import_id: "cluster name or ARN",
+    rules: no_rules,
 };
 
 /// `aws.ec2_instance`: an Amazon EC2 instance (DESIGN §2).
@@ -137,6 +145,7 @@ pub const EC2_INSTANCE: KindSchema = KindSchema {
     ],
     price: PriceRule::Ec2Instance,
     import_id: "instance id (`i-…`)",
+    rules: no_rules,
 };
 
 /// `aws.iam_role`: an IAM role.
@@ -167,18 +176,15 @@ pub const IAM_ROLE: KindSchema = KindSchema {
     }],
     price: PriceRule::Free,
     import_id: "role name",
+    rules: no_rules,
 };
 
 const CONTAINER: &[Prop] = &[
     Prop::new("name", STRING, "Container name.").required(),
     Prop::new("image", STRING, "Image reference.").required(),
-    Prop::new("port", Type::Number, "Container port (TCP) it listens on."),
-    Prop::new(
-        "cpu",
-        Type::Number,
-        "CPU units reserved for this container.",
-    ),
-    Prop::new("memory", Type::Number, "Hard memory limit (MiB)."),
+    Prop::new("port", PORT, "Container port (TCP) it listens on."),
+    Prop::new("cpu", I32, "CPU units reserved for this container."),
+    Prop::new("memory", I32, "Hard memory limit (MiB)."),
     Prop::new(
         "environment",
         STRING_MAP,
@@ -202,8 +208,8 @@ const CONTAINER_TYPE: Type = Type::Object(CONTAINER);
 
 const TASK: &[Prop] = &[
     Prop::new("family", STRING, "Task definition family.").required(),
-    Prop::new("cpu", Type::Number, "Task CPU units (256 = 0.25 vCPU).").required(),
-    Prop::new("memory", Type::Number, "Task memory (MiB).").required(),
+    Prop::new("cpu", I32, "Task CPU units (256 = 0.25 vCPU).").required(),
+    Prop::new("memory", I32, "Task memory (MiB).").required(),
     Prop::new(
         "cpu_architecture",
         Type::Enum(&["X86_64", "ARM64"]),
@@ -242,18 +248,23 @@ const LOAD_BALANCER: &[Prop] = &[
         "Target group the service registers with (with a rollout: the rollout's target groups).",
     ),
     Prop::new("container", STRING, "Container that receives traffic.").required(),
-    Prop::new("port", Type::Number, "Its port.").required(),
+    Prop::new("port", PORT, "Its port.").required(),
 ];
 
 const ON_FAIL: Type = Type::Enum(&["rollback", "alert"]);
 
 const HTTP_GATE: &[Prop] = &[
     Prop::new("url", STRING, "URL probed with GET.").required(),
-    Prop::new("expect_status", Type::Number, "Status that passes.").default(Default::Int(200)),
+    Prop::new(
+        "expect_status",
+        Type::Integer(100, 599),
+        "Status that passes.",
+    )
+    .default(Default::Int(200)),
     Prop::new("timeout", Type::Duration, "Probe timeout.").default(Default::Str("2s")),
     Prop::new(
         "failures",
-        Type::Number,
+        Type::Integer(1, 1_000),
         "Consecutive failed probes that fail the gate.",
     )
     .default(Default::Int(2)),
@@ -388,7 +399,7 @@ const ROLLOUT: &[Prop] = &[
     .default(Default::Str("canary")),
     Prop::new(
         "steps",
-        Type::List(&Type::Number),
+        Type::List(&PERCENT_STEP),
         "canary: percent of traffic on the new revision at each step.",
     )
     .default(Default::EmptyList),
@@ -442,12 +453,8 @@ pub const ECS_SERVICE: KindSchema = KindSchema {
         Prop::new("launch_type", Type::Enum(&["FARGATE"]), "Launch type.")
             .replace()
             .default(Default::Str("FARGATE")),
-        Prop::new(
-            "desired_count",
-            Type::Number,
-            "Number of tasks to keep running.",
-        )
-        .default(Default::Int(1)),
+        Prop::new("desired_count", I32, "Number of tasks to keep running.")
+            .default(Default::Int(1)),
         Prop::new(
             "task",
             Type::Object(TASK),
@@ -485,6 +492,7 @@ pub const ECS_SERVICE: KindSchema = KindSchema {
     ],
     price: PriceRule::FargateTasks,
     import_id: "`CLUSTER/SERVICE` (names or the service ARN)",
+    rules: crate::rollout::spec::problems,
 };
 
 /// `aws.lb`: an Application Load Balancer.
@@ -523,6 +531,7 @@ pub const LB: KindSchema = KindSchema {
     ],
     price: PriceRule::LoadBalancerHour,
     import_id: "load balancer ARN",
+    rules: no_rules,
 };
 
 /// `aws.lb_target_group`: a target group of an Application Load Balancer.
@@ -533,7 +542,7 @@ pub const LB_TARGET_GROUP: KindSchema = KindSchema {
         Prop::new("name", STRING, "Target group name.")
             .required()
             .replace(),
-        Prop::new("port", Type::Number, "Port the targets listen on.")
+        Prop::new("port", PORT, "Port the targets listen on.")
             .required()
             .replace(),
         Prop::new(
@@ -573,6 +582,7 @@ pub const LB_TARGET_GROUP: KindSchema = KindSchema {
     ],
     price: PriceRule::Free,
     import_id: "target group ARN",
+    rules: no_rules,
 };
 
 /// `aws.lb_listener`: a listener forwarding to target groups by weight.
@@ -584,7 +594,7 @@ pub const LB_LISTENER: KindSchema = KindSchema {
         Prop::new("load_balancer_arn", STRING, "The load balancer.")
             .required()
             .replace(),
-        Prop::new("port", Type::Number, "Port it listens on.")
+        Prop::new("port", PORT, "Port it listens on.")
             .required()
             .replace(),
         Prop::new("protocol", Type::Enum(&["HTTP"]), "Protocol.")
@@ -604,6 +614,7 @@ pub const LB_LISTENER: KindSchema = KindSchema {
     }],
     price: PriceRule::Free,
     import_id: "listener ARN",
+    rules: no_rules,
 };
 
 /// `azure.resource_group`: an Azure resource group.
@@ -625,6 +636,7 @@ pub const AZURE_RESOURCE_GROUP: KindSchema = KindSchema {
     }],
     price: PriceRule::Free,
     import_id: "resource group id (`/subscriptions/…/resourceGroups/NAME`)",
+    rules: no_rules,
 };
 
 /// `azure.container_registry`: an Azure Container Registry.
@@ -677,6 +689,7 @@ pub const AZURE_CONTAINER_REGISTRY: KindSchema = KindSchema {
     ],
     price: PriceRule::AcrSku,
     import_id: "registry resource id",
+    rules: no_rules,
 };
 
 const AZURE_SUBNET: &[Prop] = &[
@@ -722,6 +735,7 @@ pub const AZURE_VIRTUAL_NETWORK: KindSchema = KindSchema {
     ],
     price: PriceRule::Free,
     import_id: "virtual network resource id",
+    rules: no_rules,
 };
 
 const FEDERATED_CREDENTIAL: &[Prop] = &[
@@ -785,6 +799,7 @@ pub const AZURE_SERVICE_PRINCIPAL: KindSchema = KindSchema {
     ],
     price: PriceRule::Free,
     import_id: "application object id",
+    rules: no_rules,
 };
 
 const VM_IMAGE: &[Prop] = &[
@@ -857,6 +872,7 @@ pub const AZURE_VIRTUAL_MACHINE: KindSchema = KindSchema {
     ],
     price: PriceRule::AzureVmSize,
     import_id: "VM resource id",
+    rules: no_rules,
 };
 
 /// Every kind converge manages, in the order `schema` lists them.

@@ -11,6 +11,9 @@ pub enum Type {
     String,
     /// Any number.
     Number,
+    /// A whole number from the first bound to the second, inclusive (the range the cloud API's
+    /// field takes: converge never narrows a number silently).
+    Integer(i64, i64),
     /// true or false.
     Bool,
     /// One of a fixed set of strings.
@@ -35,6 +38,7 @@ impl Type {
         match self {
             Type::String => "string".into(),
             Type::Number => "number".into(),
+            Type::Integer(min, max) => format!("a whole number from {min} to {max}"),
             Type::Bool => "bool".into(),
             Type::Enum(values) => format!("one of {}", values.join(", ")),
             Type::List(t) => format!("list of {}", t.describe()),
@@ -200,6 +204,18 @@ pub struct KindSchema {
     pub price: PriceRule,
     /// The id `converge import ADDR ID` takes for it, as the README's kinds table gives it.
     pub import_id: &'static str,
+    /// Rules over several properties at once that types cannot say (e.g. a rollout's steps
+    /// must increase), run on the known part of the normalized properties at `validate` and
+    /// `plan`: each problem is a path below the properties and a message.
+    pub rules: fn(&Value) -> Vec<Problem>,
+}
+
+/// A rule's finding: the path (map keys, list indexes) below the properties, and what is wrong.
+pub type Problem = (Vec<String>, String);
+
+/// The `rules` of a kind that has none beyond its types.
+pub fn no_rules(_: &Value) -> Vec<Problem> {
+    Vec::new()
 }
 
 impl KindSchema {

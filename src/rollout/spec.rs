@@ -295,6 +295,97 @@ impl RolloutSpec {
     }
 }
 
+/// The rollout block's own rules, checked by `validate` and `plan` (so a bad block never gets
+/// halfway through an apply): steps that do not increase, a bake shorter than its gate
+/// interval, a canary or blue/green rollout without its listener and two target groups, and
+/// metric gates without their threshold. Each problem names its path below the service's
+/// properties. Values known only after apply are skipped. (Ranges, whole numbers and gate
+/// names are the schema's: `steps` are whole percentages 1-100, `failures` at least 1.)
+pub fn problems(p: &Value) -> Vec<(Vec<String>, String)> {
+    let r = p.get("rollout");
+    let mut out = Vec::new();
+    if r.is_null() {
+        return out;
+    }
+    let at = |keys: &[&str]| -> Vec<String> {
+        std::iter::once("rollout")
+            .chain(keys.iter().copied())
+            .map(str::to_string)
+            .collect()
+    };
+    let strategy = text(r, "strategy");
+    let shifts_traffic = matches!(strategy.as_deref(), Some("canary" | "blue_green"));
+    if let Some(steps) = r.get("steps").as_list() {
+        let mut highest: Option<i64> = None;
+        for (i, step) in steps.iter().enumerate() {
+            let Some(n) = step.as_i64() else { continue };
+            match highest {
+                Some(h) if n == h => out.push((
+                    at(&["steps", &i.to_string()]),
+                    format!("step {n} repeats the step before it: steps must increase, e.g. [10, 50, 100]"),
+                )),
+                Some(h) if n < h => out.push((
+                    at(&["steps", &i.to_string()]),
+                    format!("step {n} comes after {h}: steps must increase, e.g. [10, 50, 100]"),
+                )),
+                _ => highest = Some(n),
+            }
+        }
+    }
+    let known = |key: &str| text(r, key).and_then(|t| parse_duration(&t).ok());
+    if let (Some(bake), Some(interval)) = (known("bake"), known("interval"))
+        && bake < interval
+    {
+        out.push((
+            at(&["bake"]),
+            format!(
+                "bake {} is shorter than interval {}: no gate would be evaluated during a step",
+                humantime::format_duration(bake),
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
+    if shifts_traffic {
+        let traffic = r.get("traffic");
+        if traffic.is_null() {
+            out.push((
+                at(&["strategy"]),
+                format!(
+                    "a {} rollout needs `traffic: {{ listener_arn, target_groups: [two target groups] }}`",
+                    strategy.as_deref().unwrap_or_default()
+                ),
+            ));
+        } else if let Some(groups) = traffic.get("target_groups").as_list()
+            && groups.len() != 2
+        {
+            out.push((
+                at(&["traffic", "target_groups"]),
+                format!(
+                    "traffic.target_groups names {} target groups; the two revisions alternate on exactly two",
+                    groups.len()
+                ),
+            ));
+        }
+    }
+    if let Some(metrics) = r.get("health").get("metrics").as_list() {
+        for (i, m) in metrics.iter().enumerate() {
+            let path = at(&["health", "metrics", &i.to_string()]);
+            match text(m, "name").as_deref() {
+                Some("error_rate") if m.get("max").is_null() => out.push((
+                    path,
+                    "the error_rate gate needs `max` (e.g. 0.05 for 5%)".into(),
+                )),
+                Some("p95_latency") if m.get("max_ratio_to_baseline").is_null() => out.push((
+                    path,
+                    "the p95_latency gate needs `max_ratio_to_baseline` (e.g. 2.0)".into(),
+                )),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// Whether going from `prior` to `desired` needs a new revision (and so a rollout): the task,
 /// its network or its load balancer container changed.
 pub fn needs_new_revision(prior: &Value, desired: &Value) -> bool {
@@ -321,6 +412,56 @@ mod tests {
         .unwrap();
         assert_eq!(spec.steps, vec![10, 50, 100]);
         assert_eq!(spec.summary(), "canary 10% → 50% → 100%, bake 5m");
+    }
+
+    #[test]
+    fn rules_name_the_offending_literal() {
+        let bad = props(serde_json::json!({
+            "strategy": "canary", "steps": [10, 50, 50, 20, 100], "bake": "5s", "interval": "10s",
+            "traffic": {"listener_arn": "l", "target_groups": ["a"]},
+            "health": {"metrics": [{"name": "error_rate"}, {"name": "p95_latency", "max_ratio_to_baseline": 2}]}
+        }));
+        let found: Vec<(String, String)> = problems(&bad)
+            .into_iter()
+            .map(|(p, m)| (p.join("."), m))
+            .collect();
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "rollout.steps.2",
+                "rollout.steps.3",
+                "rollout.bake",
+                "rollout.traffic.target_groups",
+                "rollout.health.metrics.0"
+            ],
+            "{found:?}"
+        );
+        assert!(found[1].1.contains("step 20 comes after 50"), "{found:?}");
+        assert!(found[2].1.contains("bake 5s is shorter than interval 10s"));
+        let good = props(serde_json::json!({
+            "strategy": "canary", "steps": [10, 50], "bake": "5m", "interval": "10s",
+            "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
+        }));
+        assert!(problems(&good).is_empty());
+        let unknown = Value::from_json(&serde_json::json!({"rollout": {"strategy": "canary"}}));
+        let unknown = match unknown {
+            Value::Map(mut m) => {
+                if let Some(Value::Map(r)) = m.get_mut("rollout") {
+                    r.insert("traffic".into(), Value::Unknown);
+                    r.insert("steps".into(), Value::Unknown);
+                }
+                Value::Map(m)
+            }
+            v => v,
+        };
+        assert!(problems(&unknown).is_empty(), "unknowns are not judged");
+        assert_eq!(
+            problems(&props(serde_json::json!({"strategy": "blue_green"})))[0]
+                .0
+                .join("."),
+            "rollout.strategy"
+        );
     }
 
     #[test]
