@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, NewEvent};
 use crate::config::Environment;
-use crate::model::{Address, Lookup, Reference, Value, kinds, value_at};
+use crate::kinds;
+use crate::model::{Address, Lookup, Reference, Value, value_at};
 use crate::plan::{Action, LiveMap, Plan};
 use crate::providers::{
     Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
@@ -491,7 +492,9 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 (None, None) => (Value::Null, Value::Null),
             };
             let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
-            if resource.kind.kind == "aws.ecs_service"
+            // A kind whose schema has a `rollout` block is rolled out, not updated in place,
+            // when it needs a new revision.
+            if resource.kind.prop("rollout").is_some()
                 && let Some(spec) = RolloutSpec::from_properties(&properties)
                 && crate::rollout::needs_new_revision(&prior, &properties)
             {

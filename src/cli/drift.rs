@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
 use crate::audit::NewEvent;
-use crate::model::kinds;
+use crate::kinds;
 use crate::plan::changed_keys;
 use crate::state::{self, StateStore};
 

@@ -12,7 +12,7 @@ mod output;
 mod plan;
 mod prices;
 mod rollout;
-mod schema;
+pub(crate) mod schema;
 mod session;
 mod state;
 mod validate;

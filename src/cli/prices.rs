@@ -6,7 +6,7 @@ use clap::Subcommand;
 use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
 use crate::cost::PriceTable;
 use crate::cost::prices::{PRICES_FILE, PriceOrigin, azure_region_code};
-use crate::model::kinds;
+use crate::kinds;
 use crate::providers::pricing::{self, PriceSources};
 
 /// `prices` subcommands.
@@ -130,7 +130,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut std::collections::BTre
 
 fn show(g: &GlobalArgs, kind: &str, region: Option<&str>) -> Result<i32, CliError> {
     let Some(schema) = kinds::lookup(kind) else {
-        let names: Vec<&str> = kinds::ALL.iter().map(|k| k.kind).collect();
+        let names: Vec<&str> = kinds::schemas().map(|k| k.kind).collect();
         return Err(CliError::Usage(format!(
             "unknown kind `{kind}`; kinds: {}",
             names.join(", ")

@@ -3,7 +3,7 @@
 use serde_json::{Value as Json, json};
 
 use super::{CliError, EXIT_OK, output};
-use crate::model::kinds;
+use crate::kinds;
 use crate::model::schema::{Prop, Type};
 
 pub(super) fn run() -> Result<i32, CliError> {
@@ -13,8 +13,7 @@ pub(super) fn run() -> Result<i32, CliError> {
 
 /// The JSON Schema (draft 2020-12) of `environments/*.yaml`; `$defs.module` covers module files.
 pub fn document() -> Json {
-    let resource_variants: Vec<Json> = kinds::ALL
-        .iter()
+    let resource_variants: Vec<Json> = kinds::schemas()
         .map(|k| {
             json!({
                 "type": "object",

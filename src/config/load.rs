@@ -15,8 +15,9 @@ use super::yaml;
 use super::{
     AwsSettings, AzureSettings, Budget, DesiredResource, Environment, Providers, VarOverrides,
 };
+use crate::kinds;
 use crate::model::schema::{KindSchema, Type};
-use crate::model::{Address, Expr, Reference, Value, kinds, value_at};
+use crate::model::{Address, Expr, Reference, Value, value_at};
 
 const ENV_KEYS: &[&str] = &[
     "environment",
@@ -630,7 +631,7 @@ impl Loader<'_> {
                 continue;
             };
             let Some(kind) = kinds::lookup(type_name.as_str()) else {
-                let names: Vec<&str> = kinds::ALL.iter().map(|k| k.kind).collect();
+                let names: Vec<&str> = kinds::schemas().map(|k| k.kind).collect();
                 let e = yaml::unknown_key(&f, type_name, &names, "resource kinds");
                 self.errors.push(e);
                 continue;

@@ -1,6 +1,5 @@
 //! Addresses, resource kinds and their schemas, property values and expressions.
 
-pub mod kinds;
 pub mod schema;
 mod value;
 

@@ -51,6 +51,20 @@ impl Type {
     }
 }
 
+/// A string.
+pub const STRING: Type = Type::String;
+/// A list of strings.
+pub const STRINGS: Type = Type::List(&STRING);
+/// A map of strings.
+pub const STRING_MAP: Type = Type::Map(&STRING);
+/// A TCP port.
+pub const PORT: Type = Type::Integer(1, 65_535);
+/// A count or size an AWS API takes as a 32-bit integer.
+pub const I32: Type = Type::Integer(0, i32::MAX as i64);
+/// The `tags` property every taggable kind has.
+pub const TAGS: Prop =
+    Prop::new("tags", STRING_MAP, "Tags put on the resource.").default(Default::EmptyMap);
+
 /// A default value for a property left out of a desired-state file.
 #[derive(Debug, Clone, Copy)]
 pub enum Default {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Environment;
 use crate::graph::DependencyGraph;
-use crate::model::{Address, Lookup, Reference, Value, kinds, value_at};
+use crate::kinds;
+use crate::model::{Address, Lookup, Reference, Value, value_at};
 use crate::providers::Live;
 use crate::state::ResourceState;
 

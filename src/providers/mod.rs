@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod azure;
 pub mod github;
+pub mod kind;
 pub mod pricing;
 
 use std::collections::BTreeMap;
@@ -227,21 +228,21 @@ impl Registry {
 
     /// The provider of a kind.
     pub fn for_kind(&self, kind: &KindSchema) -> Result<&dyn Provider, ProviderError> {
-        match kind.provider() {
-            "aws" => self
+        let unknown = || ProviderError::UnknownKind {
+            provider: kind.provider().into(),
+            kind: kind.kind.into(),
+        };
+        match crate::kinds::find(kind.kind).ok_or_else(unknown)?.handler {
+            crate::kinds::Handler::Aws(_) => self
                 .aws
                 .as_deref()
                 .map(|p| p as &dyn Provider)
                 .ok_or_else(|| ProviderError::NotConfigured("aws".into())),
-            "azure" => self
+            crate::kinds::Handler::Azure(_) => self
                 .azure
                 .as_deref()
                 .map(|p| p as &dyn Provider)
                 .ok_or_else(|| ProviderError::NotConfigured("azure".into())),
-            other => Err(ProviderError::UnknownKind {
-                provider: other.into(),
-                kind: kind.kind.into(),
-            }),
         }
     }
 
@@ -292,7 +293,7 @@ impl Registry {
             .filter_map(|s| {
                 Some(ReadItem {
                     address: s.address.clone(),
-                    kind: crate::model::kinds::lookup(&s.kind)?,
+                    kind: crate::kinds::lookup(&s.kind)?,
                     remote_id: s.remote_id.clone(),
                     prior: s.properties.clone(),
                     prior_outputs: s.outputs.clone(),

@@ -10,6 +10,7 @@ pub mod controller;
 pub mod gates;
 pub mod notify;
 pub mod record;
+pub mod schema;
 pub mod spec;
 
 pub use controller::{RolloutContext, RolloutRequest, run};

@@ -1,5 +1,6 @@
-//! `aws.lb`, `aws.lb_target_group`, `aws.lb_listener`: every Elastic Load Balancing v2 call
-//! converge makes, including the listener weights rollouts move.
+//! Every Elastic Load Balancing v2 call converge makes, for the kinds `aws.lb`,
+//! `aws.lb_target_group` and `aws.lb_listener` (one file each) and the listener weights
+//! rollouts move.
 
 use std::collections::BTreeMap;
 
@@ -11,14 +12,17 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::{StreamExt, stream};
 
+use super::AwsProvider;
 use super::{api_error, object, tag_changes, tags_of, text};
-use crate::model::{Address, Value};
-use crate::providers::{Applied, Live, ProviderError, ReadItem};
+use crate::model::Value;
+use crate::providers::kind::{self, ReadResult};
+use crate::providers::{
+    Applied, CreateRequest, DeleteRequest, ImportRequest, Live, ProviderError, ReadItem,
+    UpdateRequest,
+};
 
 /// Describe calls take at most 20 names or ARNs.
 const BATCH: usize = 20;
-
-type ReadResult = (Address, Result<Option<Live>, ProviderError>);
 
 /// The ELBv2 client and converge's verbs on it.
 pub struct Elb {
@@ -147,7 +151,7 @@ impl Elb {
 
     async fn read_batch(&self, kind: ElbKind, batch: Vec<ReadItem>) -> Vec<ReadResult> {
         let arns: Vec<String> = batch.iter().map(|i| i.remote_id.clone()).collect();
-        let found: Result<BTreeMap<String, Value>, ProviderError> = match kind {
+        let found: Result<BTreeMap<String, Live>, ProviderError> = match kind {
             ElbKind::LoadBalancer => self.describe_lbs(&arns).await,
             ElbKind::TargetGroup => self.describe_tgs(&arns).await,
             ElbKind::Listener => self.describe_listeners(&arns).await,
@@ -181,8 +185,8 @@ impl Elb {
                 let live = match (&tags, found.get(&item.remote_id)) {
                     (_, None) => Ok(None),
                     (Err(e), Some(_)) => Err(e.clone()),
-                    (Ok(tags), Some(v)) => {
-                        let mut props = v.clone();
+                    (Ok(tags), Some(live)) => {
+                        let mut props = live.properties.clone();
                         if kind != ElbKind::Listener
                             && let Value::Map(m) = &mut props
                         {
@@ -194,13 +198,9 @@ impl Elb {
                                 ),
                             );
                         }
-                        let outputs = props.get("$outputs").clone();
-                        if let Value::Map(m) = &mut props {
-                            m.remove("$outputs");
-                        }
                         Ok(Some(Live {
                             properties: props,
-                            outputs,
+                            outputs: live.outputs.clone(),
                         }))
                     }
                 };
@@ -209,10 +209,7 @@ impl Elb {
             .collect()
     }
 
-    async fn describe_lbs(
-        &self,
-        arns: &[String],
-    ) -> Result<BTreeMap<String, Value>, ProviderError> {
+    async fn describe_lbs(&self, arns: &[String]) -> Result<BTreeMap<String, Live>, ProviderError> {
         let out = self
             .client
             .describe_load_balancers()
@@ -231,14 +228,11 @@ impl Elb {
         };
         Ok(lbs
             .into_iter()
-            .filter_map(|lb| Some((lb.load_balancer_arn.clone()?, lb_value(&lb))))
+            .filter_map(|lb| Some((lb.load_balancer_arn.clone()?, lb_live(&lb))))
             .collect())
     }
 
-    async fn describe_tgs(
-        &self,
-        arns: &[String],
-    ) -> Result<BTreeMap<String, Value>, ProviderError> {
+    async fn describe_tgs(&self, arns: &[String]) -> Result<BTreeMap<String, Live>, ProviderError> {
         let out = self
             .client
             .describe_target_groups()
@@ -257,14 +251,14 @@ impl Elb {
         };
         Ok(tgs
             .into_iter()
-            .filter_map(|tg| Some((tg.target_group_arn.clone()?, tg_value(&tg))))
+            .filter_map(|tg| Some((tg.target_group_arn.clone()?, tg_live(&tg))))
             .collect())
     }
 
     async fn describe_listeners(
         &self,
         arns: &[String],
-    ) -> Result<BTreeMap<String, Value>, ProviderError> {
+    ) -> Result<BTreeMap<String, Live>, ProviderError> {
         let out = self
             .client
             .describe_listeners()
@@ -283,7 +277,7 @@ impl Elb {
         };
         Ok(listeners
             .into_iter()
-            .filter_map(|l| Some((l.listener_arn.clone()?, listener_value(&l))))
+            .filter_map(|l| Some((l.listener_arn.clone()?, listener_live(&l))))
             .collect())
     }
 
@@ -348,10 +342,9 @@ impl Elb {
                     .ok_or_else(|| {
                         ProviderError::Invalid("CreateLoadBalancer returned nothing".into())
                     })?;
-                let v = lb_value(&lb);
                 Ok(Applied {
-                    remote_id: lb.load_balancer_arn.unwrap_or_default(),
-                    outputs: v.get("$outputs").clone(),
+                    remote_id: lb.load_balancer_arn.clone().unwrap_or_default(),
+                    outputs: lb_live(&lb).outputs,
                 })
             }
             ElbKind::TargetGroup => {
@@ -376,10 +369,9 @@ impl Elb {
                     .ok_or_else(|| {
                         ProviderError::Invalid("CreateTargetGroup returned nothing".into())
                     })?;
-                let v = tg_value(&tg);
                 Ok(Applied {
-                    remote_id: tg.target_group_arn.unwrap_or_default(),
-                    outputs: v.get("$outputs").clone(),
+                    remote_id: tg.target_group_arn.clone().unwrap_or_default(),
+                    outputs: tg_live(&tg).outputs,
                 })
             }
             ElbKind::Listener => {
@@ -652,7 +644,8 @@ pub fn arn_suffix(arn: &str) -> String {
         .unwrap_or_default()
 }
 
-fn lb_value(lb: &LoadBalancer) -> Value {
+/// A load balancer's properties and outputs (`arn`, `dns_name`, `arn_suffix`).
+fn lb_live(lb: &LoadBalancer) -> Live {
     let arn = lb.load_balancer_arn.clone().unwrap_or_default();
     let mut subnets: Vec<Value> = lb
         .availability_zones
@@ -662,7 +655,7 @@ fn lb_value(lb: &LoadBalancer) -> Value {
         .filter_map(|z| z.subnet_id.clone().map(Value::str))
         .collect();
     subnets.sort_by_key(|v| v.as_str().map(str::to_string));
-    object(vec![
+    let properties = object(vec![
         (
             "name",
             Value::str(lb.load_balancer_name.clone().unwrap_or_default()),
@@ -683,23 +676,25 @@ fn lb_value(lb: &LoadBalancer) -> Value {
             "internal",
             Value::Bool(lb.scheme.as_ref() == Some(&LoadBalancerSchemeEnum::Internal)),
         ),
+    ]);
+    let outputs = object(vec![
+        ("arn", Value::str(&arn)),
         (
-            "$outputs",
-            object(vec![
-                ("arn", Value::str(&arn)),
-                (
-                    "dns_name",
-                    Value::str(lb.dns_name.clone().unwrap_or_default()),
-                ),
-                ("arn_suffix", Value::str(arn_suffix(&arn))),
-            ]),
+            "dns_name",
+            Value::str(lb.dns_name.clone().unwrap_or_default()),
         ),
-    ])
+        ("arn_suffix", Value::str(arn_suffix(&arn))),
+    ]);
+    Live {
+        properties,
+        outputs,
+    }
 }
 
-fn tg_value(tg: &TargetGroup) -> Value {
+/// A target group's properties and outputs (`arn`, `arn_suffix`).
+fn tg_live(tg: &TargetGroup) -> Live {
     let arn = tg.target_group_arn.clone().unwrap_or_default();
-    object(vec![
+    let properties = object(vec![
         (
             "name",
             Value::str(tg.target_group_name.clone().unwrap_or_default()),
@@ -718,19 +713,21 @@ fn tg_value(tg: &TargetGroup) -> Value {
             "health_check_path",
             Value::str(tg.health_check_path.clone().unwrap_or_else(|| "/".into())),
         ),
-        (
-            "$outputs",
-            object(vec![
-                ("arn", Value::str(&arn)),
-                ("arn_suffix", Value::str(arn_suffix(&arn))),
-            ]),
-        ),
-    ])
+    ]);
+    let outputs = object(vec![
+        ("arn", Value::str(&arn)),
+        ("arn_suffix", Value::str(arn_suffix(&arn))),
+    ]);
+    Live {
+        properties,
+        outputs,
+    }
 }
 
-fn listener_value(l: &Listener) -> Value {
+/// A listener's properties and outputs (`arn`).
+fn listener_live(l: &Listener) -> Live {
     let arn = l.listener_arn.clone().unwrap_or_default();
-    object(vec![
+    let properties = object(vec![
         (
             "load_balancer_arn",
             Value::str(l.load_balancer_arn.clone().unwrap_or_default()),
@@ -749,8 +746,61 @@ fn listener_value(l: &Listener) -> Value {
                     .collect(),
             ),
         ),
-        ("$outputs", object(vec![("arn", Value::str(arn))])),
-    ])
+    ]);
+    Live {
+        properties,
+        outputs: object(vec![("arn", Value::str(arn))]),
+    }
+}
+
+/// The handler of the three ELBv2 kinds, by which one it is.
+pub struct ElbHandler(pub ElbKind);
+
+#[async_trait::async_trait]
+impl kind::Handler<AwsProvider> for ElbHandler {
+    async fn read(&self, aws: &AwsProvider, items: Vec<ReadItem>) -> Vec<ReadResult> {
+        aws.elb.read(self.0, items).await
+    }
+
+    fn planned_id(&self, _: &AwsProvider, r: &CreateRequest) -> String {
+        match self.0 {
+            // A listener is found again by its load balancer and port.
+            ElbKind::Listener => format!(
+                "{}#{}",
+                text(&r.properties, "load_balancer_arn"),
+                r.properties.get("port").as_i64().unwrap_or_default()
+            ),
+            ElbKind::LoadBalancer | ElbKind::TargetGroup => text(&r.properties, "name").to_string(),
+        }
+    }
+
+    async fn create(&self, aws: &AwsProvider, r: CreateRequest) -> Result<Applied, ProviderError> {
+        aws.elb.create(self.0, &r.properties).await
+    }
+
+    async fn update(&self, aws: &AwsProvider, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        aws.elb
+            .update(
+                self.0,
+                &r.remote_id,
+                &r.prior,
+                &r.properties,
+                &r.prior_outputs,
+            )
+            .await
+    }
+
+    async fn delete(&self, aws: &AwsProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        aws.elb.delete(self.0, &r.remote_id).await
+    }
+
+    async fn import(
+        &self,
+        aws: &AwsProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        super::import_by_reading(self, aws, r, None).await
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,16 @@
 mod clients;
 pub mod cloudwatch;
 pub mod costexplorer;
-mod ec2;
-mod ecr;
+pub mod ec2_instance;
+pub mod ecr_repository;
 pub mod ecs;
+pub mod ecs_cluster;
+pub mod ecs_service;
 pub mod elb;
-mod iam;
+pub mod iam_role;
+pub mod lb;
+pub mod lb_listener;
+pub mod lb_target_group;
 
 use std::collections::BTreeMap;
 
@@ -16,22 +21,24 @@ use async_trait::async_trait;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::kind::Handler;
 use super::{
     Applied, CreateRequest, DeleteRequest, ImportRequest, Live, Provider, ProviderError,
     ProviderOptions, ReadRequest, ReadResponse, UpdateRequest,
 };
 use crate::config::AwsSettings;
 use crate::model::Value;
+use crate::model::schema::KindSchema;
 
 /// The AWS provider: one client per service, shared by all kinds.
 pub struct AwsProvider {
-    ecr: ecr::Ecr,
+    ecr: ecr_repository::Ecr,
     ecs: ecs::Ecs,
     elb: elb::Elb,
-    iam: iam::Iam,
+    iam: iam_role::Iam,
     cloudwatch: cloudwatch::CloudWatch,
     cost_explorer: costexplorer::CostExplorer,
-    ec2: ec2::Ec2,
+    ec2: ec2_instance::Ec2,
 }
 
 impl AwsProvider {
@@ -41,13 +48,13 @@ impl AwsProvider {
             clients::Shared::load(&settings.region, options.parallelism, options.calls.clone())
                 .await;
         AwsProvider {
-            ecr: ecr::Ecr::new(&shared),
+            ecr: ecr_repository::Ecr::new(&shared),
             ecs: ecs::Ecs::new(&shared),
             elb: elb::Elb::new(&shared),
-            iam: iam::Iam::new(&shared),
+            iam: iam_role::Iam::new(&shared),
             cloudwatch: cloudwatch::CloudWatch::new(&shared),
             cost_explorer: costexplorer::CostExplorer::new(&shared),
-            ec2: ec2::Ec2::new(&shared),
+            ec2: ec2_instance::Ec2::new(&shared),
         }
     }
 }
@@ -74,165 +81,81 @@ impl AwsProvider {
     }
 }
 
+/// The handler of an AWS kind, from the registry.
+fn handler(kind: &KindSchema) -> Result<&'static dyn Handler<AwsProvider>, ProviderError> {
+    match crate::kinds::find(kind.kind).map(|k| k.handler) {
+        Some(crate::kinds::Handler::Aws(h)) => Ok(h),
+        _ => Err(ProviderError::UnknownKind {
+            provider: "aws".into(),
+            kind: kind.kind.into(),
+        }),
+    }
+}
+
 #[async_trait]
 impl Provider for AwsProvider {
     async fn read(&self, request: ReadRequest) -> ReadResponse {
-        let mut by_kind: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-        for item in request.items {
-            by_kind.entry(item.kind.kind).or_default().push(item);
+        ReadResponse {
+            results: super::kind::read_by_kind(self, request.items, handler).await,
         }
-        let reads = by_kind.into_iter().map(|(kind, items)| async move {
-            match kind {
-                "aws.ecr_repository" => self.ecr.read(items).await,
-                "aws.ecs_cluster" => self.ecs.read_clusters(items).await,
-                "aws.ecs_service" => self.ecs.read_services(items).await,
-                "aws.iam_role" => self.iam.read(items).await,
-                "aws.ec2_instance" => self.ec2.read(items).await,
-                "aws.lb" | "aws.lb_target_group" | "aws.lb_listener" => {
-                    self.elb.read(elb_kind(kind), items).await
-                }
-                other => items
-                    .into_iter()
-                    .map(|i| (i.address, Err(unknown_kind(other))))
-                    .collect(),
-            }
-        });
-        let results = futures::future::join_all(reads)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        ReadResponse { results }
     }
 
     fn planned_id(&self, r: &CreateRequest) -> String {
-        let name = text(&r.properties, "name");
-        match r.kind.kind {
-            // DescribeServices takes the cluster by name or ARN; keep its last segment.
-            "aws.ecs_service" => {
-                let cluster = text(&r.properties, "cluster");
-                let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
-                format!("{cluster}/{name}")
-            }
-            "aws.lb_listener" => format!(
-                "{}#{}",
-                text(&r.properties, "load_balancer_arn"),
-                r.properties.get("port").as_i64().unwrap_or_default()
-            ),
-            _ => name.to_string(),
-        }
+        handler(r.kind)
+            .map(|h| h.planned_id(self, r))
+            .unwrap_or_default()
     }
 
     async fn create(&self, r: CreateRequest) -> Result<Applied, ProviderError> {
-        match r.kind.kind {
-            "aws.ecr_repository" => self.ecr.create(&r.properties).await,
-            "aws.ecs_cluster" => self.ecs.create_cluster(&r.properties).await,
-            "aws.ecs_service" => self.ecs.create_service(&r.address, &r.properties).await,
-            "aws.iam_role" => self.iam.create(&r.properties).await,
-            "aws.ec2_instance" => self.ec2.create(&r.address, &r.properties).await,
-            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
-                self.elb.create(elb_kind(k), &r.properties).await
-            }
-            other => Err(unknown_kind(other)),
-        }
+        handler(r.kind)?.create(self, r).await
     }
 
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
-        match r.kind.kind {
-            "aws.ecr_repository" => self.ecr.update(&r.remote_id, &r.prior, &r.properties).await,
-            "aws.ecs_cluster" => {
-                self.ecs
-                    .update_cluster(&r.remote_id, &r.prior, &r.properties)
-                    .await
-            }
-            "aws.ecs_service" => {
-                self.ecs
-                    .update_service(&r.remote_id, &r.prior, &r.prior_outputs, &r.properties)
-                    .await
-            }
-            "aws.iam_role" => self.iam.update(&r.remote_id, &r.prior, &r.properties).await,
-            "aws.ec2_instance" => self.ec2.update(&r.remote_id, &r.prior, &r.properties).await,
-            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
-                self.elb
-                    .update(
-                        elb_kind(k),
-                        &r.remote_id,
-                        &r.prior,
-                        &r.properties,
-                        &r.prior_outputs,
-                    )
-                    .await
-            }
-            other => Err(unknown_kind(other)),
-        }
+        handler(r.kind)?.update(self, r).await
     }
 
     async fn delete(&self, r: DeleteRequest) -> Result<(), ProviderError> {
-        match r.kind.kind {
-            "aws.ecr_repository" => self.ecr.delete(&r.remote_id).await,
-            "aws.ecs_cluster" => self.ecs.delete_cluster(&r.remote_id).await,
-            "aws.ecs_service" => self.ecs.delete_service(&r.remote_id, &r.prior).await,
-            "aws.iam_role" => self.iam.delete(&r.remote_id).await,
-            "aws.ec2_instance" => self.ec2.delete(&r.remote_id).await,
-            k @ ("aws.lb" | "aws.lb_target_group" | "aws.lb_listener") => {
-                self.elb.delete(elb_kind(k), &r.remote_id).await
-            }
-            other => Err(unknown_kind(other)),
-        }
+        handler(r.kind)?.delete(self, r).await
     }
 
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
-        let item = super::ReadItem {
-            address: r.address.clone(),
-            kind: r.kind,
-            remote_id: r.id.clone(),
-            prior: Value::Null,
-            prior_outputs: Value::Null,
-        };
-        if r.kind.kind == "aws.ecs_service" && !r.id.contains('/') {
-            return Err(ProviderError::Invalid(
-                "import an ECS service as CLUSTER/SERVICE (names or the service ARN)".into(),
-            ));
-        }
-        let mut response = self.read(ReadRequest { items: vec![item] }).await;
-        let (_, result) = response
-            .results
-            .pop()
-            .ok_or_else(|| ProviderError::NotFound(r.id.clone()))?;
-        Ok(result?.map(|live| {
-            let remote_id = match r.kind.kind {
-                "aws.ecs_cluster" | "aws.ecs_service" => live
-                    .outputs
-                    .get("arn")
-                    .as_str()
-                    .unwrap_or(&r.id)
-                    .to_string(),
-                _ => r.id.clone(),
-            };
-            (
-                Applied {
-                    remote_id,
-                    outputs: live.outputs.clone(),
-                },
-                live,
-            )
-        }))
+        handler(r.kind)?.import(self, r).await
     }
 }
 
-fn elb_kind(kind: &str) -> elb::ElbKind {
-    match kind {
-        "aws.lb" => elb::ElbKind::LoadBalancer,
-        "aws.lb_target_group" => elb::ElbKind::TargetGroup,
-        _ => elb::ElbKind::Listener,
-    }
-}
-
-fn unknown_kind(kind: &str) -> ProviderError {
-    ProviderError::UnknownKind {
-        provider: "aws".into(),
-        kind: kind.into(),
-    }
+/// Imports by reading the given id as the remote id; the id recorded is the output named
+/// `id_output` when there is one (e.g. the ARN of a cluster given by name), else the given id.
+async fn import_by_reading(
+    kind: &dyn Handler<AwsProvider>,
+    aws: &AwsProvider,
+    r: ImportRequest,
+    id_output: Option<&str>,
+) -> Result<Option<(Applied, Live)>, ProviderError> {
+    let item = super::ReadItem {
+        address: r.address.clone(),
+        kind: r.kind,
+        remote_id: r.id.clone(),
+        prior: Value::Null,
+        prior_outputs: Value::Null,
+    };
+    let (_, result) = kind
+        .read(aws, vec![item])
+        .await
+        .pop()
+        .ok_or_else(|| ProviderError::NotFound(r.id.clone()))?;
+    Ok(result?.map(|live| {
+        let remote_id = id_output
+            .and_then(|o| live.outputs.get(o).as_str())
+            .unwrap_or(&r.id)
+            .to_string();
+        (
+            Applied {
+                remote_id,
+                outputs: live.outputs.clone(),
+            },
+            live,
+        )
+    }))
 }
 
 /// Turns an SDK error into a provider error naming the operation: the service's error code

@@ -5,24 +5,29 @@
 //! call, resource groups one GET each, in parallel with a bound.
 
 mod arm;
+pub mod container_registry;
 pub mod costmanagement;
 mod credential;
-mod principal;
-mod vm;
+pub mod resource_group;
+pub mod service_principal;
+pub mod virtual_machine;
+pub mod virtual_network;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures::{StreamExt, stream};
 use reqwest::Method;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
+use super::kind::{Handler, ReadResult};
 use super::{
     Applied, CreateRequest, DeleteRequest, ImportRequest, Live, Provider, ProviderError,
     ProviderOptions, ReadItem, ReadRequest, ReadResponse, UpdateRequest,
 };
 use crate::config::AzureSettings;
 use crate::model::Value;
+use crate::model::schema::KindSchema;
 
 /// api-version of Microsoft.Resources resource groups (the version the SDK crates send).
 pub const RESOURCES_API: &str = "2021-04-01";
@@ -129,66 +134,20 @@ impl AzureProvider {
         self.graph.as_ref().map_err(Clone::clone)
     }
 
-    async fn read_machines(
+    /// Reads each item with one GET (resource groups, VMs' own reads are their kind's).
+    async fn read_each(
         &self,
         items: Vec<ReadItem>,
-    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
-        stream::iter(items)
-            .map(|item| async move {
-                let live = match self.arm() {
-                    Ok(arm) => vm::read(arm, &item.remote_id, &item.prior).await,
-                    Err(e) => Err(e),
-                };
-                (item.address, live)
-            })
-            .buffer_unordered(self.parallelism)
-            .collect()
-            .await
-    }
-
-    async fn read_principals(
-        &self,
-        items: Vec<ReadItem>,
-    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
-        stream::iter(items)
-            .map(|item| async move {
-                let live = match (self.graph(), self.arm()) {
-                    _ if item.remote_id.is_empty() => Ok(None),
-                    (Ok(graph), Ok(arm)) => {
-                        principal::read(graph, arm, &item.remote_id, &item.prior).await
-                    }
-                    (Err(e), _) | (_, Err(e)) => Err(e),
-                };
-                (item.address, live)
-            })
-            .buffer_unordered(self.parallelism)
-            .collect()
-            .await
-    }
-
-    fn group_id(&self, name: &str) -> String {
-        format!("/subscriptions/{}/resourceGroups/{name}", self.subscription)
-    }
-
-    fn child_id(&self, kind: &str, group: &str, name: &str) -> String {
-        format!(
-            "{}/providers/{}/{name}",
-            self.group_id(group),
-            collection(kind)
-        )
-    }
-
-    async fn read_groups(
-        &self,
-        items: Vec<ReadItem>,
-    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
+        api_version: &'static str,
+        live_of: fn(&Json) -> Live,
+    ) -> Vec<ReadResult> {
         stream::iter(items)
             .map(|item| async move {
                 let live = match self.arm() {
                     Ok(arm) => arm
-                        .get(&item.remote_id, RESOURCES_API)
+                        .get(&item.remote_id, api_version)
                         .await
-                        .map(|g| g.map(|g| group_live(&g))),
+                        .map(|g| g.as_ref().map(live_of)),
                     Err(e) => Err(e),
                 };
                 (item.address, live)
@@ -198,12 +157,14 @@ impl AzureProvider {
             .await
     }
 
-    /// One list call per resource group and kind.
+    /// Reads items of one ARM collection with one list call per resource group.
     async fn read_listed(
         &self,
-        kind: &'static str,
+        collection: &'static str,
+        api_version: &'static str,
+        live_of: fn(&Json) -> Live,
         items: Vec<ReadItem>,
-    ) -> Vec<(crate::model::Address, Result<Option<Live>, ProviderError>)> {
+    ) -> Vec<ReadResult> {
         let mut by_group: BTreeMap<String, Vec<ReadItem>> = BTreeMap::new();
         for item in items {
             by_group
@@ -216,8 +177,8 @@ impl AzureProvider {
                 let listed = match self.arm() {
                     Ok(arm) => {
                         arm.list(
-                            &format!("{}/providers/{}", self.group_id(&group), collection(kind)),
-                            api_version(kind),
+                            &format!("{}/providers/{collection}", self.group_id(&group)),
+                            api_version,
                         )
                         .await
                     }
@@ -234,7 +195,7 @@ impl AzureProvider {
                                         .as_str()
                                         .is_some_and(|id| id.eq_ignore_ascii_case(&item.remote_id))
                                 })
-                                .map(|r| live_of(kind, r))),
+                                .map(live_of)),
                             Err(e) => Err(e.clone()),
                         };
                         (item.address, live)
@@ -247,96 +208,54 @@ impl AzureProvider {
             .await
     }
 
-    fn body(&self, kind: &str, p: &Value) -> Json {
-        let tags = p.get("tags").to_plain_json();
-        match kind {
-            "azure.resource_group" => json!({ "location": text(p, "location"), "tags": tags }),
-            "azure.virtual_network" => json!({
-                "location": text(p, "location"),
-                "tags": tags,
-                "properties": {
-                    "addressSpace": { "addressPrefixes": p.get("address_space").to_plain_json() },
-                    "subnets": p.get("subnets").as_list().unwrap_or_default().iter().map(|s| json!({
-                        "name": text(s, "name"),
-                        "properties": { "addressPrefix": text(s, "address_prefix") },
-                    })).collect::<Vec<_>>(),
-                },
-            }),
-            _ => json!({
-                "location": text(p, "location"),
-                "tags": tags,
-                "sku": { "name": text(p, "sku") },
-                "properties": {
-                    "adminUserEnabled": p.get("admin_user_enabled").as_bool().unwrap_or(false),
-                    "publicNetworkAccess": text(p, "public_network_access"),
-                },
-            }),
-        }
+    /// Writes an ARM resource (PUT or PATCH, followed to its end) and returns it as applied.
+    async fn write(
+        &self,
+        method: Method,
+        id: &str,
+        api_version: &str,
+        body: &Json,
+        live_of: fn(&Json) -> Live,
+    ) -> Result<Applied, ProviderError> {
+        let out = self.arm()?.write(method, id, api_version, body).await?;
+        Ok(Applied {
+            remote_id: out["id"].as_str().unwrap_or(id).to_string(),
+            outputs: live_of(&out).outputs,
+        })
     }
 
-    fn id_for(&self, kind: &str, p: &Value) -> String {
-        match kind {
-            "azure.resource_group" => self.group_id(text(p, "name")),
-            _ => self.child_id(kind, text(p, "resource_group"), text(p, "name")),
-        }
+    /// Imports an ARM resource by its id.
+    async fn import_arm(
+        &self,
+        id: &str,
+        api_version: &str,
+        live_of: fn(&Json) -> Live,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        let found = self.arm()?.get(id, api_version).await?;
+        Ok(found.map(|j| {
+            let live = live_of(&j);
+            (
+                Applied {
+                    remote_id: j["id"].as_str().unwrap_or(id).to_string(),
+                    outputs: live.outputs.clone(),
+                },
+                live,
+            )
+        }))
+    }
+
+    fn group_id(&self, name: &str) -> String {
+        format!("/subscriptions/{}/resourceGroups/{name}", self.subscription)
+    }
+
+    /// The id of resource `name` of `collection` in resource group `group`.
+    fn child_id(&self, collection: &str, group: &str, name: &str) -> String {
+        format!("{}/providers/{collection}/{name}", self.group_id(group))
     }
 }
 
 fn text<'a>(p: &'a Value, key: &str) -> &'a str {
     p.get(key).reveal().as_str().unwrap_or("")
-}
-
-fn api_version(kind: &str) -> &'static str {
-    match kind {
-        "azure.resource_group" => RESOURCES_API,
-        "azure.virtual_network" => NETWORK_API,
-        "azure.virtual_machine" => vm::COMPUTE_API,
-        _ => REGISTRY_API,
-    }
-}
-
-/// The ARM collection of a kind below a resource group.
-fn collection(kind: &str) -> &'static str {
-    match kind {
-        "azure.virtual_network" => "Microsoft.Network/virtualNetworks",
-        "azure.virtual_machine" => "Microsoft.Compute/virtualMachines",
-        _ => "Microsoft.ContainerRegistry/registries",
-    }
-}
-
-/// The live form of an ARM resource of `kind`.
-fn live_of(kind: &str, j: &Json) -> Live {
-    match kind {
-        "azure.resource_group" => group_live(j),
-        "azure.virtual_network" => network_live(j),
-        _ => registry_live(j),
-    }
-}
-
-fn network_live(n: &Json) -> Live {
-    let id = n["id"].as_str().unwrap_or("");
-    let subnets = n["properties"]["subnets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let subnet_ids: serde_json::Map<String, Json> = subnets
-        .iter()
-        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["id"].clone())))
-        .collect();
-    Live {
-        properties: Value::from_json(&json!({
-            "name": n["name"],
-            "resource_group": group_of(id),
-            "location": n["location"],
-            "address_space": n["properties"]["addressSpace"]["addressPrefixes"],
-            "subnets": subnets.iter().map(|s| json!({
-                "name": s["name"],
-                "address_prefix": s["properties"]["addressPrefix"],
-            })).collect::<Vec<_>>(),
-        }))
-        .with_entry("tags", tags_value(n)),
-        outputs: Value::from_json(&json!({ "id": id, "subnet_ids": subnet_ids })),
-    }
 }
 
 /// The resource group named in an ARM id.
@@ -357,194 +276,124 @@ fn tags_value(j: &Json) -> Value {
     }
 }
 
-fn group_live(g: &Json) -> Live {
-    Live {
-        properties: Value::from_json(&json!({
-            "name": g["name"], "location": g["location"],
-        }))
-        .with_entry("tags", tags_value(g)),
-        outputs: Value::from_json(&json!({ "id": g["id"] })),
-    }
-}
-
-fn registry_live(r: &Json) -> Live {
-    let id = r["id"].as_str().unwrap_or("");
-    Live {
-        properties: Value::from_json(&json!({
-            "name": r["name"],
-            "resource_group": group_of(id),
-            "location": r["location"],
-            "sku": r["sku"]["name"],
-            "admin_user_enabled": r["properties"]["adminUserEnabled"].as_bool().unwrap_or(false),
-            "public_network_access": r["properties"]["publicNetworkAccess"].as_str().unwrap_or("Enabled"),
-        }))
-        .with_entry("tags", tags_value(r)),
-        outputs: Value::from_json(&json!({
-            "id": id,
-            "login_server": r["properties"]["loginServer"],
-        })),
+/// The handler of an Azure kind, from the registry.
+fn handler(kind: &KindSchema) -> Result<&'static dyn Handler<AzureProvider>, ProviderError> {
+    match crate::kinds::find(kind.kind).map(|k| k.handler) {
+        Some(crate::kinds::Handler::Azure(h)) => Ok(h),
+        _ => Err(ProviderError::UnknownKind {
+            provider: "azure".into(),
+            kind: kind.kind.into(),
+        }),
     }
 }
 
 #[async_trait]
 impl Provider for AzureProvider {
     async fn read(&self, request: ReadRequest) -> ReadResponse {
-        let (groups, rest): (Vec<ReadItem>, Vec<ReadItem>) = request
-            .items
-            .into_iter()
-            .partition(|i| i.kind.kind == "azure.resource_group");
-        let (registries, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
-            .into_iter()
-            .partition(|i| i.kind.kind == "azure.container_registry");
-        let (networks, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
-            .into_iter()
-            .partition(|i| i.kind.kind == "azure.virtual_network");
-        let (principals, rest): (Vec<ReadItem>, Vec<ReadItem>) = rest
-            .into_iter()
-            .partition(|i| i.kind.kind == "azure.service_principal");
-        let (machines, unknown): (Vec<ReadItem>, Vec<ReadItem>) = rest
-            .into_iter()
-            .partition(|i| i.kind.kind == "azure.virtual_machine");
-        let (mut a, b, c, d, e) = futures::join!(
-            self.read_groups(groups),
-            self.read_listed("azure.container_registry", registries),
-            self.read_listed("azure.virtual_network", networks),
-            self.read_principals(principals),
-            self.read_machines(machines)
-        );
-        a.extend(b);
-        a.extend(c);
-        a.extend(d);
-        a.extend(e);
-        a.extend(unknown.into_iter().map(|i| {
-            let kind = i.kind.kind.to_string();
-            (
-                i.address,
-                Err(ProviderError::UnknownKind {
-                    provider: "azure".into(),
-                    kind,
-                }),
-            )
-        }));
-        ReadResponse { results: a }
+        ReadResponse {
+            results: super::kind::read_by_kind(self, request.items, handler).await,
+        }
     }
 
     fn planned_id(&self, r: &CreateRequest) -> String {
-        if r.kind.kind == "azure.service_principal" {
-            // Graph assigns the object id: an interrupted create cannot be found again.
-            return String::new();
-        }
-        self.id_for(r.kind.kind, &r.properties)
+        handler(r.kind)
+            .map(|h| h.planned_id(self, r))
+            .unwrap_or_default()
     }
 
     async fn create(&self, r: CreateRequest) -> Result<Applied, ProviderError> {
-        if r.kind.kind == "azure.service_principal" {
-            return principal::create(self.graph()?, self.arm()?, &r.properties).await;
-        }
-        if r.kind.kind == "azure.virtual_machine" {
-            let id = self.id_for(r.kind.kind, &r.properties);
-            return vm::create(self.arm()?, &id, &r.properties, &r.previous_outputs).await;
-        }
-        let id = self.id_for(r.kind.kind, &r.properties);
-        let body = self.body(r.kind.kind, &r.properties);
-        let out = self
-            .arm()?
-            .write(Method::PUT, &id, api_version(r.kind.kind), &body)
-            .await?;
-        Ok(applied(r.kind.kind, &out))
+        handler(r.kind)?.create(self, r).await
     }
 
     async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
-        let kind = r.kind.kind;
-        if kind == "azure.virtual_machine" {
-            return vm::update(
-                self.arm()?,
-                &r.remote_id,
-                &r.prior,
-                &r.prior_outputs,
-                &r.properties,
-            )
-            .await;
-        }
-        if kind == "azure.service_principal" {
-            return principal::update(
-                self.graph()?,
-                self.arm()?,
-                &r.remote_id,
-                &r.prior,
-                &r.prior_outputs,
-                &r.properties,
-            )
-            .await;
-        }
-        let out = if kind != "azure.container_registry" {
-            self.arm()?
-                .write(
-                    Method::PUT,
-                    &r.remote_id,
-                    api_version(kind),
-                    &self.body(kind, &r.properties),
-                )
-                .await?
-        } else {
-            let mut body = self.body(kind, &r.properties);
-            if let Json::Object(m) = &mut body {
-                m.remove("location");
-            }
-            self.arm()?
-                .write(Method::PATCH, &r.remote_id, REGISTRY_API, &body)
-                .await?
-        };
-        Ok(applied(kind, &out))
+        handler(r.kind)?.update(self, r).await
     }
 
     async fn delete(&self, r: DeleteRequest) -> Result<(), ProviderError> {
-        if r.kind.kind == "azure.service_principal" {
-            return principal::delete(self.graph()?, self.arm()?, &r.remote_id, &r.prior).await;
-        }
-        if r.kind.kind == "azure.virtual_machine" {
-            return vm::delete(self.arm()?, &r.remote_id, &r.prior).await;
-        }
-        self.arm()?
-            .delete(&r.remote_id, api_version(r.kind.kind))
-            .await
+        handler(r.kind)?.delete(self, r).await
     }
 
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
-        if r.kind.kind == "azure.virtual_machine" {
-            let live = vm::read(self.arm()?, &r.id, &Value::Null).await?;
-            return Ok(live.map(|l| {
-                (
-                    Applied {
-                        remote_id: r.id.clone(),
-                        outputs: l.outputs.clone(),
-                    },
-                    l,
-                )
-            }));
-        }
-        if r.kind.kind == "azure.service_principal" {
-            // By application object id; role assignments are read once the files name them.
-            let live = principal::read(self.graph()?, self.arm()?, &r.id, &Value::Null).await?;
-            return Ok(live.map(|l| {
-                (
-                    Applied {
-                        remote_id: r.id.clone(),
-                        outputs: l.outputs.clone(),
-                    },
-                    l,
-                )
-            }));
-        }
-        let found = self.arm()?.get(&r.id, api_version(r.kind.kind)).await?;
-        Ok(found.map(|j| (applied(r.kind.kind, &j), live_of(r.kind.kind, &j))))
+        handler(r.kind)?.import(self, r).await
     }
 }
 
-fn applied(kind: &str, out: &Json) -> Applied {
-    let live = live_of(kind, out);
-    Applied {
-        remote_id: out["id"].as_str().unwrap_or("").to_string(),
-        outputs: live.outputs,
+/// How a plain ARM resource kind maps to Azure Resource Manager; its `Handler` does the rest
+/// (reads: one GET each for resource groups, one list call per resource group otherwise).
+pub struct ArmKind {
+    /// The api-version its requests carry.
+    pub api_version: &'static str,
+    /// Its collection below a resource group; `None` for a resource group itself.
+    pub collection: Option<&'static str>,
+    /// The PUT body from its properties.
+    pub body: fn(&Value) -> Json,
+    /// Properties and outputs from the resource ARM returns.
+    pub live: fn(&Json) -> Live,
+    /// Updates PATCH the body without `location` (else they PUT the whole body).
+    pub patch_update: bool,
+}
+
+#[async_trait]
+impl Handler<AzureProvider> for ArmKind {
+    async fn read(&self, azure: &AzureProvider, items: Vec<ReadItem>) -> Vec<ReadResult> {
+        match self.collection {
+            None => azure.read_each(items, self.api_version, self.live).await,
+            Some(c) => {
+                azure
+                    .read_listed(c, self.api_version, self.live, items)
+                    .await
+            }
+        }
+    }
+
+    fn planned_id(&self, azure: &AzureProvider, r: &CreateRequest) -> String {
+        let name = text(&r.properties, "name");
+        match self.collection {
+            None => azure.group_id(name),
+            Some(c) => azure.child_id(c, text(&r.properties, "resource_group"), name),
+        }
+    }
+
+    async fn create(
+        &self,
+        azure: &AzureProvider,
+        r: CreateRequest,
+    ) -> Result<Applied, ProviderError> {
+        let id = self.planned_id(azure, &r);
+        let body = (self.body)(&r.properties);
+        azure
+            .write(Method::PUT, &id, self.api_version, &body, self.live)
+            .await
+    }
+
+    async fn update(
+        &self,
+        azure: &AzureProvider,
+        r: UpdateRequest,
+    ) -> Result<Applied, ProviderError> {
+        let mut body = (self.body)(&r.properties);
+        let method = if self.patch_update {
+            if let Json::Object(m) = &mut body {
+                m.remove("location");
+            }
+            Method::PATCH
+        } else {
+            Method::PUT
+        };
+        azure
+            .write(method, &r.remote_id, self.api_version, &body, self.live)
+            .await
+    }
+
+    async fn delete(&self, azure: &AzureProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        azure.arm()?.delete(&r.remote_id, self.api_version).await
+    }
+
+    async fn import(
+        &self,
+        azure: &AzureProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        azure.import_arm(&r.id, self.api_version, self.live).await
     }
 }

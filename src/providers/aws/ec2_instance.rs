@@ -15,6 +15,102 @@ use futures::{StreamExt, stream};
 use super::{api_error, tag_changes, tags_of, text};
 use crate::model::{Address, Value};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
+use async_trait::async_trait;
+
+use super::AwsProvider;
+use crate::kinds::{Handler, Kind};
+use crate::model::schema::{KindSchema, Output, PriceRule, Prop, STRING, TAGS, no_rules};
+use crate::providers::kind::{self, ReadResult as KindRead};
+use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateRequest};
+
+/// The registration of `aws.ec2_instance`.
+pub const KIND: Kind = Kind {
+    schema: &SCHEMA,
+    handler: Handler::Aws(&Ec2Instance),
+};
+
+/// `aws.ec2_instance`: an Amazon EC2 instance (DESIGN §2).
+pub const SCHEMA: KindSchema = KindSchema {
+    kind: "aws.ec2_instance",
+    doc: "An Amazon EC2 instance.",
+    props: &[
+        Prop::new("name", STRING, "The instance's Name tag.").required(),
+        Prop::new(
+            "ami",
+            STRING,
+            "Image id (changing it replaces the instance).",
+        )
+        .required()
+        .replace(),
+        Prop::new(
+            "instance_type",
+            STRING,
+            "e.g. t3.small; changed in place by stopping, modifying and starting the instance.",
+        )
+        .required(),
+        Prop::new(
+            "subnet_id",
+            STRING,
+            "Subnet it runs in (changing it replaces the instance).",
+        )
+        .required()
+        .replace(),
+        Prop::new(
+            "user_data",
+            STRING,
+            "Cloud-init or script text (changing it replaces the instance).",
+        )
+        .replace(),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "private_ip",
+            ty: STRING,
+        },
+    ],
+    price: PriceRule::Ec2Instance,
+    import_id: "instance id (`i-…`)",
+    rules: no_rules,
+};
+
+/// The handler of `aws.ec2_instance`.
+struct Ec2Instance;
+
+#[async_trait]
+impl kind::Handler<AwsProvider> for Ec2Instance {
+    async fn read(&self, aws: &AwsProvider, items: Vec<ReadItem>) -> Vec<KindRead> {
+        aws.ec2.read(items).await
+    }
+
+    fn planned_id(&self, _: &AwsProvider, r: &CreateRequest) -> String {
+        text(&r.properties, "name").to_string()
+    }
+
+    async fn create(&self, aws: &AwsProvider, r: CreateRequest) -> Result<Applied, ProviderError> {
+        aws.ec2.create(&r.address, &r.properties).await
+    }
+
+    async fn update(&self, aws: &AwsProvider, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        aws.ec2.update(&r.remote_id, &r.prior, &r.properties).await
+    }
+
+    async fn delete(&self, aws: &AwsProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        aws.ec2.delete(&r.remote_id).await
+    }
+
+    async fn import(
+        &self,
+        aws: &AwsProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        super::import_by_reading(self, aws, r, None).await
+    }
+}
 
 type ReadResult = (Address, Result<Option<Live>, ProviderError>);
 

@@ -7,6 +7,86 @@ use futures::{StreamExt, stream};
 use super::{api_error, object, tag_changes, tags_of, text};
 use crate::model::{Address, Value};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
+use async_trait::async_trait;
+
+use super::AwsProvider;
+use crate::kinds::{Handler, Kind};
+use crate::model::schema::{
+    Default, KindSchema, Output, PriceRule, Prop, STRING, STRINGS, TAGS, Type, no_rules,
+};
+use crate::providers::kind::{self, ReadResult as KindRead};
+use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateRequest};
+
+/// The registration of `aws.iam_role`.
+pub const KIND: Kind = Kind {
+    schema: &SCHEMA,
+    handler: Handler::Aws(&IamRole),
+};
+
+/// `aws.iam_role`: an IAM role.
+pub const SCHEMA: KindSchema = KindSchema {
+    kind: "aws.iam_role",
+    doc: "An AWS IAM role.",
+    props: &[
+        Prop::new("name", STRING, "Role name.").required().replace(),
+        Prop::new(
+            "assume_role_policy",
+            Type::Any,
+            "Trust policy document (an object).",
+        )
+        .required(),
+        Prop::new(
+            "managed_policy_arns",
+            STRINGS,
+            "Managed policies attached to the role.",
+        )
+        .unordered()
+        .default(Default::EmptyList),
+        Prop::new("description", STRING, "Description."),
+        TAGS,
+    ],
+    outputs: &[Output {
+        name: "arn",
+        ty: STRING,
+    }],
+    price: PriceRule::Free,
+    import_id: "role name",
+    rules: no_rules,
+};
+
+/// The handler of `aws.iam_role`.
+struct IamRole;
+
+#[async_trait]
+impl kind::Handler<AwsProvider> for IamRole {
+    async fn read(&self, aws: &AwsProvider, items: Vec<ReadItem>) -> Vec<KindRead> {
+        aws.iam.read(items).await
+    }
+
+    fn planned_id(&self, _: &AwsProvider, r: &CreateRequest) -> String {
+        text(&r.properties, "name").to_string()
+    }
+
+    async fn create(&self, aws: &AwsProvider, r: CreateRequest) -> Result<Applied, ProviderError> {
+        aws.iam.create(&r.properties).await
+    }
+
+    async fn update(&self, aws: &AwsProvider, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        aws.iam.update(&r.remote_id, &r.prior, &r.properties).await
+    }
+
+    async fn delete(&self, aws: &AwsProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        aws.iam.delete(&r.remote_id).await
+    }
+
+    async fn import(
+        &self,
+        aws: &AwsProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        super::import_by_reading(self, aws, r, None).await
+    }
+}
 
 type ReadResult = (Address, Result<Option<Live>, ProviderError>);
 

@@ -9,6 +9,114 @@ use futures::{StreamExt, stream};
 use super::{api_error, object, tag_changes, tags_of, text};
 use crate::model::{Address, Value};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
+use async_trait::async_trait;
+
+use super::AwsProvider;
+use crate::kinds::{Handler, Kind};
+use crate::model::schema::{
+    Default, KindSchema, Output, PriceRule, Prop, STRING, TAGS, Type, no_rules,
+};
+use crate::providers::kind::{self, ReadResult as KindRead};
+use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateRequest};
+
+/// The registration of `aws.ecr_repository`.
+pub const KIND: Kind = Kind {
+    schema: &SCHEMA,
+    handler: Handler::Aws(&EcrRepository),
+};
+
+const ECR_LIFECYCLE: &[Prop] = &[
+    Prop::new(
+        "keep_last_images",
+        Type::Integer(1, 10_000),
+        "Expire images beyond this many, newest kept.",
+    ),
+    Prop::new(
+        "expire_untagged_after_days",
+        Type::Integer(1, 36_500),
+        "Expire untagged images older than this many days.",
+    ),
+];
+
+/// `aws.ecr_repository`: an Amazon ECR repository.
+pub const SCHEMA: KindSchema = KindSchema {
+    kind: "aws.ecr_repository",
+    doc: "An Amazon ECR container image repository.",
+    props: &[
+        Prop::new("name", STRING, "Repository name.")
+            .required()
+            .replace(),
+        Prop::new(
+            "image_tag_mutability",
+            Type::Enum(&["MUTABLE", "IMMUTABLE"]),
+            "Whether image tags can be overwritten.",
+        )
+        .default(Default::Str("MUTABLE")),
+        Prop::new(
+            "scan_on_push",
+            Type::Bool,
+            "Scan images for vulnerabilities when pushed.",
+        )
+        .default(Default::Bool(false)),
+        Prop::new(
+            "lifecycle",
+            Type::Object(ECR_LIFECYCLE),
+            "Image expiry rules.",
+        ),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "arn",
+            ty: STRING,
+        },
+        Output {
+            name: "uri",
+            ty: STRING,
+        },
+        Output {
+            name: "registry_id",
+            ty: STRING,
+        },
+    ],
+    price: PriceRule::EcrStorage,
+    import_id: "repository name",
+    rules: no_rules,
+};
+
+/// The handler of `aws.ecr_repository`.
+struct EcrRepository;
+
+#[async_trait]
+impl kind::Handler<AwsProvider> for EcrRepository {
+    async fn read(&self, aws: &AwsProvider, items: Vec<ReadItem>) -> Vec<KindRead> {
+        aws.ecr.read(items).await
+    }
+
+    fn planned_id(&self, _: &AwsProvider, r: &CreateRequest) -> String {
+        text(&r.properties, "name").to_string()
+    }
+
+    async fn create(&self, aws: &AwsProvider, r: CreateRequest) -> Result<Applied, ProviderError> {
+        aws.ecr.create(&r.properties).await
+    }
+
+    async fn update(&self, aws: &AwsProvider, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        aws.ecr.update(&r.remote_id, &r.prior, &r.properties).await
+    }
+
+    async fn delete(&self, aws: &AwsProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        aws.ecr.delete(&r.remote_id).await
+    }
+
+    async fn import(
+        &self,
+        aws: &AwsProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        super::import_by_reading(self, aws, r, None).await
+    }
+}
 
 /// DescribeRepositories takes at most 100 names.
 const DESCRIBE_BATCH: usize = 100;

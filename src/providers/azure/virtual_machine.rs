@@ -7,9 +7,176 @@ use reqwest::Method;
 use serde_json::{Value as Json, json};
 
 use super::arm::Arm;
-use super::principal;
+use super::service_principal as principal;
 use crate::model::Value;
 use crate::providers::{Applied, Live, ProviderError};
+use async_trait::async_trait;
+
+use super::AzureProvider;
+use super::service_principal::ROLE_ASSIGNMENT_TYPE;
+use crate::kinds::{Handler, Kind};
+use crate::model::schema::{
+    Default, KindSchema, Output, PriceRule, Prop, STRING, TAGS, Type, no_rules,
+};
+use crate::providers::ReadItem;
+use crate::providers::kind::{self, ReadResult as KindRead};
+use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateRequest};
+use futures::{StreamExt, stream};
+
+/// The registration of `azure.virtual_machine`.
+pub const KIND: Kind = Kind {
+    schema: &SCHEMA,
+    handler: Handler::Azure(&VirtualMachine),
+};
+
+const VM_IMAGE: &[Prop] = &[
+    Prop::new("publisher", STRING, "Image publisher, e.g. Canonical.").required(),
+    Prop::new("offer", STRING, "Image offer, e.g. ubuntu-24_04-lts.").required(),
+    Prop::new("sku", STRING, "Image SKU, e.g. server.").required(),
+    Prop::new("version", STRING, "Image version.").default(Default::Str("latest")),
+];
+
+const VM_IDENTITY: &[Prop] = &[Prop::new(
+    "system_assigned",
+    Type::Bool,
+    "Give the VM a system-assigned managed identity.",
+)
+.default(Default::Bool(true))];
+
+/// `azure.virtual_machine`: a Linux VM (SSH key only) with its network interface.
+pub const SCHEMA: KindSchema = KindSchema {
+    kind: "azure.virtual_machine",
+    doc: "A Linux virtual machine (SSH key only) with its network interface, managed identity and role assignments.",
+    props: &[
+        Prop::new("name", STRING, "VM name.").required().replace(),
+        Prop::new("resource_group", STRING, "Resource group it lives in.")
+            .required()
+            .replace(),
+        Prop::new("location", STRING, "Azure region.")
+            .required()
+            .replace(),
+        Prop::new("size", STRING, "VM size, e.g. Standard_B2s.").required(),
+        Prop::new("image", Type::Object(VM_IMAGE), "Marketplace image.")
+            .required()
+            .replace(),
+        Prop::new("admin_username", STRING, "Admin user.")
+            .required()
+            .replace(),
+        Prop::new(
+            "ssh_public_key",
+            STRING,
+            "The admin's SSH public key (no password login).",
+        )
+        .required()
+        .replace(),
+        Prop::new("subnet_id", STRING, "Subnet of its network interface.")
+            .required()
+            .replace(),
+        Prop::new("identity", Type::Object(VM_IDENTITY), "Managed identity.")
+            .default(Default::EmptyMap),
+        Prop::new(
+            "role_assignments",
+            Type::List(&ROLE_ASSIGNMENT_TYPE),
+            "Roles granted to the VM's managed identity, e.g. AcrPull on a registry.",
+        )
+        .unordered()
+        .default(Default::EmptyList),
+        TAGS,
+    ],
+    outputs: &[
+        Output {
+            name: "id",
+            ty: STRING,
+        },
+        Output {
+            name: "principal_id",
+            ty: STRING,
+        },
+        Output {
+            name: "private_ip",
+            ty: STRING,
+        },
+    ],
+    price: PriceRule::AzureVmSize,
+    import_id: "VM resource id",
+    rules: no_rules,
+};
+
+/// The ARM collection of VMs below a resource group.
+const COLLECTION: &str = "Microsoft.Compute/virtualMachines";
+
+/// The handler of `azure.virtual_machine`.
+struct VirtualMachine;
+
+#[async_trait]
+impl kind::Handler<AzureProvider> for VirtualMachine {
+    async fn read(&self, azure: &AzureProvider, items: Vec<ReadItem>) -> Vec<KindRead> {
+        stream::iter(items)
+            .map(|item| async move {
+                let live = match azure.arm() {
+                    Ok(arm) => read(arm, &item.remote_id, &item.prior).await,
+                    Err(e) => Err(e),
+                };
+                (item.address, live)
+            })
+            .buffer_unordered(azure.parallelism)
+            .collect()
+            .await
+    }
+
+    fn planned_id(&self, azure: &AzureProvider, r: &CreateRequest) -> String {
+        azure.child_id(
+            COLLECTION,
+            text(&r.properties, "resource_group"),
+            text(&r.properties, "name"),
+        )
+    }
+
+    async fn create(
+        &self,
+        azure: &AzureProvider,
+        r: CreateRequest,
+    ) -> Result<Applied, ProviderError> {
+        let id = self.planned_id(azure, &r);
+        create(azure.arm()?, &id, &r.properties, &r.previous_outputs).await
+    }
+
+    async fn update(
+        &self,
+        azure: &AzureProvider,
+        r: UpdateRequest,
+    ) -> Result<Applied, ProviderError> {
+        update(
+            azure.arm()?,
+            &r.remote_id,
+            &r.prior,
+            &r.prior_outputs,
+            &r.properties,
+        )
+        .await
+    }
+
+    async fn delete(&self, azure: &AzureProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        delete(azure.arm()?, &r.remote_id, &r.prior).await
+    }
+
+    async fn import(
+        &self,
+        azure: &AzureProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        let live = read(azure.arm()?, &r.id, &Value::Null).await?;
+        Ok(live.map(|l| {
+            (
+                Applied {
+                    remote_id: r.id.clone(),
+                    outputs: l.outputs.clone(),
+                },
+                l,
+            )
+        }))
+    }
+}
 
 /// api-version of Microsoft.Compute.
 pub const COMPUTE_API: &str = "2024-07-01";

@@ -1,0 +1,197 @@
+//! The schema of a service's `rollout` block (DESIGN §5), shared by every kind a rollout drives.
+
+use crate::model::schema::{Default, Prop, STRING, STRINGS, Type};
+
+/// A rollout step: percent of traffic on the new revision.
+const PERCENT_STEP: Type = Type::Integer(1, 100);
+
+const ON_FAIL: Type = Type::Enum(&["rollback", "alert"]);
+
+const HTTP_GATE: &[Prop] = &[
+    Prop::new("url", STRING, "URL probed with GET.").required(),
+    Prop::new(
+        "expect_status",
+        Type::Integer(100, 599),
+        "Status that passes.",
+    )
+    .default(Default::Int(200)),
+    Prop::new("timeout", Type::Duration, "Probe timeout.").default(Default::Str("2s")),
+    Prop::new(
+        "failures",
+        Type::Integer(1, 1_000),
+        "Consecutive failed probes that fail the gate.",
+    )
+    .default(Default::Int(2)),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+
+const HTTP_GATE_TYPE: Type = Type::Object(HTTP_GATE);
+
+const METRIC_GATE: &[Prop] = &[
+    Prop::new(
+        "name",
+        Type::Enum(&["error_rate", "p95_latency"]),
+        "error_rate (HTTPCode_Target_5XX_Count / RequestCount) or p95_latency (TargetResponseTime).",
+    )
+    .required(),
+    Prop::new("max", Type::Number, "error_rate: highest rate that passes (0.05 = 5%)."),
+    Prop::new(
+        "max_ratio_to_baseline",
+        Type::Number,
+        "p95_latency: highest ratio to the old revision's p95 that passes.",
+    ),
+    Prop::new("for", Type::Duration, "Window the metric is read over.").default(Default::Str("1m")),
+    Prop::new(
+        "no_data",
+        Type::Enum(&["fail", "pass", "wait"]),
+        "What no datapoints mean: fail, pass, or wait (neither; the bake goes on).",
+    )
+    .default(Default::Str("wait")),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+
+const METRIC_GATE_TYPE: Type = Type::Object(METRIC_GATE);
+
+const COMMAND_GATE: &[Prop] = &[
+    Prop::new(
+        "run",
+        STRING,
+        "Shell command; exit 0 passes. Gets CONVERGE_ROLLOUT_* variables.",
+    )
+    .required(),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "Kill it and fail after this long.",
+    )
+    .default(Default::Str("5m")),
+    Prop::new("on_fail", ON_FAIL, "rollback or alert.").default(Default::Str("rollback")),
+];
+
+const HEALTH: &[Prop] = &[
+    Prop::new("http", HTTP_GATE_TYPE, "An HTTP probe of the new revision."),
+    Prop::new(
+        "alarms",
+        STRINGS,
+        "CloudWatch alarms that must not be in ALARM.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "metrics",
+        Type::List(&METRIC_GATE_TYPE),
+        "ALB metrics of the new revision's target group.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "command",
+        Type::Object(COMMAND_GATE),
+        "A smoke test run by converge.",
+    ),
+];
+
+const TRAFFIC: &[Prop] = &[
+    Prop::new(
+        "listener_arn",
+        STRING,
+        "ALB listener whose forward weights move traffic.",
+    )
+    .required(),
+    Prop::new(
+        "target_groups",
+        STRINGS,
+        "The two target groups the revisions alternate on.",
+    )
+    .required(),
+    Prop::new(
+        "test_listener_arn",
+        STRING,
+        "blue_green: a listener that reaches the new revision before the switch.",
+    ),
+];
+
+const COST_ANOMALY: &[Prop] = &[
+    Prop::new(
+        "lookback",
+        Type::Duration,
+        "`cost watch` baseline window for this service (default 7d).",
+    ),
+    Prop::new(
+        "threshold",
+        Type::Percent,
+        "`cost watch`: a day above the baseline by more than this is an anomaly (default 50%).",
+    ),
+    Prop::new(
+        "min_daily",
+        Type::Number,
+        "`cost watch`: and by at least this many USD a day (default 1).",
+    ),
+];
+
+const ROLLOUT_COST: &[Prop] = &[
+    Prop::new(
+        "max_run_rate_increase",
+        Type::Percent,
+        "Refuse a revision whose run rate exceeds the old one's by more than this.",
+    ),
+    Prop::new(
+        "anomaly",
+        Type::Object(COST_ANOMALY),
+        "Per-service overrides of `cost watch`'s lookback, threshold and minimum.",
+    ),
+];
+
+const NOTIFY: &[Prop] = &[Prop::new(
+    "webhook",
+    STRING,
+    "URL that receives a JSON POST per rollout event.",
+)];
+
+/// The fields of a `rollout` block.
+pub const ROLLOUT: &[Prop] = &[
+    Prop::new(
+        "strategy",
+        Type::Enum(&["canary", "blue_green", "rolling"]),
+        "canary, blue_green, or rolling (ECS native, circuit breaker).",
+    )
+    .default(Default::Str("canary")),
+    Prop::new(
+        "steps",
+        Type::List(&PERCENT_STEP),
+        "canary: percent of traffic on the new revision at each step.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "bake",
+        Type::Duration,
+        "Per step (blue_green: pre-traffic checks).",
+    )
+    .default(Default::Str("5m")),
+    Prop::new("interval", Type::Duration, "How often gates are evaluated.")
+        .default(Default::Str("10s")),
+    Prop::new(
+        "termination_wait",
+        Type::Duration,
+        "blue_green: how long the old task set is kept after the switch.",
+    )
+    .default(Default::Str("5m")),
+    Prop::new(
+        "traffic",
+        Type::Object(TRAFFIC),
+        "Listener and target groups.",
+    ),
+    Prop::new(
+        "health",
+        Type::Object(HEALTH),
+        "Gates evaluated during each bake.",
+    ),
+    Prop::new(
+        "cost",
+        Type::Object(ROLLOUT_COST),
+        "Cost gate, before traffic moves.",
+    ),
+    Prop::new(
+        "notify",
+        Type::Object(NOTIFY),
+        "Where rollout events are posted.",
+    ),
+];
