@@ -172,7 +172,18 @@ pub enum ApplyError {
     },
 }
 
-type StepOutput = (NodeIndex, Result<Option<Applied>, ProviderError>, Duration);
+type StepOutput = (NodeIndex, Result<Option<Applied>, StepError>, Duration);
+
+/// Why one step failed (reported in the step's result and audit event; dependents skipped).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A provider call failed or was refused.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// A rollout did not succeed (rolled back, refused, interrupted, or its target failed).
+    #[error(transparent)]
+    Rollout(#[from] crate::rollout::RolloutError),
+}
 
 /// Runs the plan's steps; see the module docs for the guarantees.
 pub async fn execute(
@@ -397,14 +408,11 @@ enum Request {
     Invalid(ProviderError),
 }
 
-async fn run_request(
-    inputs: &Inputs<'_>,
-    request: Request,
-) -> Result<Option<Applied>, ProviderError> {
+async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<Applied>, StepError> {
     let registry = inputs.registry;
     match request {
-        Request::Create(r) => registry.for_kind(r.kind)?.create(r).await.map(Some),
-        Request::Update(r) => registry.for_kind(r.kind)?.update(r).await.map(Some),
+        Request::Create(r) => Ok(registry.for_kind(r.kind)?.create(r).await.map(Some)?),
+        Request::Update(r) => Ok(registry.for_kind(r.kind)?.update(r).await.map(Some)?),
         Request::Rollout(r) => {
             let aws = registry
                 .aws()
@@ -426,10 +434,10 @@ async fn run_request(
                 prices: &inputs.env.prices,
                 report: inputs.notice,
             };
-            crate::rollout::run(&ctx, &r).await.map(Some)
+            Ok(crate::rollout::run(&ctx, &r).await.map(Some)?)
         }
-        Request::Delete(r) => registry.for_kind(r.kind)?.delete(r).await.map(|_| None),
-        Request::Invalid(e) => Err(e),
+        Request::Delete(r) => Ok(registry.for_kind(r.kind)?.delete(r).await.map(|_| None)?),
+        Request::Invalid(e) => Err(e.into()),
     }
 }
 

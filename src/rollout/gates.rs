@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::engine::{Probe, ProbeResult};
 use super::spec::{Health, MetricGate, NoData, OnFail};
 use crate::providers::aws::AwsProvider;
 
@@ -11,23 +12,26 @@ use crate::providers::aws::AwsProvider;
 pub enum Verdict {
     /// Healthy.
     Pass,
-    /// Failing, but not enough times in a row yet.
-    Pending(String),
     /// Failed: the gate's `on_fail` applies.
     Fail(String),
     /// Nothing to judge yet (no datapoints, `no_data: wait`).
     NoData(String),
 }
 
-/// One gate's verdict.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// `health.http`, `health.alarms`, `health.metrics.error_rate`, ...
-    pub gate: String,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// What a failure does.
-    pub on_fail: OnFail,
+impl Probe {
+    /// A probe of a gate that fails at its first failure.
+    fn once(gate: &str, verdict: Verdict, on_fail: OnFail) -> Probe {
+        Probe {
+            gate: gate.to_string(),
+            result: match verdict {
+                Verdict::Pass => ProbeResult::Pass,
+                Verdict::Fail(t) => ProbeResult::Fail(t),
+                Verdict::NoData(t) => ProbeResult::NoData(t),
+            },
+            on_fail,
+            threshold: None,
+        }
+    }
 }
 
 /// What the gates know about the revisions.
@@ -51,12 +55,11 @@ pub struct GateContext {
     pub weight: i32,
 }
 
-/// Evaluates gates, remembering consecutive HTTP failures between evaluations.
+/// Evaluates gates once per call; the engine counts consecutive failures across calls.
 pub struct Gates<'a> {
     health: &'a Health,
     aws: &'a AwsProvider,
     http: reqwest::Client,
-    http_failures: u32,
 }
 
 /// Judges an error rate: 5xx / requests over the window against `max`.
@@ -125,12 +128,11 @@ impl<'a> Gates<'a> {
             health,
             aws,
             http: reqwest::Client::new(),
-            http_failures: 0,
         }
     }
 
     /// Evaluates every gate once.
-    pub async fn evaluate(&mut self, ctx: &GateContext) -> Vec<Outcome> {
+    pub async fn evaluate(&self, ctx: &GateContext) -> Vec<Probe> {
         let mut out = Vec::new();
         if let Some(http) = &self.health.http {
             let probe = self.http.get(&http.url).timeout(http.timeout).send().await;
@@ -144,29 +146,14 @@ impl<'a> Gates<'a> {
                 )),
                 Err(e) => Some(format!("{} unreachable: {e}", http.url)),
             };
-            let verdict = match problem {
-                None => {
-                    self.http_failures = 0;
-                    Verdict::Pass
-                }
-                Some(p) => {
-                    self.http_failures += 1;
-                    let text = format!(
-                        "{} consecutive failure{}, last: {p}",
-                        self.http_failures,
-                        if self.http_failures == 1 { "" } else { "s" }
-                    );
-                    if self.http_failures >= http.failures {
-                        Verdict::Fail(text)
-                    } else {
-                        Verdict::Pending(text)
-                    }
-                }
-            };
-            out.push(Outcome {
+            out.push(Probe {
                 gate: "health.http".into(),
-                verdict,
+                result: match problem {
+                    None => ProbeResult::Pass,
+                    Some(p) => ProbeResult::Fail(p),
+                },
                 on_fail: http.on_fail,
+                threshold: Some(http.failures),
             });
         }
         if !self.health.alarms.is_empty() {
@@ -192,26 +179,19 @@ impl<'a> Gates<'a> {
                 }
                 Err(e) => Verdict::NoData(format!("could not read alarms: {e}")),
             };
-            out.push(Outcome {
-                gate: "health.alarms".into(),
-                verdict,
-                on_fail: OnFail::Rollback,
-            });
+            out.push(Probe::once("health.alarms", verdict, OnFail::Rollback));
         }
         for m in &self.health.metrics {
             let verdict = self.metric(m, ctx).await;
-            out.push(Outcome {
-                gate: format!("health.metrics.{}", m.name),
+            out.push(Probe::once(
+                &format!("health.metrics.{}", m.name),
                 verdict,
-                on_fail: m.on_fail,
-            });
+                m.on_fail,
+            ));
         }
         if let Some(c) = &self.health.command {
-            out.push(Outcome {
-                gate: "health.command".into(),
-                verdict: run_command(&c.run, c.timeout, ctx).await,
-                on_fail: c.on_fail,
-            });
+            let verdict = run_command(&c.run, c.timeout, ctx).await;
+            out.push(Probe::once("health.command", verdict, c.on_fail));
         }
         out
     }

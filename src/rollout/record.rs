@@ -48,6 +48,64 @@ impl Rollout {
     }
 }
 
+/// Where a rollout is, as persisted (the `phase` of `rollout status`). Canary: starting →
+/// baking (per step) → finishing → done; blue/green: starting → pre_traffic → termination_wait
+/// → finishing → done; rolling: starting → deploying → ready → done; any of them →
+/// rolling_back → done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The new revision is being created beside the old one.
+    Starting,
+    /// Canary: the current step's weights are set (or being set) and its gates baked.
+    Baking,
+    /// Blue/green: the new revision at 0% while pre-traffic checks run.
+    PreTraffic,
+    /// Blue/green: all traffic switched; the old revision is kept while gates still run.
+    TerminationWait,
+    /// Rolling: the service is being updated in place to the new revision.
+    Deploying,
+    /// Rolling: waiting for the new revision to be ready.
+    Ready,
+    /// The new revision is being made primary and the old one removed.
+    Finishing,
+    /// Traffic is going back to the old revision and the new one is being removed.
+    RollingBack,
+    /// Nothing left to do (`status` says how it ended).
+    Done,
+}
+
+impl Phase {
+    /// Its name in records and `rollout status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Baking => "baking",
+            Phase::PreTraffic => "pre_traffic",
+            Phase::TerminationWait => "termination_wait",
+            Phase::Deploying => "deploying",
+            Phase::Ready => "ready",
+            Phase::Finishing => "finishing",
+            Phase::RollingBack => "rolling_back",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The version of the record format this release writes. Version 1 (no `version` field)
+/// records, written before the rollout engine, decode into it unchanged.
+pub const RECORD_VERSION: u32 = 2;
+
+fn version_one() -> u32 {
+    1
+}
+
 /// One revision taking part: its task set, task definition and target group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Revision {
@@ -75,16 +133,19 @@ pub struct GateResult {
 /// A rollout's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
+    /// The record format (see [`RECORD_VERSION`]).
+    #[serde(default = "version_one")]
+    pub version: u32,
     /// Random id.
     pub id: String,
     /// The service's address.
     pub address: String,
-    /// `canary` or `blue_green`.
+    /// `canary`, `blue_green` or `rolling`.
     pub strategy: String,
     /// Where it is.
     pub status: Status,
-    /// `starting`, `baking`, `pre_traffic`, `termination_wait`, `finishing`, `done`.
-    pub phase: String,
+    /// What it is doing.
+    pub phase: Phase,
     /// Canary weights (blue/green: `[0, 100]`).
     pub steps: Vec<i32>,
     /// Index into `steps` of the current step.
@@ -113,6 +174,15 @@ pub struct Rollout {
     pub reason: Option<String>,
     /// Seconds from the failing gate to traffic restored, when it rolled back.
     pub rollback_seconds: Option<f64>,
+    /// When the rollback began (RFC 3339), while rolling back.
+    #[serde(default)]
+    pub rollback_started: Option<String>,
+    /// Whether the rollback was asked for (`rollout abort`, or superseded), not a gate's.
+    #[serde(default)]
+    pub aborting: bool,
+    /// Consecutive failures of each gate that counts them (`health.http`), reset by a pass.
+    #[serde(default)]
+    pub failures: std::collections::BTreeMap<String, u32>,
     /// SHA-256 of the desired properties it rolls out (resume continues only the same ones).
     pub desired_hash: String,
     /// RFC 3339 start, update and end times.

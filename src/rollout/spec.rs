@@ -11,6 +11,8 @@ pub enum Strategy {
     Canary,
     /// Pre-traffic checks at 0%, then one switch, old task set kept for `termination_wait`.
     BlueGreen,
+    /// The target's own in-place deployment (ECS's rolling update), no weights.
+    Rolling,
 }
 
 impl Strategy {
@@ -19,6 +21,7 @@ impl Strategy {
         match self {
             Strategy::Canary => "canary",
             Strategy::BlueGreen => "blue_green",
+            Strategy::Rolling => "rolling",
         }
     }
 }
@@ -291,6 +294,7 @@ impl RolloutSpec {
                 "blue_green: checks for {bake} at 0%, then 100% at once, old revision kept {}",
                 humantime::format_duration(self.termination_wait)
             ),
+            Strategy::Rolling => "rolling: the target's own in-place deployment".into(),
         }
     }
 }

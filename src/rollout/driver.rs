@@ -1,0 +1,373 @@
+//! The rollout driver: runs the engine's steps against a [`Target`]. It persists each
+//! transition before acting on it, records its audit events (and webhook notifications), waits
+//! where the engine says, and turns what it sees (a step done, gate results, a steering request
+//! from another process, Ctrl-C) into the engine's next observation. It decides nothing.
+//!
+//! Guarantees: every `.await` on the target happens after the record that names the step is
+//! saved, so a run killed anywhere is resumed by the next `apply` or `rollout resume` with the
+//! same step; Ctrl-C stops at the next wait, resumably.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::ecs::{EcsService, EcsTarget};
+use super::engine::{self, Event, Observation, Outcome, Request, Step};
+use super::error::RolloutError;
+use super::record::{Phase, Rollout};
+use super::spec::RolloutSpec;
+use super::target::{Target, TargetError};
+use crate::audit::{self, NewEvent};
+use crate::model::{Address, Value};
+use crate::providers::Applied;
+use crate::providers::aws::AwsProvider;
+use crate::state::{self, StateStore};
+
+/// What the driver needs besides the request.
+pub struct RolloutContext<'a> {
+    /// Where progress, requests and audit events go.
+    pub store: &'a dyn StateStore,
+    /// Actor and commit.
+    pub audit: &'a audit::Context,
+    /// ECS, ELB and CloudWatch.
+    pub aws: &'a AwsProvider,
+    /// The command (`apply`, `rollout resume`).
+    pub operation: &'a str,
+    /// Ctrl-C: stop at the next safe point, resumable.
+    pub interrupt: &'a CancellationToken,
+    /// Region of the price table for the cost gate.
+    pub region: String,
+    /// The price table (the project's `prices.json`, else the shipped one).
+    pub prices: &'a crate::cost::PriceTable,
+    /// Environment name.
+    pub environment: String,
+    /// Progress lines for people.
+    pub report: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+/// A service update that needs a new revision under a rollout.
+#[derive(Debug, Clone)]
+pub struct RolloutRequest {
+    /// The service.
+    pub address: Address,
+    /// Its cloud id.
+    pub remote_id: String,
+    /// Live properties now.
+    pub prior: Value,
+    /// Outputs now.
+    pub prior_outputs: Value,
+    /// Desired properties.
+    pub desired: Value,
+    /// Its rollout settings.
+    pub spec: RolloutSpec,
+}
+
+/// A hash of what a rollout rolls out, to match a record with a later run.
+pub fn desired_hash(desired: &Value) -> String {
+    let text = serde_json::to_string(&desired.to_plain_json()).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Runs (or continues) the rollout of `req` on ECS; returns the service as applied on
+/// success, the typed reason otherwise.
+pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Applied, RolloutError> {
+    let service = EcsService {
+        address: &req.address,
+        remote_id: &req.remote_id,
+        prior: &req.prior,
+        prior_outputs: &req.prior_outputs,
+        desired: &req.desired,
+    };
+    let target = EcsTarget::new(ctx.aws, &req.spec, service, &ctx.region, ctx.prices);
+    drive(ctx, req, &target).await
+}
+
+/// Runs (or continues) the rollout of `req` on `target`.
+pub async fn drive(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    target: &dyn Target,
+) -> Result<Applied, RolloutError> {
+    let hash = desired_hash(&req.desired);
+    let rec = match load(ctx, &req.address).await? {
+        Some(r) if r.status.unfinished() && r.desired_hash == hash => {
+            (ctx.report)(&format!(
+                "{}: resuming the rollout at step {} of {} ({}% on the new revision)",
+                req.address,
+                r.step + 1,
+                r.steps.len(),
+                r.weights[1]
+            ));
+            r
+        }
+        Some(mut r) if r.status.unfinished() => {
+            (ctx.report)(&format!(
+                "{}: an unfinished rollout of another revision is rolled back first",
+                req.address
+            ));
+            if r.phase != Phase::RollingBack {
+                r.phase = Phase::RollingBack;
+                r.reason = Some("superseded by a newer revision before it finished".into());
+                r.aborting = true;
+                r.rollback_started = Some(engine::stamp(chrono::Utc::now()));
+            }
+            match run_steps(ctx, req, target, r).await {
+                // Rolled back as asked: the new rollout starts from the old revision.
+                Ok(_) | Err(RolloutError::Aborted { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            start(ctx, req, target, hash).await?
+        }
+        _ => start(ctx, req, target, hash).await?,
+    };
+    let rec = run_steps(ctx, req, target, rec).await?;
+    Ok(target.applied(&rec))
+}
+
+/// A new record, filled by the target and past its pre-checks (the cost gate), saved.
+async fn start(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    target: &dyn Target,
+    hash: String,
+) -> Result<Rollout, RolloutError> {
+    let mut rec = engine::new_record(
+        &req.spec,
+        uuid::Uuid::new_v4().to_string(),
+        req.address.to_string(),
+        chrono::Utc::now(),
+    );
+    rec.desired_hash = hash;
+    match target.begin(&mut rec).await {
+        Ok(()) => Ok(rec),
+        Err(TargetError::Refused {
+            detail,
+            before,
+            after,
+        }) => {
+            let mut ev = NewEvent::new(ctx.operation, "rollout refused", "failed")
+                .address(&req.address)
+                .detail(format!("cost gate: {detail}"));
+            ev.before = Some(before);
+            ev.after = Some(after);
+            ctx.store
+                .commit(state::Change::None, ev, ctx.audit)
+                .await
+                .map_err(|e| state_err(req, e))?;
+            Err(RolloutError::CostRefused {
+                address: req.address.to_string(),
+                detail,
+            })
+        }
+        Err(source) => Err(RolloutError::Target {
+            address: req.address.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Steps the engine until it stops; returns the final record when it succeeded.
+async fn run_steps(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    target: &dyn Target,
+    mut rec: Rollout,
+) -> Result<Rollout, RolloutError> {
+    let failed = |source: TargetError| RolloutError::Target {
+        address: req.address.to_string(),
+        source,
+    };
+    let mut observed = Observation::Resumed;
+    loop {
+        let t = engine::next(&rec, &req.spec, &observed, chrono::Utc::now());
+        rec = t.record;
+        save(ctx, req, &rec).await?;
+        for e in &t.events {
+            event(ctx, req, &rec, e).await?;
+        }
+        observed = match t.step {
+            Step::StartRevision => {
+                target.start_revision(&mut rec).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::SetWeights(weights) => {
+                target.set_weights(&rec, weights).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::Evaluate { after } => wait_then_observe(ctx, req, target, &rec, after).await?,
+            Step::Deploy => {
+                target.deploy(&mut rec).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::AwaitReady => match target.ready(&rec).await.map_err(failed)? {
+                None => Observation::Completed,
+                Some(reason) => Observation::Failed(reason),
+            },
+            Step::Promote => {
+                target.promote(&rec).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::Restore => {
+                target.restore(&rec).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::Stop(outcome) => {
+                let address = req.address.to_string();
+                return match outcome {
+                    Outcome::Succeeded => Ok(rec),
+                    Outcome::RolledBack {
+                        reason,
+                        seconds,
+                        aborted: false,
+                    } => Err(RolloutError::GateFailed {
+                        address,
+                        reason,
+                        seconds,
+                    }),
+                    Outcome::RolledBack {
+                        reason, seconds, ..
+                    } => Err(RolloutError::Aborted {
+                        address,
+                        reason,
+                        seconds,
+                    }),
+                    Outcome::Interrupted => Err(RolloutError::Interrupted {
+                        address,
+                        step: rec.step + 1,
+                        steps: rec.steps.len(),
+                        weight: rec.weights[1],
+                    }),
+                };
+            }
+        };
+    }
+}
+
+/// Waits `after` (cut short by Ctrl-C), then takes a steering request or evaluates the gates.
+async fn wait_then_observe(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    target: &dyn Target,
+    rec: &Rollout,
+    after: Duration,
+) -> Result<Observation, RolloutError> {
+    if !after.is_zero() {
+        tokio::select! {
+            _ = ctx.interrupt.cancelled() => {}
+            _ = tokio::time::sleep(after) => {}
+        }
+    }
+    if ctx.interrupt.is_cancelled() {
+        return Ok(Observation::Interrupted);
+    }
+    let request = ctx
+        .store
+        .take_rollout_request(&req.address)
+        .await
+        .map_err(|e| state_err(req, e))?;
+    if let Some(r) = request.as_deref().and_then(Request::parse) {
+        return Ok(Observation::Requested(r));
+    }
+    Ok(Observation::Gates(target.evaluate(rec).await))
+}
+
+async fn load(
+    ctx: &RolloutContext<'_>,
+    address: &Address,
+) -> Result<Option<Rollout>, RolloutError> {
+    let stored = ctx
+        .store
+        .rollouts()
+        .await
+        .map_err(|e| RolloutError::State {
+            address: address.to_string(),
+            source: e,
+        })?;
+    Ok(stored
+        .into_iter()
+        .find(|r| &r.address == address)
+        .map(|r| Rollout::decode(&r.address, &r.body))
+        .transpose()?)
+}
+
+fn state_err(req: &RolloutRequest, source: state::StateError) -> RolloutError {
+    RolloutError::State {
+        address: req.address.to_string(),
+        source,
+    }
+}
+
+async fn save(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    rec: &Rollout,
+) -> Result<(), RolloutError> {
+    let body = serde_json::to_value(rec).unwrap_or_default();
+    ctx.store
+        .save_rollout(&req.address, &body)
+        .await
+        .map_err(|e| state_err(req, e))
+}
+
+/// Records an audit event and posts it to the webhook.
+async fn event(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+    rec: &Rollout,
+    e: &Event,
+) -> Result<(), RolloutError> {
+    let mut ev = NewEvent::new(ctx.operation, e.action, e.outcome)
+        .address(&req.address)
+        .detail(e.detail.clone());
+    ev.before = Some(serde_json::json!({ "task_definition": rec.old.task_definition }));
+    let images: Vec<&str> = req
+        .desired
+        .get("task")
+        .get("containers")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.get("image").as_str())
+        .collect();
+    ev.after = Some(serde_json::json!({
+        "task_definition": rec.new.task_definition,
+        "images": images,
+        "weights": { "old": rec.weights[0], "new": rec.weights[1] },
+        "rollout": rec.id,
+    }));
+    ctx.store
+        .commit(state::Change::None, ev, ctx.audit)
+        .await
+        .map_err(|err| state_err(req, err))?;
+    (ctx.report)(&format!("{}: {}: {}", req.address, e.action, e.detail));
+    if let Some(url) = &req.spec.webhook {
+        let payload = serde_json::json!({
+            "text": format!("converge {} {}: {} — {}", ctx.environment, req.address, e.action, e.detail),
+            "event": e.action,
+            "outcome": e.outcome,
+            "environment": ctx.environment,
+            "address": req.address.to_string(),
+            "rollout": rec.id,
+            "strategy": rec.strategy,
+            "step": rec.step + 1,
+            "steps": rec.steps,
+            "weights": { "old": rec.weights[0], "new": rec.weights[1] },
+            "old_revision": rec.old.task_definition,
+            "new_revision": rec.new.task_definition,
+            "reason": rec.reason,
+            "actor": ctx.audit.actor,
+            "commit": ctx.audit.commit,
+        });
+        if e.action == "gate failed" {
+            // Never let a slow webhook delay the rollback that follows.
+            let url = url.clone();
+            tokio::spawn(async move {
+                super::notify::webhook(&reqwest::Client::new(), &url, &payload).await;
+            });
+        } else {
+            super::notify::webhook(&reqwest::Client::new(), url, &payload).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The ECS rollout target: one task set per revision under the EXTERNAL deployment
+//! controller, traffic moved by the ALB listener's forward weights between the two target
+//! groups (the idle one receives the new revision), gates read through CloudWatch.
+
+use async_trait::async_trait;
+
+use super::engine::Probe;
+use super::gates::{GateContext, Gates};
+use super::record::{Revision, Rollout};
+use super::spec::RolloutSpec;
+use super::target::{Target, TargetError};
+use crate::model::{Address, Value};
+use crate::providers::aws::AwsProvider;
+use crate::providers::aws::elb::arn_suffix;
+use crate::providers::{Applied, ProviderError};
+
+/// A service's rollout on ECS.
+pub struct EcsTarget<'a> {
+    aws: &'a AwsProvider,
+    gates: Gates<'a>,
+    spec: &'a RolloutSpec,
+    address: &'a Address,
+    remote_id: &'a str,
+    prior: &'a Value,
+    prior_outputs: &'a Value,
+    desired: &'a Value,
+    /// Region and table of the Fargate prices the cost gate uses.
+    region: &'a str,
+    prices: &'a crate::cost::PriceTable,
+}
+
+/// What an ECS rollout is about: the service as it is and as it should be.
+pub struct EcsService<'a> {
+    /// Its address.
+    pub address: &'a Address,
+    /// Its ARN.
+    pub remote_id: &'a str,
+    /// Live properties now.
+    pub prior: &'a Value,
+    /// Outputs now.
+    pub prior_outputs: &'a Value,
+    /// Desired properties.
+    pub desired: &'a Value,
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).reveal().as_str().unwrap_or("").to_string()
+}
+
+fn last_segment(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+impl<'a> EcsTarget<'a> {
+    /// The target for `service` rolled out by `spec`, priced from `prices` in `region`.
+    pub fn new(
+        aws: &'a AwsProvider,
+        spec: &'a RolloutSpec,
+        service: EcsService<'a>,
+        region: &'a str,
+        prices: &'a crate::cost::PriceTable,
+    ) -> EcsTarget<'a> {
+        EcsTarget {
+            aws,
+            gates: Gates::new(&spec.health, aws),
+            spec,
+            address: service.address,
+            remote_id: service.remote_id,
+            prior: service.prior,
+            prior_outputs: service.prior_outputs,
+            desired: service.desired,
+            region,
+            prices,
+        }
+    }
+
+    fn names(&self) -> (String, String) {
+        (text(self.desired, "cluster"), text(self.desired, "name"))
+    }
+
+    /// The cost gate: the new revision's run rate against the old one's.
+    fn cost_gate(&self, max: f64) -> Result<String, TargetError> {
+        let Some(price) = self.prices.fargate(self.region) else {
+            return Err(TargetError::Call(ProviderError::Invalid(format!(
+                "cost gate: converge has no Fargate price for region {}, so max_run_rate_increase cannot be checked",
+                self.region
+            ))));
+        };
+        let count = |p: &Value| p.get("desired_count").as_f64().unwrap_or(1.0);
+        let old = crate::cost::fargate_monthly(&price, self.prior.get("task"), count(self.prior));
+        let new =
+            crate::cost::fargate_monthly(&price, self.desired.get("task"), count(self.desired));
+        let increase = if old > 0.0 {
+            (new - old) / old * 100.0
+        } else {
+            0.0
+        };
+        let detail = format!(
+            "run rate ${old:.2}/month → ${new:.2}/month ({increase:+.1}%), limit +{max}% (Fargate prices of {} as of {})",
+            self.region, self.prices.aws.as_of
+        );
+        if increase > max {
+            return Err(TargetError::Refused {
+                detail,
+                before: serde_json::json!({ "monthly_usd": old }),
+                after: serde_json::json!({ "monthly_usd": new }),
+            });
+        }
+        Ok(detail)
+    }
+}
+
+#[async_trait]
+impl Target for EcsTarget<'_> {
+    async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        let (cluster, service) = self.names();
+        let sets = self.aws.ecs().task_sets(&cluster, &service).await?;
+        let primary = sets
+            .iter()
+            .find(|s| s.status == "PRIMARY")
+            .cloned()
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!(
+                    "{}: the service has no primary task set",
+                    self.address
+                ))
+            })?;
+        let idle = self
+            .spec
+            .target_groups
+            .iter()
+            .find(|g| **g != primary.target_group)
+            .cloned()
+            .unwrap_or_default();
+        let load_balancer = self
+            .aws
+            .elb()
+            .listener_load_balancer(&self.spec.listener_arn)
+            .await?;
+        rec.old = Revision {
+            task_set: primary.id.clone(),
+            task_definition: primary.task_definition.clone(),
+            target_group: primary.target_group.clone(),
+        };
+        rec.new.target_group = idle;
+        rec.load_balancer = arn_suffix(&load_balancer);
+        rec.cluster = last_segment(&cluster).to_string();
+        rec.service = service;
+        if let Some(max) = self.spec.max_run_rate_increase {
+            let detail = self.cost_gate(max)?;
+            rec.push_gate(super::record::GateResult {
+                time: super::record::now(),
+                gate: "cost".into(),
+                outcome: "pass".into(),
+                detail,
+            });
+        }
+        Ok(())
+    }
+
+    async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        let (cluster, service) = self.names();
+        let ecs = self.aws.ecs();
+        if rec.new.task_definition.is_empty() {
+            rec.new.task_definition = ecs.register(self.desired.get("task")).await?;
+        }
+        // A task set left by a run killed before it saved: reuse it if it is this revision on
+        // the idle group, remove it otherwise.
+        let sets = ecs.task_sets(&cluster, &service).await?;
+        for other in sets.iter().filter(|s| s.status != "PRIMARY") {
+            if other.task_definition == rec.new.task_definition
+                && other.target_group == rec.new.target_group
+            {
+                rec.new.task_set = other.id.clone();
+            } else if other.id != rec.new.task_set {
+                ecs.delete_task_set(&cluster, &service, &other.id).await?;
+            }
+        }
+        if rec.new.task_set.is_empty() {
+            rec.new.task_set = ecs
+                .create_task_set(
+                    &cluster,
+                    &service,
+                    &rec.new.task_definition,
+                    &rec.new.target_group,
+                    self.desired,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+        let elb = self.aws.elb();
+        elb.set_weights(
+            &rec.listener_arn,
+            &[
+                (rec.old.target_group.clone(), weights[0]),
+                (rec.new.target_group.clone(), weights[1]),
+            ],
+        )
+        .await?;
+        if weights == [100, 0]
+            && rec.phase == super::record::Phase::PreTraffic
+            && let Some(test) = &self.spec.test_listener_arn
+        {
+            elb.set_weights(
+                test,
+                &[
+                    (rec.new.target_group.clone(), 100),
+                    (rec.old.target_group.clone(), 0),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
+        let ctx = GateContext {
+            address: self.address.to_string(),
+            task_definition: rec.new.task_definition.clone(),
+            target_group: rec.new.target_group.clone(),
+            target_group_suffix: arn_suffix(&rec.new.target_group),
+            baseline_suffix: arn_suffix(&rec.old.target_group),
+            load_balancer_suffix: rec.load_balancer.clone(),
+            step: rec.step + 1,
+            weight: rec.weights[1],
+        };
+        self.gates.evaluate(&ctx).await
+    }
+
+    async fn deploy(&self, _: &mut Rollout) -> Result<(), TargetError> {
+        Err(TargetError::Unsupported(format!(
+            "{}: `strategy: rolling` deploys through ECS's own controller (UpdateService), not through the rollout engine yet",
+            self.address
+        )))
+    }
+
+    async fn ready(&self, rec: &Rollout) -> Result<Option<String>, TargetError> {
+        let _ = rec;
+        Err(TargetError::Unsupported(format!(
+            "{}: readiness of ECS rolling deployments is not read through the rollout engine yet",
+            self.address
+        )))
+    }
+
+    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let (cluster, service) = self.names();
+        let ecs = self.aws.ecs();
+        self.aws
+            .elb()
+            .set_weights(
+                &rec.listener_arn,
+                &[
+                    (rec.old.target_group.clone(), 0),
+                    (rec.new.target_group.clone(), 100),
+                ],
+            )
+            .await?;
+        ecs.make_primary(&cluster, &service, &rec.new.task_set)
+            .await?;
+        if !rec.old.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &rec.old.task_set)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let (cluster, service) = self.names();
+        let ecs = self.aws.ecs();
+        if !rec.old.target_group.is_empty() {
+            self.aws
+                .elb()
+                .set_weights(
+                    &rec.listener_arn,
+                    &[
+                        (rec.old.target_group.clone(), 100),
+                        (rec.new.target_group.clone(), 0),
+                    ],
+                )
+                .await?;
+        }
+        if !rec.old.task_set.is_empty() {
+            ecs.make_primary(&cluster, &service, &rec.old.task_set)
+                .await?;
+        }
+        if !rec.new.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &rec.new.task_set)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn applied(&self, rec: &Rollout) -> Applied {
+        let mut outputs = self.prior_outputs.clone();
+        if let Value::Map(m) = &mut outputs {
+            m.insert(
+                "task_definition_arn".into(),
+                Value::str(&rec.new.task_definition),
+            );
+        }
+        Applied {
+            remote_id: self.remote_id.to_string(),
+            outputs,
+        }
+    }
+}

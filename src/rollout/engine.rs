@@ -1,0 +1,570 @@
+//! The rollout engine: one pure step function over the persisted record, for every strategy
+//! and every target. [`next`] takes the record and what the driver just observed and returns
+//! the record to persist, the audit events to record and the one [`Step`] to carry out next.
+//! It does no I/O and reads no clock of its own (the driver passes `now`).
+//!
+//! Guarantees:
+//! - Intent before action: a step's record (its phase, step index and the weights it sets) is
+//!   what the driver persists before it acts, so a run killed at any point resumes with
+//!   [`Observation::Resumed`] and repeats the same step; every [`Step`] is idempotent on its
+//!   target (weights set again, a task set found again, a promotion repeated).
+//! - Traffic never goes backwards by itself: a resumed canary re-applies the step it recorded,
+//!   never an earlier one.
+//! - A failed gate, an abort, or a target's reported failure turns into [`Phase::RollingBack`]
+//!   and [`Step::Restore`]; nothing else moves traffic back.
+//!
+//! Assumptions: the driver observes exactly one outcome per step it was given, and passes
+//! requests and interrupts only while the rollout waits ([`Step::Evaluate`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::record::{GateResult, Phase, RECORD_VERSION, Rollout, Status};
+use super::spec::{OnFail, RolloutSpec, Strategy};
+
+/// What one gate found at one evaluation, before failures are counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// `health.http`, `health.alarms`, `health.metrics.error_rate`, `health.command`.
+    pub gate: String,
+    /// What it saw.
+    pub result: ProbeResult,
+    /// What a failure does.
+    pub on_fail: OnFail,
+    /// Consecutive failures that fail the gate, for gates that count them (`health.http`);
+    /// `None`: one failure fails it.
+    pub threshold: Option<u32>,
+}
+
+/// One gate's raw result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeResult {
+    /// Healthy.
+    Pass,
+    /// Unhealthy, with what was seen.
+    Fail(String),
+    /// Nothing to judge (no datapoints with `no_data: wait`, a read that failed).
+    NoData(String),
+}
+
+/// A request from another process (`rollout promote|abort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Skip the rest of the current bake.
+    Promote,
+    /// Go straight to 100%.
+    PromoteFull,
+    /// Roll back now.
+    Abort,
+}
+
+impl Request {
+    /// The request as stored in state (`promote`, `promote_full`, `abort`).
+    pub fn parse(text: &str) -> Option<Request> {
+        match text {
+            "promote" => Some(Request::Promote),
+            "promote_full" => Some(Request::PromoteFull),
+            "abort" => Some(Request::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// What the driver saw since the last step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// The driver (re)starts from this record: a new rollout, a resume, or after a crash.
+    Resumed,
+    /// The last step completed on the target.
+    Completed,
+    /// The target reports that the last step failed in a way that calls for a rollback
+    /// (a rolling deploy that ECS rolled back or that never became ready).
+    Failed(String),
+    /// The gates were evaluated.
+    Gates(Vec<Probe>),
+    /// Someone asked for something.
+    Requested(Request),
+    /// Ctrl-C or SIGTERM: stop at this safe point.
+    Interrupted,
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Create the new revision beside the old one, taking no traffic.
+    StartRevision,
+    /// Set the traffic weights `[old, new]` (blue/green pre-traffic: the test listener to new).
+    SetWeights([i32; 2]),
+    /// Wait this long, then take requests and evaluate the gates.
+    Evaluate {
+        /// How long to wait first.
+        after: Duration,
+    },
+    /// Rolling: update the service in place to the new revision.
+    Deploy,
+    /// Rolling: wait until the new revision is ready.
+    AwaitReady,
+    /// Make the new revision primary at 100% and remove the old one.
+    Promote,
+    /// Put all traffic back on the old revision and remove the new one.
+    Restore,
+    /// Nothing more: the rollout ended, or stopped resumably.
+    Stop(Outcome),
+}
+
+/// How a run of the driver ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The new revision is primary.
+    Succeeded,
+    /// Traffic went back to the old revision.
+    RolledBack {
+        /// Why.
+        reason: String,
+        /// Seconds from the decision to traffic restored.
+        seconds: f64,
+        /// Asked for (abort, superseded) rather than a gate's.
+        aborted: bool,
+    },
+    /// Stopped at a safe point; `rollout resume` continues.
+    Interrupted,
+}
+
+/// An audit event (and webhook notification) a transition produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `rollout start`, `rollout step`, `rollout switch`, `gate failed`, `gate alert`,
+    /// `rollout promote`, `rollback`, `rollout complete`.
+    pub action: &'static str,
+    /// `ok`, `failed` or `alert`.
+    pub outcome: &'static str,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+/// The result of [`next`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The record to persist before acting.
+    pub record: Rollout,
+    /// Events to record once it is persisted.
+    pub events: Vec<Event>,
+    /// What to do.
+    pub step: Step,
+}
+
+/// The steps of `spec` as the record keeps them: canary weights ending at 100, `[0, 100]`
+/// for blue/green, `[100]` for rolling.
+pub fn record_steps(spec: &RolloutSpec) -> Vec<i32> {
+    match spec.strategy {
+        Strategy::Canary => spec.steps.clone(),
+        Strategy::BlueGreen => vec![0, 100],
+        Strategy::Rolling => vec![100],
+    }
+}
+
+/// A new record for a rollout of `spec`, in [`Phase::Starting`].
+pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime<Utc>) -> Rollout {
+    let time = stamp(now);
+    Rollout {
+        version: RECORD_VERSION,
+        id,
+        address,
+        strategy: spec.strategy.as_str().into(),
+        status: Status::Running,
+        phase: Phase::Starting,
+        steps: record_steps(spec),
+        step: 0,
+        weights: [100, 0],
+        old: Default::default(),
+        new: Default::default(),
+        listener_arn: spec.listener_arn.clone(),
+        load_balancer: String::new(),
+        cluster: String::new(),
+        service: String::new(),
+        bake_started: None,
+        bake_seconds: 0.0,
+        gates: Vec::new(),
+        reason: None,
+        rollback_seconds: None,
+        rollback_started: None,
+        aborting: false,
+        failures: Default::default(),
+        desired_hash: String::new(),
+        started_at: time.clone(),
+        updated_at: time,
+        finished_at: None,
+    }
+}
+
+/// The next step of the rollout `rec` of `spec`, given what was just observed at `now`.
+pub fn next(
+    rec: &Rollout,
+    spec: &RolloutSpec,
+    observed: &Observation,
+    now: DateTime<Utc>,
+) -> Transition {
+    let mut t = Transition {
+        record: rec.clone(),
+        events: Vec::new(),
+        step: Step::Stop(Outcome::Interrupted),
+    };
+    t.record.updated_at = stamp(now);
+    t.record.version = RECORD_VERSION;
+    if rec.status != Status::Running || rec.phase == Phase::Done {
+        t.step = Step::Stop(ended(rec));
+        return t;
+    }
+    match observed {
+        Observation::Interrupted => {
+            t.step = Step::Stop(Outcome::Interrupted);
+            return t;
+        }
+        Observation::Requested(Request::Abort) if rec.phase != Phase::RollingBack => {
+            roll_back(
+                &mut t,
+                "aborted with `converge rollout abort`".into(),
+                true,
+                now,
+            );
+            return t;
+        }
+        Observation::Failed(reason) if rec.phase != Phase::RollingBack => {
+            roll_back(&mut t, reason.clone(), false, now);
+            return t;
+        }
+        _ => {}
+    }
+    match rec.phase {
+        Phase::Starting => match observed {
+            Observation::Completed => {
+                t.events.push(event(
+                    "rollout start",
+                    "ok",
+                    format!("{}: {}", spec.summary(), rec.new.task_definition),
+                ));
+                match spec.strategy {
+                    Strategy::Canary => enter_canary_step(&mut t, 0),
+                    Strategy::BlueGreen => {
+                        enter_traffic_phase(&mut t, Phase::PreTraffic, 0, [100, 0])
+                    }
+                    Strategy::Rolling => {
+                        t.record.phase = Phase::Deploying;
+                        t.step = Step::Deploy;
+                    }
+                }
+            }
+            _ => t.step = Step::StartRevision,
+        },
+        Phase::Baking | Phase::PreTraffic | Phase::TerminationWait => {
+            traffic(&mut t, spec, observed, now)
+        }
+        Phase::Deploying => match observed {
+            Observation::Completed => {
+                t.record.phase = Phase::Ready;
+                t.step = Step::AwaitReady;
+            }
+            _ => t.step = Step::Deploy,
+        },
+        Phase::Ready => match observed {
+            Observation::Completed => finish(&mut t, now),
+            _ => t.step = Step::AwaitReady,
+        },
+        Phase::Finishing => match observed {
+            Observation::Completed => finish(&mut t, now),
+            _ => t.step = Step::Promote,
+        },
+        Phase::RollingBack => match observed {
+            Observation::Completed => restored(&mut t, now),
+            _ => t.step = Step::Restore,
+        },
+        Phase::Done => unreachable!("handled above"),
+    }
+    t
+}
+
+/// How a finished record ended.
+fn ended(rec: &Rollout) -> Outcome {
+    match rec.status {
+        Status::Succeeded => Outcome::Succeeded,
+        Status::Running => Outcome::Interrupted,
+        Status::RolledBack | Status::Aborted => Outcome::RolledBack {
+            reason: rec.reason.clone().unwrap_or_default(),
+            seconds: rec.rollback_seconds.unwrap_or_default(),
+            aborted: rec.status == Status::Aborted,
+        },
+    }
+}
+
+/// A phase that holds traffic and bakes: set its weights (again, after a resume), then bake.
+fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: DateTime<Utc>) {
+    let rec = t.record.clone();
+    match observed {
+        // Resumed: the weights may or may not have been set before the crash: set them
+        // (again) and bake the step from its start.
+        Observation::Resumed | Observation::Failed(_) | Observation::Interrupted => {
+            t.record.bake_started = None;
+            t.step = Step::SetWeights(rec.weights);
+        }
+        Observation::Completed if rec.bake_started.is_none() => {
+            t.record.bake_started = Some(stamp(now));
+            t.record.bake_seconds = bake_length(spec, rec.phase).as_secs_f64();
+            t.events.push(step_event(spec, &rec));
+            t.step = Step::Evaluate {
+                after: Duration::ZERO,
+            };
+        }
+        Observation::Completed => {
+            t.step = Step::Evaluate {
+                after: spec.interval,
+            }
+        }
+        Observation::Requested(Request::Promote) => {
+            t.events.push(event(
+                "rollout promote",
+                "ok",
+                "bake skipped: promoted to the next step".into(),
+            ));
+            advance(t, spec);
+        }
+        Observation::Requested(Request::PromoteFull) => {
+            t.events.push(event(
+                "rollout promote",
+                "ok",
+                "promoted straight to 100%".into(),
+            ));
+            t.record.step = t.record.steps.len() - 1;
+            t.record.phase = Phase::Finishing;
+            t.record.bake_started = None;
+            t.step = Step::Promote;
+        }
+        Observation::Requested(Request::Abort) => unreachable!("handled by next"),
+        Observation::Gates(probes) => {
+            if let Some(reason) = judge(t, probes, now) {
+                t.events
+                    .push(event("gate failed", "failed", reason.clone()));
+                roll_back(t, reason, false, now);
+                return;
+            }
+            let length = bake_length(spec, rec.phase);
+            let elapsed = rec
+                .bake_started
+                .as_deref()
+                .and_then(parse_stamp)
+                .map(|s| (now - s).to_std().unwrap_or_default())
+                .unwrap_or_default();
+            if elapsed >= length {
+                advance(t, spec);
+            } else {
+                t.step = Step::Evaluate {
+                    after: spec.interval.min(length - elapsed),
+                };
+            }
+        }
+    }
+}
+
+/// Records each probe's verdict (counting consecutive failures where the gate counts them);
+/// returns the reason to roll back when a gate failed with `on_fail: rollback`.
+fn judge(t: &mut Transition, probes: &[Probe], now: DateTime<Utc>) -> Option<String> {
+    let mut rollback = None;
+    for p in probes {
+        let (outcome, detail) = match &p.result {
+            ProbeResult::Pass => {
+                t.record.failures.remove(&p.gate);
+                ("pass", String::new())
+            }
+            ProbeResult::NoData(text) => ("no_data", text.clone()),
+            ProbeResult::Fail(text) => {
+                let (failed, detail) = match p.threshold {
+                    Some(threshold) => {
+                        let count = t.record.failures.entry(p.gate.clone()).or_insert(0);
+                        *count += 1;
+                        let detail = format!(
+                            "{count} consecutive failure{}, last: {text}",
+                            if *count == 1 { "" } else { "s" }
+                        );
+                        (*count >= threshold, detail)
+                    }
+                    None => (true, text.clone()),
+                };
+                match (failed, p.on_fail) {
+                    (false, _) => ("pending", detail),
+                    (true, OnFail::Alert) => ("alert", detail),
+                    (true, OnFail::Rollback) => ("fail", detail),
+                }
+            }
+        };
+        t.record.push_gate(GateResult {
+            time: stamp(now),
+            gate: p.gate.clone(),
+            outcome: outcome.into(),
+            detail: detail.clone(),
+        });
+        match outcome {
+            "fail" if rollback.is_none() => rollback = Some(format!("{}: {detail}", p.gate)),
+            "alert" => t.events.push(event(
+                "gate alert",
+                "alert",
+                format!("{}: {detail}", p.gate),
+            )),
+            _ => {}
+        }
+        if rollback.is_some() {
+            break;
+        }
+    }
+    rollback
+}
+
+/// The bake is over (or skipped): the next step, the switch, or the promotion.
+fn advance(t: &mut Transition, spec: &RolloutSpec) {
+    let rec = t.record.clone();
+    match (spec.strategy, rec.phase) {
+        (Strategy::Canary, Phase::Baking) if rec.step + 1 < rec.steps.len() => {
+            enter_canary_step(t, rec.step + 1)
+        }
+        (Strategy::BlueGreen, Phase::PreTraffic) => {
+            enter_traffic_phase(t, Phase::TerminationWait, 1, [0, 100])
+        }
+        _ => {
+            t.record.phase = Phase::Finishing;
+            t.record.bake_started = None;
+            t.step = Step::Promote;
+        }
+    }
+}
+
+fn enter_canary_step(t: &mut Transition, index: usize) {
+    let weight = t.record.steps[index];
+    enter_traffic_phase(t, Phase::Baking, index, [100 - weight, weight]);
+}
+
+/// Persists the intent (phase, step, weights) before the weights are set.
+fn enter_traffic_phase(t: &mut Transition, phase: Phase, index: usize, weights: [i32; 2]) {
+    t.record.phase = phase;
+    t.record.step = index;
+    t.record.weights = weights;
+    t.record.bake_started = None;
+    t.step = Step::SetWeights(weights);
+}
+
+fn bake_length(spec: &RolloutSpec, phase: Phase) -> Duration {
+    match phase {
+        Phase::TerminationWait => spec.termination_wait,
+        _ => spec.bake,
+    }
+}
+
+/// The event that says a traffic phase has begun (its weights are set).
+fn step_event(spec: &RolloutSpec, rec: &Rollout) -> Event {
+    match rec.phase {
+        Phase::PreTraffic => event("rollout step", "ok", "pre-traffic checks at 0%".into()),
+        Phase::TerminationWait => event(
+            "rollout switch",
+            "ok",
+            format!(
+                "100% of traffic on the new revision; the old one is kept {}",
+                humantime::format_duration(spec.termination_wait)
+            ),
+        ),
+        _ => event(
+            "rollout step",
+            "ok",
+            format!(
+                "step {} of {}: {}% of traffic on the new revision",
+                rec.step + 1,
+                rec.steps.len(),
+                rec.weights[1]
+            ),
+        ),
+    }
+}
+
+fn roll_back(t: &mut Transition, reason: String, aborted: bool, now: DateTime<Utc>) {
+    t.record.phase = Phase::RollingBack;
+    t.record.reason = Some(reason);
+    t.record.aborting = aborted;
+    t.record.rollback_started = Some(stamp(now));
+    t.record.bake_started = None;
+    t.step = Step::Restore;
+}
+
+fn restored(t: &mut Transition, now: DateTime<Utc>) {
+    let rec = &mut t.record;
+    let seconds = rec
+        .rollback_started
+        .as_deref()
+        .and_then(parse_stamp)
+        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or_default()
+        .max(0.0);
+    rec.status = if rec.aborting {
+        Status::Aborted
+    } else {
+        Status::RolledBack
+    };
+    rec.phase = Phase::Done;
+    rec.weights = [100, 0];
+    rec.rollback_seconds = Some(seconds);
+    rec.finished_at = Some(stamp(now));
+    let reason = rec.reason.clone().unwrap_or_default();
+    let old = last_segment(&rec.old.task_definition).to_string();
+    t.events.push(event(
+        "rollback",
+        "ok",
+        format!("{reason}; all traffic back on {old} in {seconds:.2}s"),
+    ));
+    t.step = Step::Stop(ended(&t.record));
+}
+
+fn finish(t: &mut Transition, now: DateTime<Utc>) {
+    let rec = &mut t.record;
+    rec.status = Status::Succeeded;
+    rec.phase = Phase::Done;
+    rec.weights = [0, 100];
+    rec.step = rec.steps.len() - 1;
+    rec.bake_started = None;
+    rec.finished_at = Some(stamp(now));
+    let detail = if rec.old.task_definition.is_empty() || rec.strategy == "rolling" {
+        format!(
+            "{} is primary at 100%",
+            last_segment(&rec.new.task_definition)
+        )
+    } else {
+        format!(
+            "{} is primary at 100%; {} removed",
+            last_segment(&rec.new.task_definition),
+            last_segment(&rec.old.task_definition)
+        )
+    };
+    t.events.push(event("rollout complete", "ok", detail));
+    t.step = Step::Stop(Outcome::Succeeded);
+}
+
+fn event(action: &'static str, outcome: &'static str, detail: String) -> Event {
+    Event {
+        action,
+        outcome,
+        detail,
+    }
+}
+
+fn last_segment(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+/// A time as records keep it: RFC 3339 with milliseconds.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests;

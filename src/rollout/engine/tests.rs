@@ -1,0 +1,491 @@
+//! Every transition of the engine, with no cloud: each strategy's steps, gate verdicts and
+//! consecutive-failure counting, promote, promote --full, abort, interrupts, resume after a
+//! crash at each phase, rollback, and records written by the release before the engine.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::rollout::spec::{Health, OnFail, RolloutSpec, Strategy};
+
+fn spec(strategy: Strategy) -> RolloutSpec {
+    RolloutSpec {
+        strategy,
+        steps: vec![10, 50, 100],
+        bake: Duration::from_secs(60),
+        interval: Duration::from_secs(10),
+        termination_wait: Duration::from_secs(300),
+        listener_arn: "listener".into(),
+        target_groups: vec!["blue".into(), "green".into()],
+        test_listener_arn: None,
+        health: Health::default(),
+        max_run_rate_increase: None,
+        webhook: None,
+    }
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
+}
+
+fn fresh(spec: &RolloutSpec) -> Rollout {
+    let mut r = new_record(spec, "id".into(), "api".into(), at(0));
+    r.old.task_definition = "arn:td/api:1".into();
+    r.new.task_definition = "arn:td/api:2".into();
+    r
+}
+
+fn http(result: ProbeResult) -> Probe {
+    Probe {
+        gate: "health.http".into(),
+        result,
+        on_fail: OnFail::Rollback,
+        threshold: Some(3),
+    }
+}
+
+fn once(gate: &str, result: ProbeResult, on_fail: OnFail) -> Probe {
+    Probe {
+        gate: gate.into(),
+        result,
+        on_fail,
+        threshold: None,
+    }
+}
+
+/// Applies `observed` at `t` seconds and returns the transition, keeping its record.
+fn step(rec: &mut Rollout, spec: &RolloutSpec, observed: Observation, t: i64) -> Transition {
+    let tr = next(rec, spec, &observed, at(t));
+    *rec = tr.record.clone();
+    tr
+}
+
+fn actions(t: &Transition) -> Vec<&'static str> {
+    t.events.iter().map(|e| e.action).collect()
+}
+
+/// Brings a canary to the start of its first bake.
+fn baking(spec: &RolloutSpec) -> Rollout {
+    let mut rec = fresh(spec);
+    step(&mut rec, spec, Observation::Resumed, 0);
+    step(&mut rec, spec, Observation::Completed, 0);
+    step(&mut rec, spec, Observation::Completed, 0);
+    rec
+}
+
+#[test]
+fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
+    let s = spec(Strategy::Canary);
+    let mut rec = fresh(&s);
+    let t = step(&mut rec, &s, Observation::Resumed, 0);
+    assert_eq!(t.step, Step::StartRevision);
+    assert_eq!(rec.phase, Phase::Starting);
+
+    let t = step(&mut rec, &s, Observation::Completed, 1);
+    assert_eq!(actions(&t), ["rollout start"]);
+    assert_eq!(t.step, Step::SetWeights([90, 10]));
+    // The intent is in the record that is saved before the weights move.
+    assert_eq!(
+        (rec.phase, rec.step, rec.weights),
+        (Phase::Baking, 0, [90, 10])
+    );
+    assert_eq!(rec.bake_started, None);
+
+    let t = step(&mut rec, &s, Observation::Completed, 2);
+    assert_eq!(actions(&t), ["rollout step"]);
+    assert_eq!(
+        t.events[0].detail,
+        "step 1 of 3: 10% of traffic on the new revision"
+    );
+    assert_eq!(
+        t.step,
+        Step::Evaluate {
+            after: Duration::ZERO
+        }
+    );
+    assert!(rec.bake_started.is_some());
+    assert_eq!(rec.bake_seconds, 60.0);
+}
+
+#[test]
+fn a_canary_bakes_each_step_then_promotes() {
+    let s = spec(Strategy::Canary);
+    let mut rec = baking(&s);
+    let pass = || Observation::Gates(vec![http(ProbeResult::Pass)]);
+    // Inside the bake: evaluate again after one interval (or what is left of the bake).
+    assert_eq!(
+        step(&mut rec, &s, pass(), 0).step,
+        Step::Evaluate {
+            after: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(
+        step(&mut rec, &s, pass(), 55).step,
+        Step::Evaluate {
+            after: Duration::from_secs(5)
+        }
+    );
+    // The bake is over: the next step's weights.
+    assert_eq!(
+        step(&mut rec, &s, pass(), 60).step,
+        Step::SetWeights([50, 50])
+    );
+    assert_eq!((rec.step, rec.weights), (1, [50, 50]));
+    step(&mut rec, &s, Observation::Completed, 61);
+    assert_eq!(
+        step(&mut rec, &s, pass(), 121).step,
+        Step::SetWeights([0, 100])
+    );
+    step(&mut rec, &s, Observation::Completed, 122);
+    let t = step(&mut rec, &s, pass(), 182);
+    assert_eq!(t.step, Step::Promote);
+    assert_eq!(rec.phase, Phase::Finishing);
+    let t = step(&mut rec, &s, Observation::Completed, 183);
+    assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
+    assert_eq!(actions(&t), ["rollout complete"]);
+    assert_eq!(
+        t.events[0].detail,
+        "api:2 is primary at 100%; api:1 removed"
+    );
+    assert_eq!(
+        (rec.status, rec.phase, rec.weights),
+        (Status::Succeeded, Phase::Done, [0, 100])
+    );
+    assert_eq!(rec.gates.iter().filter(|g| g.outcome == "pass").count(), 5);
+}
+
+#[test]
+fn consecutive_failures_are_counted_reset_by_a_pass_and_fail_at_the_threshold() {
+    let s = spec(Strategy::Canary);
+    let mut rec = baking(&s);
+    let fail = || Observation::Gates(vec![http(ProbeResult::Fail("500 from /health".into()))]);
+    for n in 1..=2 {
+        let t = step(&mut rec, &s, fail(), n);
+        assert!(
+            matches!(t.step, Step::Evaluate { .. }),
+            "failure {n} is pending"
+        );
+        assert_eq!(rec.gates.last().unwrap().outcome, "pending");
+    }
+    assert_eq!(rec.failures["health.http"], 2);
+    step(
+        &mut rec,
+        &s,
+        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        3,
+    );
+    assert!(
+        !rec.failures.contains_key("health.http"),
+        "a pass resets the count"
+    );
+    step(&mut rec, &s, fail(), 4);
+    step(&mut rec, &s, fail(), 5);
+    let t = step(&mut rec, &s, fail(), 6);
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(actions(&t), ["gate failed"]);
+    let reason = "health.http: 3 consecutive failures, last: 500 from /health";
+    assert_eq!(rec.reason.as_deref(), Some(reason));
+    assert_eq!((rec.phase, rec.aborting), (Phase::RollingBack, false));
+    assert_eq!(rec.rollback_started.as_deref(), Some(stamp(at(6)).as_str()));
+
+    let t = step(&mut rec, &s, Observation::Completed, 8);
+    assert_eq!(
+        t.step,
+        Step::Stop(Outcome::RolledBack {
+            reason: reason.into(),
+            seconds: 2.0,
+            aborted: false
+        })
+    );
+    assert_eq!(actions(&t), ["rollback"]);
+    assert_eq!(
+        t.events[0].detail,
+        format!("{reason}; all traffic back on api:1 in 2.00s")
+    );
+    assert_eq!(
+        (rec.status, rec.weights, rec.rollback_seconds),
+        (Status::RolledBack, [100, 0], Some(2.0))
+    );
+}
+
+#[test]
+fn gates_without_a_count_fail_at_once_alerts_go_on_and_no_data_waits() {
+    let s = spec(Strategy::Canary);
+    let mut rec = baking(&s);
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Gates(vec![
+            once(
+                "health.metrics.p95_latency",
+                ProbeResult::Fail("p95 3.1× baseline".into()),
+                OnFail::Alert,
+            ),
+            once(
+                "health.metrics.error_rate",
+                ProbeResult::NoData("no datapoints yet".into()),
+                OnFail::Rollback,
+            ),
+        ]),
+        1,
+    );
+    assert!(matches!(t.step, Step::Evaluate { .. }));
+    assert_eq!(actions(&t), ["gate alert"]);
+    let outcomes: Vec<&str> = rec.gates.iter().map(|g| g.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["alert", "no_data"]);
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Gates(vec![once(
+            "health.alarms",
+            ProbeResult::Fail("alarm api-5xx is in ALARM".into()),
+            OnFail::Rollback,
+        )]),
+        2,
+    );
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(
+        rec.reason.as_deref(),
+        Some("health.alarms: alarm api-5xx is in ALARM")
+    );
+}
+
+#[test]
+fn promote_skips_a_bake_promote_full_goes_to_100_and_abort_rolls_back() {
+    let s = spec(Strategy::Canary);
+    let mut rec = baking(&s);
+    let t = step(&mut rec, &s, Observation::Requested(Request::Promote), 1);
+    assert_eq!(actions(&t), ["rollout promote"]);
+    assert_eq!(t.step, Step::SetWeights([50, 50]));
+
+    let mut full = baking(&s);
+    let t = step(
+        &mut full,
+        &s,
+        Observation::Requested(Request::PromoteFull),
+        1,
+    );
+    assert_eq!(t.events[0].detail, "promoted straight to 100%");
+    assert_eq!((t.step, full.phase), (Step::Promote, Phase::Finishing));
+
+    let t = step(&mut rec, &s, Observation::Requested(Request::Abort), 2);
+    assert_eq!(t.step, Step::Restore);
+    assert!(rec.aborting);
+    let t = step(&mut rec, &s, Observation::Completed, 3);
+    assert!(matches!(
+        t.step,
+        Step::Stop(Outcome::RolledBack { aborted: true, .. })
+    ));
+    assert_eq!(rec.status, Status::Aborted);
+    assert_eq!(
+        rec.reason.as_deref(),
+        Some("aborted with `converge rollout abort`")
+    );
+}
+
+#[test]
+fn an_interrupt_stops_resumably_without_changing_where_it_is() {
+    let s = spec(Strategy::Canary);
+    let mut rec = baking(&s);
+    let before = (rec.phase, rec.step, rec.weights);
+    let t = step(&mut rec, &s, Observation::Interrupted, 5);
+    assert_eq!(t.step, Step::Stop(Outcome::Interrupted));
+    assert_eq!(
+        (rec.phase, rec.step, rec.weights, rec.status),
+        (before.0, before.1, before.2, Status::Running)
+    );
+}
+
+#[test]
+fn resume_repeats_the_recorded_step_at_every_phase_and_never_goes_back() {
+    let s = spec(Strategy::Canary);
+    let cases = [
+        (Phase::Starting, 0, [100, 0], Step::StartRevision),
+        (Phase::Baking, 1, [50, 50], Step::SetWeights([50, 50])),
+        (Phase::PreTraffic, 0, [100, 0], Step::SetWeights([100, 0])),
+        (
+            Phase::TerminationWait,
+            1,
+            [0, 100],
+            Step::SetWeights([0, 100]),
+        ),
+        (Phase::Deploying, 0, [100, 0], Step::Deploy),
+        (Phase::Ready, 0, [0, 100], Step::AwaitReady),
+        (Phase::Finishing, 2, [0, 100], Step::Promote),
+        (Phase::RollingBack, 1, [50, 50], Step::Restore),
+    ];
+    for (phase, index, weights, expected) in cases {
+        let mut rec = fresh(&s);
+        rec.phase = phase;
+        rec.step = index;
+        rec.weights = weights;
+        rec.bake_started = Some(stamp(at(0)));
+        let t = step(&mut rec, &s, Observation::Resumed, 30);
+        assert_eq!(t.step, expected, "resumed at {phase}");
+        assert!(
+            t.events.is_empty(),
+            "a resume records nothing by itself: {phase}"
+        );
+        if matches!(
+            phase,
+            Phase::Baking | Phase::PreTraffic | Phase::TerminationWait
+        ) {
+            assert_eq!(
+                rec.bake_started, None,
+                "{phase}: the bake restarts once the weights are set"
+            );
+        }
+    }
+    let mut done = fresh(&s);
+    done.phase = Phase::Done;
+    done.status = Status::Succeeded;
+    assert_eq!(
+        step(&mut done, &s, Observation::Resumed, 0).step,
+        Step::Stop(Outcome::Succeeded)
+    );
+}
+
+#[test]
+fn blue_green_checks_at_0_switches_at_once_then_waits_before_promoting() {
+    let s = spec(Strategy::BlueGreen);
+    let mut rec = fresh(&s);
+    assert_eq!(rec.steps, [0, 100]);
+    step(&mut rec, &s, Observation::Resumed, 0);
+    let t = step(&mut rec, &s, Observation::Completed, 0);
+    assert_eq!(
+        (t.step, rec.phase),
+        (Step::SetWeights([100, 0]), Phase::PreTraffic)
+    );
+    let t = step(&mut rec, &s, Observation::Completed, 0);
+    assert_eq!(t.events[0].detail, "pre-traffic checks at 0%");
+    let pass = || Observation::Gates(vec![http(ProbeResult::Pass)]);
+    let t = step(&mut rec, &s, pass(), 60);
+    assert_eq!(t.step, Step::SetWeights([0, 100]));
+    assert_eq!((rec.phase, rec.step), (Phase::TerminationWait, 1));
+    let t = step(&mut rec, &s, Observation::Completed, 61);
+    assert_eq!(actions(&t), ["rollout switch"]);
+    assert_eq!(
+        rec.bake_seconds, 300.0,
+        "the old revision is kept termination_wait"
+    );
+    assert!(matches!(
+        step(&mut rec, &s, pass(), 200).step,
+        Step::Evaluate { .. }
+    ));
+    assert_eq!(step(&mut rec, &s, pass(), 361).step, Step::Promote);
+    // A gate failing after the switch rolls back too.
+    let mut late = fresh(&s);
+    late.phase = Phase::TerminationWait;
+    late.weights = [0, 100];
+    late.bake_started = Some(stamp(at(0)));
+    let t = step(
+        &mut late,
+        &s,
+        Observation::Gates(vec![once(
+            "health.alarms",
+            ProbeResult::Fail("x".into()),
+            OnFail::Rollback,
+        )]),
+        5,
+    );
+    assert_eq!(t.step, Step::Restore);
+}
+
+#[test]
+fn rolling_deploys_waits_for_readiness_and_rolls_back_on_a_reported_failure() {
+    let s = spec(Strategy::Rolling);
+    let mut rec = fresh(&s);
+    assert_eq!(rec.steps, [100]);
+    step(&mut rec, &s, Observation::Resumed, 0);
+    let t = step(&mut rec, &s, Observation::Completed, 0);
+    assert_eq!((t.step, rec.phase), (Step::Deploy, Phase::Deploying));
+    let t = step(&mut rec, &s, Observation::Completed, 1);
+    assert_eq!((t.step, rec.phase), (Step::AwaitReady, Phase::Ready));
+    let t = step(&mut rec, &s, Observation::Completed, 2);
+    assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
+    assert_eq!(t.events[0].detail, "api:2 is primary at 100%");
+
+    let mut failed = fresh(&s);
+    failed.phase = Phase::Ready;
+    let t = step(
+        &mut failed,
+        &s,
+        Observation::Failed("deployment FAILED: tasks failed to start".into()),
+        3,
+    );
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("deployment FAILED: tasks failed to start")
+    );
+}
+
+/// A record as the release before the engine wrote it (captured from a real canary against
+/// moto), in each of the phases it could be left in.
+const V1_RECORD: &str = r#"{"address":"api","bake_seconds":2.0,"bake_started":"2026-12-01T10:48:38.041Z","cluster":"ro","desired_hash":"69d231cb8b840a57580ba10e9a976ac2891bb3663f9296520f5385421b6e3250","finished_at":null,"gates":[{"time":"2026-12-01T10:48:38.100Z","gate":"health.http","outcome":"pass","detail":""}],"id":"885a67ba-6ef9-4f38-b006-8ba67cd4dc4c","listener_arn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/ro-alb/5e250e3befbe47d8/68a84f3f8b704e67","load_balancer":"app/ro-alb/5e250e3befbe47d8","new":{"target_group":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ro-green/108f2478de4ed6bd","task_definition":"arn:aws:ecs:us-east-1:123456789012:task-definition/ro-api:2","task_set":"arn:aws:ecs:us-east-1:123456789012:task-set/ro/ro-api/ecs-svc/382425147677215381"},"old":{"target_group":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ro-blue/44189208aa69c9ee","task_definition":"arn:aws:ecs:us-east-1:123456789012:task-definition/ro-api:1","task_set":"arn:aws:ecs:us-east-1:123456789012:task-set/ro/ro-api/ecs-svc/304080765410142969"},"phase":"PHASE","reason":null,"rollback_seconds":null,"service":"ro-api","started_at":"2026-12-01T10:48:37.995Z","status":"running","step":1,"steps":[10,50,100],"strategy":"canary","updated_at":"2026-12-01T10:48:40.047Z","weights":[50,50]}"#;
+
+#[test]
+fn records_written_before_the_engine_decode_and_resume_at_every_phase() {
+    let s = spec(Strategy::Canary);
+    let address = crate::model::Address::root("api");
+    for (phase, expected) in [
+        ("starting", Step::StartRevision),
+        ("baking", Step::SetWeights([50, 50])),
+        ("finishing", Step::Promote),
+        ("rolling_back", Step::Restore),
+    ] {
+        let body: serde_json::Value =
+            serde_json::from_str(&V1_RECORD.replace("PHASE", phase)).unwrap();
+        let rec = Rollout::decode(&address, &body).unwrap_or_else(|e| panic!("{phase}: {e}"));
+        assert_eq!(rec.version, 1, "{phase}");
+        assert_eq!(rec.phase.as_str(), phase);
+        let t = next(&rec, &s, &Observation::Resumed, at(0));
+        assert_eq!(t.step, expected, "{phase}");
+        assert_eq!(
+            t.record.version, RECORD_VERSION,
+            "rewritten in the new format"
+        );
+        // `rollout status --format json` keeps every field it had.
+        let written = serde_json::to_value(&t.record).unwrap();
+        for key in body.as_object().unwrap().keys() {
+            assert!(written.get(key).is_some(), "{phase}: field {key} kept");
+        }
+        assert_eq!(written["phase"], phase);
+    }
+    let bg: serde_json::Value = serde_json::from_str(
+        &V1_RECORD
+            .replace("PHASE", "pre_traffic")
+            .replace(r#""strategy":"canary""#, r#""strategy":"blue_green""#)
+            .replace(r#""steps":[10,50,100]"#, r#""steps":[0,100]"#)
+            .replace(r#""step":1"#, r#""step":0"#)
+            .replace(r#""weights":[50,50]"#, r#""weights":[100,0]"#),
+    )
+    .unwrap();
+    let rec = Rollout::decode(&address, &bg).unwrap();
+    let t = next(
+        &rec,
+        &spec(Strategy::BlueGreen),
+        &Observation::Resumed,
+        at(0),
+    );
+    assert_eq!(t.step, Step::SetWeights([100, 0]));
+    let done: serde_json::Value = serde_json::from_str(
+        &V1_RECORD
+            .replace("PHASE", "done")
+            .replace(r#""status":"running""#, r#""status":"rolled_back""#)
+            .replace(
+                r#""reason":null"#,
+                r#""reason":"health.http: 2 consecutive failures""#,
+            )
+            .replace(r#""rollback_seconds":null"#, r#""rollback_seconds":0.25"#),
+    )
+    .unwrap();
+    let rec = Rollout::decode(&address, &done).unwrap();
+    assert!(matches!(
+        next(&rec, &s, &Observation::Resumed, at(0)).step,
+        Step::Stop(Outcome::RolledBack { aborted: false, .. })
+    ));
+    let bad = serde_json::json!({"phase": "warp_speed"});
+    assert!(Rollout::decode(&address, &bad).is_err());
+}

@@ -1,0 +1,74 @@
+//! Why a rollout did not succeed, typed; rendered once at the edge.
+
+use super::target::TargetError;
+use crate::state::StateError;
+
+/// A rollout's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// A gate failed (or a target reported a failure) and traffic went back to the old revision.
+    #[error(
+        "rollout rolled back: {reason} (traffic restored to the old revision in {seconds:.2}s)"
+    )]
+    GateFailed {
+        /// The service.
+        address: String,
+        /// Which gate and why.
+        reason: String,
+        /// Seconds from the decision to traffic restored.
+        seconds: f64,
+    },
+    /// `rollout abort` (or a newer revision) rolled it back.
+    #[error("rollout aborted: {reason} (traffic restored to the old revision in {seconds:.2}s)")]
+    Aborted {
+        /// The service.
+        address: String,
+        /// Why.
+        reason: String,
+        /// Seconds from the request to traffic restored.
+        seconds: f64,
+    },
+    /// The cost gate refused the revision before anything changed.
+    #[error("{address}: rollout refused by the cost gate before any traffic moved: {detail}")]
+    CostRefused {
+        /// The service.
+        address: String,
+        /// Both run rates and the limit.
+        detail: String,
+    },
+    /// Ctrl-C or SIGTERM stopped it at a safe point.
+    #[error(
+        "{address}: rollout interrupted at step {step} of {steps} ({weight}% on the new revision); `converge rollout resume {address}` continues it"
+    )]
+    Interrupted {
+        /// The service.
+        address: String,
+        /// 1-based step.
+        step: usize,
+        /// Steps in all.
+        steps: usize,
+        /// Percent on the new revision.
+        weight: i32,
+    },
+    /// A call to the target failed; the record is kept, and a resume repeats the step.
+    #[error("{address}: {source}")]
+    Target {
+        /// The service.
+        address: String,
+        /// The target's error, with its cause.
+        #[source]
+        source: TargetError,
+    },
+    /// The state backend failed.
+    #[error("{address}: state: {source}")]
+    State {
+        /// The service.
+        address: String,
+        /// The state error.
+        #[source]
+        source: StateError,
+    },
+    /// The stored record cannot be read.
+    #[error(transparent)]
+    Undecodable(#[from] super::record::UndecodableRecord),
+}

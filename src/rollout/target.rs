@@ -1,0 +1,56 @@
+//! What the rollout driver needs from the thing it rolls out: the [`Target`] trait. ECS task
+//! sets behind ALB listener weights are the first implementation (`ecs.rs`); containers on
+//! hosts behind nginx are the next. The engine never sees a target; the driver never decides.
+
+use async_trait::async_trait;
+
+use super::engine::Probe;
+use super::record::Rollout;
+use crate::providers::{Applied, ProviderError};
+
+/// Why a target could not do a step.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TargetError {
+    /// A check that runs before anything changes refused the new revision (the cost gate).
+    #[error("{detail}")]
+    Refused {
+        /// Which check and why, with the figures.
+        detail: String,
+        /// Before figures for the audit event.
+        before: serde_json::Value,
+        /// After figures for the audit event.
+        after: serde_json::Value,
+    },
+    /// A cloud or host call failed (the record stays as it was: resume repeats the step).
+    #[error(transparent)]
+    Call(#[from] ProviderError),
+    /// The target cannot do this step for this strategy.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A rollout target. Every method is idempotent: the driver repeats a step after a crash.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Fills a new record with what runs now (the old revision, the listener's load balancer)
+    /// and runs the checks that must pass before anything changes (the cost gate).
+    async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError>;
+    /// Creates the new revision beside the old one, taking no traffic (reusing one a killed
+    /// run left behind), and records it in `rec`.
+    async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError>;
+    /// Sends `[old, new]` percent of traffic to the two revisions (and, before a blue/green
+    /// switch, the test listener to the new one).
+    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError>;
+    /// Evaluates every gate once against the new revision.
+    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe>;
+    /// Rolling: moves the service in place onto the new revision.
+    async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError>;
+    /// Rolling: `Ok(None)` once the new revision is ready, `Ok(Some(reason))` when it failed.
+    async fn ready(&self, rec: &Rollout) -> Result<Option<String>, TargetError>;
+    /// Makes the new revision primary at 100% and removes the old one.
+    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError>;
+    /// Puts all traffic back on the old revision and removes the new one.
+    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError>;
+    /// What a succeeded rollout leaves in state for the resource (id and outputs).
+    fn applied(&self, rec: &Rollout) -> Applied;
+}
