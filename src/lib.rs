@@ -10,5 +10,6 @@ pub mod kinds;
 pub mod model;
 pub mod plan;
 pub mod providers;
+pub mod refresh;
 pub mod rollout;
 pub mod state;

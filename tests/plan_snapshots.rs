@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use converge::config::{self, VarOverrides};
+use converge::model::LiveMap;
 use converge::model::Value;
-use converge::plan::{self, LiveMap, PlanOptions};
+use converge::plan::{self, PlanOptions};
 use converge::providers::Live;
 use converge::state::{ResourceState, ResourceStatus};
 

@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, NewEvent};
 use crate::config::Environment;
 use crate::kinds;
+use crate::model::LiveMap;
 use crate::model::{Address, Lookup, Reference, Value, value_at};
-use crate::plan::{Action, LiveMap, Plan};
+use crate::plan::{Action, Plan};
 use crate::providers::{
     Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
 };

@@ -53,10 +53,10 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
     };
     let env = session::load(g, &name)?;
     if let Some(saved) = &saved
-        && saved.files_hash != env.files_hash
+        && let Err(stale) = saved.check_files(&env.files_hash)
     {
         return Err(CliError::Refused(format!(
-            "the desired-state files changed since this plan was made; run `converge plan --env {name} --out FILE` again"
+            "{stale}; run `converge plan --env {name} --out FILE` again"
         )));
     }
     let store = session::open_state(g, &name).await?;
@@ -190,19 +190,13 @@ async fn interruptible_apply(
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
     }
-    if let Some(saved) = saved {
-        if saved.serial != plan.serial {
-            return Err(CliError::Refused(format!(
-                "state changed since this plan was made (plan serial {}, state serial now {}): another apply ran; run `converge plan --env {} --out FILE` again",
-                saved.serial, plan.serial, env.name
-            )));
-        }
-        if saved.actions() != plan.actions() {
-            return Err(CliError::Refused(format!(
-                "live infrastructure changed since this plan was made, so applying it now would do something else; run `converge plan --env {} --out FILE` again",
-                env.name
-            )));
-        }
+    if let Some(saved) = saved
+        && let Err(stale) = saved.check_against(&plan)
+    {
+        return Err(CliError::Refused(format!(
+            "{stale}; run `converge plan --env {} --out FILE` again",
+            env.name
+        )));
     }
     let inputs = Inputs {
         env,

@@ -1,31 +1,11 @@
 //! `converge drift`: live state against the last applied state; exit 2 when anything drifted.
 
 use owo_colors::OwoColorize;
-use serde::Serialize;
 
 use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
 use crate::audit::NewEvent;
-use crate::kinds;
-use crate::plan::changed_keys;
+use crate::plan::drift::Drifted;
 use crate::state::{self, StateStore};
-
-/// One drifted resource.
-#[derive(Debug, Serialize)]
-struct Drifted {
-    address: String,
-    kind: String,
-    /// `changed`, `deleted`, or `interrupted` (an apply stopped mid-operation on it).
-    status: &'static str,
-    fields: Vec<Field>,
-}
-
-/// One drifted field, values in display form.
-#[derive(Debug, Serialize)]
-struct Field {
-    name: String,
-    last_applied: serde_json::Value,
-    live: serde_json::Value,
-}
 
 pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
@@ -39,49 +19,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let registry = session::registry(g, &env).await;
     let stored = store.resources().await?;
     let live = session::refresh(&registry, &name, &stored).await?;
-    let mut drifted = Vec::new();
-    for s in &stored {
-        let Some(kind) = kinds::lookup(&s.kind) else {
-            continue;
-        };
-        if s.status.in_flight() {
-            drifted.push(Drifted {
-                address: s.address.to_string(),
-                kind: s.kind.clone(),
-                status: "interrupted",
-                fields: Vec::new(),
-            });
-            continue;
-        }
-        match live.get(&s.address).cloned().flatten() {
-            None => drifted.push(Drifted {
-                address: s.address.to_string(),
-                kind: s.kind.clone(),
-                status: "deleted",
-                fields: Vec::new(),
-            }),
-            Some(l) => {
-                let last = kind.normalize(&s.properties);
-                let now = kind.normalize(&l.properties).with_sensitivity_of(&last);
-                let fields: Vec<Field> = changed_keys(&last, &now)
-                    .into_iter()
-                    .map(|k| Field {
-                        last_applied: last.get(&k).to_display_json(),
-                        live: now.get(&k).to_display_json(),
-                        name: k,
-                    })
-                    .collect();
-                if !fields.is_empty() {
-                    drifted.push(Drifted {
-                        address: s.address.to_string(),
-                        kind: s.kind.clone(),
-                        status: "changed",
-                        fields,
-                    });
-                }
-            }
-        }
-    }
+    let drifted = crate::plan::drift::compute(&stored, &live);
     record(store.as_ref(), &drifted, &session::audit_context(g)).await?;
     let summary = markdown(&name, stored.len(), &drifted);
     match g.format {

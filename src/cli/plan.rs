@@ -8,7 +8,8 @@ use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session
 use crate::audit::NewEvent;
 use crate::config::Environment;
 use crate::model::Address;
-use crate::plan::{self, LiveMap, Plan, PlanOptions};
+use crate::model::LiveMap;
+use crate::plan::{self, Plan, PlanOptions};
 use crate::providers::Registry;
 use crate::state::{self, ResourceState, StateStore};
 

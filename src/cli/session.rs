@@ -1,16 +1,12 @@
 //! What most commands share: the environment's files, its state, providers and audit context.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{CliError, GlobalArgs};
 use crate::audit::{self, NewEvent};
 use crate::config::{self, Environment, VarOverrides};
 use crate::providers::{ProviderOptions, Registry};
 use crate::state::{self, LockInfo, StateStore};
-
-/// How long a lock lasts unless renewed; the holder renews it every third of that.
-const LOCK_LEASE: Duration = Duration::from_secs(60);
 
 /// The environment name: `--env`, or an error naming the choices.
 pub fn env_name(g: &GlobalArgs) -> Result<String, CliError> {
@@ -88,40 +84,28 @@ pub async fn lock(
     operation: &str,
     ctx: &audit::Context,
 ) -> Result<LockGuard, CliError> {
-    let info = LockInfo::for_this_process(&ctx.actor, operation, LOCK_LEASE);
-    let deadline = tokio::time::Instant::now() + g.lock_timeout;
-    let mut told = false;
-    let mut pause = Duration::from_millis(250);
-    let taken_over = loop {
-        match store.try_lock(&info).await {
-            Ok(previous) => break previous,
-            Err(state::StateError::Locked { lock, .. })
-                if tokio::time::Instant::now() + pause <= deadline =>
-            {
-                if !told {
-                    super::output::status(&format!(
-                        "waiting up to {} for the lock on {env}, held by {}",
-                        humantime::format_duration(g.lock_timeout),
-                        lock.describe()
-                    ));
-                    told = true;
+    let info = LockInfo::for_this_process(&ctx.actor, operation, state::locking::LEASE);
+    let waiting = |lock: &LockInfo| {
+        super::output::status(&format!(
+            "waiting up to {} for the lock on {env}, held by {}",
+            humantime::format_duration(g.lock_timeout),
+            lock.describe()
+        ))
+    };
+    let taken_over = match state::locking::acquire(store, &info, g.lock_timeout, waiting).await {
+        Ok(previous) => previous,
+        Err(state::StateError::Locked { env, lock }) => {
+            return Err(CliError::Refused(format!(
+                "environment `{env}` is locked by {}{}; wait for it to finish, retry with --lock-timeout 5m, or if its holder is gone run `converge lock force-unlock --env {env}`",
+                lock.describe(),
+                if g.lock_timeout.is_zero() {
+                    String::new()
+                } else {
+                    format!(" (waited {})", humantime::format_duration(g.lock_timeout))
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(state::StateError::Locked { env, lock }) => {
-                return Err(CliError::Refused(format!(
-                    "environment `{env}` is locked by {}{}; wait for it to finish, retry with --lock-timeout 5m, or if its holder is gone run `converge lock force-unlock --env {env}`",
-                    lock.describe(),
-                    if g.lock_timeout.is_zero() {
-                        String::new()
-                    } else {
-                        format!(" (waited {})", humantime::format_duration(g.lock_timeout))
-                    }
-                )));
-            }
-            Err(e) => return Err(e.into()),
+            )));
         }
+        Err(e) => return Err(e.into()),
     };
     if let Some(stale) = taken_over {
         let reason = store
@@ -138,17 +122,7 @@ pub async fn lock(
     }
     // Renew the lease on a connection of its own, so a long step never lets it lapse.
     let renew_store = state::open(&g.root, env, g.state_url.as_deref()).await?;
-    let id = info.id.clone();
-    let renew = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(LOCK_LEASE / 3).await;
-            let until = (chrono::Utc::now() + LOCK_LEASE)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            if let Err(e) = renew_store.renew_lock(&id, &until).await {
-                tracing::warn!("could not renew the state lock: {e}");
-            }
-        }
-    });
+    let renew = state::locking::renew_in_background(renew_store, info.id.clone());
     Ok(LockGuard { id: info.id, renew })
 }
 
@@ -166,7 +140,7 @@ pub async fn refresh(
     registry: &Registry,
     env: &str,
     stored: &[state::ResourceState],
-) -> Result<crate::plan::LiveMap, CliError> {
+) -> Result<crate::model::LiveMap, CliError> {
     registry
         .ready()
         .await
@@ -174,7 +148,7 @@ pub async fn refresh(
     let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
     let before = registry.calls().total();
     let started = std::time::Instant::now();
-    let (live, errors) = registry.refresh(stored).await;
+    let (live, errors) = crate::refresh::refresh(registry, stored).await;
     bar.finish_and_clear();
     let calls = registry.calls().total() - before;
     tracing::info!(
@@ -196,31 +170,6 @@ pub async fn refresh(
     )))
 }
 
-/// What a plan breaks of the environment's budget, in words with both figures.
-pub fn budget_problems(
-    budget: &crate::config::Budget,
-    cost: &crate::plan::CostSummary,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(monthly) = budget.monthly
-        && cost.after_monthly > monthly
-    {
-        out.push(format!(
-            "the monthly total after this plan, ${:.2}, is above budget.monthly ${monthly:.2}",
-            cost.after_monthly
-        ));
-    }
-    if let Some(max) = budget.max_increase
-        && cost.difference > max
-    {
-        out.push(format!(
-            "this plan adds ${:.2}/month, above budget.max_increase ${max:.2}",
-            cost.difference
-        ));
-    }
-    out
-}
-
 /// Fails a plan over budget unless `--allow-over-budget REASON`, which is audited.
 pub async fn check_budget(
     g: &GlobalArgs,
@@ -229,7 +178,7 @@ pub async fn check_budget(
     store: &dyn StateStore,
     operation: &str,
 ) -> Result<(), CliError> {
-    let problems = budget_problems(&env.budget, &plan.cost);
+    let problems = crate::cost::budget::problems(&env.budget, &plan.cost);
     if problems.is_empty() {
         return Ok(());
     }

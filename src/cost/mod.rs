@@ -3,6 +3,7 @@
 //! for plans ([`estimate`]).
 
 pub mod anomaly;
+pub mod budget;
 pub mod estimate;
 pub mod pricelist;
 pub mod prices;

@@ -1,5 +1,7 @@
 //! Addresses, resource kinds and their schemas, property values and expressions.
 
+mod live;
+mod resource;
 pub mod schema;
 mod value;
 
@@ -8,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use live::{Live, LiveMap};
+pub use resource::{ResourceState, ResourceStatus};
 pub use value::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 
 /// Where a resource lives in an environment: `KEY` at the root, `INSTANCE.KEY` in a module.

@@ -3,6 +3,7 @@
 //! A [`Plan`] is plain data: views (text, JSON) read it, `apply` executes it, and nothing here
 //! talks to a cloud or prints.
 
+pub mod drift;
 pub mod markdown;
 pub mod render;
 
@@ -13,9 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Environment;
 use crate::graph::DependencyGraph;
 use crate::kinds;
-use crate::model::{Address, Lookup, Reference, Value, value_at};
-use crate::providers::Live;
-use crate::state::ResourceState;
+use crate::model::{Address, LiveMap, Lookup, Reference, ResourceState, Value, value_at};
 
 /// The version of the JSON plan format (`plan --format json` and plan files).
 pub const FORMAT_VERSION: u32 = 1;
@@ -174,10 +173,54 @@ impl Plan {
             .map(|c| (c.address.clone(), c.action))
             .collect()
     }
+
+    /// Whether this saved plan was made from files with hash `files_hash`.
+    pub fn check_files(&self, files_hash: &str) -> Result<(), Stale> {
+        if self.files_hash == files_hash {
+            Ok(())
+        } else {
+            Err(Stale::Files)
+        }
+    }
+
+    /// Whether this saved plan still does what a `fresh` plan of the same files would: made
+    /// against the same state serial, with the same changes.
+    pub fn check_against(&self, fresh: &Plan) -> Result<(), Stale> {
+        if self.serial != fresh.serial {
+            return Err(Stale::Serial {
+                saved: self.serial,
+                now: fresh.serial,
+            });
+        }
+        if self.actions() != fresh.actions() {
+            return Err(Stale::Live);
+        }
+        Ok(())
+    }
 }
 
-/// Live state as refreshed: per address in state, the live resource or `None` when gone.
-pub type LiveMap = BTreeMap<Address, Option<Live>>;
+/// Why a saved plan can no longer be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Stale {
+    /// The files are not the ones it was made from.
+    #[error("the desired-state files changed since this plan was made")]
+    Files,
+    /// Another apply changed state since.
+    #[error(
+        "state changed since this plan was made (plan serial {saved}, state serial now {now}): another apply ran"
+    )]
+    Serial {
+        /// The serial it was made against.
+        saved: i64,
+        /// The serial now.
+        now: i64,
+    },
+    /// Live infrastructure moved since, so it would now do something else.
+    #[error(
+        "live infrastructure changed since this plan was made, so applying it now would do something else"
+    )]
+    Live,
+}
 
 /// Options limiting a plan.
 #[derive(Debug, Clone, Default)]

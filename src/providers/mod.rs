@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use crate::config;
 use crate::model::schema::KindSchema;
 use crate::model::{Address, Value};
+pub use crate::model::{Live, LiveMap};
 
 /// Errors from a cloud provider.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -44,15 +45,6 @@ pub enum ProviderError {
     /// A property value the cloud cannot take.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// A resource as read from the cloud, in the kind's schema shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Live {
-    /// Properties, as the schema names them.
-    pub properties: Value,
-    /// Outputs (arn, uri...).
-    pub outputs: Value,
 }
 
 /// One resource to read.
@@ -278,39 +270,6 @@ impl Registry {
             .map(|(_, r)| r)
             .collect();
         ReadResponse { results }
-    }
-}
-
-impl Registry {
-    /// Reads the live state of every resource recorded in `state`. Read errors are returned
-    /// per address; a resource that no longer exists maps to `None`.
-    pub async fn refresh(
-        &self,
-        state: &[crate::state::ResourceState],
-    ) -> (crate::plan::LiveMap, Vec<(Address, ProviderError)>) {
-        let items = state
-            .iter()
-            .filter_map(|s| {
-                Some(ReadItem {
-                    address: s.address.clone(),
-                    kind: crate::kinds::lookup(&s.kind)?,
-                    remote_id: s.remote_id.clone(),
-                    prior: s.properties.clone(),
-                    prior_outputs: s.outputs.clone(),
-                })
-            })
-            .collect();
-        let mut live = crate::plan::LiveMap::new();
-        let mut errors = Vec::new();
-        for (address, result) in self.read(ReadRequest { items }).await.results {
-            match result {
-                Ok(l) => {
-                    live.insert(address, l);
-                }
-                Err(e) => errors.push((address, e)),
-            }
-        }
-        (live, errors)
     }
 }
 
