@@ -123,6 +123,43 @@ pub struct Ec2 {
     parallelism: usize,
 }
 
+#[async_trait]
+impl super::Tagging for Ec2 {
+    async fn tag(
+        &self,
+        id: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, id: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.client
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(
+                keys.into_iter()
+                    .map(|k| Tag::builder().key(k).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:DeleteTags", e))?;
+        Ok(())
+    }
+}
+
 fn name_tag(p: &Value) -> Vec<Tag> {
     let mut tags: Vec<Tag> = tags_of(p)
         .into_iter()
@@ -350,33 +387,9 @@ impl Ec2 {
         if text(prior, "name") != text(p, "name") {
             set.insert("Name".into(), text(p, "name").to_string());
         }
-        if !set.is_empty() {
-            self.client
-                .create_tags()
-                .resources(id)
-                .set_tags(Some(
-                    set.into_iter()
-                        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                        .collect(),
-                ))
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateTags", e))?;
-        }
-        let remove: Vec<Tag> = remove
-            .into_iter()
-            .filter(|k| k != "Name")
-            .map(|k| Tag::builder().key(k).build())
-            .collect();
-        if !remove.is_empty() {
-            self.client
-                .delete_tags()
-                .resources(id)
-                .set_tags(Some(remove))
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DeleteTags", e))?;
-        }
+        // `Name` mirrors the `name` property: never removed as a tag of its own.
+        let remove = remove.into_iter().filter(|k| k != "Name").collect();
+        super::apply_tag_changes(self, id, &set, remove).await?;
         let resize = text(prior, "instance_type") != text(p, "instance_type");
         if resize {
             self.client

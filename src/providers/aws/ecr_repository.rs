@@ -6,7 +6,7 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
 use futures::{StreamExt, stream};
 
-use super::{api_error, object, tag_changes, tags_of, text};
+use super::{api_error, object, tags_of, text};
 use crate::model::{Address, Value};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
 use async_trait::async_trait;
@@ -495,25 +495,7 @@ impl Ecr {
             .await?
             .ok_or_else(|| ProviderError::NotFound(format!("ECR repository {name}")))?;
         let arn = repo.repository_arn.clone().unwrap_or_default();
-        let (set, remove) = tag_changes(prior, p);
-        if !remove.is_empty() {
-            self.client
-                .untag_resource()
-                .resource_arn(&arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| api_error("ecr:UntagResource", e))?;
-        }
-        if !set.is_empty() {
-            self.client
-                .tag_resource()
-                .resource_arn(&arn)
-                .set_tags(Some(ecr_tags(&set)?))
-                .send()
-                .await
-                .map_err(|e| api_error("ecr:TagResource", e))?;
-        }
+        super::retag(self, &arn, prior, p).await?;
         self.put_lifecycle(name, prior.get("lifecycle"), p.get("lifecycle"))
             .await?;
         Ok(Applied {
@@ -602,6 +584,31 @@ fn outputs(repo: &Repository) -> Value {
             Value::str(repo.registry_id.clone().unwrap_or_default()),
         ),
     ])
+}
+
+#[async_trait]
+impl super::Tagging for Ecr {
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(ecr_tags(tags)?))
+            .send()
+            .await
+            .map_err(|e| api_error("ecr:TagResource", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, arn: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| api_error("ecr:UntagResource", e))?;
+        Ok(())
+    }
 }
 
 fn ecr_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {

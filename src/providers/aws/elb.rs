@@ -13,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use futures::{StreamExt, stream};
 
 use super::AwsProvider;
-use super::{api_error, object, tag_changes, tags_of, text};
+use super::{api_error, object, tags_of, text};
 use crate::model::Value;
 use crate::providers::kind::{self, ReadResult};
 use crate::providers::{
@@ -464,25 +464,7 @@ impl Elb {
             }
         }
         if kind != ElbKind::Listener {
-            let (set, remove) = tag_changes(prior, p);
-            if !set.is_empty() {
-                self.client
-                    .add_tags()
-                    .resource_arns(arn)
-                    .set_tags(Some(elb_tags(&set)))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("elbv2:AddTags", e))?;
-            }
-            if !remove.is_empty() {
-                self.client
-                    .remove_tags()
-                    .resource_arns(arn)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("elbv2:RemoveTags", e))?;
-            }
+            super::retag(self, arn, prior, p).await?;
         }
         Ok(Applied {
             remote_id: arn.to_string(),
@@ -628,6 +610,31 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl super::Tagging for Elb {
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+        self.client
+            .add_tags()
+            .resource_arns(arn)
+            .set_tags(Some(elb_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:AddTags", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, arn: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.client
+            .remove_tags()
+            .resource_arns(arn)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:RemoveTags", e))?;
+        Ok(())
+    }
 }
 
 fn elb_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {

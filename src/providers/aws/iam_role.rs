@@ -4,7 +4,7 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{Role, Tag};
 use futures::{StreamExt, stream};
 
-use super::{api_error, object, tag_changes, tags_of, text};
+use super::{api_error, object, tags_of, text};
 use crate::model::{Address, Value};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
 use async_trait::async_trait;
@@ -217,26 +217,7 @@ impl Iam {
                 .await
                 .map_err(|e| api_error("iam:DetachRolePolicy", e))?;
         }
-        let (set, remove) = tag_changes(prior, p);
-        if !remove.is_empty() {
-            self.client
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| api_error("iam:UntagRole", e))?;
-        }
-        if !set.is_empty() {
-            let tags = iam_tags(&set)?;
-            self.client
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| api_error("iam:TagRole", e))?;
-        }
+        super::retag(self, name, prior, p).await?;
         let arn = self
             .read_one(name)
             .await?
@@ -297,6 +278,35 @@ fn policy_arns(p: &Value) -> Vec<String> {
         .collect();
     arns.sort();
     arns
+}
+
+#[async_trait]
+impl super::Tagging for Iam {
+    async fn tag(
+        &self,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .tag_role()
+            .role_name(name)
+            .set_tags(Some(iam_tags(tags)?))
+            .send()
+            .await
+            .map_err(|e| api_error("iam:TagRole", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, name: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.client
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| api_error("iam:UntagRole", e))?;
+        Ok(())
+    }
 }
 
 fn iam_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {

@@ -193,6 +193,44 @@ pub(crate) fn tags_of(properties: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Tagging through one AWS client: the two calls each service names differently. One
+/// implementation per client wrapper; [`retag`] does the rest.
+#[async_trait]
+pub(crate) trait Tagging: Sync {
+    /// Sets these tags (adding or overwriting) on the resource `id`.
+    async fn tag(&self, id: &str, tags: &BTreeMap<String, String>) -> Result<(), ProviderError>;
+    /// Removes the tags with these keys from the resource `id`.
+    async fn untag(&self, id: &str, keys: Vec<String>) -> Result<(), ProviderError>;
+}
+
+/// Moves the tags of `id` from `prior`'s to `desired`'s: removed keys untagged, new or
+/// changed ones tagged (each call only when there is something to do).
+pub(crate) async fn retag(
+    client: &impl Tagging,
+    id: &str,
+    prior: &Value,
+    desired: &Value,
+) -> Result<(), ProviderError> {
+    let (set, remove) = tag_changes(prior, desired);
+    apply_tag_changes(client, id, &set, remove).await
+}
+
+/// Applies computed tag changes (see [`tag_changes`]).
+pub(crate) async fn apply_tag_changes(
+    client: &impl Tagging,
+    id: &str,
+    set: &BTreeMap<String, String>,
+    remove: Vec<String>,
+) -> Result<(), ProviderError> {
+    if !remove.is_empty() {
+        client.untag(id, remove).await?;
+    }
+    if !set.is_empty() {
+        client.tag(id, set).await?;
+    }
+    Ok(())
+}
+
 /// Tags to set and tag keys to remove to go from `prior` to `desired`.
 pub(crate) fn tag_changes(
     prior: &Value,
