@@ -1,0 +1,640 @@
+//! Decoding: an environment file's sections (providers, variables, budget, notify), resource
+//! and module-instance declarations, module files, and literal values, with located errors.
+
+use super::*;
+
+impl Loader<'_> {
+    pub(super) fn load_environment(
+        &mut self,
+        file: usize,
+        name: &str,
+        overrides: &VarOverrides,
+    ) -> Providers {
+        let f = self.files[file].clone();
+        let doc = match yaml::parse(&f, file) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.errors.push(e);
+                return Providers::default();
+            }
+        };
+        let Some(top) = yaml::expect_mapping(&f, &doc, "an environment file", &mut self.errors)
+        else {
+            return Providers::default();
+        };
+        yaml::reject_unknown_keys(&f, top, ENV_KEYS, "the environment file", &mut self.errors);
+        match top.get_node("environment") {
+            Some(node) => {
+                if let Some(s) = yaml::expect_string(&f, node, "`environment`", &mut self.errors)
+                    && s.as_str() != name
+                {
+                    self.err(
+                        file,
+                        s.span(),
+                        format!(
+                            "`environment: {}` does not match the file name {name}.yaml",
+                            s.as_str()
+                        ),
+                        "must equal the file name",
+                    );
+                }
+            }
+            None => self.err(
+                file,
+                top.span(),
+                "missing key `environment`",
+                "in this file",
+            ),
+        }
+        let providers = self.load_providers(file, top.get_node("providers"));
+        if let Some(node) = top.get_node("budget")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`budget`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, map, BUDGET_KEYS, "`budget`", &mut self.errors);
+            for key in BUDGET_KEYS {
+                let Some(Node::Scalar(v)) = map.get_node(key) else {
+                    continue;
+                };
+                match v.as_str().parse::<f64>() {
+                    Ok(n) if n >= 0.0 => {
+                        if *key == "monthly" {
+                            self.budget.monthly = Some(n);
+                        } else {
+                            self.budget.max_increase = Some(n);
+                        }
+                    }
+                    _ => self.err(
+                        file,
+                        v.span(),
+                        format!(
+                            "`budget.{key}` is a number of US dollars, found `{}`",
+                            v.as_str()
+                        ),
+                        "not an amount",
+                    ),
+                }
+            }
+        }
+        if let Some(node) = top.get_node("notify")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`notify`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, map, NOTIFY_KEYS, "`notify`", &mut self.errors);
+            if let Some(node) = map.get_node("webhook")
+                && let Some(url) =
+                    yaml::expect_string(&f, node, "`notify.webhook`", &mut self.errors)
+            {
+                if url.as_str().starts_with("http://") || url.as_str().starts_with("https://") {
+                    self.notify_webhook = Some(url.as_str().to_string());
+                } else {
+                    self.err(
+                        file,
+                        url.span(),
+                        format!(
+                            "`notify.webhook` must be an http(s) URL, found `{}`",
+                            url.as_str()
+                        ),
+                        "not a URL",
+                    );
+                }
+            }
+        }
+        self.load_variables(file, top.get_node("variables"), overrides);
+
+        let root_decls = match top.get_node("resources") {
+            Some(node) => self.resource_decls(file, node),
+            None => Vec::new(),
+        };
+        if let Some(node) = top.get_node("modules") {
+            self.instance_decls(file, node);
+        }
+        for (instance, decl) in self.instances.clone() {
+            if root_decls.iter().any(|d| d.key == instance) {
+                self.err(
+                    file,
+                    &decl.key_span,
+                    format!("module instance `{instance}` has the name of a root resource"),
+                    "names must be unique",
+                );
+            }
+        }
+        self.root_keys = root_decls.iter().map(|d| (d.key.clone(), d.kind)).collect();
+        let scope = self.root_scope();
+        for decl in &root_decls {
+            self.resolve_resource(&scope, decl);
+        }
+        for instance in self.instances.keys().cloned().collect::<Vec<_>>() {
+            self.resolve_instance(&instance);
+        }
+        if providers.aws.is_none() && self.resources.values().any(|r| r.kind.provider() == "aws") {
+            self.err(
+                file,
+                top.span(),
+                "resources of kind aws.* need `providers: { aws: { region: ... } }`",
+                "in this file",
+            );
+        }
+        if providers.azure.is_none()
+            && self
+                .resources
+                .values()
+                .any(|r| r.kind.provider() == "azure")
+        {
+            self.err(
+                file,
+                top.span(),
+                "resources of kind azure.* need `providers: { azure: { subscription_id: ... } }`",
+                "in this file",
+            );
+        }
+        providers
+    }
+
+    pub(super) fn load_providers(&mut self, file: usize, node: Option<&Node>) -> Providers {
+        let mut providers = Providers::default();
+        let Some(node) = node else { return providers };
+        let f = self.files[file].clone();
+        let Some(map) = yaml::expect_mapping(&f, node, "`providers`", &mut self.errors) else {
+            return providers;
+        };
+        yaml::reject_unknown_keys(&f, map, PROVIDER_KEYS, "`providers`", &mut self.errors);
+        if let Some(aws) = map.get_node("aws")
+            && let Some(aws) = yaml::expect_mapping(&f, aws, "`providers.aws`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, aws, AWS_KEYS, "`providers.aws`", &mut self.errors);
+            match aws.get_node("region") {
+                Some(r) => {
+                    if let Some(r) = yaml::expect_string(&f, r, "`region`", &mut self.errors) {
+                        providers.aws = Some(AwsSettings {
+                            region: r.as_str().to_string(),
+                        });
+                    }
+                }
+                None => self.err(
+                    file,
+                    aws.span(),
+                    "missing key `region` in `providers.aws`",
+                    "here",
+                ),
+            }
+        }
+        if let Some(azure) = map.get_node("azure")
+            && let Some(azure) =
+                yaml::expect_mapping(&f, azure, "`providers.azure`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, azure, AZURE_KEYS, "`providers.azure`", &mut self.errors);
+            let tenant_id = azure
+                .get_node("tenant_id")
+                .and_then(|t| yaml::expect_string(&f, t, "`tenant_id`", &mut self.errors))
+                .map(|t| t.as_str().to_string());
+            let cloud = azure
+                .get_node("cloud")
+                .and_then(|c| yaml::expect_string(&f, c, "`cloud`", &mut self.errors))
+                .filter(|c| {
+                    let ok = ["public", "china", "usgovernment"].contains(&c.as_str());
+                    if !ok {
+                        self.err(
+                            file,
+                            c.span(),
+                            "`cloud` is public, china or usgovernment",
+                            "unknown cloud",
+                        );
+                    }
+                    ok
+                })
+                .map(|c| c.as_str().to_string());
+            let mut endpoint = |key: &str| -> Option<String> {
+                let endpoints = azure.get_node("endpoints")?;
+                let map = yaml::expect_mapping(
+                    &f,
+                    endpoints,
+                    "`providers.azure.endpoints`",
+                    &mut self.errors,
+                )?;
+                yaml::reject_unknown_keys(
+                    &f,
+                    map,
+                    AZURE_ENDPOINT_KEYS,
+                    "`providers.azure.endpoints`",
+                    &mut self.errors,
+                );
+                let node = map.get_node(key)?;
+                yaml::expect_string(&f, node, key, &mut self.errors).map(|v| v.as_str().to_string())
+            };
+            let resource_manager_endpoint = endpoint("resource_manager");
+            let graph_endpoint = endpoint("graph");
+            match azure.get_node("subscription_id") {
+                Some(s) => {
+                    if let Some(s) =
+                        yaml::expect_string(&f, s, "`subscription_id`", &mut self.errors)
+                    {
+                        providers.azure = Some(AzureSettings {
+                            subscription_id: s.as_str().to_string(),
+                            tenant_id,
+                            cloud,
+                            resource_manager_endpoint,
+                            graph_endpoint,
+                        });
+                    }
+                }
+                None => self.err(
+                    file,
+                    azure.span(),
+                    "missing key `subscription_id` in `providers.azure`",
+                    "here",
+                ),
+            }
+        }
+        providers
+    }
+
+    pub(super) fn load_variables(
+        &mut self,
+        file: usize,
+        node: Option<&Node>,
+        overrides: &VarOverrides,
+    ) {
+        let f = self.files[file].clone();
+        if let Some(node) = node
+            && let Some(map) = yaml::expect_mapping(&f, node, "`variables`", &mut self.errors)
+        {
+            for (key, value) in map.iter() {
+                let spec = value.as_mapping().filter(|m| {
+                    m.keys().all(|k| VAR_SPEC_KEYS.contains(&k.as_str()))
+                        && (m.get_node("default").is_some() || m.get_node("sensitive").is_some())
+                });
+                let origin = match spec {
+                    Some(m) => m.get_node("default").cloned(),
+                    None => Some(value.clone()),
+                };
+                let (default, sensitive) = match spec {
+                    Some(m) => {
+                        let sensitive = match m.get_node("sensitive") {
+                            Some(n) => self
+                                .literal(file, n, &Type::Bool)
+                                .as_bool()
+                                .unwrap_or(false),
+                            None => false,
+                        };
+                        (
+                            m.get_node("default").map(|n| self.literal(file, n, &ANY)),
+                            sensitive,
+                        )
+                    }
+                    None => (Some(self.literal(file, value, &ANY)), false),
+                };
+                let given = overrides.cli.get(key.as_str()).or_else(|| {
+                    overrides
+                        .env
+                        .get(key.as_str())
+                        .or_else(|| overrides.env.get(&key.as_str().to_uppercase()))
+                });
+                let origin = origin.filter(|_| given.is_none()).map(|n| (file, n));
+                let value = match (given, default) {
+                    (Some(text), default) => parse_override(text, default.as_ref()),
+                    (None, Some(default)) => default,
+                    (None, None) => {
+                        self.err(
+                            file,
+                            key.span(),
+                            format!(
+                                "variable `{}` has no default and no value was given",
+                                key.as_str()
+                            ),
+                            "needs a value",
+                        );
+                        if let Some(e) = self.errors.pop() {
+                            self.errors.push(e.with_help(format!(
+                                "pass --var {0}=VALUE or set CONVERGE_VAR_{0}",
+                                key.as_str()
+                            )));
+                        }
+                        Value::Null
+                    }
+                };
+                let value = if sensitive {
+                    value.into_sensitive()
+                } else {
+                    value
+                };
+                self.vars
+                    .insert(key.as_str().to_string(), Var { value, origin });
+            }
+        }
+        for key in overrides.cli.keys() {
+            if !self.vars.contains_key(key) {
+                self.errors.push(ConfigError::general(format!(
+                    "--var {key}=...: environment file {} declares no variable `{key}`",
+                    f.name
+                )));
+            }
+        }
+    }
+
+    /// A YAML value with no references allowed (variables, defaults).
+    pub(super) fn literal(&mut self, file: usize, node: &Node, expected: &Type) -> Value {
+        let f = self.files[file].clone();
+        match node {
+            Node::Scalar(s) => {
+                if s.as_str().contains("${") {
+                    self.err(
+                        file,
+                        s.span(),
+                        "references are not allowed here",
+                        "a plain value is needed",
+                    );
+                    return Value::Null;
+                }
+                let v = scalar_value(s, expected);
+                if !accepts(expected, tag_of_value(&v)) {
+                    self.err(
+                        file,
+                        s.span(),
+                        format!(
+                            "expected {}, found {}",
+                            expected.describe(),
+                            tag_of_value(&v).describe()
+                        ),
+                        "wrong type",
+                    );
+                }
+                v
+            }
+            Node::Sequence(items) => {
+                Value::List(items.iter().map(|n| self.literal(file, n, &ANY)).collect())
+            }
+            Node::Mapping(m) => {
+                let _ = &f;
+                Value::Map(
+                    m.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), self.literal(file, v, &ANY)))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    pub(super) fn resource_decls(&mut self, file: usize, node: &Node) -> Vec<ResourceDecl> {
+        let f = self.files[file].clone();
+        let Some(map) = yaml::expect_mapping(&f, node, "`resources`", &mut self.errors) else {
+            return Vec::new();
+        };
+        let mut decls = Vec::new();
+        for (key, body) in map.iter() {
+            if Address::parse(key.as_str()).is_none() || key.as_str().contains('.') {
+                self.err(
+                    file,
+                    key.span(),
+                    format!("`{}` is not a valid resource key", key.as_str()),
+                    "use letters, digits, `_` and `-`",
+                );
+                continue;
+            }
+            let Some(body) = yaml::expect_mapping(
+                &f,
+                body,
+                &format!("resource `{}`", key.as_str()),
+                &mut self.errors,
+            ) else {
+                continue;
+            };
+            yaml::reject_unknown_keys(
+                &f,
+                body,
+                RESOURCE_KEYS,
+                &format!("resource `{}`", key.as_str()),
+                &mut self.errors,
+            );
+            let Some(type_node) = body.get_node("type") else {
+                self.err(
+                    file,
+                    key.span(),
+                    format!("resource `{}` has no `type`", key.as_str()),
+                    "missing `type`",
+                );
+                continue;
+            };
+            let Some(type_name) = yaml::expect_string(&f, type_node, "`type`", &mut self.errors)
+            else {
+                continue;
+            };
+            let Some(kind) = kinds::lookup(type_name.as_str()) else {
+                let names: Vec<&str> = kinds::schemas().map(|k| k.kind).collect();
+                let e = yaml::unknown_key(&f, type_name, &names, "resource kinds");
+                self.errors.push(e);
+                continue;
+            };
+            decls.push(ResourceDecl {
+                key: key.as_str().to_string(),
+                key_span: *key.span(),
+                kind,
+                properties: body.get_node("properties").cloned(),
+                depends_on: body.get_node("depends_on").cloned(),
+                usage: body.get_node("usage").cloned(),
+            });
+        }
+        decls
+    }
+
+    pub(super) fn instance_decls(&mut self, file: usize, node: &Node) {
+        let f = self.files[file].clone();
+        let Some(map) = yaml::expect_mapping(&f, node, "`modules`", &mut self.errors) else {
+            return;
+        };
+        for (key, body) in map.iter() {
+            let Some(body) = yaml::expect_mapping(
+                &f,
+                body,
+                &format!("module `{}`", key.as_str()),
+                &mut self.errors,
+            ) else {
+                continue;
+            };
+            yaml::reject_unknown_keys(
+                &f,
+                body,
+                INSTANCE_KEYS,
+                &format!("module `{}`", key.as_str()),
+                &mut self.errors,
+            );
+            let Some(source) = body.get_node("source") else {
+                self.err(
+                    file,
+                    key.span(),
+                    format!("module `{}` has no `source`", key.as_str()),
+                    "missing `source`",
+                );
+                continue;
+            };
+            let Some(source) = yaml::expect_string(&f, source, "`source`", &mut self.errors) else {
+                continue;
+            };
+            if !self.module_defs.contains_key(source.as_str()) {
+                let def = self.load_module_def(file, source);
+                self.module_defs.insert(source.as_str().to_string(), def);
+            }
+            self.instances.insert(
+                key.as_str().to_string(),
+                InstanceDecl {
+                    source: source.as_str().to_string(),
+                    key_span: *key.span(),
+                    inputs: body.get_node("inputs").cloned(),
+                },
+            );
+        }
+    }
+
+    pub(super) fn load_module_def(
+        &mut self,
+        from: usize,
+        source: &MarkedScalarNode,
+    ) -> Option<ModuleDef> {
+        let name = source.as_str();
+        let rel = format!("modules/{name}/module.yaml");
+        if !self.root.join(&rel).is_file() {
+            self.err(
+                from,
+                source.span(),
+                format!("module source `{name}` not found: no {rel}"),
+                "unknown module",
+            );
+            return None;
+        }
+        let file = self.read_file(&rel)?;
+        let f = self.files[file].clone();
+        let doc = match yaml::parse(&f, file) {
+            Ok(d) => d,
+            Err(e) => {
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let top = yaml::expect_mapping(&f, &doc, "a module file", &mut self.errors)?;
+        yaml::reject_unknown_keys(&f, top, MODULE_KEYS, "the module file", &mut self.errors);
+        let mut inputs = BTreeMap::new();
+        if let Some(node) = top.get_node("inputs")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`inputs`", &mut self.errors)
+        {
+            for (key, spec) in map.iter() {
+                let Some(spec) = yaml::expect_mapping(
+                    &f,
+                    spec,
+                    &format!("input `{}`", key.as_str()),
+                    &mut self.errors,
+                ) else {
+                    continue;
+                };
+                yaml::reject_unknown_keys(
+                    &f,
+                    spec,
+                    INPUT_SPEC_KEYS,
+                    &format!("input `{}`", key.as_str()),
+                    &mut self.errors,
+                );
+                let ty = match spec.get_scalar("type").map(|s| s.as_str()) {
+                    None | Some("any") => Type::Any,
+                    Some("string") => Type::String,
+                    Some("number") => Type::Number,
+                    Some("bool") => Type::Bool,
+                    Some("list") => Type::List(&ANY),
+                    Some("map") => Type::Map(&ANY),
+                    Some(other) => {
+                        let span = *spec
+                            .get_scalar("type")
+                            .map(|s| s.span())
+                            .unwrap_or(key.span());
+                        self.err(
+                            file,
+                            &span,
+                            format!("unknown input type `{other}`"),
+                            "one of string, number, bool, list, map, any",
+                        );
+                        Type::Any
+                    }
+                };
+                let default = spec.get_node("default").map(|n| self.literal(file, n, &ty));
+                let sensitive = spec
+                    .get_node("sensitive")
+                    .map(|n| self.literal(file, n, &Type::Bool));
+                inputs.insert(
+                    key.as_str().to_string(),
+                    InputSpec {
+                        ty,
+                        default,
+                        sensitive: sensitive.and_then(|v| v.as_bool()).unwrap_or(false),
+                    },
+                );
+            }
+        }
+        let resources = match top.get_node("resources") {
+            Some(node) => self.resource_decls(file, node),
+            None => Vec::new(),
+        };
+        let mut outputs = Vec::new();
+        if let Some(node) = top.get_node("outputs")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`outputs`", &mut self.errors)
+        {
+            outputs = map
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect();
+        }
+        Some(ModuleDef {
+            file,
+            inputs,
+            resources,
+            outputs,
+        })
+    }
+}
+
+/// A plain YAML scalar as a value: unquoted scalars are typed (`true`, `3`, `null`), quoted ones
+/// are strings; where a string is expected, plain numbers and booleans are taken as their text.
+pub(super) fn scalar_value(s: &MarkedScalarNode, expected: &Type) -> Value {
+    let text = s.as_str();
+    if !s.may_coerce() {
+        return Value::str(text);
+    }
+    if matches!(text, "" | "~" | "null") {
+        return Value::Null;
+    }
+    let typed = if let Some(b) = s.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = text.parse::<i64>() {
+        Value::int(i)
+    } else if let Some(n) = text
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        Value::Number(n)
+    } else {
+        return Value::str(text);
+    };
+    match expected {
+        Type::String | Type::Enum(_) | Type::Duration => Value::str(text),
+        _ => typed,
+    }
+}
+
+/// A `--var` or `CONVERGE_VAR_*` text, typed like the variable's default.
+fn parse_override(text: &str, default: Option<&Value>) -> Value {
+    match default.map(Value::reveal) {
+        Some(Value::Number(_)) => text
+            .parse::<i64>()
+            .map(Value::int)
+            .ok()
+            .or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+            })
+            .unwrap_or_else(|| Value::str(text)),
+        Some(Value::Bool(_)) => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::str(text),
+        },
+        _ => Value::str(text),
+    }
+}

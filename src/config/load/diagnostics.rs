@@ -1,0 +1,120 @@
+//! Value checks that need the whole picture: values that arrive through a reference checked
+//! where they are used, kinds' own rules, each reported once at the literal the user wrote.
+
+use super::*;
+
+impl Loader<'_> {
+    /// Reports reference cycles, naming every resource on the cycle.
+    /// Checks the known value a `${var.…}` or `${input.…}` brings against the type expected
+    /// where it is used, and reports each problem at the literal that gave it (in the
+    /// environment file when it came through a module input), naming where it is used.
+    pub(super) fn check_referenced(
+        &mut self,
+        scope: &Scope,
+        s: &MarkedScalarNode,
+        expr: &Expr,
+        expected: &Type,
+    ) {
+        let value = expr.eval(&KnownOnly);
+        let problems = value_problems(expected, &value);
+        if problems.is_empty() {
+            return;
+        }
+        let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        let used = ConfigError::at(&self.files[scope.file], s.span(), "", "").location;
+        for (path, problem) in problems {
+            let (file, span) = self.follow(scope.file, s, instance, &path);
+            let message = match &used {
+                Some(at) if file != scope.file || span.start() != s.span().start() => format!(
+                    "{problem} (used as `{}` at {}:{}:{})",
+                    s.as_str(),
+                    at.file,
+                    at.line,
+                    at.column
+                ),
+                _ => problem.clone(),
+            };
+            self.report_once(file, &span, &problem, message);
+        }
+    }
+
+    /// Runs the kind's own rules over the known part of a resource's properties and reports
+    /// each problem at the literal the user wrote.
+    pub(super) fn check_rules(&mut self, scope: &Scope, decl: &ResourceDecl, properties: &Expr) {
+        let Some(node) = &decl.properties else { return };
+        let value = decl.kind.normalize(&properties.eval(&KnownOnly));
+        let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        for (path, message) in (decl.kind.rules)(&value) {
+            let (file, span) = self.locate(scope.file, node, instance, &path);
+            let message = format!("{}: {message}", scope.address(&decl.key));
+            self.report_once(file, &span, &message, message.clone());
+        }
+    }
+
+    /// Reports `message` at a place once per `problem` (a value used in several places is
+    /// one error, shown at its first use).
+    pub(super) fn report_once(&mut self, file: usize, span: &Span, problem: &str, message: String) {
+        let key = (file, format!("{:?}", span.start()), problem.to_string());
+        if self.reported.insert(key) {
+            self.err(file, span, message, "here");
+        }
+    }
+
+    /// Where the literal at `path` below `node` was written: descends maps and lists, and
+    /// follows a single `${input.…}` or `${var.…}` into the node that gave its value.
+    pub(super) fn locate(
+        &self,
+        file: usize,
+        node: &Node,
+        instance: Option<&str>,
+        path: &[String],
+    ) -> (usize, Span) {
+        let mut node = node;
+        for (i, key) in path.iter().enumerate() {
+            let next = match node {
+                Node::Mapping(m) => m.get_node(key),
+                Node::Sequence(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+                Node::Scalar(s) => return self.follow(file, s, instance, &path[i..]),
+            };
+            match next {
+                Some(n) => node = n,
+                None => return (file, *node.span()),
+            }
+        }
+        match node {
+            Node::Scalar(s) => self.follow(file, s, instance, &[]),
+            other => (file, *other.span()),
+        }
+    }
+
+    pub(super) fn follow(
+        &self,
+        file: usize,
+        s: &MarkedScalarNode,
+        instance: Option<&str>,
+        rest: &[String],
+    ) -> (usize, Span) {
+        let here = (file, *s.span());
+        let Ok(pieces) = template::parse(s.as_str()) else {
+            return here;
+        };
+        let [Piece::Ref { path, .. }] = pieces.as_slice() else {
+            return here;
+        };
+        let origin = match (path[0].as_str(), instance) {
+            ("input", Some(instance)) if path.len() > 1 => self
+                .input_origins
+                .get(&(instance.to_string(), path[1].clone())),
+            ("var", None) if path.len() > 1 => {
+                self.vars.get(&path[1]).and_then(|v| v.origin.as_ref())
+            }
+            _ => None,
+        };
+        let Some((origin_file, origin_node)) = origin else {
+            return here;
+        };
+        let full: Vec<String> = path[2..].iter().chain(rest).cloned().collect();
+        // An input's own node is in the root scope: its references are to variables.
+        self.locate(*origin_file, origin_node, None, &full)
+    }
+}
