@@ -6,6 +6,7 @@
 
 pub mod locking;
 mod postgres;
+mod queries;
 mod rows;
 mod sqlite;
 

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
+use super::queries;
 use super::rows::{Held, LockColumns, ResourceRow, corrupt, lock_from, to_json};
 use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore, StoredRollout};
 use crate::audit::{self, Event, NewEvent};
@@ -80,7 +81,7 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         migrated.map_err(|e| db_err(e.into()))?;
-        sqlx::query("INSERT INTO environments (env) VALUES ($1) ON CONFLICT (env) DO NOTHING")
+        sqlx::query(queries::numbered(queries::ENSURE_ENV))
             .bind(env)
             .execute(&mut *conn)
             .await
@@ -104,13 +105,11 @@ impl PostgresStore {
     }
 
     async fn lock_row(&self) -> Result<Option<LockInfo>> {
-        let row: Option<LockColumns> = sqlx::query_as(
-            "SELECT id, holder, host, pid, operation, since, lease_until FROM locks WHERE env = $1",
-        )
-        .bind(&self.env)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let row: Option<LockColumns> = sqlx::query_as(queries::numbered(queries::LOCK_ROW))
+            .bind(&self.env)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(row.map(lock_from))
     }
 
@@ -147,7 +146,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn serial(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT serial FROM environments WHERE env = $1")
+        sqlx::query_scalar(queries::numbered(queries::SERIAL))
             .bind(&self.env)
             .fetch_one(&self.pool)
             .await
@@ -155,13 +154,11 @@ impl StateStore for PostgresStore {
     }
 
     async fn resources(&self) -> Result<Vec<ResourceState>> {
-        let rows = sqlx::query(
-            "SELECT address, kind, remote_id, properties, outputs, dependencies, status FROM resources WHERE env = $1 ORDER BY address",
-        )
-        .bind(&self.env)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(queries::numbered(queries::RESOURCES))
+            .bind(&self.env)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|row| {
                 ResourceRow {
@@ -180,13 +177,12 @@ impl StateStore for PostgresStore {
 
     async fn commit(&self, change: Change, event: NewEvent, ctx: &audit::Context) -> Result<Event> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let (seq, head): (i64, String) = sqlx::query_as(
-            "SELECT audit_seq, audit_head FROM environments WHERE env = $1 FOR UPDATE",
-        )
-        .bind(&self.env)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let (seq, head): (i64, String) =
+            sqlx::query_as(queries::numbered_for_update(queries::AUDIT_HEAD))
+                .bind(&self.env)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
         if self.held.get().is_some() {
             let current: Option<String> = sqlx::query_scalar("SELECT id FROM locks WHERE env = $1")
                 .bind(&self.env)
@@ -199,28 +195,22 @@ impl StateStore for PostgresStore {
         match &change {
             Change::Put(r) => {
                 let row = ResourceRow::encode(r);
-                sqlx::query(
-                    "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (env, address) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id,
-                       properties = excluded.properties, outputs = excluded.outputs,
-                       dependencies = excluded.dependencies, status = excluded.status, updated_at = excluded.updated_at",
-                )
-                .bind(&self.env)
-                .bind(&row.address)
-                .bind(&row.kind)
-                .bind(&row.remote_id)
-                .bind(&row.properties)
-                .bind(&row.outputs)
-                .bind(&row.dependencies)
-                .bind(&row.status)
-                .bind(chrono::Utc::now().to_rfc3339())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+                sqlx::query(queries::numbered(queries::UPSERT_RESOURCE))
+                    .bind(&self.env)
+                    .bind(&row.address)
+                    .bind(&row.kind)
+                    .bind(&row.remote_id)
+                    .bind(&row.properties)
+                    .bind(&row.outputs)
+                    .bind(&row.dependencies)
+                    .bind(&row.status)
+                    .bind(chrono::Utc::now().to_rfc3339())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
             }
             Change::Remove(address) => {
-                sqlx::query("DELETE FROM resources WHERE env = $1 AND address = $2")
+                sqlx::query(queries::numbered(queries::DELETE_RESOURCE))
                     .bind(&self.env)
                     .bind(address.as_str())
                     .execute(&mut *tx)
@@ -230,7 +220,7 @@ impl StateStore for PostgresStore {
             Change::None => {}
         }
         let event = Event::seal(ctx, &self.env, seq, &head, event);
-        sqlx::query("INSERT INTO audit_events (env, seq, body, hash) VALUES ($1, $2, $3, $4)")
+        sqlx::query(queries::numbered(queries::INSERT_EVENT))
             .bind(&self.env)
             .bind(event.seq)
             .bind(to_json(&event))
@@ -238,40 +228,33 @@ impl StateStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE environments SET audit_seq = $1, audit_head = $2, serial = serial + $3 WHERE env = $4",
-        )
-        .bind(event.seq)
-        .bind(&event.hash)
-        .bind(i64::from(bump))
-        .bind(&self.env)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::numbered(queries::ADVANCE))
+            .bind(event.seq)
+            .bind(&event.hash)
+            .bind(i64::from(bump))
+            .bind(&self.env)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(event)
     }
 
     async fn mark_in_flight(&self, resource: &ResourceState) -> Result<()> {
         let row = ResourceRow::encode(resource);
-        sqlx::query(
-            "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (env, address) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
-               remote_id = CASE WHEN excluded.status = 'creating' THEN excluded.remote_id ELSE resources.remote_id END",
-        )
-        .bind(&self.env)
-        .bind(&row.address)
-        .bind(&row.kind)
-        .bind(&row.remote_id)
-        .bind(&row.properties)
-        .bind(&row.outputs)
-        .bind(&row.dependencies)
-        .bind(&row.status)
-        .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::numbered(queries::MARK_IN_FLIGHT))
+            .bind(&self.env)
+            .bind(&row.address)
+            .bind(&row.kind)
+            .bind(&row.remote_id)
+            .bind(&row.properties)
+            .bind(&row.outputs)
+            .bind(&row.dependencies)
+            .bind(&row.status)
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -342,7 +325,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn renew_lock(&self, id: &str, lease_until: &str) -> Result<()> {
-        sqlx::query("UPDATE locks SET lease_until = $1 WHERE env = $2 AND id = $3")
+        sqlx::query(queries::numbered(queries::RENEW_LOCK))
             .bind(lease_until)
             .bind(&self.env)
             .bind(id)
@@ -353,7 +336,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn unlock(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM locks WHERE env = $1 AND id = $2")
+        sqlx::query(queries::numbered(queries::UNLOCK))
             .bind(&self.env)
             .bind(id)
             .execute(&self.pool)
@@ -377,7 +360,7 @@ impl StateStore for PostgresStore {
 
     async fn force_unlock(&self) -> Result<Option<LockInfo>> {
         let current = self.lock_row().await?;
-        sqlx::query("DELETE FROM locks WHERE env = $1")
+        sqlx::query(queries::numbered(queries::BREAK_LOCK))
             .bind(&self.env)
             .execute(&self.pool)
             .await
@@ -409,37 +392,33 @@ impl StateStore for PostgresStore {
                 .map_err(|e| corrupt(&format!("audit event {seq}"), e))?;
             events.push(event);
         }
-        let (seq, head): (i64, String) =
-            sqlx::query_as("SELECT audit_seq, audit_head FROM environments WHERE env = $1")
-                .bind(&self.env)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let (seq, head): (i64, String) = sqlx::query_as(queries::numbered(queries::AUDIT_HEAD))
+            .bind(&self.env)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok((events, seq, head))
     }
 
     async fn save_rollout(&self, address: &Address, body: &serde_json::Value) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO rollouts (env, address, body, request, updated_at) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (env, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(&self.env)
-        .bind(address.as_str())
-        .bind(body.to_string())
-        .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::numbered(queries::SAVE_ROLLOUT))
+            .bind(&self.env)
+            .bind(address.as_str())
+            .bind(body.to_string())
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn rollouts(&self) -> Result<Vec<StoredRollout>> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT address, body, request FROM rollouts WHERE env = $1 ORDER BY address",
-        )
-        .bind(&self.env)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as(queries::numbered(queries::ROLLOUTS))
+                .bind(&self.env)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|(address, body, request)| {
                 Ok(StoredRollout {
@@ -453,7 +432,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn request_rollout(&self, address: &Address, request: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE rollouts SET request = $1 WHERE env = $2 AND address = $3")
+        let done = sqlx::query(queries::numbered(queries::REQUEST_ROLLOUT))
             .bind(request)
             .bind(&self.env)
             .bind(address.as_str())
@@ -465,17 +444,16 @@ impl StateStore for PostgresStore {
 
     async fn take_rollout_request(&self, address: &Address) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let request: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT request FROM rollouts WHERE env = $1 AND address = $2 FOR UPDATE",
-        )
-        .bind(&self.env)
-        .bind(address.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let request: Option<Option<String>> =
+            sqlx::query_scalar(queries::numbered_for_update(queries::ROLLOUT_REQUEST))
+                .bind(&self.env)
+                .bind(address.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
         let request = request.flatten();
         if request.is_some() {
-            sqlx::query("UPDATE rollouts SET request = NULL WHERE env = $1 AND address = $2")
+            sqlx::query(queries::numbered(queries::CLEAR_REQUEST))
                 .bind(&self.env)
                 .bind(address.as_str())
                 .execute(&mut *tx)

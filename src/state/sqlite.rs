@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::queries;
 use super::rows::{Held, LockColumns, ResourceRow, corrupt, lock_from, to_json};
 use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore, StoredRollout};
 use crate::audit::{self, Event, NewEvent};
@@ -53,7 +54,7 @@ impl SqliteStore {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         MIGRATOR.run(&mut *tx).await.map_err(|e| db_err(e.into()))?;
         tx.commit().await.map_err(db_err)?;
-        sqlx::query("INSERT OR IGNORE INTO environments (env) VALUES (?)")
+        sqlx::query(queries::ENSURE_ENV)
             .bind(env)
             .execute(&pool)
             .await
@@ -86,7 +87,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn serial(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT serial FROM environments WHERE env = ?")
+        sqlx::query_scalar(queries::SERIAL)
             .bind(&self.env)
             .fetch_one(&self.pool)
             .await
@@ -94,13 +95,11 @@ impl StateStore for SqliteStore {
     }
 
     async fn resources(&self) -> Result<Vec<ResourceState>> {
-        let rows = sqlx::query(
-            "SELECT address, kind, remote_id, properties, outputs, dependencies, status FROM resources WHERE env = ? ORDER BY address",
-        )
-        .bind(&self.env)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(queries::RESOURCES)
+            .bind(&self.env)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|row| {
                 ResourceRow {
@@ -130,38 +129,31 @@ impl StateStore for SqliteStore {
             self.held
                 .check(&self.env, current.as_ref().map(|l| l.id.as_str()))?;
         }
-        let (seq, head): (i64, String) =
-            sqlx::query_as("SELECT audit_seq, audit_head FROM environments WHERE env = ?")
-                .bind(&self.env)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let (seq, head): (i64, String) = sqlx::query_as(queries::AUDIT_HEAD)
+            .bind(&self.env)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         let bump = !matches!(change, Change::None);
         match &change {
             Change::Put(r) => {
                 let row = ResourceRow::encode(r);
-                sqlx::query(
-                    "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (env, address) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id,
-                       properties = excluded.properties, outputs = excluded.outputs,
-                       dependencies = excluded.dependencies, status = excluded.status, updated_at = excluded.updated_at",
-                )
-                .bind(&self.env)
-                .bind(&row.address)
-                .bind(&row.kind)
-                .bind(&row.remote_id)
-                .bind(&row.properties)
-                .bind(&row.outputs)
-                .bind(&row.dependencies)
-                .bind(&row.status)
-                .bind(chrono::Utc::now().to_rfc3339())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+                sqlx::query(queries::UPSERT_RESOURCE)
+                    .bind(&self.env)
+                    .bind(&row.address)
+                    .bind(&row.kind)
+                    .bind(&row.remote_id)
+                    .bind(&row.properties)
+                    .bind(&row.outputs)
+                    .bind(&row.dependencies)
+                    .bind(&row.status)
+                    .bind(chrono::Utc::now().to_rfc3339())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
             }
             Change::Remove(address) => {
-                sqlx::query("DELETE FROM resources WHERE env = ? AND address = ?")
+                sqlx::query(queries::DELETE_RESOURCE)
                     .bind(&self.env)
                     .bind(address.as_str())
                     .execute(&mut *tx)
@@ -171,7 +163,7 @@ impl StateStore for SqliteStore {
             Change::None => {}
         }
         let event = Event::seal(ctx, &self.env, seq, &head, event);
-        sqlx::query("INSERT INTO audit_events (env, seq, body, hash) VALUES (?, ?, ?, ?)")
+        sqlx::query(queries::INSERT_EVENT)
             .bind(&self.env)
             .bind(event.seq)
             .bind(to_json(&event))
@@ -179,40 +171,33 @@ impl StateStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE environments SET audit_seq = ?, audit_head = ?, serial = serial + ? WHERE env = ?",
-        )
-        .bind(event.seq)
-        .bind(&event.hash)
-        .bind(i64::from(bump))
-        .bind(&self.env)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::ADVANCE)
+            .bind(event.seq)
+            .bind(&event.hash)
+            .bind(i64::from(bump))
+            .bind(&self.env)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(event)
     }
 
     async fn mark_in_flight(&self, resource: &ResourceState) -> Result<()> {
         let row = ResourceRow::encode(resource);
-        sqlx::query(
-            "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (env, address) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
-               remote_id = CASE WHEN excluded.status = 'creating' THEN excluded.remote_id ELSE resources.remote_id END",
-        )
-        .bind(&self.env)
-        .bind(&row.address)
-        .bind(&row.kind)
-        .bind(&row.remote_id)
-        .bind(&row.properties)
-        .bind(&row.outputs)
-        .bind(&row.dependencies)
-        .bind(&row.status)
-        .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::MARK_IN_FLIGHT)
+            .bind(&self.env)
+            .bind(&row.address)
+            .bind(&row.kind)
+            .bind(&row.remote_id)
+            .bind(&row.properties)
+            .bind(&row.outputs)
+            .bind(&row.dependencies)
+            .bind(&row.status)
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -254,7 +239,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn renew_lock(&self, id: &str, lease_until: &str) -> Result<()> {
-        sqlx::query("UPDATE locks SET lease_until = ? WHERE env = ? AND id = ?")
+        sqlx::query(queries::RENEW_LOCK)
             .bind(lease_until)
             .bind(&self.env)
             .bind(id)
@@ -265,7 +250,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn unlock(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM locks WHERE env = ? AND id = ?")
+        sqlx::query(queries::UNLOCK)
             .bind(&self.env)
             .bind(id)
             .execute(&self.pool)
@@ -291,7 +276,7 @@ impl StateStore for SqliteStore {
         let current = lock_row(&mut tx, &self.env)
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query("DELETE FROM locks WHERE env = ?")
+        sqlx::query(queries::BREAK_LOCK)
             .bind(&self.env)
             .execute(&mut *tx)
             .await
@@ -314,37 +299,32 @@ impl StateStore for SqliteStore {
                 .map_err(|e| corrupt(&format!("audit event {seq}"), e))?;
             events.push(event);
         }
-        let (seq, head): (i64, String) =
-            sqlx::query_as("SELECT audit_seq, audit_head FROM environments WHERE env = ?")
-                .bind(&self.env)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let (seq, head): (i64, String) = sqlx::query_as(queries::AUDIT_HEAD)
+            .bind(&self.env)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok((events, seq, head))
     }
 
     async fn save_rollout(&self, address: &Address, body: &serde_json::Value) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO rollouts (env, address, body, request, updated_at) VALUES (?, ?, ?, NULL, ?) ON CONFLICT (env, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(&self.env)
-        .bind(address.as_str())
-        .bind(body.to_string())
-        .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(queries::SAVE_ROLLOUT)
+            .bind(&self.env)
+            .bind(address.as_str())
+            .bind(body.to_string())
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn rollouts(&self) -> Result<Vec<StoredRollout>> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT address, body, request FROM rollouts WHERE env = ? ORDER BY address",
-        )
-        .bind(&self.env)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(queries::ROLLOUTS)
+            .bind(&self.env)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|(address, body, request)| {
                 Ok(StoredRollout {
@@ -358,7 +338,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn request_rollout(&self, address: &Address, request: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE rollouts SET request = ? WHERE env = ? AND address = ?")
+        let done = sqlx::query(queries::REQUEST_ROLLOUT)
             .bind(request)
             .bind(&self.env)
             .bind(address.as_str())
@@ -374,16 +354,15 @@ impl StateStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
-        let request: Option<Option<String>> =
-            sqlx::query_scalar("SELECT request FROM rollouts WHERE env = ? AND address = ?")
-                .bind(&self.env)
-                .bind(address.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let request: Option<Option<String>> = sqlx::query_scalar(queries::ROLLOUT_REQUEST)
+            .bind(&self.env)
+            .bind(address.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         let request = request.flatten();
         if request.is_some() {
-            sqlx::query("UPDATE rollouts SET request = NULL WHERE env = ? AND address = ?")
+            sqlx::query(queries::CLEAR_REQUEST)
                 .bind(&self.env)
                 .bind(address.as_str())
                 .execute(&mut *tx)
@@ -396,12 +375,10 @@ impl StateStore for SqliteStore {
 }
 
 async fn lock_row(conn: &mut SqliteConnection, env: &str) -> sqlx::Result<Option<LockInfo>> {
-    let row: Option<LockColumns> = sqlx::query_as(
-        "SELECT id, holder, host, pid, operation, since, lease_until FROM locks WHERE env = ?",
-    )
-    .bind(env)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<LockColumns> = sqlx::query_as(queries::LOCK_ROW)
+        .bind(env)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(lock_from))
 }
 
