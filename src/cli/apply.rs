@@ -210,9 +210,7 @@ async fn interruptible_apply(
         interrupt,
         notice: &|line: &str| output::status(line),
     };
-    let settled = apply::settle_in_flight(&plan, &inputs)
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let settled = apply::settle_in_flight(&plan, &inputs).await?;
     if settled > 0 && g.format == Format::Text {
         output::status(&format!(
             "Recorded {settled} resources an interrupted apply had left in flight; they exist as desired."
@@ -243,8 +241,7 @@ async fn interruptible_apply(
             print_progress(&p);
         }
     })
-    .await
-    .map_err(|e| CliError::Failed(e.to_string()))?;
+    .await?;
     let (done, failed, skipped) = report.counts();
     let md = report_markdown(&plan, &report, operation);
     if report.interrupted() || interrupt.is_cancelled() {

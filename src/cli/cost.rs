@@ -124,7 +124,10 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     registry
         .ready()
         .await
-        .map_err(|e| CliError::Failed(format!("{name}: {e}")))?;
+        .map_err(|source| CliError::Provider {
+            context: format!("{name}: signing in"),
+            source,
+        })?;
 
     let day = args
         .day
@@ -143,7 +146,10 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
             .cost_explorer()
             .daily_cost(&name, start, end)
             .await
-            .map_err(|e| CliError::Failed(format!("{name}: AWS Cost Explorer: {e}")))?;
+            .map_err(|source| CliError::Provider {
+                context: format!("{name}: reading AWS Cost Explorer"),
+                source,
+            })?;
         data.merge(d);
         sources.push("AWS Cost Explorer");
     }
@@ -151,7 +157,10 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         let d = azure
             .daily_cost(&name, start, end)
             .await
-            .map_err(|e| CliError::Failed(format!("{name}: Azure Cost Management: {e}")))?;
+            .map_err(|source| CliError::Provider {
+                context: format!("{name}: reading Azure Cost Management"),
+                source,
+            })?;
         data.merge(d);
         sources.push("Azure Cost Management");
     }

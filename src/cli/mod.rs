@@ -134,7 +134,8 @@ enum Command {
     Prices(prices::PricesCommand),
 }
 
-/// Errors that reach the edge: each is rendered once, then mapped to exit code 1.
+/// Errors that reach the edge: each is rendered once, with its chain of causes, then mapped to
+/// exit code 1.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CliError {
     /// The desired-state files have errors.
@@ -153,6 +154,21 @@ pub enum CliError {
     /// converge refused to go on (stale plan, no approval...).
     #[error("{0}")]
     Refused(String),
+    /// A cloud provider call failed; `context` says what converge was doing, the cause follows.
+    #[error("{context}")]
+    Provider {
+        /// What converge was doing (`staging: signing in`, `importing api.repo`).
+        context: String,
+        /// The provider's error.
+        #[source]
+        source: crate::providers::ProviderError,
+    },
+    /// Apply could not record a completed step.
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+    /// A rollout record in state cannot be read.
+    #[error(transparent)]
+    Undecodable(#[from] crate::rollout::UndecodableRecord),
     /// Something failed and has been reported already; only the exit code is left.
     #[error("{0}")]
     Failed(String),

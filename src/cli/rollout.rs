@@ -57,8 +57,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
                 .into_iter()
                 .filter(|r| only.as_ref().is_none_or(|a| *a == r.address))
                 .map(|r| Ok((Rollout::decode(&r.address, &r.body)?, r.request)))
-                .collect::<Result<_, crate::rollout::UndecodableRecord>>()
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+                .collect::<Result<_, crate::rollout::UndecodableRecord>>()?;
             if let (Some(a), true) = (&only, rollouts.is_empty()) {
                 return Err(CliError::Failed(format!(
                     "no rollout recorded for {a} in {name}"

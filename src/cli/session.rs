@@ -144,7 +144,10 @@ pub async fn refresh(
     registry
         .ready()
         .await
-        .map_err(|e| CliError::Failed(format!("{env}: {e}")))?;
+        .map_err(|source| CliError::Provider {
+            context: format!("{env}: signing in"),
+            source,
+        })?;
     let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
     let before = registry.calls().total();
     let started = std::time::Instant::now();

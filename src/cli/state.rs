@@ -151,11 +151,11 @@ pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, Cli
             return Err(CliError::Refused(format!("{address} is already managed; `converge state rm {address}` first")));
         }
         let registry = session::registry(g, &env).await;
-        let provider = registry.for_kind(resource.kind).map_err(|e| CliError::Failed(e.to_string()))?;
+        let provider = registry.for_kind(resource.kind).map_err(|source| CliError::Provider { context: format!("importing {address}"), source })?;
         let found = provider
             .import(ImportRequest { address: address.clone(), kind: resource.kind, id: args.id.clone() })
             .await
-            .map_err(|e| CliError::Failed(format!("importing {address}: {e}")))?;
+            .map_err(|source| CliError::Provider { context: format!("importing {address}"), source })?;
         let Some((applied, live)) = found else {
             return Err(CliError::Failed(format!("no {} with id `{}` exists", resource.kind.kind, args.id)));
         };
