@@ -18,6 +18,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
     let stored = store.resources().await?;
+    session::check_digests(&stored)?;
     let live = session::refresh(&registry, &name, &stored).await?;
     let drifted = crate::plan::drift::compute(&stored, &live);
     record(store.as_ref(), &drifted, &session::audit_context(g)).await?;

@@ -15,6 +15,7 @@ mod rollout;
 pub(crate) mod schema;
 mod session;
 mod state;
+mod state_key;
 mod validate;
 
 use std::path::PathBuf;

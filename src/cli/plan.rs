@@ -76,6 +76,7 @@ pub async fn refresh_and_plan(
 ) -> Result<Planned, CliError> {
     let serial = store.serial().await?;
     let state = store.resources().await?;
+    session::check_digests(&state)?;
     let targets = targets(raw_targets, env, &state)?;
     let live = session::refresh(registry, &env.name, &state).await?;
     let plan = plan::compute(

@@ -47,9 +47,24 @@ pub fn load(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
     Ok(env)
 }
 
-/// Opens the environment's state.
+/// Opens the environment's state, with its state key installed for secret digests.
 pub async fn open_state(g: &GlobalArgs, name: &str) -> Result<Box<dyn StateStore>, CliError> {
+    super::state_key::install(name)?;
     Ok(state::open(&g.root, name, g.state_url.as_deref()).await?)
+}
+
+/// Refuses state holding secret digests made under a key this run does not hold (another
+/// runner's): planning with it would see every secret as changed.
+pub fn check_digests(stored: &[state::ResourceState]) -> Result<(), CliError> {
+    let keyring = crate::model::digest::keyring();
+    for r in stored {
+        for digest in r.properties.digests() {
+            if let Err(e) = keyring.needs_upgrade(digest) {
+                return Err(CliError::Refused(format!("{}: {e}", r.address)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds the providers the environment configures.

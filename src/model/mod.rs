@@ -1,5 +1,6 @@
 //! Addresses, resource kinds and their schemas, property values and expressions.
 
+pub mod digest;
 mod live;
 mod resource;
 pub mod schema;

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 
 /// Text shown in place of a value that is only known once apply has run.
 pub const UNKNOWN_TEXT: &str = "(known after apply)";
@@ -13,8 +12,8 @@ pub const SENSITIVE_TEXT: &str = "(sensitive)";
 /// A property value, as desired, as last applied, or as read live.
 ///
 /// `Unknown` is a value that depends on something not created yet. `Sensitive` wraps a value that
-/// must never be shown or stored in clear; `Redacted` is what remains of one once persisted: the
-/// SHA-256 of its canonical JSON, enough to tell whether it changed.
+/// must never be shown or stored in clear; `Redacted` is what remains of one once persisted: a
+/// keyed digest of its canonical JSON (`model::digest`), enough to tell whether it changed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// No value (an optional property left out).
@@ -34,7 +33,7 @@ pub enum Value {
     Unknown,
     /// A secret value: shown and stored only as a redaction.
     Sensitive(Box<Value>),
-    /// A persisted secret: the hex SHA-256 of its canonical JSON.
+    /// A persisted secret: its digest (`hmac-sha256:KID:HEX`, or a legacy `sha256`).
     Redacted(String),
 }
 
@@ -218,16 +217,12 @@ impl Value {
         }
     }
 
-    /// The SHA-256 (hex) of the canonical plain JSON of this value.
-    pub fn digest(&self) -> String {
-        let canonical = serde_json::to_string(&self.to_plain_json()).unwrap_or_default();
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    }
-
-    /// The stored form: secrets become `Redacted` digests, so nothing sensitive is persisted.
+    /// The stored form: secrets become `Redacted` digests (HMAC under the state key, see
+    /// [`super::digest`]), so nothing sensitive, nor anything a guess can be tested against, is
+    /// persisted.
     pub fn redacted(&self) -> Value {
         match self {
-            Value::Sensitive(v) => Value::Redacted(v.digest()),
+            Value::Sensitive(v) => Value::Redacted(super::digest::keyring().digest(v)),
             Value::List(l) => Value::List(l.iter().map(Value::redacted).collect()),
             Value::Map(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), v.redacted())).collect()),
             other => other.clone(),
@@ -265,6 +260,16 @@ impl Value {
         }
     }
 
+    /// Every stored digest inside (the `Redacted` parts), in order.
+    pub fn digests(&self) -> Vec<&str> {
+        match self {
+            Value::Redacted(h) => vec![h.as_str()],
+            Value::List(l) => l.iter().flat_map(Value::digests).collect(),
+            Value::Map(m) => m.values().flat_map(Value::digests).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether two values mean the same thing, looking through secrets (by digest).
     ///
     /// Numbers compare by value (`1` equals `1.0`). An unknown never equals anything.
@@ -272,7 +277,11 @@ impl Value {
         match (self, other) {
             (Value::Unknown, _) | (_, Value::Unknown) => false,
             (Value::Redacted(a), Value::Redacted(b)) => a == b,
-            (Value::Redacted(h), v) | (v, Value::Redacted(h)) => &v.reveal().digest() == h,
+            // A digest under a key this run does not hold never matches; commands that read
+            // state refuse such digests before planning (`digest::ForeignKey`).
+            (Value::Redacted(h), v) | (v, Value::Redacted(h)) => {
+                super::digest::keyring().matches(h, v).unwrap_or(false)
+            }
             (Value::Sensitive(a), b) => a.same_as(b),
             (a, Value::Sensitive(b)) => a.same_as(b),
             (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
@@ -305,7 +314,9 @@ impl Serialize for Value {
 fn stored_json(value: &Value) -> serde_json::Value {
     match value {
         Value::Unknown => serde_json::json!({ UNKNOWN_KEY: true }),
-        Value::Sensitive(v) => serde_json::json!({ SENSITIVE_KEY: v.digest() }),
+        Value::Sensitive(v) => {
+            serde_json::json!({ SENSITIVE_KEY: super::digest::keyring().digest(v) })
+        }
         Value::Redacted(h) => serde_json::json!({ SENSITIVE_KEY: h }),
         Value::List(l) => l.iter().map(stored_json).collect(),
         Value::Map(m) => m

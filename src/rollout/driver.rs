@@ -63,9 +63,10 @@ pub struct RolloutRequest {
     pub spec: RolloutSpec,
 }
 
-/// A hash of what a rollout rolls out, to match a record with a later run.
+/// A hash of what a rollout rolls out, to match a record with a later run: over the stored
+/// form, in which secrets are keyed digests (never over revealed values).
 pub fn desired_hash(desired: &Value) -> String {
-    let text = serde_json::to_string(&desired.to_plain_json()).unwrap_or_default();
+    let text = serde_json::to_string(desired).unwrap_or_default();
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 

@@ -131,12 +131,19 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
 /// A scratch project: the repository's example environments and modules, or given files.
 pub struct Project {
     dir: tempfile::TempDir,
+    /// The user's config directory converge sees (state keys live there, outside --root).
+    config: tempfile::TempDir,
     endpoint: Option<String>,
     state_url: Option<String>,
     extra_env: Vec<(String, String)>,
 }
 
 impl Project {
+    /// The user's config directory converge runs with (where it keeps state keys).
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
     /// A copy of the example project.
     pub fn example() -> Project {
         let dir = tempfile::tempdir().unwrap();
@@ -145,6 +152,7 @@ impl Project {
         copy_dir(&repo.join("modules"), &dir.path().join("modules"));
         Project {
             dir,
+            config: tempfile::tempdir().unwrap(),
             endpoint: None,
             state_url: None,
             extra_env: Vec::new(),
@@ -161,6 +169,7 @@ impl Project {
         copy_dir(&src.join("modules"), &dir.path().join("modules"));
         Project {
             dir,
+            config: tempfile::tempdir().unwrap(),
             endpoint: None,
             state_url: None,
             extra_env: Vec::new(),
@@ -173,6 +182,7 @@ impl Project {
         std::fs::create_dir_all(dir.path().join("environments")).unwrap();
         Project {
             dir,
+            config: tempfile::tempdir().unwrap(),
             endpoint: None,
             state_url: None,
             extra_env: Vec::new(),
@@ -244,6 +254,9 @@ impl Project {
             .env("CONVERGE_ACTOR", "tester")
             .env_remove("GITHUB_ACTIONS");
         cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.env("XDG_CONFIG_HOME", self.config.path())
+            .env_remove("CONVERGE_STATE_KEY")
+            .env_remove("CONVERGE_STATE_KEY_PREVIOUS");
         if let Some(endpoint) = &self.endpoint {
             cmd.envs(aws_env(endpoint));
         }

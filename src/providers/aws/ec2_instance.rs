@@ -311,7 +311,11 @@ impl Ec2 {
     pub async fn create(&self, address: &Address, p: &Value) -> Result<Applied, ProviderError> {
         let token = format!(
             "converge-{}",
-            &sha_hex(&format!("{address}|{}", p.digest()))[..32]
+            // Over the stored form: secrets in it are keyed digests, never clear text.
+            &sha_hex(&format!(
+                "{address}|{}",
+                serde_json::to_string(p).unwrap_or_default()
+            ))[..32]
         );
         let user_data = p
             .get("user_data")
