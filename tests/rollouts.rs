@@ -886,3 +886,48 @@ async fn cost_watch_names_the_rollout_and_commit_behind_a_spike() {
     );
     assert!(gaps.stdout().contains(&note), "{note} in {}", gaps.stdout());
 }
+
+/// A rollout of a task whose environment holds a secret: neither the value nor its plain
+/// SHA-256 reaches the rollout record or the audit trail (the record's hash is taken over the
+/// stored form, in which secrets are keyed digests).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_record_holds_no_secret_or_plain_digest_of_one() {
+    use sha2::Digest;
+    let f = Fixture::new(CANARY).await;
+    f.project.edit(
+        "environments/ro.yaml",
+        "variables:\n",
+        "variables:\n  token: { default: \"s3cr3t-Vx\", sensitive: true }\n",
+    );
+    f.project.edit(
+        "environments/ro.yaml",
+        "port: 8000, memory: \"${var.memory}\" }",
+        "port: 8000, memory: \"${var.memory}\", environment: { TOKEN: \"${var.token}\" } }",
+    );
+    f.run(&["apply", "--auto-approve"]).expect(0);
+    assert_eq!(f.status()["status"], "succeeded", "the change rolled out");
+    let plain = hex::encode(sha2::Sha256::digest(b"\"s3cr3t-Vx\""));
+    let state = f.project.state_db("ro");
+    let mut all = String::new();
+    for entry in std::fs::read_dir(state.parent().unwrap()).unwrap() {
+        all.push_str(&String::from_utf8_lossy(
+            &std::fs::read(entry.unwrap().path()).unwrap(),
+        ));
+    }
+    let status = f
+        .run(&["rollout", "status", "--format", "json"])
+        .expect(0)
+        .stdout();
+    let log = f
+        .run(&["audit", "export", "--format", "jsonl"])
+        .expect(0)
+        .stdout();
+    for (what, text) in [
+        ("state and rollout records", &all),
+        ("rollout status", &status),
+        ("audit", &log),
+    ] {
+        assert!(!text.contains("s3cr3t-Vx"), "{what} holds the secret");
+        assert!(!text.contains(&plain), "{what} holds its plain SHA-256");
+    }
+}

@@ -400,6 +400,67 @@ pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize,
     Ok(settled)
 }
 
+/// Rewrites, as state-only steps, the secret digests of unchanged resources that are in the
+/// legacy form (plain SHA-256) or under the previous state key, when the plan holds their
+/// values (a fresh plan; a saved plan file holds only digests). No cloud call; each rewrite is
+/// an audit event. Returns how many digests were rewritten.
+pub async fn upgrade_digests(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, ApplyError> {
+    let keyring = crate::model::digest::keyring();
+    let mut upgraded = 0;
+    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        let Some(stored) = inputs
+            .state
+            .iter()
+            .find(|s| s.address == change.address && !s.status.in_flight())
+        else {
+            continue;
+        };
+        let old = stored
+            .properties
+            .digests()
+            .into_iter()
+            .filter(|d| keyring.needs_upgrade(d).unwrap_or(false))
+            .count();
+        let Some(after) = change.after.as_ref().filter(|a| holds_secret_values(a)) else {
+            continue;
+        };
+        if old == 0 {
+            continue;
+        }
+        let row = ResourceState {
+            properties: after.clone(),
+            ..stored.clone()
+        };
+        let event = NewEvent::new(inputs.operation, "digest upgrade", "ok")
+            .address(&change.address)
+            .detail(format!(
+                "{old} secret digest{} rewritten under state key {}; nothing changed in the cloud",
+                if old == 1 { "" } else { "s" },
+                keyring.current.id()
+            ));
+        inputs
+            .store
+            .commit(state::Change::Put(row), event, inputs.audit)
+            .await
+            .map_err(|source| ApplyError::State {
+                address: change.address.clone(),
+                source,
+            })?;
+        upgraded += old;
+    }
+    Ok(upgraded)
+}
+
+/// Whether a value holds secrets in hand (not only their digests).
+fn holds_secret_values(v: &Value) -> bool {
+    match v {
+        Value::Sensitive(_) => true,
+        Value::List(l) => l.iter().any(holds_secret_values),
+        Value::Map(m) => m.values().any(holds_secret_values),
+        _ => false,
+    }
+}
+
 /// A provider call (or a rollout) ready to run.
 enum Request {
     Create(CreateRequest),

@@ -211,6 +211,10 @@ async fn interruptible_apply(
         notice: &|line: &str| output::status(line),
     };
     let settled = apply::settle_in_flight(&plan, &inputs).await?;
+    let upgraded = apply::upgrade_digests(&plan, &inputs).await?;
+    if upgraded > 0 && g.format == Format::Text {
+        output::status(&format!("{upgraded} secret digests upgraded"));
+    }
     if settled > 0 && g.format == Format::Text {
         output::status(&format!(
             "Recorded {settled} resources an interrupted apply had left in flight; they exist as desired."

@@ -180,9 +180,49 @@ pub fn sides(change: &Change) -> (String, String) {
     let after = change
         .after
         .as_ref()
-        .map(|v| property_lines(v, &replace_keys))
+        .map(|v| {
+            let v = match &change.before {
+                Some(b) => mark_changed_secrets(v, b),
+                None => v.clone(),
+            };
+            property_lines(&v, &replace_keys)
+        })
         .unwrap_or_default();
     (before, after)
+}
+
+/// Stands, inside the view only, for a secret whose value changed: shown `(sensitive, changed)`,
+/// so the diff has a line for it (two `(sensitive)` lines would look equal), never a digest.
+const CHANGED_SECRET: &str = "\u{0}converge:sensitive-changed";
+
+/// `after` with each secret that differs from `before` replaced by [`CHANGED_SECRET`].
+fn mark_changed_secrets(after: &Value, before: &Value) -> Value {
+    match (after, before) {
+        (Value::Sensitive(_) | Value::Redacted(_), b) if !after.same_as(b) => {
+            Value::String(CHANGED_SECRET.into())
+        }
+        (Value::Map(a), Value::Map(b)) => Value::Map(
+            a.iter()
+                .map(|(k, v)| {
+                    let v = match b.get(k) {
+                        Some(bk) => mark_changed_secrets(v, bk),
+                        None => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        (Value::List(a), Value::List(b)) => Value::List(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| match b.get(i) {
+                    Some(bi) => mark_changed_secrets(v, bi),
+                    None => v.clone(),
+                })
+                .collect(),
+        ),
+        (a, _) => a.clone(),
+    }
 }
 
 fn diff_source<'a>(change: &Change, before: &'a str, after: &'a str) -> &'a str {
@@ -262,6 +302,7 @@ fn scalar(v: &Value) -> String {
     match v {
         Value::Unknown => UNKNOWN_TEXT.to_string(),
         Value::Sensitive(_) | Value::Redacted(_) => SENSITIVE_TEXT.to_string(),
+        Value::String(s) if s == CHANGED_SECRET => "(sensitive, changed)".to_string(),
         Value::Map(_) => "{}".into(),
         Value::List(_) => "[]".into(),
         other => other.to_plain_json().to_string(),

@@ -169,6 +169,8 @@ impl StateStore for PostgresStore {
                     outputs: row.get(4),
                     dependencies: row.get(5),
                     status: row.get(6),
+                    // Written, not read back: the digests themselves say their form.
+                    digest_form: String::new(),
                 }
                 .decode()
             })
@@ -204,6 +206,7 @@ impl StateStore for PostgresStore {
                     .bind(&row.outputs)
                     .bind(&row.dependencies)
                     .bind(&row.status)
+                    .bind(&row.digest_form)
                     .bind(chrono::Utc::now().to_rfc3339())
                     .execute(&mut *tx)
                     .await
@@ -251,6 +254,7 @@ impl StateStore for PostgresStore {
             .bind(&row.outputs)
             .bind(&row.dependencies)
             .bind(&row.status)
+            .bind(&row.digest_form)
             .bind(chrono::Utc::now().to_rfc3339())
             .execute(&self.pool)
             .await

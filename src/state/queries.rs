@@ -9,11 +9,12 @@ pub const RESOURCES: &str = "SELECT address, kind, remote_id, properties, output
 /// The audit chain's last sequence number and hash.
 pub const AUDIT_HEAD: &str = "SELECT audit_seq, audit_head FROM environments WHERE env = ?";
 /// Records a resource (applied, or marked in flight).
-pub const UPSERT_RESOURCE: &str = "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+pub const UPSERT_RESOURCE: &str = "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, digest_form, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (env, address) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id,
                        properties = excluded.properties, outputs = excluded.outputs,
-                       dependencies = excluded.dependencies, status = excluded.status, updated_at = excluded.updated_at";
+                       dependencies = excluded.dependencies, status = excluded.status,
+                       digest_form = excluded.digest_form, updated_at = excluded.updated_at";
 /// Forgets a resource.
 pub const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE env = ? AND address = ?";
 /// Appends an audit event.
@@ -23,8 +24,8 @@ pub const INSERT_EVENT: &str =
 pub const ADVANCE: &str =
     "UPDATE environments SET audit_seq = ?, audit_head = ?, serial = serial + ? WHERE env = ?";
 /// Marks a resource in flight, keeping its last applied values.
-pub const MARK_IN_FLIGHT: &str = "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+pub const MARK_IN_FLIGHT: &str = "INSERT INTO resources (env, address, kind, remote_id, properties, outputs, dependencies, status, digest_form, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (env, address) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
                remote_id = CASE WHEN excluded.status = 'creating' THEN excluded.remote_id ELSE resources.remote_id END";
 /// Extends the lease of a held lock.

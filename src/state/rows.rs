@@ -12,6 +12,9 @@ pub(super) struct ResourceRow {
     pub outputs: String,
     pub dependencies: String,
     pub status: String,
+    /// Which form its secret digests are in: `none`, `hmac` (all under a state key) or
+    /// `legacy` (some plain SHA-256 from before state keys).
+    pub digest_form: String,
 }
 
 impl ResourceRow {
@@ -25,6 +28,7 @@ impl ResourceRow {
             outputs: to_json(&r.outputs.redacted()),
             dependencies: to_json(&r.dependencies),
             status: r.status.as_str().to_string(),
+            digest_form: digest_form(r),
         }
     }
 
@@ -46,6 +50,29 @@ impl ResourceRow {
                 .ok_or_else(|| corrupt(&address, format!("unknown status `{}`", self.status)))?,
         })
     }
+}
+
+/// The digest form a stored row will hold (see [`ResourceRow::digest_form`]).
+fn digest_form(r: &ResourceState) -> String {
+    use crate::model::digest::{Form, form};
+    let props = r.properties.redacted();
+    let outputs = r.outputs.redacted();
+    let digests: Vec<&str> = props
+        .digests()
+        .into_iter()
+        .chain(outputs.digests())
+        .collect();
+    if digests.is_empty() {
+        "none"
+    } else if digests
+        .iter()
+        .any(|d| matches!(form(d), Some(Form::Legacy(_))))
+    {
+        "legacy"
+    } else {
+        "hmac"
+    }
+    .into()
 }
 
 /// A lock row's columns, in `SELECT id, holder, host, pid, operation, since, lease_until` order.

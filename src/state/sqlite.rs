@@ -110,6 +110,8 @@ impl StateStore for SqliteStore {
                     outputs: row.get(4),
                     dependencies: row.get(5),
                     status: row.get(6),
+                    // Written, not read back: the digests themselves say their form.
+                    digest_form: String::new(),
                 }
                 .decode()
             })
@@ -147,6 +149,7 @@ impl StateStore for SqliteStore {
                     .bind(&row.outputs)
                     .bind(&row.dependencies)
                     .bind(&row.status)
+                    .bind(&row.digest_form)
                     .bind(chrono::Utc::now().to_rfc3339())
                     .execute(&mut *tx)
                     .await
@@ -194,6 +197,7 @@ impl StateStore for SqliteStore {
             .bind(&row.outputs)
             .bind(&row.dependencies)
             .bind(&row.status)
+            .bind(&row.digest_form)
             .bind(chrono::Utc::now().to_rfc3339())
             .execute(&self.pool)
             .await
