@@ -242,3 +242,50 @@ async fn an_instance_is_created_resized_in_place_replaced_and_destroyed() {
         plan.stdout()
     );
 }
+
+/// The `ClientToken` sent to AWS (readable by anyone with ec2:DescribeInstances) is derived
+/// from the stored form of the properties, in which a sensitive `user_data` is a digest keyed
+/// by the state key: the same instance under another key gets another token, so the token
+/// cannot be recomputed from a guessed value. It never contains the value.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_token_is_keyed_never_derived_from_a_secret_in_clear() {
+    let mut tokens = Vec::new();
+    for key in ["first-state-key", "second-state-key"] {
+        let moto = Moto::start();
+        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk().await);
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.9.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(vpc.vpc().unwrap().vpc_id().unwrap())
+            .cidr_block("10.9.1.0/24")
+            .send()
+            .await
+            .unwrap();
+        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let images = ec2.describe_images().send().await.unwrap();
+        let ami = images.images()[0].image_id().unwrap().to_string();
+        let p = Project::empty()
+            .with_moto(&moto)
+            .with_env(vec![("CONVERGE_STATE_KEY".into(), key.into())]);
+        p.write(
+            "environments/vm.yaml",
+            &env_file(&subnet, &ami, "t3.micro", "${var.boot}").replace(
+                "resources:",
+                "variables:\n  boot: { default: \"#!/bin/sh\\necho pw=s3cret\", sensitive: true }\nresources:",
+            ),
+        );
+        p.converge(&["-e", "vm", "apply", "--auto-approve"])
+            .expect(0);
+        let instance = live(&ec2).await.remove(0);
+        let token = instance.client_token().unwrap_or_default().to_string();
+        assert!(token.starts_with("converge-"), "{token}");
+        assert!(!token.contains("s3cret"));
+        tokens.push(token);
+    }
+    assert_ne!(tokens[0], tokens[1], "the token depends on the state key");
+}
