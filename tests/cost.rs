@@ -95,6 +95,16 @@ fn a_plan_over_budget_fails_with_both_figures_unless_allowed_with_a_reason() {
             plan.stderr()
         );
     }
+    // CI reads why from the JSON: the whole plan is printed, with the verdict, then exit 1.
+    let json = run(&["plan", "--format", "json"]).expect(1);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(plan["budget"]["within"], false, "{}", plan["budget"]);
+    assert_eq!(plan["budget"]["monthly"], 20.0);
+    assert_eq!(plan["budget"]["problems"].as_array().unwrap().len(), 2);
+    assert!(
+        plan["changes"].as_array().unwrap().len() > 1,
+        "the whole plan"
+    );
     run(&["apply", "--auto-approve"]).expect(1);
     run(&[
         "apply",

@@ -196,10 +196,10 @@ pub async fn check_budget(
     store: &dyn StateStore,
     operation: &str,
 ) -> Result<(), CliError> {
-    let problems = crate::cost::budget::problems(&env.budget, &plan.cost);
-    if problems.is_empty() {
-        return Ok(());
-    }
+    let problems = match &plan.budget {
+        Some(verdict) if !verdict.within => verdict.problems.clone(),
+        _ => return Ok(()),
+    };
     match &g.allow_over_budget {
         Some(reason) => {
             super::output::status(&format!(

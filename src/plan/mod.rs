@@ -139,6 +139,23 @@ pub struct Plan {
     /// Monthly cost before and after.
     #[serde(default)]
     pub cost: CostSummary,
+    /// The environment's budget and whether this plan stays within it (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetVerdict>,
+}
+
+/// The environment's `budget` and what this plan does to it: CI reads it from
+/// `plan --format json` to say why a plan failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetVerdict {
+    /// Highest monthly total allowed, USD.
+    pub monthly: Option<f64>,
+    /// Highest increase allowed, USD a month.
+    pub max_increase: Option<f64>,
+    /// Whether the plan stays within both.
+    pub within: bool,
+    /// What it breaks, with both figures.
+    pub problems: Vec<String>,
 }
 
 /// Counts of a plan's changes.
@@ -398,6 +415,15 @@ pub fn compute(
         files_hash: env.files_hash.clone(),
         changes,
         summary,
+        budget: (env.budget.monthly.is_some() || env.budget.max_increase.is_some()).then(|| {
+            let problems = crate::cost::budget::problems(&env.budget, &cost);
+            BudgetVerdict {
+                monthly: env.budget.monthly,
+                max_increase: env.budget.max_increase,
+                within: problems.is_empty(),
+                problems,
+            }
+        }),
         cost,
     }
 }
