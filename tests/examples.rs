@@ -25,7 +25,10 @@ fn change<'a>(plan: &'a serde_json::Value, address: &str) -> &'a serde_json::Val
 #[test]
 fn raglite_six_services_in_three_environments() {
     let moto = Moto::start();
-    let p = Project::seed("raglite").with_moto(&moto);
+    let webhook = "https://hooks.example.test/services/raglite";
+    let p = Project::seed("raglite")
+        .with_moto(&moto)
+        .with_env(vec![("CONVERGE_VAR_SLACK_WEBHOOK".into(), webhook.into())]);
     let v = p.converge(&["validate"]).expect(0);
     for line in [
         "dev: valid (14 resources)",
@@ -67,6 +70,15 @@ fn raglite_six_services_in_three_environments() {
     assert_eq!(rollout["steps"], serde_json::json!([10, 50, 100]));
     assert_eq!(rollout["health"]["metrics"][0]["name"], "error_rate");
     assert_eq!(rollout["health"]["alarms"][0], "raglite-prod-api-5xx");
+    // The Slack webhook comes from a sensitive variable: never in the plan.
+    assert_eq!(rollout["notify"]["webhook"], "(sensitive)");
+    assert!(!serde_json::to_string(&prod).unwrap().contains(webhook));
+    assert!(
+        !std::fs::read_to_string(p.root().join("environments/prod.yaml"))
+            .unwrap()
+            .contains("hooks.slack.com"),
+        "no webhook URL committed in the example"
+    );
     assert_eq!(rollout["cost"]["anomaly"]["lookback"], "7d");
     assert_eq!(rollout["cost"]["anomaly"]["threshold"], "50%");
     // 3 api tasks of 0.5 vCPU / 1 GB at eu-west-1 Fargate prices:

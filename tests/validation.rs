@@ -392,3 +392,28 @@ fn out_of_range_and_fractional_numbers_are_errors_at_their_literal() {
     ));
     expect_error(&p, &["`0` is out of range", "environments/dev.yaml:12:38"]);
 }
+
+/// `notify.webhook` may come from a (sensitive) variable, given outside the files; a bad one
+/// is an error that names the variable, never its value.
+#[test]
+fn a_webhook_from_a_sensitive_variable_is_checked_without_showing_it() {
+    let with_hook = |value: &str| {
+        let p = project_with(&GOOD.replace(
+            "variables:\n",
+            "notify: { webhook: \"${var.hook}\" }\nvariables:\n  hook: { sensitive: true }\n",
+        ));
+        p.with_env(vec![("CONVERGE_VAR_HOOK".into(), value.into())])
+    };
+    with_hook("https://hooks.example.test/x")
+        .converge(&["validate"])
+        .expect(0);
+    let p = with_hook("ftp-secret-Zz");
+    let run = p.converge(&["validate"]).expect(1);
+    assert!(
+        run.stderr()
+            .contains("`notify.webhook` must be an http(s) URL, found the value of `${var.hook}`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("ftp-secret-Zz"), "{}", run.stderr());
+}

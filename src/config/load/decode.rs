@@ -75,6 +75,9 @@ impl Loader<'_> {
                 }
             }
         }
+        self.load_variables(file, top.get_node("variables"), overrides);
+        // After the variables: the webhook may come from one (a sensitive variable keeps a
+        // Slack URL out of the files).
         if let Some(node) = top.get_node("notify")
             && let Some(map) = yaml::expect_mapping(&f, node, "`notify`", &mut self.errors)
         {
@@ -83,22 +86,41 @@ impl Loader<'_> {
                 && let Some(url) =
                     yaml::expect_string(&f, node, "`notify.webhook`", &mut self.errors)
             {
-                if url.as_str().starts_with("http://") || url.as_str().starts_with("https://") {
-                    self.notify_webhook = Some(url.as_str().to_string());
-                } else {
+                let text = url.as_str();
+                let variable = text
+                    .strip_prefix("${var.")
+                    .and_then(|rest| rest.strip_suffix('}'))
+                    .filter(|name| !name.contains(['{', '}', '$']));
+                let (value, shown) = match variable {
+                    Some(name) => match self.vars.get(name) {
+                        Some(var) => (
+                            var.value.reveal().as_str().unwrap_or("").to_string(),
+                            format!("the value of `${{var.{name}}}`"),
+                        ),
+                        None => {
+                            self.err(
+                                file,
+                                url.span(),
+                                format!("`notify.webhook`: no variable `{name}`"),
+                                "dangling reference",
+                            );
+                            (String::new(), String::new())
+                        }
+                    },
+                    None => (text.to_string(), format!("`{text}`")),
+                };
+                if value.starts_with("http://") || value.starts_with("https://") {
+                    self.notify_webhook = Some(value);
+                } else if !shown.is_empty() {
                     self.err(
                         file,
                         url.span(),
-                        format!(
-                            "`notify.webhook` must be an http(s) URL, found `{}`",
-                            url.as_str()
-                        ),
+                        format!("`notify.webhook` must be an http(s) URL, found {shown}"),
                         "not a URL",
                     );
                 }
             }
         }
-        self.load_variables(file, top.get_node("variables"), overrides);
 
         let root_decls = match top.get_node("resources") {
             Some(node) => self.resource_decls(file, node),
