@@ -415,15 +415,15 @@ pub async fn upgrade_digests(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, 
         else {
             continue;
         };
+        let Some(after) = change.after.as_ref().filter(|a| holds_secret_values(a)) else {
+            continue;
+        };
         let old = stored
             .properties
             .digests()
             .into_iter()
             .filter(|d| keyring.needs_upgrade(d).unwrap_or(false))
             .count();
-        let Some(after) = change.after.as_ref().filter(|a| holds_secret_values(a)) else {
-            continue;
-        };
         if old == 0 {
             continue;
         }

@@ -237,8 +237,7 @@ impl Target for EcsTarget<'_> {
         )))
     }
 
-    async fn ready(&self, rec: &Rollout) -> Result<Option<String>, TargetError> {
-        let _ = rec;
+    async fn ready(&self, _: &Rollout) -> Result<Option<String>, TargetError> {
         Err(TargetError::Unsupported(format!(
             "{}: readiness of ECS rolling deployments is not read through the rollout engine yet",
             self.address

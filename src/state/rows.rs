@@ -20,15 +20,18 @@ pub(super) struct ResourceRow {
 impl ResourceRow {
     /// The columns to store for `r`: secrets redacted to digests.
     pub fn encode(r: &ResourceState) -> ResourceRow {
+        // Redacted once: each secret's HMAC is computed once per write.
+        let properties = r.properties.redacted();
+        let outputs = r.outputs.redacted();
         ResourceRow {
             address: r.address.to_string(),
             kind: r.kind.clone(),
             remote_id: r.remote_id.clone(),
-            properties: to_json(&r.properties.redacted()),
-            outputs: to_json(&r.outputs.redacted()),
+            digest_form: digest_form(&properties, &outputs),
+            properties: to_json(&properties),
+            outputs: to_json(&outputs),
             dependencies: to_json(&r.dependencies),
             status: r.status.as_str().to_string(),
-            digest_form: digest_form(r),
         }
     }
 
@@ -52,12 +55,10 @@ impl ResourceRow {
     }
 }
 
-/// The digest form a stored row will hold (see [`ResourceRow::digest_form`]).
-fn digest_form(r: &ResourceState) -> String {
+/// The digest form of a row's redacted properties and outputs (see [`ResourceRow::digest_form`]).
+fn digest_form(properties: &Value, outputs: &Value) -> String {
     use crate::model::digest::{Form, form};
-    let props = r.properties.redacted();
-    let outputs = r.outputs.redacted();
-    let digests: Vec<&str> = props
+    let digests: Vec<&str> = properties
         .digests()
         .into_iter()
         .chain(outputs.digests())
