@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The demo: validate → plan → apply → plan (no changes) → an out-of-band change → drift →
-# apply (repairs it) → audit, on the example `dev` environment; then rollouts on `staging`
+# apply (repairs it) → a rolling deploy that ECS fails (apply exits 1, the old revision serves
+# again) → audit, on the example `dev` environment; then rollouts on `staging`
 # (an ALB, the API under a canary, the worker under blue/green): one that succeeds and one
 # rolled back by a failing health check; then the price table and a cost watch that names the
 # rollout behind a bill spike. Against moto on loopback, with the embedded SQLite state in a
-# scratch copy of the project.
+# scratch copy of the project. moto never runs a task, so scripts/ecs_sim.py sits in front of it
+# and answers ECS's deployment, task-set and target-health questions as ECS would (each new
+# revision is ready after 2 s; rules make one fail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,15 +17,20 @@ converge="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'i
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$port" >/tmp/converge-demo-moto.log 2>&1 &
 moto_pid=$!
+.venv/bin/python scripts/ecs_sim.py --upstream "http://127.0.0.1:$port" --after 2 >/tmp/converge-demo-sim.out 2>&1 &
+sim_pid=$!
 work=$(mktemp -d)
 hport=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/www" && echo ok >"$work/www/health"
 .venv/bin/python -m http.server "$hport" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
 health_pid=$!
-trap 'kill $moto_pid $health_pid 2>/dev/null; rm -rf "$work"' EXIT
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
+trap 'kill $moto_pid $sim_pid $health_pid 2>/dev/null; rm -rf "$work"' EXIT
+moto="http://127.0.0.1:$port"
+for _ in $(seq 50); do curl -fs "$moto/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 50); do grep -q listening /tmp/converge-demo-sim.out && break; sleep 0.2; done
+sim="http://127.0.0.1:$(awk '/listening/ {print $2}' /tmp/converge-demo-sim.out)"
+export AWS_ENDPOINT_URL="$sim" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
   AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true CONVERGE_ACTOR=demo
-for _ in $(seq 50); do curl -fs "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
 
 cp -r environments modules "$work/"
 cd "$work"
@@ -39,6 +47,10 @@ echo; echo "# someone scales dev-worker to 5 tasks in the console..."
 step drift -e dev; set +e; "$converge" drift -e dev "${vars[@]}"; echo "(exit $?: drift)"; set -e
 step apply -e dev --auto-approve; "$converge" apply -e dev "${vars[@]}" --auto-approve
 step drift -e dev; "$converge" drift -e dev "${vars[@]}"
+echo; echo "# v1.0.1 cannot start: ECS's deployment FAILS (the simulator says so), and apply says so too."
+curl -fs -X POST --data '{"after": 2, "rules": [{"image": ":v1.0.1", "after": 2, "deployment": "fail", "reason": "ECS deployment circuit breaker: tasks failed to start (CannotPullContainerError)."}]}' "$sim/__sim__/rules" >/dev/null
+step apply -e dev --var image_tag=v1.0.1 --auto-approve; set +e; "$converge" apply -e dev "${vars[@]}" --var image_tag=v1.0.1 --auto-approve; echo "(exit $?: the deployment failed; dev runs v1.0.0 again)"; set -e
+curl -fs -X POST --data '{"after": 2}' "$sim/__sim__/rules" >/dev/null
 step audit log -e dev; "$converge" audit log -e dev
 step audit verify -e dev; "$converge" audit verify -e dev
 
@@ -57,7 +69,7 @@ echo; echo "# Cost: what the plan prices with, then a bill spike on the API the 
 echo "# (Cost Explorer's answer is injected into moto, which does not meter usage.)"
 step prices show aws.ecs_service --region us-east-1; "$converge" prices show aws.ecs_service --region us-east-1
 today=$(date -u +%F)
-"$OLDPWD/.venv/bin/python" - "$today" <<'PY' | curl -fs -X POST -H 'content-type: application/json' --data-binary @- "$AWS_ENDPOINT_URL/moto-api/static/ce/cost-and-usage-results" >/dev/null
+"$OLDPWD/.venv/bin/python" - "$today" <<'PY' | curl -fs -X POST -H 'content-type: application/json' --data-binary @- "$moto/moto-api/static/ce/cost-and-usage-results" >/dev/null
 import datetime, json, sys
 today = datetime.date.fromisoformat(sys.argv[1])
 def day(d, api):

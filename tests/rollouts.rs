@@ -11,7 +11,7 @@ use support::{Moto, Project, Run, TestHttp};
 
 /// A project with an ALB, two target groups, a listener and one service under a rollout.
 struct Fixture {
-    _moto: Moto,
+    moto: Moto,
     vars: Vec<String>,
     project: Project,
     http: TestHttp,
@@ -100,7 +100,7 @@ resources:
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             ecs: aws_sdk_ecs::Client::new(&sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-            _moto: moto,
+            moto,
             vars,
             project,
             http,
@@ -336,6 +336,72 @@ async fn canary_moves_weights_step_by_step_then_makes_the_new_revision_primary()
             .send()
             .await
             .is_err()
+    );
+}
+
+const CANARY_WITH_DEADLINE: &str = r#"        strategy: canary
+        steps: [10, 50, 100]
+        bake: 1s
+        interval: 200ms
+        ready_timeout: 3s
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          http: { url: "HEALTH_URL", failures: 3, timeout: 1s }"#;
+
+/// Runs v2 to a rollback on readiness: weights never leave (100, 0), the new task set is gone.
+async fn expect_not_ready(f: &Fixture, expected: &str) {
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let seen = f.watch(&mut child).await;
+    let run = finish(child).expect(1);
+    assert_eq!(seen, vec![(100, 0)], "no traffic moved: {}", run.stderr());
+    assert!(
+        run.stderr().contains("not ready after ready_timeout 3s")
+            && run.stderr().contains(expected),
+        "{}",
+        run.stderr()
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "the new task set is removed: {sets:?}");
+    assert!(sets[0].1.ends_with(":1"), "{sets:?}");
+    assert_eq!(f.status()["status"], "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_moves_no_traffic_while_its_task_set_is_not_steady() {
+    let f = Fixture::new(CANARY_WITH_DEADLINE).await;
+    f.moto
+        .simulate(serde_json::json!({ "rules": [{ "image": ":v2", "task_set": "never" }] }));
+    expect_not_ready(&f, "new task set STABILIZING: 0 of 2 tasks running").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_moves_no_traffic_while_a_target_of_the_new_revision_is_unhealthy() {
+    let f = Fixture::new(CANARY_WITH_DEADLINE).await;
+    f.moto
+        .simulate(serde_json::json!({ "rules": [{ "image": ":v2", "targets": "unhealthy" }] }));
+    expect_not_ready(&f, "0 of 2 registered targets healthy in targetgroup/ro-").await;
+    // A steady task set with no targets registered at all is not ready either.
+    f.moto
+        .simulate(serde_json::json!({ "rules": [{ "image": ":v2", "targets": "none" }] }));
+    expect_not_ready(&f, "0 of 0 registered targets healthy").await;
+    // Once ECS says steady and the targets are healthy, the same revision goes through.
+    f.moto
+        .simulate(serde_json::json!({ "rules": [{ "image": ":v2", "after": 1 }] }));
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let seen = f.watch(&mut child).await;
+    let run = finish(child).expect(0);
+    assert_eq!(
+        seen,
+        vec![(100, 0), (90, 10), (50, 50), (0, 100)],
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains(
+            "rollout ready: new task set steady: 2 of 2 tasks running; 2 targets healthy"
+        ),
+        "{}",
+        run.stderr()
     );
 }
 
@@ -765,7 +831,7 @@ async fn cost_watch_names_the_rollout_and_commit_behind_a_spike() {
     let queued = reqwest::Client::new()
         .post(format!(
             "{}/moto-api/static/ce/cost-and-usage-results",
-            f._moto.endpoint
+            f.moto.endpoint
         ))
         .json(&serde_json::json!({"results": [
             {"ResultsByTime": flat, "DimensionValueAttributes": []},

@@ -216,6 +216,8 @@ pub async fn execute(
         .collect();
     let mut report = Report::default();
     let mut running: FuturesUnordered<BoxFuture<'_, StepOutput>> = FuturesUnordered::new();
+    // Steps that finished while the loop was writing state for another one.
+    let mut finished: VecDeque<StepOutput> = VecDeque::new();
     let parallelism = inputs.parallelism.max(1);
 
     loop {
@@ -228,20 +230,34 @@ pub async fn execute(
                 outputs: &outputs,
             };
             let request = build_request(&step, inputs, &ctx);
-            mark_in_flight(&step, &request, inputs).await?;
+            while_running(
+                &mut running,
+                &mut finished,
+                mark_in_flight(&step, &request, inputs),
+            )
+            .await?;
             running.push(Box::pin(async move {
                 let started = Instant::now();
                 let result = run_request(inputs, request).await;
                 (node, result, started.elapsed())
             }));
         }
-        let Some((node, result, elapsed)) = running.next().await else {
+        let next = match finished.pop_front() {
+            Some(done) => Some(done),
+            None => running.next().await,
+        };
+        let Some((node, result, elapsed)) = next else {
             break;
         };
         let step = graph[node].clone();
         let outcome = match result {
             Ok(applied) => {
-                record(&step, applied.as_ref(), inputs, &mut outputs).await?;
+                while_running(
+                    &mut running,
+                    &mut finished,
+                    record(&step, applied.as_ref(), inputs, &mut outputs),
+                )
+                .await?;
                 Outcome::Done
             }
             Err(e) => {
@@ -249,14 +265,18 @@ pub async fn execute(
                 let event = NewEvent::new(inputs.operation, action_name(&step), "failed")
                     .address(&step.address)
                     .detail(message.clone());
-                inputs
-                    .store
-                    .commit(state::Change::None, event, inputs.audit)
-                    .await
-                    .map_err(|source| ApplyError::State {
-                        address: step.address.clone(),
-                        source,
-                    })?;
+                while_running(
+                    &mut running,
+                    &mut finished,
+                    inputs
+                        .store
+                        .commit(state::Change::None, event, inputs.audit),
+                )
+                .await
+                .map_err(|source| ApplyError::State {
+                    address: step.address.clone(),
+                    source,
+                })?;
                 Outcome::Failed(message)
             }
         };
@@ -307,6 +327,24 @@ pub async fn execute(
         }
     }
     Ok(report)
+}
+
+/// Awaits `work` (a state write of the apply loop) while the steps in flight go on being
+/// polled, keeping those that finish in `finished`. A step (a rollout) writes state too: left
+/// unpolled while it holds a transaction, it would block `work` on that transaction forever.
+async fn while_running<'a, T>(
+    running: &mut FuturesUnordered<BoxFuture<'a, StepOutput>>,
+    finished: &mut VecDeque<StepOutput>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            Some(done) = running.next(), if !running.is_empty() => finished.push_back(done),
+        }
+    }
 }
 
 /// Records in state that a step's cloud call is about to start.
@@ -473,34 +511,59 @@ enum Request {
 async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<Applied>, StepError> {
     let registry = inputs.registry;
     match request {
-        Request::Create(r) => Ok(registry.for_kind(r.kind)?.create(r).await.map(Some)?),
+        Request::Create(r) => match first_deploy(&r) {
+            Some(rollout) => run_rollout(inputs, &rollout).await,
+            None => Ok(registry.for_kind(r.kind)?.create(r).await.map(Some)?),
+        },
         Request::Update(r) => Ok(registry.for_kind(r.kind)?.update(r).await.map(Some)?),
-        Request::Rollout(r) => {
-            let aws = registry
-                .aws()
-                .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
-            let ctx = RolloutContext {
-                store: inputs.store,
-                audit: inputs.audit,
-                aws,
-                operation: inputs.operation,
-                interrupt: inputs.interrupt,
-                region: inputs
-                    .env
-                    .providers
-                    .aws
-                    .as_ref()
-                    .map(|a| a.region.clone())
-                    .unwrap_or_default(),
-                environment: inputs.env.name.clone(),
-                prices: &inputs.env.prices,
-                report: inputs.notice,
-            };
-            Ok(crate::rollout::run(&ctx, &r).await.map(Some)?)
-        }
+        Request::Rollout(r) => run_rollout(inputs, &r).await,
         Request::Delete(r) => Ok(registry.for_kind(r.kind)?.delete(r).await.map(|_| None)?),
         Request::Invalid(e) => Err(e.into()),
     }
+}
+
+/// A create that the rollout engine carries: a service kind deployed `rolling` that waits
+/// (the default), so apply follows CreateService's deployment until it is COMPLETED.
+fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
+    r.kind.prop("rollout")?;
+    let spec = RolloutSpec::from_properties(&r.properties).ok()?;
+    (!spec.shifts_traffic() && spec.wait).then(|| RolloutRequest {
+        address: r.address.clone(),
+        remote_id: String::new(),
+        prior: Value::Null,
+        prior_outputs: Value::Null,
+        desired: r.properties.clone(),
+        spec,
+    })
+}
+
+/// Runs (or continues) a rollout through the driver.
+async fn run_rollout(
+    inputs: &Inputs<'_>,
+    r: &RolloutRequest,
+) -> Result<Option<Applied>, StepError> {
+    let aws = inputs
+        .registry
+        .aws()
+        .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
+    let ctx = RolloutContext {
+        store: inputs.store,
+        audit: inputs.audit,
+        aws,
+        operation: inputs.operation,
+        interrupt: inputs.interrupt,
+        region: inputs
+            .env
+            .providers
+            .aws
+            .as_ref()
+            .map(|a| a.region.clone())
+            .unwrap_or_default(),
+        environment: inputs.env.name.clone(),
+        prices: &inputs.env.prices,
+        report: inputs.notice,
+    };
+    Ok(crate::rollout::run(&ctx, r).await.map(Some)?)
 }
 
 fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Request {
@@ -562,26 +625,30 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 (None, None) => (Value::Null, Value::Null),
             };
             let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
-            // A kind whose schema has a `rollout` block is rolled out, not updated in place,
-            // when it needs a new revision.
+            // A kind whose schema has a `rollout` block is rolled out when it needs a new
+            // revision (a rolling one with `wait: false` is updated and left to the cloud).
             if resource.kind.prop("rollout").is_some()
-                && let Some(spec) = RolloutSpec::from_properties(&properties)
                 && crate::rollout::needs_new_revision(&prior, &properties)
             {
-                return match spec {
-                    Ok(spec) => Request::Rollout(Box::new(RolloutRequest {
-                        address: step.address.clone(),
-                        remote_id,
-                        prior,
-                        prior_outputs,
-                        desired: properties,
-                        spec,
-                    })),
-                    Err(e) => Request::Invalid(ProviderError::Invalid(format!(
-                        "{}: rollout: {e}",
-                        step.address
-                    ))),
-                };
+                match RolloutSpec::from_properties(&properties) {
+                    Ok(spec) if spec.shifts_traffic() || spec.wait => {
+                        return Request::Rollout(Box::new(RolloutRequest {
+                            address: step.address.clone(),
+                            remote_id,
+                            prior,
+                            prior_outputs,
+                            desired: properties,
+                            spec,
+                        }));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Request::Invalid(ProviderError::Invalid(format!(
+                            "{}: rollout: {e}",
+                            step.address
+                        )));
+                    }
+                }
             }
             Request::Update(UpdateRequest {
                 address: step.address.clone(),

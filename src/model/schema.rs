@@ -107,8 +107,9 @@ pub struct Prop {
     pub required: bool,
     /// Whether changing it replaces the resource (R in DESIGN §2).
     pub replace: bool,
-    /// Whether adding or removing it (not changing it) replaces the resource.
-    pub replace_when_toggled: bool,
+    /// Whether a change of it (whole property maps before and after) replaces the resource,
+    /// when only some changes do (e.g. a change of ECS deployment controller).
+    pub replace_if: Option<fn(&Value, &Value) -> bool>,
     /// Whether its value is secret.
     pub sensitive: bool,
     /// A list whose order means nothing (compared sorted).
@@ -127,7 +128,7 @@ impl Prop {
             ty,
             required: false,
             replace: false,
-            replace_when_toggled: false,
+            replace_if: None,
             sensitive: false,
             unordered: false,
             default: Default::None,
@@ -147,9 +148,10 @@ impl Prop {
         self
     }
 
-    /// Marks it replace-when-added-or-removed (e.g. what picks an ECS deployment controller).
-    pub const fn replace_when_added_or_removed(mut self) -> Prop {
-        self.replace_when_toggled = true;
+    /// Marks it replacing when `rule(before, after)` says so (e.g. what picks an ECS
+    /// deployment controller).
+    pub const fn replace_if(mut self, rule: fn(&Value, &Value) -> bool) -> Prop {
+        self.replace_if = Some(rule);
         self
     }
 
@@ -251,11 +253,8 @@ impl KindSchema {
     /// Whether changing property `name` from `before` to `after` (whole property maps)
     /// replaces the resource.
     pub fn forces_replacement(&self, name: &str, before: &Value, after: &Value) -> bool {
-        self.prop(name).is_some_and(|p| {
-            p.replace
-                || (p.replace_when_toggled
-                    && before.get(name).is_null() != after.get(name).is_null())
-        })
+        self.prop(name)
+            .is_some_and(|p| p.replace || p.replace_if.is_some_and(|rule| rule(before, after)))
     }
 
     /// Fills defaults and nulls into `properties` so desired, stored and live values compare

@@ -323,12 +323,12 @@ pub fn compute(
                     } else {
                         Action::NoOp
                     };
-                    let rollout = (action == Action::Update)
-                        .then(|| crate::rollout::RolloutSpec::from_properties(&after))
-                        .flatten()
-                        .and_then(Result::ok)
-                        .filter(|_| crate::rollout::needs_new_revision(&before, &after))
-                        .map(|spec| spec.summary());
+                    let rollout = (action == Action::Update
+                        && resource.kind.prop("rollout").is_some())
+                    .then(|| crate::rollout::RolloutSpec::from_properties(&after).ok())
+                    .flatten()
+                    .filter(|_| crate::rollout::needs_new_revision(&before, &after))
+                    .map(|spec| spec.summary());
                     Change {
                         cost: ChangeCost::default(),
                         rollout,

@@ -17,7 +17,7 @@ use super::engine::{self, Event, Observation, Outcome, Request, Step};
 use super::error::RolloutError;
 use super::record::{Phase, Rollout};
 use super::spec::RolloutSpec;
-use super::target::{Target, TargetError};
+use super::target::{Readiness, Target, TargetError};
 use crate::audit::{self, NewEvent};
 use crate::model::{Address, Value};
 use crate::providers::Applied;
@@ -201,10 +201,17 @@ async fn run_steps(
                 target.deploy(&mut rec).await.map_err(failed)?;
                 Observation::Completed
             }
-            Step::AwaitReady => match target.ready(&rec).await.map_err(failed)? {
-                None => Observation::Completed,
-                Some(reason) => Observation::Failed(reason),
-            },
+            Step::AwaitReady { after } => {
+                // Interrupted: one last look, so a deploy that is already done is recorded
+                // as done (Ctrl-C lets steps in flight finish); otherwise stop resumably.
+                let interrupted = wait(ctx, after).await;
+                match target.ready(&rec).await.map_err(failed)? {
+                    Readiness::Ready(detail) => Observation::Ready(detail),
+                    Readiness::Failed(reason) => Observation::Failed(reason),
+                    Readiness::Pending(_) if interrupted => Observation::Interrupted,
+                    Readiness::Pending(detail) => Observation::NotReady(detail),
+                }
+            }
             Step::Promote => {
                 target.promote(&rec).await.map_err(failed)?;
                 Observation::Completed
@@ -233,6 +240,7 @@ async fn run_steps(
                         reason,
                         seconds,
                     }),
+                    Outcome::Left { reason } => Err(RolloutError::NotReady { address, reason }),
                     Outcome::Interrupted => Err(RolloutError::Interrupted {
                         address,
                         step: rec.step + 1,
@@ -253,13 +261,7 @@ async fn wait_then_observe(
     rec: &Rollout,
     after: Duration,
 ) -> Result<Observation, RolloutError> {
-    if !after.is_zero() {
-        tokio::select! {
-            _ = ctx.interrupt.cancelled() => {}
-            _ = tokio::time::sleep(after) => {}
-        }
-    }
-    if ctx.interrupt.is_cancelled() {
+    if wait(ctx, after).await {
         return Ok(Observation::Interrupted);
     }
     let request = ctx
@@ -271,6 +273,17 @@ async fn wait_then_observe(
         return Ok(Observation::Requested(r));
     }
     Ok(Observation::Gates(target.evaluate(rec).await))
+}
+
+/// Waits `after`, cut short by Ctrl-C; whether it was interrupted.
+async fn wait(ctx: &RolloutContext<'_>, after: Duration) -> bool {
+    if !after.is_zero() {
+        tokio::select! {
+            _ = ctx.interrupt.cancelled() => {}
+            _ = tokio::time::sleep(after) => {}
+        }
+    }
+    ctx.interrupt.is_cancelled()
 }
 
 async fn load(

@@ -1,6 +1,8 @@
-//! The ECS rollout target: one task set per revision under the EXTERNAL deployment
-//! controller, traffic moved by the ALB listener's forward weights between the two target
-//! groups (the idle one receives the new revision), gates read through CloudWatch.
+//! The ECS rollout target. Canary and blue/green: one task set per revision under the EXTERNAL
+//! deployment controller, traffic moved by the ALB listener's forward weights between the two
+//! target groups (the idle one receives the new revision), gates read through CloudWatch.
+//! Rolling: ECS's own deployment, followed until it is COMPLETED (or failed, or rolled back by
+//! the circuit breaker). How readiness is judged is in `ecs/readiness.rs`.
 
 use async_trait::async_trait;
 
@@ -8,7 +10,8 @@ use super::engine::Probe;
 use super::gates::{GateContext, Gates};
 use super::record::{Revision, Rollout};
 use super::spec::RolloutSpec;
-use super::target::{Target, TargetError};
+use super::spec::Strategy;
+use super::target::{Readiness, Target, TargetError};
 use crate::model::{Address, Value};
 use crate::providers::aws::AwsProvider;
 use crate::providers::aws::elb::arn_suffix;
@@ -78,6 +81,24 @@ impl<'a> EcsTarget<'a> {
         (text(self.desired, "cluster"), text(self.desired, "name"))
     }
 
+    fn rolling(&self) -> bool {
+        self.spec.strategy == Strategy::Rolling
+    }
+
+    /// Runs the cost gate (when set) and records its pass in `rec`.
+    fn cost_checked(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        if let Some(max) = self.spec.max_run_rate_increase {
+            let detail = self.cost_gate(max)?;
+            rec.push_gate(super::record::GateResult {
+                time: super::record::now(),
+                gate: "cost".into(),
+                outcome: "pass".into(),
+                detail,
+            });
+        }
+        Ok(())
+    }
+
     /// The cost gate: the new revision's run rate against the old one's.
     fn cost_gate(&self, max: f64) -> Result<String, TargetError> {
         let Some(price) = self.prices.fargate(self.region) else {
@@ -114,6 +135,21 @@ impl<'a> EcsTarget<'a> {
 impl Target for EcsTarget<'_> {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let (cluster, service) = self.names();
+        rec.cluster = last_segment(&cluster).to_string();
+        rec.service = service.clone();
+        if self.rolling() {
+            if !self.remote_id.is_empty() {
+                let primary = self
+                    .deployments()
+                    .await?
+                    .into_iter()
+                    .find(|d| d.status == "PRIMARY");
+                rec.old.task_definition = primary
+                    .map(|d| d.task_definition)
+                    .unwrap_or_else(|| text(self.prior_outputs, "task_definition_arn"));
+            }
+            return self.cost_checked(rec);
+        }
         let sets = self.aws.ecs().task_sets(&cluster, &service).await?;
         let primary = sets
             .iter()
@@ -141,21 +177,11 @@ impl Target for EcsTarget<'_> {
             task_set: primary.id.clone(),
             task_definition: primary.task_definition.clone(),
             target_group: primary.target_group.clone(),
+            deployment: String::new(),
         };
         rec.new.target_group = idle;
         rec.load_balancer = arn_suffix(&load_balancer);
-        rec.cluster = last_segment(&cluster).to_string();
-        rec.service = service;
-        if let Some(max) = self.spec.max_run_rate_increase {
-            let detail = self.cost_gate(max)?;
-            rec.push_gate(super::record::GateResult {
-                time: super::record::now(),
-                gate: "cost".into(),
-                outcome: "pass".into(),
-                detail,
-            });
-        }
-        Ok(())
+        self.cost_checked(rec)
     }
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
@@ -163,6 +189,9 @@ impl Target for EcsTarget<'_> {
         let ecs = self.aws.ecs();
         if rec.new.task_definition.is_empty() {
             rec.new.task_definition = ecs.register(self.desired.get("task")).await?;
+        }
+        if self.rolling() {
+            return Ok(());
         }
         // A task set left by a run killed before it saved: reuse it if it is this revision on
         // the idle group, remove it otherwise.
@@ -230,18 +259,28 @@ impl Target for EcsTarget<'_> {
         self.gates.evaluate(&ctx).await
     }
 
-    async fn deploy(&self, _: &mut Rollout) -> Result<(), TargetError> {
-        Err(TargetError::Unsupported(format!(
-            "{}: `strategy: rolling` deploys through ECS's own controller (UpdateService), not through the rollout engine yet",
-            self.address
-        )))
+    async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        let ecs = self.aws.ecs();
+        let td = rec.new.task_definition.clone();
+        if self.remote_id.is_empty() && rec.service_arn.is_empty() {
+            let (applied, deployment) = ecs.create_rolling(self.address, self.desired, &td).await?;
+            rec.service_arn = applied.remote_id;
+            rec.new.deployment = deployment.unwrap_or_default();
+        } else {
+            rec.new.deployment = ecs
+                .deploy_revision(self.prior, self.desired, &td)
+                .await?
+                .unwrap_or_default();
+        }
+        Ok(())
     }
 
-    async fn ready(&self, _: &Rollout) -> Result<Option<String>, TargetError> {
-        Err(TargetError::Unsupported(format!(
-            "{}: readiness of ECS rolling deployments is not read through the rollout engine yet",
-            self.address
-        )))
+    async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        if self.rolling() {
+            self.rolling_readiness(rec).await
+        } else {
+            self.task_set_readiness(rec).await
+        }
     }
 
     async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
@@ -267,6 +306,9 @@ impl Target for EcsTarget<'_> {
     }
 
     async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
+        if self.rolling() {
+            return self.restore_rolling(rec).await;
+        }
         let (cluster, service) = self.names();
         let ecs = self.aws.ecs();
         if !rec.old.target_group.is_empty() {
@@ -293,16 +335,24 @@ impl Target for EcsTarget<'_> {
     }
 
     fn applied(&self, rec: &Rollout) -> Applied {
-        let mut outputs = self.prior_outputs.clone();
+        let remote_id = if self.remote_id.is_empty() {
+            rec.service_arn.clone()
+        } else {
+            self.remote_id.to_string()
+        };
+        let mut outputs = match self.prior_outputs {
+            Value::Map(_) => self.prior_outputs.clone(),
+            _ => Value::map(),
+        };
         if let Value::Map(m) = &mut outputs {
+            m.insert("arn".into(), Value::str(&remote_id));
             m.insert(
                 "task_definition_arn".into(),
                 Value::str(&rec.new.task_definition),
             );
         }
-        Applied {
-            remote_id: self.remote_id.to_string(),
-            outputs,
-        }
+        Applied { remote_id, outputs }
     }
 }
+
+mod readiness;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::record::{GateResult, Phase, RECORD_VERSION, Rollout, Status};
-use super::spec::{OnFail, RolloutSpec, Strategy};
+use super::spec::{OnFail, OnTimeout, RolloutSpec, Strategy};
 
 /// What one gate found at one evaluation, before failures are counted.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,10 @@ pub enum Observation {
     /// The target reports that the last step failed in a way that calls for a rollback
     /// (a rolling deploy that ECS rolled back or that never became ready).
     Failed(String),
+    /// The new revision is ready, with what shows it.
+    Ready(String),
+    /// The new revision is not ready yet, with what was seen.
+    NotReady(String),
     /// The gates were evaluated.
     Gates(Vec<Probe>),
     /// Someone asked for something.
@@ -103,8 +107,11 @@ pub enum Step {
     },
     /// Rolling: update the service in place to the new revision.
     Deploy,
-    /// Rolling: wait until the new revision is ready.
-    AwaitReady,
+    /// Wait this long, then ask whether the new revision is ready.
+    AwaitReady {
+        /// How long to wait first.
+        after: Duration,
+    },
     /// Make the new revision primary at 100% and remove the old one.
     Promote,
     /// Put all traffic back on the old revision and remove the new one.
@@ -129,6 +136,11 @@ pub enum Outcome {
     },
     /// Stopped at a safe point; `rollout resume` continues.
     Interrupted,
+    /// Not ready by `ready_timeout`; `on_timeout: leave` left the deployment to the target.
+    Left {
+        /// What was last seen.
+        reason: String,
+    },
 }
 
 /// An audit event (and webhook notification) a transition produces.
@@ -189,6 +201,8 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         reason: None,
         rollback_seconds: None,
         rollback_started: None,
+        service_arn: String::new(),
+        ready_started: None,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -245,10 +259,7 @@ pub fn next(
                     format!("{}: {}", spec.summary(), rec.new.task_definition),
                 ));
                 match spec.strategy {
-                    Strategy::Canary => enter_canary_step(&mut t, 0),
-                    Strategy::BlueGreen => {
-                        enter_traffic_phase(&mut t, Phase::PreTraffic, 0, [100, 0])
-                    }
+                    Strategy::Canary | Strategy::BlueGreen => await_ready(&mut t, now),
                     Strategy::Rolling => {
                         t.record.phase = Phase::Deploying;
                         t.step = Step::Deploy;
@@ -261,16 +272,10 @@ pub fn next(
             traffic(&mut t, spec, observed, now)
         }
         Phase::Deploying => match observed {
-            Observation::Completed => {
-                t.record.phase = Phase::Ready;
-                t.step = Step::AwaitReady;
-            }
+            Observation::Completed => await_ready(&mut t, now),
             _ => t.step = Step::Deploy,
         },
-        Phase::Ready => match observed {
-            Observation::Completed => finish(&mut t, now),
-            _ => t.step = Step::AwaitReady,
-        },
+        Phase::Ready => ready(&mut t, spec, observed, now),
         Phase::Finishing => match observed {
             Observation::Completed => finish(&mut t, now),
             _ => t.step = Step::Promote,
@@ -284,11 +289,81 @@ pub fn next(
     t
 }
 
+/// Starts (or, when a resumed record already started it, keeps) the wait for readiness.
+fn await_ready(t: &mut Transition, now: DateTime<Utc>) {
+    t.record.phase = Phase::Ready;
+    t.record.bake_started = None;
+    if t.record.ready_started.is_none() {
+        t.record.ready_started = Some(stamp(now));
+    }
+    t.step = Step::AwaitReady {
+        after: Duration::ZERO,
+    };
+}
+
+/// The wait for readiness: on, until the target says ready (then traffic may move, or a
+/// rolling deploy is done), failed (roll back), or `ready_timeout` passes (roll back, or leave
+/// it with `on_timeout: leave`). The deadline counts from the first wait, across resumes.
+fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: DateTime<Utc>) {
+    match observed {
+        Observation::Ready(detail) => {
+            t.events.push(event("rollout ready", "ok", detail.clone()));
+            t.record.ready_started = None;
+            match spec.strategy {
+                Strategy::Rolling => finish(t, now),
+                Strategy::Canary => enter_canary_step(t, 0),
+                Strategy::BlueGreen => enter_traffic_phase(t, Phase::PreTraffic, 0, [100, 0]),
+            }
+        }
+        Observation::NotReady(detail) => {
+            let started = t
+                .record
+                .ready_started
+                .as_deref()
+                .and_then(parse_stamp)
+                .unwrap_or(now);
+            let elapsed = (now - started).to_std().unwrap_or_default();
+            if elapsed < spec.ready_timeout {
+                t.step = Step::AwaitReady {
+                    after: spec.interval.min(spec.ready_timeout - elapsed),
+                };
+                return;
+            }
+            let reason = format!(
+                "not ready after ready_timeout {}: {detail}",
+                humantime::format_duration(spec.ready_timeout)
+            );
+            match spec.on_timeout {
+                OnTimeout::Rollback => {
+                    t.events
+                        .push(event("rollout not ready", "failed", reason.clone()));
+                    roll_back(t, reason, false, now);
+                }
+                OnTimeout::Leave => {
+                    let reason = format!("{reason}; on_timeout: leave, so it is left deploying");
+                    t.events
+                        .push(event("rollout not ready", "failed", reason.clone()));
+                    let rec = &mut t.record;
+                    rec.status = Status::Left;
+                    rec.phase = Phase::Done;
+                    rec.reason = Some(reason);
+                    rec.finished_at = Some(stamp(now));
+                    t.step = Step::Stop(ended(rec));
+                }
+            }
+        }
+        _ => await_ready(t, now),
+    }
+}
+
 /// How a finished record ended.
 fn ended(rec: &Rollout) -> Outcome {
     match rec.status {
         Status::Succeeded => Outcome::Succeeded,
         Status::Running => Outcome::Interrupted,
+        Status::Left => Outcome::Left {
+            reason: rec.reason.clone().unwrap_or_default(),
+        },
         Status::RolledBack | Status::Aborted => Outcome::RolledBack {
             reason: rec.reason.clone().unwrap_or_default(),
             seconds: rec.rollback_seconds.unwrap_or_default(),
@@ -303,7 +378,11 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
     match observed {
         // Resumed: the weights may or may not have been set before the crash: set them
         // (again) and bake the step from its start.
-        Observation::Resumed | Observation::Failed(_) | Observation::Interrupted => {
+        Observation::Resumed
+        | Observation::Failed(_)
+        | Observation::Interrupted
+        | Observation::Ready(_)
+        | Observation::NotReady(_) => {
             t.record.bake_started = None;
             t.step = Step::SetWeights(rec.weights);
         }
@@ -511,11 +590,14 @@ fn restored(t: &mut Transition, now: DateTime<Utc>) {
     rec.finished_at = Some(stamp(now));
     let reason = rec.reason.clone().unwrap_or_default();
     let old = last_segment(&rec.old.task_definition).to_string();
-    t.events.push(event(
-        "rollback",
-        "ok",
-        format!("{reason}; all traffic back on {old} in {seconds:.2}s"),
-    ));
+    let detail = if old.is_empty() {
+        format!("{reason}; it was the service's first revision, so there was none to go back to")
+    } else if rec.strategy == "rolling" {
+        format!("{reason}; the service runs {old} again, {seconds:.2}s after the decision")
+    } else {
+        format!("{reason}; all traffic back on {old} in {seconds:.2}s")
+    };
+    t.events.push(event("rollback", "ok", detail));
     t.step = Step::Stop(ended(&t.record));
 }
 

@@ -36,6 +36,14 @@ pub enum RolloutError {
         /// Both run rates and the limit.
         detail: String,
     },
+    /// The new revision was not ready by `ready_timeout`, and `on_timeout: leave` left it.
+    #[error("{address}: {reason}")]
+    NotReady {
+        /// The service.
+        address: String,
+        /// What was last seen.
+        reason: String,
+    },
     /// Ctrl-C or SIGTERM stopped it at a safe point.
     #[error(
         "{address}: rollout interrupted at step {step} of {steps} ({weight}% on the new revision); `converge rollout resume {address}` continues it"

@@ -15,6 +15,9 @@ pub enum Status {
     RolledBack,
     /// Someone ran `rollout abort`: rolled back.
     Aborted,
+    /// The new revision was not ready by `ready_timeout` and `on_timeout: leave` left the
+    /// deployment to ECS.
+    Left,
 }
 
 impl Status {
@@ -49,9 +52,9 @@ impl Rollout {
 }
 
 /// Where a rollout is, as persisted (the `phase` of `rollout status`). Canary: starting →
-/// baking (per step) → finishing → done; blue/green: starting → pre_traffic → termination_wait
-/// → finishing → done; rolling: starting → deploying → ready → done; any of them →
-/// rolling_back → done.
+/// ready → baking (per step) → finishing → done; blue/green: starting → ready → pre_traffic →
+/// termination_wait → finishing → done; rolling: starting → deploying → ready → done; any of
+/// them → rolling_back → done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -65,7 +68,9 @@ pub enum Phase {
     TerminationWait,
     /// Rolling: the service is being updated in place to the new revision.
     Deploying,
-    /// Rolling: waiting for the new revision to be ready.
+    /// Waiting, up to `ready_timeout`, for the new revision to be ready before anything else
+    /// happens (rolling: ECS's deployment COMPLETED and still PRIMARY; canary/blue-green: its
+    /// task set steady and every target healthy, before any traffic moves).
     Ready,
     /// The new revision is being made primary and the old one removed.
     Finishing,
@@ -115,6 +120,9 @@ pub struct Revision {
     pub task_definition: String,
     /// Target group ARN.
     pub target_group: String,
+    /// Rolling: the ECS deployment (`ecs-svc/…`) that carries it.
+    #[serde(default)]
+    pub deployment: String,
 }
 
 /// One gate evaluation.
@@ -164,6 +172,12 @@ pub struct Rollout {
     pub cluster: String,
     /// The ECS service name.
     pub service: String,
+    /// The service's ARN when the rollout created it (a rolling service's first deploy).
+    #[serde(default)]
+    pub service_arn: String,
+    /// When the wait for the new revision to be ready started (RFC 3339).
+    #[serde(default)]
+    pub ready_started: Option<String>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

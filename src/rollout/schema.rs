@@ -105,7 +105,7 @@ const TRAFFIC: &[Prop] = &[
     Prop::new(
         "test_listener_arn",
         STRING,
-        "blue_green: a listener that reaches the new revision before the switch.",
+        "A listener that forwards only to the new revision for the whole rollout (canary and blue_green); point health.http.url at it.",
     ),
 ];
 
@@ -151,9 +151,27 @@ pub const ROLLOUT: &[Prop] = &[
     Prop::new(
         "strategy",
         Type::Enum(&["canary", "blue_green", "rolling"]),
-        "canary, blue_green, or rolling (ECS native, circuit breaker).",
+        "canary, blue_green, or rolling (ECS's own deployment with its circuit breaker; what a service without a rollout block does).",
     )
     .default(Default::Str("canary")),
+    Prop::new(
+        "ready_timeout",
+        Type::Duration,
+        "How long the new revision has to be running and healthy (rolling: ECS's deployment COMPLETED; canary/blue_green: task set steady, targets healthy) before anything else happens.",
+    )
+    .default(Default::Str("10m")),
+    Prop::new(
+        "on_timeout",
+        Type::Enum(&["rollback", "leave"]),
+        "At ready_timeout: rollback (go back to the old revision) or leave (ECS is left deploying; exit 1 says so).",
+    )
+    .default(Default::Str("rollback")),
+    Prop::new(
+        "wait",
+        Type::Bool,
+        "rolling: false returns as soon as ECS accepts the update (Terraform's default), without following the deployment.",
+    )
+    .default(Default::Bool(true)),
     Prop::new(
         "steps",
         Type::List(&PERCENT_STEP),

@@ -102,11 +102,27 @@ pub struct Health {
     pub command: Option<CommandGate>,
 }
 
-/// A canary or blue/green rollout's settings.
+/// What happens when the new revision is not ready by `ready_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Go back to the old revision (the default).
+    Rollback,
+    /// Leave the deployment to ECS and say so (exit 1).
+    Leave,
+}
+
+/// A service's rollout settings (a service without a `rollout` block rolls out as
+/// `{ strategy: rolling }`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutSpec {
     /// Strategy.
     pub strategy: Strategy,
+    /// How long the new revision has to be running and healthy.
+    pub ready_timeout: Duration,
+    /// What passing `ready_timeout` does.
+    pub on_timeout: OnTimeout,
+    /// Whether apply waits for the new revision at all (`false`: rolling fire-and-forget).
+    pub wait: bool,
     /// Canary weights of the new revision, ending at 100.
     pub steps: Vec<i32>,
     /// Bake per step (blue/green: pre-traffic checks).
@@ -147,17 +163,23 @@ fn on_fail(v: &Value) -> OnFail {
 }
 
 impl RolloutSpec {
-    /// The rollout of a service's properties: `None` without one (or `strategy: rolling`,
-    /// which is ECS's own deployment), an error naming what is wrong.
-    pub fn from_properties(p: &Value) -> Option<Result<RolloutSpec, String>> {
+    /// The rollout of a service's properties (`{ strategy: rolling }` without a block), or an
+    /// error naming what is wrong.
+    pub fn from_properties(p: &Value) -> Result<RolloutSpec, String> {
         let r = p.get("rollout");
         let strategy = match text(r, "strategy").as_deref() {
-            _ if r.is_null() => return None,
-            Some("rolling") => return None,
+            _ if r.is_null() => Strategy::Rolling,
+            Some("rolling") => Strategy::Rolling,
             Some("blue_green") => Strategy::BlueGreen,
             _ => Strategy::Canary,
         };
-        Some(Self::parse(r, strategy))
+        Self::parse(r, strategy)
+    }
+
+    /// Whether the service runs under the EXTERNAL deployment controller (task sets moved by
+    /// listener weights) rather than ECS's own rolling deployments.
+    pub fn shifts_traffic(&self) -> bool {
+        self.strategy != Strategy::Rolling
     }
 
     fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, String> {
@@ -190,7 +212,7 @@ impl RolloutSpec {
             .filter_map(|v| v.reveal().as_str().map(str::to_string))
             .collect();
         let listener_arn = text(traffic, "listener_arn").unwrap_or_default();
-        if listener_arn.is_empty() || target_groups.len() != 2 {
+        if strategy != Strategy::Rolling && (listener_arn.is_empty() || target_groups.len() != 2) {
             return Err(
                 "a canary or blue_green rollout needs traffic.listener_arn and two traffic.target_groups"
                     .into(),
@@ -248,7 +270,17 @@ impl RolloutSpec {
         };
         Ok(RolloutSpec {
             strategy,
-            steps,
+            ready_timeout: duration(r, "ready_timeout", "10m")?,
+            on_timeout: match text(r, "on_timeout").as_deref() {
+                Some("leave") => OnTimeout::Leave,
+                _ => OnTimeout::Rollback,
+            },
+            wait: r.get("wait").as_bool().unwrap_or(true),
+            steps: if strategy == Strategy::Rolling {
+                vec![100]
+            } else {
+                steps
+            },
             bake: duration(r, "bake", "5m")?,
             interval: duration(r, "interval", "10s")?.max(Duration::from_millis(100)),
             termination_wait: duration(r, "termination_wait", "5m")?,
@@ -294,7 +326,13 @@ impl RolloutSpec {
                 "blue_green: checks for {bake} at 0%, then 100% at once, old revision kept {}",
                 humantime::format_duration(self.termination_wait)
             ),
-            Strategy::Rolling => "rolling: the target's own in-place deployment".into(),
+            Strategy::Rolling if !self.wait => {
+                "rolling: ECS's own deployment, not waited for (wait: false)".into()
+            }
+            Strategy::Rolling => format!(
+                "rolling: ECS's own deployment, ready within {}",
+                humantime::format_duration(self.ready_timeout)
+            ),
         }
     }
 }
@@ -412,7 +450,6 @@ mod tests {
             "strategy": "canary", "steps": [10, 50], "bake": "5m", "interval": "10s",
             "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
         })))
-        .unwrap()
         .unwrap();
         assert_eq!(spec.steps, vec![10, 50, 100]);
         assert_eq!(spec.summary(), "canary 10% → 50% → 100%, bake 5m");
@@ -469,22 +506,50 @@ mod tests {
     }
 
     #[test]
-    fn rolling_and_absent_are_not_rollouts_and_bad_blocks_say_why() {
-        assert!(
-            RolloutSpec::from_properties(&props(serde_json::json!({"strategy": "rolling"})))
-                .is_none()
+    fn rolling_and_absent_are_rolling_deploys_that_wait_and_bad_blocks_say_why() {
+        let rolling = RolloutSpec::from_properties(&props(
+            serde_json::json!({"strategy": "rolling", "ready_timeout": "30s", "on_timeout": "leave"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                rolling.strategy,
+                rolling.ready_timeout,
+                rolling.on_timeout,
+                rolling.wait
+            ),
+            (
+                Strategy::Rolling,
+                Duration::from_secs(30),
+                OnTimeout::Leave,
+                true
+            )
         );
-        assert!(RolloutSpec::from_properties(&Value::from_json(&serde_json::json!({}))).is_none());
+        let absent =
+            RolloutSpec::from_properties(&Value::from_json(&serde_json::json!({}))).unwrap();
+        assert_eq!(
+            (
+                absent.strategy,
+                absent.ready_timeout,
+                absent.wait,
+                absent.steps.clone()
+            ),
+            (Strategy::Rolling, Duration::from_secs(600), true, vec![100])
+        );
+        assert!(!absent.shifts_traffic());
+        let fire_and_forget = RolloutSpec::from_properties(&props(
+            serde_json::json!({"strategy": "rolling", "wait": false}),
+        ))
+        .unwrap();
+        assert!(!fire_and_forget.wait);
         let err = RolloutSpec::from_properties(&props(serde_json::json!({
             "strategy": "canary", "steps": [50, 10],
             "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
         })))
-        .unwrap()
         .unwrap_err();
         assert!(err.contains("must increase"), "{err}");
         let err =
             RolloutSpec::from_properties(&props(serde_json::json!({"strategy": "blue_green"})))
-                .unwrap()
                 .unwrap_err();
         assert!(err.contains("two traffic.target_groups"), "{err}");
     }

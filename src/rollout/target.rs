@@ -29,6 +29,17 @@ pub enum TargetError {
     Unsupported(String),
 }
 
+/// What one look at the new revision found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// Ready, with what shows it.
+    Ready(String),
+    /// Not yet, with what was seen.
+    Pending(String),
+    /// It will not become ready (ECS failed or rolled back the deployment), with why.
+    Failed(String),
+}
+
 /// A rollout target. Every method is idempotent: the driver repeats a step after a crash.
 #[async_trait]
 pub trait Target: Send + Sync {
@@ -43,10 +54,11 @@ pub trait Target: Send + Sync {
     async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError>;
     /// Evaluates every gate once against the new revision.
     async fn evaluate(&self, rec: &Rollout) -> Vec<Probe>;
-    /// Rolling: moves the service in place onto the new revision.
+    /// Rolling: moves the service in place onto the new revision (creating the service when
+    /// it does not exist yet).
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError>;
-    /// Rolling: `Ok(None)` once the new revision is ready, `Ok(Some(reason))` when it failed.
-    async fn ready(&self, rec: &Rollout) -> Result<Option<String>, TargetError>;
+    /// Whether the new revision is ready to take traffic (or, rolling, done): one look.
+    async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError>;
     /// Makes the new revision primary at 100% and removes the old one.
     async fn promote(&self, rec: &Rollout) -> Result<(), TargetError>;
     /// Puts all traffic back on the old revision and removes the new one.

@@ -21,11 +21,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A moto server started for one test; killed on drop.
+/// A moto server started for one test, behind the ECS simulator (`scripts/ecs_sim.py`,
+/// which answers deployment, task-set, target-health and one-off-task questions as ECS would);
+/// both killed on drop.
 pub struct Moto {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    sim: Child,
+    /// The simulator in front of moto, `http://127.0.0.1:PORT`: what converge talks to.
     pub endpoint: String,
+    /// moto itself.
+    pub upstream: String,
 }
 
 fn venv_tool(var: &str, name: &str) -> PathBuf {
@@ -66,7 +71,48 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, endpoint }
+        let mut sim = Command::new(venv_tool("CONVERGE_PYTHON", "python"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ecs_sim.py"))
+            .args(["--upstream", &endpoint])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/ecs_sim.py");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
+            &mut line,
+        )
+        .expect("read the simulator's port");
+        let sim_port = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("ecs_sim.py said {line:?}"))
+            .to_string();
+        Moto {
+            child,
+            sim,
+            endpoint: format!("http://127.0.0.1:{sim_port}"),
+            upstream: endpoint,
+        }
+    }
+
+    /// Tells the ECS simulator how revisions behave: `{"after": SECONDS, "rules": [...]}`
+    /// (see `scripts/ecs_sim.py`).
+    pub fn simulate(&self, settings: serde_json::Value) {
+        let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        let body = settings.to_string();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "POST /__sim__/rules HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "ecs_sim.py: {answer}");
     }
 
     /// Creates a VPC with two subnets and a security group; returns converge `--var` flags.
@@ -109,6 +155,8 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        let _ = self.sim.kill();
+        let _ = self.sim.wait();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

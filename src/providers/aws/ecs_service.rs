@@ -2,6 +2,7 @@
 //! `ecs.rs`; rollouts drive its task sets through the rollout engine).
 
 use super::text;
+use crate::model::Value;
 use crate::model::schema::{Default, I32, PORT, STRING_MAP, STRINGS};
 use crate::providers::{Applied, Live, ProviderError, ReadItem};
 use crate::rollout::schema::ROLLOUT;
@@ -128,9 +129,9 @@ pub const SCHEMA: KindSchema = KindSchema {
         Prop::new(
             "rollout",
             Type::Object(ROLLOUT),
-            "Progressive delivery: a changed task earns its traffic step by step (DESIGN §5).",
+            "How a changed task is deployed and proven ready (DESIGN §5); without it, `{ strategy: rolling }`.",
         )
-        .replace_when_added_or_removed(),
+        .replace_if(changes_controller),
         TAGS,
     ],
     outputs: &[
@@ -147,6 +148,13 @@ pub const SCHEMA: KindSchema = KindSchema {
     import_id: "`CLUSTER/SERVICE` (names or the service ARN)",
     rules: crate::rollout::spec::problems,
 };
+
+/// Whether going from `before` to `after` (whole properties) changes the ECS deployment
+/// controller (rolling ↔ canary/blue_green), which ECS cannot change in place. Adding,
+/// editing or removing a rolling block is an in-place change.
+fn changes_controller(before: &Value, after: &Value) -> bool {
+    super::ecs::rollout_traffic(before).is_some() != super::ecs::rollout_traffic(after).is_some()
+}
 
 /// The handler of `aws.ecs_service`.
 struct EcsService;

@@ -525,6 +525,50 @@ impl Elb {
         Ok(forward_weights(&listener))
     }
 
+    /// DescribeTargetHealth: each registered target of the group, `ID:PORT` with its state
+    /// (`healthy`, `initial`, `unhealthy`, `draining`…) and reason.
+    pub async fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:DescribeTargetHealth", e))?;
+        Ok(out
+            .target_health_descriptions
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let target = d
+                    .target
+                    .as_ref()
+                    .map(|t| {
+                        format!(
+                            "{}:{}",
+                            t.id.as_deref().unwrap_or("?"),
+                            t.port.unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                let health = d.target_health.as_ref();
+                let mut state = health
+                    .and_then(|h| h.state.as_ref())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                if let Some(reason) = health.and_then(|h| h.reason.as_ref())
+                    && state != "healthy"
+                {
+                    state = format!("{state} ({})", reason.as_str());
+                }
+                (target, state)
+            })
+            .collect())
+    }
+
     /// The load balancer a listener belongs to.
     pub async fn listener_load_balancer(
         &self,

@@ -7,11 +7,14 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::rollout::spec::{Health, OnFail, RolloutSpec, Strategy};
+use crate::rollout::spec::{Health, OnFail, OnTimeout, RolloutSpec, Strategy};
 
 fn spec(strategy: Strategy) -> RolloutSpec {
     RolloutSpec {
         strategy,
+        ready_timeout: Duration::from_secs(120),
+        on_timeout: OnTimeout::Rollback,
+        wait: true,
         steps: vec![10, 50, 100],
         bake: Duration::from_secs(60),
         interval: Duration::from_secs(10),
@@ -65,11 +68,16 @@ fn actions(t: &Transition) -> Vec<&'static str> {
     t.events.iter().map(|e| e.action).collect()
 }
 
+fn ready() -> Observation {
+    Observation::Ready("task set steady".into())
+}
+
 /// Brings a canary to the start of its first bake.
 fn baking(spec: &RolloutSpec) -> Rollout {
     let mut rec = fresh(spec);
     step(&mut rec, spec, Observation::Resumed, 0);
     step(&mut rec, spec, Observation::Completed, 0);
+    step(&mut rec, spec, ready(), 0);
     step(&mut rec, spec, Observation::Completed, 0);
     rec
 }
@@ -84,6 +92,19 @@ fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
 
     let t = step(&mut rec, &s, Observation::Completed, 1);
     assert_eq!(actions(&t), ["rollout start"]);
+    // No weight moves before the new revision is ready.
+    assert_eq!(
+        (t.step, rec.phase, rec.weights),
+        (
+            Step::AwaitReady {
+                after: Duration::ZERO
+            },
+            Phase::Ready,
+            [100, 0]
+        )
+    );
+    let t = step(&mut rec, &s, ready(), 1);
+    assert_eq!(actions(&t), ["rollout ready"]);
     assert_eq!(t.step, Step::SetWeights([90, 10]));
     // The intent is in the record that is saved before the weights move.
     assert_eq!(
@@ -311,7 +332,14 @@ fn resume_repeats_the_recorded_step_at_every_phase_and_never_goes_back() {
             Step::SetWeights([0, 100]),
         ),
         (Phase::Deploying, 0, [100, 0], Step::Deploy),
-        (Phase::Ready, 0, [0, 100], Step::AwaitReady),
+        (
+            Phase::Ready,
+            0,
+            [100, 0],
+            Step::AwaitReady {
+                after: Duration::ZERO,
+            },
+        ),
         (Phase::Finishing, 2, [0, 100], Step::Promote),
         (Phase::RollingBack, 1, [50, 50], Step::Restore),
     ];
@@ -352,7 +380,8 @@ fn blue_green_checks_at_0_switches_at_once_then_waits_before_promoting() {
     let mut rec = fresh(&s);
     assert_eq!(rec.steps, [0, 100]);
     step(&mut rec, &s, Observation::Resumed, 0);
-    let t = step(&mut rec, &s, Observation::Completed, 0);
+    step(&mut rec, &s, Observation::Completed, 0);
+    let t = step(&mut rec, &s, ready(), 0);
     assert_eq!(
         (t.step, rec.phase),
         (Step::SetWeights([100, 0]), Phase::PreTraffic)
@@ -401,10 +430,31 @@ fn rolling_deploys_waits_for_readiness_and_rolls_back_on_a_reported_failure() {
     let t = step(&mut rec, &s, Observation::Completed, 0);
     assert_eq!((t.step, rec.phase), (Step::Deploy, Phase::Deploying));
     let t = step(&mut rec, &s, Observation::Completed, 1);
-    assert_eq!((t.step, rec.phase), (Step::AwaitReady, Phase::Ready));
-    let t = step(&mut rec, &s, Observation::Completed, 2);
+    assert_eq!(
+        (t.step, rec.phase),
+        (
+            Step::AwaitReady {
+                after: Duration::ZERO
+            },
+            Phase::Ready
+        )
+    );
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::NotReady("1 of 2 running".into()),
+        2,
+    );
+    assert_eq!(
+        t.step,
+        Step::AwaitReady {
+            after: Duration::from_secs(10)
+        }
+    );
+    let t = step(&mut rec, &s, ready(), 12);
     assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
-    assert_eq!(t.events[0].detail, "api:2 is primary at 100%");
+    assert_eq!(actions(&t), ["rollout ready", "rollout complete"]);
+    assert_eq!(t.events[1].detail, "api:2 is primary at 100%");
 
     let mut failed = fresh(&s);
     failed.phase = Phase::Ready;
@@ -488,4 +538,50 @@ fn records_written_before_the_engine_decode_and_resume_at_every_phase() {
     ));
     let bad = serde_json::json!({"phase": "warp_speed"});
     assert!(Rollout::decode(&address, &bad).is_err());
+}
+
+#[test]
+fn not_ready_by_ready_timeout_rolls_back_or_is_left_and_the_deadline_survives_a_resume() {
+    let s = spec(Strategy::Canary);
+    let mut rec = fresh(&s);
+    step(&mut rec, &s, Observation::Resumed, 0);
+    step(&mut rec, &s, Observation::Completed, 0);
+    let pending = || Observation::NotReady("new task set STABILIZING: 0 of 2 tasks running".into());
+    assert_eq!(
+        step(&mut rec, &s, pending(), 115).step,
+        Step::AwaitReady {
+            after: Duration::from_secs(5)
+        },
+        "the last wait is cut to the deadline"
+    );
+    // A crash and resume keeps the deadline of the first wait.
+    step(&mut rec, &s, Observation::Resumed, 118);
+    let t = step(&mut rec, &s, pending(), 121);
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(actions(&t), ["rollout not ready"]);
+    assert_eq!(rec.weights, [100, 0], "traffic never moved");
+    assert!(
+        rec.reason.as_deref().unwrap().starts_with(
+            "not ready after ready_timeout 2m: new task set STABILIZING: 0 of 2 tasks running"
+        ),
+        "{:?}",
+        rec.reason
+    );
+
+    let mut leave = spec(Strategy::Rolling);
+    leave.on_timeout = OnTimeout::Leave;
+    let mut rec = fresh(&leave);
+    step(&mut rec, &leave, Observation::Resumed, 0);
+    step(&mut rec, &leave, Observation::Completed, 0);
+    step(&mut rec, &leave, Observation::Completed, 0);
+    let t = step(
+        &mut rec,
+        &leave,
+        Observation::NotReady("IN_PROGRESS".into()),
+        120,
+    );
+    assert!(
+        matches!(&t.step, Step::Stop(Outcome::Left { reason }) if reason.contains("left deploying"))
+    );
+    assert_eq!((rec.status, rec.phase), (Status::Left, Phase::Done));
 }

@@ -1,5 +1,6 @@
 //! Every Amazon ECS call converge makes (for `aws.ecs_cluster`, `aws.ecs_service` and rollouts),
-//! one file per concern: `cluster.rs`, `service.rs`, `task_definition.rs`, `task_set.rs`.
+//! one file per concern: `cluster.rs`, `service.rs`, `deployment.rs`, `task_definition.rs`,
+//! `task_set.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,10 +26,12 @@ const CLUSTER_BATCH: usize = 100;
 const SERVICE_BATCH: usize = 10;
 
 mod cluster;
+mod deployment;
 mod service;
 mod task_definition;
 mod task_set;
 
+pub use deployment::DeploymentInfo;
 pub use service::{RolloutTraffic, rollout_traffic};
 use task_definition::task_value;
 pub use task_set::TaskSetInfo;

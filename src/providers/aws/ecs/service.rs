@@ -203,10 +203,11 @@ impl Ecs {
             ("task", task),
             ("network", network),
             ("load_balancer", load_balancer),
-            // The rollout settings live only in the files; an EXTERNAL service has them.
+            // The rollout settings live only in the files: read back as last applied while the
+            // service runs under the controller they pick (ECS's own for rolling or none).
             (
                 "rollout",
-                if external {
+                if external == rollout_traffic(&item.prior).is_some() {
                     item.prior.get("rollout").clone()
                 } else {
                     Value::Null
@@ -235,6 +236,21 @@ impl Ecs {
             return self.create_external_service(address, p, &traffic).await;
         }
         let td_arn = self.register_task(p.get("task")).await?;
+        let service = self.create_rolling_service(address, p, &td_arn).await?;
+        let arn = service.service_arn.clone().unwrap_or_default();
+        Ok(Applied {
+            remote_id: arn,
+            outputs: service_outputs(&service),
+        })
+    }
+
+    /// CreateService under ECS's own controller on the registered revision `td_arn`.
+    pub(super) async fn create_rolling_service(
+        &self,
+        address: &Address,
+        p: &Value,
+        td_arn: &str,
+    ) -> Result<Service, ProviderError> {
         let token = uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
             format!("{address}/{td_arn}").as_bytes(),
@@ -244,7 +260,7 @@ impl Ecs {
             .create_service()
             .cluster(text(p, "cluster"))
             .service_name(text(p, "name"))
-            .task_definition(&td_arn)
+            .task_definition(td_arn)
             .desired_count(p.get("desired_count").as_i64().unwrap_or(1) as i32)
             .launch_type(LaunchType::Fargate)
             .network_configuration(network_config(p.get("network"))?)
@@ -259,17 +275,11 @@ impl Ecs {
         if let Some(lb) = load_balancer(p.get("load_balancer")) {
             call = call.load_balancers(lb);
         }
-        let service = call
-            .send()
+        call.send()
             .await
             .map_err(|e| api_error("ecs:CreateService", e))?
             .service
-            .ok_or_else(|| ProviderError::Invalid("CreateService returned nothing".into()))?;
-        let arn = service.service_arn.clone().unwrap_or_default();
-        Ok(Applied {
-            remote_id: arn,
-            outputs: service_outputs(&service),
-        })
+            .ok_or_else(|| ProviderError::Invalid("CreateService returned nothing".into()))
     }
 
     /// A service under a rollout (EXTERNAL deployment controller): the service itself, then
@@ -351,12 +361,39 @@ impl Ecs {
         } else {
             self.register_task(p.get("task")).await?
         };
+        // The rollout block and tags are converge's own: a change of only those calls nothing.
+        let settings_only = ["task", "network", "load_balancer", "desired_count"]
+            .iter()
+            .all(|k| prior.get(k).same_as(p.get(k)));
+        let mut outputs = prior_outputs.clone();
+        if !settings_only {
+            let service = self.update_rolling_service(prior, p, &td_arn).await?;
+            outputs = service_outputs(&service);
+        }
+        super::super::retag(self, arn, prior, p).await?;
+        if let Value::Map(m) = &mut outputs {
+            m.insert("task_definition_arn".into(), Value::str(td_arn));
+        }
+        Ok(Applied {
+            remote_id: arn.to_string(),
+            outputs,
+        })
+    }
+
+    /// UpdateService of an ECS-controlled service onto the registered revision `td_arn`,
+    /// with the count, network and (when changed) load balancer of `p`.
+    pub(super) async fn update_rolling_service(
+        &self,
+        prior: &Value,
+        p: &Value,
+        td_arn: &str,
+    ) -> Result<Service, ProviderError> {
         let mut call = self
             .client
             .update_service()
             .cluster(text(p, "cluster"))
             .service(text(p, "name"))
-            .task_definition(&td_arn)
+            .task_definition(td_arn)
             .desired_count(p.get("desired_count").as_i64().unwrap_or(1) as i32)
             .network_configuration(network_config(p.get("network"))?)
             .deployment_configuration(rolling());
@@ -365,21 +402,11 @@ impl Ecs {
                 load_balancer(p.get("load_balancer")).into_iter().collect(),
             ));
         }
-        let service = call
-            .send()
+        call.send()
             .await
             .map_err(|e| api_error("ecs:UpdateService", e))?
             .service
-            .ok_or_else(|| ProviderError::Invalid("UpdateService returned nothing".into()))?;
-        super::super::retag(self, arn, prior, p).await?;
-        let mut outputs = service_outputs(&service);
-        if let Value::Map(m) = &mut outputs {
-            m.insert("task_definition_arn".into(), Value::str(td_arn));
-        }
-        Ok(Applied {
-            remote_id: arn.to_string(),
-            outputs,
-        })
+            .ok_or_else(|| ProviderError::Invalid("UpdateService returned nothing".into()))
     }
 
     /// DeleteService (forced: it scales to zero first) and waits until it is inactive.

@@ -133,6 +133,12 @@ pub struct TaskSetInfo {
     pub task_definition: String,
     /// The target group it registers with.
     pub target_group: String,
+    /// Tasks running.
+    pub running: i32,
+    /// Tasks ECS wants for it (the service's desired count times its scale).
+    pub computed_desired: i32,
+    /// `STEADY_STATE` or `STABILIZING`.
+    pub stability: String,
 }
 
 impl From<&TaskSet> for TaskSetInfo {
@@ -150,6 +156,13 @@ impl From<&TaskSet> for TaskSetInfo {
                 .as_deref()
                 .and_then(|l| l.first())
                 .and_then(|l| l.target_group_arn.clone())
+                .unwrap_or_default(),
+            running: t.running_count,
+            computed_desired: t.computed_desired_count,
+            stability: t
+                .stability_status
+                .as_ref()
+                .map(|s| s.as_str().to_string())
                 .unwrap_or_default(),
         }
     }

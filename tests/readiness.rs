@@ -1,0 +1,316 @@
+//! Rolling deploys that prove what they deployed, against moto behind the ECS simulator
+//! (`scripts/ecs_sim.py` answers DescribeServices' deployments as ECS would): success only when
+//! the new deployment is COMPLETED and still PRIMARY; FAILED, the circuit breaker's rollback and
+//! a deployment that never completes each exit 1 with the service back on the old revision;
+//! `on_timeout: leave`, `wait: false`, and a rolling block added to a live service in place.
+
+mod support;
+
+use serde_json::json;
+use support::{Moto, Project, Run};
+
+/// Everything a run printed (progress and rollout events go to stderr).
+fn said(run: &Run) -> String {
+    format!("{}{}", run.stdout(), run.stderr())
+}
+
+struct Rolling {
+    moto: Moto,
+    vars: Vec<String>,
+    project: Project,
+    ecs: aws_sdk_ecs::Client,
+}
+
+const FILE: &str = r#"environment: rl
+providers:
+  aws: { region: us-east-1 }
+variables:
+  image_tag: v1
+  subnet_a: subnet-1
+  subnet_b: subnet-2
+  security_group: sg-1
+  vpc_id: vpc-1
+resources:
+  cluster:
+    type: aws.ecs_cluster
+    properties: { name: rl }
+  api:
+    type: aws.ecs_service
+    properties:
+      name: rl-api
+      cluster: "${cluster.arn}"
+      desired_count: 2
+      task:
+        family: rl-api
+        cpu: 256
+        memory: 512
+        containers:
+          - { name: app, image: "nginx:${var.image_tag}", port: 8000, memory: 512 }
+      network:
+        subnets: ["${var.subnet_a}", "${var.subnet_b}"]
+        security_groups: ["${var.security_group}"]
+ROLLOUT"#;
+
+impl Rolling {
+    /// A cluster and a rolling service on `nginx:v1`, applied (its first deploy followed to
+    /// COMPLETED); `rollout` is the service's rollout block (or "").
+    async fn new(rollout: &str) -> Rolling {
+        let moto = Moto::start();
+        let vars = moto.network();
+        let project = Project::empty().with_moto(&moto);
+        project.write("environments/rl.yaml", &FILE.replace("ROLLOUT", rollout));
+        let sdk = moto.sdk().await;
+        let r = Rolling {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            moto,
+            vars,
+            project,
+        };
+        let first = r.apply("v1").expect(0);
+        if !rollout.contains("wait: false") {
+            assert!(
+                said(&first).contains("rollout ready: ECS deployment"),
+                "the first deploy is followed too: {}",
+                said(&first)
+            );
+        }
+        r
+    }
+
+    fn run(&self, extra: &[&str]) -> Run {
+        let mut args: Vec<&str> = vec!["-e", "rl"];
+        args.extend(self.vars.iter().map(String::as_str));
+        args.extend(extra);
+        self.project.converge(&args)
+    }
+
+    fn apply(&self, tag: &str) -> Run {
+        let var = format!("image_tag={tag}");
+        self.run(&["--var", &var, "apply", "--auto-approve"])
+    }
+
+    fn plan_code(&self, tag: &str) -> Run {
+        let var = format!("image_tag={tag}");
+        self.run(&["--var", &var, "plan", "--detailed-exitcode"])
+    }
+
+    /// The service's task definition revision (`rl-api:N`) and its deployments' states.
+    async fn service(&self) -> (String, Vec<(String, String)>) {
+        let s = self
+            .ecs
+            .describe_services()
+            .cluster("rl")
+            .services("rl-api")
+            .send()
+            .await
+            .unwrap()
+            .services
+            .unwrap()
+            .remove(0);
+        let short = |td: &str| td.rsplit('/').next().unwrap_or(td).to_string();
+        (
+            short(s.task_definition.as_deref().unwrap_or("")),
+            s.deployments
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    (
+                        short(d.task_definition.as_deref().unwrap_or("")),
+                        d.rollout_state
+                            .as_ref()
+                            .map(|r| r.as_str().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn audit(&self) -> Vec<(String, String)> {
+        let log = self
+            .run(&["audit", "log", "--format", "json"])
+            .expect(0)
+            .json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap_or("").to_string(),
+                    e["detail"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+const TIMEOUTS: &str =
+    "      rollout: { strategy: rolling, ready_timeout: 4s, interval: 500ms, bake: 1s }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_deploy_succeeds_only_once_ecs_says_completed() {
+    let r = Rolling::new(TIMEOUTS).await;
+    // The new deployment takes 2 s to complete: apply waits for it.
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v2", "after": 2 }] }));
+    let started = std::time::Instant::now();
+    let run = r.apply("v2").expect(0);
+    assert!(
+        started.elapsed().as_secs_f64() >= 2.0,
+        "apply returned before ECS completed the deployment"
+    );
+    assert!(
+        said(&run).contains("rollout ready: ECS deployment ecs-svc/"),
+        "{}",
+        said(&run)
+    );
+    assert!(said(&run).contains("COMPLETED: 2 of 2 tasks of rl-api:2 running"));
+    let (td, deployments) = r.service().await;
+    assert_eq!(td, "rl-api:2");
+    assert_eq!(
+        deployments,
+        [("rl-api:2".to_string(), "COMPLETED".to_string())]
+    );
+    let audit = r.audit();
+    assert!(audit.iter().any(|(a, _)| a == "rollout ready"), "{audit:?}");
+    // Nothing left to do.
+    let plan = r.plan_code("v2");
+    assert_eq!(plan.code(), 0, "{}", plan.stdout());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deployment_exits_1_naming_ecs_reason_and_the_old_revision_serves_again() {
+    let r = Rolling::new(TIMEOUTS).await;
+    r.moto.simulate(json!({ "rules": [{
+        "image": ":v2", "after": 1, "deployment": "fail",
+        "reason": "ECS deployment circuit breaker: tasks failed to start (CannotPullContainerError)."
+    }] }));
+    let run = r.apply("v2").expect(1);
+    assert!(
+        run.stderr().contains("FAILED: ECS deployment circuit breaker: tasks failed to start (CannotPullContainerError)."),
+        "{}",
+        run.stderr()
+    );
+    let (td, deployments) = r.service().await;
+    assert_eq!(
+        td, "rl-api:1",
+        "converge updated the service back: {deployments:?}"
+    );
+    assert_eq!(
+        deployments[0],
+        ("rl-api:1".to_string(), "COMPLETED".to_string())
+    );
+    let audit = r.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|(a, d)| a == "rollback" && d.contains("runs rl-api:1 again")),
+        "{audit:?}"
+    );
+    // The files still say v2: the next plan proposes it again (nothing was silently adopted).
+    let plan = r.plan_code("v2");
+    assert_eq!(plan.code(), 2, "{}", plan.stdout());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_circuit_breaker_rollback_exits_1_naming_the_revision_ecs_went_back_to() {
+    let r = Rolling::new(TIMEOUTS).await;
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v2", "after": 1, "deployment": "rollback" }] }));
+    let run = r.apply("v2").expect(1);
+    assert!(
+        run.stderr().contains("ECS went back to rl-api:1")
+            || run.stderr().contains("with one of rl-api:1"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("tasks failed to start"),
+        "{}",
+        run.stderr()
+    );
+    let (td, deployments) = r.service().await;
+    assert_eq!(td, "rl-api:1");
+    assert_eq!(deployments[0].1, "COMPLETED", "{deployments:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_that_never_completes_is_rolled_back_at_ready_timeout() {
+    let r = Rolling::new(TIMEOUTS).await;
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v2", "deployment": "never" }] }));
+    let started = std::time::Instant::now();
+    let run = r.apply("v2").expect(1);
+    let took = started.elapsed().as_secs_f64();
+    assert!(
+        run.stderr()
+            .contains("not ready after ready_timeout 4s: ECS deployment ecs-svc/"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        (4.0..30.0).contains(&took),
+        "gave up at the deadline, not before: {took:.1}s"
+    );
+    assert_eq!(r.service().await.0, "rl-api:1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_timeout_leave_exits_1_and_leaves_ecs_deploying() {
+    let r = Rolling::new(
+        "      rollout: { strategy: rolling, ready_timeout: 2s, interval: 500ms, bake: 1s, on_timeout: leave }",
+    )
+    .await;
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v2", "deployment": "never" }] }));
+    let run = r.apply("v2").expect(1);
+    assert!(run.stderr().contains("left deploying"), "{}", run.stderr());
+    let (td, deployments) = r.service().await;
+    assert_eq!(td, "rl-api:2", "left as ECS has it: {deployments:?}");
+    assert_eq!(deployments[0].1, "IN_PROGRESS");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_false_is_fire_and_forget() {
+    let r = Rolling::new("      rollout: { strategy: rolling, wait: false }").await;
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v2", "deployment": "never" }] }));
+    let run = r.apply("v2").expect(0);
+    assert!(!said(&run).contains("rollout ready"), "{}", said(&run));
+    let (td, deployments) = r.service().await;
+    assert_eq!(td, "rl-api:2");
+    assert_eq!(deployments[0].1, "IN_PROGRESS", "converge did not wait");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adding_a_rolling_block_to_a_live_service_is_one_in_place_update_then_none() {
+    let r = Rolling::new("").await;
+    let text = r.project.read("environments/rl.yaml");
+    r.project.write(
+        "environments/rl.yaml",
+        &format!("{}\n{TIMEOUTS}\n", text.trim_end()),
+    );
+    let plan = r.run(&["plan", "--format", "json"]).expect(0).json();
+    let changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [("api".to_string(), "update".to_string())],
+        "{plan}"
+    );
+    let before = r.service().await;
+    r.apply("v1").expect(0);
+    assert_eq!(r.service().await, before, "no ECS call changed the service");
+    let again = r.plan_code("v1");
+    assert_eq!(again.code(), 0, "{}", again.stdout());
+}
