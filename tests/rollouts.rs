@@ -73,6 +73,12 @@ resources:
       load_balancer_arn: "${{alb.arn}}"
       port: 80
       target_group_arns: ["${{blue.arn}}", "${{green.arn}}"]
+  test_listener:
+    type: aws.lb_listener
+    properties:
+      load_balancer_arn: "${{alb.arn}}"
+      port: 8080
+      target_group_arns: ["${{blue.arn}}", "${{green.arn}}"]
   api:
     type: aws.ecs_service
     properties:
@@ -129,7 +135,8 @@ resources:
             .expect("start converge")
     }
 
-    async fn listener_arn(&self) -> String {
+    /// The ALB's listener on `port`.
+    async fn listener_on(&self, port: i32) -> String {
         let lbs = self
             .elb
             .describe_load_balancers()
@@ -148,12 +155,23 @@ resources:
             .send()
             .await
             .unwrap();
-        l.listeners.unwrap()[0].listener_arn.clone().unwrap()
+        l.listeners
+            .unwrap()
+            .into_iter()
+            .find(|l| l.port == Some(port))
+            .unwrap()
+            .listener_arn
+            .unwrap()
     }
 
     /// (blue, green) weights of the listener.
     async fn weights(&self) -> (i32, i32) {
-        let listener = self.listener_arn().await;
+        self.weights_on(80).await
+    }
+
+    /// (blue, green) weights of the listener on `port`.
+    async fn weights_on(&self, port: i32) -> (i32, i32) {
+        let listener = self.listener_on(port).await;
         let l = self
             .elb
             .describe_listeners()
@@ -509,111 +527,278 @@ async fn a_failing_http_probe_rolls_back_after_exactly_the_configured_failures()
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_alarm_in_alarm_rolls_back() {
-    let f = Fixture::new(
-        r#"        strategy: canary
+const ALARM_CANARY: &str = r#"        strategy: canary
         steps: [25, 100]
-        bake: 2s
+        bake: 4s
         interval: 200ms
         traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
         health:
-          alarms: [ro-5xx]"#,
-    )
-    .await;
-    f.cloudwatch
-        .put_metric_alarm()
-        .alarm_name("ro-5xx")
-        .namespace("AWS/ApplicationELB")
-        .metric_name("HTTPCode_Target_5XX_Count")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(5.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap();
-    f.cloudwatch
-        .set_alarm_state()
-        .alarm_name("ro-5xx")
-        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .state_reason("test")
-        .send()
-        .await
-        .unwrap();
-    expect_rollback(&f, "health.alarms: alarm ro-5xx is in ALARM").await;
-}
+          alarms: [ro-5xx]"#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_error_rate_above_max_rolls_back() {
-    let f = Fixture::new(
-        r#"        strategy: canary
-        steps: [20, 100]
-        bake: 2s
-        interval: 200ms
-        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
-        health:
-          metrics:
-            - { name: error_rate, max: 0.05, for: 3m, no_data: wait }"#,
-    )
-    .await;
-    // The new revision will be on the green group: its metrics say 30% errors.
-    let tgs = f
-        .elb
-        .describe_target_groups()
-        .names("ro-green")
-        .send()
-        .await
-        .unwrap();
-    let green = tgs.target_groups.unwrap()[0]
-        .target_group_arn
-        .clone()
-        .unwrap();
-    let lbs = f
-        .elb
-        .describe_load_balancers()
-        .names("ro-alb")
-        .send()
-        .await
-        .unwrap();
-    let lb = lbs.load_balancers.unwrap()[0]
-        .load_balancer_arn
-        .clone()
-        .unwrap();
-    let suffix =
-        |arn: &str, marker: &str| arn.split_once(marker).map(|(_, s)| s.to_string()).unwrap();
-    let dims = [
-        ("LoadBalancer", suffix(&lb, ":loadbalancer/")),
-        (
-            "TargetGroup",
-            format!("targetgroup/{}", suffix(&green, ":targetgroup/")),
-        ),
-    ];
-    for (metric, value) in [("HTTPCode_Target_5XX_Count", 30.0), ("RequestCount", 100.0)] {
-        let mut datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
-            .metric_name(metric)
-            .value(value)
-            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
-                std::time::SystemTime::now(),
-            ));
-        for (k, v) in &dims {
-            datum = datum.dimensions(
-                aws_sdk_cloudwatch::types::Dimension::builder()
-                    .name(*k)
-                    .value(v)
-                    .build(),
-            );
-        }
-        f.cloudwatch
-            .put_metric_data()
+impl Fixture {
+    async fn alarm(&self, state: aws_sdk_cloudwatch::types::StateValue) {
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name("ro-5xx")
             .namespace("AWS/ApplicationELB")
-            .metric_data(datum.build())
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .unwrap();
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name("ro-5xx")
+            .state_value(state)
+            .state_reason("test")
             .send()
             .await
             .unwrap();
     }
-    expect_rollback(&f, "health.metrics.error_rate: error rate 30.0%").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_that_goes_into_alarm_after_traffic_moved_rolls_back() {
+    let f = Fixture::new(ALARM_CANARY).await;
+    f.alarm(aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    let child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.weights().await != (75, 25) {
+        assert!(Instant::now() < deadline, "the canary never reached 25%");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f.alarm(aws_sdk_cloudwatch::types::StateValue::Alarm).await;
+    let run = finish(child).expect(1);
+    assert!(
+        run.stderr()
+            .contains("health.alarms: alarm ro-5xx is in ALARM"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(f.weights().await, (100, 0));
+    assert_eq!(f.status()["status"], "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_already_in_alarm_refuses_the_rollout_before_traffic_moves() {
+    let f = Fixture::new(ALARM_CANARY).await;
+    f.alarm(aws_sdk_cloudwatch::types::StateValue::Alarm).await;
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let seen = f.watch(&mut child).await;
+    let run = finish(child).expect(1);
+    assert_eq!(seen, vec![(100, 0)], "no traffic moved");
+    assert!(
+        run.stderr().contains(
+            "rollout refused by the alarm check before any traffic moved: alarm ro-5xx is already in ALARM"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(f.task_sets().await.len(), 1, "no new task set was started");
+    assert!(f.audit_actions().contains(&"rollout refused".to_string()));
+}
+
+const ERROR_RATE_CANARY: &str = r#"        strategy: canary
+        steps: [20, 100]
+        bake: BAKE
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          metrics:
+            - { name: error_rate, max: 0.05, for: 3m, no_data: wait }"#;
+
+impl Fixture {
+    /// Puts 30 errors in 100 requests on the green group (where v2 lands) at `at`.
+    async fn green_errors(&self, at: std::time::SystemTime) {
+        let tgs = self
+            .elb
+            .describe_target_groups()
+            .names("ro-green")
+            .send()
+            .await
+            .unwrap();
+        let green = tgs.target_groups.unwrap()[0]
+            .target_group_arn
+            .clone()
+            .unwrap();
+        let lbs = self
+            .elb
+            .describe_load_balancers()
+            .names("ro-alb")
+            .send()
+            .await
+            .unwrap();
+        let lb = lbs.load_balancers.unwrap()[0]
+            .load_balancer_arn
+            .clone()
+            .unwrap();
+        let suffix =
+            |arn: &str, marker: &str| arn.split_once(marker).map(|(_, s)| s.to_string()).unwrap();
+        let dims = [
+            ("LoadBalancer", suffix(&lb, ":loadbalancer/")),
+            (
+                "TargetGroup",
+                format!("targetgroup/{}", suffix(&green, ":targetgroup/")),
+            ),
+        ];
+        for (metric, value) in [("HTTPCode_Target_5XX_Count", 30.0), ("RequestCount", 100.0)] {
+            let mut datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name(metric)
+                .value(value)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(at));
+            for (k, v) in &dims {
+                datum = datum.dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name(*k)
+                        .value(v)
+                        .build(),
+                );
+            }
+            self.cloudwatch
+                .put_metric_data()
+                .namespace("AWS/ApplicationELB")
+                .metric_data(datum.build())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_a_previous_revision_left_on_the_group_do_not_judge_the_new_one() {
+    // A failed revision left 30% errors on the green group a moment ago; v2 lands on green.
+    let f = Fixture::new(&ERROR_RATE_CANARY.replace("BAKE", "2s")).await;
+    f.green_errors(std::time::SystemTime::now()).await;
+    let run = f
+        .run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(0);
+    let status = f.status();
+    assert_eq!(status["status"], "succeeded", "{}", run.stderr());
+    let gates = status["gates"].as_array().unwrap();
+    assert!(
+        gates.iter().any(|g| g["outcome"] == "no_data"
+            && g["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("the first whole minute after the new revision took traffic")),
+        "{gates:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_rate_above_max_after_traffic_moved_rolls_back() {
+    let f = Fixture::new(&ERROR_RATE_CANARY.replace("BAKE", "90s")).await;
+    let child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.weights().await != (80, 20) {
+        assert!(Instant::now() < deadline, "the canary never reached 20%");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Metrics count from the first whole minute after the weight change: errors inside it.
+    let moved = chrono::Utc::now();
+    let boundary = moved.timestamp() - moved.timestamp().rem_euclid(60) + 60;
+    let inside = std::time::UNIX_EPOCH + Duration::from_secs(boundary as u64 + 1);
+    while std::time::SystemTime::now() < inside + Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    f.green_errors(inside).await;
+    let run = finish(child).expect(1);
+    assert!(
+        run.stderr()
+            .contains("health.metrics.error_rate: error rate 30.0%"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(f.weights().await, (100, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_test_listener_reaches_only_the_new_revision_during_a_canary() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [10, 50, 100]
+        bake: 1s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", test_listener_arn: "${test_listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        health:
+          http: { url: "HEALTH_URL", failures: 2, timeout: 1s }"#,
+    )
+    .await;
+    assert_eq!(f.weights_on(8080).await, (100, 0));
+    // The endpoint behind the test listener fails: only the new revision answers there.
+    f.http.set_status(503);
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        let w = (f.weights().await, f.weights_on(8080).await);
+        if seen.last() != Some(&w) {
+            seen.push(w);
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let run = finish(child).expect(1);
+    assert!(
+        run.stderr()
+            .contains("health.http: 2 consecutive failures, last: 503"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        seen.contains(&((90, 10), (0, 100))),
+        "while production takes 10%, the test listener forwards to the new group only: {seen:?}"
+    );
+    assert_eq!(
+        (f.weights().await, f.weights_on(8080).await),
+        ((100, 0), (100, 0)),
+        "both listeners back on the old revision"
+    );
+}
+
+#[test]
+fn a_canary_http_gate_without_a_test_listener_is_warned_about() {
+    let p = Project::empty();
+    p.write(
+        "environments/w.yaml",
+        r#"environment: w
+providers:
+  aws: { region: us-east-1 }
+resources:
+  api:
+    type: aws.ecs_service
+    properties:
+      name: w-api
+      cluster: w
+      task:
+        family: w-api
+        cpu: 256
+        memory: 512
+        containers: [{ name: app, image: "nginx:1" }]
+      network: { subnets: [subnet-1] }
+      rollout:
+        strategy: canary
+        traffic: { listener_arn: arn:l, target_groups: [arn:a, arn:b] }
+        health:
+          http: { url: "https://api.example.com/health" }
+"#,
+    );
+    let run = p.converge(&["validate"]).expect(0);
+    assert!(
+        run.stderr()
+            .contains("warning: environments/w.yaml:20:17: ")
+            && run.stderr().contains(
+                "api: at a 10% step nine probes in ten of health.http reach the old revision"
+            )
+            && run.stderr().contains("add `traffic.test_listener_arn`"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

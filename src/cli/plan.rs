@@ -110,6 +110,9 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     }
     let name = session::env_name(g)?;
     let env = session::load(g, &name)?;
+    for w in &env.warnings {
+        output::status(&format!("warning: {w}"));
+    }
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
     let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;

@@ -23,7 +23,12 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let mut summary = Vec::new();
     for name in &names {
         match session::load(g, name) {
-            Ok(env) => summary.push(serde_json::json!({"environment": name, "valid": true, "resources": env.resources.len()})),
+            Ok(env) => {
+                for w in &env.warnings {
+                    output::status(&format!("warning: {w}"));
+                }
+                summary.push(serde_json::json!({"environment": name, "valid": true, "resources": env.resources.len(), "warnings": env.warnings}))
+            }
             Err(CliError::Config(errors)) => {
                 summary.push(serde_json::json!({
                     "environment": name,

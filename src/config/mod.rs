@@ -101,6 +101,9 @@ impl DesiredResource {
 pub struct Environment {
     /// Its name (the file stem).
     pub name: String,
+    /// What is legal but probably not meant (`FILE:LINE:COLUMN: ADDRESS: message`), printed by
+    /// `validate` and `plan`.
+    pub warnings: Vec<String>,
     /// Provider settings.
     pub providers: Providers,
     /// The desired resources by address.

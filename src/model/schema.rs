@@ -96,6 +96,10 @@ impl Default {
     }
 }
 
+/// The prefix of a kind rule's message that is a warning (legal, probably not meant), printed
+/// by `validate` and `plan`, rather than an error.
+pub const WARNING: &str = "warning: ";
+
 /// One property of a resource kind (or a field of an object property).
 #[derive(Debug, Clone, Copy)]
 pub struct Prop {

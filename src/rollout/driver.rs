@@ -143,21 +143,23 @@ async fn start(
     match target.begin(&mut rec).await {
         Ok(()) => Ok(rec),
         Err(TargetError::Refused {
+            gate,
             detail,
             before,
             after,
         }) => {
             let mut ev = NewEvent::new(ctx.operation, "rollout refused", "failed")
                 .address(&req.address)
-                .detail(format!("cost gate: {detail}"));
+                .detail(format!("{gate}: {detail}"));
             ev.before = Some(before);
             ev.after = Some(after);
             ctx.store
                 .commit(state::Change::None, ev, ctx.audit)
                 .await
                 .map_err(|e| state_err(req, e))?;
-            Err(RolloutError::CostRefused {
+            Err(RolloutError::Refused {
                 address: req.address.to_string(),
+                gate,
                 detail,
             })
         }

@@ -85,6 +85,36 @@ impl<'a> EcsTarget<'a> {
         self.spec.strategy == Strategy::Rolling
     }
 
+    /// Refuses the rollout when one of its gate's alarms is already in ALARM: the new revision
+    /// would be blamed for what the old one does (only a later transition fails a gate).
+    async fn alarms_quiet(&self) -> Result<(), TargetError> {
+        if self.spec.health.alarms.is_empty() {
+            return Ok(());
+        }
+        let states = self
+            .aws
+            .cloudwatch()
+            .alarms(&self.spec.health.alarms)
+            .await?;
+        let firing: Vec<String> = states
+            .iter()
+            .filter(|(_, s)| *s == Some(true))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if firing.is_empty() {
+            return Ok(());
+        }
+        Err(TargetError::Refused {
+            gate: "alarm check",
+            detail: format!(
+                "alarm {} is already in ALARM before any traffic moved (the old revision is what it measures); resolve it, then apply again",
+                firing.join(", ")
+            ),
+            before: serde_json::json!({ "alarms_in_alarm": firing }),
+            after: serde_json::Value::Null,
+        })
+    }
+
     /// Runs the cost gate (when set) and records its pass in `rec`.
     fn cost_checked(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         if let Some(max) = self.spec.max_run_rate_increase {
@@ -122,6 +152,7 @@ impl<'a> EcsTarget<'a> {
         );
         if increase > max {
             return Err(TargetError::Refused {
+                gate: "cost gate",
                 detail,
                 before: serde_json::json!({ "monthly_usd": old }),
                 after: serde_json::json!({ "monthly_usd": new }),
@@ -181,7 +212,8 @@ impl Target for EcsTarget<'_> {
         };
         rec.new.target_group = idle;
         rec.load_balancer = arn_suffix(&load_balancer);
-        self.cost_checked(rec)
+        self.cost_checked(rec)?;
+        self.alarms_quiet().await
     }
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
@@ -229,10 +261,9 @@ impl Target for EcsTarget<'_> {
             ],
         )
         .await?;
-        if weights == [100, 0]
-            && rec.phase == super::record::Phase::PreTraffic
-            && let Some(test) = &self.spec.test_listener_arn
-        {
+        // The test listener reaches only the new revision for the whole rollout (canary and
+        // blue/green alike), so probes of it judge the new revision alone.
+        if let Some(test) = &self.spec.test_listener_arn {
             elb.set_weights(
                 test,
                 &[
@@ -255,6 +286,7 @@ impl Target for EcsTarget<'_> {
             load_balancer_suffix: rec.load_balancer.clone(),
             step: rec.step + 1,
             weight: rec.weights[1],
+            metrics_since: rec.metrics_since(),
         };
         self.gates.evaluate(&ctx).await
     }
@@ -312,16 +344,14 @@ impl Target for EcsTarget<'_> {
         let (cluster, service) = self.names();
         let ecs = self.aws.ecs();
         if !rec.old.target_group.is_empty() {
-            self.aws
-                .elb()
-                .set_weights(
-                    &rec.listener_arn,
-                    &[
-                        (rec.old.target_group.clone(), 100),
-                        (rec.new.target_group.clone(), 0),
-                    ],
-                )
-                .await?;
+            let back = [
+                (rec.old.target_group.clone(), 100),
+                (rec.new.target_group.clone(), 0),
+            ];
+            self.aws.elb().set_weights(&rec.listener_arn, &back).await?;
+            if let Some(test) = &self.spec.test_listener_arn {
+                self.aws.elb().set_weights(test, &back).await?;
+            }
         }
         if !rec.old.task_set.is_empty() {
             ecs.make_primary(&cluster, &service, &rec.old.task_set)

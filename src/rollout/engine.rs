@@ -203,6 +203,7 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         rollback_started: None,
         service_arn: String::new(),
         ready_started: None,
+        traffic_started: None,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -388,6 +389,9 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
         }
         Observation::Completed if rec.bake_started.is_none() => {
             t.record.bake_started = Some(stamp(now));
+            if t.record.traffic_started.is_none() {
+                t.record.traffic_started = Some(stamp(now));
+            }
             t.record.bake_seconds = bake_length(spec, rec.phase).as_secs_f64();
             t.events.push(step_event(spec, &rec));
             t.step = Step::Evaluate {

@@ -28,11 +28,13 @@ pub enum RolloutError {
         /// Seconds from the request to traffic restored.
         seconds: f64,
     },
-    /// The cost gate refused the revision before anything changed.
-    #[error("{address}: rollout refused by the cost gate before any traffic moved: {detail}")]
-    CostRefused {
+    /// A check before anything changed (the cost gate, the alarms) refused the revision.
+    #[error("{address}: rollout refused by the {gate} before any traffic moved: {detail}")]
+    Refused {
         /// The service.
         address: String,
+        /// `cost gate` or `alarm check`.
+        gate: &'static str,
         /// Both run rates and the limit.
         detail: String,
     },

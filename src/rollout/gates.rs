@@ -53,6 +53,9 @@ pub struct GateContext {
     pub step: usize,
     /// Weight of the new revision.
     pub weight: i32,
+    /// Metrics count from here: the first whole minute after the new revision took traffic
+    /// (ALB metrics come in 60 s buckets; what the group saw before was another revision's).
+    pub metrics_since: Option<std::time::SystemTime>,
 }
 
 /// Evaluates gates once per call; the engine counts consecutive failures across calls.
@@ -197,10 +200,19 @@ impl<'a> Gates<'a> {
     }
 
     async fn metric(&self, m: &MetricGate, ctx: &GateContext) -> Verdict {
+        if let Some(since) = ctx.metrics_since
+            && since > std::time::SystemTime::now()
+        {
+            let at = chrono::DateTime::<chrono::Utc>::from(since).format("%H:%M:%S UTC");
+            return Verdict::NoData(format!(
+                "metrics count from {at}, the first whole minute after the new revision took traffic"
+            ));
+        }
         let cw = self.aws.cloudwatch();
         let lb = &ctx.load_balancer_suffix;
+        let since = ctx.metrics_since;
         let read = |metric: &'static str, stat: &'static str, tg: String| async move {
-            cw.elb_metric(metric, stat, lb, &tg, m.window).await
+            cw.elb_metric(metric, stat, lb, &tg, m.window, since).await
         };
         match m.name.as_str() {
             "error_rate" => {
@@ -343,6 +355,7 @@ mod tests {
             load_balancer_suffix: String::new(),
             step: 2,
             weight: 50,
+            metrics_since: None,
         };
         let ok = run_command(
             "test \"$CONVERGE_ROLLOUT_TASK_DEFINITION\" = arn:td:7 && test \"$CONVERGE_ROLLOUT_WEIGHT\" = 50",

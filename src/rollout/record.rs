@@ -178,6 +178,10 @@ pub struct Rollout {
     /// When the wait for the new revision to be ready started (RFC 3339).
     #[serde(default)]
     pub ready_started: Option<String>,
+    /// When the new revision first took traffic in this rollout (RFC 3339): metric gates count
+    /// from the first whole minute after it.
+    #[serde(default)]
+    pub traffic_started: Option<String>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.
@@ -208,6 +212,16 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// The first whole minute at or after the new revision first took traffic.
+    pub fn metrics_since(&self) -> Option<std::time::SystemTime> {
+        let started =
+            chrono::DateTime::parse_from_rfc3339(self.traffic_started.as_deref()?).ok()?;
+        let millis = started.timestamp_millis();
+        let minute = 60_000;
+        let boundary = (millis + minute - 1).div_euclid(minute) * minute;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(boundary as u64))
+    }
+
     /// Appends a gate result, keeping the latest 50.
     pub fn push_gate(&mut self, result: GateResult) {
         self.gates.push(result);

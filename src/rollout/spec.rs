@@ -409,6 +409,20 @@ pub fn problems(p: &Value) -> Vec<(Vec<String>, String)> {
             ));
         }
     }
+    let test_listener = r.get("traffic").get("test_listener_arn");
+    if strategy.as_deref() == Some("canary")
+        && !r.get("health").get("http").is_null()
+        && test_listener.is_null()
+        && !r.get("traffic").contains_unknown()
+    {
+        out.push((
+            at(&["health", "http"]),
+            format!(
+                "{}at a 10% step nine probes in ten of health.http reach the old revision, so the gate mostly measures what already works: add `traffic.test_listener_arn` (a listener that converge points at the new revision only, for the whole rollout) and point health.http.url at it",
+                crate::model::schema::WARNING
+            ),
+        ));
+    }
     if let Some(metrics) = r.get("health").get("metrics").as_list() {
         for (i, m) in metrics.iter().enumerate() {
             let path = at(&["health", "metrics", &i.to_string()]);

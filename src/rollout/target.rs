@@ -11,9 +11,12 @@ use crate::providers::{Applied, ProviderError};
 /// Why a target could not do a step.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
-    /// A check that runs before anything changes refused the new revision (the cost gate).
-    #[error("{detail}")]
+    /// A check that runs before anything changes refused the new revision (the cost gate, an
+    /// alarm already in ALARM).
+    #[error("{gate}: {detail}")]
     Refused {
+        /// `cost gate`, `alarm check`.
+        gate: &'static str,
         /// Which check and why, with the figures.
         detail: String,
         /// Before figures for the audit event.

@@ -46,6 +46,17 @@ impl Loader<'_> {
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
         for (path, message) in (decl.kind.rules)(&value) {
             let (file, span) = self.locate(scope.file, node, instance, &path);
+            if let Some(advice) = message.strip_prefix(crate::model::schema::WARNING) {
+                let at = ConfigError::at(&self.files[file], &span, "", "").location;
+                let place = at
+                    .map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column))
+                    .unwrap_or_default();
+                let text = format!("{place}{}: {advice}", scope.address(&decl.key));
+                if !self.warnings.contains(&text) {
+                    self.warnings.push(text);
+                }
+                continue;
+            }
             let message = format!("{}: {message}", scope.address(&decl.key));
             self.report_once(file, &span, &message, message.clone());
         }

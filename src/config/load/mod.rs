@@ -146,6 +146,7 @@ struct Loader<'a> {
     reported: BTreeSet<(usize, String, String)>,
     budget: Budget,
     notify_webhook: Option<String>,
+    warnings: Vec<String>,
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
@@ -170,6 +171,7 @@ pub fn load(
         reported: BTreeSet::new(),
         budget: Budget::default(),
         notify_webhook: None,
+        warnings: Vec::new(),
     };
     let rel = format!("environments/{name}.yaml");
     let Some(file) = loader.read_file(&rel) else {
@@ -203,6 +205,7 @@ pub fn load(
         files: loader.files,
         budget: loader.budget,
         notify_webhook: loader.notify_webhook,
+        warnings: loader.warnings,
         prices: Arc::new(crate::cost::PriceTable::shipped().clone()),
     })
 }

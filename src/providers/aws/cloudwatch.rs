@@ -1,6 +1,6 @@
 //! CloudWatch reads the rollout gates make: alarm states and ALB metrics of a target group.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -65,9 +65,10 @@ impl CloudWatch {
         load_balancer: &str,
         target_group: &str,
         window: Duration,
+        since: Option<SystemTime>,
     ) -> Result<Option<f64>, ProviderError> {
         let now = SystemTime::now();
-        let start = now - window.max(Duration::from_secs(60));
+        let start = (now - window.max(Duration::from_secs(60))).max(since.unwrap_or(UNIX_EPOCH));
         let query = MetricDataQuery::builder()
             .id("m")
             .metric_stat(

@@ -585,3 +585,36 @@ fn not_ready_by_ready_timeout_rolls_back_or_is_left_and_the_deadline_survives_a_
     );
     assert_eq!((rec.status, rec.phase), (Status::Left, Phase::Done));
 }
+
+#[test]
+fn metrics_count_from_the_first_whole_minute_after_traffic_first_moved() {
+    let s = spec(Strategy::Canary);
+    let mut rec = fresh(&s);
+    step(&mut rec, &s, Observation::Resumed, 0);
+    step(&mut rec, &s, Observation::Completed, 0);
+    step(&mut rec, &s, ready(), 0);
+    assert_eq!(
+        rec.traffic_started, None,
+        "no traffic before the weights are set"
+    );
+    step(&mut rec, &s, Observation::Completed, 75);
+    assert_eq!(
+        rec.traffic_started.as_deref(),
+        Some("2026-12-01T12:01:15.000Z")
+    );
+    let since: DateTime<Utc> = rec.metrics_since().unwrap().into();
+    assert_eq!(since, at(120), "12:01:15 counts from 12:02:00");
+    // The next step keeps the first time the revision took traffic.
+    step(&mut rec, &s, Observation::Requested(Request::Promote), 80);
+    step(&mut rec, &s, Observation::Completed, 81);
+    assert_eq!(
+        rec.traffic_started.as_deref(),
+        Some("2026-12-01T12:01:15.000Z")
+    );
+    let mut exact = fresh(&s);
+    exact.traffic_started = Some(stamp(at(60)));
+    assert_eq!(
+        DateTime::<Utc>::from(exact.metrics_since().unwrap()),
+        at(60)
+    );
+}
