@@ -314,3 +314,58 @@ async fn adding_a_rolling_block_to_a_live_service_is_one_in_place_update_then_no
     let again = r.plan_code("v1");
     assert_eq!(again.code(), 0, "{}", again.stdout());
 }
+
+const HOOKED: &str = "      rollout: { strategy: rolling, ready_timeout: 4s, interval: 500ms, bake: 1s, hooks: { pre_traffic: [{ run: [alembic, upgrade, head], timeout: 5s }], on_rollback: [{ run: [alembic, downgrade, '-1'] }] } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_traffic_hook_runs_before_update_service_and_its_failure_rolls_back() {
+    let r = Rolling::new(HOOKED).await;
+    // The first deploy ran the migration as a one-off task of the new revision.
+    assert!(r.audit().iter().any(|(a, d)| a == "hook ok" && d.contains("pre_traffic hook 1 (alembic upgrade head)")));
+    r.moto
+        .simulate(json!({ "rules": [{ "command": "alembic upgrade", "exit_code": 1 }] }));
+    let run = r.apply("v2").expect(1);
+    assert!(
+        said(&run).contains("pre_traffic hook 1 failed: task arn:aws:ecs:")
+            && said(&run)
+                .contains("stopped with exit code 1 (app): Essential container in task exited"),
+        "{}",
+        said(&run)
+    );
+    let (td, deployments) = r.service().await;
+    assert_eq!(
+        (td.as_str(), deployments.len()),
+        ("rl-api:1", 1),
+        "UpdateService was never called: {deployments:?}"
+    );
+    let audit = r.audit();
+    assert!(audit.iter().any(|(a, _)| a == "hook failed"), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|(a, d)| a == "hook ok" && d.contains("on_rollback hook 1 (alembic downgrade -1)")),
+        "the on_rollback hook ran: {audit:?}"
+    );
+    // The hook exits 0 now: the same revision deploys.
+    r.moto.simulate(json!({}));
+    r.apply("v2").expect(0);
+    assert_eq!(
+        r.service().await.0,
+        "rl-api:3",
+        "a new revision of v2 is registered and deployed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_that_never_stops_is_stopped_at_its_timeout_and_rolls_back() {
+    let r = Rolling::new(HOOKED).await;
+    r.moto
+        .simulate(json!({ "rules": [{ "command": "alembic upgrade", "task": "never" }] }));
+    let run = r.apply("v2").expect(1);
+    assert!(
+        said(&run).contains("timed out after 5s; its task arn:aws:ecs:"),
+        "{}",
+        said(&run)
+    );
+    assert_eq!(r.service().await.0, "rl-api:1");
+}

@@ -761,6 +761,45 @@ async fn the_test_listener_reaches_only_the_new_revision_during_a_canary() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_post_traffic_hook_rolls_back_after_100_percent() {
+    let f = Fixture::new(
+        r#"        strategy: canary
+        steps: [50, 100]
+        bake: 1s
+        interval: 200ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
+        hooks:
+          post_traffic: [{ run: ["./smoke.sh"], container: app, timeout: 30s }]"#,
+    )
+    .await;
+    f.moto.simulate(
+        serde_json::json!({ "rules": [{ "command": "smoke.sh", "exit_code": 3, "after": 1 }] }),
+    );
+    let mut child = f.spawn(&["--var", "image_tag=v2", "apply", "--auto-approve"]);
+    let seen = f.watch(&mut child).await;
+    let run = finish(child).expect(1);
+    assert_eq!(
+        seen,
+        vec![(100, 0), (50, 50), (0, 100), (100, 0)],
+        "the hook ran at 100%, then traffic went back: {}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr()
+            .contains("post_traffic hook 1 failed: task arn:aws:ecs:")
+            && run.stderr().contains("stopped with exit code 3 (app)"),
+        "{}",
+        run.stderr()
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert!(
+        sets[0].1.ends_with(":1"),
+        "the old revision was never removed: {sets:?}"
+    );
+}
+
 #[test]
 fn a_canary_http_gate_without_a_test_listener_is_warned_about() {
     let p = Project::empty();

@@ -16,7 +16,7 @@ use super::ecs::{EcsService, EcsTarget};
 use super::engine::{self, Event, Observation, Outcome, Request, Step};
 use super::error::RolloutError;
 use super::record::{Phase, Rollout};
-use super::spec::RolloutSpec;
+use super::spec::{Hook, RolloutSpec};
 use super::target::{Readiness, Target, TargetError};
 use crate::audit::{self, NewEvent};
 use crate::model::{Address, Value};
@@ -222,6 +222,25 @@ async fn run_steps(
                 target.restore(&rec).await.map_err(failed)?;
                 Observation::Completed
             }
+            Step::StartHook => {
+                let hook = current_hook(&req.spec, &rec);
+                target.start_hook(&mut rec, &hook).await.map_err(failed)?;
+                Observation::Completed
+            }
+            Step::AwaitHook { after } => {
+                let interrupted = wait(ctx, after).await;
+                let hook = current_hook(&req.spec, &rec);
+                match target.hook_status(&rec, &hook).await.map_err(failed)? {
+                    Readiness::Ready(detail) => Observation::Ready(detail),
+                    Readiness::Failed(reason) => Observation::Failed(reason),
+                    Readiness::Pending(_) if interrupted => Observation::Interrupted,
+                    Readiness::Pending(detail) => Observation::NotReady(detail),
+                }
+            }
+            Step::StopHook => {
+                target.stop_hook(&rec).await.map_err(failed)?;
+                Observation::Completed
+            }
             Step::Stop(outcome) => {
                 let address = req.address.to_string();
                 return match outcome {
@@ -275,6 +294,19 @@ async fn wait_then_observe(
         return Ok(Observation::Requested(r));
     }
     Ok(Observation::Gates(target.evaluate(rec).await))
+}
+
+/// The hook the record says is running (the engine only asks for one it recorded).
+fn current_hook(spec: &RolloutSpec, rec: &Rollout) -> Hook {
+    rec.hook
+        .as_ref()
+        .and_then(|h| spec.hooks.of(h.stage).get(h.index))
+        .cloned()
+        .unwrap_or(Hook {
+            run: Vec::new(),
+            container: None,
+            timeout: Duration::ZERO,
+        })
 }
 
 /// Waits `after`, cut short by Ctrl-C; whether it was interrupted.

@@ -10,10 +10,11 @@ use super::engine::Probe;
 use super::gates::{GateContext, Gates};
 use super::record::{Revision, Rollout};
 use super::spec::RolloutSpec;
-use super::spec::Strategy;
+use super::spec::{Hook, Strategy};
 use super::target::{Readiness, Target, TargetError};
 use crate::model::{Address, Value};
 use crate::providers::aws::AwsProvider;
+use crate::providers::aws::ecs::TaskState;
 use crate::providers::aws::elb::arn_suffix;
 use crate::providers::{Applied, ProviderError};
 
@@ -79,6 +80,18 @@ impl<'a> EcsTarget<'a> {
 
     fn names(&self) -> (String, String) {
         (text(self.desired, "cluster"), text(self.desired, "name"))
+    }
+
+    /// The container a hook overrides: its own, else the task's first.
+    fn hook_container(&self, hook: &Hook) -> String {
+        hook.container.clone().unwrap_or_else(|| {
+            self.desired
+                .get("task")
+                .get("containers")
+                .as_list()
+                .and_then(|c| c.first().map(|c| text(c, "name")))
+                .unwrap_or_default()
+        })
     }
 
     fn rolling(&self) -> bool {
@@ -361,6 +374,73 @@ impl Target for EcsTarget<'_> {
             ecs.delete_task_set(&cluster, &service, &rec.new.task_set)
                 .await?;
         }
+        Ok(())
+    }
+
+    async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {
+        let container = self.hook_container(hook);
+        let Some(run) = &mut rec.hook else {
+            return Ok(());
+        };
+        if !run.task_arn.is_empty() {
+            return Ok(());
+        }
+        // One token per rollout, stage and hook: a retried RunTask starts nothing new.
+        let token = format!("{}-{}-{}", rec.id, run.stage.as_str(), run.index);
+        run.task_arn = self
+            .aws
+            .ecs()
+            .run_task(
+                self.desired,
+                &rec.new.task_definition,
+                &container,
+                &hook.run,
+                &token,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn hook_status(&self, rec: &Rollout, hook: &Hook) -> Result<Readiness, TargetError> {
+        let Some(run) = &rec.hook else {
+            return Ok(Readiness::Failed("no hook is recorded".into()));
+        };
+        let container = self.hook_container(hook);
+        let (cluster, _) = self.names();
+        Ok(
+            match self
+                .aws
+                .ecs()
+                .task_state(&cluster, &run.task_arn, &container)
+                .await?
+            {
+                TaskState::Running(status) => {
+                    Readiness::Pending(format!("task {} is {status}", run.task_arn))
+                }
+                TaskState::Stopped {
+                    exit_code: Some(0), ..
+                } => Readiness::Ready(format!("task {} exited 0 ({container})", run.task_arn)),
+                TaskState::Stopped { exit_code, reason } => Readiness::Failed(format!(
+                    "task {} stopped with exit code {} ({container}): {reason}",
+                    run.task_arn,
+                    exit_code.map_or("none".to_string(), |c| c.to_string())
+                )),
+            },
+        )
+    }
+
+    async fn stop_hook(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let Some(run) = &rec.hook else {
+            return Ok(());
+        };
+        if run.task_arn.is_empty() {
+            return Ok(());
+        }
+        let (cluster, _) = self.names();
+        self.aws
+            .ecs()
+            .stop_task(&cluster, &run.task_arn, "converge: the hook timed out")
+            .await?;
         Ok(())
     }
 

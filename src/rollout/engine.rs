@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::record::{GateResult, Phase, RECORD_VERSION, Rollout, Status};
-use super::spec::{OnFail, OnTimeout, RolloutSpec, Strategy};
+use super::record::{GateResult, HookRun, Phase, RECORD_VERSION, Rollout, Status};
+use super::spec::{HookStage, OnFail, OnTimeout, RolloutSpec, Strategy};
 
 /// What one gate found at one evaluation, before failures are counted.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,15 @@ pub enum Step {
     Promote,
     /// Put all traffic back on the old revision and remove the new one.
     Restore,
+    /// Start the recorded hook's one-off task (RunTask).
+    StartHook,
+    /// Wait this long, then look at the hook's task.
+    AwaitHook {
+        /// How long to wait first.
+        after: Duration,
+    },
+    /// Stop the hook's task (it timed out).
+    StopHook,
     /// Nothing more: the rollout ended, or stopped resumably.
     Stop(Outcome),
 }
@@ -204,6 +213,7 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         service_arn: String::new(),
         ready_started: None,
         traffic_started: None,
+        hook: None,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -245,8 +255,18 @@ pub fn next(
             );
             return t;
         }
-        Observation::Failed(reason) if rec.phase != Phase::RollingBack => {
-            roll_back(&mut t, reason.clone(), false, now);
+        Observation::Failed(reason)
+            if rec.phase != Phase::RollingBack && !rolling_back_hook(rec) =>
+        {
+            let reason = match &rec.hook {
+                Some(h) if rec.phase == Phase::Hook => {
+                    t.events
+                        .push(event("hook failed", "failed", reason.clone()));
+                    format!("{} hook {} failed: {reason}", h.stage.as_str(), h.index + 1)
+                }
+                _ => reason.clone(),
+            };
+            roll_back(&mut t, reason, false, now);
             return t;
         }
         _ => {}
@@ -261,10 +281,7 @@ pub fn next(
                 ));
                 match spec.strategy {
                     Strategy::Canary | Strategy::BlueGreen => await_ready(&mut t, now),
-                    Strategy::Rolling => {
-                        t.record.phase = Phase::Deploying;
-                        t.step = Step::Deploy;
-                    }
+                    Strategy::Rolling => enter_hooks(&mut t, spec, HookStage::PreTraffic, now),
                 }
             }
             _ => t.step = Step::StartRevision,
@@ -282,9 +299,13 @@ pub fn next(
             _ => t.step = Step::Promote,
         },
         Phase::RollingBack => match observed {
-            Observation::Completed => restored(&mut t, now),
+            Observation::Completed => {
+                t.record.rollback_seconds = Some(since(&t.record.rollback_started, now));
+                enter_hooks(&mut t, spec, HookStage::OnRollback, now)
+            }
             _ => t.step = Step::Restore,
         },
+        Phase::Hook => hook(&mut t, spec, observed, now),
         Phase::Done => unreachable!("handled above"),
     }
     t
@@ -311,9 +332,10 @@ fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Da
             t.events.push(event("rollout ready", "ok", detail.clone()));
             t.record.ready_started = None;
             match spec.strategy {
-                Strategy::Rolling => finish(t, now),
-                Strategy::Canary => enter_canary_step(t, 0),
-                Strategy::BlueGreen => enter_traffic_phase(t, Phase::PreTraffic, 0, [100, 0]),
+                Strategy::Rolling => enter_hooks(t, spec, HookStage::PostTraffic, now),
+                Strategy::Canary | Strategy::BlueGreen => {
+                    enter_hooks(t, spec, HookStage::PreTraffic, now)
+                }
             }
         }
         Observation::NotReady(detail) => {
@@ -409,7 +431,7 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
                 "ok",
                 "bake skipped: promoted to the next step".into(),
             ));
-            advance(t, spec);
+            advance(t, spec, now);
         }
         Observation::Requested(Request::PromoteFull) => {
             t.events.push(event(
@@ -418,9 +440,8 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
                 "promoted straight to 100%".into(),
             ));
             t.record.step = t.record.steps.len() - 1;
-            t.record.phase = Phase::Finishing;
             t.record.bake_started = None;
-            t.step = Step::Promote;
+            enter_hooks(t, spec, HookStage::PostTraffic, now);
         }
         Observation::Requested(Request::Abort) => unreachable!("handled by next"),
         Observation::Gates(probes) => {
@@ -438,7 +459,7 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
                 .map(|s| (now - s).to_std().unwrap_or_default())
                 .unwrap_or_default();
             if elapsed >= length {
-                advance(t, spec);
+                advance(t, spec, now);
             } else {
                 t.step = Step::Evaluate {
                     after: spec.interval.min(length - elapsed),
@@ -501,8 +522,9 @@ fn judge(t: &mut Transition, probes: &[Probe], now: DateTime<Utc>) -> Option<Str
     rollback
 }
 
-/// The bake is over (or skipped): the next step, the switch, or the promotion.
-fn advance(t: &mut Transition, spec: &RolloutSpec) {
+/// The bake is over (or skipped): the next step, the switch, or the promotion (after the
+/// post-traffic hooks).
+fn advance(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
     let rec = t.record.clone();
     match (spec.strategy, rec.phase) {
         (Strategy::Canary, Phase::Baking) if rec.step + 1 < rec.steps.len() => {
@@ -512,11 +534,164 @@ fn advance(t: &mut Transition, spec: &RolloutSpec) {
             enter_traffic_phase(t, Phase::TerminationWait, 1, [0, 100])
         }
         _ => {
-            t.record.phase = Phase::Finishing;
             t.record.bake_started = None;
-            t.step = Step::Promote;
+            enter_hooks(t, spec, HookStage::PostTraffic, now);
         }
     }
+}
+
+/// Whether `rec` runs an on_rollback hook (whose failure is recorded, never rolled back).
+fn rolling_back_hook(rec: &Rollout) -> bool {
+    rec.phase == Phase::Hook
+        && rec
+            .hook
+            .as_ref()
+            .is_some_and(|h| h.stage == HookStage::OnRollback)
+}
+
+/// Starts the first hook of `stage`, or, with none, goes where the stage leads.
+fn enter_hooks(t: &mut Transition, spec: &RolloutSpec, stage: HookStage, now: DateTime<Utc>) {
+    enter_hook(t, spec, stage, 0, now)
+}
+
+fn enter_hook(
+    t: &mut Transition,
+    spec: &RolloutSpec,
+    stage: HookStage,
+    index: usize,
+    now: DateTime<Utc>,
+) {
+    if index >= spec.hooks.of(stage).len() {
+        t.record.hook = None;
+        return after_hooks(t, spec, stage, now);
+    }
+    t.record.phase = Phase::Hook;
+    t.record.bake_started = None;
+    t.record.hook = Some(HookRun {
+        stage,
+        index,
+        task_arn: String::new(),
+        started_at: None,
+        timed_out: false,
+        detail: String::new(),
+    });
+    t.step = Step::StartHook;
+}
+
+/// Where a stage's hooks lead once they all passed.
+fn after_hooks(t: &mut Transition, spec: &RolloutSpec, stage: HookStage, now: DateTime<Utc>) {
+    match (stage, spec.strategy) {
+        (HookStage::PreTraffic, Strategy::Rolling) => {
+            t.record.phase = Phase::Deploying;
+            t.step = Step::Deploy;
+        }
+        (HookStage::PreTraffic, Strategy::Canary) => enter_canary_step(t, 0),
+        (HookStage::PreTraffic, Strategy::BlueGreen) => {
+            enter_traffic_phase(t, Phase::PreTraffic, 0, [100, 0])
+        }
+        (HookStage::PostTraffic, Strategy::Rolling) => finish(t, now),
+        (HookStage::PostTraffic, _) => {
+            t.record.phase = Phase::Finishing;
+            t.step = Step::Promote;
+        }
+        (HookStage::OnRollback, _) => restored(t, now),
+    }
+}
+
+/// A hook's task: started (its ARN recorded before anything waits on it), watched until it
+/// stops, stopped at its timeout. Success goes to the stage's next hook; a failure or timeout
+/// rolls back (on_rollback hooks are recorded and the rollback goes on).
+fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: DateTime<Utc>) {
+    let Some(run) = t.record.hook.clone() else {
+        // A hook phase without its record cannot be resumed as a hook: go back.
+        roll_back(t, "a hook's record was lost".into(), false, now);
+        return;
+    };
+    let Some(spec_hook) = spec.hooks.of(run.stage).get(run.index).cloned() else {
+        enter_hook(t, spec, run.stage, run.index + 1, now);
+        return;
+    };
+    let label = format!(
+        "{} hook {} ({})",
+        run.stage.as_str(),
+        run.index + 1,
+        spec_hook.run.join(" ")
+    );
+    let on_rollback = run.stage == HookStage::OnRollback;
+    match observed {
+        Observation::Completed if run.timed_out => {
+            let reason = format!(
+                "{label} timed out after {}; its task {} was stopped",
+                humantime::format_duration(spec_hook.timeout),
+                run.task_arn
+            );
+            t.events
+                .push(event("hook failed", "failed", reason.clone()));
+            if on_rollback {
+                enter_hook(t, spec, run.stage, run.index + 1, now);
+            } else {
+                roll_back(t, reason, false, now);
+            }
+        }
+        Observation::Completed => {
+            if let Some(h) = &mut t.record.hook {
+                h.started_at = Some(stamp(now));
+            }
+            t.events.push(event(
+                "hook start",
+                "ok",
+                format!("{label}: task {}", run.task_arn),
+            ));
+            t.step = Step::AwaitHook {
+                after: Duration::ZERO,
+            };
+        }
+        Observation::Ready(detail) => {
+            t.events
+                .push(event("hook ok", "ok", format!("{label}: {detail}")));
+            enter_hook(t, spec, run.stage, run.index + 1, now);
+        }
+        Observation::Failed(reason) => {
+            // Only on_rollback hooks get here (the others roll back in `next`).
+            t.events
+                .push(event("hook failed", "failed", format!("{label}: {reason}")));
+            enter_hook(t, spec, run.stage, run.index + 1, now);
+        }
+        Observation::NotReady(detail) => {
+            let elapsed = since(&run.started_at, now);
+            if let Some(h) = &mut t.record.hook {
+                h.detail = detail.clone();
+            }
+            if elapsed >= spec_hook.timeout.as_secs_f64() {
+                if let Some(h) = &mut t.record.hook {
+                    h.timed_out = true;
+                }
+                t.step = Step::StopHook;
+            } else {
+                let left = spec_hook.timeout.as_secs_f64() - elapsed;
+                t.step = Step::AwaitHook {
+                    after: spec.interval.min(Duration::from_secs_f64(left.max(0.0))),
+                };
+            }
+        }
+        // Resumed (or anything else): carry on from what the record says.
+        _ if run.timed_out => t.step = Step::StopHook,
+        _ if run.task_arn.is_empty() => t.step = Step::StartHook,
+        _ => {
+            t.step = Step::AwaitHook {
+                after: Duration::ZERO,
+            }
+        }
+    }
+}
+
+/// Seconds from the stamp `from` (absent: none) to `now`.
+fn since(from: &Option<String>, now: DateTime<Utc>) -> f64 {
+    from.as_deref()
+        .and_then(parse_stamp)
+        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or_default()
+        .max(0.0)
 }
 
 fn enter_canary_step(t: &mut Transition, index: usize) {
@@ -567,6 +742,8 @@ fn step_event(spec: &RolloutSpec, rec: &Rollout) -> Event {
 
 fn roll_back(t: &mut Transition, reason: String, aborted: bool, now: DateTime<Utc>) {
     t.record.phase = Phase::RollingBack;
+    t.record.hook = None;
+    t.record.rollback_seconds = None;
     t.record.reason = Some(reason);
     t.record.aborting = aborted;
     t.record.rollback_started = Some(stamp(now));
@@ -576,13 +753,10 @@ fn roll_back(t: &mut Transition, reason: String, aborted: bool, now: DateTime<Ut
 
 fn restored(t: &mut Transition, now: DateTime<Utc>) {
     let rec = &mut t.record;
+    // Traffic was restored when the restore completed (on_rollback hooks may have run since).
     let seconds = rec
-        .rollback_started
-        .as_deref()
-        .and_then(parse_stamp)
-        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0)
-        .unwrap_or_default()
-        .max(0.0);
+        .rollback_seconds
+        .unwrap_or_else(|| since(&rec.rollback_started, now));
     rec.status = if rec.aborting {
         Status::Aborted
     } else {

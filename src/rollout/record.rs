@@ -74,6 +74,8 @@ pub enum Phase {
     Ready,
     /// The new revision is being made primary and the old one removed.
     Finishing,
+    /// A lifecycle hook (a one-off task of the new revision) runs; `hook` says which.
+    Hook,
     /// Traffic is going back to the old revision and the new one is being removed.
     RollingBack,
     /// Nothing left to do (`status` says how it ended).
@@ -91,6 +93,7 @@ impl Phase {
             Phase::Deploying => "deploying",
             Phase::Ready => "ready",
             Phase::Finishing => "finishing",
+            Phase::Hook => "hook",
             Phase::RollingBack => "rolling_back",
             Phase::Done => "done",
         }
@@ -123,6 +126,26 @@ pub struct Revision {
     /// Rolling: the ECS deployment (`ecs-svc/…`) that carries it.
     #[serde(default)]
     pub deployment: String,
+}
+
+/// The lifecycle hook a rollout is running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRun {
+    /// `pre_traffic`, `post_traffic` or `on_rollback`.
+    pub stage: crate::rollout::spec::HookStage,
+    /// Index of the hook in its stage's list.
+    pub index: usize,
+    /// The ECS task running it ("" until RunTask answered): once recorded, a resume waits on
+    /// it and never starts it again.
+    pub task_arn: String,
+    /// When it started (RFC 3339).
+    pub started_at: Option<String>,
+    /// Whether it passed its timeout (it is being stopped).
+    #[serde(default)]
+    pub timed_out: bool,
+    /// What the last look at it saw.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// One gate evaluation.
@@ -182,6 +205,9 @@ pub struct Rollout {
     /// from the first whole minute after it.
     #[serde(default)]
     pub traffic_started: Option<String>,
+    /// The lifecycle hook running now, if any.
+    #[serde(default)]
+    pub hook: Option<HookRun>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

@@ -140,6 +140,49 @@ const ROLLOUT_COST: &[Prop] = &[
     ),
 ];
 
+const HOOK: &[Prop] = &[
+    Prop::new(
+        "run",
+        STRINGS,
+        "The command, run as a one-off ECS task of the NEW task definition (its container's command overridden).",
+    )
+    .required(),
+    Prop::new(
+        "container",
+        STRING,
+        "Container whose command is overridden and whose exit code counts (default: the first).",
+    ),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "Stop the task (StopTask) and fail the hook after this long.",
+    )
+    .default(Default::Str("5m")),
+];
+
+const HOOK_TYPE: Type = Type::Object(HOOK);
+
+const HOOKS: &[Prop] = &[
+    Prop::new(
+        "pre_traffic",
+        Type::List(&HOOK_TYPE),
+        "Before any traffic moves (rolling: before UpdateService), e.g. migrations; a failure rolls back.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "post_traffic",
+        Type::List(&HOOK_TYPE),
+        "After 100%, before the old revision is removed, e.g. smoke tests; a failure rolls back.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "on_rollback",
+        Type::List(&HOOK_TYPE),
+        "After a rollback put traffic back on the old revision, e.g. a down-migration.",
+    )
+    .default(Default::EmptyList),
+];
+
 const NOTIFY: &[Prop] = &[Prop::new(
     "webhook",
     STRING,
@@ -211,5 +254,10 @@ pub const ROLLOUT: &[Prop] = &[
         "notify",
         Type::Object(NOTIFY),
         "Where rollout events are posted.",
+    ),
+    Prop::new(
+        "hooks",
+        Type::Object(HOOKS),
+        "One-off ECS tasks at pre_traffic, post_traffic and on_rollback (CodeDeploy's lifecycle hooks).",
     ),
 ];

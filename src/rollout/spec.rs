@@ -102,6 +102,62 @@ pub struct Health {
     pub command: Option<CommandGate>,
 }
 
+/// When a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookStage {
+    /// Before any traffic moves.
+    PreTraffic,
+    /// After 100%, before the old revision is removed.
+    PostTraffic,
+    /// After a rollback restored the old revision.
+    OnRollback,
+}
+
+impl HookStage {
+    /// `pre_traffic`, `post_traffic`, `on_rollback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookStage::PreTraffic => "pre_traffic",
+            HookStage::PostTraffic => "post_traffic",
+            HookStage::OnRollback => "on_rollback",
+        }
+    }
+}
+
+/// One lifecycle hook: a one-off task of the new revision that must exit 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    /// The command.
+    pub run: Vec<String>,
+    /// The container it overrides (`None`: the task's first).
+    pub container: Option<String>,
+    /// Time limit.
+    pub timeout: Duration,
+}
+
+/// A rollout's hooks by stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Hooks {
+    /// Before traffic.
+    pub pre_traffic: Vec<Hook>,
+    /// After 100%.
+    pub post_traffic: Vec<Hook>,
+    /// After a rollback.
+    pub on_rollback: Vec<Hook>,
+}
+
+impl Hooks {
+    /// The hooks of `stage`.
+    pub fn of(&self, stage: HookStage) -> &[Hook] {
+        match stage {
+            HookStage::PreTraffic => &self.pre_traffic,
+            HookStage::PostTraffic => &self.post_traffic,
+            HookStage::OnRollback => &self.on_rollback,
+        }
+    }
+}
+
 /// What happens when the new revision is not ready by `ready_timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnTimeout {
@@ -143,6 +199,8 @@ pub struct RolloutSpec {
     pub max_run_rate_increase: Option<f64>,
     /// Webhook for rollout events.
     pub webhook: Option<String>,
+    /// Lifecycle hooks.
+    pub hooks: Hooks,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -152,6 +210,28 @@ fn text(v: &Value, key: &str) -> Option<String> {
 fn duration(v: &Value, key: &str, default: &str) -> Result<Duration, String> {
     let raw = text(v, key).unwrap_or_else(|| default.to_string());
     parse_duration(&raw).map_err(|e| format!("{key}: `{raw}` {e}"))
+}
+
+fn hooks(r: &Value, stage: &str) -> Result<Vec<Hook>, String> {
+    r.get("hooks")
+        .get(stage)
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .map(|h| {
+            Ok(Hook {
+                run: h
+                    .get("run")
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|a| a.reveal().as_str().map(str::to_string))
+                    .collect(),
+                container: text(h, "container"),
+                timeout: duration(h, "timeout", "5m")?,
+            })
+        })
+        .collect()
 }
 
 fn on_fail(v: &Value) -> OnFail {
@@ -307,6 +387,11 @@ impl RolloutSpec {
                 .and_then(parse_percent)
                 .or_else(|| r.get("cost").get("max_run_rate_increase").as_f64()),
             webhook: text(r.get("notify"), "webhook"),
+            hooks: Hooks {
+                pre_traffic: hooks(r, "pre_traffic")?,
+                post_traffic: hooks(r, "post_traffic")?,
+                on_rollback: hooks(r, "on_rollback")?,
+            },
         })
     }
 

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use super::engine::Probe;
 use super::record::Rollout;
+use super::spec::Hook;
 use crate::providers::{Applied, ProviderError};
 
 /// Why a target could not do a step.
@@ -66,6 +67,14 @@ pub trait Target: Send + Sync {
     async fn promote(&self, rec: &Rollout) -> Result<(), TargetError>;
     /// Puts all traffic back on the old revision and removes the new one.
     async fn restore(&self, rec: &Rollout) -> Result<(), TargetError>;
+    /// Starts `hook` as a one-off task of the new revision and records its id in `rec.hook`
+    /// (idempotent: a retried start of the same hook of the same rollout starts nothing new).
+    async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError>;
+    /// One look at the recorded hook's task: running, exited 0, or failed (with its exit code,
+    /// stopped reason and the end of its log).
+    async fn hook_status(&self, rec: &Rollout, hook: &Hook) -> Result<Readiness, TargetError>;
+    /// Stops the recorded hook's task.
+    async fn stop_hook(&self, rec: &Rollout) -> Result<(), TargetError>;
     /// What a succeeded rollout leaves in state for the resource (id and outputs).
     fn applied(&self, rec: &Rollout) -> Applied;
 }

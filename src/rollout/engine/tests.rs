@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::rollout::spec::{Health, OnFail, OnTimeout, RolloutSpec, Strategy};
+use crate::rollout::spec::{Health, HookStage, OnFail, OnTimeout, RolloutSpec, Strategy};
 
 fn spec(strategy: Strategy) -> RolloutSpec {
     RolloutSpec {
@@ -25,6 +25,7 @@ fn spec(strategy: Strategy) -> RolloutSpec {
         health: Health::default(),
         max_run_rate_increase: None,
         webhook: None,
+        hooks: Default::default(),
     }
 }
 
@@ -617,4 +618,124 @@ fn metrics_count_from_the_first_whole_minute_after_traffic_first_moved() {
         DateTime::<Utc>::from(exact.metrics_since().unwrap()),
         at(60)
     );
+}
+
+fn with_hooks() -> RolloutSpec {
+    let mut s = spec(Strategy::Canary);
+    let hook = |cmd: &str| crate::rollout::spec::Hook {
+        run: vec![cmd.into()],
+        container: None,
+        timeout: Duration::from_secs(60),
+    };
+    s.hooks.pre_traffic = vec![hook("migrate")];
+    s.hooks.post_traffic = vec![hook("smoke")];
+    s.hooks.on_rollback = vec![hook("downgrade")];
+    s
+}
+
+/// A canary of `s` at its pre-traffic hook, its task started as `task`.
+fn at_pre_hook(s: &RolloutSpec) -> Rollout {
+    let mut rec = fresh(s);
+    step(&mut rec, s, Observation::Resumed, 0);
+    step(&mut rec, s, Observation::Completed, 0);
+    let t = step(&mut rec, s, ready(), 1);
+    assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
+    rec.hook.as_mut().unwrap().task_arn = "task/1".into();
+    let t = step(&mut rec, s, Observation::Completed, 2);
+    assert_eq!(actions(&t), ["hook start"]);
+    rec
+}
+
+#[test]
+fn pre_traffic_hooks_run_before_any_weight_moves_and_a_failure_rolls_back() {
+    let s = with_hooks();
+    let mut rec = at_pre_hook(&s);
+    assert_eq!(rec.weights, [100, 0]);
+    let t = step(&mut rec, &s, Observation::NotReady("RUNNING".into()), 3);
+    assert!(matches!(t.step, Step::AwaitHook { .. }));
+    // A crash now: the recorded task is waited on, never started again.
+    let t = step(&mut rec, &s, Observation::Resumed, 4);
+    assert_eq!(
+        t.step,
+        Step::AwaitHook {
+            after: Duration::ZERO
+        }
+    );
+    let t = step(&mut rec, &s, Observation::Ready("exited 0".into()), 5);
+    assert_eq!(actions(&t), ["hook ok"]);
+    assert_eq!(t.step, Step::SetWeights([90, 10]));
+
+    let mut failing = at_pre_hook(&s);
+    let t = step(
+        &mut failing,
+        &s,
+        Observation::Failed("exit code 1".into()),
+        3,
+    );
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(failing.weights, [100, 0], "no traffic moved");
+    assert_eq!(
+        failing.reason.as_deref(),
+        Some("pre_traffic hook 1 failed: exit code 1")
+    );
+    // Traffic back, then the on_rollback hook, then done.
+    let t = step(&mut failing, &s, Observation::Completed, 4);
+    assert_eq!(t.step, Step::StartHook);
+    assert_eq!(failing.hook.as_ref().unwrap().stage, HookStage::OnRollback);
+    failing.hook.as_mut().unwrap().task_arn = "task/2".into();
+    step(&mut failing, &s, Observation::Completed, 5);
+    let t = step(
+        &mut failing,
+        &s,
+        Observation::Failed("exit code 2".into()),
+        6,
+    );
+    assert_eq!(
+        actions(&t),
+        ["hook failed", "rollback"],
+        "an on_rollback failure is recorded, the rollback goes on"
+    );
+    assert_eq!(failing.status, Status::RolledBack);
+    assert_eq!(
+        failing.rollback_seconds,
+        Some(1.0),
+        "traffic was back at the restore, before the on_rollback hook"
+    );
+}
+
+#[test]
+fn a_hook_past_its_timeout_is_stopped_before_the_rollback() {
+    let s = with_hooks();
+    let mut rec = at_pre_hook(&s);
+    let t = step(&mut rec, &s, Observation::NotReady("RUNNING".into()), 63);
+    assert_eq!(t.step, Step::StopHook);
+    assert!(rec.hook.as_ref().unwrap().timed_out);
+    let t = step(&mut rec, &s, Observation::Completed, 64);
+    assert_eq!(t.step, Step::Restore);
+    assert!(
+        rec.reason
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 1m; its task task/1 was stopped")
+    );
+}
+
+#[test]
+fn post_traffic_hooks_run_at_100_before_the_old_revision_is_removed() {
+    let s = with_hooks();
+    let mut rec = at_pre_hook(&s);
+    step(&mut rec, &s, Observation::Ready("exited 0".into()), 3);
+    step(&mut rec, &s, Observation::Completed, 3);
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Requested(Request::PromoteFull),
+        4,
+    );
+    assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
+    assert_eq!(rec.hook.as_ref().unwrap().stage, HookStage::PostTraffic);
+    rec.hook.as_mut().unwrap().task_arn = "task/3".into();
+    step(&mut rec, &s, Observation::Completed, 5);
+    let t = step(&mut rec, &s, Observation::Ready("exited 0".into()), 6);
+    assert_eq!(t.step, Step::Promote);
 }

@@ -28,11 +28,13 @@ const SERVICE_BATCH: usize = 10;
 mod cluster;
 mod deployment;
 mod service;
+mod task;
 mod task_definition;
 mod task_set;
 
 pub use deployment::DeploymentInfo;
 pub use service::{RolloutTraffic, rollout_traffic};
+pub use task::TaskState;
 use task_definition::task_value;
 pub use task_set::TaskSetInfo;
 
