@@ -38,6 +38,7 @@ impl Handler {
 /// Every kind converge manages, in the order `converge schema` lists them.
 pub const ALL: &[&Kind] = &[
     &aws::ecr_repository::KIND,
+    &aws::cloudwatch_alarm::KIND,
     &aws::ecs_cluster::KIND,
     &aws::iam_role::KIND,
     &aws::ecs_service::KIND,

@@ -25,6 +25,11 @@ impl CloudWatch {
         }
     }
 
+    /// The SDK client (for `aws.cloudwatch_alarm`).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The state of each named alarm (100 names per DescribeAlarms call).
     pub async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmState>, ProviderError> {
         let mut found = std::collections::BTreeMap::new();
@@ -120,5 +125,43 @@ impl CloudWatch {
         } else {
             values[0]
         }))
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Tagging for CloudWatch {
+    async fn tag(
+        &self,
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| {
+                        aws_sdk_cloudwatch::types::Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| api_error("cloudwatch:TagResource", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, arn: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| api_error("cloudwatch:UntagResource", e))?;
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 mod clients;
 pub mod cloudwatch;
+pub mod cloudwatch_alarm;
 pub mod costexplorer;
 pub mod ec2_instance;
 pub mod ecr_repository;
