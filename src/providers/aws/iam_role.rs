@@ -42,6 +42,12 @@ pub const SCHEMA: KindSchema = KindSchema {
         )
         .unordered()
         .default(Default::EmptyList),
+        Prop::new(
+            "inline_policies",
+            Type::Map(&Type::Any),
+            "Inline policies, NAME: policy document (an object); compared as parsed JSON, so an edit by hand is drift.",
+        )
+        .default(Default::EmptyMap),
         Prop::new("description", STRING, "Description."),
         TAGS,
     ],
@@ -144,7 +150,87 @@ impl Iam {
             .collect::<Result<_, _>>()
             .map_err(|e| api_error("iam:ListAttachedRolePolicies", e))?;
         policies.sort();
-        Ok(Some(role_live(&role, policies)))
+        let inline = self.inline_policies(name).await?;
+        Ok(Some(role_live(&role, policies, inline)))
+    }
+
+    /// ListRolePolicies, then GetRolePolicy of each: NAME → parsed document.
+    async fn inline_policies(&self, role: &str) -> Result<Value, ProviderError> {
+        let names: Vec<String> = self
+            .client
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| api_error("iam:ListRolePolicies", e))?;
+        let mut out = std::collections::BTreeMap::new();
+        for policy in names {
+            let got = self
+                .client
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map_err(|e| api_error("iam:GetRolePolicy", e))?;
+            out.insert(policy, parse_document(&got.policy_document));
+        }
+        Ok(Value::Map(out))
+    }
+
+    /// PutRolePolicy of every inline policy that differs from `prior`'s; DeleteRolePolicy of
+    /// those `prior` has and `p` does not.
+    async fn put_inline_policies(
+        &self,
+        role: &str,
+        prior: &Value,
+        p: &Value,
+    ) -> Result<(), ProviderError> {
+        let empty = std::collections::BTreeMap::new();
+        let before = prior.get("inline_policies").as_map().unwrap_or(&empty);
+        let after = p.get("inline_policies").as_map().unwrap_or(&empty);
+        for (name, doc) in after {
+            if before.get(name).is_some_and(|b| b.same_as(doc)) {
+                continue;
+            }
+            self.client
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .policy_document(doc.to_plain_json().to_string())
+                .send()
+                .await
+                .map_err(|e| api_error("iam:PutRolePolicy", e))?;
+        }
+        for name in before.keys().filter(|k| !after.contains_key(*k)) {
+            self.delete_inline(role, name).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_inline(&self, role: &str, name: &str) -> Result<(), ProviderError> {
+        match self
+            .client
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(api_error("iam:DeleteRolePolicy", e)),
+        }
     }
 
     /// CreateRole, then attaches its managed policies.
@@ -160,14 +246,18 @@ impl Iam {
             .send()
             .await
             .map_err(|e| api_error("iam:CreateRole", e))?;
-        for arn in policy_arns(p) {
-            if let Err(e) = self.attach(name, &arn).await {
-                // Keep create all-or-nothing, so state never misses a role that exists.
-                if let Err(cleanup) = self.delete(name).await {
-                    tracing::warn!("could not remove half-created role {name}: {cleanup}");
-                }
-                return Err(e);
+        let attached = async {
+            for arn in policy_arns(p) {
+                self.attach(name, &arn).await?;
             }
+            self.put_inline_policies(name, &Value::Null, p).await
+        };
+        if let Err(e) = attached.await {
+            // Keep create all-or-nothing, so state never misses a role that exists.
+            if let Err(cleanup) = self.delete(name).await {
+                tracing::warn!("could not remove half-created role {name}: {cleanup}");
+            }
+            return Err(e);
         }
         Ok(Applied {
             remote_id: name.to_string(),
@@ -217,6 +307,7 @@ impl Iam {
                 .await
                 .map_err(|e| api_error("iam:DetachRolePolicy", e))?;
         }
+        self.put_inline_policies(name, prior, p).await?;
         super::retag(self, name, prior, p).await?;
         let arn = self
             .read_one(name)
@@ -229,12 +320,23 @@ impl Iam {
         })
     }
 
-    /// Detaches every managed policy, then DeleteRole; a role already gone counts as deleted.
+    /// Detaches every managed policy and deletes every inline one, then DeleteRole; a role
+    /// already gone counts as deleted.
     pub async fn delete(&self, name: &str) -> Result<(), ProviderError> {
-        let attached = match self.read_one(name).await? {
-            Some(live) => policy_arns(&live.properties),
+        let (attached, inline) = match self.read_one(name).await? {
+            Some(live) => (
+                policy_arns(&live.properties),
+                live.properties
+                    .get("inline_policies")
+                    .as_map()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ),
             None => return Ok(()),
         };
+        for policy in inline {
+            self.delete_inline(name, &policy).await?;
+        }
         for arn in attached {
             self.client
                 .detach_role_policy()
@@ -321,14 +423,19 @@ fn iam_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<Vec<Tag
         .collect()
 }
 
-fn role_live(role: &Role, policies: Vec<String>) -> Live {
-    let document = role.assume_role_policy_document.clone().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(&document)
+/// A policy document as IAM returns it (URL-encoded JSON), parsed.
+fn parse_document(document: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(document)
         .decode_utf8_lossy()
         .to_string();
-    let policy = serde_json::from_str::<serde_json::Value>(&decoded)
+    serde_json::from_str::<serde_json::Value>(&decoded)
         .map(|j| Value::from_json(&j))
-        .unwrap_or(Value::str(decoded));
+        .unwrap_or(Value::str(decoded))
+}
+
+fn role_live(role: &Role, policies: Vec<String>, inline: Value) -> Live {
+    let document = role.assume_role_policy_document.clone().unwrap_or_default();
+    let policy = parse_document(&document);
     let tags: Value = role
         .tags
         .iter()
@@ -343,6 +450,7 @@ fn role_live(role: &Role, policies: Vec<String>) -> Live {
                 "managed_policy_arns",
                 Value::List(policies.into_iter().map(Value::str).collect()),
             ),
+            ("inline_policies", inline),
             (
                 "description",
                 role.description.clone().filter(|d| !d.is_empty()).into(),
