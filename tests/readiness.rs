@@ -369,3 +369,52 @@ async fn a_hook_that_never_stops_is_stopped_at_its_timeout_and_rolls_back() {
     );
     assert_eq!(r.service().await.0, "rl-api:1");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_every_revision_with_images_actor_and_outcome() {
+    let r = Rolling::new(TIMEOUTS).await;
+    r.apply("v2").expect(0);
+    r.moto
+        .simulate(json!({ "rules": [{ "image": ":v3", "deployment": "fail", "reason": "boom" }] }));
+    r.apply("v3").expect(1);
+    let h = r
+        .run(&["rollout", "history", "api", "--format", "json"])
+        .expect(0)
+        .json();
+    let rows: Vec<(String, String, String, String)> = h["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["revision"].as_str().unwrap().to_string(),
+                v["images"][0].as_str().unwrap_or("").to_string(),
+                v["outcome"].as_str().unwrap().to_string(),
+                v["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row = |rev: &str, image: &str, outcome: &str| {
+        (
+            rev.to_string(),
+            image.to_string(),
+            outcome.to_string(),
+            "tester".to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("rl-api:1", "nginx:v1", "succeeded"),
+            row("rl-api:2", "nginx:v2", "succeeded"),
+            row("rl-api:3", "nginx:v3", "rolled_back"),
+        ],
+        "{h}"
+    );
+    let text = r.run(&["rollout", "history", "api"]).expect(0);
+    assert!(
+        text.stdout().contains("rl-api:3") && text.stdout().contains("rolled_back"),
+        "{}",
+        text.stdout()
+    );
+}

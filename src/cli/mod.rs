@@ -6,6 +6,7 @@ mod audit;
 mod cost;
 mod drift;
 mod github;
+mod history;
 mod lock;
 mod markdown;
 mod output;

@@ -1,4 +1,4 @@
-//! `converge rollout status|promote|abort|resume`: see and steer rollouts. Status, promote
+//! `converge rollout status|promote|abort|resume|history`: see and steer rollouts. Status, promote
 //! and abort need no write lock (they work while the apply running the rollout holds it);
 //! the controller acts on a request within one gate interval.
 
@@ -35,6 +35,12 @@ pub enum RolloutCommand {
     },
     /// Continue a rollout a killed or interrupted run left (takes the write lock).
     Resume {
+        /// The service.
+        address: String,
+    },
+    /// Every revision the service ran, oldest first: images, time, actor, commit and outcome
+    /// (from the audit trail, which must verify).
+    History {
         /// The service.
         address: String,
     },
@@ -100,6 +106,10 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
         RolloutCommand::Abort { address } => {
             let a = parse(address)?;
             request(g, store.as_ref(), &a, "abort").await
+        }
+        RolloutCommand::History { address } => {
+            let a = parse(address)?;
+            super::history::run(g, &name, store.as_ref(), &a).await
         }
         RolloutCommand::Resume { address } => {
             let a = parse(address)?;
