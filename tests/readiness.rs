@@ -418,3 +418,26 @@ async fn history_lists_every_revision_with_images_actor_and_outcome() {
         text.stdout()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_deploy_that_fails_says_there_is_nothing_to_go_back_to() {
+    let moto = Moto::start();
+    let vars = moto.network();
+    moto.simulate(json!({ "rules": [{ "image": ":v1", "deployment": "fail", "reason": "tasks failed to start" }] }));
+    let project = Project::empty().with_moto(&moto);
+    project.write("environments/rl.yaml", &FILE.replace("ROLLOUT", TIMEOUTS));
+    let mut args: Vec<&str> = vec!["-e", "rl"];
+    args.extend(vars.iter().map(String::as_str));
+    args.extend(["apply", "--auto-approve"]);
+    let run = project.converge(&args).expect(1);
+    assert!(
+        said(&run).contains("FAILED: tasks failed to start; it was the service's first revision, so there is none to go back to"),
+        "{}",
+        said(&run)
+    );
+    assert!(
+        !said(&run).contains("traffic restored to the old revision"),
+        "{}",
+        said(&run)
+    );
+}

@@ -247,6 +247,13 @@ async fn run_steps(
                     Outcome::Succeeded => Ok(rec),
                     Outcome::RolledBack {
                         reason,
+                        aborted: false,
+                        ..
+                    } if rec.old.task_definition.is_empty() => {
+                        Err(RolloutError::FirstRevisionFailed { address, reason })
+                    }
+                    Outcome::RolledBack {
+                        reason,
                         seconds,
                         aborted: false,
                     } => Err(RolloutError::GateFailed {

@@ -109,11 +109,7 @@ impl<'a> EcsTarget<'a> {
             .cloudwatch()
             .alarms(&self.spec.health.alarms)
             .await?;
-        let firing: Vec<String> = states
-            .iter()
-            .filter(|(_, s)| *s == Some(true))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let firing = super::gates::in_alarm(&states);
         if firing.is_empty() {
             return Ok(());
         }

@@ -339,13 +339,7 @@ fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Da
             }
         }
         Observation::NotReady(detail) => {
-            let started = t
-                .record
-                .ready_started
-                .as_deref()
-                .and_then(parse_stamp)
-                .unwrap_or(now);
-            let elapsed = (now - started).to_std().unwrap_or_default();
+            let elapsed = Duration::from_secs_f64(since(&t.record.ready_started, now));
             if elapsed < spec.ready_timeout {
                 t.step = Step::AwaitReady {
                     after: spec.interval.min(spec.ready_timeout - elapsed),

@@ -18,6 +18,17 @@ pub enum RolloutError {
         /// Seconds from the decision to traffic restored.
         seconds: f64,
     },
+    /// The service's first revision failed: there was no older one to go back to, so the
+    /// service is left as the target has it.
+    #[error(
+        "{reason}; it was the service's first revision, so there is none to go back to: fix the revision and apply again"
+    )]
+    FirstRevisionFailed {
+        /// The service.
+        address: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// `rollout abort` (or a newer revision) rolled it back.
     #[error("rollout aborted: {reason} (traffic restored to the old revision in {seconds:.2}s)")]
     Aborted {

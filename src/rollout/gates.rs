@@ -65,6 +65,15 @@ pub struct Gates<'a> {
     http: reqwest::Client,
 }
 
+/// The names of the alarms in `states` that are in ALARM.
+pub fn in_alarm(states: &[crate::providers::aws::cloudwatch::AlarmState]) -> Vec<String> {
+    states
+        .iter()
+        .filter(|(_, s)| *s == Some(true))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 /// Judges an error rate: 5xx / requests over the window against `max`.
 pub fn judge_error_rate(errors: Option<f64>, requests: Option<f64>, gate: &MetricGate) -> Verdict {
     let window = humantime::format_duration(gate.window);
@@ -162,11 +171,7 @@ impl<'a> Gates<'a> {
         if !self.health.alarms.is_empty() {
             let verdict = match self.aws.cloudwatch().alarms(&self.health.alarms).await {
                 Ok(states) => {
-                    let firing: Vec<String> = states
-                        .iter()
-                        .filter(|(_, s)| *s == Some(true))
-                        .map(|(n, _)| n.clone())
-                        .collect();
+                    let firing = in_alarm(&states);
                     let missing: Vec<String> = states
                         .iter()
                         .filter(|(_, s)| s.is_none())
