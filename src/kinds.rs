@@ -41,6 +41,7 @@ pub const ALL: &[&Kind] = &[
     &aws::cloudwatch_alarm::KIND,
     &aws::ecs_cluster::KIND,
     &aws::iam_role::KIND,
+    &aws::secretsmanager_secret::KIND,
     &aws::ecs_service::KIND,
     &aws::ec2_instance::KIND,
     &aws::lb::KIND,

@@ -62,9 +62,7 @@ pub fn estimate(
     let aws = prices.aws_region(region);
     match rule {
         PriceRule::Free => Estimate::Free,
-        PriceRule::CloudWatchAlarm => unknown(
-            "CloudWatch alarms are not in converge's price table yet (AWS lists $0.10 per standard alarm-month)".into(),
-        ),
+        PriceRule::Unlisted(note) => unknown(note.into()),
         PriceRule::FargateTasks => match prices.fargate(region) {
             Some(price) => {
                 let count = p.get("desired_count").as_f64();
@@ -164,7 +162,7 @@ pub fn price_rows(
     let aws = || table.aws.regions.iter().filter(|(r, _)| wanted(r));
     let azure = || table.azure.regions.iter().filter(|(r, _)| wanted(r));
     match rule {
-        PriceRule::Free | PriceRule::CloudWatchAlarm => return None,
+        PriceRule::Free | PriceRule::Unlisted(_) => return None,
         PriceRule::FargateTasks => {
             for (r, p) in aws() {
                 if let Some(f) = p.fargate {

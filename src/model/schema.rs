@@ -114,8 +114,15 @@ pub struct Prop {
     /// Whether a change of it (whole property maps before and after) replaces the resource,
     /// when only some changes do (e.g. a change of ECS deployment controller).
     pub replace_if: Option<fn(&Value, &Value) -> bool>,
-    /// Whether its value is secret.
+    /// Whether its value is secret: shown and stored only as a digest, and never given as a
+    /// literal (it must come from a sensitive variable, input or output).
     pub sensitive: bool,
+    /// The output that gets a new value whenever this property changes (a secret's value and
+    /// its `version_id`): references to it are known only after apply.
+    pub renews: Option<&'static str>,
+    /// A map whose values, when each is exactly `${R.arn}` of a kind with a `version_id`
+    /// output, are written `ARN:::VERSION_ID` (ECS `valueFrom` of one secret version).
+    pub pins_versions: bool,
     /// A list whose order means nothing (compared sorted).
     pub unordered: bool,
     /// Value assumed when left out.
@@ -134,6 +141,8 @@ impl Prop {
             replace: false,
             replace_if: None,
             sensitive: false,
+            renews: None,
+            pins_versions: false,
             unordered: false,
             default: Default::None,
             doc,
@@ -156,6 +165,24 @@ impl Prop {
     /// deployment controller).
     pub const fn replace_if(mut self, rule: fn(&Value, &Value) -> bool) -> Prop {
         self.replace_if = Some(rule);
+        self
+    }
+
+    /// Marks it secret (see [`Prop::sensitive`]).
+    pub const fn secret(mut self) -> Prop {
+        self.sensitive = true;
+        self
+    }
+
+    /// Names the output a change of it renews (see [`Prop::renews`]).
+    pub const fn renews(mut self, output: &'static str) -> Prop {
+        self.renews = Some(output);
+        self
+    }
+
+    /// Pins secret references in this map to their version (see [`Prop::pins_versions`]).
+    pub const fn pins_versions(mut self) -> Prop {
+        self.pins_versions = true;
         self
     }
 
@@ -199,9 +226,9 @@ pub enum PriceRule {
     AcrSku,
     /// An Azure Linux pay-as-you-go VM, by `size` at `location`.
     AzureVmSize,
-    /// A CloudWatch alarm's monthly charge (not in converge's price table yet: reported as
-    /// unpriced, never as free).
-    CloudWatchAlarm,
+    /// A charge converge's price table does not have yet: reported as unpriced (with this
+    /// note, which names AWS's list price), never as free.
+    Unlisted(&'static str),
 }
 
 impl PriceRule {

@@ -270,6 +270,7 @@ pub fn compute(
         live,
         evaluated: BTreeMap::new(),
         actions: BTreeMap::new(),
+        renewed: BTreeMap::new(),
     };
     let mut changes = Vec::new();
     if !options.destroy {
@@ -348,6 +349,12 @@ pub fn compute(
                     }
                 }
             };
+            let renewed: BTreeSet<&'static str> = change
+                .changed
+                .iter()
+                .filter_map(|k| resource.kind.prop(k).and_then(|p| p.renews))
+                .collect();
+            ctx.renewed.insert(address.clone(), renewed);
             ctx.actions.insert(address.clone(), change.action);
             ctx.evaluated.insert(address.clone(), after);
             if wanted.as_ref().is_none_or(|w| w.contains(address)) {
@@ -533,6 +540,8 @@ struct PlanContext<'a> {
     live: &'a LiveMap,
     evaluated: BTreeMap<Address, Value>,
     actions: BTreeMap<Address, Action>,
+    /// Outputs an update gives a new value (a secret's `version_id` when its value changes).
+    renewed: BTreeMap<Address, BTreeSet<&'static str>>,
 }
 
 impl Lookup for PlanContext<'_> {
@@ -542,9 +551,15 @@ impl Lookup for PlanContext<'_> {
         {
             return value_at(props.get(&r.attr), &r.path);
         }
-        // An output: known only if the resource exists and is not being (re)created.
+        // An output: known only if the resource exists, is not being (re)created, and the
+        // update does not renew it.
+        let renewed = self
+            .renewed
+            .get(&r.address)
+            .is_some_and(|o| o.contains(r.attr.as_str()));
         match self.actions.get(&r.address) {
             Some(Action::Create | Action::Replace) | None => Value::Unknown,
+            Some(Action::Update) if renewed => Value::Unknown,
             _ => {
                 let outputs = self
                     .live

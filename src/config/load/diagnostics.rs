@@ -42,8 +42,22 @@ impl Loader<'_> {
     /// each problem at the literal the user wrote.
     pub(super) fn check_rules(&mut self, scope: &Scope, decl: &ResourceDecl, properties: &Expr) {
         let Some(node) = &decl.properties else { return };
-        let value = decl.kind.normalize(&properties.eval(&KnownOnly));
+        let known = properties.eval(&KnownOnly);
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        for prop in decl.kind.props.iter().filter(|p| p.sensitive) {
+            let given = known.get(prop.name);
+            if matches!(given, Value::Null | Value::Unknown) || given.contains_sensitive() {
+                continue;
+            }
+            let (file, span) = self.locate(scope.file, node, instance, &[prop.name.to_string()]);
+            let message = format!(
+                "{}: `{}` is secret and must come from a sensitive variable (`sensitive: true`), not a literal in the file",
+                scope.address(&decl.key),
+                prop.name
+            );
+            self.report_once(file, &span, &message, message.clone());
+        }
+        let value = decl.kind.normalize(&known);
         for (path, message) in (decl.kind.rules)(&value) {
             let (file, span) = self.locate(scope.file, node, instance, &path);
             if let Some(advice) = message.strip_prefix(crate::model::schema::WARNING) {

@@ -6,6 +6,7 @@
 mod decode;
 mod diagnostics;
 mod expressions;
+mod pins;
 mod resolve;
 
 use decode::scalar_value;
@@ -183,6 +184,7 @@ pub fn load(
     if loader.errors.is_empty() {
         loader.check_cycles();
     }
+    pins::pin_versions(&mut loader.resources);
     if !loader.errors.is_empty() {
         return Err(ConfigErrors {
             errors: loader.errors,

@@ -99,7 +99,9 @@ pub const SCHEMA: KindSchema = KindSchema {
             ty: STRING,
         },
     ],
-    price: PriceRule::CloudWatchAlarm,
+    price: PriceRule::Unlisted(
+        "CloudWatch alarms are not in converge's price table yet (AWS lists $0.10 per standard alarm-month)",
+    ),
     import_id: "alarm name",
     rules: no_rules,
 };

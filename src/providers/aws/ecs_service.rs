@@ -35,8 +35,9 @@ const CONTAINER: &[Prop] = &[
     Prop::new(
         "secrets",
         STRING_MAP,
-        "Secrets, NAME: ARN of a Secrets Manager secret or SSM parameter (ECS valueFrom).",
+        "Secrets, NAME: ARN of a Secrets Manager secret or SSM parameter (ECS valueFrom); `${S.arn}` of an aws.secretsmanager_secret is written ARN:::VERSION_ID, so a new version is a new revision.",
     )
+    .pins_versions()
     .default(Default::EmptyMap),
     Prop::new(
         "essential",

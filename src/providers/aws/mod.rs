@@ -15,6 +15,7 @@ pub mod iam_role;
 pub mod lb;
 pub mod lb_listener;
 pub mod lb_target_group;
+pub mod secretsmanager_secret;
 
 use std::collections::BTreeMap;
 
@@ -40,6 +41,7 @@ pub struct AwsProvider {
     cloudwatch: cloudwatch::CloudWatch,
     cost_explorer: costexplorer::CostExplorer,
     ec2: ec2_instance::Ec2,
+    secrets: secretsmanager_secret::SecretsManager,
 }
 
 impl AwsProvider {
@@ -56,6 +58,7 @@ impl AwsProvider {
             cloudwatch: cloudwatch::CloudWatch::new(&shared),
             cost_explorer: costexplorer::CostExplorer::new(&shared),
             ec2: ec2_instance::Ec2::new(&shared),
+            secrets: secretsmanager_secret::SecretsManager::new(&shared),
         }
     }
 }
