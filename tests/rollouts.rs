@@ -1227,3 +1227,91 @@ async fn a_rollout_record_holds_no_secret_or_plain_digest_of_one() {
         assert!(!text.contains(&plain), "{what} holds its plain SHA-256");
     }
 }
+
+const PAUSED: &str = r#"        strategy: canary
+        steps: [10, pause, 50, 100]
+        bake: 300ms
+        interval: 100ms
+        pause_timeout: PAUSE_TIMEOUT
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_step_exits_3_and_promote_from_another_process_finishes_the_rollout() {
+    let f = Fixture::new(&PAUSED.replace("PAUSE_TIMEOUT", "24h")).await;
+    let plan = f.run(&["--var", "image_tag=v2", "plan"]).expect(0);
+    assert!(
+        plan.stdout().contains("canary 10% → pause → 50% → 100%"),
+        "{}",
+        plan.stdout()
+    );
+    let paused = f
+        .run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(3);
+    assert!(
+        paused.stderr().contains("paused, waiting for promote"),
+        "{}",
+        paused.stderr()
+    );
+    assert_eq!(f.weights().await, (90, 10), "traffic holds at the step");
+    let status = f.status();
+    assert_eq!(status["status"], "paused", "{status}");
+    assert!(status["pause_until"].is_string());
+    // The lock was released: another command that takes it runs at once.
+    let lock = f.run(&["lock", "status"]).expect(0);
+    assert!(!lock.stdout().contains("held by"), "{}", lock.stdout());
+    // The same apply again stays paused (it does not move traffic).
+    f.run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(3);
+    assert_eq!(f.weights().await, (90, 10));
+
+    let promoted = f
+        .run(&["--var", "image_tag=v2", "rollout", "promote", "api"])
+        .expect(0);
+    assert!(
+        promoted
+            .stderr()
+            .contains("is paused: continuing its rollout here"),
+        "{}",
+        promoted.stderr()
+    );
+    assert_eq!(f.weights().await, (0, 100));
+    assert_eq!(f.status()["status"], "succeeded");
+    let actions = f.audit_actions();
+    for a in ["rollout paused", "rollout promote", "rollout complete"] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_past_pause_timeout_is_rolled_back_by_the_next_scheduled_drift() {
+    let f = Fixture::new(&PAUSED.replace("PAUSE_TIMEOUT", "1s")).await;
+    f.run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(3);
+    assert_eq!(f.weights().await, (90, 10));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let drift = f.run(&["drift"]);
+    assert!(
+        drift.stderr().contains("paused past its pause_timeout"),
+        "{}",
+        drift.stderr()
+    );
+    drift.expect(0);
+    assert_eq!(f.weights().await, (100, 0), "all traffic back on v1");
+    let status = f.status();
+    assert_eq!(status["status"], "rolled_back");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pause_timeout 1s"),
+        "{status}"
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "the new task set is gone: {sets:?}");
+    assert!(
+        f.audit_actions()
+            .contains(&"rollout pause expired".to_string())
+    );
+    // A promote that comes too late finds nothing to promote.
+    f.run(&["rollout", "promote", "api"]).expect(1);
+}

@@ -81,6 +81,9 @@ pub enum Outcome {
     },
     /// Not started because the apply was interrupted.
     Interrupted,
+    /// A rollout stopped at a `pause` step, waiting for `rollout promote` (not a failure;
+    /// what depends on it waits too).
+    Paused(String),
 }
 
 /// A step and how it ended.
@@ -107,7 +110,8 @@ impl Report {
         self.steps.iter().all(|s| s.outcome == Outcome::Done)
     }
 
-    /// Counts of (done, failed, skipped or not started).
+    /// Counts of (done, failed, skipped or not started); a paused rollout is neither done
+    /// nor failed (see [`Report::paused`]).
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for s in &self.steps {
@@ -115,9 +119,26 @@ impl Report {
                 Outcome::Done => c.0 += 1,
                 Outcome::Failed(_) => c.1 += 1,
                 Outcome::Skipped { .. } | Outcome::Interrupted => c.2 += 1,
+                Outcome::Paused(_) => {}
             }
         }
         c
+    }
+
+    /// Rollouts that stopped at a pause, waiting for `rollout promote`.
+    pub fn paused(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Paused(_)))
+            .count()
+    }
+
+    /// Whether no step failed (steps skipped then wait on a paused rollout).
+    pub fn nothing_failed(&self) -> bool {
+        !self
+            .steps
+            .iter()
+            .any(|s| matches!(s.outcome, Outcome::Failed(_) | Outcome::Interrupted))
     }
 
     /// Whether the apply stopped early because it was interrupted.
@@ -260,7 +281,16 @@ pub async fn execute(
                 .await?;
                 Outcome::Done
             }
+            Err(StepError::Rollout(e @ crate::rollout::RolloutError::Paused { .. })) => {
+                while_running(&mut running, &mut finished, unmark(&step, inputs)).await?;
+                Outcome::Paused(e.to_string())
+            }
             Err(e) => {
+                if let StepError::Rollout(r) = &e
+                    && r.left_old_revision()
+                {
+                    while_running(&mut running, &mut finished, unmark(&step, inputs)).await?;
+                }
                 let message = e.to_string();
                 let event = NewEvent::new(inputs.operation, action_name(&step), "failed")
                     .address(&step.address)
@@ -280,7 +310,7 @@ pub async fn execute(
                 Outcome::Failed(message)
             }
         };
-        let failed = matches!(outcome, Outcome::Failed(_));
+        let failed = matches!(outcome, Outcome::Failed(_) | Outcome::Paused(_));
         let result = StepResult {
             step: step.clone(),
             outcome,
@@ -345,6 +375,30 @@ async fn while_running<'a, T>(
             Some(done) = running.next(), if !running.is_empty() => finished.push_back(done),
         }
     }
+}
+
+/// Clears the in-flight marker of an update whose rollout ended with the old revision serving
+/// (rolled back, aborted, refused) or that waits at a pause: the row is as last applied, and
+/// the rollout record says the rest.
+async fn unmark(step: &Step, inputs: &Inputs<'_>) -> Result<(), ApplyError> {
+    let Some(stored) = inputs.state.iter().find(|s| s.address == step.address) else {
+        return Ok(());
+    };
+    if step.kind != StepKind::Update {
+        return Ok(());
+    }
+    let row = ResourceState {
+        status: ResourceStatus::Applied,
+        ..stored.clone()
+    };
+    inputs
+        .store
+        .mark_in_flight(&row)
+        .await
+        .map_err(|source| ApplyError::State {
+            address: step.address.clone(),
+            source,
+        })
 }
 
 /// Records in state that a step's cloud call is about to start.

@@ -14,6 +14,9 @@ use crate::plan::Plan;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code of an apply whose rollouts stopped at a `pause` step ("paused, waiting for
+/// promote"); nothing failed.
+pub const EXIT_PAUSED: i32 = 3;
 
 /// Flags of `apply`.
 #[derive(Debug, Args)]
@@ -184,6 +187,7 @@ async fn interruptible_apply(
     interrupt: &CancellationToken,
 ) -> Result<i32, CliError> {
     let registry = session::registry(g, env).await;
+    super::pauses::expire(g, env, store, &registry, super::pauses::Lock::Held).await?;
     let Planned { plan, state, live } =
         refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
     if interrupt.is_cancelled() {
@@ -267,8 +271,12 @@ async fn interruptible_apply(
         return Ok(EXIT_INTERRUPTED);
     }
     if text {
+        let paused = match report.paused() {
+            0 => String::new(),
+            n => format!(", {n} paused (waiting for `converge rollout promote`)"),
+        };
         let line = format!(
-            "{} complete: {done} done, {failed} failed, {skipped} skipped.",
+            "{} complete: {done} done, {failed} failed, {skipped} skipped{paused}.",
             if operation == "destroy" {
                 "Destroy"
             } else {
@@ -279,6 +287,8 @@ async fn interruptible_apply(
             "\n{}\n",
             if failed > 0 {
                 line.red().to_string()
+            } else if !paused.is_empty() {
+                line.yellow().to_string()
             } else {
                 line.green().to_string()
             }
@@ -291,6 +301,8 @@ async fn interruptible_apply(
     super::github::step_summary(&md);
     Ok(if report.succeeded() {
         EXIT_OK
+    } else if report.nothing_failed() {
+        EXIT_PAUSED
     } else {
         EXIT_ERROR
     })
@@ -321,6 +333,7 @@ fn print_progress(p: &Progress<'_>) {
                 Outcome::Interrupted => format!("{}: not started (interrupted)", r.step.address)
                     .yellow()
                     .to_string(),
+                Outcome::Paused(e) => e.yellow().to_string(),
             };
             output::status(&line);
         }
@@ -340,6 +353,7 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
                     Some(format!("depends on {because}, which failed")),
                 ),
                 Outcome::Interrupted => ("not_started", Some("interrupted".to_string())),
+                Outcome::Paused(e) => ("paused", Some(e.clone())),
             };
             serde_json::json!({
                 "address": s.step.address,
@@ -357,7 +371,7 @@ fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
         "environment": plan.environment,
         "plan": plan.summary,
         "steps": steps,
-        "summary": {"done": done, "failed": failed, "skipped": skipped},
+        "summary": {"done": done, "failed": failed, "skipped": skipped, "paused": report.paused()},
         "succeeded": report.succeeded(),
         "interrupted": report.interrupted(),
     })
@@ -377,6 +391,11 @@ fn report_markdown(plan: &Plan, report: &Report, operation: &str) -> String {
         format!("**Interrupted:** {done} done, {failed} failed, {skipped} not started; everything done is saved in state.\n\n")
     } else if failed > 0 {
         format!(":x: **{done} done, {failed} failed, {skipped} skipped.**\n\n")
+    } else if report.paused() > 0 {
+        format!(
+            ":pause_button: **{done} done, {} paused, waiting for `converge rollout promote`.**\n\n",
+            report.paused()
+        )
     } else {
         format!(":white_check_mark: **{done} done.**\n\n")
     });

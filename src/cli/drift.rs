@@ -17,6 +17,14 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let env = session::load(g, &name)?;
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
+    super::pauses::expire(
+        g,
+        &env,
+        store.as_ref(),
+        &registry,
+        super::pauses::Lock::Take,
+    )
+    .await?;
     let stored = store.resources().await?;
     session::check_digests(&stored)?;
     let live = session::refresh(&registry, &name, &stored).await?;

@@ -10,6 +10,7 @@ mod history;
 mod lock;
 mod markdown;
 mod output;
+mod pauses;
 mod plan;
 mod prices;
 mod rollout;

@@ -115,6 +115,14 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     }
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
+    super::pauses::expire(
+        g,
+        &env,
+        store.as_ref(),
+        &registry,
+        super::pauses::Lock::Take,
+    )
+    .await?;
     let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
     let markdown = plan::markdown::markdown(

@@ -95,17 +95,24 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
         }
         RolloutCommand::Promote { address, full } => {
             let a = parse(address)?;
-            request(
-                g,
-                store.as_ref(),
-                &a,
-                if *full { "promote_full" } else { "promote" },
-            )
-            .await
+            let what = if *full { "promote_full" } else { "promote" };
+            let paused = request(g, store.as_ref(), &a, what).await?;
+            drop(store);
+            if paused {
+                continue_here(g, &a).await
+            } else {
+                Ok(EXIT_OK)
+            }
         }
         RolloutCommand::Abort { address } => {
             let a = parse(address)?;
-            request(g, store.as_ref(), &a, "abort").await
+            let paused = request(g, store.as_ref(), &a, "abort").await?;
+            drop(store);
+            if paused {
+                continue_here(g, &a).await
+            } else {
+                Ok(EXIT_OK)
+            }
         }
         RolloutCommand::History { address } => {
             let a = parse(address)?;
@@ -120,38 +127,59 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
                 )));
             }
             drop(store);
-            super::apply::run(
-                g,
-                &ApplyArgs {
-                    auto_approve: true,
-                    targets: vec![a.to_string()],
-                    planfile: None,
-                },
-            )
-            .await
+            continue_here(g, &a).await
         }
     }
+}
+
+/// Runs the rollout at `address` in this process (a paused one has no process of its own):
+/// an apply of that address, which takes the write lock; its exit code (0 done, 1 rolled
+/// back or failed, 3 paused again).
+async fn continue_here(g: &GlobalArgs, address: &Address) -> Result<i32, CliError> {
+    super::apply::run(
+        g,
+        &ApplyArgs {
+            auto_approve: true,
+            targets: vec![address.to_string()],
+            planfile: None,
+        },
+    )
+    .await
 }
 
 /// Whether `address` has a rollout still running (a record that cannot be read is an error).
 async fn is_unfinished(store: &dyn state::StateStore, address: &Address) -> Result<bool, CliError> {
+    Ok(status_of(store, address)
+        .await?
+        .is_some_and(|s| s.unfinished()))
+}
+
+/// The status of the rollout recorded at `address`, if any.
+async fn status_of(
+    store: &dyn state::StateStore,
+    address: &Address,
+) -> Result<Option<crate::rollout::Status>, CliError> {
     for r in store.rollouts().await? {
         if &r.address == address {
             let record = Rollout::decode(&r.address, &r.body)
                 .map_err(|e| CliError::Failed(e.to_string()))?;
-            return Ok(record.status.unfinished());
+            return Ok(Some(record.status));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
+/// Records a steering request for the rollout at `address`; whether that rollout is paused
+/// (no process runs it, so the caller continues it).
 async fn request(
     g: &GlobalArgs,
     store: &dyn state::StateStore,
     address: &Address,
     what: &str,
-) -> Result<i32, CliError> {
-    let running = is_unfinished(store, address).await?;
+) -> Result<bool, CliError> {
+    let status = status_of(store, address).await?;
+    let running = status.is_some_and(|s| s.unfinished());
+    let paused = status == Some(crate::rollout::Status::Paused);
     if !running || !store.request_rollout(address, what).await? {
         return Err(CliError::Failed(format!(
             "no running rollout at {address}; `converge rollout status` shows them"
@@ -165,15 +193,22 @@ async fn request(
             &ctx,
         )
         .await?;
-    output::print(&format!(
-        "Asked the controller of {address} to {}; it acts within one gate interval.\n",
-        match what {
-            "promote" => "skip the rest of the current bake",
-            "promote_full" => "go straight to 100%",
-            _ => "roll back now",
-        }
-    ));
-    Ok(EXIT_OK)
+    let asked = match what {
+        "promote" if paused => "go on past the pause",
+        "promote" => "skip the rest of the current bake",
+        "promote_full" => "go straight to 100%",
+        _ => "roll back now",
+    };
+    if paused {
+        output::status(&format!(
+            "{address} is paused: continuing its rollout here to {asked}."
+        ));
+    } else {
+        output::print(&format!(
+            "Asked the controller of {address} to {asked}; it acts within one gate interval.\n"
+        ));
+    }
+    Ok(paused)
 }
 
 fn status_text(r: &Rollout, request: Option<&str>) -> String {
@@ -182,7 +217,9 @@ fn status_text(r: &Rollout, request: Option<&str>) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let status = match r.status {
-        crate::rollout::Status::Running => status.yellow().to_string(),
+        crate::rollout::Status::Running | crate::rollout::Status::Paused => {
+            status.yellow().to_string()
+        }
         crate::rollout::Status::Succeeded => status.green().to_string(),
         _ => status.red().to_string(),
     };
@@ -224,6 +261,12 @@ fn status_text(r: &Rollout, request: Option<&str>) -> String {
             } else {
                 format!(" — {}", g.detail)
             }
+        ));
+    }
+    if let (crate::rollout::Status::Paused, Some(until)) = (r.status, &r.pause_until) {
+        out.push_str(&format!(
+            "    paused: `converge rollout promote {}` continues it; rolled back after {until}\n",
+            r.address
         ));
     }
     if let Some(reason) = &r.reason {

@@ -140,6 +140,9 @@ fn type_schema(ty: &Type) -> Json {
         Type::Duration => {
             return json!({"anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}, reference]});
         }
+        Type::CanaryStep => {
+            return json!({"anyOf": [{"type": "integer", "minimum": 1, "maximum": 100}, {"const": "pause"}, reference]});
+        }
         Type::Percent => {
             return json!({"anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?%$"}, {"type": "number"}, reference]});
         }

@@ -41,7 +41,7 @@ impl Tag {
 pub fn tag_of_type(ty: &Type) -> Tag {
     match ty {
         Type::String | Type::Enum(_) | Type::Duration => Tag::String,
-        Type::Percent => Tag::Any,
+        Type::Percent | Type::CanaryStep => Tag::Any,
         Type::Number | Type::Integer(..) => Tag::Number,
         Type::Bool => Tag::Bool,
         Type::List(_) => Tag::List,
@@ -67,7 +67,8 @@ pub fn tag_of_value(value: &Value) -> Tag {
 pub fn accepts(expected: &Type, tag: Tag) -> bool {
     matches!(tag, Tag::Any | Tag::Null)
         || matches!(expected, Type::Any)
-        || (matches!(expected, Type::Percent) && matches!(tag, Tag::String | Tag::Number))
+        || (matches!(expected, Type::Percent | Type::CanaryStep)
+            && matches!(tag, Tag::String | Tag::Number))
         || tag_of_type(expected) == tag
 }
 
@@ -158,6 +159,20 @@ fn walk(
                 ));
             }
         }
+        (Type::CanaryStep, Value::String(text)) if text != "pause" => out.push((
+            path.clone(),
+            format!(
+                "{} is not a step: write a percentage from 1 to 100, or `pause`",
+                shown(text)
+            ),
+        )),
+        (Type::CanaryStep, Value::Number(_)) => {
+            walk(&Type::Integer(1, 100), value, secret, path, out)
+        }
+        (Type::CanaryStep, Value::Bool(_) | Value::List(_) | Value::Map(_)) => out.push((
+            path.clone(),
+            "a step is a percentage from 1 to 100, or `pause`".to_string(),
+        )),
         (Type::Percent, Value::String(text)) if crate::model::parse_percent(text).is_none() => out
             .push((
                 path.clone(),

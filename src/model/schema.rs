@@ -30,6 +30,8 @@ pub enum Type {
     Duration,
     /// A percentage written `50%` (or a plain number).
     Percent,
+    /// A canary step: a whole percentage 1-100, or `pause` (wait for `rollout promote`).
+    CanaryStep,
 }
 
 impl Type {
@@ -47,6 +49,7 @@ impl Type {
             Type::Any => "any value".into(),
             Type::Duration => "a duration (500ms, 10s, 5m, 1h)".into(),
             Type::Percent => "a percentage (50%)".into(),
+            Type::CanaryStep => "a percentage from 1 to 100, or `pause`".into(),
         }
     }
 }

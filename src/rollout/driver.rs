@@ -84,6 +84,37 @@ pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Appli
     drive(ctx, req, &target).await
 }
 
+/// Rolls back the rollout of `req` if it is paused past its `pause_timeout` (any command
+/// that touches the environment calls this first); a promote that came too late is dropped.
+/// Returns whether it rolled one back.
+pub async fn expire_pause(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+) -> Result<bool, RolloutError> {
+    let Some(rec) = load(ctx, &req.address).await? else {
+        return Ok(false);
+    };
+    if !rec.pause_expired(chrono::Utc::now()) {
+        return Ok(false);
+    }
+    ctx.store
+        .take_rollout_request(&req.address)
+        .await
+        .map_err(|e| state_err(req, e))?;
+    let service = EcsService {
+        address: &req.address,
+        remote_id: &req.remote_id,
+        prior: &req.prior,
+        prior_outputs: &req.prior_outputs,
+        desired: &req.desired,
+    };
+    let target = EcsTarget::new(ctx.aws, &req.spec, service, &ctx.region, ctx.prices);
+    match run_steps(ctx, req, &target, rec).await {
+        Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs (or continues) the rollout of `req` on `target`.
 pub async fn drive(
     ctx: &RolloutContext<'_>,
@@ -241,6 +272,10 @@ async fn run_steps(
                 target.stop_hook(&rec).await.map_err(failed)?;
                 Observation::Completed
             }
+            Step::TakeRequest => match take_request(ctx, req).await? {
+                Some(r) => Observation::Requested(r),
+                None => Observation::Completed,
+            },
             Step::Stop(outcome) => {
                 let address = req.address.to_string();
                 return match outcome {
@@ -269,6 +304,13 @@ async fn run_steps(
                         seconds,
                     }),
                     Outcome::Left { reason } => Err(RolloutError::NotReady { address, reason }),
+                    Outcome::Paused => Err(RolloutError::Paused {
+                        address,
+                        step: rec.step + 1,
+                        steps: rec.steps.len(),
+                        weight: rec.weights[1],
+                        until: rec.pause_until.clone().unwrap_or_default(),
+                    }),
                     Outcome::Interrupted => Err(RolloutError::Interrupted {
                         address,
                         step: rec.step + 1,
@@ -292,15 +334,23 @@ async fn wait_then_observe(
     if wait(ctx, after).await {
         return Ok(Observation::Interrupted);
     }
+    if let Some(r) = take_request(ctx, req).await? {
+        return Ok(Observation::Requested(r));
+    }
+    Ok(Observation::Gates(target.evaluate(rec).await))
+}
+
+/// The steering request waiting for this rollout, taken (cleared) from state.
+async fn take_request(
+    ctx: &RolloutContext<'_>,
+    req: &RolloutRequest,
+) -> Result<Option<Request>, RolloutError> {
     let request = ctx
         .store
         .take_rollout_request(&req.address)
         .await
         .map_err(|e| state_err(req, e))?;
-    if let Some(r) = request.as_deref().and_then(Request::parse) {
-        return Ok(Observation::Requested(r));
-    }
-    Ok(Observation::Gates(target.evaluate(rec).await))
+    Ok(request.as_deref().and_then(Request::parse))
 }
 
 /// The hook the record says is running (the engine only asks for one it recorded).

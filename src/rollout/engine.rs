@@ -125,6 +125,9 @@ pub enum Step {
     },
     /// Stop the hook's task (it timed out).
     StopHook,
+    /// At a pause: take a steering request if one is waiting (`Requested`), else observe
+    /// `Completed`.
+    TakeRequest,
     /// Nothing more: the rollout ended, or stopped resumably.
     Stop(Outcome),
 }
@@ -150,6 +153,8 @@ pub enum Outcome {
         /// What was last seen.
         reason: String,
     },
+    /// At a pause, waiting for `rollout promote` until the record's `pause_until`.
+    Paused,
 }
 
 /// An audit event (and webhook notification) a transition produces.
@@ -214,6 +219,8 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         ready_started: None,
         traffic_started: None,
         hook: None,
+        paused_at: None,
+        pause_until: None,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -237,7 +244,7 @@ pub fn next(
     };
     t.record.updated_at = stamp(now);
     t.record.version = RECORD_VERSION;
-    if rec.status != Status::Running || rec.phase == Phase::Done {
+    if !rec.status.unfinished() || rec.phase == Phase::Done {
         t.step = Step::Stop(ended(rec));
         return t;
     }
@@ -306,6 +313,7 @@ pub fn next(
             _ => t.step = Step::Restore,
         },
         Phase::Hook => hook(&mut t, spec, observed, now),
+        Phase::Paused => paused(&mut t, spec, observed, now),
         Phase::Done => unreachable!("handled above"),
     }
     t
@@ -378,6 +386,7 @@ fn ended(rec: &Rollout) -> Outcome {
     match rec.status {
         Status::Succeeded => Outcome::Succeeded,
         Status::Running => Outcome::Interrupted,
+        Status::Paused => Outcome::Paused,
         Status::Left => Outcome::Left {
             reason: rec.reason.clone().unwrap_or_default(),
         },
@@ -521,7 +530,10 @@ fn judge(t: &mut Transition, probes: &[Probe], now: DateTime<Utc>) -> Option<Str
 fn advance(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
     let rec = t.record.clone();
     match (spec.strategy, rec.phase) {
-        (Strategy::Canary, Phase::Baking) if rec.step + 1 < rec.steps.len() => {
+        (Strategy::Canary, Phase::Baking) if spec.pauses.contains(&rec.step) => {
+            enter_pause(t, spec, now)
+        }
+        (Strategy::Canary, Phase::Baking | Phase::Paused) if rec.step + 1 < rec.steps.len() => {
             enter_canary_step(t, rec.step + 1)
         }
         (Strategy::BlueGreen, Phase::PreTraffic) => {
@@ -531,6 +543,75 @@ fn advance(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
             t.record.bake_started = None;
             enter_hooks(t, spec, HookStage::PostTraffic, now);
         }
+    }
+}
+
+/// Holds traffic where it is and stops: `rollout promote` continues, `pause_timeout` (checked
+/// by the next converge command that touches the environment) rolls back.
+fn enter_pause(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
+    let until = now + chrono::Duration::from_std(spec.pause_timeout).unwrap_or_default();
+    let rec = &mut t.record;
+    rec.phase = Phase::Paused;
+    rec.status = Status::Paused;
+    rec.bake_started = None;
+    rec.paused_at = Some(stamp(now));
+    rec.pause_until = Some(stamp(until));
+    t.events.push(event(
+        "rollout paused",
+        "ok",
+        format!(
+            "step {} of {}: {}% of traffic on the new revision; waiting for `converge rollout promote {}` until {} (pause_timeout {}), then it rolls back",
+            rec.step + 1,
+            rec.steps.len(),
+            rec.weights[1],
+            rec.address,
+            stamp(until),
+            humantime::format_duration(spec.pause_timeout)
+        ),
+    ));
+    t.step = Step::Stop(Outcome::Paused);
+}
+
+/// At a pause: a promote continues (the next step, or straight to 100%); past `pause_until`
+/// it rolls back; otherwise it looks once for a request and stops, still paused.
+fn paused(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: DateTime<Utc>) {
+    let resume = |t: &mut Transition| {
+        t.record.status = Status::Running;
+        t.record.paused_at = None;
+        t.record.pause_until = None;
+    };
+    match observed {
+        Observation::Requested(Request::Promote) => {
+            resume(t);
+            t.events.push(event(
+                "rollout promote",
+                "ok",
+                "promoted past the pause".into(),
+            ));
+            advance(t, spec, now);
+        }
+        Observation::Requested(Request::PromoteFull) => {
+            resume(t);
+            t.events.push(event(
+                "rollout promote",
+                "ok",
+                "promoted past the pause straight to 100%".into(),
+            ));
+            t.record.step = t.record.steps.len() - 1;
+            enter_hooks(t, spec, HookStage::PostTraffic, now);
+        }
+        _ if t.record.pause_expired(now) => {
+            let reason = format!(
+                "paused longer than pause_timeout {} without `converge rollout promote`",
+                humantime::format_duration(spec.pause_timeout)
+            );
+            resume(t);
+            t.events
+                .push(event("rollout pause expired", "failed", reason.clone()));
+            roll_back(t, reason, false, now);
+        }
+        Observation::Completed => t.step = Step::Stop(Outcome::Paused),
+        _ => t.step = Step::TakeRequest,
     }
 }
 
@@ -735,6 +816,9 @@ fn step_event(spec: &RolloutSpec, rec: &Rollout) -> Event {
 }
 
 fn roll_back(t: &mut Transition, reason: String, aborted: bool, now: DateTime<Utc>) {
+    t.record.status = Status::Running;
+    t.record.paused_at = None;
+    t.record.pause_until = None;
     t.record.phase = Phase::RollingBack;
     t.record.hook = None;
     t.record.rollback_seconds = None;

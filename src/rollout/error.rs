@@ -3,6 +3,19 @@
 use super::target::TargetError;
 use crate::state::StateError;
 
+impl RolloutError {
+    /// Whether the service is known to serve its old revision (rolled back, aborted, or
+    /// refused before anything moved), so nothing is left in flight.
+    pub fn left_old_revision(&self) -> bool {
+        matches!(
+            self,
+            RolloutError::GateFailed { .. }
+                | RolloutError::Aborted { .. }
+                | RolloutError::Refused { .. }
+        )
+    }
+}
+
 /// A rollout's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
@@ -70,6 +83,23 @@ pub enum RolloutError {
         steps: usize,
         /// Percent on the new revision.
         weight: i32,
+    },
+    /// At a `pause` step: traffic holds until `rollout promote` (this is not a failure; apply
+    /// exits 3).
+    #[error(
+        "{address}: paused, waiting for promote at step {step} of {steps} ({weight}% on the new revision): `converge rollout promote {address}` continues it; after {until} the next converge command rolls it back"
+    )]
+    Paused {
+        /// The service.
+        address: String,
+        /// 1-based step.
+        step: usize,
+        /// Steps in all.
+        steps: usize,
+        /// Percent on the new revision.
+        weight: i32,
+        /// When `pause_timeout` runs out (RFC 3339).
+        until: String,
     },
     /// A call to the target failed; the record is kept, and a resume repeats the step.
     #[error("{address}: {source}")]

@@ -19,7 +19,7 @@ pub mod schema;
 pub mod spec;
 pub mod target;
 
-pub use driver::{RolloutContext, RolloutRequest, run};
+pub use driver::{RolloutContext, RolloutRequest, expire_pause, run};
 pub use error::RolloutError;
 pub use record::{Phase, Rollout, Status, UndecodableRecord};
 pub use spec::{RolloutSpec, needs_new_revision};

@@ -18,12 +18,15 @@ pub enum Status {
     /// The new revision was not ready by `ready_timeout` and `on_timeout: leave` left the
     /// deployment to ECS.
     Left,
+    /// At a `pause` step: traffic holds where it is until `rollout promote` (or
+    /// `pause_until` passes, which rolls back); no process runs it meanwhile.
+    Paused,
 }
 
 impl Status {
     /// Whether it still has work to do.
     pub fn unfinished(self) -> bool {
-        self == Status::Running
+        matches!(self, Status::Running | Status::Paused)
     }
 }
 
@@ -39,6 +42,16 @@ pub struct UndecodableRecord {
 }
 
 impl Rollout {
+    /// Whether it is paused past its `pause_timeout` at `now`.
+    pub fn pause_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.status == Status::Paused
+            && self
+                .pause_until
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|until| now >= until)
+    }
+
     /// Decodes a record as stored in state.
     pub fn decode(
         address: &crate::model::Address,
@@ -62,6 +75,8 @@ pub enum Phase {
     Starting,
     /// Canary: the current step's weights are set (or being set) and its gates baked.
     Baking,
+    /// Canary: at a `pause` after the current step; waits for `rollout promote`.
+    Paused,
     /// Blue/green: the new revision at 0% while pre-traffic checks run.
     PreTraffic,
     /// Blue/green: all traffic switched; the old revision is kept while gates still run.
@@ -88,6 +103,7 @@ impl Phase {
         match self {
             Phase::Starting => "starting",
             Phase::Baking => "baking",
+            Phase::Paused => "paused",
             Phase::PreTraffic => "pre_traffic",
             Phase::TerminationWait => "termination_wait",
             Phase::Deploying => "deploying",
@@ -208,6 +224,12 @@ pub struct Rollout {
     /// The lifecycle hook running now, if any.
     #[serde(default)]
     pub hook: Option<HookRun>,
+    /// At a pause: when it began and when `pause_timeout` runs out (RFC 3339).
+    #[serde(default)]
+    pub paused_at: Option<String>,
+    /// At a pause: past this time the next converge command rolls it back.
+    #[serde(default)]
+    pub pause_until: Option<String>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

@@ -3,7 +3,7 @@
 use crate::model::schema::{Default, Prop, STRING, STRINGS, Type};
 
 /// A rollout step: percent of traffic on the new revision.
-const PERCENT_STEP: Type = Type::Integer(1, 100);
+const CANARY_STEP: Type = Type::CanaryStep;
 
 const ON_FAIL: Type = Type::Enum(&["rollback", "alert"]);
 
@@ -217,10 +217,16 @@ pub const ROLLOUT: &[Prop] = &[
     .default(Default::Bool(true)),
     Prop::new(
         "steps",
-        Type::List(&PERCENT_STEP),
-        "canary: percent of traffic on the new revision at each step.",
+        Type::List(&CANARY_STEP),
+        "canary: percent of traffic on the new revision at each step; `pause` waits (after the step before it and its bake) for `rollout promote`, up to pause_timeout.",
     )
     .default(Default::EmptyList),
+    Prop::new(
+        "pause_timeout",
+        Type::Duration,
+        "How long a `pause` step waits for `rollout promote`; past it, the next converge command that touches the environment (apply, plan, drift, rollout) rolls back.",
+    )
+    .default(Default::Str("24h")),
     Prop::new(
         "bake",
         Type::Duration,

@@ -181,6 +181,11 @@ pub struct RolloutSpec {
     pub wait: bool,
     /// Canary weights of the new revision, ending at 100.
     pub steps: Vec<i32>,
+    /// Indexes into `steps` after which (and after whose bake) the rollout pauses for
+    /// `rollout promote` (`steps: [10, pause, 50, 100]` pauses after step 0).
+    pub pauses: Vec<usize>,
+    /// How long a pause waits for `rollout promote` before it rolls back.
+    pub pause_timeout: Duration,
     /// Bake per step (blue/green: pre-traffic checks).
     pub bake: Duration,
     /// Gate interval.
@@ -202,6 +207,9 @@ pub struct RolloutSpec {
     /// Lifecycle hooks.
     pub hooks: Hooks,
 }
+
+/// A `pause` needs a step before it: there is no traffic to pause at.
+const PAUSE_FIRST: &str = "a pause must follow a step (e.g. [10, pause, 50, 100]): there is no traffic on the new revision before the first step";
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).reveal().as_str().map(str::to_string)
@@ -263,14 +271,19 @@ impl RolloutSpec {
     }
 
     fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, String> {
-        let mut steps: Vec<i32> = r
-            .get("steps")
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| s.as_i64())
-            .map(|s| s as i32)
-            .collect();
+        let mut steps: Vec<i32> = Vec::new();
+        let mut pauses: Vec<usize> = Vec::new();
+        for s in r.get("steps").as_list().unwrap_or_default() {
+            if s.reveal().as_str() == Some("pause") {
+                match steps.len().checked_sub(1) {
+                    Some(after) if !pauses.contains(&after) => pauses.push(after),
+                    Some(_) => {}
+                    None => return Err(PAUSE_FIRST.into()),
+                }
+            } else if let Some(n) = s.as_i64() {
+                steps.push(n as i32);
+            }
+        }
         if steps.iter().any(|s| !(1..=100).contains(s)) {
             return Err("rollout.steps are percentages between 1 and 100".into());
         }
@@ -361,6 +374,12 @@ impl RolloutSpec {
             } else {
                 steps
             },
+            pauses: if strategy == Strategy::Canary {
+                pauses
+            } else {
+                Vec::new()
+            },
+            pause_timeout: duration(r, "pause_timeout", "24h")?,
             bake: duration(r, "bake", "5m")?,
             interval: duration(r, "interval", "10s")?.max(Duration::from_millis(100)),
             termination_wait: duration(r, "termination_wait", "5m")?,
@@ -403,7 +422,12 @@ impl RolloutSpec {
                 "canary {}, bake {bake}",
                 self.steps
                     .iter()
-                    .map(|s| format!("{s}%"))
+                    .enumerate()
+                    .map(|(i, s)| if self.pauses.contains(&i) {
+                        format!("{s}% → pause")
+                    } else {
+                        format!("{s}%")
+                    })
                     .collect::<Vec<_>>()
                     .join(" → ")
             ),
@@ -443,6 +467,18 @@ pub fn problems(p: &Value) -> Vec<(Vec<String>, String)> {
     let strategy = text(r, "strategy");
     let shifts_traffic = matches!(strategy.as_deref(), Some("canary" | "blue_green"));
     if let Some(steps) = r.get("steps").as_list() {
+        if steps.first().and_then(|s| s.reveal().as_str()) == Some("pause") {
+            out.push((at(&["steps", "0"]), PAUSE_FIRST.into()));
+        }
+        if steps.iter().any(|s| s.reveal().as_str() == Some("pause"))
+            && !matches!(strategy.as_deref(), Some("canary") | None)
+        {
+            out.push((
+                at(&["steps"]),
+                "`pause` steps are for canary rollouts; blue_green and rolling have no steps"
+                    .into(),
+            ));
+        }
         let mut highest: Option<i64> = None;
         for (i, step) in steps.iter().enumerate() {
             let Some(n) = step.as_i64() else { continue };

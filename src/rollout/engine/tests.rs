@@ -26,6 +26,8 @@ fn spec(strategy: Strategy) -> RolloutSpec {
         max_run_rate_increase: None,
         webhook: None,
         hooks: Default::default(),
+        pauses: Vec::new(),
+        pause_timeout: Duration::from_secs(3600),
     }
 }
 
@@ -738,4 +740,93 @@ fn post_traffic_hooks_run_at_100_before_the_old_revision_is_removed() {
     step(&mut rec, &s, Observation::Completed, 5);
     let t = step(&mut rec, &s, Observation::Ready("exited 0".into()), 6);
     assert_eq!(t.step, Step::Promote);
+}
+
+/// A canary `[10, pause, 50, 100]` at the end of its first bake.
+fn at_pause() -> (RolloutSpec, Rollout) {
+    let mut s = spec(Strategy::Canary);
+    s.pauses = vec![0];
+    let mut rec = baking(&s);
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        60,
+    );
+    assert_eq!(t.step, Step::Stop(Outcome::Paused));
+    assert_eq!(actions(&t), ["rollout paused"]);
+    (s, rec)
+}
+
+#[test]
+fn a_pause_holds_traffic_and_stops_until_promote_continues_it() {
+    let (s, mut rec) = at_pause();
+    assert_eq!(
+        (rec.status, rec.phase, rec.weights),
+        (Status::Paused, Phase::Paused, [90, 10])
+    );
+    assert!(rec.status.unfinished());
+    assert_eq!(rec.pause_until.as_deref(), Some(stamp(at(3660)).as_str()));
+    // Another run (apply with the same files) looks for a promote once, then stops again.
+    let t = step(&mut rec, &s, Observation::Resumed, 100);
+    assert_eq!(t.step, Step::TakeRequest);
+    let t = step(&mut rec, &s, Observation::Completed, 100);
+    assert_eq!(t.step, Step::Stop(Outcome::Paused));
+    assert_eq!(rec.status, Status::Paused);
+    // Promote: on to the next step, running again.
+    step(&mut rec, &s, Observation::Resumed, 200);
+    let t = step(&mut rec, &s, Observation::Requested(Request::Promote), 200);
+    assert_eq!(actions(&t), ["rollout promote"]);
+    assert_eq!(t.step, Step::SetWeights([50, 50]));
+    assert_eq!(
+        (rec.status, rec.step, rec.pause_until.clone()),
+        (Status::Running, 1, None)
+    );
+}
+
+#[test]
+fn a_pause_past_its_timeout_rolls_back_even_when_a_promote_comes_too_late() {
+    let (s, mut rec) = at_pause();
+    assert!(!rec.pause_expired(at(3659)));
+    assert!(rec.pause_expired(at(3660)));
+    let t = step(&mut rec, &s, Observation::Resumed, 3700);
+    assert_eq!(t.step, Step::Restore);
+    assert_eq!(actions(&t), ["rollout pause expired"]);
+    assert!(rec.reason.as_deref().unwrap().contains("pause_timeout 1h"));
+    assert_eq!(rec.status, Status::Running);
+    let t = step(&mut rec, &s, Observation::Completed, 3701);
+    assert_eq!(rec.status, Status::RolledBack);
+    assert!(matches!(t.step, Step::Stop(Outcome::RolledBack { .. })));
+}
+
+#[test]
+fn promote_full_at_a_pause_goes_to_100_and_abort_rolls_back() {
+    let (s, mut rec) = at_pause();
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Requested(Request::PromoteFull),
+        70,
+    );
+    assert_eq!(t.step, Step::Promote);
+    assert_eq!(rec.status, Status::Running);
+    let (s, mut rec) = at_pause();
+    let t = step(&mut rec, &s, Observation::Requested(Request::Abort), 70);
+    assert_eq!(t.step, Step::Restore);
+    step(&mut rec, &s, Observation::Completed, 71);
+    assert_eq!(rec.status, Status::Aborted);
+}
+
+#[test]
+fn pause_steps_parse_and_a_leading_pause_is_refused() {
+    let parse = |steps: serde_json::Value| {
+        let v = crate::model::Value::from_json(&serde_json::json!({
+            "rollout": {"strategy": "canary", "steps": steps, "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}}
+        }));
+        RolloutSpec::from_properties(&v)
+    };
+    let s = parse(serde_json::json!([10, "pause", 50, 100])).unwrap();
+    assert_eq!((s.steps, s.pauses), (vec![10, 50, 100], vec![0]));
+    assert_eq!(s.pause_timeout, Duration::from_secs(24 * 3600));
+    assert!(parse(serde_json::json!(["pause", 50])).is_err());
 }

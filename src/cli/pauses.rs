@@ -1,0 +1,108 @@
+//! `pause_timeout`, enforced: a rollout paused at a `pause` step has no process of its own, so
+//! the next converge command that touches the environment (plan, apply, drift, rollout
+//! promote) rolls back each one paused past its deadline before it does anything else.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CliError, GlobalArgs, output, session};
+use crate::config::Environment;
+use crate::providers::Registry;
+use crate::rollout::{Rollout, RolloutContext, RolloutRequest, RolloutSpec};
+use crate::state::StateStore;
+
+/// Whether the caller already holds the environment's write lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// It does (apply).
+    Held,
+    /// It does not: take it for the rollbacks (plan, drift).
+    Take,
+}
+
+/// Rolls back every rollout of `env` paused past its `pause_timeout`.
+pub async fn expire(
+    g: &GlobalArgs,
+    env: &Environment,
+    store: &dyn StateStore,
+    registry: &Registry,
+    lock: Lock,
+) -> Result<(), CliError> {
+    let now = chrono::Utc::now();
+    let expired: Vec<Rollout> = store
+        .rollouts()
+        .await?
+        .into_iter()
+        .map(|r| Rollout::decode(&r.address, &r.body))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|r| r.pause_expired(now))
+        .collect();
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let Some(aws) = registry.aws() else {
+        return Ok(());
+    };
+    let audit = session::audit_context(g);
+    let guard = match lock {
+        Lock::Take => Some(session::lock(g, &env.name, store, "pause timeout", &audit).await?),
+        Lock::Held => None,
+    };
+    let result = roll_back(env, store, aws, &audit, &expired).await;
+    if let Some(guard) = guard {
+        guard.release(store).await?;
+    }
+    result
+}
+
+async fn roll_back(
+    env: &Environment,
+    store: &dyn StateStore,
+    aws: &crate::providers::aws::AwsProvider,
+    audit: &crate::audit::Context,
+    expired: &[Rollout],
+) -> Result<(), CliError> {
+    let stored = store.resources().await?;
+    let interrupt = CancellationToken::new();
+    let report = |line: &str| output::status(line);
+    let ctx = RolloutContext {
+        store,
+        audit,
+        aws,
+        operation: "pause timeout",
+        interrupt: &interrupt,
+        region: env
+            .providers
+            .aws
+            .as_ref()
+            .map(|a| a.region.clone())
+            .unwrap_or_default(),
+        prices: &env.prices,
+        environment: env.name.clone(),
+        report: &report,
+    };
+    for rec in expired {
+        let Some(row) = stored.iter().find(|s| s.address.as_str() == rec.address) else {
+            continue;
+        };
+        let spec = RolloutSpec::from_properties(&row.properties)
+            .map_err(|e| CliError::Failed(format!("{}: {e}", rec.address)))?;
+        output::status(&format!(
+            "{}: paused past its pause_timeout (until {}): rolling back",
+            rec.address,
+            rec.pause_until.as_deref().unwrap_or("?")
+        ));
+        let req = RolloutRequest {
+            address: row.address.clone(),
+            remote_id: row.remote_id.clone(),
+            prior: row.properties.clone(),
+            prior_outputs: row.outputs.clone(),
+            desired: row.properties.clone(),
+            spec,
+        };
+        crate::rollout::expire_pause(&ctx, &req)
+            .await
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+    }
+    Ok(())
+}
