@@ -22,6 +22,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(rollout: &str) -> Fixture {
+        Fixture::build(rollout, false).await
+    }
+
+    /// With `ecr`, the service runs `${repo.uri}:TAG` from an ECR repository the files create.
+    async fn build(rollout: &str, ecr: bool) -> Fixture {
         let moto = Moto::start();
         let vars = moto.network();
         let http = TestHttp::start();
@@ -101,6 +106,18 @@ resources:
 "#
             ),
         );
+        if ecr {
+            project.edit(
+                "environments/ro.yaml",
+                "image: \"nginx:${var.image_tag}\"",
+                "image: \"${repo.uri}:${var.image_tag}\"",
+            );
+            project.edit(
+                "environments/ro.yaml",
+                "resources:\n",
+                "resources:\n  repo:\n    type: aws.ecr_repository\n    properties: { name: ro-api }\n",
+            );
+        }
         let sdk = moto.sdk().await;
         let fixture = Fixture {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
@@ -1314,4 +1331,116 @@ async fn a_pause_past_pause_timeout_is_rolled_back_by_the_next_scheduled_drift()
     );
     // A promote that comes too late finds nothing to promote.
     f.run(&["rollout", "promote", "api"]).expect(1);
+}
+
+/// Pushes `tag` to the fixture's ECR repository (moto keeps the manifest, as ECR would).
+async fn push(ecr: &aws_sdk_ecr::Client, tag: &str) {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{:0>64}", hex::encode(tag))},
+        "layers": [],
+    });
+    ecr.put_image()
+        .repository_name("ro-api")
+        .image_tag(tag)
+        .image_manifest(manifest.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_goes_back_through_the_canary_pins_the_service_and_redo_rolls_forward() {
+    let f = Fixture::build(
+        r#"        strategy: canary
+        steps: [50, 100]
+        bake: 200ms
+        interval: 100ms
+        traffic: { listener_arn: "${listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }"#,
+        true,
+    )
+    .await;
+    let ecr = aws_sdk_ecr::Client::new(&f.moto.sdk().await);
+    push(&ecr, "v1").await;
+    push(&ecr, "v2").await;
+    f.run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(0);
+    assert_eq!(f.weights().await, (0, 100), "v2 on green");
+
+    // An image that is gone is refused before anything moves.
+    ecr.batch_delete_image()
+        .repository_name("ro-api")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag("v1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let refused = f.run(&["rollout", "undo", "api"]).expect(1);
+    assert!(
+        refused.stderr().contains("which no longer exists in ECR"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(f.weights().await, (0, 100));
+    push(&ecr, "v1").await;
+
+    let undone = f.run(&["rollout", "undo", "api"]).expect(0);
+    assert!(
+        undone.stdout().contains("undone to rev 1 by"),
+        "{}",
+        undone.stdout()
+    );
+    assert_eq!(
+        f.weights().await,
+        (100, 0),
+        "rev 1 took all traffic back, on blue"
+    );
+    let sets = f.task_sets().await;
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert!(sets[0].1.ends_with(":1"), "rev 1 is primary: {sets:?}");
+    let history = f
+        .run(&["rollout", "history", "api", "--format", "json"])
+        .expect(0)
+        .json();
+    let revs: Vec<&str> = history["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(revs, ["ro-api:1", "ro-api:2", "ro-api:1"], "{history}");
+
+    // The pin: plan says so, apply refuses the files' rev 2, drift does not call it drift.
+    let plan = f
+        .run(&["--var", "image_tag=v2", "plan", "--detailed-exitcode"])
+        .expect(2);
+    assert!(
+        plan.stdout().contains("undone to rev 1 by")
+            && plan.stdout().contains("the files still say rev 2"),
+        "{}",
+        plan.stdout()
+    );
+    let apply = f
+        .run(&["--var", "image_tag=v2", "apply", "--auto-approve"])
+        .expect(1);
+    assert!(
+        apply.stderr().contains("apply --redo"),
+        "{}",
+        apply.stderr()
+    );
+    assert_eq!(f.weights().await, (100, 0), "refused: nothing moved");
+    let drift = f.run(&["--var", "image_tag=v2", "drift"]).expect(0);
+    assert!(drift.stderr().contains("not drift"), "{}", drift.stderr());
+
+    // --redo rolls the files' revision out again, and the pin is gone.
+    f.run(&["--var", "image_tag=v2", "apply", "--auto-approve", "--redo"])
+        .expect(0);
+    assert_eq!(f.weights().await, (0, 100));
+    f.run(&["--var", "image_tag=v2", "plan", "--detailed-exitcode"])
+        .expect(0);
+    assert!(f.audit_actions().contains(&"undo".to_string()));
 }

@@ -178,6 +178,10 @@ pub struct Inputs<'a> {
     pub interrupt: &'a CancellationToken,
     /// Progress lines from long steps (rollouts), for people.
     pub notice: &'a (dyn Fn(&str) + Send + Sync),
+    /// Services `rollout undo` pinned to an earlier revision.
+    pub pins: &'a crate::rollout::Pins,
+    /// `--redo`: roll out what the files say even where a pin holds.
+    pub redo: bool,
 }
 
 /// Errors that stop an apply: state could not be written.
@@ -588,6 +592,7 @@ fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
         prior_outputs: Value::Null,
         desired: r.properties.clone(),
         spec,
+        undo: None,
     })
 }
 
@@ -684,6 +689,17 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
             if resource.kind.prop("rollout").is_some()
                 && crate::rollout::needs_new_revision(&prior, &properties)
             {
+                if let Some(pin) = inputs.pins.get(&step.address)
+                    && crate::rollout::still_pinned(pin, &properties)
+                    && !inputs.redo
+                {
+                    return Request::Invalid(ProviderError::Invalid(format!(
+                        "{}: {}; change the images in the files, or run `converge apply --redo` to roll rev {} out again",
+                        step.address,
+                        pin.describe(),
+                        crate::rollout::record::revision_number(&pin.from)
+                    )));
+                }
                 match RolloutSpec::from_properties(&properties) {
                     Ok(spec) if spec.shifts_traffic() || spec.wait => {
                         return Request::Rollout(Box::new(RolloutRequest {
@@ -693,6 +709,7 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                             prior_outputs,
                             desired: properties,
                             spec,
+                            undo: None,
                         }));
                     }
                     Ok(_) => {}
@@ -729,6 +746,7 @@ async fn record(
         .cloned()
         .flatten()
         .map(|l| l.properties.to_display_json());
+    let mut first_revision = None;
     let (change, after) = match (step.kind, applied) {
         (StepKind::Delete, _) => {
             outputs.remove(&step.address);
@@ -751,6 +769,9 @@ async fn record(
                 dependencies: resource.depends_on.iter().cloned().collect(),
                 status: ResourceStatus::Applied,
             };
+            if step.kind == StepKind::Create {
+                first_revision = first_revision_event(step, &stored, inputs.operation);
+            }
             outputs.insert(step.address.clone(), applied.outputs.clone());
             (state::Change::Put(stored), Some(after))
         }
@@ -777,7 +798,46 @@ async fn record(
             address: step.address.clone(),
             source,
         })?;
+    if let Some(event) = first_revision {
+        inputs
+            .store
+            .commit(state::Change::None, event, inputs.audit)
+            .await
+            .map_err(|source| ApplyError::State {
+                address: step.address.clone(),
+                source,
+            })?;
+    }
     Ok(())
+}
+
+/// The `first revision` event of a service created under a canary or blue/green rollout (its
+/// first task set takes all traffic at once, with no rollout to record it), so that
+/// `rollout history` and `rollout undo` know the revision it started on. (A rolling service's
+/// first deploy is a rollout of its own.)
+fn first_revision_event(step: &Step, stored: &ResourceState, operation: &str) -> Option<NewEvent> {
+    let kind = kinds::lookup(&stored.kind)?;
+    kind.prop("rollout")?;
+    let spec = RolloutSpec::from_properties(&stored.properties).ok()?;
+    let task_definition = stored.outputs.get("task_definition_arn").as_str()?;
+    if !spec.shifts_traffic() {
+        return None;
+    }
+    let mut event = NewEvent::new(operation, "first revision", "ok")
+        .address(&step.address)
+        .detail(format!(
+            "{} takes all traffic as the service's first revision",
+            task_definition
+                .rsplit('/')
+                .next()
+                .unwrap_or(task_definition)
+        ));
+    event.after = Some(serde_json::json!({
+        "task_definition": task_definition,
+        "images": crate::rollout::images(&stored.properties),
+        "rollout": "",
+    }));
+    Some(event)
 }
 
 fn action_name(step: &Step) -> &'static str {

@@ -29,6 +29,19 @@ pub struct ApplyArgs {
     pub targets: Vec<String>,
     /// A plan saved with `converge plan --out FILE`.
     pub planfile: Option<PathBuf>,
+    /// Roll out a revision that `rollout undo` went back from, although the files still name
+    /// its images.
+    #[arg(long)]
+    pub redo: bool,
+}
+
+/// How one apply (or destroy) runs.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    targets: &'a [String],
+    auto_approve: bool,
+    operation: &'a str,
+    redo: bool,
 }
 
 /// Flags of `destroy`.
@@ -65,17 +78,13 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
     let store = session::open_state(g, &name).await?;
     let ctx = session::audit_context(g);
     let guard = session::lock(g, &name, store.as_ref(), "apply", &ctx).await?;
-    let result = locked_apply(
-        g,
-        &env,
-        store.as_ref(),
-        &ctx,
-        saved.as_ref(),
-        &args.targets,
-        args.auto_approve,
-        "apply",
-    )
-    .await;
+    let run = Run {
+        targets: &args.targets,
+        auto_approve: args.auto_approve,
+        operation: "apply",
+        redo: args.redo,
+    };
+    let result = locked_apply(g, &env, store.as_ref(), &ctx, saved.as_ref(), &run).await;
     guard.release(store.as_ref()).await?;
     result
 }
@@ -86,46 +95,28 @@ pub(super) async fn destroy(g: &GlobalArgs, args: &DestroyArgs) -> Result<i32, C
     let store = session::open_state(g, &name).await?;
     let ctx = session::audit_context(g);
     let guard = session::lock(g, &name, store.as_ref(), "destroy", &ctx).await?;
-    let result = locked_apply(
-        g,
-        &env,
-        store.as_ref(),
-        &ctx,
-        None,
-        &[],
-        args.auto_approve,
-        "destroy",
-    )
-    .await;
+    let run = Run {
+        targets: &[],
+        auto_approve: args.auto_approve,
+        operation: "destroy",
+        redo: false,
+    };
+    let result = locked_apply(g, &env, store.as_ref(), &ctx, None, &run).await;
     guard.release(store.as_ref()).await?;
     result
 }
 
-#[allow(clippy::too_many_arguments)] // one call site each for apply and destroy
 async fn locked_apply(
     g: &GlobalArgs,
     env: &crate::config::Environment,
     store: &dyn crate::state::StateStore,
     ctx: &crate::audit::Context,
     saved: Option<&Plan>,
-    targets: &[String],
-    auto_approve: bool,
-    operation: &str,
+    run: &Run<'_>,
 ) -> Result<i32, CliError> {
     let interrupt = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(interrupt.clone()));
-    let result = interruptible_apply(
-        g,
-        env,
-        store,
-        ctx,
-        saved,
-        targets,
-        auto_approve,
-        operation,
-        &interrupt,
-    )
-    .await;
+    let result = interruptible_apply(g, env, store, ctx, saved, run, &interrupt).await;
     signals.abort();
     result
 }
@@ -174,22 +165,29 @@ async fn wait_for_signal() {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the locked_apply arguments plus the interrupt token
 async fn interruptible_apply(
     g: &GlobalArgs,
     env: &crate::config::Environment,
     store: &dyn crate::state::StateStore,
     ctx: &crate::audit::Context,
     saved: Option<&Plan>,
-    targets: &[String],
-    auto_approve: bool,
-    operation: &str,
+    run: &Run<'_>,
     interrupt: &CancellationToken,
 ) -> Result<i32, CliError> {
+    let Run {
+        targets,
+        auto_approve,
+        operation,
+        redo,
+    } = *run;
     let registry = session::registry(g, env).await;
     super::pauses::expire(g, env, store, &registry, super::pauses::Lock::Held).await?;
-    let Planned { plan, state, live } =
-        refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
+    let Planned {
+        plan,
+        state,
+        live,
+        pins,
+    } = refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
@@ -213,6 +211,8 @@ async fn interruptible_apply(
         parallelism: g.parallelism,
         interrupt,
         notice: &|line: &str| output::status(line),
+        pins: &pins,
+        redo,
     };
     let settled = apply::settle_in_flight(&plan, &inputs).await?;
     let upgraded = apply::upgrade_digests(&plan, &inputs).await?;

@@ -28,7 +28,24 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let stored = store.resources().await?;
     session::check_digests(&stored)?;
     let live = session::refresh(&registry, &name, &stored).await?;
-    let drifted = crate::plan::drift::compute(&stored, &live);
+    let pins = crate::rollout::pins(store.as_ref()).await?;
+    let (drifted, undone): (Vec<Drifted>, Vec<Drifted>) =
+        crate::plan::drift::compute(&stored, &live)
+            .into_iter()
+            .partition(|d| {
+                crate::model::Address::parse(&d.address).is_none_or(|a| !pins.contains_key(&a))
+            });
+    for d in &undone {
+        if let Some(pin) =
+            crate::model::Address::parse(&d.address).and_then(|a| pins.get(&a).cloned())
+        {
+            output::status(&format!(
+                "{}: {} (`rollout undo`, not drift)",
+                d.address,
+                pin.describe()
+            ));
+        }
+    }
     record(store.as_ref(), &drifted, &session::audit_context(g)).await?;
     let summary = markdown(&name, stored.len(), &drifted);
     match g.format {

@@ -33,7 +33,7 @@ pub struct Revision {
 /// The outcome a rollout's final audit event stands for.
 fn outcome(action: &str) -> Option<&'static str> {
     match action {
-        "rollout complete" => Some("succeeded"),
+        "rollout complete" | "first revision" => Some("succeeded"),
         "rollback" => Some("rolled_back"),
         "rollout refused" => Some("refused"),
         "rollout not ready" => Some("not_ready"),

@@ -18,6 +18,7 @@ pub(crate) mod schema;
 mod session;
 mod state;
 mod state_key;
+mod undo;
 mod validate;
 
 use std::path::PathBuf;
@@ -172,6 +173,9 @@ pub enum CliError {
     /// A rollout record in state cannot be read.
     #[error(transparent)]
     Undecodable(#[from] crate::rollout::UndecodableRecord),
+    /// The `rollout undo` pins could not be read.
+    #[error(transparent)]
+    Pins(#[from] crate::rollout::PinsError),
     /// Something failed and has been reported already; only the exit code is left.
     #[error("{0}")]
     Failed(String),

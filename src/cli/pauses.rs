@@ -99,6 +99,7 @@ async fn roll_back(
             prior_outputs: row.outputs.clone(),
             desired: row.properties.clone(),
             spec,
+            undo: None,
         };
         crate::rollout::expire_pause(&ctx, &req)
             .await

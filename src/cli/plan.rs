@@ -42,6 +42,8 @@ pub struct Planned {
     pub state: Vec<ResourceState>,
     /// Live state when planned.
     pub live: LiveMap,
+    /// Services `rollout undo` pinned to an earlier revision.
+    pub pins: crate::rollout::Pins,
 }
 
 /// Parses `--target` addresses, checking they exist in the files or in state.
@@ -79,14 +81,24 @@ pub async fn refresh_and_plan(
     session::check_digests(&state)?;
     let targets = targets(raw_targets, env, &state)?;
     let live = session::refresh(registry, &env.name, &state).await?;
+    let pins = crate::rollout::pins(store).await?;
     let plan = plan::compute(
         env,
         &state,
         &live,
         serial,
-        &PlanOptions { targets, destroy },
+        &PlanOptions {
+            targets,
+            destroy,
+            pins: pins.clone(),
+        },
     );
-    Ok(Planned { plan, state, live })
+    Ok(Planned {
+        plan,
+        state,
+        live,
+        pins,
+    })
 }
 
 /// Prints a plan in the chosen format.

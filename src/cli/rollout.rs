@@ -20,7 +20,8 @@ pub enum RolloutCommand {
         /// Only this service.
         address: Option<String>,
     },
-    /// Skip the rest of the current bake (with --full: go straight to 100%).
+    /// Skip the rest of the current bake, or go on past a pause (a paused rollout continues
+    /// in this process); with --full, straight to 100%.
     Promote {
         /// The service.
         address: String,
@@ -43,6 +44,16 @@ pub enum RolloutCommand {
     History {
         /// The service.
         address: String,
+    },
+    /// Go back to a revision the service ran before (the previous one, or --to), through its
+    /// own strategy and gates (takes the write lock); apply then refuses the files' revision
+    /// until they name other images, or with `apply --redo`.
+    Undo {
+        /// The service.
+        address: String,
+        /// The revision: `N`, `family:N` or the task definition ARN.
+        #[arg(long, value_name = "REVISION")]
+        to: Option<String>,
     },
 }
 
@@ -118,6 +129,11 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
             let a = parse(address)?;
             super::history::run(g, &name, store.as_ref(), &a).await
         }
+        RolloutCommand::Undo { address, to } => {
+            let a = parse(address)?;
+            drop(store);
+            super::undo::run(g, &a, to.as_deref()).await
+        }
         RolloutCommand::Resume { address } => {
             let a = parse(address)?;
             let unfinished = is_unfinished(store.as_ref(), &a).await?;
@@ -142,6 +158,7 @@ async fn continue_here(g: &GlobalArgs, address: &Address) -> Result<i32, CliErro
             auto_approve: true,
             targets: vec![address.to_string()],
             planfile: None,
+            redo: false,
         },
     )
     .await

@@ -246,6 +246,8 @@ pub struct PlanOptions {
     pub targets: Vec<Address>,
     /// Plan the deletion of everything (destroy).
     pub destroy: bool,
+    /// Services `rollout undo` pinned: their changes say so.
+    pub pins: crate::rollout::Pins,
 }
 
 /// Computes the plan: each desired resource against its live state, in dependency order, and
@@ -340,12 +342,17 @@ pub fn compute(
                         after: Some(after.clone()),
                         changed,
                         replace_because,
-                        note: interrupted.map(|st| {
-                            format!(
-                                "an earlier apply stopped while {} it; it was read back from the cloud",
-                                st.as_str()
-                            )
-                        }),
+                        note: interrupted
+                            .map(|st| {
+                                format!(
+                                    "an earlier apply stopped while {} it; it was read back from the cloud",
+                                    st.as_str()
+                                )
+                            })
+                            .or_else(|| {
+                                let pin = options.pins.get(address)?;
+                                (action == Action::Update).then(|| pin_note(pin, &after))
+                            }),
                     }
                 }
             };
@@ -532,6 +539,22 @@ pub fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
         })
         .cloned()
         .collect()
+}
+
+/// What a plan says about a change of a service `rollout undo` pinned.
+fn pin_note(pin: &crate::rollout::record::Undo, after: &Value) -> String {
+    if crate::rollout::still_pinned(pin, after) {
+        format!(
+            "{}: apply refuses to roll it out again until the files name other images, or with `apply --redo`",
+            pin.describe()
+        )
+    } else {
+        format!(
+            "undone to rev {} by {}; the files now name other images, so apply rolls them out",
+            crate::rollout::record::revision_number(&pin.to),
+            pin.actor
+        )
+    }
 }
 
 /// What references evaluate to while planning.

@@ -61,6 +61,24 @@ pub struct RolloutRequest {
     pub desired: Value,
     /// Its rollout settings.
     pub spec: RolloutSpec,
+    /// `rollout undo`: roll out this registered task definition instead of registering the
+    /// desired task, and record the pin.
+    pub undo: Option<super::record::Undo>,
+}
+
+impl RolloutRequest {
+    /// The hash that ties a record to this request (an undo's includes where it goes).
+    fn hash(&self) -> String {
+        match &self.undo {
+            Some(u) => desired_hash(
+                &self
+                    .desired
+                    .clone()
+                    .with_entry("undo_to", Value::str(&u.to)),
+            ),
+            None => desired_hash(&self.desired),
+        }
+    }
 }
 
 /// A hash of what a rollout rolls out, to match a record with a later run: over the stored
@@ -121,7 +139,7 @@ pub async fn drive(
     req: &RolloutRequest,
     target: &dyn Target,
 ) -> Result<Applied, RolloutError> {
-    let hash = desired_hash(&req.desired);
+    let hash = req.hash();
     let rec = match load(ctx, &req.address).await? {
         Some(r) if r.status.unfinished() && r.desired_hash == hash => {
             (ctx.report)(&format!(
@@ -172,7 +190,13 @@ async fn start(
     );
     rec.desired_hash = hash;
     match target.begin(&mut rec).await {
-        Ok(()) => Ok(rec),
+        Ok(()) => {
+            if let Some(undo) = &req.undo {
+                rec.new.task_definition = undo.to.clone();
+                rec.undo = Some(undo.clone());
+            }
+            Ok(rec)
+        }
         Err(TargetError::Refused {
             gate,
             detail,
@@ -426,15 +450,18 @@ async fn event(
         .address(&req.address)
         .detail(e.detail.clone());
     ev.before = Some(serde_json::json!({ "task_definition": rec.old.task_definition }));
-    let images: Vec<&str> = req
-        .desired
-        .get("task")
-        .get("containers")
-        .as_list()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c.get("image").as_str())
-        .collect();
+    let images: Vec<&str> = match &req.undo {
+        Some(u) => u.to_images.iter().map(String::as_str).collect(),
+        None => req
+            .desired
+            .get("task")
+            .get("containers")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.get("image").as_str())
+            .collect(),
+    };
     ev.after = Some(serde_json::json!({
         "task_definition": rec.new.task_definition,
         "images": images,

@@ -221,6 +221,7 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         hook: None,
         paused_at: None,
         pause_until: None,
+        undo: None,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),

@@ -23,3 +23,50 @@ pub use driver::{RolloutContext, RolloutRequest, expire_pause, run};
 pub use error::RolloutError;
 pub use record::{Phase, Rollout, Status, UndecodableRecord};
 pub use spec::{RolloutSpec, needs_new_revision};
+
+use std::collections::BTreeMap;
+
+use crate::model::{Address, Value};
+
+/// Services pinned by `rollout undo`, by address.
+pub type Pins = BTreeMap<Address, record::Undo>;
+
+/// The pins in `store`: each service whose latest rollout is an undo that succeeded.
+pub async fn pins(store: &dyn crate::state::StateStore) -> Result<Pins, PinsError> {
+    let mut out = BTreeMap::new();
+    for r in store.rollouts().await? {
+        let rec = Rollout::decode(&r.address, &r.body)?;
+        if let Some(pin) = rec.pin() {
+            out.insert(r.address.clone(), pin.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Why the pins could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PinsError {
+    /// The state backend failed.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A record cannot be read.
+    #[error(transparent)]
+    Undecodable(#[from] UndecodableRecord),
+}
+
+/// The images of a service's desired (or live) properties, in container order.
+pub fn images(properties: &Value) -> Vec<String> {
+    properties
+        .get("task")
+        .get("containers")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.get("image").reveal().as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether `desired` still names the images the undo went back from (so the pin holds).
+pub fn still_pinned(pin: &record::Undo, desired: &Value) -> bool {
+    images(desired) == pin.from_images
+}

@@ -42,6 +42,13 @@ pub struct UndecodableRecord {
 }
 
 impl Rollout {
+    /// The pin this record puts on its service: an undo that succeeded.
+    pub fn pin(&self) -> Option<&Undo> {
+        self.undo
+            .as_ref()
+            .filter(|_| self.status == Status::Succeeded)
+    }
+
     /// Whether it is paused past its `pause_timeout` at `now`.
     pub fn pause_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.status == Status::Paused
@@ -164,6 +171,46 @@ pub struct HookRun {
     pub detail: String,
 }
 
+/// What `rollout undo` recorded: the service was sent back to an earlier revision, and apply
+/// refuses to roll the files' revision out again until the files name other images (or
+/// `apply --redo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undo {
+    /// The task definition the service ran (and the files said) before the undo.
+    pub from: String,
+    /// Its images: while the files still name exactly these, apply refuses.
+    pub from_images: Vec<String>,
+    /// The task definition it went back to.
+    pub to: String,
+    /// Its images.
+    pub to_images: Vec<String>,
+    /// Who ran the undo.
+    pub actor: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+impl Undo {
+    /// `undone to rev N by ACTOR; the files still say rev M`.
+    pub fn describe(&self) -> String {
+        format!(
+            "undone to rev {} by {} at {}; the files still say rev {}",
+            revision_number(&self.to),
+            self.actor,
+            self.at,
+            revision_number(&self.from)
+        )
+    }
+}
+
+/// The revision number of a task definition ARN (`…/api:7` → `7`).
+pub fn revision_number(task_definition: &str) -> &str {
+    task_definition
+        .rsplit(':')
+        .next()
+        .unwrap_or(task_definition)
+}
+
 /// One gate evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateResult {
@@ -230,6 +277,9 @@ pub struct Rollout {
     /// At a pause: past this time the next converge command rolls it back.
     #[serde(default)]
     pub pause_until: Option<String>,
+    /// Set when this rollout is a `rollout undo`; once it succeeded, it pins the service.
+    #[serde(default)]
+    pub undo: Option<Undo>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

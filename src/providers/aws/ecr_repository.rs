@@ -146,6 +146,11 @@ impl Ecr {
         }
     }
 
+    /// The SDK client (image lookups in `ecr_images.rs`).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Reads repositories, 100 names per DescribeRepositories call, batches in parallel.
     pub async fn read(&self, items: Vec<ReadItem>) -> Vec<ReadResult> {
         let batches: Vec<Vec<ReadItem>> = items

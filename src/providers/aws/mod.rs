@@ -6,6 +6,7 @@ pub mod cloudwatch;
 pub mod cloudwatch_alarm;
 pub mod costexplorer;
 pub mod ec2_instance;
+pub mod ecr_images;
 pub mod ecr_repository;
 pub mod ecs;
 pub mod ecs_cluster;
@@ -67,6 +68,11 @@ impl AwsProvider {
     /// ECS task sets and revisions, for rollouts.
     pub fn ecs(&self) -> &ecs::Ecs {
         &self.ecs
+    }
+
+    /// ECR, for image lookups (undo, promotion).
+    pub fn ecr(&self) -> &ecr_repository::Ecr {
+        &self.ecr
     }
 
     /// Listener weights, for rollouts.

@@ -3,6 +3,29 @@
 use super::*;
 
 impl Ecs {
+    /// Whether a task definition revision is still ACTIVE (not deregistered).
+    pub async fn task_definition_active(&self, arn: &str) -> Result<bool, ProviderError> {
+        match self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .task_definition
+                .and_then(|t| t.status)
+                .is_some_and(|s| s.as_str() == "ACTIVE")),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_client_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(api_error("ecs:DescribeTaskDefinition", e)),
+        }
+    }
+
     /// Registers a task definition revision; returns its ARN.
     pub async fn register(&self, task: &Value) -> Result<String, ProviderError> {
         self.register_task(task).await

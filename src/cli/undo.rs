@@ -1,0 +1,221 @@
+//! `converge rollout undo ADDR [--to REVISION]`: sends a service back to a revision it ran
+//! before, through its own strategy and gates, under the write lock, and pins it there: plan
+//! says `undone to rev N by ACTOR; the files still say rev M`, and apply refuses rev M until
+//! the files name other images (or `apply --redo`), so the next merge does not redeploy what
+//! was just undone.
+
+use tokio_util::sync::CancellationToken;
+
+use super::history::{Revision, revisions};
+use super::{CliError, EXIT_OK, GlobalArgs, output, session};
+use crate::audit::NewEvent;
+use crate::config::Environment;
+use crate::model::Address;
+use crate::providers::aws::ecr_images::ImageLookup;
+use crate::rollout::record::{Undo, revision_number};
+use crate::rollout::{RolloutContext, RolloutRequest, RolloutSpec};
+use crate::state::{self, StateStore};
+
+/// Runs the undo of `address` (to `to`, else the revision before the current one).
+pub(super) async fn run(
+    g: &GlobalArgs,
+    address: &Address,
+    to: Option<&str>,
+) -> Result<i32, CliError> {
+    let name = session::env_name(g)?;
+    let env = session::load(g, &name)?;
+    let store = session::open_state(g, &name).await?;
+    let audit = session::audit_context(g);
+    let guard = session::lock(g, &name, store.as_ref(), "rollout undo", &audit).await?;
+    let result = undo(g, &env, store.as_ref(), &audit, address, to).await;
+    guard.release(store.as_ref()).await?;
+    result
+}
+
+async fn undo(
+    g: &GlobalArgs,
+    env: &Environment,
+    store: &dyn StateStore,
+    audit: &crate::audit::Context,
+    address: &Address,
+    to: Option<&str>,
+) -> Result<i32, CliError> {
+    let stored = store.resources().await?;
+    session::check_digests(&stored)?;
+    let row = stored
+        .iter()
+        .find(|s| &s.address == address)
+        .ok_or_else(|| {
+            CliError::Usage(format!("no resource at {address} in {}'s state", env.name))
+        })?;
+    if row.kind != "aws.ecs_service" {
+        return Err(CliError::Usage(format!(
+            "{address} is {}; rollout undo works on aws.ecs_service",
+            row.kind
+        )));
+    }
+    let (events, head_seq, head_hash) = store.audit_chain().await?;
+    if let Err(broken) = crate::audit::verify(&events, head_seq, &head_hash) {
+        return Err(CliError::Failed(format!(
+            "the audit trail of {} does not verify (event {}: {}); its history cannot be trusted to undo from",
+            env.name, broken.seq, broken.reason
+        )));
+    }
+    let current = row
+        .outputs
+        .get("task_definition_arn")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let target = pick(&revisions(&events, address), &current, to, address)?;
+    let registry = session::registry(g, env).await;
+    let aws = registry
+        .aws()
+        .ok_or_else(|| CliError::Usage(format!("{} has no aws provider", env.name)))?;
+    let provider = |e| CliError::Provider {
+        context: format!("{address}: checking rev {}", target.revision),
+        source: e,
+    };
+    if !aws
+        .ecs()
+        .task_definition_active(&target.task_definition)
+        .await
+        .map_err(provider)?
+    {
+        return Err(CliError::Refused(format!(
+            "{address}: {} is no longer ACTIVE in ECS (deregistered); nothing to go back to",
+            target.task_definition
+        )));
+    }
+    for image in &target.images {
+        match aws.ecr().lookup(image).await.map_err(provider)? {
+            ImageLookup::Found(_) => {}
+            ImageLookup::Missing => {
+                return Err(CliError::Refused(format!(
+                    "{address}: rev {} runs {image}, which no longer exists in ECR (a lifecycle policy may have expired it); push it again or undo to another revision (`converge rollout history {address}`)",
+                    target.revision
+                )));
+            }
+            ImageLookup::NotEcr => output::status(&format!(
+                "{address}: {image} is not in ECR; converge cannot check that it still exists"
+            )),
+        }
+    }
+    let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
+    let kind = crate::kinds::lookup(&row.kind).expect("aws.ecs_service is registered");
+    let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
+        Some(l) => (kind.normalize(&l.properties), l.outputs),
+        None => {
+            return Err(CliError::Refused(format!(
+                "{address} no longer exists in the cloud; apply creates it again"
+            )));
+        }
+    };
+    let spec = RolloutSpec::from_properties(&row.properties)
+        .map_err(|e| CliError::Failed(format!("{address}: rollout: {e}")))?;
+    let pin = Undo {
+        from: current.clone(),
+        from_images: crate::rollout::images(&row.properties),
+        to: target.task_definition.clone(),
+        to_images: target.images.clone(),
+        actor: audit.actor.clone(),
+        at: crate::rollout::record::now(),
+    };
+    let req = RolloutRequest {
+        address: address.clone(),
+        remote_id: row.remote_id.clone(),
+        prior,
+        prior_outputs,
+        desired: row.properties.clone(),
+        spec,
+        undo: Some(pin.clone()),
+    };
+    output::status(&format!(
+        "{address}: undoing rev {} → rev {} ({}) through its {} rollout",
+        revision_number(&current),
+        revision_number(&target.task_definition),
+        target.images.join(", "),
+        req.spec.strategy.as_str()
+    ));
+    let interrupt = CancellationToken::new();
+    let report = |line: &str| output::status(line);
+    let ctx = RolloutContext {
+        store,
+        audit,
+        aws,
+        operation: "rollout undo",
+        interrupt: &interrupt,
+        region: env
+            .providers
+            .aws
+            .as_ref()
+            .map(|a| a.region.clone())
+            .unwrap_or_default(),
+        prices: &env.prices,
+        environment: env.name.clone(),
+        report: &report,
+    };
+    let outcome = crate::rollout::run(&ctx, &req).await;
+    let (result, detail) = match &outcome {
+        Ok(_) => ("ok", pin.describe()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    store
+        .commit(
+            state::Change::None,
+            NewEvent::new("rollout undo", "undo", result)
+                .address(address)
+                .detail(detail.clone()),
+            audit,
+        )
+        .await?;
+    match outcome {
+        Ok(_) => {
+            output::print(&format!(
+                "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.\n",
+                revision_number(&current)
+            ));
+            Ok(EXIT_OK)
+        }
+        Err(e) => Err(CliError::Failed(format!("{address}: undo: {e}"))),
+    }
+}
+
+/// The revision to go back to: `--to` (`N`, `family:N` or the ARN), else the newest revision
+/// other than the current one that completed a rollout.
+fn pick(
+    history: &[Revision],
+    current: &str,
+    to: Option<&str>,
+    address: &Address,
+) -> Result<Revision, CliError> {
+    let succeeded = history.iter().filter(|r| r.outcome == "succeeded");
+    let found = match to {
+        Some(want) => succeeded
+            .filter(|r| {
+                r.task_definition == want
+                    || r.revision == want
+                    || revision_number(&r.task_definition) == want
+            })
+            .next_back(),
+        None => succeeded
+            .filter(|r| r.task_definition != current)
+            .next_back(),
+    };
+    let found = found.cloned().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{address}: {}; `converge rollout history {address}` lists the revisions it ran",
+            match to {
+                Some(want) => format!("no revision {want} completed a rollout"),
+                None => "no earlier revision completed a rollout".to_string(),
+            }
+        ))
+    })?;
+    if found.task_definition == current {
+        return Err(CliError::Usage(format!(
+            "{address} already runs rev {}",
+            found.revision
+        )));
+    }
+    Ok(found)
+}
