@@ -189,18 +189,14 @@ fn pick(
     to: Option<&str>,
     address: &Address,
 ) -> Result<Revision, CliError> {
-    let succeeded = history.iter().filter(|r| r.outcome == "succeeded");
+    let mut succeeded = history.iter().filter(|r| r.outcome == "succeeded");
     let found = match to {
-        Some(want) => succeeded
-            .filter(|r| {
-                r.task_definition == want
-                    || r.revision == want
-                    || revision_number(&r.task_definition) == want
-            })
-            .next_back(),
-        None => succeeded
-            .filter(|r| r.task_definition != current)
-            .next_back(),
+        Some(want) => succeeded.rfind(|r| {
+            r.task_definition == want
+                || r.revision == want
+                || revision_number(&r.task_definition) == want
+        }),
+        None => succeeded.rfind(|r| r.task_definition != current),
     };
     let found = found.cloned().ok_or_else(|| {
         CliError::Usage(format!(
