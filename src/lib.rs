@@ -9,6 +9,7 @@ pub mod graph;
 pub mod kinds;
 pub mod model;
 pub mod plan;
+pub mod promotion;
 pub mod providers;
 pub mod refresh;
 pub mod rollout;

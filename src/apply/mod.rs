@@ -182,6 +182,8 @@ pub struct Inputs<'a> {
     pub pins: &'a crate::rollout::Pins,
     /// `--redo`: roll out what the files say even where a pin holds.
     pub redo: bool,
+    /// Services whose new images are not promoted (and why): their steps are refused.
+    pub unpromoted: &'a BTreeMap<Address, String>,
 }
 
 /// Errors that stop an apply: state could not be written.
@@ -663,6 +665,18 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 )));
             };
             let properties = resource.desired(ctx, &inputs.env.name);
+            if let Some(why) = inputs.unpromoted.get(&step.address) {
+                return Request::Invalid(ProviderError::Invalid(format!(
+                    "{}: refused by promotion: {why}; roll it out in {} first, or pass --allow-unpromoted \"REASON\" (audited)",
+                    step.address,
+                    inputs
+                        .env
+                        .promotion
+                        .as_ref()
+                        .map(|p| p.from.as_str())
+                        .unwrap_or("the environment promoted from")
+                )));
+            }
             if properties.contains_unknown() {
                 return Request::Invalid(ProviderError::Invalid(format!(
                     "{}: some properties are still unknown after their dependencies were applied",
@@ -798,7 +812,14 @@ async fn record(
             address: step.address.clone(),
             source,
         })?;
-    if let Some(event) = first_revision {
+    if let Some(mut event) = first_revision {
+        if let (Some(aws), Some(after)) = (inputs.registry.aws(), event.after.as_mut()) {
+            let images: Vec<String> =
+                serde_json::from_value(after["images"].clone()).unwrap_or_default();
+            if let Ok(digests) = crate::promotion::digests(aws, &images).await {
+                after["digests"] = serde_json::json!(digests);
+            }
+        }
         inputs
             .store
             .commit(state::Change::None, event, inputs.audit)

@@ -187,7 +187,8 @@ async fn interruptible_apply(
         state,
         live,
         pins,
-    } = refresh_and_plan(env, store, &registry, targets, operation == "destroy").await?;
+        promotion,
+    } = refresh_and_plan(g, env, store, &registry, targets, operation == "destroy").await?;
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
@@ -200,6 +201,7 @@ async fn interruptible_apply(
             env.name
         )));
     }
+    let unpromoted = unpromoted(g, &promotion, store, ctx, operation).await?;
     let inputs = Inputs {
         env,
         state: &state,
@@ -213,6 +215,7 @@ async fn interruptible_apply(
         notice: &|line: &str| output::status(line),
         pins: &pins,
         redo,
+        unpromoted: &unpromoted,
     };
     let settled = apply::settle_in_flight(&plan, &inputs).await?;
     let upgraded = apply::upgrade_digests(&plan, &inputs).await?;
@@ -306,6 +309,33 @@ async fn interruptible_apply(
     } else {
         EXIT_ERROR
     })
+}
+
+/// The services apply must refuse for promotion, with why; with `--allow-unpromoted`, none
+/// (each override is audited with its reason and what it let through).
+async fn unpromoted(
+    g: &GlobalArgs,
+    verdicts: &std::collections::BTreeMap<crate::model::Address, crate::promotion::Verdict>,
+    store: &dyn crate::state::StateStore,
+    ctx: &crate::audit::Context,
+    operation: &str,
+) -> Result<std::collections::BTreeMap<crate::model::Address, String>, CliError> {
+    let refused: std::collections::BTreeMap<_, _> = verdicts
+        .iter()
+        .filter(|(_, v)| !v.refused.is_empty())
+        .map(|(a, v)| (a.clone(), v.refused.join("; ")))
+        .collect();
+    let Some(reason) = &g.allow_unpromoted else {
+        return Ok(refused);
+    };
+    for (address, why) in &refused {
+        output::status(&format!("warning: {address}: {why}; allowed: {reason}"));
+        let event = crate::audit::NewEvent::new(operation, "promotion override", "ok")
+            .address(address)
+            .detail(format!("{why}; reason: {reason}"));
+        store.commit(crate::state::Change::None, event, ctx).await?;
+    }
+    Ok(std::collections::BTreeMap::new())
 }
 
 fn print_progress(p: &Progress<'_>) {

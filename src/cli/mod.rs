@@ -13,6 +13,7 @@ mod output;
 mod pauses;
 mod plan;
 mod prices;
+mod promotion;
 mod rollout;
 pub(crate) mod schema;
 mod session;
@@ -67,6 +68,10 @@ struct GlobalArgs {
     /// Let a plan over the environment's budget through, recording REASON in the audit trail.
     #[arg(long, value_name = "REASON", global = true)]
     allow_over_budget: Option<String>,
+    /// Roll out images that have not completed a rollout in the environment this one is
+    /// promoted from (`promotion.from`), recording REASON in the audit trail.
+    #[arg(long, value_name = "REASON", global = true)]
+    allow_unpromoted: Option<String>,
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,

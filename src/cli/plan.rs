@@ -1,5 +1,6 @@
 //! `converge plan`: refresh, diff, print; save with --out; --detailed-exitcode for CI.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -44,6 +45,8 @@ pub struct Planned {
     pub live: LiveMap,
     /// Services `rollout undo` pinned to an earlier revision.
     pub pins: crate::rollout::Pins,
+    /// The promotion verdict on each service change that brings new images.
+    pub promotion: BTreeMap<Address, crate::promotion::Verdict>,
 }
 
 /// Parses `--target` addresses, checking they exist in the files or in state.
@@ -68,8 +71,9 @@ pub fn targets(
         .collect()
 }
 
-/// Reads state, refreshes live state and computes the plan.
+/// Reads state, refreshes live state and computes the plan (with the promotion verdicts).
 pub async fn refresh_and_plan(
+    g: &GlobalArgs,
     env: &Environment,
     store: &dyn StateStore,
     registry: &Registry,
@@ -82,7 +86,7 @@ pub async fn refresh_and_plan(
     let targets = targets(raw_targets, env, &state)?;
     let live = session::refresh(registry, &env.name, &state).await?;
     let pins = crate::rollout::pins(store).await?;
-    let plan = plan::compute(
+    let mut plan = plan::compute(
         env,
         &state,
         &live,
@@ -93,11 +97,22 @@ pub async fn refresh_and_plan(
             pins: pins.clone(),
         },
     );
+    let promotion = super::promotion::verdicts(g, env, &plan, registry).await?;
+    for change in plan.changes.iter_mut() {
+        if let Some(v) = promotion.get(&change.address) {
+            let note = v.note();
+            change.note = Some(match change.note.take() {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
+        }
+    }
     Ok(Planned {
         plan,
         state,
         live,
         pins,
+        promotion,
     })
 }
 
@@ -135,7 +150,8 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         super::pauses::Lock::Take,
     )
     .await?;
-    let planned = refresh_and_plan(&env, store.as_ref(), &registry, &args.targets, false).await?;
+    let planned =
+        refresh_and_plan(g, &env, store.as_ref(), &registry, &args.targets, false).await?;
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
     let markdown = plan::markdown::markdown(
         &planned.plan,

@@ -67,6 +67,13 @@ pub fn document() -> Json {
                 "additionalProperties": false,
                 "properties": {"webhook": {"type": "string", "description": "Receives a JSON POST per cost anomaly."}},
             },
+            "promotion": {
+                "type": "object",
+                "description": "apply rolls out only images that completed a rollout in `from`, proven from its audit trail (--allow-unpromoted REASON overrides).",
+                "additionalProperties": false,
+                "required": ["from"],
+                "properties": {"from": {"type": "string"}, "state_url": {"type": "string", "description": "Where that environment's state lives (default: this environment's backend)."}},
+            },
             "variables": {"type": "object"},
             "modules": {
                 "type": "object",

@@ -116,8 +116,20 @@ pub struct Environment {
     pub budget: Budget,
     /// `notify.webhook`: where cost anomalies are posted.
     pub notify_webhook: Option<String>,
+    /// `promotion: { from, state_url }`: the environment whose completed rollouts prove an image.
+    pub promotion: Option<Promotion>,
     /// The prices estimates use: the shipped tables until the caller loads the project's.
     pub prices: std::sync::Arc<crate::cost::PriceTable>,
+}
+
+/// `promotion: { from: staging, state_url: … }`: apply rolls out only images that completed a
+/// rollout in `from`, proven from its audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The environment images must pass first.
+    pub from: String,
+    /// Where its state lives (default: where this environment's state lives).
+    pub state_url: Option<String>,
 }
 
 /// `budget: { monthly: 500, max_increase: 100 }` (USD; either may be left out).

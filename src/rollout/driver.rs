@@ -462,12 +462,21 @@ async fn event(
             .filter_map(|c| c.get("image").as_str())
             .collect(),
     };
-    ev.after = Some(serde_json::json!({
+    let mut after = serde_json::json!({
         "task_definition": rec.new.task_definition,
         "images": images,
         "weights": { "old": rec.weights[0], "new": rec.weights[1] },
         "rollout": rec.id,
-    }));
+    });
+    if e.action == "rollout complete" {
+        // What promotion compares across environments: the manifest digests (best effort: a
+        // failed lookup leaves the reference to compare by).
+        let images: Vec<String> = images.iter().map(|i| i.to_string()).collect();
+        if let Ok(digests) = crate::promotion::digests(ctx.aws, &images).await {
+            after["digests"] = serde_json::json!(digests);
+        }
+    }
+    ev.after = Some(after);
     ctx.store
         .commit(state::Change::None, ev, ctx.audit)
         .await

@@ -213,24 +213,39 @@ pub struct StoredRollout {
 /// `state/<env>.db` under root.
 pub async fn open(root: &Path, env: &str, url: Option<&str>) -> Result<Box<dyn StateStore>> {
     match url {
-        None => Ok(Box::new(
-            SqliteStore::open(&root.join("state").join(format!("{env}.db")), env).await?,
-        )),
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
             Ok(Box::new(PostgresStore::open(u, env).await?))
         }
-        Some(u) => {
-            let path = u.strip_prefix("sqlite://").unwrap_or(u);
-            if path.contains("://") {
-                return Err(StateError::UnsupportedUrl(u.to_string()));
-            }
-            let path = Path::new(path);
-            let file = if path.extension().is_some_and(|e| e == "db") {
-                path.to_path_buf()
-            } else {
-                path.join(format!("{env}.db"))
-            };
-            Ok(Box::new(SqliteStore::open(&file, env).await?))
-        }
+        _ => Ok(Box::new(
+            SqliteStore::open(&sqlite_file(root, env, url)?, env).await?,
+        )),
     }
+}
+
+/// The SQLite file `open` uses for `env` (`None` for a PostgreSQL URL).
+pub fn sqlite_path(
+    root: &Path,
+    env: &str,
+    url: Option<&str>,
+) -> Result<Option<std::path::PathBuf>> {
+    match url {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Ok(None),
+        _ => sqlite_file(root, env, url).map(Some),
+    }
+}
+
+fn sqlite_file(root: &Path, env: &str, url: Option<&str>) -> Result<std::path::PathBuf> {
+    let Some(u) = url else {
+        return Ok(root.join("state").join(format!("{env}.db")));
+    };
+    let path = u.strip_prefix("sqlite://").unwrap_or(u);
+    if path.contains("://") {
+        return Err(StateError::UnsupportedUrl(u.to_string()));
+    }
+    let path = Path::new(path);
+    Ok(if path.extension().is_some_and(|e| e == "db") {
+        path.to_path_buf()
+    } else {
+        path.join(format!("{env}.db"))
+    })
 }

@@ -122,6 +122,46 @@ impl Loader<'_> {
             }
         }
 
+        if let Some(node) = top.get_node("promotion")
+            && let Some(map) = yaml::expect_mapping(&f, node, "`promotion`", &mut self.errors)
+        {
+            yaml::reject_unknown_keys(&f, map, PROMOTION_KEYS, "`promotion`", &mut self.errors);
+            let text = |key: &str, errors: &mut Vec<ConfigError>| {
+                map.get_node(key)
+                    .and_then(|n| yaml::expect_string(&f, n, &format!("`promotion.{key}`"), errors))
+                    .map(|s| (s.as_str().to_string(), *s.span()))
+            };
+            let from = text("from", &mut self.errors);
+            let state_url = text("state_url", &mut self.errors).map(|(s, _)| s);
+            match from {
+                Some((from, span)) if from == name => self.err(
+                    file,
+                    &span,
+                    format!("`promotion.from: {from}` names this environment"),
+                    "promote from another environment",
+                ),
+                Some((from, span))
+                    if crate::model::Address::parse(&from).is_none() || from.contains('.') =>
+                {
+                    self.err(
+                        file,
+                        &span,
+                        format!("`promotion.from: {from}` is not an environment name"),
+                        "e.g. staging",
+                    )
+                }
+                Some((from, _)) => {
+                    self.promotion = Some(crate::config::Promotion { from, state_url })
+                }
+                None => self.err(
+                    file,
+                    map.span(),
+                    "`promotion` needs `from`, the environment images must pass first",
+                    "add `from: staging`",
+                ),
+            }
+        }
+
         let root_decls = match top.get_node("resources") {
             Some(node) => self.resource_decls(file, node),
             None => Vec::new(),

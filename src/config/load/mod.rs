@@ -39,8 +39,10 @@ const ENV_KEYS: &[&str] = &[
     "resources",
     "budget",
     "notify",
+    "promotion",
 ];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
+const PROMOTION_KEYS: &[&str] = &["from", "state_url"];
 const BUDGET_KEYS: &[&str] = &["monthly", "max_increase"];
 const PROVIDER_KEYS: &[&str] = &["aws", "azure"];
 const AZURE_KEYS: &[&str] = &["subscription_id", "tenant_id", "cloud", "endpoints"];
@@ -147,6 +149,7 @@ struct Loader<'a> {
     reported: BTreeSet<(usize, String, String)>,
     budget: Budget,
     notify_webhook: Option<String>,
+    promotion: Option<super::Promotion>,
     warnings: Vec<String>,
 }
 
@@ -172,6 +175,7 @@ pub fn load(
         reported: BTreeSet::new(),
         budget: Budget::default(),
         notify_webhook: None,
+        promotion: None,
         warnings: Vec::new(),
     };
     let rel = format!("environments/{name}.yaml");
@@ -207,6 +211,7 @@ pub fn load(
         files: loader.files,
         budget: loader.budget,
         notify_webhook: loader.notify_webhook,
+        promotion: loader.promotion,
         warnings: loader.warnings,
         prices: Arc::new(crate::cost::PriceTable::shipped().clone()),
     })
