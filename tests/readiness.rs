@@ -441,3 +441,110 @@ async fn a_first_deploy_that_fails_says_there_is_nothing_to_go_back_to() {
         said(&run)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_hook_shows_the_last_lines_of_its_log_stream_with_secrets_masked() {
+    let r = Rolling::new(HOOKED).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&r.moto.sdk().await);
+    logs.create_log_group()
+        .log_group_name("/ecs/rl-api")
+        .send()
+        .await
+        .unwrap();
+    r.project.edit(
+        "environments/rl.yaml",
+        "port: 8000, memory: 512 }",
+        "port: 8000, memory: 512, environment: { DB_PASSWORD: \"${var.db_password}\" }, log: { group: /ecs/rl-api, stream_prefix: ecs } }",
+    );
+    r.project.edit(
+        "environments/rl.yaml",
+        "variables:\n",
+        "variables:\n  db_password: { default: \"pw-Zq81\", sensitive: true }\n",
+    );
+    r.moto.simulate(
+        json!({ "rules": [{ "command": "alembic upgrade", "exit_code": 3, "after": 3 }] }),
+    );
+    let before: Vec<String> = r.moto.sim_state()["tasks"]
+        .as_object()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    let child = r
+        .project
+        .command(&{
+            let mut a: Vec<&str> = vec!["-e", "rl"];
+            a.extend(r.vars.iter().map(String::as_str));
+            a.extend(["--var", "image_tag=v2", "apply", "--auto-approve"]);
+            a
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The migration's task writes to its awslogs stream while it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let task = loop {
+        let state = r.moto.sim_state();
+        let running = state["tasks"].as_object().and_then(|tasks| {
+            tasks
+                .iter()
+                .find(|(arn, t)| !before.contains(arn) && t.to_string().contains("upgrade"))
+                .map(|(arn, _)| arn.clone())
+        });
+        if let Some(arn) = running {
+            break arn;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hook task: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let stream = format!("ecs/app/{}", task.rsplit('/').next().unwrap());
+    logs.create_log_stream()
+        .log_group_name("/ecs/rl-api")
+        .log_stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let lines = [
+        "INFO  [alembic] Running upgrade a1 -> b2",
+        "connecting with password pw-Zq81",
+        "ERROR relation \"users\" already exists",
+    ];
+    for (i, line) in lines.iter().enumerate() {
+        logs.put_log_events()
+            .log_group_name("/ecs/rl-api")
+            .log_stream_name(&stream)
+            .log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(now + i as i64)
+                    .message(*line)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let run = Run::from_output(child.wait_with_output().unwrap(), &["apply"]).expect(1);
+    let text = said(&run);
+    assert!(
+        text.contains("last 3 log lines of /ecs/rl-api:ecs/app/")
+            && text.contains("ERROR relation \"users\" already exists"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-Zq81"), "the secret is masked: {text}");
+    assert!(
+        text.contains("connecting with password (sensitive)"),
+        "{text}"
+    );
+    let audit = r.audit();
+    assert!(
+        audit.iter().any(|(a, d)| a == "hook failed"
+            && d.contains("already exists")
+            && !d.contains("pw-Zq81")),
+        "{audit:?}"
+    );
+    assert_eq!(r.service().await.0, "rl-api:1", "never deployed");
+}

@@ -260,6 +260,33 @@ impl Value {
         }
     }
 
+    /// The text of every secret inside (sensitive strings, and sensitive numbers as written),
+    /// so that text from elsewhere (a task's log) can be masked before it is shown.
+    pub fn sensitive_texts(&self) -> Vec<String> {
+        match self {
+            Value::Sensitive(v) => match v.reveal() {
+                Value::String(s) if !s.is_empty() => vec![s.clone()],
+                Value::Number(n) => vec![n.to_string()],
+                other => other.sensitive_texts_within(),
+            },
+            other => other.sensitive_texts_within(),
+        }
+    }
+
+    fn sensitive_texts_within(&self) -> Vec<String> {
+        match self {
+            Value::List(l) => l.iter().flat_map(Value::sensitive_texts).collect(),
+            Value::Map(m) => m.values().flat_map(Value::sensitive_texts).collect(),
+            Value::Sensitive(v) => v
+                .to_plain_json()
+                .to_string()
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Every stored digest inside (the `Redacted` parts), in order.
     pub fn digests(&self) -> Vec<&str> {
         match self {

@@ -47,6 +47,9 @@ pub struct EcsService<'a> {
     pub desired: &'a Value,
 }
 
+/// Lines of a failed hook's log shown in its error and audit event.
+const HOOK_LOG_LINES: i32 = 50;
+
 fn text(v: &Value, key: &str) -> String {
     v.get(key).reveal().as_str().unwrap_or("").to_string()
 }
@@ -92,6 +95,51 @@ impl<'a> EcsTarget<'a> {
                 .and_then(|c| c.first().map(|c| text(c, "name")))
                 .unwrap_or_default()
         })
+    }
+
+    /// The last 50 lines of a hook task's awslogs stream (`PREFIX/CONTAINER/TASK_ID`), the
+    /// service's own secrets masked; "" when the container has no `log` block.
+    async fn hook_log(&self, container: &str, task_arn: &str) -> String {
+        let containers = self.desired.get("task").get("containers");
+        let Some(log) = containers
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .find(|c| text(c, "name") == container)
+            .map(|c| c.get("log"))
+            .filter(|l| !l.is_null())
+        else {
+            return String::new();
+        };
+        let group = text(log, "group");
+        let stream = format!(
+            "{}/{container}/{}",
+            text(log, "stream_prefix"),
+            last_segment(task_arn)
+        );
+        match self.aws.logs().tail(&group, &stream, HOOK_LOG_LINES).await {
+            Ok(lines) if lines.is_empty() => {
+                format!("; its log stream {group}:{stream} has no lines")
+            }
+            Ok(lines) => {
+                let secrets = self.desired.sensitive_texts();
+                let masked: Vec<String> = lines
+                    .iter()
+                    .map(|l| {
+                        secrets.iter().fold(l.trim_end().to_string(), |line, s| {
+                            line.replace(s.as_str(), crate::model::SENSITIVE_TEXT)
+                        })
+                    })
+                    .map(|l| format!("  | {l}"))
+                    .collect();
+                format!(
+                    "; last {} log lines of {group}:{stream}:\n{}",
+                    masked.len(),
+                    masked.join("\n")
+                )
+            }
+            Err(e) => format!("; its log stream {group}:{stream} could not be read: {e}"),
+        }
     }
 
     fn rolling(&self) -> bool {
@@ -417,9 +465,10 @@ impl Target for EcsTarget<'_> {
                     exit_code: Some(0), ..
                 } => Readiness::Ready(format!("task {} exited 0 ({container})", run.task_arn)),
                 TaskState::Stopped { exit_code, reason } => Readiness::Failed(format!(
-                    "task {} stopped with exit code {} ({container}): {reason}",
+                    "task {} stopped with exit code {} ({container}): {reason}{}",
                     run.task_arn,
-                    exit_code.map_or("none".to_string(), |c| c.to_string())
+                    exit_code.map_or("none".to_string(), |c| c.to_string()),
+                    self.hook_log(&container, &run.task_arn).await
                 )),
             },
         )

@@ -115,6 +115,22 @@ impl Moto {
         assert!(answer.starts_with("HTTP/1.1 200"), "ecs_sim.py: {answer}");
     }
 
+    /// What the ECS simulator holds (`GET /__sim__/state`): services, task sets, tasks.
+    pub fn sim_state(&self) -> serde_json::Value {
+        let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "GET /__sim__/state HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("ecs_sim.py state: {e}: {answer}"))
+    }
+
     /// Creates a VPC with two subnets and a security group; returns converge `--var` flags.
     pub fn network(&self) -> Vec<String> {
         self.network_in("us-east-1")

@@ -45,6 +45,16 @@ const CONTAINER: &[Prop] = &[
         "Whether the task stops when this container stops.",
     )
     .default(Default::Bool(true)),
+    Prop::new(
+        "log",
+        Type::Object(LOG),
+        "awslogs: the container's output goes to this CloudWatch Logs group, streams PREFIX/CONTAINER/TASK_ID (a failed hook's error shows the last 50 lines).",
+    ),
+];
+
+const LOG: &[Prop] = &[
+    Prop::new("group", STRING, "Log group (it must exist).").required(),
+    Prop::new("stream_prefix", STRING, "Stream prefix.").required(),
 ];
 
 const CONTAINER_TYPE: Type = Type::Object(CONTAINER);

@@ -16,6 +16,7 @@ pub mod iam_role;
 pub mod lb;
 pub mod lb_listener;
 pub mod lb_target_group;
+pub mod logs;
 pub mod secretsmanager_secret;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub struct AwsProvider {
     cost_explorer: costexplorer::CostExplorer,
     ec2: ec2_instance::Ec2,
     secrets: secretsmanager_secret::SecretsManager,
+    logs: logs::Logs,
 }
 
 impl AwsProvider {
@@ -60,6 +62,7 @@ impl AwsProvider {
             cost_explorer: costexplorer::CostExplorer::new(&shared),
             ec2: ec2_instance::Ec2::new(&shared),
             secrets: secretsmanager_secret::SecretsManager::new(&shared),
+            logs: logs::Logs::new(&shared),
         }
     }
 }
@@ -68,6 +71,11 @@ impl AwsProvider {
     /// ECS task sets and revisions, for rollouts.
     pub fn ecs(&self) -> &ecs::Ecs {
         &self.ecs
+    }
+
+    /// CloudWatch Logs, for a failed hook's last lines.
+    pub fn logs(&self) -> &logs::Logs {
+        &self.logs
     }
 
     /// ECR, for image lookups (undo, promotion).

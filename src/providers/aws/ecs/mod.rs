@@ -10,9 +10,9 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName,
     Compatibility, ContainerDefinition, CpuArchitecture, DeploymentCircuitBreaker,
     DeploymentConfiguration, DeploymentController, DeploymentControllerType, KeyValuePair,
-    LaunchType, LoadBalancer, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
-    RuntimePlatform, Scale, ScaleUnit, Secret, Service, ServiceField, Tag, TaskDefinition, TaskSet,
-    TransportProtocol,
+    LaunchType, LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode,
+    OsFamily, PortMapping, RuntimePlatform, Scale, ScaleUnit, Secret, Service, ServiceField, Tag,
+    TaskDefinition, TaskSet, TransportProtocol,
 };
 use futures::{StreamExt, stream};
 

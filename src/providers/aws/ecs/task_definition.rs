@@ -32,12 +32,18 @@ impl Ecs {
     }
 
     pub(super) async fn register_task(&self, task: &Value) -> Result<String, ProviderError> {
+        let region = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
         let containers = task
             .get("containers")
             .as_list()
             .unwrap_or_default()
             .iter()
-            .map(container_definition)
+            .map(|c| container_definition(c, &region))
             .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
@@ -77,7 +83,10 @@ impl Ecs {
     }
 }
 
-pub(super) fn container_definition(c: &Value) -> Result<ContainerDefinition, ProviderError> {
+pub(super) fn container_definition(
+    c: &Value,
+    region: &str,
+) -> Result<ContainerDefinition, ProviderError> {
     let mut def = ContainerDefinition::builder()
         .name(text(c, "name"))
         .image(text(c, "image"))
@@ -108,7 +117,37 @@ pub(super) fn container_definition(c: &Value) -> Result<ContainerDefinition, Pro
                 .build()?,
         );
     }
+    let log = c.get("log");
+    if !log.is_null() {
+        def = def.log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", text(log, "group"))
+                .options("awslogs-stream-prefix", text(log, "stream_prefix"))
+                .options("awslogs-region", region)
+                .build()?,
+        );
+    }
     Ok(def.build())
+}
+
+/// An awslogs configuration read back as the `log` block (another driver reads as none).
+fn log_value(config: Option<&LogConfiguration>) -> Value {
+    let Some(config) = config.filter(|c| c.log_driver == LogDriver::Awslogs) else {
+        return Value::Null;
+    };
+    let option = |key: &str| {
+        config
+            .options
+            .as_ref()
+            .and_then(|o| o.get(key))
+            .cloned()
+            .into()
+    };
+    object(vec![
+        ("group", option("awslogs-group")),
+        ("stream_prefix", option("awslogs-stream-prefix")),
+    ])
 }
 
 /// A task definition read back into the `task` property's shape.
@@ -170,6 +209,7 @@ pub(super) fn task_value(td: &TaskDefinition) -> Value {
                         .collect(),
                 ),
                 ("essential", Value::Bool(c.essential.unwrap_or(true))),
+                ("log", log_value(c.log_configuration.as_ref())),
             ])
         })
         .collect();
