@@ -7,6 +7,8 @@
 #     converge looks every interval, then waits for the old revision's deployment), per run;
 #   - seconds from the failing health gate's decision to traffic restored, for the canary API of
 #     environments/staging.yaml (the rollout record's rollback_seconds), per run.
+#   - the same for the blue/green proxy of examples/falkordb-proxy (checks through its test
+#     listener), per run.
 # Usage: bench/rollouts.sh [RUNS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,19 @@ for run in $(seq "$runs"); do
   rm -f "$work/www/health"
   set +e; "$converge" apply -e staging "${svars[@]}" --var "image_tag=broken$run" --auto-approve >/dev/null 2>&1; code=$?; set -e
   seconds=$("$converge" rollout status -e staging api.service --format json | "$root/.venv/bin/python" -c 'import json,sys; r=json.load(sys.stdin)["rollouts"][0]; print(r["rollback_seconds"])')
+  printf '  run %d: exit %d, traffic restored %.3fs after the gate failed\n' "$run" "$code" "$seconds"
+  echo ok >"$work/www/health"
+done
+
+echo "failing health gate → traffic restored (examples/falkordb-proxy staging, blue/green, checks through the test listener, interval 500ms, failures: 2)"
+mkdir -p "$work/falkordb" && cp -r "$root/examples/falkordb-proxy/environments" "$root/examples/falkordb-proxy/modules" "$work/falkordb/"
+read -ra fvars <<<"$(AWS_DEFAULT_REGION=us-east-2 "$root/.venv/bin/python" "$root/scripts/moto-network.py")"
+fvars+=("--var=health_url=http://127.0.0.1:$hport/health" --var=bake=2s --var=interval=500ms --var=termination_wait=1s)
+"$converge" --root "$work/falkordb" apply -e staging "${fvars[@]}" --auto-approve >/dev/null 2>&1
+for run in $(seq "$runs"); do
+  rm -f "$work/www/health"
+  set +e; "$converge" --root "$work/falkordb" apply -e staging "${fvars[@]}" --var "image_tag=sha-bad$run" --auto-approve >/dev/null 2>&1; code=$?; set -e
+  seconds=$("$converge" --root "$work/falkordb" rollout status -e staging proxy.service --format json | "$root/.venv/bin/python" -c 'import json,sys; r=json.load(sys.stdin)["rollouts"][0]; print(r["rollback_seconds"])')
   printf '  run %d: exit %d, traffic restored %.3fs after the gate failed\n' "$run" "$code" "$seconds"
   echo ok >"$work/www/health"
 done

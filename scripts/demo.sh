@@ -64,6 +64,7 @@ echo; echo "# v1.2.0 is broken: its health endpoint stops answering 200."
 rm "$work/www/health"
 step apply -e staging --var image_tag=v1.2.0 --auto-approve; set +e; "$converge" apply -e staging "${svars[@]}" --var image_tag=v1.2.0 --auto-approve; echo "(exit $?: rolled back)"; set -e
 step rollout status -e staging; "$converge" rollout status -e staging
+step rollout history -e staging api.service; "$converge" rollout history -e staging api.service
 
 echo; echo "# Cost: what the plan prices with, then a bill spike on the API the day of its v1.1.0 rollout."
 echo "# (Cost Explorer's answer is injected into moto, which does not meter usage.)"
