@@ -607,23 +607,15 @@ async fn run_rollout(
         .registry
         .aws()
         .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
-    let ctx = RolloutContext {
-        store: inputs.store,
-        audit: inputs.audit,
+    let ctx = RolloutContext::for_environment(
+        inputs.env,
+        inputs.store,
+        inputs.audit,
         aws,
-        operation: inputs.operation,
-        interrupt: inputs.interrupt,
-        region: inputs
-            .env
-            .providers
-            .aws
-            .as_ref()
-            .map(|a| a.region.clone())
-            .unwrap_or_default(),
-        environment: inputs.env.name.clone(),
-        prices: &inputs.env.prices,
-        report: inputs.notice,
-    };
+        inputs.operation,
+        inputs.interrupt,
+        inputs.notice,
+    );
     Ok(crate::rollout::run(&ctx, r).await.map(Some)?)
 }
 

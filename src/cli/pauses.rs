@@ -65,22 +65,15 @@ async fn roll_back(
     let stored = store.resources().await?;
     let interrupt = CancellationToken::new();
     let report = |line: &str| output::status(line);
-    let ctx = RolloutContext {
+    let ctx = RolloutContext::for_environment(
+        env,
         store,
         audit,
         aws,
-        operation: "pause timeout",
-        interrupt: &interrupt,
-        region: env
-            .providers
-            .aws
-            .as_ref()
-            .map(|a| a.region.clone())
-            .unwrap_or_default(),
-        prices: &env.prices,
-        environment: env.name.clone(),
-        report: &report,
-    };
+        "pause timeout",
+        &interrupt,
+        &report,
+    );
     for rec in expired {
         let Some(row) = stored.iter().find(|s| s.address.as_str() == rec.address) else {
             continue;

@@ -139,22 +139,15 @@ async fn undo(
     ));
     let interrupt = CancellationToken::new();
     let report = |line: &str| output::status(line);
-    let ctx = RolloutContext {
+    let ctx = RolloutContext::for_environment(
+        env,
         store,
         audit,
         aws,
-        operation: "rollout undo",
-        interrupt: &interrupt,
-        region: env
-            .providers
-            .aws
-            .as_ref()
-            .map(|a| a.region.clone())
-            .unwrap_or_default(),
-        prices: &env.prices,
-        environment: env.name.clone(),
-        report: &report,
-    };
+        "rollout undo",
+        &interrupt,
+        &report,
+    );
     let outcome = crate::rollout::run(&ctx, &req).await;
     let (result, detail) = match &outcome {
         Ok(_) => ("ok", pin.describe()),

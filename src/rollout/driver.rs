@@ -46,6 +46,36 @@ pub struct RolloutContext<'a> {
     pub report: &'a (dyn Fn(&str) + Send + Sync),
 }
 
+impl<'a> RolloutContext<'a> {
+    /// The context for rollouts of `env` run by `operation`: its region, price table and name.
+    pub fn for_environment(
+        env: &'a crate::config::Environment,
+        store: &'a dyn StateStore,
+        audit: &'a audit::Context,
+        aws: &'a AwsProvider,
+        operation: &'a str,
+        interrupt: &'a CancellationToken,
+        report: &'a (dyn Fn(&str) + Send + Sync),
+    ) -> RolloutContext<'a> {
+        RolloutContext {
+            store,
+            audit,
+            aws,
+            operation,
+            interrupt,
+            region: env
+                .providers
+                .aws
+                .as_ref()
+                .map(|a| a.region.clone())
+                .unwrap_or_default(),
+            prices: &env.prices,
+            environment: env.name.clone(),
+            report,
+        }
+    }
+}
+
 /// A service update that needs a new revision under a rollout.
 #[derive(Debug, Clone)]
 pub struct RolloutRequest {
