@@ -703,3 +703,138 @@ fn cost_watch_reads_cost_management_pages_and_flags_a_spike() {
     assert_eq!(registry["tags"]["converge:address"], "acr");
     assert_eq!(registry["tags"]["converge:environment"], "az");
 }
+
+/// The VM of the azure-dev example with cloud-init, a public IP and inbound rules: the custom
+/// data reaches ARM base64-encoded and appears in no output or state; the public IP is Standard
+/// and static (output `public_ip`); the rules become a security group on the NIC; a rule edited
+/// by hand is drift that apply repairs; turning both off removes them; destroy leaves nothing.
+#[test]
+fn a_vm_with_cloud_init_a_public_ip_and_inbound_rules() {
+    let server = AzureServer::start();
+    let p = Project::example().with_env(server.env());
+    let cloud_init = "#cloud-config\nusers: [{ name: deploy }]\nwrite_files: [{ path: /etc/token, content: tok-7Qz }]\n";
+    p.edit(
+        "environments/azure-dev.yaml",
+        "variables:\n",
+        &format!(
+            "variables:\n  cloud_init: {{ default: {}, sensitive: true }}\n",
+            serde_json::to_string(cloud_init).unwrap()
+        ),
+    );
+    p.edit(
+        "environments/azure-dev.yaml",
+        "      identity: { system_assigned: true }\n",
+        "      identity: { system_assigned: true }\n      custom_data: \"${var.cloud_init}\"\n      public_ip: true\n      inbound: [{ port: 22, from: 203.0.113.0/24 }, { port: 80 }]\n",
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["-e", "azure-dev"];
+        all.extend(args);
+        p.converge(&all)
+    };
+    let applied = run(&["apply", "--auto-approve"]).expect(0);
+    assert!(!applied.stdout().contains("tok-7Qz"));
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+
+    let group = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/app-dev";
+    let vm = server
+        .resource(&format!(
+            "{group}/providers/Microsoft.Compute/virtualMachines/app-dev-vm"
+        ))
+        .unwrap();
+    use base64::Engine;
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(
+            vm["properties"]["osProfile"]["customData"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8(sent).unwrap(), cloud_init);
+    let ip_id = format!("{group}/providers/Microsoft.Network/publicIPAddresses/app-dev-vm-ip");
+    let nsg_id =
+        format!("{group}/providers/Microsoft.Network/networkSecurityGroups/app-dev-vm-nsg");
+    let ip = server.resource(&ip_id).expect("the public IP");
+    assert_eq!(
+        (
+            ip["sku"]["name"].as_str(),
+            ip["properties"]["publicIPAllocationMethod"].as_str()
+        ),
+        (Some("Standard"), Some("Static"))
+    );
+    let nic = server
+        .resource(&format!(
+            "{group}/providers/Microsoft.Network/networkInterfaces/app-dev-vm-nic"
+        ))
+        .unwrap();
+    assert_eq!(
+        nic["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]["id"],
+        ip_id.as_str()
+    );
+    assert_eq!(
+        nic["properties"]["networkSecurityGroup"]["id"],
+        nsg_id.as_str()
+    );
+    let rules = server.resource(&nsg_id).unwrap()["properties"]["securityRules"].clone();
+    let seen: Vec<(String, String, i64)> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["properties"]["destinationPortRange"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r["properties"]["sourceAddressPrefix"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r["properties"]["priority"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("22".to_string(), "203.0.113.0/24".to_string(), 100),
+            ("80".to_string(), "Internet".to_string(), 101)
+        ]
+    );
+    let shown = run(&["state", "show", "vm", "--format", "json"]).expect(0);
+    assert_eq!(
+        shown.json()["outputs"]["public_ip"],
+        ip["properties"]["ipAddress"]
+    );
+    let state = std::fs::read(p.root().join("state/azure-dev.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&state).contains("tok-7Qz"));
+
+    // Someone opens SSH to the world in the portal: drift, and apply closes it again.
+    let mut opened = rules.clone();
+    opened[0]["properties"]["sourceAddressPrefix"] = serde_json::json!("*");
+    server.edit(
+        &nsg_id,
+        serde_json::json!({"properties": {"securityRules": opened}}),
+    );
+    let drift = run(&["drift", "--format", "json"]).expect(2).json();
+    assert_eq!(drift["drifted"][0]["address"], "vm", "{drift}");
+    assert_eq!(
+        drift["drifted"][0]["fields"][0]["name"], "inbound",
+        "{drift}"
+    );
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["drift"]).expect(0);
+
+    // Both turned off: the NIC lets go of them and they are deleted.
+    p.edit(
+        "environments/azure-dev.yaml",
+        "      public_ip: true\n      inbound: [{ port: 22, from: 203.0.113.0/24 }, { port: 80 }]\n",
+        "",
+    );
+    run(&["apply", "--auto-approve"]).expect(0);
+    assert!(server.resource(&ip_id).is_none());
+    assert!(server.resource(&nsg_id).is_none());
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+    run(&["destroy", "--auto-approve"]).expect(0);
+    assert!(server.ids().is_empty(), "{:?}", server.ids());
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}

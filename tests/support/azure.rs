@@ -22,8 +22,14 @@ const ACR_SPEC: &str = "specification/containerregistry/resource-manager/Microso
 const NETWORK_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/virtualNetwork.json";
 const NIC_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/networkInterface.json";
 const VM_SPEC: &str = "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-03-01/virtualMachine.json";
+const PIP_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/publicIpAddress.json";
+const NSG_SPEC: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-01-01/networkSecurityGroup.json";
 const NIC: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/networkInterfaces/{n}";
+const PIP: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/publicIPAddresses/{n}";
+const NSG: &str =
+    "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Network/networkSecurityGroups/{n}";
 const VM: &str =
     "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}";
 const GROUP: &str = "/subscriptions/{s}/resourcegroups/{g}";
@@ -488,6 +494,10 @@ fn handle(
         (NETWORK_SPEC, "network")
     } else if path_matches(NIC, path) {
         (NIC_SPEC, "nic")
+    } else if path_matches(PIP, path) {
+        (PIP_SPEC, "pip")
+    } else if path_matches(NSG, path) {
+        (NSG_SPEC, "nsg")
     } else if path_matches(VM, path) {
         (VM_SPEC, "vm")
     } else if path_matches(NETWORKS, path) {
@@ -501,7 +511,7 @@ fn handle(
     };
     let wanted = match spec {
         RESOURCES_SPEC => ["2021-04-01", "2024-03-01"],
-        NETWORK_SPEC | NIC_SPEC => ["2024-03-01", "2024-01-01"],
+        NETWORK_SPEC | NIC_SPEC | PIP_SPEC | NSG_SPEC => ["2024-03-01", "2024-01-01"],
         VM_SPEC => ["2024-07-01", "2024-03-01"],
         _ => ["2023-07-01", "2023-07-01"],
     };
@@ -526,6 +536,9 @@ fn handle(
     )
     .to_ascii_lowercase();
     match (kind, method.clone()) {
+        ("pip", Method::PUT) | ("nsg", Method::PUT) => {
+            network_part(&mut s, base, kind, path, &key, &group_key, &segments, &body)
+        }
         ("nic", Method::PUT) | ("vm", Method::PUT) | ("vm", Method::PATCH) => vm_or_nic(
             &mut s, base, kind, method, path, &key, &group_key, &segments, &body,
         ),
@@ -533,6 +546,8 @@ fn handle(
         | ("registry", Method::GET)
         | ("network", Method::GET)
         | ("nic", Method::GET)
+        | ("pip", Method::GET)
+        | ("nsg", Method::GET)
         | ("vm", Method::GET) => match s.resources.get(&key) {
             Some(r) => (StatusCode::OK, vec![], r.clone()),
             None if kind == "group" => error(
@@ -707,6 +722,8 @@ fn handle(
         | ("group", Method::DELETE)
         | ("network", Method::DELETE)
         | ("nic", Method::DELETE)
+        | ("pip", Method::DELETE)
+        | ("nsg", Method::DELETE)
         | ("vm", Method::DELETE) => {
             if s.resources.remove(&key).is_none() {
                 return (
@@ -992,6 +1009,76 @@ fn authorization(
     }
 }
 
+/// PUT of a public IP address (a Standard static one gets an address at once) or a network
+/// security group (its rules get ids), answered as ARM's long-running PUT.
+#[allow(clippy::too_many_arguments)]
+fn network_part(
+    s: &mut State,
+    base: &str,
+    kind: &str,
+    path: &str,
+    key: &str,
+    group_key: &str,
+    segments: &[&str],
+    body: &Value,
+) -> Answer {
+    if !s.resources.contains_key(group_key) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            &format!("Resource group '{}' could not be found.", segments[3]),
+        );
+    }
+    let existed = s.resources.contains_key(key);
+    let mut r = body.clone();
+    r["id"] = json!(path);
+    r["name"] = json!(segments[7]);
+    r["properties"]["provisioningState"] = json!("Succeeded");
+    if kind == "pip" {
+        r["type"] = json!("Microsoft.Network/publicIPAddresses");
+        let address = match s.resources.get(key) {
+            Some(old) => old["properties"]["ipAddress"].clone(),
+            None => {
+                let n = s
+                    .resources
+                    .values()
+                    .filter(|r| r["type"] == "Microsoft.Network/publicIPAddresses")
+                    .count();
+                json!(format!("203.0.113.{}", 10 + n))
+            }
+        };
+        r["properties"]["ipAddress"] = address;
+    } else {
+        r["type"] = json!("Microsoft.Network/networkSecurityGroups");
+        if let Some(rules) = r["properties"]["securityRules"].as_array_mut() {
+            for rule in rules {
+                let name = rule["name"].as_str().unwrap_or("rule").to_string();
+                rule["id"] = json!(format!("{path}/securityRules/{name}"));
+                rule["properties"]["provisioningState"] = json!("Succeeded");
+            }
+        }
+    }
+    s.resources.insert(key.to_string(), r.clone());
+    let op = uuid::Uuid::new_v4().to_string();
+    s.operations
+        .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
+    (
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        vec![
+            (
+                "Azure-AsyncOperation".into(),
+                format!("{base}/operations/{op}"),
+            ),
+            ("Retry-After".into(), "0".into()),
+        ],
+        r,
+    )
+}
+
 /// PUT of a network interface or VM, PATCH of a VM: stored as Azure shows them, answered 201/200
 /// with an `Azure-AsyncOperation` to poll.
 #[allow(clippy::too_many_arguments)]
@@ -1027,11 +1114,38 @@ fn vm_or_nic(
                 "{path}/ipConfigurations/{}",
                 cfg["name"].as_str().unwrap_or("ipconfig1")
             ));
-            json!({
+            for (field, what) in [
+                (
+                    &cfg["properties"]["publicIPAddress"]["id"],
+                    "public IP address",
+                ),
+                (
+                    &body["properties"]["networkSecurityGroup"]["id"],
+                    "network security group",
+                ),
+            ] {
+                if let Some(id) = field.as_str()
+                    && !s.resources.contains_key(&id.to_ascii_lowercase())
+                {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "InvalidResourceReference",
+                        &format!(
+                            "The {what} {id} referenced by the network interface was not found."
+                        ),
+                    );
+                }
+            }
+            let mut nic = json!({
                 "id": path, "name": segments[7], "type": "Microsoft.Network/networkInterfaces",
                 "location": body["location"], "tags": body.get("tags").cloned().unwrap_or(json!({})),
                 "properties": {"ipConfigurations": [cfg], "provisioningState": "Succeeded"},
-            })
+            });
+            if !body["properties"]["networkSecurityGroup"].is_null() {
+                nic["properties"]["networkSecurityGroup"] =
+                    body["properties"]["networkSecurityGroup"].clone();
+            }
+            nic
         }
         ("vm", Method::PUT) => {
             let nic = body["properties"]["networkProfile"]["networkInterfaces"][0]["id"]

@@ -1,5 +1,7 @@
 //! `azure.virtual_machine`: a Linux VM (SSH key only, no password) with the network interface
-//! it owns, a system-assigned managed identity, and role assignments for that identity.
+//! it owns, optionally a Standard static public IP and a network security group on that
+//! interface, cloud-init `custom_data`, a system-assigned managed identity, and role assignments
+//! for that identity.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +18,7 @@ use super::AzureProvider;
 use super::service_principal::ROLE_ASSIGNMENT_TYPE;
 use crate::kinds::{Handler, Kind};
 use crate::model::schema::{
-    Default, KindSchema, Output, PriceRule, Prop, STRING, TAGS, Type, no_rules,
+    Default, KindSchema, Output, PORT, PriceRule, Prop, STRING, TAGS, Type, no_rules,
 };
 use crate::providers::ReadItem;
 use crate::providers::kind::{self, ReadResult as KindRead};
@@ -35,6 +37,18 @@ const VM_IMAGE: &[Prop] = &[
     Prop::new("sku", STRING, "Image SKU, e.g. server.").required(),
     Prop::new("version", STRING, "Image version.").default(Default::Str("latest")),
 ];
+
+const INBOUND: &[Prop] = &[
+    Prop::new("port", PORT, "TCP port allowed in.").required(),
+    Prop::new(
+        "from",
+        STRING,
+        "Source: a CIDR (203.0.113.0/24), an address, or a service tag such as Internet.",
+    )
+    .default(Default::Str("Internet")),
+];
+
+const INBOUND_RULE: Type = Type::Object(INBOUND);
 
 const VM_IDENTITY: &[Prop] = &[Prop::new(
     "system_assigned",
@@ -72,6 +86,24 @@ pub const SCHEMA: KindSchema = KindSchema {
         Prop::new("subnet_id", STRING, "Subnet of its network interface.")
             .required()
             .replace(),
+        Prop::new(
+            "custom_data",
+            STRING,
+            "cloud-init user data (converge base64-encodes it); never read back; a change replaces the VM.",
+        )
+        .replace(),
+        Prop::new(
+            "public_ip",
+            Type::Bool,
+            "A Standard static public IP address on its network interface (output `public_ip`).",
+        )
+        .default(Default::Bool(false)),
+        Prop::new(
+            "inbound",
+            Type::List(&INBOUND_RULE),
+            "TCP traffic allowed in, e.g. [{ port: 22, from: 203.0.113.0/24 }]: a network security group on its network interface (Azure's default rules deny the rest from the Internet).",
+        )
+        .default(Default::EmptyList),
         Prop::new("identity", Type::Object(VM_IDENTITY), "Managed identity.")
             .default(Default::EmptyMap),
         Prop::new(
@@ -94,6 +126,10 @@ pub const SCHEMA: KindSchema = KindSchema {
         },
         Output {
             name: "private_ip",
+            ty: STRING,
+        },
+        Output {
+            name: "public_ip",
             ty: STRING,
         },
     ],
@@ -193,6 +229,112 @@ pub fn nic_id(vm_id: &str) -> String {
     format!("{group}/providers/Microsoft.Network/networkInterfaces/{name}-nic")
 }
 
+/// The public IP address converge manages with the VM (when `public_ip: true`).
+pub fn public_ip_id(vm_id: &str) -> String {
+    sibling(vm_id, "publicIPAddresses", "ip")
+}
+
+/// The network security group converge manages with the VM (when it has `inbound` rules).
+pub fn nsg_id(vm_id: &str) -> String {
+    sibling(vm_id, "networkSecurityGroups", "nsg")
+}
+
+fn sibling(vm_id: &str, collection: &str, suffix: &str) -> String {
+    let (group, name) = vm_id
+        .split_once("/providers/Microsoft.Compute/virtualMachines/")
+        .unwrap_or((vm_id, ""));
+    format!("{group}/providers/Microsoft.Network/{collection}/{name}-{suffix}")
+}
+
+/// The `inbound` rules as the security group's rules, priorities 100, 101, … in file order.
+fn security_rules(p: &Value) -> Json {
+    let rules: Vec<Json> = p
+        .get("inbound")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "name": format!("converge-inbound-{i}"),
+                "properties": {
+                    "protocol": "Tcp",
+                    "sourcePortRange": "*",
+                    "destinationPortRange": r.get("port").as_i64().unwrap_or(0).to_string(),
+                    "sourceAddressPrefix": text(r, "from"),
+                    "destinationAddressPrefix": "*",
+                    "access": "Allow",
+                    "priority": 100 + i,
+                    "direction": "Inbound",
+                },
+            })
+        })
+        .collect();
+    Json::Array(rules)
+}
+
+fn wants_public_ip(p: &Value) -> bool {
+    p.get("public_ip").as_bool().unwrap_or(false)
+}
+
+fn wants_nsg(p: &Value) -> bool {
+    p.get("inbound").as_list().is_some_and(|l| !l.is_empty())
+}
+
+/// The public IP and security group the files ask for, then the NIC that uses them.
+async fn put_network(arm: &Arm, vm_id: &str, p: &Value) -> Result<(), ProviderError> {
+    let location = text(p, "location");
+    if wants_public_ip(p) {
+        arm.write(
+            Method::PUT,
+            &public_ip_id(vm_id),
+            super::NETWORK_API,
+            &json!({
+                "location": location, "tags": tags(p),
+                "sku": {"name": "Standard", "tier": "Regional"},
+                "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
+            }),
+        )
+        .await?;
+    }
+    if wants_nsg(p) {
+        arm.write(
+            Method::PUT,
+            &nsg_id(vm_id),
+            super::NETWORK_API,
+            &json!({"location": location, "tags": tags(p), "properties": {"securityRules": security_rules(p)}}),
+        )
+        .await?;
+    }
+    let mut ip_config =
+        json!({"subnet": {"id": text(p, "subnet_id")}, "privateIPAllocationMethod": "Dynamic"});
+    if wants_public_ip(p) {
+        ip_config["publicIPAddress"] = json!({"id": public_ip_id(vm_id)});
+    }
+    let mut nic = json!({
+        "location": location,
+        "tags": tags(p),
+        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_config}]},
+    });
+    if wants_nsg(p) {
+        nic["properties"]["networkSecurityGroup"] = json!({"id": nsg_id(vm_id)});
+    }
+    arm.write(Method::PUT, &nic_id(vm_id), super::NETWORK_API, &nic)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the public IP or security group the files no longer ask for (after the NIC let go).
+async fn remove_unwanted(arm: &Arm, vm_id: &str, p: &Value) -> Result<(), ProviderError> {
+    if !wants_public_ip(p) {
+        arm.delete(&public_ip_id(vm_id), super::NETWORK_API).await?;
+    }
+    if !wants_nsg(p) {
+        arm.delete(&nsg_id(vm_id), super::NETWORK_API).await?;
+    }
+    Ok(())
+}
+
 fn tags(p: &Value) -> Json {
     p.get("tags").to_plain_json()
 }
@@ -227,20 +369,7 @@ pub async fn create(
         .await?;
     }
     let nic = nic_id(vm_id);
-    arm.write(
-        Method::PUT,
-        &nic,
-        super::NETWORK_API,
-        &json!({
-            "location": text(p, "location"),
-            "tags": tags(p),
-            "properties": {"ipConfigurations": [{
-                "name": "ipconfig1",
-                "properties": {"subnet": {"id": text(p, "subnet_id")}, "privateIPAllocationMethod": "Dynamic"},
-            }]},
-        }),
-    )
-    .await?;
+    put_network(arm, vm_id, p).await?;
     let user = text(p, "admin_username");
     let image = p.get("image");
     let mut body = json!({
@@ -269,6 +398,12 @@ pub async fn create(
     if system_assigned(p) {
         body["identity"] = json!({"type": "SystemAssigned"});
     }
+    let custom_data = text(p, "custom_data");
+    if !custom_data.is_empty() {
+        use base64::Engine;
+        body["properties"]["osProfile"]["customData"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(custom_data));
+    }
     let vm = arm.write(Method::PUT, vm_id, COMPUTE_API, &body).await?;
     let principal = vm["identity"]["principalId"]
         .as_str()
@@ -284,27 +419,38 @@ pub async fn create(
         )
         .await?;
     }
-    let private_ip = private_ip(arm, &nic).await?;
+    let (private_ip, public_ip) = addresses(arm, vm_id).await?;
     Ok(Applied {
         remote_id: vm_id.to_string(),
-        outputs: outputs(vm_id, &principal, &private_ip),
+        outputs: outputs(vm_id, &principal, &private_ip, public_ip.as_deref()),
     })
 }
 
-fn outputs(id: &str, principal: &str, ip: &str) -> Value {
-    Value::from_json(&json!({"id": id, "principal_id": principal, "private_ip": ip}))
+fn outputs(id: &str, principal: &str, ip: &str, public_ip: Option<&str>) -> Value {
+    Value::from_json(
+        &json!({"id": id, "principal_id": principal, "private_ip": ip, "public_ip": public_ip}),
+    )
 }
 
-async fn private_ip(arm: &Arm, nic: &str) -> Result<String, ProviderError> {
-    Ok(arm
-        .get(nic, super::NETWORK_API)
+/// The NIC's private address and, when it has one, its public IP's address.
+async fn addresses(arm: &Arm, vm_id: &str) -> Result<(String, Option<String>), ProviderError> {
+    let nic = arm
+        .get(&nic_id(vm_id), super::NETWORK_API)
         .await?
-        .and_then(|n| {
-            n["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .unwrap_or_default())
+        .unwrap_or(Json::Null);
+    let config = &nic["properties"]["ipConfigurations"][0]["properties"];
+    let private = config["privateIPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let public = match config["publicIPAddress"]["id"].as_str() {
+        Some(id) => arm
+            .get(id, super::NETWORK_API)
+            .await?
+            .and_then(|ip| ip["properties"]["ipAddress"].as_str().map(str::to_string)),
+        None => None,
+    };
+    Ok((private, public))
 }
 
 /// Reads the VM (404: gone), its NIC's subnet and the identity's role assignments.
@@ -317,6 +463,35 @@ pub async fn read(arm: &Arm, vm_id: &str, prior: &Value) -> Result<Option<Live>,
         .await?
         .unwrap_or(Json::Null);
     let ip_config = &nic["properties"]["ipConfigurations"][0]["properties"];
+    let public_ip = match ip_config["publicIPAddress"]["id"].as_str() {
+        Some(id) => arm
+            .get(id, super::NETWORK_API)
+            .await?
+            .and_then(|ip| ip["properties"]["ipAddress"].as_str().map(str::to_string)),
+        None => None,
+    };
+    let inbound: Vec<Json> = match nic["properties"]["networkSecurityGroup"]["id"].as_str() {
+        Some(id) => {
+            let nsg = arm.get(id, super::NETWORK_API).await?.unwrap_or(Json::Null);
+            let mut rules: Vec<&Json> = nsg["properties"]["securityRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["properties"]["direction"] == "Inbound")
+                .collect();
+            rules.sort_by_key(|r| r["properties"]["priority"].as_i64().unwrap_or(0));
+            rules
+                .iter()
+                .map(|r| {
+                    let port = r["properties"]["destinationPortRange"]
+                        .as_str()
+                        .and_then(|p| p.parse::<i64>().ok());
+                    json!({"port": port, "from": r["properties"]["sourceAddressPrefix"]})
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let principal = vm["identity"]["principalId"]
         .as_str()
         .unwrap_or("")
@@ -345,6 +520,8 @@ pub async fn read(arm: &Arm, vm_id: &str, prior: &Value) -> Result<Option<Live>,
             "admin_username": props["osProfile"]["adminUsername"],
             "ssh_public_key": keys[0]["keyData"],
             "subnet_id": ip_config["subnet"]["id"],
+            "public_ip": !ip_config["publicIPAddress"]["id"].is_null(),
+            "inbound": inbound,
             "identity": {"system_assigned": vm["identity"]["type"].as_str().is_some_and(|t| t.contains("SystemAssigned"))},
             "role_assignments": held.iter().map(|(r, s)| json!({"role": r, "scope": s})).collect::<Vec<_>>(),
             "tags": vm.get("tags").cloned().unwrap_or(json!({})),
@@ -353,11 +530,19 @@ pub async fn read(arm: &Arm, vm_id: &str, prior: &Value) -> Result<Option<Live>,
             id,
             &principal,
             ip_config["privateIPAddress"].as_str().unwrap_or(""),
+            public_ip.as_deref(),
         ),
+    }))
+    .map(|live| live.map(|mut l| {
+        // ARM never returns customData: it reads as last applied.
+        if let Value::Map(m) = &mut l.properties {
+            m.insert("custom_data".into(), prior.get("custom_data").clone());
+        }
+        l
     }))
 }
 
-/// Size, tags, identity and role assignments in place.
+/// Size, tags, identity, role assignments, the public IP and inbound rules in place.
 pub async fn update(
     arm: &Arm,
     vm_id: &str,
@@ -385,9 +570,18 @@ pub async fn update(
         )
         .await?;
     }
+    let network_changed = !prior.get("public_ip").same_as(p.get("public_ip"))
+        || !prior.get("inbound").same_as(p.get("inbound"))
+        || !prior.get("tags").same_as(p.get("tags"));
+    if network_changed {
+        put_network(arm, vm_id, p).await?;
+        remove_unwanted(arm, vm_id, p).await?;
+    }
+    let (_, public_ip) = addresses(arm, vm_id).await?;
     let mut outputs = prior_outputs.clone();
     if let Value::Map(m) = &mut outputs {
         m.insert("principal_id".into(), Value::str(principal));
+        m.insert("public_ip".into(), public_ip.into());
     }
     Ok(Applied {
         remote_id: vm_id.to_string(),
@@ -416,5 +610,7 @@ pub async fn delete(arm: &Arm, vm_id: &str, prior: &Value) -> Result<(), Provide
         }
     }
     arm.delete(vm_id, COMPUTE_API).await?;
-    arm.delete(&nic_id(vm_id), super::NETWORK_API).await
+    arm.delete(&nic_id(vm_id), super::NETWORK_API).await?;
+    arm.delete(&public_ip_id(vm_id), super::NETWORK_API).await?;
+    arm.delete(&nsg_id(vm_id), super::NETWORK_API).await
 }
