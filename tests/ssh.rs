@@ -3,12 +3,15 @@
 //! fingerprint; `accept_new` records it, after which commands run; a hashed known_hosts entry
 //! for `[host]:port` is understood; a changed key is refused with both fingerprints even when new
 //! keys are accepted; a wrong key does not log in; stdin reaches the command byte for byte; an
-//! inline private key's 0600 file is gone when the session is.
+//! inline private key's 0600 file is gone when the session is. First contact waits for SSH, then
+//! names every missing piece (Docker, its group, nginx, the sudo rule, a failed cloud-init) with
+//! the command that fixes it; the host's tools are scripts on a PATH the test's sshd sets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use converge::hosts::known_hosts::{HostKeyError, Verdict};
+use converge::hosts::preflight::{self, PreflightError};
 use converge::hosts::ssh::{PrivateKey, Session, SshError, Target};
 
 fn keygen(path: &Path) {
@@ -44,7 +47,19 @@ struct Sshd {
 
 impl Sshd {
     fn start() -> Sshd {
+        Sshd::start_with_path(None)
+    }
+
+    /// With `path`, the sessions' PATH is `path` then the system's (the host's own tools).
+    fn start_with_path(path: Option<&Path>) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(path) = path {
+            std::fs::write(
+                dir.path().join("path"),
+                format!("SetEnv PATH={}:/usr/bin:/bin\n", path.display()),
+            )
+            .unwrap();
+        }
         keygen(&dir.path().join("client"));
         std::fs::copy(
             dir.path().join("client.pub"),
@@ -66,10 +81,11 @@ impl Sshd {
             keygen(&host_key);
         }
         let config = dir.join("sshd_config");
+        let extra = std::fs::read_to_string(dir.join("path")).unwrap_or_default();
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n{extra}",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 dir.join("authorized_keys").display()
@@ -264,4 +280,126 @@ async fn a_wrong_key_does_not_log_in_and_stdin_reaches_the_command_exactly() {
         !key_file.exists(),
         "the key file is removed with the session"
     );
+}
+
+/// A host's tools as scripts: `docker` (answering `version` with `server`, or failing as a user
+/// outside the docker group does), `nginx`, `sudo` (allowing `allowed` commands) and `cloud-init`
+/// (ending with `status`), each left out when `None`.
+fn fake_tools(
+    dir: &Path,
+    docker: Option<&str>,
+    nginx: bool,
+    sudo_allows: Option<&[&str]>,
+    cloud_init: Option<&str>,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let write = |name: &str, body: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    match docker {
+        Some("noaccess") => write(
+            "docker",
+            "echo 'permission denied while trying to connect to the Docker daemon socket' >&2; exit 1\n".into(),
+        ),
+        Some(version) => write("docker", format!("echo {version}\n")),
+        None => {}
+    }
+    if nginx {
+        write("nginx", "echo 'nginx version: nginx/1.22.1' >&2\n".into());
+    }
+    if let Some(allowed) = sudo_allows {
+        let cases: String = allowed
+            .iter()
+            .map(|c| format!("  \"-n -l {c}\") exit 0 ;;\n"))
+            .collect();
+        write(
+            "sudo",
+            format!("case \"$*\" in\n{cases}  *) exit 1 ;;\nesac\n"),
+        );
+    }
+    if let Some(status) = cloud_init {
+        write(
+            "cloud-init",
+            format!("[ \"$2\" = --wait ] && sleep 1\necho 'status: {status}'\n"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn first_contact_waits_for_ssh_and_cloud_init_then_finds_a_ready_host() {
+    let tools = tempfile::tempdir().unwrap();
+    fake_tools(
+        tools.path(),
+        Some("27.5.1"),
+        true,
+        Some(preflight::ROOT_COMMANDS),
+        Some("done"),
+    );
+    let sshd = Sshd::start_with_path(Some(tools.path()));
+    preflight::wait_for_ssh(&sshd.target(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let facts = preflight::check(&session, "deploy").await.unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "waited for cloud-init"
+    );
+    assert_eq!(facts.docker, "27.5.1");
+    assert_eq!(facts.nginx, "nginx version: nginx/1.22.1");
+    assert_eq!(facts.cloud_init.as_deref(), Some("done"));
+
+    // A host that never answers: the wait ends with the address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let nobody = converge::hosts::ssh::Target {
+        address: "127.0.0.1".into(),
+        port,
+        user: "deploy".into(),
+    };
+    let waited = preflight::wait_for_ssh(&nobody, std::time::Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(waited, PreflightError::NoSsh { .. }), "{waited}");
+}
+
+#[tokio::test]
+async fn first_contact_names_every_missing_piece_with_its_fix() {
+    let tools = tempfile::tempdir().unwrap();
+    // Docker installed but not reachable, no nginx on the PATH, a sudo that allows nothing,
+    // and a cloud-init that failed.
+    fake_tools(
+        tools.path(),
+        Some("noaccess"),
+        false,
+        Some(&[]),
+        Some("error"),
+    );
+    let sshd = Sshd::start_with_path(Some(tools.path()));
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+        .await
+        .unwrap();
+    let err = preflight::check(&session, "deploy").await.unwrap_err();
+    let text = err.to_string();
+    let PreflightError::Missing { missing, .. } = &err else {
+        panic!("{text}");
+    };
+    assert!(text.contains("cloud-init ended `error`"), "{text}");
+    assert!(text.contains("sudo usermod -aG docker deploy"), "{text}");
+    assert!(text.contains(&preflight::sudoers_line("deploy")), "{text}");
+    assert!(text.contains("`/usr/sbin/nginx -s reload`"), "{text}");
+    // nginx is named only where the machine running the test has none in /usr/sbin either.
+    let expected = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        3
+    } else {
+        4
+    };
+    assert_eq!(missing.len(), expected, "{missing:?}");
 }

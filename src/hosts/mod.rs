@@ -3,4 +3,5 @@
 //! rules) and `known_hosts.rs` (the host-key checks that come before any command).
 
 pub mod known_hosts;
+pub mod preflight;
 pub mod ssh;
