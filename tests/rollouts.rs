@@ -741,11 +741,11 @@ async fn the_test_listener_reaches_only_the_new_revision_during_a_canary() {
     let f = Fixture::new(
         r#"        strategy: canary
         steps: [10, 50, 100]
-        bake: 1s
-        interval: 200ms
+        bake: 5s
+        interval: 300ms
         traffic: { listener_arn: "${listener.arn}", test_listener_arn: "${test_listener.arn}", target_groups: ["${blue.arn}", "${green.arn}"] }
         health:
-          http: { url: "HEALTH_URL", failures: 2, timeout: 1s }"#,
+          http: { url: "HEALTH_URL", failures: 4, timeout: 1s }"#,
     )
     .await;
     assert_eq!(f.weights_on(8080).await, (100, 0));
@@ -763,11 +763,13 @@ async fn the_test_listener_reaches_only_the_new_revision_during_a_canary() {
     let run = finish(child).expect(1);
     assert!(
         run.stderr()
-            .contains("health.http: 2 consecutive failures, last: 503"),
+            .contains("health.http: 4 consecutive failures, last: 503"),
         "{}",
         run.stderr()
     );
-    // (The two listeners are read one after the other, so a sample can straddle a change.)
+    // (The two listeners are read one after the other, so a sample can straddle a change; four
+    // failures 300 ms apart keep the test listener on the new group for about a second, long
+    // enough to be sampled on a loaded machine.)
     assert!(
         seen.iter().any(|(_, test)| *test == (0, 100)),
         "during the rollout the test listener forwards to the new group only: {seen:?}"

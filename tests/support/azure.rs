@@ -1009,6 +1009,30 @@ fn authorization(
     }
 }
 
+/// Stores `r` at `key` and answers as ARM's long-running PUT: 201 (200 when it `existed`) with an
+/// `Azure-AsyncOperation` that has already succeeded.
+fn stored(s: &mut State, base: &str, key: &str, existed: bool, r: Value) -> Answer {
+    s.resources.insert(key.to_string(), r.clone());
+    let op = uuid::Uuid::new_v4().to_string();
+    s.operations
+        .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
+    (
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        vec![
+            (
+                "Azure-AsyncOperation".into(),
+                format!("{base}/operations/{op}"),
+            ),
+            ("Retry-After".into(), "0".into()),
+        ],
+        r,
+    )
+}
+
 /// PUT of a public IP address (a Standard static one gets an address at once) or a network
 /// security group (its rules get ids), answered as ARM's long-running PUT.
 #[allow(clippy::too_many_arguments)]
@@ -1058,25 +1082,7 @@ fn network_part(
             }
         }
     }
-    s.resources.insert(key.to_string(), r.clone());
-    let op = uuid::Uuid::new_v4().to_string();
-    s.operations
-        .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
-    (
-        if existed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        vec![
-            (
-                "Azure-AsyncOperation".into(),
-                format!("{base}/operations/{op}"),
-            ),
-            ("Retry-After".into(), "0".into()),
-        ],
-        r,
-    )
+    stored(s, base, key, existed, r)
 }
 
 /// PUT of a network interface or VM, PATCH of a VM: stored as Azure shows them, answered 201/200
@@ -1196,25 +1202,7 @@ fn vm_or_nic(
             r
         }
     };
-    s.resources.insert(key.to_string(), r.clone());
-    let op = uuid::Uuid::new_v4().to_string();
-    s.operations
-        .insert(op.clone(), json!({"id": op, "status": "Succeeded"}));
-    (
-        if existed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        vec![
-            (
-                "Azure-AsyncOperation".into(),
-                format!("{base}/operations/{op}"),
-            ),
-            ("Retry-After".into(), "0".into()),
-        ],
-        r,
-    )
+    stored(s, base, key, existed, r)
 }
 
 /// Checks a Cost Management `QueryDefinition` (2023-03-01). The shared spec corpus has no
