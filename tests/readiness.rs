@@ -462,7 +462,8 @@ async fn a_failed_hook_shows_the_last_lines_of_its_log_stream_with_secrets_maske
         "variables:\n  db_password: { default: \"pw-Zq81\", sensitive: true }\n",
     );
     // The task runs 8 s (the hook may take 20 s): time enough to write its log on a loaded machine.
-    r.project.edit("environments/rl.yaml", "timeout: 5s", "timeout: 20s");
+    r.project
+        .edit("environments/rl.yaml", "timeout: 5s", "timeout: 20s");
     r.moto.simulate(
         json!({ "rules": [{ "command": "alembic upgrade", "exit_code": 3, "after": 8 }] }),
     );
