@@ -197,12 +197,7 @@ async fn falkordb_proxy_applies_everywhere_switches_over_and_rolls_back_a_failin
     assert!(to_restore.as_secs() < 120, "{to_restore:?}");
 
     // The old revision is still the only one: ECS lists one task set, on the first revision.
-    let sdk = moto.sdk().await;
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(&sdk)
-            .region(aws_sdk_ecs::config::Region::new("us-east-2"))
-            .build(),
-    );
+    let ecs = aws_sdk_ecs::Client::new(&sdk_in(&moto, "us-east-2").await);
     let services = ecs
         .describe_services()
         .cluster("falkordb-proxy-staging")

@@ -260,30 +260,23 @@ impl Value {
         }
     }
 
-    /// The text of every secret inside (sensitive strings, and sensitive numbers as written),
-    /// so that text from elsewhere (a task's log) can be masked before it is shown.
+    /// The text of every secret inside: each string and number at or below a sensitive value
+    /// (a sensitive map's every entry is secret), so that text from elsewhere (a task's log) can
+    /// be masked before it is shown.
     pub fn sensitive_texts(&self) -> Vec<String> {
-        match self {
-            Value::Sensitive(v) => match v.reveal() {
-                Value::String(s) if !s.is_empty() => vec![s.clone()],
-                Value::Number(n) => vec![n.to_string()],
-                other => other.sensitive_texts_within(),
-            },
-            other => other.sensitive_texts_within(),
-        }
+        let mut out = Vec::new();
+        self.collect_secrets(false, &mut out);
+        out
     }
 
-    fn sensitive_texts_within(&self) -> Vec<String> {
+    fn collect_secrets(&self, secret: bool, out: &mut Vec<String>) {
         match self {
-            Value::List(l) => l.iter().flat_map(Value::sensitive_texts).collect(),
-            Value::Map(m) => m.values().flat_map(Value::sensitive_texts).collect(),
-            Value::Sensitive(v) => v
-                .to_plain_json()
-                .to_string()
-                .lines()
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
+            Value::Sensitive(v) => v.collect_secrets(true, out),
+            Value::String(s) if secret && !s.is_empty() => out.push(s.clone()),
+            Value::Number(n) if secret => out.push(n.to_string()),
+            Value::List(l) => l.iter().for_each(|v| v.collect_secrets(secret, out)),
+            Value::Map(m) => m.values().for_each(|v| v.collect_secrets(secret, out)),
+            _ => {}
         }
     }
 
@@ -401,6 +394,31 @@ impl FromIterator<(String, Value)> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_leaf_below_a_sensitive_value_is_a_secret_text() {
+        let v: Value = [
+            ("plain".to_string(), Value::str("visible")),
+            ("token".to_string(), Value::str("tok-1").into_sensitive()),
+            (
+                "env".to_string(),
+                Value::Map(
+                    [
+                        ("A".to_string(), Value::str("pw-a")),
+                        ("N".to_string(), Value::int(4242)),
+                    ]
+                    .into_iter()
+                    .collect(),
+                )
+                .into_sensitive(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let mut texts = v.sensitive_texts();
+        texts.sort();
+        assert_eq!(texts, ["4242", "pw-a", "tok-1"]);
+    }
 
     #[test]
     fn secrets_are_stored_as_digests_and_still_compare() {
