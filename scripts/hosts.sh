@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# What the tests of apps on hosts need on this machine (issue 15): OpenSSH's server, run by each
-# test on a loopback port of its own with a generated host key (no system-wide sshd is started).
-# Installs Debian's package when absent. Quiet on success; on failure prints why and exits 1.
+# What the tests of apps on hosts need on this machine (issue 15): OpenSSH's server, nginx and
+# Debian's docker-registry, each run by a test on loopback ports of its own (no system-wide
+# service is started), sudo for the deploy user's root steps, busybox-static for the test image
+# (built FROM scratch: this machine can pull no image) and htpasswd for the registry's basic
+# auth. Installs Debian's packages when absent. Quiet on success; on failure prints why, exits 1.
 set -euo pipefail
 log="$(mktemp -t converge-hosts.XXXXXX)"
 trap 'rm -f "$log"' EXIT
 fail() { echo "error: scripts/hosts.sh: $*" >&2; [[ -s "$log" ]] && sed 's/^/  | /' "$log" >&2; exit 1; }
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 
-if [[ ! -x /usr/sbin/sshd ]]; then
-  # A policy-rc.d that says no keeps the package from starting a system sshd on port 22 (one the
-  # machine already has is left as it is).
+need=()
+[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+[[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+[[ -x /usr/bin/docker-registry ]] || need+=(docker-registry)
+[[ -x /usr/bin/sudo ]] || need+=(sudo)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+if (( ${#need[@]} )); then
+  # A policy-rc.d that says no keeps the packages from starting a system sshd, nginx or registry
+  # (ones the machine already runs are left as they are).
   made_policy=""
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
@@ -18,13 +27,26 @@ if [[ ! -x /usr/sbin/sshd ]]; then
     made_policy=1
   fi
   { as_root apt-get update -qq \
-      && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq openssh-server; } >"$log" 2>&1 \
-    || { [[ -n $made_policy ]] && as_root rm -f /usr/sbin/policy-rc.d; fail "could not install Debian's openssh-server package"; }
+      && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}"; } >"$log" 2>&1 \
+    || { [[ -n $made_policy ]] && as_root rm -f /usr/sbin/policy-rc.d; fail "could not install Debian's ${need[*]}"; }
   [[ -n $made_policy ]] && as_root rm -f /usr/sbin/policy-rc.d
 fi
-[[ -x /usr/sbin/sshd ]] || fail "/usr/sbin/sshd is missing after installing openssh-server"
+for tool in /usr/sbin/sshd /usr/sbin/nginx /usr/bin/docker-registry /usr/bin/sudo /bin/busybox; do
+  [[ -x $tool ]] || fail "$tool is missing after installing ${need[*]}"
+done
+command -v htpasswd >/dev/null || fail "htpasswd is missing (Debian's apache2-utils)"
 # sshd's privilege-separation directory (the package's service unit makes it at boot).
 [[ -d /run/sshd ]] || as_root mkdir -p -m 0755 /run/sshd
 for tool in ssh ssh-keygen ssh-keyscan; do
   command -v "$tool" >/dev/null || fail "$tool is missing (Debian's openssh-client)"
 done
+# The host tests log in as a non-root deploy user in the docker group, as converge's hosts do
+# (README, "Apps on hosts"); /etc/converge holds its apps' 0600 env files.
+if ! id converge-deploy >/dev/null 2>&1; then
+  as_root useradd --create-home --shell /bin/sh --groups docker converge-deploy >"$log" 2>&1 \
+    || fail "could not create the test deploy user converge-deploy"
+fi
+id -nG converge-deploy | grep -qw docker || as_root usermod -aG docker converge-deploy
+# No password, and not locked: sshd without PAM refuses a locked account even to a key.
+[[ "$(as_root getent shadow converge-deploy | cut -d: -f2)" == "*" ]] || as_root usermod -p '*' converge-deploy
+as_root install -d -o converge-deploy -g converge-deploy -m 0700 /etc/converge

@@ -23,6 +23,8 @@ pub enum Handler {
     Aws(&'static dyn kind::Handler<AwsProvider>),
     /// An Azure kind.
     Azure(&'static dyn kind::Handler<AzureProvider>),
+    /// A kind on hosts reached over SSH.
+    Host(&'static dyn kind::Handler<crate::hosts::app::HostProvider>),
 }
 
 impl Handler {
@@ -31,6 +33,7 @@ impl Handler {
         match self {
             Handler::Aws(_) => "aws",
             Handler::Azure(_) => "azure",
+            Handler::Host(_) => "host",
         }
     }
 }
@@ -52,6 +55,7 @@ pub const ALL: &[&Kind] = &[
     &azure::virtual_network::KIND,
     &azure::service_principal::KIND,
     &azure::virtual_machine::KIND,
+    &crate::hosts::app::provider::KIND,
 ];
 
 /// A registered kind by name.
@@ -118,7 +122,9 @@ mod tests {
         }
         let table_rows = readme
             .lines()
-            .filter(|l| l.starts_with("| `aws.") || l.starts_with("| `azure."))
+            .filter(|l| {
+                l.starts_with("| `aws.") || l.starts_with("| `azure.") || l.starts_with("| `host.")
+            })
             .filter(|l| l.split('|').count() == 5)
             .count();
         assert_eq!(

@@ -585,6 +585,16 @@ async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<App
 /// A create that the rollout engine carries: a service kind deployed `rolling` that waits
 /// (the default), so apply follows CreateService's deployment until it is COMPLETED.
 fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
+    if r.kind.kind == HOST_APP {
+        return host_rollout(
+            &r.address,
+            String::new(),
+            Value::Null,
+            Value::Null,
+            &r.properties,
+        )
+        .ok();
+    }
     r.kind.prop("rollout")?;
     let spec = RolloutSpec::from_properties(&r.properties).ok()?;
     (!spec.shifts_traffic() && spec.wait).then(|| RolloutRequest {
@@ -595,6 +605,30 @@ fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
         desired: r.properties.clone(),
         spec,
         undo: None,
+        on_hosts: false,
+    })
+}
+
+/// The kind whose every deploy is a rollout on its hosts.
+const HOST_APP: &str = "host.app";
+
+/// The rollout of a host app to `desired`.
+fn host_rollout(
+    address: &Address,
+    remote_id: String,
+    prior: Value,
+    prior_outputs: Value,
+    desired: &Value,
+) -> Result<RolloutRequest, String> {
+    Ok(RolloutRequest {
+        address: address.clone(),
+        remote_id,
+        prior,
+        prior_outputs,
+        desired: desired.clone(),
+        spec: crate::hosts::app::spec::rollout_spec(desired)?,
+        undo: None,
+        on_hosts: true,
     })
 }
 
@@ -603,15 +637,11 @@ async fn run_rollout(
     inputs: &Inputs<'_>,
     r: &RolloutRequest,
 ) -> Result<Option<Applied>, StepError> {
-    let aws = inputs
-        .registry
-        .aws()
-        .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
     let ctx = RolloutContext::for_environment(
         inputs.env,
         inputs.store,
         inputs.audit,
-        aws,
+        inputs.registry.aws(),
         inputs.operation,
         inputs.interrupt,
         inputs.notice,
@@ -690,6 +720,23 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 (None, None) => (Value::Null, Value::Null),
             };
             let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
+            if resource.kind.kind == HOST_APP
+                && crate::hosts::app::spec::needs_deploy(&prior, &properties)
+            {
+                return match host_rollout(
+                    &step.address,
+                    remote_id,
+                    prior,
+                    prior_outputs,
+                    &properties,
+                ) {
+                    Ok(r) => Request::Rollout(Box::new(r)),
+                    Err(e) => Request::Invalid(ProviderError::Invalid(format!(
+                        "{}: rollout: {e}",
+                        step.address
+                    ))),
+                };
+            }
             // A kind whose schema has a `rollout` block is rolled out when it needs a new
             // revision (a rolling one with `wait: false` is updated and left to the cloud).
             if resource.kind.prop("rollout").is_some()
@@ -716,6 +763,7 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                             desired: properties,
                             spec,
                             undo: None,
+                            on_hosts: false,
                         }));
                     }
                     Ok(_) => {}

@@ -72,6 +72,10 @@ struct GlobalArgs {
     /// promoted from (`promotion.from`), recording REASON in the audit trail.
     #[arg(long, value_name = "REASON", global = true)]
     allow_unpromoted: Option<String>,
+    /// Record the SSH host key of a host converge has not met yet (OpenSSH's accept-new;
+    /// audited) instead of refusing it. A changed key is refused all the same.
+    #[arg(long, global = true)]
+    accept_new_host_keys: bool,
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,
@@ -197,6 +201,12 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     };
     output::setup(cli.global.no_color, cli.global.verbose, cli.global.quiet);
     output::set_root(&cli.global.root);
+    // New host keys are recorded only by commands that write the audit trail.
+    crate::hosts::app::configure(crate::hosts::app::HostOptions {
+        root: cli.global.root.clone(),
+        accept_new: cli.global.accept_new_host_keys
+            && matches!(cli.command, Command::Apply(_) | Command::Destroy(_)),
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -69,7 +69,7 @@ async fn roll_back(
         env,
         store,
         audit,
-        aws,
+        Some(aws),
         "pause timeout",
         &interrupt,
         &report,
@@ -93,6 +93,7 @@ async fn roll_back(
             desired: row.properties.clone(),
             spec,
             undo: None,
+            on_hosts: false,
         };
         crate::rollout::expire_pause(&ctx, &req)
             .await

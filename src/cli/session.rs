@@ -77,6 +77,30 @@ pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
         },
     )
     .await
+    .with_hosts(crate::hosts::app::HostProvider::new(host_logins(env)))
+}
+
+/// Each host app's `ssh` block as the files give it (its key from a variable), for reads:
+/// state keeps only the key's digest.
+fn host_logins(
+    env: &Environment,
+) -> std::collections::BTreeMap<crate::model::Address, crate::model::Value> {
+    struct Unknown;
+    impl crate::model::Lookup for Unknown {
+        fn lookup(&self, _: &crate::model::Reference) -> crate::model::Value {
+            crate::model::Value::Unknown
+        }
+    }
+    env.resources
+        .values()
+        .filter(|r| r.kind.kind == "host.app")
+        .map(|r| {
+            (
+                r.address.clone(),
+                r.desired(&Unknown, &env.name).get("ssh").clone(),
+            )
+        })
+        .collect()
 }
 
 /// The actor and commit for audit events.

@@ -129,6 +129,7 @@ async fn undo(
         desired: row.properties.clone(),
         spec,
         undo: Some(pin.clone()),
+        on_hosts: false,
     };
     output::status(&format!(
         "{address}: undoing rev {} → rev {} ({}) through its {} rollout",
@@ -143,7 +144,7 @@ async fn undo(
         env,
         store,
         audit,
-        aws,
+        Some(aws),
         "rollout undo",
         &interrupt,
         &report,

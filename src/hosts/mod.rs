@@ -1,7 +1,8 @@
 //! Apps on hosts (DESIGN §10): the second rollout target, containers on VMs reached over SSH.
-//! This first part is how converge reaches a host: `ssh.rs` (OpenSSH's client under converge's
-//! rules) and `known_hosts.rs` (the host-key checks that come before any command).
+//! `ssh.rs` is OpenSSH's client under converge's rules, `known_hosts.rs` the host-key checks
+//! that come before any command, `preflight.rs` first contact, and `app/` the `host.app` kind.
 
+pub mod app;
 pub mod known_hosts;
 pub mod preflight;
 pub mod ssh;

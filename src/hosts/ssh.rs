@@ -134,21 +134,7 @@ impl Session {
     /// Runs `command` (a shell command line on the host), writing `stdin` to it when given
     /// (how secrets reach a host: never on a command line).
     pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-F", "none", "-T", "-p", &self.target.port.to_string()])
-            .args(["-o", "BatchMode=yes"])
-            .args(["-o", "StrictHostKeyChecking=yes"])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
-            .args(["-o", "PasswordAuthentication=no"])
-            .args(["-o", "KbdInteractiveAuthentication=no"])
-            .args(["-o", "PreferredAuthentications=publickey"])
-            .args(["-o", "ConnectTimeout=10"])
-            .args(["-o", "LogLevel=ERROR"]);
-        if let Some(key) = &self.key {
-            cmd.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
-        }
+        let mut cmd = self.ssh();
         cmd.arg(format!("{}@{}", self.target.user, self.target.address))
             .arg("--")
             .arg(command)
@@ -187,6 +173,99 @@ impl Session {
             stderr: String::from_utf8_lossy(&out.stderr).to_string(),
         })
     }
+}
+
+impl Session {
+    /// OpenSSH's client under converge's rules, for this host and user.
+    fn ssh(&self) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-F", "none", "-T", "-p", &self.target.port.to_string()])
+            .args(["-o", "BatchMode=yes"])
+            .args(["-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+            .args(["-o", "PasswordAuthentication=no"])
+            .args(["-o", "KbdInteractiveAuthentication=no"])
+            .args(["-o", "PreferredAuthentications=publickey"])
+            .args(["-o", "ConnectTimeout=10"])
+            .args(["-o", "LogLevel=ERROR"]);
+        if let Some(key) = &self.key {
+            cmd.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
+        }
+        cmd
+    }
+
+    /// Sends `request` to `127.0.0.1:port` on the host through an SSH `direct-tcpip` channel
+    /// (`ssh -W`) and returns what came back before the far side closed, within `timeout`.
+    /// Nothing is exposed beyond loopback on the host.
+    pub async fn tunnel(
+        &self,
+        port: u16,
+        request: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, TunnelError> {
+        use tokio::io::AsyncReadExt;
+        let mut cmd = self.ssh();
+        cmd.arg("-W")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{}@{}", self.target.user, self.target.address))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TunnelError::Failed(format!("cannot run ssh: {e}")))?;
+        let mut stdin = child.stdin.take();
+        let mut stdout = child.stdout.take();
+        let exchange = async {
+            // The request; the input stays open until the answer is in (nginx takes a client's
+            // end of input for a client gone, and answers nothing). An empty request ends the
+            // input at once: a connect check.
+            let mut pipe = stdin.take();
+            if let Some(p) = pipe.as_mut() {
+                p.write_all(request).await.ok();
+            }
+            if request.is_empty() {
+                drop(pipe.take());
+            }
+            let mut response = Vec::new();
+            if let Some(out) = stdout.as_mut() {
+                out.read_to_end(&mut response).await.ok();
+            }
+            drop(pipe);
+            let status = child.wait_with_output().await;
+            (response, status)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => Err(TunnelError::Failed(format!(
+                "no answer from 127.0.0.1:{port} within {}",
+                humantime::format_duration(timeout)
+            ))),
+            Ok((response, _)) if !response.is_empty() => Ok(response),
+            Ok((_, Ok(out))) => {
+                let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                if err.contains("open failed") || err.contains("forwarding failed") {
+                    Err(TunnelError::Refused(format!("127.0.0.1:{port}: {err}")))
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Ok((_, Err(e))) => Err(TunnelError::Failed(format!("ssh: {e}"))),
+        }
+    }
+}
+
+/// Why a tunnelled exchange got no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TunnelError {
+    /// Nothing listens on the port.
+    #[error("connection refused: {0}")]
+    Refused(String),
+    /// ssh failed, or the answer did not come in time.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A private key's text as a 0600 temporary file, removed when dropped.

@@ -170,6 +170,7 @@ pub trait Provider: Send + Sync {
 pub struct Registry {
     aws: Option<Arc<aws::AwsProvider>>,
     azure: Option<Arc<azure::AzureProvider>>,
+    host: Arc<crate::hosts::app::HostProvider>,
     calls: CallLog,
 }
 
@@ -190,8 +191,15 @@ impl Registry {
         Registry {
             aws,
             azure,
+            host: Default::default(),
             calls: options.calls.clone(),
         }
+    }
+
+    /// With the host provider that logs in with these apps' `ssh` blocks.
+    pub fn with_hosts(mut self, host: crate::hosts::app::HostProvider) -> Registry {
+        self.host = Arc::new(host);
+        self
     }
 
     /// Checks that every configured provider can sign in (Azure: a credential is found and
@@ -235,6 +243,7 @@ impl Registry {
                 .as_deref()
                 .map(|p| p as &dyn Provider)
                 .ok_or_else(|| ProviderError::NotConfigured("azure".into())),
+            crate::kinds::Handler::Host(_) => Ok(self.host.as_ref() as &dyn Provider),
         }
     }
 

@@ -30,8 +30,9 @@ pub struct RolloutContext<'a> {
     pub store: &'a dyn StateStore,
     /// Actor and commit.
     pub audit: &'a audit::Context,
-    /// ECS, ELB and CloudWatch.
-    pub aws: &'a AwsProvider,
+    /// ECS, ELB and CloudWatch (`None`: an environment without AWS, whose rollouts are all on
+    /// hosts).
+    pub aws: Option<&'a AwsProvider>,
     /// The command (`apply`, `rollout resume`).
     pub operation: &'a str,
     /// Ctrl-C: stop at the next safe point, resumable.
@@ -52,7 +53,7 @@ impl<'a> RolloutContext<'a> {
         env: &'a crate::config::Environment,
         store: &'a dyn StateStore,
         audit: &'a audit::Context,
-        aws: &'a AwsProvider,
+        aws: Option<&'a AwsProvider>,
         operation: &'a str,
         interrupt: &'a CancellationToken,
         report: &'a (dyn Fn(&str) + Send + Sync),
@@ -94,6 +95,8 @@ pub struct RolloutRequest {
     /// `rollout undo`: roll out this registered task definition instead of registering the
     /// desired task, and record the pin.
     pub undo: Option<super::record::Undo>,
+    /// A `host.app` (containers on hosts behind nginx) rather than an ECS service.
+    pub on_hosts: bool,
 }
 
 impl RolloutRequest {
@@ -121,6 +124,11 @@ pub fn desired_hash(desired: &Value) -> String {
 /// Runs (or continues) the rollout of `req` on ECS; returns the service as applied on
 /// success, the typed reason otherwise.
 pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Applied, RolloutError> {
+    if req.on_hosts {
+        let target = host_target(req)?;
+        return drive(ctx, req, &target).await;
+    }
+    let aws = aws(ctx, req)?;
     let service = EcsService {
         address: &req.address,
         remote_id: &req.remote_id,
@@ -128,8 +136,37 @@ pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Appli
         prior_outputs: &req.prior_outputs,
         desired: &req.desired,
     };
-    let target = EcsTarget::new(ctx.aws, &req.spec, service, &ctx.region, ctx.prices);
+    let target = EcsTarget::new(aws, &req.spec, service, &ctx.region, ctx.prices);
     drive(ctx, req, &target).await
+}
+
+/// The AWS provider an ECS rollout needs.
+fn aws<'a>(
+    ctx: &RolloutContext<'a>,
+    req: &RolloutRequest,
+) -> Result<&'a AwsProvider, RolloutError> {
+    ctx.aws.ok_or_else(|| RolloutError::Target {
+        address: req.address.to_string(),
+        source: TargetError::Call(crate::providers::ProviderError::NotConfigured("aws".into())),
+    })
+}
+
+/// The host target of a `host.app` request.
+fn host_target(
+    req: &RolloutRequest,
+) -> Result<crate::hosts::app::target::HostTarget, RolloutError> {
+    let options = crate::hosts::app::options();
+    let app = crate::hosts::app::spec::AppSpec::from_properties(&req.desired, &options.root)
+        .map_err(|e| RolloutError::Target {
+            address: req.address.to_string(),
+            source: TargetError::Unsupported(e),
+        })?;
+    Ok(crate::hosts::app::target::HostTarget::new(
+        app,
+        req.spec.clone(),
+        options.accept_new,
+        &req.desired,
+    ))
 }
 
 /// Rolls back the rollout of `req` if it is paused past its `pause_timeout` (any command
@@ -149,6 +186,14 @@ pub async fn expire_pause(
         .take_rollout_request(&req.address)
         .await
         .map_err(|e| state_err(req, e))?;
+    if req.on_hosts {
+        let target = host_target(req)?;
+        return match run_steps(ctx, req, &target, rec).await {
+            Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
+            Err(e) => Err(e),
+        };
+    }
+    let aws = aws(ctx, req)?;
     let service = EcsService {
         address: &req.address,
         remote_id: &req.remote_id,
@@ -156,7 +201,7 @@ pub async fn expire_pause(
         prior_outputs: &req.prior_outputs,
         desired: &req.desired,
     };
-    let target = EcsTarget::new(ctx.aws, &req.spec, service, &ctx.region, ctx.prices);
+    let target = EcsTarget::new(aws, &req.spec, service, &ctx.region, ctx.prices);
     match run_steps(ctx, req, &target, rec).await {
         Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
         Err(e) => Err(e),
@@ -279,10 +324,11 @@ async fn run_steps(
                 target.start_revision(&mut rec).await.map_err(failed)?;
                 Observation::Completed
             }
-            Step::SetWeights(weights) => {
-                target.set_weights(&rec, weights).await.map_err(failed)?;
-                Observation::Completed
-            }
+            Step::SetWeights(weights) => match target.set_weights(&rec, weights).await {
+                Ok(()) => Observation::Completed,
+                Err(TargetError::StepFailed(reason)) => Observation::Failed(reason),
+                Err(e) => return Err(failed(e)),
+            },
             Step::Evaluate { after } => wait_then_observe(ctx, req, target, &rec, after).await?,
             Step::Deploy => {
                 target.deploy(&mut rec).await.map_err(failed)?;
@@ -480,17 +526,9 @@ async fn event(
         .address(&req.address)
         .detail(e.detail.clone());
     ev.before = Some(serde_json::json!({ "task_definition": rec.old.task_definition }));
-    let images: Vec<&str> = match &req.undo {
-        Some(u) => u.to_images.iter().map(String::as_str).collect(),
-        None => req
-            .desired
-            .get("task")
-            .get("containers")
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| c.get("image").as_str())
-            .collect(),
+    let images: Vec<String> = match &req.undo {
+        Some(u) => u.to_images.clone(),
+        None => super::images(&req.desired),
     };
     let mut after = serde_json::json!({
         "task_definition": rec.new.task_definition,
@@ -501,8 +539,9 @@ async fn event(
     if e.action == "rollout complete" {
         // What promotion compares across environments: the manifest digests (best effort: a
         // failed lookup leaves the reference to compare by).
-        let images: Vec<String> = images.iter().map(|i| i.to_string()).collect();
-        if let Ok(digests) = crate::promotion::digests(ctx.aws, &images).await {
+        if let Some(aws) = ctx.aws
+            && let Ok(digests) = crate::promotion::digests(aws, &images).await
+        {
             after["digests"] = serde_json::json!(digests);
         }
     }

@@ -222,6 +222,8 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         paused_at: None,
         pause_until: None,
         undo: None,
+        target: serde_json::Value::Null,
+        hooks_started: false,
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -309,7 +311,13 @@ pub fn next(
         Phase::RollingBack => match observed {
             Observation::Completed => {
                 t.record.rollback_seconds = Some(since(&t.record.rollback_started, now));
-                enter_hooks(&mut t, spec, HookStage::OnRollback, now)
+                // on_rollback undoes what pre_traffic hooks or traffic did: a revision that
+                // never got that far (not ready, refused) has nothing to undo.
+                if t.record.hooks_started || t.record.traffic_started.is_some() {
+                    enter_hooks(&mut t, spec, HookStage::OnRollback, now)
+                } else {
+                    restored(&mut t, now)
+                }
             }
             _ => t.step = Step::Restore,
         },
@@ -643,6 +651,9 @@ fn enter_hook(
     }
     t.record.phase = Phase::Hook;
     t.record.bake_started = None;
+    if stage == HookStage::PreTraffic {
+        t.record.hooks_started = true;
+    }
     t.record.hook = Some(HookRun {
         stage,
         index,

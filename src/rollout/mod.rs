@@ -54,8 +54,15 @@ pub enum PinsError {
     Undecodable(#[from] UndecodableRecord),
 }
 
-/// The images of a service's desired (or live) properties, in container order.
+/// The images of a service's desired (or live) properties, in container order (a host
+/// app's: its services' images, by service name).
 pub fn images(properties: &Value) -> Vec<String> {
+    if let Some(services) = properties.get("services").as_map() {
+        return services
+            .values()
+            .filter_map(|s| s.get("image").reveal().as_str().map(str::to_string))
+            .collect();
+    }
     properties
         .get("task")
         .get("containers")

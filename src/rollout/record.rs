@@ -280,6 +280,12 @@ pub struct Rollout {
     /// Set when this rollout is a `rollout undo`; once it succeeded, it pins the service.
     #[serde(default)]
     pub undo: Option<Undo>,
+    /// What the target keeps between steps (a host app: each host's colours and ports).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub target: serde_json::Value,
+    /// Whether a pre_traffic hook started (so on_rollback has something to undo).
+    #[serde(default)]
+    pub hooks_started: bool,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

@@ -28,6 +28,10 @@ pub enum TargetError {
     /// A cloud or host call failed (the record stays as it was: resume repeats the step).
     #[error(transparent)]
     Call(#[from] ProviderError),
+    /// The step was refused in a way that calls for a rollback, not a retry (nginx rejected
+    /// the new file, or its reload started no new workers).
+    #[error("{0}")]
+    StepFailed(String),
     /// The target cannot do this step for this strategy.
     #[error("{0}")]
     Unsupported(String),

@@ -7,6 +7,7 @@ pub mod azure;
 mod backend;
 pub mod csdl;
 mod faulty;
+pub mod hosts;
 mod http;
 pub mod serve;
 pub mod swagger;

@@ -1,0 +1,126 @@
+//! converge's nginx file for an app: the upstream `<app>_live` that points at the live colour
+//! and, unless `server: false`, the server block. The first line names the live colour, so a
+//! later run reads the switch back from the file itself.
+
+use super::docker::quote;
+use super::spec::Nginx;
+
+/// The file's first line, `# converge app=NAME live=COLOUR`.
+const MARK: &str = "# converge app=";
+
+/// The nginx command converge runs through `sudo -n` (with `-c` when the app names a config).
+pub fn command(n: &Nginx) -> String {
+    match &n.config {
+        Some(c) => format!("/usr/sbin/nginx -c {}", quote(c)),
+        None => "/usr/sbin/nginx".into(),
+    }
+}
+
+/// The commands the deploy user may run as root, as the sudoers line lists them.
+pub fn root_commands(n: &Nginx) -> [String; 2] {
+    let nginx = command(n);
+    [format!("{nginx} -t"), format!("{nginx} -s reload")]
+}
+
+/// The sudoers line the README gives for `user` and this nginx.
+pub fn sudoers_line(user: &str, n: &Nginx) -> String {
+    format!(
+        "{user} ALL=(root) NOPASSWD: {}",
+        root_commands(n).join(", ")
+    )
+}
+
+/// Where the app's file is.
+pub fn path(app: &str, n: &Nginx) -> String {
+    format!("{}/{app}.conf", n.include_dir.trim_end_matches('/'))
+}
+
+/// The upstream's name.
+pub fn upstream(app: &str) -> String {
+    format!("{}_live", app.replace('-', "_"))
+}
+
+/// The file for `app` with the live colour on `port`.
+pub fn render(app: &str, n: &Nginx, colour: &str, port: u16) -> String {
+    let up = upstream(app);
+    let mut out = format!(
+        "{MARK}{app} live={colour}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n"
+    );
+    if n.server {
+        let (listen, tls) = match &n.tls {
+            Some((cert, key)) => (
+                format!("{} ssl", n.listen),
+                format!("    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"),
+            ),
+            None => (n.listen.to_string(), String::new()),
+        };
+        out.push_str(&format!(
+            "server {{\n    listen {listen};\n    server_name {};\n{tls}    location / {{\n        proxy_pass http://{up};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n}}\n",
+            n.server_name
+        ));
+    }
+    out
+}
+
+/// The live colour a file names (`None`: not converge's file, or no file).
+pub fn live_colour(file: &str) -> Option<String> {
+    let first = file.lines().next()?.strip_prefix(MARK)?;
+    first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("live="))
+        .map(str::to_string)
+}
+
+/// The script that installs `file` (given on stdin) as the app's file, checks it with
+/// `nginx -t` (putting the previous file back on failure, exit 3) and reloads nginx.
+pub fn install_script(app: &str, n: &Nginx) -> String {
+    let f = quote(&path(app, n));
+    let nginx = command(n);
+    format!(
+        "set -e\nf={f}\nif [ -f \"$f\" ]; then cp \"$f\" \"$f.previous\"; else rm -f \"$f.previous\"; fi\ncat > \"$f.new\"\nmv \"$f.new\" \"$f\"\nif ! out=$(sudo -n {nginx} -t 2>&1); then\n  if [ -f \"$f.previous\" ]; then mv \"$f.previous\" \"$f\"; else rm -f \"$f\"; fi\n  printf '%s\\n' \"$out\" >&2\n  exit 3\nfi\nrm -f \"$f.previous\"\nsudo -n {nginx} -s reload\n"
+    )
+}
+
+/// The script that removes the app's file and reloads nginx.
+pub fn remove_script(app: &str, n: &Nginx) -> String {
+    format!(
+        "rm -f {}\nsudo -n {} -s reload\n",
+        quote(&path(app, n)),
+        command(n)
+    )
+}
+
+/// The script that prints nginx's worker pids, one a line.
+pub fn workers_script(n: &Nginx) -> String {
+    format!("ps -o pid= --ppid \"$(cat {})\"", quote(&n.pid_file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nginx() -> Nginx {
+        Nginx {
+            server_name: "app.example.com".into(),
+            listen: 80,
+            server: true,
+            tls: None,
+            config: None,
+            include_dir: "/etc/nginx/converge".into(),
+            pid_file: "/run/nginx.pid".into(),
+        }
+    }
+
+    #[test]
+    fn the_file_names_its_live_colour_and_routes_to_it() {
+        let f = render("my-app", &nginx(), "green", 21001);
+        assert_eq!(live_colour(&f).as_deref(), Some("green"));
+        assert!(f.contains("server 127.0.0.1:21001"));
+        assert!(f.contains("proxy_pass http://my_app_live;"));
+        assert_eq!(live_colour("upstream x {}"), None);
+        assert_eq!(
+            sudoers_line("deploy", &nginx()),
+            "deploy ALL=(root) NOPASSWD: /usr/sbin/nginx -t, /usr/sbin/nginx -s reload"
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The `host` provider: reads a host app's live state (drift) and deletes it. Deploys go
+//! through the rollout driver with [`super::target::HostTarget`], never through `create` or
+//! `update`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+
+use super::docker::{self, quote};
+use super::host::Host;
+use super::nginx;
+use super::spec::AppSpec;
+use crate::kinds::{Handler as KindHandler, Kind};
+use crate::model::{Address, Live, Value};
+use crate::providers::kind::{Handler, ReadResult};
+use crate::providers::{
+    Applied, CreateRequest, DeleteRequest, ImportRequest, Provider, ProviderError, ReadItem,
+    ReadRequest, ReadResponse, UpdateRequest,
+};
+
+/// `host.app`.
+pub const KIND: Kind = Kind {
+    schema: &super::schema::SCHEMA,
+    handler: KindHandler::Host(&HostApp),
+};
+
+/// How this process reaches hosts: the project root (relative key and known_hosts paths)
+/// and whether unknown host keys are accepted (`--accept-new-host-keys`).
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// The project directory.
+    pub root: PathBuf,
+    /// Record unknown host keys (audited) instead of refusing them.
+    pub accept_new: bool,
+}
+
+static OPTIONS: OnceLock<HostOptions> = OnceLock::new();
+
+/// Sets this process's host options (once, by the CLI before any command runs).
+pub fn configure(options: HostOptions) {
+    let _ = OPTIONS.set(options);
+}
+
+/// This process's host options.
+pub fn options() -> HostOptions {
+    OPTIONS.get().cloned().unwrap_or_default()
+}
+
+/// The provider of `host.*` kinds.
+#[derive(Default)]
+pub struct HostProvider {
+    /// Each host app's `ssh` block as the files give it (state keeps only the key's digest,
+    /// and reads need the key).
+    ssh: BTreeMap<Address, Value>,
+}
+
+impl HostProvider {
+    /// A provider that logs in with the `ssh` blocks of `apps` (address → evaluated `ssh`).
+    pub fn new(ssh: BTreeMap<Address, Value>) -> HostProvider {
+        HostProvider { ssh }
+    }
+
+    /// The app of stored properties, with the files' `ssh` block.
+    fn app(&self, address: &Address, prior: &Value) -> Result<AppSpec, ProviderError> {
+        let mut props = prior.clone();
+        if let Some(ssh) = self.ssh.get(address) {
+            props = props.with_entry("ssh", ssh.clone());
+        }
+        AppSpec::from_properties(&props, &options().root).map_err(ProviderError::Invalid)
+    }
+}
+
+fn handler(
+    kind: &crate::model::schema::KindSchema,
+) -> Result<&'static dyn Handler<HostProvider>, ProviderError> {
+    match crate::kinds::find(kind.kind).map(|k| k.handler) {
+        Some(KindHandler::Host(h)) => Ok(h),
+        _ => Err(ProviderError::UnknownKind {
+            provider: "host".into(),
+            kind: kind.kind.into(),
+        }),
+    }
+}
+
+#[async_trait]
+impl Provider for HostProvider {
+    async fn read(&self, request: ReadRequest) -> ReadResponse {
+        ReadResponse {
+            results: crate::providers::kind::read_by_kind(self, request.items, handler).await,
+        }
+    }
+
+    fn planned_id(&self, r: &CreateRequest) -> String {
+        handler(r.kind)
+            .map(|h| h.planned_id(self, r))
+            .unwrap_or_default()
+    }
+
+    async fn create(&self, r: CreateRequest) -> Result<Applied, ProviderError> {
+        handler(r.kind)?.create(self, r).await
+    }
+
+    async fn update(&self, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        handler(r.kind)?.update(self, r).await
+    }
+
+    async fn delete(&self, r: DeleteRequest) -> Result<(), ProviderError> {
+        handler(r.kind)?.delete(self, r).await
+    }
+
+    async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
+        handler(r.kind)?.import(self, r).await
+    }
+}
+
+/// `host.app`'s handler.
+pub struct HostApp;
+
+/// Marks `path` of `props` with what was seen instead (drift shows the path and the marker).
+fn mark(props: Value, path: &[&str], seen: String) -> Value {
+    match path {
+        [] => Value::str(seen),
+        [key, rest @ ..] => {
+            let inner = props.get(key).clone();
+            props.with_entry(key, mark(inner, rest, seen))
+        }
+    }
+}
+
+/// What runs on one host against what was applied: the stored properties with every
+/// difference marked.
+async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value, ProviderError> {
+    let at = host.label();
+    let listed = host.containers(&app.name).await?;
+    let file = host.nginx_file(app).await?;
+    let colour = file.as_deref().and_then(nginx::live_colour);
+    let Some(colour) = colour else {
+        return Ok(mark(
+            live,
+            &["rollout", "proxy", "nginx", "server_name"],
+            format!("(no converge nginx file for {} on {at})", app.name),
+        ));
+    };
+    for (name, c) in &app.services {
+        let cname = docker::service_name(&app.name, name, &colour);
+        match listed.iter().find(|l| l.name == cname) {
+            None => {
+                live = mark(
+                    live,
+                    &["services", name, "image"],
+                    format!("(no {cname} on {at})"),
+                );
+            }
+            Some(l) if l.state != "running" => {
+                live = mark(
+                    live,
+                    &["services", name, "image"],
+                    format!("({cname} {} on {at})", l.state),
+                );
+            }
+            Some(l) if l.image != c.image => {
+                live = mark(
+                    live,
+                    &["services", name, "image"],
+                    format!("({cname} runs {} on {at})", l.image),
+                );
+            }
+            Some(l) if c.port.is_some() => {
+                let expected = l
+                    .port
+                    .map(|p| nginx::render(&app.name, &app.nginx, &colour, p));
+                if expected.as_deref() != file.as_deref() {
+                    live = mark(
+                        live,
+                        &["rollout", "proxy", "nginx", "server_name"],
+                        format!(
+                            "(nginx file {} edited on {at})",
+                            nginx::path(&app.name, &app.nginx)
+                        ),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, c) in &app.accessories {
+        let cname = docker::accessory_name(&app.name, name);
+        match listed.iter().find(|l| l.name == cname) {
+            Some(l) if l.state == "running" && l.image == c.image => {}
+            Some(l) => {
+                live = mark(
+                    live,
+                    &["accessories", name, "image"],
+                    format!("({cname} {} {} on {at})", l.state, l.image),
+                );
+            }
+            None => {
+                live = mark(
+                    live,
+                    &["accessories", name, "image"],
+                    format!("(no {cname} on {at})"),
+                );
+            }
+        }
+    }
+    Ok(live)
+}
+
+async fn read_one(p: &HostProvider, item: &ReadItem) -> Result<Option<Live>, ProviderError> {
+    let app = p.app(&item.address, &item.prior)?;
+    let mut live = item.prior.clone();
+    let mut any = false;
+    for target in &app.hosts {
+        let host = Host::open(&app, target, options().accept_new).await?;
+        let listed = host.containers(&app.name).await?;
+        any |= !listed.is_empty();
+        live = read_host(&app, &host, live).await?;
+    }
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(Live {
+        properties: live,
+        outputs: item.prior_outputs.clone(),
+    }))
+}
+
+#[async_trait]
+impl Handler<HostProvider> for HostApp {
+    async fn read(&self, p: &HostProvider, items: Vec<ReadItem>) -> Vec<ReadResult> {
+        let reads = items
+            .iter()
+            .map(|item| async move { (item.address.clone(), read_one(p, item).await) });
+        futures::future::join_all(reads).await
+    }
+
+    fn planned_id(&self, _p: &HostProvider, r: &CreateRequest) -> String {
+        r.properties
+            .get("name")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn create(&self, _p: &HostProvider, r: CreateRequest) -> Result<Applied, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "{}: a host app is deployed by its rollout",
+            r.address
+        )))
+    }
+
+    async fn update(&self, _p: &HostProvider, r: UpdateRequest) -> Result<Applied, ProviderError> {
+        // Only the name could differ without a deploy, and it replaces: nothing to do.
+        Ok(Applied {
+            remote_id: r.remote_id,
+            outputs: r.prior_outputs,
+        })
+    }
+
+    async fn delete(&self, p: &HostProvider, r: DeleteRequest) -> Result<(), ProviderError> {
+        let app = p.app(&r.address, &r.prior)?;
+        for target in &app.hosts {
+            let host = Host::open(&app, target, options().accept_new).await?;
+            let names: Vec<String> = host
+                .containers(&app.name)
+                .await?
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+            if !names.is_empty() {
+                host.sh(
+                    "remove containers",
+                    &format!("docker rm -f {} >/dev/null", docker::join(&names)),
+                    None,
+                )
+                .await?;
+            }
+            if host.nginx_file(&app).await?.is_some() {
+                host.sh(
+                    "remove nginx file",
+                    &nginx::remove_script(&app.name, &app.nginx),
+                    None,
+                )
+                .await?;
+            }
+            host.sh(
+                "remove network and env files",
+                &format!(
+                    "docker network rm {} >/dev/null 2>&1 || true\nrm -rf {}",
+                    quote(&docker::network(&app.name)),
+                    quote(&docker::env_dir(&app.name))
+                ),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn import(
+        &self,
+        _p: &HostProvider,
+        r: ImportRequest,
+    ) -> Result<Option<(Applied, Live)>, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "{}: a host app cannot be imported: apply it, and converge creates its containers",
+            r.address
+        )))
+    }
+}

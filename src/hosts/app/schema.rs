@@ -1,0 +1,431 @@
+//! The schema of `host.app` (DESIGN §10): hosts, how converge reaches them, the registry, the
+//! stateless services rolled out blue/green behind nginx, the stateful accessories, and the
+//! rollout block of a host app.
+
+use crate::model::Value;
+use crate::model::schema::{
+    Default, KindSchema, Output, PORT, PriceRule, Problem, Prop, STRING, STRING_MAP, STRINGS, Type,
+};
+
+const HOST: &[Prop] = &[
+    Prop::new("address", STRING, "IP address or DNS name.").required(),
+    Prop::new("user", STRING, "The deploy user (not root).").default(Default::Str("deploy")),
+    Prop::new("port", PORT, "SSH port.").default(Default::Int(22)),
+];
+
+const HOST_TYPE: Type = Type::Object(HOST);
+
+const SSH: &[Prop] = &[
+    Prop::new(
+        "known_hosts",
+        STRING,
+        "converge's known_hosts file (OpenSSH's format; hashed entries and [host]:port understood), relative to the project.",
+    )
+    .default(Default::Str(".converge/known_hosts")),
+    Prop::new(
+        "private_key",
+        STRING,
+        "The private key's text, from a sensitive variable; it touches disk only as a 0600 file removed on exit.",
+    )
+    .secret(),
+    Prop::new(
+        "private_key_file",
+        STRING,
+        "A private key file (neither this nor private_key: the SSH agent).",
+    ),
+];
+
+const BASIC: &[Prop] = &[
+    Prop::new("username", STRING, "User name.").required(),
+    Prop::new(
+        "password",
+        STRING,
+        "Password, from a sensitive variable (sent over stdin only).",
+    )
+    .required()
+    .secret(),
+];
+
+const REGISTRY_AUTH: &[Prop] = &[Prop::new(
+    "basic",
+    Type::Object(BASIC),
+    "A username and password (`docker login --password-stdin`).",
+)];
+
+const REGISTRY: &[Prop] = &[
+    Prop::new("server", STRING, "Registry host (and port).").required(),
+    Prop::new(
+        "auth",
+        Type::Object(REGISTRY_AUTH),
+        "How hosts log in; each pull uses a throw-away DOCKER_CONFIG removed after it.",
+    ),
+];
+
+const HTTP_CHECK: &[Prop] = &[
+    Prop::new("path", STRING, "Path probed with GET.").default(Default::Str("/")),
+    Prop::new(
+        "expect_status",
+        Type::Integer(100, 599),
+        "Status that passes.",
+    )
+    .default(Default::Int(200)),
+];
+
+const SERVICE_HEALTH: &[Prop] = &[
+    Prop::new(
+        "http",
+        Type::Object(HTTP_CHECK),
+        "Probed by converge on the container's port through an SSH direct-tcpip tunnel.",
+    ),
+    Prop::new(
+        "tcp",
+        Type::Bool,
+        "Healthy once the port accepts a connection.",
+    ),
+    Prop::new(
+        "command",
+        STRINGS,
+        "A Docker healthcheck run inside the container (exit 0 is healthy).",
+    ),
+    Prop::new("interval", Type::Duration, "Time between probes.").default(Default::Str("2s")),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "The new colour must be healthy within this long, or it is removed.",
+    )
+    .default(Default::Str("30s")),
+];
+
+/// Fields shared by services and accessories.
+macro_rules! container_props {
+    () => {
+        [
+            Prop::new("image", STRING, "Image reference.").required(),
+            Prop::new("command", STRINGS, "Command (default: the image's)."),
+            Prop::new("env", STRING_MAP, "Environment, written to the host's 0600 env file.")
+                .default(Default::EmptyMap),
+            Prop::new(
+                "secrets",
+                STRING_MAP,
+                "Environment values from sensitive variables: written only to the host's 0600 env file, shown as (sensitive).",
+            )
+            .secret()
+            .default(Default::EmptyMap),
+            Prop::new("volumes", STRINGS, "Bind mounts, `HOST_PATH:CONTAINER_PATH[:ro]`.")
+                .default(Default::EmptyList),
+        ]
+    };
+}
+
+const SERVICE: &[Prop] = &{
+    let c = container_props!();
+    [
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        Prop::new(
+            "port",
+            PORT,
+            "Container port nginx routes to (one service may have it); without one the service is switched at the cut-over.",
+        ),
+        Prop::new(
+            "health",
+            Type::Object(SERVICE_HEALTH),
+            "When the new colour is healthy (default: running).",
+        ),
+    ]
+};
+
+const ACCESSORY: &[Prop] = &container_props!();
+
+const TLS: &[Prop] = &[
+    Prop::new("certificate", STRING, "Certificate file on the host.").required(),
+    Prop::new("key", STRING, "Key file on the host.").required(),
+];
+
+const NGINX: &[Prop] = &[
+    Prop::new("server_name", STRING, "The server block's server_name.").required(),
+    Prop::new("listen", PORT, "Port the server block listens on.").default(Default::Int(80)),
+    Prop::new(
+        "server",
+        Type::Bool,
+        "false: only the upstream `<app>_live` is written, for a server block of your own.",
+    )
+    .default(Default::Bool(true)),
+    Prop::new("tls", Type::Object(TLS), "Serve HTTPS with these files."),
+    Prop::new(
+        "config",
+        STRING,
+        "nginx's main configuration file, given to `nginx -c` (default: nginx's own).",
+    ),
+    Prop::new(
+        "include_dir",
+        STRING,
+        "Directory the deploy user writes `<app>.conf` into, included from nginx's http block.",
+    )
+    .default(Default::Str("/etc/nginx/converge")),
+    Prop::new(
+        "pid_file",
+        STRING,
+        "nginx's pid file (its workers are watched at a reload).",
+    )
+    .default(Default::Str("/run/nginx.pid")),
+];
+
+const PROXY: &[Prop] = &[Prop::new(
+    "nginx",
+    Type::Object(NGINX),
+    "nginx in front of the live colour.",
+)
+.required()];
+
+const HOOK: &[Prop] = &[
+    Prop::new(
+        "service",
+        STRING,
+        "The service whose new image and environment the hook runs with.",
+    )
+    .required(),
+    Prop::new("run", STRINGS, "The command; exit 0 passes.").required(),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "Stop it and fail after this long.",
+    )
+    .default(Default::Str("5m")),
+];
+
+const HOOK_TYPE: Type = Type::Object(HOOK);
+
+const HOOKS: &[Prop] = &[
+    Prop::new(
+        "pre_traffic",
+        Type::List(&HOOK_TYPE),
+        "Before the switch (migrations); a failure removes the new colour.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "post_traffic",
+        Type::List(&HOOK_TYPE),
+        "After the bake (smoke tests); a failure switches back.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "on_rollback",
+        Type::List(&HOOK_TYPE),
+        "After a rollback (a down-migration), at most once.",
+    )
+    .default(Default::EmptyList),
+];
+
+const GATE_HTTP: &[Prop] = &[
+    Prop::new(
+        "path",
+        STRING,
+        "Path probed with GET through nginx (Host: server_name).",
+    )
+    .required(),
+    Prop::new(
+        "expect_status",
+        Type::Integer(100, 599),
+        "Status that passes.",
+    )
+    .default(Default::Int(200)),
+    Prop::new("timeout", Type::Duration, "Probe timeout.").default(Default::Str("2s")),
+    Prop::new(
+        "failures",
+        Type::Integer(1, 1_000),
+        "Consecutive failed probes that roll back.",
+    )
+    .default(Default::Int(2)),
+];
+
+const GATES: &[Prop] = &[Prop::new(
+    "http",
+    Type::Object(GATE_HTTP),
+    "Probed through the proxy after the switch, every interval of the bake.",
+)];
+
+const ROLLOUT: &[Prop] = &[
+    Prop::new(
+        "strategy",
+        Type::Enum(&["blue_green", "recreate"]),
+        "blue_green (the new colour beside the old, then nginx switched) or recreate (stop, then start).",
+    )
+    .default(Default::Str("blue_green")),
+    Prop::new("proxy", Type::Object(PROXY), "The proxy in front of the services.").required(),
+    Prop::new("hooks", Type::Object(HOOKS), "One-off containers of the new image."),
+    Prop::new("bake", Type::Duration, "After the switch, gates are watched this long.")
+        .default(Default::Str("1m")),
+    Prop::new("interval", Type::Duration, "How often gates are evaluated.")
+        .default(Default::Str("10s")),
+    Prop::new("health", Type::Object(GATES), "Gates of the bake."),
+    Prop::new(
+        "drain_timeout",
+        Type::Duration,
+        "The old colour serves in-flight requests this long at most (until nginx's old workers exit).",
+    )
+    .default(Default::Str("30s")),
+    Prop::new(
+        "keep_previous",
+        Type::Duration,
+        "The old colour stays, stopped, this long (removed by the next apply or drift).",
+    )
+    .default(Default::Str("1h")),
+    Prop::new(
+        "keep_images",
+        Type::Integer(1, 100),
+        "App images kept per host after a good deploy.",
+    )
+    .default(Default::Int(3)),
+    Prop::new("batch", Type::Integer(1, 1_000), "Hosts deployed at a time.")
+        .default(Default::Int(1)),
+];
+
+/// `host.app`.
+pub const SCHEMA: KindSchema = KindSchema {
+    kind: "host.app",
+    doc: "A containerised app on Linux hosts over SSH: services blue/green behind nginx, accessories in place.",
+    props: &[
+        Prop::new(
+            "name",
+            STRING,
+            "The app's name: containers, labels, the network converge-<name> and the nginx file.",
+        )
+        .required()
+        .replace(),
+        Prop::new(
+            "hosts",
+            Type::List(&HOST_TYPE),
+            "Hosts, deployed `rollout.batch` at a time.",
+        )
+        .required(),
+        Prop::new("ssh", Type::Object(SSH), "How converge logs in."),
+        Prop::new(
+            "registry",
+            Type::Object(REGISTRY),
+            "Where the images are pulled from.",
+        ),
+        Prop::new(
+            "services",
+            Type::Map(&Type::Object(SERVICE)),
+            "Stateless containers, rolled out by colour.",
+        )
+        .required(),
+        Prop::new(
+            "accessories",
+            Type::Map(&Type::Object(ACCESSORY)),
+            "Stateful containers: started once, replaced in place when changed, never doubled.",
+        )
+        .default(Default::EmptyMap),
+        Prop::new(
+            "rollout",
+            Type::Object(ROLLOUT),
+            "How a new version takes traffic.",
+        )
+        .required(),
+    ],
+    outputs: &[
+        Output {
+            name: "colour",
+            ty: STRING,
+        },
+        Output {
+            name: "ports",
+            ty: Type::Map(&Type::Number),
+        },
+    ],
+    price: PriceRule::Free,
+    import_id: "(not importable: converge creates its containers)",
+    rules,
+};
+
+/// Rules types cannot say: names that are safe in container, network and file names, at most
+/// one service behind the proxy, hooks naming a service that exists.
+fn rules(p: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 40
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !s.starts_with('-')
+    };
+    if let Some(name) = p.get("name").as_str()
+        && !safe(name)
+    {
+        out.push((
+            vec!["name".into()],
+            "must be lowercase letters, digits and dashes (at most 40): it names containers, a network and an nginx file".into(),
+        ));
+    }
+    let services = p.get("services").as_map().cloned().unwrap_or_default();
+    for (group, map) in [
+        ("services", &services),
+        (
+            "accessories",
+            &p.get("accessories").as_map().cloned().unwrap_or_default(),
+        ),
+    ] {
+        for key in map.keys() {
+            if !safe(key) {
+                out.push((
+                    vec![group.into(), key.clone()],
+                    "names must be lowercase letters, digits and dashes".into(),
+                ));
+            }
+        }
+    }
+    if services.is_empty() {
+        out.push((
+            vec!["services".into()],
+            "an app needs at least one service".into(),
+        ));
+    }
+    let ported: Vec<&String> = services
+        .iter()
+        .filter(|(_, s)| !s.get("port").is_null())
+        .map(|(k, _)| k)
+        .collect();
+    if ported.len() > 1 {
+        out.push((
+            vec!["services".into(), ported[1].clone(), "port".into()],
+            format!(
+                "only one service is behind the proxy; `{}` already has a port",
+                ported[0]
+            ),
+        ));
+    }
+    for stage in ["pre_traffic", "post_traffic", "on_rollback"] {
+        for (i, h) in p
+            .get("rollout")
+            .get("hooks")
+            .get(stage)
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if let Some(s) = h.get("service").as_str()
+                && !services.contains_key(s)
+            {
+                out.push((
+                    vec![
+                        "rollout".into(),
+                        "hooks".into(),
+                        stage.into(),
+                        i.to_string(),
+                        "service".into(),
+                    ],
+                    format!("no service `{s}` in services"),
+                ));
+            }
+        }
+    }
+    if p.get("ssh").get("private_key").is_null() && p.get("ssh").get("private_key_file").is_null() {
+        // The agent: fine, nothing to check here.
+    }
+    out
+}

@@ -1,0 +1,986 @@
+//! Containers on hosts behind nginx as a rollout [`Target`]: a colour (`blue`, `green`) per
+//! deploy beside the live one, health through an SSH tunnel, the switch in converge's nginx
+//! file (checked with `nginx -t`, counted once new workers run), the old colour drained and
+//! stopped. What a step learns per host (colours, ports) is kept in the record's `target`, so
+//! a killed run resumes with the same colour and port and starts nothing twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::docker::{self, quote};
+use super::host::{Host, Listed};
+use super::nginx;
+use super::spec::{AppSpec, Check, Container};
+use crate::model::Value;
+use crate::providers::{Applied, ProviderError};
+use crate::rollout::engine::{Probe, ProbeResult};
+use crate::rollout::record::Rollout;
+use crate::rollout::spec::{Hook, RolloutSpec};
+use crate::rollout::target::{Readiness, Target, TargetError};
+
+/// What the rollout keeps per host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStep {
+    /// `address:port`.
+    pub host: String,
+    /// The live colour before this rollout (`None`: the first deploy).
+    pub old: Option<String>,
+    /// The colour being deployed.
+    pub new: String,
+    /// The old colour's host port.
+    pub old_port: Option<u16>,
+    /// The new colour's host port.
+    pub port: u16,
+}
+
+/// The record's `target` for a host app.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// Per host, in file order.
+    pub hosts: Vec<HostStep>,
+    /// recreate: seconds nothing served (old stopped → new switched), per host.
+    #[serde(default)]
+    pub downtime: Vec<f64>,
+}
+
+/// A host app under a rollout.
+pub struct HostTarget {
+    app: AppSpec,
+    spec: RolloutSpec,
+    accept_new: bool,
+    open: tokio::sync::Mutex<BTreeMap<usize, Arc<Host>>>,
+    /// nginx's workers before the switch, per host index (drain waits for them to exit).
+    old_workers: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
+    /// recreate: when the old colour stopped, per host index.
+    stopped_at: std::sync::Mutex<BTreeMap<usize, Instant>>,
+    secrets: Vec<String>,
+}
+
+fn call(e: ProviderError) -> TargetError {
+    TargetError::Call(e)
+}
+
+fn other(colour: Option<&str>) -> String {
+    match colour {
+        Some("blue") => "green".into(),
+        _ => "blue".into(),
+    }
+}
+
+/// A port for (app, colour) in 20000-29999, past `taken`.
+fn allocate(app: &str, colour: &str, taken: &[u16]) -> u16 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{app}/{colour}").as_bytes());
+    let mut port = 20_000 + (u16::from_be_bytes([h[0], h[1]]) % 10_000);
+    while taken.contains(&port) {
+        port = if port >= 29_999 { 20_000 } else { port + 1 };
+    }
+    port
+}
+
+impl HostTarget {
+    /// The target for app `app` at `address`, with its rollout `spec`.
+    pub fn new(app: AppSpec, spec: RolloutSpec, accept_new: bool, desired: &Value) -> HostTarget {
+        HostTarget {
+            app,
+            spec,
+            accept_new,
+            open: Default::default(),
+            old_workers: Default::default(),
+            stopped_at: Default::default(),
+            secrets: desired.sensitive_texts(),
+        }
+    }
+
+    async fn host(&self, i: usize) -> Result<Arc<Host>, TargetError> {
+        let mut open = self.open.lock().await;
+        if let Some(h) = open.get(&i) {
+            return Ok(h.clone());
+        }
+        let target = self
+            .app
+            .hosts
+            .get(i)
+            .ok_or_else(|| TargetError::Unsupported(format!("no host {i}")))?;
+        let h = Arc::new(
+            Host::open(&self.app, target, self.accept_new)
+                .await
+                .map_err(call)?,
+        );
+        open.insert(i, h.clone());
+        Ok(h)
+    }
+
+    fn record(rec: &Rollout) -> HostRecord {
+        serde_json::from_value(rec.target.clone()).unwrap_or_default()
+    }
+
+    fn env_path(&self, name: &str) -> String {
+        format!("{}/{name}.env", docker::env_dir(&self.app.name))
+    }
+
+    /// Services this strategy starts with the new colour before the switch (blue/green: the
+    /// one behind the proxy; recreate: all of them, at the deploy step).
+    fn early(&self) -> Vec<(&String, &Container)> {
+        self.app
+            .services
+            .iter()
+            .filter(|(_, c)| c.port.is_some())
+            .collect()
+    }
+
+    fn late(&self) -> Vec<(&String, &Container)> {
+        self.app
+            .services
+            .iter()
+            .filter(|(_, c)| c.port.is_none())
+            .collect()
+    }
+
+    /// Starts `service`'s container of `colour` (reusing a running one with the same settings,
+    /// which a killed run may have left).
+    async fn start_service(
+        &self,
+        host: &Host,
+        listed: &[Listed],
+        service: &str,
+        c: &Container,
+        colour: &str,
+        port: u16,
+    ) -> Result<(), TargetError> {
+        let name = docker::service_name(&self.app.name, service, colour);
+        let config = docker::config_hash(c);
+        if listed.iter().any(|l| {
+            l.name == name
+                && l.config == config
+                && l.state == "running"
+                && (c.port.is_none() || l.port == Some(port))
+        }) {
+            return Ok(());
+        }
+        let env_file = self.env_path(&format!("{service}-{colour}"));
+        let script = docker::run(
+            c,
+            &docker::Run {
+                name: &name,
+                app: &self.app.name,
+                labels: {
+                    let mut l = vec![
+                        ("converge.role", "service".to_string()),
+                        ("converge.service", service.to_string()),
+                        ("converge.colour", colour.to_string()),
+                    ];
+                    if c.port.is_some() {
+                        l.push(("converge.port", port.to_string()));
+                    }
+                    l
+                },
+                publish: c.port.map(|_| port),
+                detach: true,
+                env_file,
+                alias: Some(format!("{service}-{colour}")),
+                command: None,
+            },
+        );
+        host.sh(
+            &format!("start {name}"),
+            &format!(
+                "docker rm -f {} >/dev/null 2>&1 || true\n{script} >/dev/null",
+                quote(&name)
+            ),
+            None,
+        )
+        .await
+        .map_err(call)?;
+        Ok(())
+    }
+
+    /// Starts the accessories that are missing, stopped or changed (replaced in place: never
+    /// two of one).
+    async fn accessories(&self, host: &Host, listed: &[Listed]) -> Result<(), TargetError> {
+        for (name, c) in &self.app.accessories {
+            let cname = docker::accessory_name(&self.app.name, name);
+            let config = docker::config_hash(c);
+            if listed
+                .iter()
+                .any(|l| l.name == cname && l.config == config && l.state == "running")
+            {
+                continue;
+            }
+            let env_file = self.env_path(name);
+            host.write_private(&env_file, &docker::env_file(c))
+                .await
+                .map_err(call)?;
+            let script = docker::run(
+                c,
+                &docker::Run {
+                    name: &cname,
+                    app: &self.app.name,
+                    labels: vec![
+                        ("converge.role", "accessory".into()),
+                        ("converge.service", name.clone()),
+                    ],
+                    publish: None,
+                    detach: true,
+                    env_file,
+                    alias: Some(name.clone()),
+                    command: None,
+                },
+            );
+            host.sh(
+                &format!("start accessory {cname}"),
+                &format!(
+                    "docker rm -f {} >/dev/null 2>&1 || true\n{script} >/dev/null",
+                    quote(&cname)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        }
+        Ok(())
+    }
+
+    /// One look at the health of `service`'s `colour` container on `host`.
+    async fn health(
+        &self,
+        host: &Host,
+        service: &str,
+        c: &Container,
+        colour: &str,
+        port: u16,
+    ) -> Result<Readiness, TargetError> {
+        let name = docker::service_name(&self.app.name, service, colour);
+        let out = host
+            .sh(
+                "docker inspect",
+                &format!(
+                    "docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{end}}}}' {}",
+                    quote(&name)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        let f: Vec<&str> = out.split_whitespace().collect();
+        let (status, code) = (
+            f.first().copied().unwrap_or(""),
+            f.get(1).copied().unwrap_or(""),
+        );
+        if status == "exited" || status == "dead" {
+            let logs = host.logs(&name, 50, &self.secrets).await;
+            return Ok(Readiness::Failed(format!(
+                "{name} on {} exited with {code}; its last lines:\n{logs}",
+                host.label()
+            )));
+        }
+        if status != "running" {
+            return Ok(Readiness::Pending(format!("{name} is {status}")));
+        }
+        let seen = match &c.check {
+            Check::Running => Ok(format!("{name} running")),
+            Check::Command(_) => match f.get(2).copied() {
+                Some("healthy") => Ok(format!("{name} healthy (Docker healthcheck)")),
+                other => Err(format!(
+                    "{name}: Docker health {}",
+                    other.unwrap_or("starting")
+                )),
+            },
+            Check::Tcp => host
+                .session
+                .tunnel(port, b"", Duration::from_secs(2))
+                .await
+                .map(|_| format!("{name} accepts connections"))
+                .or_else(|e| match e {
+                    crate::hosts::ssh::TunnelError::Failed(_) => {
+                        Ok(format!("{name} accepts connections"))
+                    }
+                    e => Err(format!("{name}: {e}")),
+                }),
+            Check::Http {
+                path,
+                expect_status,
+            } => match http_get(host, port, path, "localhost", Duration::from_secs(2)).await {
+                Ok(s) if s == *expect_status => Ok(format!("{name}: GET {path} {s}")),
+                Ok(s) => Err(format!(
+                    "{name}: GET {path} answered {s}, expected {expect_status}"
+                )),
+                Err(e) => Err(format!("{name}: GET {path}: {e}")),
+            },
+        };
+        Ok(match seen {
+            Ok(s) => Readiness::Ready(s),
+            Err(s) => Readiness::Pending(s),
+        })
+    }
+
+    /// Points converge's nginx file at `colour` on `port` (checked with `nginx -t`; the previous
+    /// file is put back on failure) and reloads; counts only once new workers are seen.
+    async fn switch(
+        &self,
+        i: usize,
+        host: &Host,
+        colour: &str,
+        port: u16,
+    ) -> Result<(), TargetError> {
+        let before = host.nginx_workers(&self.app).await.map_err(call)?;
+        let file = nginx::render(&self.app.name, &self.app.nginx, colour, port);
+        let out = host
+            .session
+            .run(
+                &nginx::install_script(&self.app.name, &self.app.nginx),
+                Some(file.as_bytes()),
+            )
+            .await
+            .map_err(|e| {
+                call(ProviderError::Api {
+                    operation: format!("nginx on {}", host.label()),
+                    message: e.to_string(),
+                })
+            })?;
+        if !out.success() {
+            return Err(TargetError::StepFailed(format!(
+                "nginx on {} refused the new file (the previous one is back): {}",
+                host.label(),
+                out.stderr.trim()
+            )));
+        }
+        self.old_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(i, (before.clone(), Instant::now()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = host.nginx_workers(&self.app).await.map_err(call)?;
+            if now.iter().any(|p| !before.contains(p)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(TargetError::StepFailed(format!(
+                    "nginx on {} started no new workers within 10s of the reload (the reload failed)",
+                    host.label()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until nginx's workers from before the switch have exited, or `drain_timeout`.
+    async fn drain(&self, i: usize, host: &Host) {
+        let Some((before, since)) = self
+            .old_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&i)
+            .cloned()
+        else {
+            return;
+        };
+        while since.elapsed() < self.app.drain_timeout {
+            let now = host.nginx_workers(&self.app).await.unwrap_or_default();
+            if !now.iter().any(|p| before.contains(p)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(&self, host: &Host, names: &[String]) -> Result<(), TargetError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        host.sh(
+            "docker stop",
+            &format!(
+                "docker stop -t 10 {} >/dev/null 2>&1 || true",
+                docker::join(names)
+            ),
+            None,
+        )
+        .await
+        .map_err(call)
+        .map(|_| ())
+    }
+
+    fn colour_names(&self, colour: &str, services: &[(&String, &Container)]) -> Vec<String> {
+        services
+            .iter()
+            .map(|(s, _)| docker::service_name(&self.app.name, s, colour))
+            .collect()
+    }
+
+    /// Removes the app's images beyond the newest `keep_images` per repository (images in use
+    /// stay: Docker refuses to remove them).
+    async fn prune_images(&self, host: &Host) {
+        let mut repos: Vec<String> = self
+            .app
+            .services
+            .values()
+            .map(|c| repository(&c.image))
+            .collect();
+        repos.sort();
+        repos.dedup();
+        for repo in repos {
+            let script = format!(
+                "docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {} | tail -n +{} | xargs -r docker rmi >/dev/null 2>&1 || true",
+                quote(&repo),
+                self.app.keep_images + 1
+            );
+            let _ = host.sh("prune images", &script, None).await;
+        }
+    }
+
+    /// Removes stopped colours of this app older than `keep_previous`, and hook containers
+    /// left behind (run by every deploy and by drift).
+    pub async fn clean(
+        app: &AppSpec,
+        host: &Host,
+        keep: &[String],
+    ) -> Result<Vec<String>, ProviderError> {
+        let listed = host.containers(&app.name).await?;
+        let mut removed = Vec::new();
+        for l in listed
+            .iter()
+            .filter(|l| l.role == "service" && l.state != "running" && !keep.contains(&l.name))
+        {
+            let out = host
+                .sh(
+                    "docker inspect",
+                    &format!(
+                        "docker inspect -f '{{{{.State.FinishedAt}}}}' {}",
+                        quote(&l.name)
+                    ),
+                    None,
+                )
+                .await?;
+            let finished = chrono::DateTime::parse_from_rfc3339(out.trim())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok();
+            let age = finished
+                .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default())
+                .unwrap_or_default();
+            if age >= app.keep_previous {
+                host.sh(
+                    "docker rm",
+                    &format!("docker rm -f {} >/dev/null", quote(&l.name)),
+                    None,
+                )
+                .await?;
+                removed.push(l.name.clone());
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The repository part of an image reference.
+fn repository(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => no_digest.to_string(),
+    }
+}
+
+/// GET `path` on the host's 127.0.0.1:`port` through the SSH tunnel: the status code.
+pub async fn http_get(
+    host: &Host,
+    port: u16,
+    path: &str,
+    host_header: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\nUser-Agent: converge\r\n\r\n"
+    );
+    let response = host
+        .session
+        .tunnel(port, request.as_bytes(), timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "no HTTP answer".to_string())
+}
+
+#[async_trait]
+impl Target for HostTarget {
+    async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        let mut record = HostRecord::default();
+        for i in 0..self.app.hosts.len() {
+            let host = self.host(i).await?;
+            let listed = host.containers(&self.app.name).await.map_err(call)?;
+            let live = host
+                .nginx_file(&self.app)
+                .await
+                .map_err(call)?
+                .as_deref()
+                .and_then(nginx::live_colour);
+            let new = other(live.as_deref());
+            let proxied = self
+                .app
+                .proxied()
+                .map(|(s, _)| s.to_string())
+                .unwrap_or_default();
+            let port_of = |colour: &str| {
+                listed
+                    .iter()
+                    .find(|l| l.service == proxied && l.colour == colour && l.role == "service")
+                    .and_then(|l| l.port)
+            };
+            let old_port = live.as_deref().and_then(port_of);
+            let port = match port_of(&new) {
+                Some(p) => p,
+                None => {
+                    let mut taken = host.ports_in_use().await.map_err(call)?;
+                    taken.extend(old_port);
+                    allocate(&self.app.name, &new, &taken)
+                }
+            };
+            record.hosts.push(HostStep {
+                host: host.label(),
+                old: live,
+                new,
+                old_port,
+                port,
+            });
+        }
+        let first = record.hosts.first().cloned().unwrap_or_default();
+        rec.old.task_definition = first.old.clone().unwrap_or_default();
+        rec.old.task_set = rec.old.task_definition.clone();
+        rec.new.task_definition = first.new.clone();
+        rec.new.task_set = first.new.clone();
+        rec.service = self.app.name.clone();
+        rec.target = serde_json::to_value(&record).unwrap_or_default();
+        Ok(())
+    }
+
+    async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        let record = Self::record(rec);
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            let mut keep: Vec<String> = self.colour_names(
+                step.old.as_deref().unwrap_or(""),
+                &self.app.services.iter().collect::<Vec<_>>(),
+            );
+            keep.retain(|_| step.old.is_some());
+            Self::clean(&self.app, &host, &keep).await.map_err(call)?;
+            host.ensure_network(&self.app.name).await.map_err(call)?;
+            let mut images: Vec<String> = self
+                .app
+                .services
+                .values()
+                .chain(self.app.accessories.values())
+                .map(|c| c.image.clone())
+                .collect();
+            images.sort();
+            images.dedup();
+            host.pull(&self.app, &images).await.map_err(call)?;
+            for (s, c) in &self.app.services {
+                host.write_private(
+                    &self.env_path(&format!("{s}-{}", step.new)),
+                    &docker::env_file(c),
+                )
+                .await
+                .map_err(call)?;
+            }
+            let listed = host.containers(&self.app.name).await.map_err(call)?;
+            self.accessories(&host, &listed).await?;
+            if !self.app.recreate {
+                for (s, c) in self.early() {
+                    self.start_service(&host, &listed, s, c, &step.new, step.port)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+        if weights[1] == 0 {
+            return Ok(());
+        }
+        let record = Self::record(rec);
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            let listed = host.containers(&self.app.name).await.map_err(call)?;
+            // Services without a port: the new colour starts and the old stops at the switch,
+            // so no two consumers ever run through a bake.
+            for (s, c) in self.late() {
+                self.start_service(&host, &listed, s, c, &step.new, 0)
+                    .await?;
+            }
+            self.switch(i, &host, &step.new, step.port).await?;
+            if let Some(old) = &step.old {
+                self.stop(&host, &self.colour_names(old, &self.late()))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
+        let Some(gate) = &self.spec.health.http else {
+            return Vec::new();
+        };
+        if rec.weights[1] == 0 && rec.strategy != "rolling" {
+            return Vec::new();
+        }
+        let mut result = ProbeResult::Pass;
+        for i in 0..self.app.hosts.len() {
+            let host = match self.host(i).await {
+                Ok(h) => h,
+                Err(e) => {
+                    result = ProbeResult::Fail(e.to_string());
+                    break;
+                }
+            };
+            match http_get(
+                &host,
+                self.app.nginx.listen,
+                &gate.url,
+                &self.app.nginx.server_name,
+                gate.timeout,
+            )
+            .await
+            {
+                Ok(s) if s == gate.expect_status => {}
+                Ok(s) => {
+                    result = ProbeResult::Fail(format!(
+                        "GET {} through nginx on {} answered {s}, expected {}",
+                        gate.url,
+                        host.label(),
+                        gate.expect_status
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    result = ProbeResult::Fail(format!(
+                        "GET {} through nginx on {}: {e}",
+                        gate.url,
+                        host.label()
+                    ));
+                    break;
+                }
+            }
+        }
+        vec![Probe {
+            gate: "health.http".into(),
+            result,
+            on_fail: gate.on_fail,
+            threshold: Some(gate.failures),
+        }]
+    }
+
+    async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        // recreate: stop the old colour, start the new one; the downtime runs until the switch.
+        let record = Self::record(rec);
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            if let Some(old) = &step.old {
+                self.stop(
+                    &host,
+                    &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+                )
+                .await?;
+            }
+            self.stopped_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(i)
+                .or_insert_with(Instant::now);
+            let listed = host.containers(&self.app.name).await.map_err(call)?;
+            for (s, c) in &self.app.services {
+                self.start_service(&host, &listed, s, c, &step.new, step.port)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        let record = Self::record(rec);
+        let services: Vec<(&String, &Container)> = if self.app.recreate {
+            self.app.services.iter().collect()
+        } else {
+            self.early()
+        };
+        let mut seen = Vec::new();
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            for (s, c) in &services {
+                match self.health(&host, s, c, &step.new, step.port).await? {
+                    Readiness::Ready(d) => seen.push(d),
+                    other => return Ok(other),
+                }
+            }
+        }
+        if self.app.recreate {
+            // Healthy: switch nginx to it now; the downtime ends here.
+            let mut downtime = Vec::new();
+            for (i, step) in record.hosts.iter().enumerate() {
+                let host = self.host(i).await?;
+                if let Err(e) = self.switch(i, &host, &step.new, step.port).await {
+                    return match e {
+                        TargetError::StepFailed(r) => Ok(Readiness::Failed(r)),
+                        e => Err(e),
+                    };
+                }
+                if let Some(t) = self
+                    .stopped_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&i)
+                {
+                    downtime.push(t.elapsed().as_secs_f64());
+                }
+            }
+            if !downtime.is_empty() {
+                seen.push(format!(
+                    "recreate downtime {}",
+                    downtime
+                        .iter()
+                        .map(|d| format!("{d:.2}s"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(Readiness::Ready(seen.join("; ")))
+    }
+
+    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let record = Self::record(rec);
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            if let Some(old) = &step.old {
+                self.drain(i, &host).await;
+                self.stop(
+                    &host,
+                    &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+                )
+                .await?;
+            }
+            self.prune_images(&host).await;
+        }
+        Ok(())
+    }
+
+    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let record = Self::record(rec);
+        for (i, step) in record.hosts.iter().enumerate() {
+            let host = self.host(i).await?;
+            let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
+            if let Some(old) = &step.old {
+                let names = self.colour_names(old, &all);
+                host.sh(
+                    "docker start",
+                    &format!(
+                        "docker start {} >/dev/null 2>&1 || true",
+                        docker::join(&names)
+                    ),
+                    None,
+                )
+                .await
+                .map_err(call)?;
+            }
+            let live = host
+                .nginx_file(&self.app)
+                .await
+                .map_err(call)?
+                .as_deref()
+                .and_then(nginx::live_colour);
+            if live.as_deref() == Some(step.new.as_str()) {
+                match (&step.old, step.old_port) {
+                    (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
+                        Ok(()) | Err(TargetError::StepFailed(_)) => {}
+                        Err(e) => return Err(e),
+                    },
+                    _ => {
+                        host.sh(
+                            "remove nginx file",
+                            &nginx::remove_script(&self.app.name, &self.app.nginx),
+                            None,
+                        )
+                        .await
+                        .map_err(call)?;
+                    }
+                }
+            }
+            let names = self.colour_names(&step.new, &all);
+            host.sh(
+                "remove the new colour",
+                &format!(
+                    "docker rm -f {} >/dev/null 2>&1 || true",
+                    docker::join(&names)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        }
+        Ok(())
+    }
+
+    async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {
+        let record = Self::record(rec);
+        let step = record.hosts.first().cloned().unwrap_or_default();
+        let service = hook.container.clone().unwrap_or_default();
+        let c = self.app.services.get(&service).ok_or_else(|| {
+            TargetError::Unsupported(format!("hook names no service `{service}`"))
+        })?;
+        let Some(run) = rec.hook.as_ref() else {
+            return Ok(());
+        };
+        let name = format!(
+            "{}-hook-{}-{}-{}",
+            self.app.name,
+            &rec.id.chars().take(8).collect::<String>(),
+            run.stage.as_str().replace('_', "-"),
+            run.index + 1
+        );
+        let host = self.host(0).await?;
+        let exists = host
+            .sh(
+                "docker inspect",
+                &format!(
+                    "docker inspect {} >/dev/null 2>&1 && echo yes || true",
+                    quote(&name)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        if exists.trim() != "yes" {
+            // Every hook runs the new image with the new colour's environment (an on_rollback
+            // down-migration is the new version's to undo).
+            let colour = step.new.clone();
+            let mut one_off = c.clone();
+            one_off.port = None;
+            let script = docker::run(
+                &one_off,
+                &docker::Run {
+                    name: &name,
+                    app: &self.app.name,
+                    labels: vec![
+                        ("converge.role", "hook".into()),
+                        ("converge.service", service.clone()),
+                    ],
+                    publish: None,
+                    detach: false,
+                    env_file: self.env_path(&format!("{service}-{colour}")),
+                    alias: None,
+                    command: Some(hook.run.clone()),
+                },
+            );
+            host.sh(
+                &format!("start hook {name}"),
+                &format!("{script} >/dev/null"),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        }
+        if let Some(h) = &mut rec.hook {
+            h.task_arn = format!("{name} on {}", host.label());
+        }
+        Ok(())
+    }
+
+    async fn hook_status(&self, rec: &Rollout, _hook: &Hook) -> Result<Readiness, TargetError> {
+        let Some(name) = rec
+            .hook
+            .as_ref()
+            .and_then(|h| h.task_arn.split(" on ").next().map(str::to_string))
+        else {
+            return Ok(Readiness::Failed(
+                "the hook's container was not recorded".into(),
+            ));
+        };
+        let host = self.host(0).await?;
+        let out = host
+            .sh(
+                "docker inspect",
+                &format!("docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' {} 2>/dev/null || echo gone", quote(&name)),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        let f: Vec<&str> = out.split_whitespace().collect();
+        match (f.first().copied(), f.get(1).copied()) {
+            (Some("gone"), _) => Ok(Readiness::Failed(format!(
+                "{name} is gone from {}",
+                host.label()
+            ))),
+            (Some("exited"), Some("0")) => {
+                let _ = host
+                    .sh(
+                        "docker rm",
+                        &format!("docker rm {} >/dev/null", quote(&name)),
+                        None,
+                    )
+                    .await;
+                Ok(Readiness::Ready(format!("{name} exited 0")))
+            }
+            (Some("exited" | "dead"), code) => {
+                let logs = host.logs(&name, 50, &self.secrets).await;
+                let _ = host
+                    .sh(
+                        "docker rm",
+                        &format!("docker rm -f {} >/dev/null", quote(&name)),
+                        None,
+                    )
+                    .await;
+                Ok(Readiness::Failed(format!(
+                    "{name} on {} exited {}; its last lines:\n{logs}",
+                    host.label(),
+                    code.unwrap_or("?")
+                )))
+            }
+            (status, _) => Ok(Readiness::Pending(format!(
+                "{name} is {}",
+                status.unwrap_or("unknown")
+            ))),
+        }
+    }
+
+    async fn stop_hook(&self, rec: &Rollout) -> Result<(), TargetError> {
+        if let Some(name) = rec
+            .hook
+            .as_ref()
+            .and_then(|h| h.task_arn.split(" on ").next().map(str::to_string))
+        {
+            let host = self.host(0).await?;
+            host.sh(
+                "docker rm",
+                &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(&name)),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        }
+        Ok(())
+    }
+
+    fn applied(&self, rec: &Rollout) -> Applied {
+        let record = Self::record(rec);
+        let ports: BTreeMap<String, serde_json::Value> = record
+            .hosts
+            .iter()
+            .map(|h| (h.host.clone(), serde_json::json!(h.port)))
+            .collect();
+        Applied {
+            remote_id: self.app.name.clone(),
+            outputs: Value::from_json(&serde_json::json!({
+                "colour": record.hosts.first().map(|h| h.new.clone()).unwrap_or_default(),
+                "ports": ports,
+            })),
+        }
+    }
+}

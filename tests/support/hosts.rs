@@ -1,0 +1,406 @@
+//! A host on loopback for the host-app tests: OpenSSH's server on a free port with a generated
+//! host key, letting the non-root `converge-deploy` user in (scripts/hosts.sh creates it, in the
+//! docker group), an nginx of its own with a default site, and the sudoers line the README gives
+//! for that nginx. Docker is the machine's engine, shared: every test uses app names of its own.
+//! The test app image is built FROM scratch with Debian's busybox-static.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The deploy user the tests log in as.
+pub const DEPLOY_USER: &str = "converge-deploy";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds the test app as `converge-test/REPO:VERSION` (a repository per test: converge
+/// prunes an app's repository down to `keep_images`).
+pub fn app_image(repo: &str, version: &str) -> String {
+    let tag = format!("converge-test/{repo}:{version}");
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostapp");
+    for f in ["Dockerfile", "app"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+        .expect("/bin/busybox (Debian's busybox-static; scripts/hosts.sh installs it)");
+    run(Command::new("docker")
+        .args(["build", "-q", "--build-arg"])
+        .arg(format!("VERSION={version}"))
+        .args(["-t", &tag])
+        .arg(dir.path())
+        .env("DOCKER_BUILDKIT", "0"));
+    tag
+}
+
+/// One host: sshd + nginx on loopback, removed on drop (with the app's containers).
+pub struct TestHost {
+    /// Everything of this host: keys, sshd and nginx configuration, the include directory.
+    pub dir: tempfile::TempDir,
+    /// SSH port.
+    pub ssh_port: u16,
+    /// The port converge's server block listens on.
+    pub http_port: u16,
+    /// The port of the default site (Debian's, standing in).
+    pub default_port: u16,
+    sshd: Child,
+    nginx_started: bool,
+    sudoers: PathBuf,
+    apps: std::sync::Mutex<Vec<String>>,
+}
+
+impl TestHost {
+    /// Starts one. Needs root (sshd, nginx, sudoers.d), like the machine's own services.
+    pub fn start() -> TestHost {
+        assert!(
+            whoami::username().unwrap() == "root",
+            "the host tests start sshd and nginx and write a sudoers file: run them as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let keygen = |path: &Path| {
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path));
+        };
+        keygen(&d.join("client"));
+        keygen(&d.join("host_key"));
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        std::fs::set_permissions(
+            d.join("authorized_keys"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let (ssh_port, http_port, default_port) = (free_port(), free_port(), free_port());
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {DEPLOY_USER}\n",
+                d.join("host_key").display(),
+                d.join("sshd.pid").display(),
+                d.join("authorized_keys").display()
+            ),
+        )
+        .unwrap();
+        // nginx: converge's include directory belongs to the deploy user (README), beside a
+        // default site that must keep working.
+        let include = d.join("converge");
+        std::fs::create_dir_all(&include).unwrap();
+        std::fs::create_dir_all(d.join("temp")).unwrap();
+        run(Command::new("chown").arg(DEPLOY_USER).arg(&include));
+        std::fs::write(
+            d.join("nginx.conf"),
+            format!(
+                "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nworker_processes 1;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/temp/body;\n  proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n  include {d}/converge/*.conf;\n  server {{ listen 127.0.0.1:{default_port} default_server; location / {{ return 200 \"default site\\n\"; }} }}\n}}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let mut host = TestHost {
+            sshd: Command::new("/usr/sbin/sshd")
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start /usr/sbin/sshd (scripts/hosts.sh installs it)"),
+            sudoers: PathBuf::from(format!("/etc/sudoers.d/converge-test-{ssh_port}")),
+            dir,
+            ssh_port,
+            http_port,
+            default_port,
+            nginx_started: false,
+            apps: Default::default(),
+        };
+        run(Command::new("/usr/sbin/nginx")
+            .arg("-c")
+            .arg(host.nginx_conf()));
+        host.nginx_started = true;
+        // The README's sudoers line, for this nginx.
+        std::fs::write(
+            &host.sudoers,
+            format!(
+                "{DEPLOY_USER} ALL=(root) NOPASSWD: /usr/sbin/nginx -c {c} -t, /usr/sbin/nginx -c {c} -s reload\n",
+                c = host.nginx_conf().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &host.sudoers,
+            std::os::unix::fs::PermissionsExt::from_mode(0o440),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", ssh_port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        host
+    }
+
+    /// nginx's main file.
+    pub fn nginx_conf(&self) -> PathBuf {
+        self.dir.path().join("nginx.conf")
+    }
+
+    /// The deploy key's text.
+    pub fn key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("client")).unwrap()
+    }
+
+    /// A directory for an app's volumes.
+    pub fn data(&self, app: &str) -> PathBuf {
+        let p = self.dir.path().join("data").join(app);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Notes an app whose containers are removed on drop.
+    pub fn owns(&self, app: &str) {
+        self.apps.lock().unwrap().push(app.to_string());
+    }
+
+    /// The `rollout.proxy` block for this host's nginx.
+    pub fn proxy_yaml(&self, server_name: &str) -> String {
+        let d = self.dir.path().display();
+        format!(
+            "{{ nginx: {{ server_name: {server_name}, listen: {}, config: {d}/nginx.conf, include_dir: {d}/converge, pid_file: {d}/nginx.pid }} }}",
+            self.http_port
+        )
+    }
+
+    /// GET `path` through nginx with `Host: server_name`: (status, body).
+    pub fn get(&self, server_name: &str, path: &str) -> (u16, String) {
+        http_get(self.http_port, server_name, path)
+    }
+
+    /// `docker inspect -f FORMAT NAME` ("" when it does not exist).
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", format, name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Names of the containers of `app`.
+    pub fn containers(&self, app: &str) -> Vec<String> {
+        let out = run(Command::new("docker").args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=converge.app={app}"),
+            "--format",
+            "{{.Names}} {{.State}}",
+        ]));
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        if self.nginx_started {
+            let _ = Command::new("/usr/sbin/nginx")
+                .arg("-c")
+                .arg(self.nginx_conf())
+                .args(["-s", "stop"])
+                .output();
+        }
+        let _ = std::fs::remove_file(&self.sudoers);
+        for app in self.apps.lock().unwrap().iter() {
+            let ids = Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=converge.app={app}"),
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+            let _ = Command::new("docker")
+                .args(["network", "rm", &format!("converge-{app}")])
+                .output();
+            let _ = std::fs::remove_dir_all(format!("/etc/converge/{app}"));
+        }
+    }
+}
+
+/// One HTTP/1.0 GET to 127.0.0.1:port: (status, body); (0, error) when it failed.
+pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, "connect failed".into());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// A client that sends GET / over one keep-alive connection after another until stopped, as a
+/// browser would: a request that got no byte back on a reused connection (nginx closed it at a
+/// reload) is sent again on a new one, as HTTP clients do for idempotent requests. Anything
+/// else that is not a 200 is a failed request.
+pub struct KeepAliveClient {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<ClientReport>>,
+}
+
+/// What the client saw.
+#[derive(Debug, Default)]
+pub struct ClientReport {
+    /// Requests answered 200.
+    pub ok: usize,
+    /// Requests that failed (status, or error), with what was seen.
+    pub failed: Vec<String>,
+    /// Bodies in the order they changed (`["v1", "v2"]`: the version changed once).
+    pub versions: Vec<String>,
+    /// Keep-alive connections nginx closed between requests (retried on a new connection).
+    pub reconnects: usize,
+}
+
+impl KeepAliveClient {
+    /// Starts it against nginx on `port` with `Host: host`.
+    pub fn start(port: u16, host: &str) -> KeepAliveClient {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let host = host.to_string();
+        let handle = std::thread::spawn(move || {
+            let mut report = ClientReport::default();
+            let mut conn: Option<std::io::BufReader<std::net::TcpStream>> = None;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let reused = conn.is_some();
+                if conn.is_none() {
+                    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                        Ok(s) => {
+                            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                            conn = Some(std::io::BufReader::new(s));
+                        }
+                        Err(e) => {
+                            report.failed.push(format!("connect: {e}"));
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    }
+                }
+                match keep_alive_get(conn.as_mut().unwrap(), &host) {
+                    Ok((200, body, keep)) => {
+                        report.ok += 1;
+                        let body = body.trim().to_string();
+                        if report.versions.last() != Some(&body) {
+                            report.versions.push(body);
+                        }
+                        if !keep {
+                            conn = None;
+                        }
+                    }
+                    Ok((status, body, _)) => {
+                        report.failed.push(format!("{status}: {}", body.trim()));
+                        conn = None;
+                    }
+                    Err(0) if reused => {
+                        report.reconnects += 1;
+                        conn = None;
+                    }
+                    Err(_) => {
+                        report.failed.push("no answer".into());
+                        conn = None;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            report
+        });
+        KeepAliveClient {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops it and returns what it saw.
+    pub fn finish(mut self) -> ClientReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.take().unwrap().join().unwrap()
+    }
+}
+
+/// One HTTP/1.1 GET on `conn`: (status, body, keep-alive), or Err(bytes read) when the
+/// connection ended first.
+fn keep_alive_get(
+    conn: &mut std::io::BufReader<std::net::TcpStream>,
+    host: &str,
+) -> Result<(u16, String, bool), usize> {
+    use std::io::{BufRead, Read, Write};
+    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    if conn.get_mut().write_all(req.as_bytes()).is_err() {
+        return Err(0);
+    }
+    let mut status_line = String::new();
+    match conn.read_line(&mut status_line) {
+        Ok(0) | Err(_) => return Err(0),
+        Ok(_) => {}
+    }
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (mut length, mut keep) = (0usize, true);
+    loop {
+        let mut line = String::new();
+        match conn.read_line(&mut line) {
+            Ok(0) | Err(_) => return Err(status_line.len()),
+            Ok(_) => {}
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let lower = l.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower == "connection: close" {
+            keep = false;
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).map_err(|_| status_line.len())?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned(), keep))
+}
