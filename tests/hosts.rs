@@ -4,14 +4,15 @@
 
 mod support;
 
-use support::Project;
-use support::hosts::{KeepAliveClient, TestHost, app_image};
+use support::hosts::{KeepAliveClient, TestHost, TestRegistry, app_image};
+use support::{Project, Run};
 
-/// A project with one host app `name` on `host`, its image tag from `--var tag=…`.
-fn project(host: &TestHost, name: &str, extra_rollout: &str) -> Project {
+/// A project whose environment `test` has one host app `name` on `host` with `props` (YAML
+/// lines of its properties besides name, hosts and ssh, indented six spaces) and `variables`
+/// besides `deploy_key` and `tag` (indented two).
+fn project_with(host: &TestHost, name: &str, variables: &str, props: &str) -> Project {
     host.owns(name);
     let p = Project::empty().with_env(vec![("CONVERGE_VAR_DEPLOY_KEY".into(), host.key())]);
-    let data = host.data(name);
     p.write(
         "environments/test.yaml",
         &format!(
@@ -20,6 +21,7 @@ providers: {{}}
 variables:
   deploy_key: {{ sensitive: true }}
   tag: {{ default: v1 }}
+{variables}
 resources:
   app:
     type: host.app
@@ -27,7 +29,22 @@ resources:
       name: {name}
       hosts: [{{ address: 127.0.0.1, port: {port}, user: converge-deploy }}]
       ssh: {{ known_hosts: known_hosts, private_key: "${{var.deploy_key}}" }}
-      services:
+{props}"#,
+            port = host.ssh_port,
+        ),
+    );
+    p
+}
+
+/// A project with one host app `name` on `host`, its image tag from `--var tag=…`.
+fn project(host: &TestHost, name: &str, extra_rollout: &str) -> Project {
+    let data = host.data(name);
+    project_with(
+        host,
+        name,
+        "",
+        &format!(
+            r#"      services:
         web:
           image: "converge-test/{name}:${{var.tag}}"
           port: 8080
@@ -44,12 +61,19 @@ resources:
         drain_timeout: 2s
         keep_previous: 1s
 {extra_rollout}"#,
-            port = host.ssh_port,
             data = data.display(),
             proxy = host.proxy_yaml(&format!("{name}.test")),
         ),
-    );
-    p
+    )
+}
+
+/// Runs converge in `p` with extra environment variables.
+fn converge_with(p: &Project, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = p.command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from_output(cmd.output().unwrap(), args)
 }
 
 /// Everything a run printed (progress goes to stderr).
@@ -259,4 +283,275 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
     // Only the live colour runs; the failed ones are gone.
     let names = host.containers(name);
     assert!(names.iter().all(|n| !n.contains("green")), "{names:?}");
+}
+
+/// A secret with `$`, quotes, spaces and a newline reaches the container's environment exactly
+/// and appears in no output, plan file, state or audit event. The image comes from a registry
+/// with basic auth: a wrong password fails with a clear message and changes nothing on the
+/// host, and no registry credential is left there after a pull.
+#[test]
+fn secrets_reach_the_container_exactly_and_registry_logins_leave_nothing() {
+    let name = "secrets";
+    let registry = TestRegistry::start("pusher", "registry-pw-5f3a");
+    let image = registry.push(&app_image(name, "v1"), "secrets/app:v1");
+    let host = TestHost::start();
+    let weird = "a $HOME 'single' \"double\"  two spaces\nsecond line";
+    let p = project_with(
+        &host,
+        name,
+        "  weird: { sensitive: true }\n  registry_password: { sensitive: true }\n",
+        &format!(
+            r#"      registry: {{ server: "{server}", auth: {{ basic: {{ username: pusher, password: "${{var.registry_password}}" }} }} }}
+      services:
+        web:
+          image: "{image}"
+          port: 8080
+          env: {{ PLAIN: visible }}
+          secrets: {{ WEIRD: "${{var.weird}}" }}
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+"#,
+            server = registry.server,
+            proxy = host.proxy_yaml("secrets.test"),
+        ),
+    );
+    let wrong = [
+        ("CONVERGE_VAR_WEIRD", weird),
+        ("CONVERGE_VAR_REGISTRY_PASSWORD", "not-it"),
+    ];
+    let out = converge_with(
+        &p,
+        &wrong,
+        &[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ],
+    )
+    .expect(1);
+    let text = printed(&out);
+    assert!(
+        text.contains(&format!("docker login {} failed", registry.server)),
+        "{text}"
+    );
+    assert!(
+        host.containers(name).is_empty(),
+        "nothing started: {:?}",
+        host.containers(name)
+    );
+    assert!(!host.dir.path().join("converge/secrets.conf").exists());
+
+    let right = [
+        ("CONVERGE_VAR_WEIRD", weird),
+        ("CONVERGE_VAR_REGISTRY_PASSWORD", registry.password.as_str()),
+    ];
+    let mut printed_all = text;
+    let plan_file = p.root().join("plan.json");
+    let plan = converge_with(
+        &p,
+        &right,
+        &[
+            "plan",
+            "--env",
+            "test",
+            "--out",
+            plan_file.to_str().unwrap(),
+        ],
+    );
+    printed_all.push_str(&printed(&plan));
+    let out = converge_with(&p, &right, &["apply", "--auto-approve", "--env", "test"]).expect(0);
+    printed_all.push_str(&printed(&out));
+    printed_all.push_str(&printed(
+        &converge_with(&p, &right, &["drift", "--env", "test"]).expect(0),
+    ));
+    let env = host.inspect("secrets-web-blue", "{{json .Config.Env}}");
+    let env: Vec<String> = serde_json::from_str(&env).unwrap();
+    assert!(env.contains(&format!("WEIRD={weird}")), "{env:?}");
+    assert!(env.contains(&"PLAIN=visible".to_string()), "{env:?}");
+    assert_eq!(host.get("secrets.test", "/"), (200, "v1\n".into()));
+
+    let audit = p
+        .converge(&["audit", "export", "--env", "test", "--format", "jsonl"])
+        .expect(0);
+    printed_all.push_str(&audit.stdout());
+    let plan_text = std::fs::read_to_string(&plan_file).unwrap();
+    let mut state = String::new();
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", p.state_db("test").display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            state.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    for secret in [
+        "second line",
+        "registry-pw-5f3a",
+        "BEGIN OPENSSH PRIVATE KEY",
+    ] {
+        assert!(!printed_all.contains(secret), "{secret:?} was printed");
+        assert!(
+            !plan_text.contains(secret),
+            "{secret:?} is in the plan file"
+        );
+        assert!(!state.contains(secret), "{secret:?} is in state");
+    }
+    // The env file is the deploy user's alone; no registry credential is left on the host.
+    let meta = std::fs::metadata("/etc/converge/secrets/web-blue.env").unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert!(!std::path::Path::new("/home/converge-deploy/.docker/config.json").exists());
+    let left = std::process::Command::new("find")
+        .args([
+            "/tmp",
+            "-maxdepth",
+            "3",
+            "-user",
+            "converge-deploy",
+            "-name",
+            "config.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// A server block nginx rejects (`nginx -t`: here a TLS certificate that does not exist) is
+/// never left behind: the previous file is back, the deploy fails before any switch, and the
+/// default site keeps working.
+#[test]
+fn a_file_nginx_rejects_is_never_left_behind() {
+    let name = "nginx-bad";
+    app_image(name, "v1");
+    let host = TestHost::start();
+    let p = project(&host, name, "");
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    let file = host.dir.path().join("converge/nginx-bad.conf");
+    let before = std::fs::read_to_string(&file).unwrap();
+    p.edit(
+        "environments/test.yaml",
+        "listen: ",
+        "tls: { certificate: /nonexistent/cert.pem, key: /nonexistent/key.pem }, listen: ",
+    );
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v1",
+        ])
+        .expect(1);
+    let text = printed(&out);
+    assert!(
+        text.contains("nginx") && text.contains("refused the new file"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "the previous file is back"
+    );
+    assert_eq!(host.get("nginx-bad.test", "/"), (200, "v1\n".into()));
+    assert_eq!(
+        support::hosts::http_get(host.default_port, "localhost", "/"),
+        (200, "default site\n".into())
+    );
+}
+
+/// recreate: the old colour stops, the new one starts, the downtime is measured and printed;
+/// a new version that never gets healthy brings the previous one back.
+#[test]
+fn recreate_reports_its_downtime_and_restarts_the_previous_tag_on_failure() {
+    let name = "recreate";
+    for v in ["v1", "v2", "v3-broken"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let p = project(&host, name, "        strategy: recreate\n");
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+        ])
+        .expect(0);
+    let text = printed(&out);
+    assert!(text.contains("recreate downtime "), "{text}");
+    assert_eq!(host.get("recreate.test", "/"), (200, "v2\n".into()));
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v3-broken",
+        ])
+        .expect(1);
+    assert!(printed(&out).contains("not ready"), "{}", printed(&out));
+    assert_eq!(host.get("recreate.test", "/"), (200, "v2\n".into()));
+}
+
+/// Two apps on one host, staging beside prod: names, ports and nginx files never collide.
+#[test]
+fn two_apps_share_a_host_without_colliding() {
+    let host = TestHost::start();
+    let mut projects = Vec::new();
+    for (name, tag) in [("twin-staging", "v1"), ("twin-prod", "v2")] {
+        app_image(name, tag);
+        let p = project(&host, name, "");
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+        .expect(0);
+        projects.push(p);
+    }
+    assert_eq!(host.get("twin-staging.test", "/"), (200, "v1\n".into()));
+    assert_eq!(host.get("twin-prod.test", "/"), (200, "v2\n".into()));
+    let ports: Vec<String> = ["twin-staging-web-blue", "twin-prod-web-blue"]
+        .iter()
+        .map(|c| host.inspect(c, "{{index .Config.Labels \"converge.port\"}}"))
+        .collect();
+    assert_ne!(ports[0], ports[1]);
+    projects[0]
+        .converge(&["drift", "--env", "test", "--var", "tag=v1"])
+        .expect(0);
+    projects[1]
+        .converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
 }

@@ -404,3 +404,102 @@ fn keep_alive_get(
     conn.read_exact(&mut body).map_err(|_| status_line.len())?;
     Ok((status, String::from_utf8_lossy(&body).into_owned(), keep))
 }
+
+/// Debian's docker-registry on a loopback port with basic auth (htpasswd, bcrypt), storage
+/// in a directory of its own; stopped on drop.
+pub struct TestRegistry {
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub server: String,
+    child: Child,
+    /// Its user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl TestRegistry {
+    /// Starts one that lets `user` in with `password`.
+    pub fn start(user: &str, password: &str) -> TestRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let htpasswd = run(Command::new("htpasswd").args(["-Bbn", user, password]));
+        std::fs::write(d.join("htpasswd"), htpasswd).unwrap();
+        let port = free_port();
+        std::fs::write(
+            d.join("config.yml"),
+            format!(
+                "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {d}/data }} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\nauth: {{ htpasswd: {{ realm: converge-test, path: {d}/htpasswd }} }}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/bin/docker-registry (scripts/hosts.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TestRegistry {
+            dir,
+            server: format!("127.0.0.1:{port}"),
+            child,
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Pushes the local image `local` as `SERVER/REPO:TAG` (a throw-away docker login) and
+    /// removes the pushed tag locally, so only a pull can bring it back.
+    pub fn push(&self, local: &str, repo_tag: &str) -> String {
+        let remote = format!("{}/{repo_tag}", self.server);
+        let config = self.dir.path().join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let docker = || {
+            let mut c = Command::new("docker");
+            c.env("DOCKER_CONFIG", &config);
+            c
+        };
+        let mut login = docker()
+            .args([
+                "login",
+                "--username",
+                &self.user,
+                "--password-stdin",
+                &self.server,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = login.stdin.take().unwrap();
+            stdin.write_all(self.password.as_bytes()).unwrap();
+        }
+        let out = login.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run(docker().args(["tag", local, &remote]));
+        run(docker().args(["push", "-q", &remote]));
+        run(docker().args(["rmi", &remote]));
+        remote
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
