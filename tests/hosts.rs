@@ -555,3 +555,112 @@ fn two_apps_share_a_host_without_colliding() {
         .converge(&["drift", "--env", "test", "--var", "tag=v2"])
         .expect(0);
 }
+
+/// kill -9 of converge mid-deploy (the new colour started, a pre_traffic hook running, before
+/// the switch): the next apply resumes the same rollout and converges with exactly one colour
+/// live, the migration run once, and nothing duplicated.
+#[test]
+fn a_killed_deploy_resumes_with_one_colour_live_and_nothing_twice() {
+    let name = "kill9";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let data = host.data(name);
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          volumes: ["{data}:/data"]
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        hooks:
+          pre_traffic: [{{ service: web, run: ["app", "migrate"] }}, {{ service: web, run: ["sleep", "4"] }}]
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            data = data.display(),
+            proxy = host.proxy_yaml("kill9.test"),
+        ),
+    );
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    let mut child = p
+        .command(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the second hook (sleep 4) to be running, then kill converge outright.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let names = host.containers(name);
+        if names
+            .iter()
+            .any(|n| n.contains("pre-traffic-2") && n.ends_with("running"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook never ran: {names:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        host.get("kill9.test", "/"),
+        (200, "v1\n".into()),
+        "no switch happened"
+    );
+
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+        ])
+        .expect(0);
+    assert!(
+        printed(&out).contains("resuming the rollout"),
+        "{}",
+        printed(&out)
+    );
+    assert_eq!(host.get("kill9.test", "/"), (200, "v2\n".into()));
+    assert_eq!(migrations(&host, name), vec!["migrate v1", "migrate v2"]);
+    let names = host.containers(name);
+    assert_eq!(
+        names,
+        vec![
+            "kill9-web-blue exited".to_string(),
+            "kill9-web-green running".to_string()
+        ],
+        "one colour live, the old one stopped, no hook left"
+    );
+    p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+}
