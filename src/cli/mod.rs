@@ -8,6 +8,7 @@ mod drift;
 mod github;
 mod history;
 mod lock;
+mod logs;
 mod markdown;
 mod output;
 mod pauses;
@@ -134,6 +135,8 @@ enum Command {
     /// See and steer rollouts (apply starts them).
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
+    /// The last lines of a host app's containers (secrets masked).
+    Logs(logs::LogsArgs),
     /// Read, export and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -253,6 +256,7 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Import(a) => state::import(g, a).await,
         Command::Lock(c) => lock::run(g, c).await,
         Command::Rollout(c) => rollout::run(g, c).await,
+        Command::Logs(a) => logs::run(g, a).await,
         Command::Audit(c) => audit::run(g, c).await,
         Command::Schema => schema::run(),
         Command::Prices(c) => prices::run(g, c).await,

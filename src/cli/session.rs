@@ -85,6 +85,21 @@ pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
 fn host_logins(
     env: &Environment,
 ) -> std::collections::BTreeMap<crate::model::Address, crate::model::Value> {
+    env.resources
+        .values()
+        .filter(|r| r.kind.kind == "host.app")
+        .map(|r| {
+            (
+                r.address.clone(),
+                host_desired(env, &r.address).get("ssh").clone(),
+            )
+        })
+        .collect()
+}
+
+/// A host app's properties as the files give them, with what other resources output left
+/// unknown (enough for its `ssh` block and its secrets); null when it is not in the files.
+pub fn host_desired(env: &Environment, address: &crate::model::Address) -> crate::model::Value {
     struct Unknown;
     impl crate::model::Lookup for Unknown {
         fn lookup(&self, _: &crate::model::Reference) -> crate::model::Value {
@@ -92,15 +107,9 @@ fn host_logins(
         }
     }
     env.resources
-        .values()
-        .filter(|r| r.kind.kind == "host.app")
-        .map(|r| {
-            (
-                r.address.clone(),
-                r.desired(&Unknown, &env.name).get("ssh").clone(),
-            )
-        })
-        .collect()
+        .get(address)
+        .map(|r| r.desired(&Unknown, &env.name))
+        .unwrap_or_default()
 }
 
 /// The actor and commit for audit events.

@@ -1,0 +1,86 @@
+//! `converge logs ADDR [--host H] [--service S] [--lines N]`: the last lines of a host app's
+//! containers, read over SSH, with the app's secrets masked.
+
+use super::{CliError, GlobalArgs, output, session};
+use crate::hosts::app::host::Host;
+use crate::hosts::app::spec::AppSpec;
+use crate::model::Address;
+
+/// `converge logs` arguments.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The host app.
+    address: String,
+    /// Only this host (its address, or `address:port`).
+    #[arg(long)]
+    host: Option<String>,
+    /// Only this service or accessory.
+    #[arg(long)]
+    service: Option<String>,
+    /// Lines per container.
+    #[arg(long, default_value_t = 50)]
+    lines: usize,
+}
+
+/// Prints the containers' last lines, host by host.
+pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError> {
+    let name = session::env_name(g)?;
+    let address = Address::parse(&args.address).ok_or_else(|| {
+        CliError::Usage(format!(
+            "`{}` is not an address (KEY or INSTANCE.KEY)",
+            args.address
+        ))
+    })?;
+    let env = session::load(g, &name)?;
+    let store = session::open_state(g, &name).await?;
+    let stored = store.resources().await?;
+    let row = stored
+        .iter()
+        .find(|r| r.address == address && r.kind == "host.app")
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "no host app {address} in the state of {name}: apply it first"
+            ))
+        })?;
+    let desired = session::host_desired(&env, &address);
+    let props = row
+        .properties
+        .clone()
+        .with_entry("ssh", desired.get("ssh").clone());
+    let app = AppSpec::from_properties(&props, &g.root).map_err(CliError::Failed)?;
+    let secrets = desired.sensitive_texts();
+    let mut shown = 0;
+    for target in &app.hosts {
+        let label = format!("{}:{}", target.address, target.port);
+        if let Some(h) = &args.host
+            && *h != target.address
+            && *h != label
+        {
+            continue;
+        }
+        let host = Host::open(&app, target, false)
+            .await
+            .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+        let listed = host
+            .containers(&app.name)
+            .await
+            .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+        for c in listed.iter().filter(|c| c.role != "hook") {
+            if args.service.as_ref().is_some_and(|s| *s != c.service) {
+                continue;
+            }
+            let lines = host.logs(&c.name, args.lines, &secrets).await;
+            output::print(&format!(
+                "==> {} on {label} ({}) <==\n{lines}\n",
+                c.name, c.state
+            ));
+            shown += 1;
+        }
+    }
+    if shown == 0 {
+        return Err(CliError::Failed(format!(
+            "{address}: no container matched on its hosts"
+        )));
+    }
+    Ok(super::EXIT_OK)
+}
