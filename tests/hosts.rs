@@ -506,7 +506,14 @@ fn recreate_reports_its_downtime_and_restarts_the_previous_tag_on_failure() {
         .expect(0);
     let text = printed(&out);
     assert!(text.contains("recreate downtime "), "{text}");
-    assert_eq!(host.get("recreate.test", "/"), (200, "v2\n".into()));
+    assert_eq!(
+        host.get("recreate.test", "/"),
+        (200, "v2\n".into()),
+        "{text}\n{}\n{:?}\n{}",
+        std::fs::read_to_string(host.dir.path().join("converge/recreate.conf")).unwrap_or_default(),
+        host.containers(name),
+        std::fs::read_to_string(host.dir.path().join("error.log")).unwrap_or_default()
+    );
     let out = p
         .converge(&[
             "apply",

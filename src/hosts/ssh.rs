@@ -79,6 +79,9 @@ pub struct Session {
     known_hosts: PathBuf,
     key: Option<PathBuf>,
     _key_file: Option<tempfile::TempPath>,
+    /// The directory of the connection's control socket (OpenSSH's ControlMaster): one TCP
+    /// connection and key exchange for every command of the session.
+    control: tempfile::TempDir,
     /// Set when the host was unknown and its keys were recorded (the caller audits it).
     pub accepted: Option<Verdict>,
 }
@@ -102,11 +105,18 @@ impl Session {
                 (Some(file.to_path_buf()), Some(file))
             }
         };
+        let control = tempfile::Builder::new()
+            .prefix("converge-ssh-")
+            .tempdir()
+            .map_err(|e| {
+                SshError::Local(format!("cannot create the ssh control directory: {e}"))
+            })?;
         let session = Session {
             target,
             known_hosts: known_hosts_file.to_path_buf(),
             key,
             _key_file: key_file,
+            control,
             accepted: matches!(verdict, Verdict::Accepted { .. }).then_some(verdict),
         };
         let proof = session.run("true", None).await?;
@@ -189,11 +199,20 @@ impl Session {
             .args(["-o", "KbdInteractiveAuthentication=no"])
             .args(["-o", "PreferredAuthentications=publickey"])
             .args(["-o", "ConnectTimeout=10"])
-            .args(["-o", "LogLevel=ERROR"]);
+            .args(["-o", "LogLevel=ERROR"])
+            .args(["-o", "ControlMaster=auto"])
+            .arg("-o")
+            .arg(format!("ControlPath={}", self.control_path().display()))
+            // The master outlives a converge killed outright by at most this long.
+            .args(["-o", "ControlPersist=30s"]);
         if let Some(key) = &self.key {
             cmd.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
         }
         cmd
+    }
+
+    fn control_path(&self) -> std::path::PathBuf {
+        self.control.path().join("master")
     }
 
     /// Sends `request` to `127.0.0.1:port` on the host through an SSH `direct-tcpip` channel
@@ -253,6 +272,22 @@ impl Session {
                 }
             }
             Ok((_, Err(e))) => Err(TunnelError::Failed(format!("ssh: {e}"))),
+        }
+    }
+}
+
+impl Drop for Session {
+    /// Ends the shared connection (its master would otherwise linger for ControlPersist).
+    fn drop(&mut self) {
+        if self.control_path().exists() {
+            let _ = std::process::Command::new("ssh")
+                .args(["-F", "none", "-o"])
+                .arg(format!("ControlPath={}", self.control_path().display()))
+                .args(["-O", "exit", "-p", &self.target.port.to_string()])
+                .arg(format!("{}@{}", self.target.user, self.target.address))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }

@@ -683,6 +683,11 @@ impl Target for HostTarget {
         let record = Self::record(rec);
         for (i, step) in record.hosts.iter().enumerate() {
             let host = self.host(i).await?;
+            self.stopped_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(i)
+                .or_insert_with(Instant::now);
             if let Some(old) = &step.old {
                 self.stop(
                     &host,
@@ -690,11 +695,6 @@ impl Target for HostTarget {
                 )
                 .await?;
             }
-            self.stopped_at
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(i)
-                .or_insert_with(Instant::now);
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             for (s, c) in &self.app.services {
                 self.start_service(&host, &listed, s, c, &step.new, step.port)
@@ -732,6 +732,9 @@ impl Target for HostTarget {
                         e => Err(e),
                     };
                 }
+                // nginx's old workers still route to the stopped colour: the downtime lasts
+                // until they are gone.
+                self.drain(i, &host).await;
                 if let Some(t) = self
                     .stopped_at
                     .lock()
@@ -789,6 +792,16 @@ impl Target for HostTarget {
                 )
                 .await
                 .map_err(call)?;
+                // A colour started again (recreate stopped it) serves only once it is healthy.
+                if let (Some((s, c)), Some(port)) = (self.app.proxied(), step.old_port) {
+                    let deadline = Instant::now() + c.check_timeout;
+                    while Instant::now() < deadline {
+                        if let Readiness::Ready(_) = self.health(&host, s, c, old, port).await? {
+                            break;
+                        }
+                        tokio::time::sleep(c.check_interval.min(Duration::from_millis(250))).await;
+                    }
+                }
             }
             let live = host
                 .nginx_file(&self.app)
@@ -796,7 +809,10 @@ impl Target for HostTarget {
                 .map_err(call)?
                 .as_deref()
                 .and_then(nginx::live_colour);
-            if live.as_deref() == Some(step.new.as_str()) {
+            // Switched, or (recreate) its old colour restarted: nginx points at the old colour
+            // again with fresh workers (ones from before hold keep-alive connections to the
+            // stopped container, which would answer 502 once each).
+            if live.as_deref() == Some(step.new.as_str()) || self.app.recreate {
                 match (&step.old, step.old_port) {
                     (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
                         Ok(()) | Err(TargetError::StepFailed(_)) => {}
