@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # The app image, one tag per deploy (v1 … vN, and a "sour" one that fails behind the proxy).
-cp tests/fixtures/hostapp/Dockerfile tests/fixtures/hostapp/app /bin/busybox "$work/"
+cp tests/fixtures/hostapp/{Dockerfile,app,alembic,elspeth} /bin/busybox "$work/"
 image() { DOCKER_BUILDKIT=0 docker build -q --build-arg "VERSION=$1" -t "converge-bench/app:$1" "$work" >/dev/null 2>&1; }
 # The host.
 ssh-keygen -q -t ed25519 -N "" -f "$work/client"; ssh-keygen -q -t ed25519 -N "" -f "$work/host_key"

@@ -228,16 +228,22 @@ async fn falkordb_proxy_applies_everywhere_switches_over_and_rolls_back_a_failin
 }
 
 #[test]
-fn elspeth_plans_across_azure_and_aws() {
-    let moto = Moto::start();
+fn elspeth_plans_its_azure_resources_and_its_host_app() {
     let azure = AzureServer::start();
-    let p = Project::seed("elspeth")
-        .with_moto(&moto)
-        .with_env(azure.env());
+    let mut env = azure.env();
+    env.push((
+        "CONVERGE_VAR_DEPLOY_KEY".into(),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key\n-----END OPENSSH PRIVATE KEY-----".into(),
+    ));
+    env.push((
+        "CONVERGE_VAR_DB_URL".into(),
+        "postgres://elspeth:pw@db/elspeth".into(),
+    ));
+    let p = Project::seed("elspeth").with_env(env);
     p.converge(&["validate"]).expect(0);
     for env in ["dev", "prod"] {
         let plan = plan(&p, env);
-        assert_eq!(plan["summary"]["add"], 13, "{env}");
+        assert_eq!(plan["summary"]["add"], 6, "{env}");
         let ci = change(&plan, "ci");
         assert_eq!(ci["after"]["role_assignments"][0]["role"], "AcrPush");
         assert_eq!(
@@ -246,14 +252,19 @@ fn elspeth_plans_across_azure_and_aws() {
         );
         let vm = change(&plan, "worker_vm");
         assert_eq!(vm["after"]["role_assignments"][0]["role"], "AcrPull");
-        let web = &change(&plan, "web.service")["after"]["rollout"]["health"];
-        assert_eq!(web["http"]["failures"], 2);
+        let app = &change(&plan, "app")["after"];
+        assert_eq!(app["registry"]["auth"]["acr"], true);
+        assert_eq!(app["rollout"]["health"]["http"]["failures"], 2);
+        assert_eq!(app["services"]["web"]["secrets"], "(sensitive)");
         assert_eq!(
-            web["metrics"][0],
-            serde_json::json!({"name": "error_rate", "max": 0.05, "for": "3m", "no_data": "wait", "on_fail": "rollback", "max_ratio_to_baseline": null})
+            app["rollout"]["hooks"]["pre_traffic"][0]["run"][0],
+            "alembic"
         );
-        assert_eq!(web["metrics"][1]["max_ratio_to_baseline"], 2.0);
-        assert_eq!(web["metrics"][1]["on_fail"], "alert");
+        let text = plan.to_string();
+        assert!(
+            !text.contains("pw@db") && !text.contains("not-a-key"),
+            "{text}"
+        );
     }
     assert!(azure.violations().is_empty(), "{:?}", azure.violations());
 }

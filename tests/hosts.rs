@@ -671,3 +671,132 @@ fn a_killed_deploy_resumes_with_one_colour_live_and_nothing_twice() {
     p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
         .expect(0);
 }
+
+/// examples/elspeth applied end to end: its Azure resources against the local Azure server,
+/// and its host app on a loopback host standing in for the worker VM (host and registry put in
+/// place of the VM's public IP and the ACR login server). The host pulls with its own managed
+/// identity: an IMDS token exchanged at `/oauth2/exchange` (both served by the local Azure
+/// server) for the ACR refresh token the registry takes. Migrations run before the switch and
+/// the smoke test after it; a version whose /health fails never takes traffic; destroy removes
+/// everything.
+#[test]
+fn the_elspeth_example_applies_end_to_end() {
+    let azure = support::AzureServer::start();
+    let registry = TestRegistry::start(
+        "00000000-0000-0000-0000-000000000000",
+        support::azure::ACR_REFRESH_TOKEN,
+    );
+    for v in ["v2.3.0", "v2.4.0-sour"] {
+        registry.push(&app_image("elspeth", v), &format!("elspeth:{v}"));
+    }
+    let host = TestHost::start_with_env(&[
+        ("CONVERGE_IMDS_ENDPOINT", azure.base.as_str()),
+        (
+            "CONVERGE_ACR_EXCHANGE_URL",
+            &format!("{}/oauth2/exchange", azure.base),
+        ),
+    ]);
+    host.owns("elspeth-dev");
+    let mut env = azure.env();
+    env.push(("CONVERGE_VAR_DEPLOY_KEY".into(), host.key()));
+    env.push((
+        "CONVERGE_VAR_DB_URL".into(),
+        "postgres://elspeth:db-pw-91c2@db/elspeth".into(),
+    ));
+    let p = Project::seed("elspeth").with_env(env);
+    let file = "environments/dev.yaml";
+    p.edit(
+        file,
+        r#"{ address: "${worker_vm.public_ip}", user: deploy }"#,
+        &format!(
+            "{{ address: 127.0.0.1, port: {}, user: converge-deploy }}",
+            host.ssh_port
+        ),
+    );
+    for _ in 0..3 {
+        p.edit(file, "${registry.login_server}", &registry.server);
+    }
+    p.edit(
+        file,
+        "proxy: { nginx: { server_name: elspeth.dev.example.com, listen: 80 } }",
+        &format!("proxy: {}", host.proxy_yaml("elspeth.dev.example.com")),
+    );
+    for _ in 0..2 {
+        p.edit(
+            file,
+            "/srv/elspeth-dev/data",
+            &host.data("elspeth-dev").display().to_string(),
+        );
+    }
+    p.edit(file, "bake: 3m", "bake: 2s");
+    p.edit(file, "interval: 10s", "interval: 500ms");
+    p.edit(file, "drain_timeout: 30s", "drain_timeout: 1s");
+    p.edit(
+        file,
+        "interval: 2s, timeout: 30s",
+        "interval: 500ms, timeout: 5s",
+    );
+
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "-e",
+            "dev",
+            "--accept-new-host-keys",
+        ])
+        .expect(0);
+    let text = printed(&out);
+    assert!(
+        text.contains("post_traffic hook 1 (elspeth --version)") && text.contains("hook ok"),
+        "{text}"
+    );
+    assert_eq!(
+        host.get("elspeth.dev.example.com", "/"),
+        (200, "v2.3.0\n".into())
+    );
+    assert_eq!(
+        host.inspect("elspeth-dev-worker-blue", "{{.State.Status}}"),
+        "running"
+    );
+    assert_eq!(azure.acr_exchanges(), vec![registry.server.clone()]);
+    assert_eq!(migrations(&host, "elspeth-dev"), vec!["migrate v2.3.0"]);
+    assert!(!text.contains("db-pw-91c2"), "{text}");
+
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "-e",
+            "dev",
+            "--var",
+            "image_tag=v2.4.0-sour",
+        ])
+        .expect(1);
+    // Its /health fails on its own port: it never takes traffic, and no migration ran for it.
+    assert!(
+        printed(&out).contains("GET /health answered 404"),
+        "{}",
+        printed(&out)
+    );
+    assert_eq!(
+        host.get("elspeth.dev.example.com", "/"),
+        (200, "v2.3.0\n".into())
+    );
+    assert_eq!(migrations(&host, "elspeth-dev"), vec!["migrate v2.3.0"]);
+    assert_eq!(
+        host.inspect("elspeth-dev-worker-blue", "{{.State.Status}}"),
+        "running",
+        "the old worker runs on"
+    );
+
+    p.converge(&["destroy", "--auto-approve", "-e", "dev"])
+        .expect(0);
+    assert!(
+        host.containers("elspeth-dev").is_empty(),
+        "{:?}",
+        host.containers("elspeth-dev")
+    );
+    assert!(!host.dir.path().join("converge/elspeth-dev.conf").exists());
+    assert!(azure.violations().is_empty(), "{:?}", azure.violations());
+}

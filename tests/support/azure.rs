@@ -48,6 +48,13 @@ pub const TOKEN: &str = "converge-test-token";
 /// The OIDC token the fake GitHub Actions endpoint hands out.
 pub const GITHUB_TOKEN: &str = "github-oidc-jwt";
 
+/// The access token the IMDS stand-in gives a VM's managed identity.
+pub const VM_IDENTITY_TOKEN: &str = "vm-managed-identity-token";
+
+/// The ACR refresh token `/oauth2/exchange` gives for [`VM_IDENTITY_TOKEN`]; a registry that
+/// stands in for ACR lets `00000000-0000-0000-0000-000000000000` in with it.
+pub const ACR_REFRESH_TOKEN: &str = "acr-refresh-token-for-the-vm";
+
 /// Built-in roles the server knows: name → role definition GUID (Azure's own ids).
 pub const ROLES: &[(&str, &str)] = &[
     ("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
@@ -70,6 +77,7 @@ struct State {
     credentials: BTreeMap<String, Vec<Value>>,
     grants: Vec<String>,
     github_audiences: Vec<String>,
+    acr_exchanges: Vec<String>,
     resources: BTreeMap<String, Value>,
     operations: BTreeMap<String, Value>,
     violations: Vec<String>,
@@ -157,6 +165,11 @@ impl AzureServer {
     /// Every Cost Management query body received (pages included).
     pub fn cost_queries(&self) -> Vec<Value> {
         self.state.lock().unwrap().cost_queries.clone()
+    }
+
+    /// The `service` of each ACR token exchange, in order.
+    pub fn acr_exchanges(&self) -> Vec<String> {
+        self.state.lock().unwrap().acr_exchanges.clone()
     }
 
     /// Environment for a converge process using this server: a service principal with a
@@ -399,6 +412,44 @@ fn handle(
             StatusCode::OK,
             vec![],
             json!({"count": 1, "value": GITHUB_TOKEN}),
+        );
+    }
+    // The instance metadata service as a VM's managed identity sees it (what a host asks
+    // before it exchanges the token at its registry).
+    if path == "/metadata/identity/oauth2/token" && method == Method::GET {
+        return (
+            StatusCode::OK,
+            vec![],
+            json!({"token_type": "Bearer", "expires_in": "3599", "resource": "https://management.azure.com/", "access_token": VM_IDENTITY_TOKEN}),
+        );
+    }
+    // ACR's token exchange (POST /oauth2/exchange, grant_type=access_token): an AAD access
+    // token for a refresh token that `docker login` takes as the password.
+    if path == "/oauth2/exchange" && method == Method::POST {
+        let form = String::from_utf8_lossy(body).to_string();
+        let field = |k: &str| {
+            form.split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .map(percent_decode)
+        };
+        if field("grant_type").as_deref() != Some("access_token")
+            || field("access_token").as_deref() != Some(VM_IDENTITY_TOKEN)
+            || field("service").is_none_or(|s| s.is_empty())
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                vec![],
+                json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad exchange request"}]}),
+            );
+        }
+        st.lock()
+            .unwrap()
+            .acr_exchanges
+            .push(field("service").unwrap_or_default());
+        return (
+            StatusCode::OK,
+            vec![],
+            json!({"refresh_token": ACR_REFRESH_TOKEN}),
         );
     }
     if path.ends_with("/oauth2/v2.0/token") && method == Method::POST {

@@ -36,7 +36,7 @@ pub fn app_image(repo: &str, version: &str) -> String {
     let tag = format!("converge-test/{repo}:{version}");
     let dir = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostapp");
-    for f in ["Dockerfile", "app"] {
+    for f in ["Dockerfile", "app", "alembic", "elspeth"] {
         std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
     }
     std::fs::copy("/bin/busybox", dir.path().join("busybox"))
@@ -69,6 +69,12 @@ pub struct TestHost {
 impl TestHost {
     /// Starts one. Needs root (sshd, nginx, sudoers.d), like the machine's own services.
     pub fn start() -> TestHost {
+        TestHost::start_with_env(&[])
+    }
+
+    /// Starts one whose SSH sessions get `env` (sshd's `SetEnv`), e.g. where the host finds
+    /// its instance metadata service.
+    pub fn start_with_env(env: &[(&str, &str)]) -> TestHost {
         assert!(
             whoami::username().unwrap() == "root",
             "the host tests start sshd and nginx and write a sudoers file: run them as root"
@@ -90,10 +96,17 @@ impl TestHost {
         )
         .unwrap();
         let (ssh_port, http_port, default_port) = (free_port(), free_port(), free_port());
+        // One SetEnv line: sshd takes only the first of a keyword's lines.
+        let set_env = if env.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("SetEnv {}\n", pairs.join(" "))
+        };
         std::fs::write(
             d.join("sshd_config"),
             format!(
-                "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {DEPLOY_USER}\n",
+                "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {DEPLOY_USER}\n{set_env}",
                 d.join("host_key").display(),
                 d.join("sshd.pid").display(),
                 d.join("authorized_keys").display()

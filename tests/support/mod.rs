@@ -231,7 +231,9 @@ impl Project {
             .join("examples")
             .join(name);
         copy_dir(&src.join("environments"), &dir.path().join("environments"));
-        copy_dir(&src.join("modules"), &dir.path().join("modules"));
+        if src.join("modules").exists() {
+            copy_dir(&src.join("modules"), &dir.path().join("modules"));
+        }
         Project {
             dir,
             config: tempfile::tempdir().unwrap(),

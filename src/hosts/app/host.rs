@@ -244,6 +244,26 @@ impl Host {
                 }
                 stdin = Some(format!("{password}\n"));
             }
+            Some((server, None)) if app.acr => {
+                // The host's own managed identity (AcrPull): an IMDS token exchanged at the
+                // registry for an ACR refresh token, which `docker login` takes. converge's own
+                // credential (which may push) never reaches the host.
+                script.push_str(
+                    "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n",
+                );
+                script.push_str(&format!(
+                    "server={s}\nimds=\"${{CONVERGE_IMDS_ENDPOINT:-http://169.254.169.254}}\"\nexchange=\"${{CONVERGE_ACR_EXCHANGE_URL:-https://$server/oauth2/exchange}}\"\n\
+if ! token=$(curl -sSf -H Metadata:true \"$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F\" 2>&1); then echo \"the host's managed identity gave no token (IMDS): $token\" >&2; exit 4; fi\n\
+aad=$(printf '%s' \"$token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p')\n\
+if ! answer=$(curl -sSf -X POST --data-urlencode grant_type=access_token --data-urlencode \"service=$server\" --data-urlencode \"access_token=$aad\" \"$exchange\" 2>&1); then echo \"the ACR token exchange at $exchange failed: $answer\" >&2; exit 4; fi\n\
+refresh=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"]*\\)\".*/\\1/p')\n\
+if ! out=$(printf '%s\\n' \"$refresh\" | docker login --username 00000000-0000-0000-0000-000000000000 --password-stdin \"$server\" 2>&1); then echo \"docker login $server failed: $out\" >&2; exit 4; fi\n",
+                    s = quote(server)
+                ));
+                for i in images {
+                    script.push_str(&format!("docker pull -q {} >/dev/null\n", quote(i)));
+                }
+            }
             Some((_, None)) => {
                 for i in images {
                     script.push_str(&format!("docker pull -q {} >/dev/null\n", quote(i)));

@@ -46,11 +46,18 @@ const BASIC: &[Prop] = &[
     .secret(),
 ];
 
-const REGISTRY_AUTH: &[Prop] = &[Prop::new(
-    "basic",
-    Type::Object(BASIC),
-    "A username and password (`docker login --password-stdin`).",
-)];
+const REGISTRY_AUTH: &[Prop] = &[
+    Prop::new(
+        "basic",
+        Type::Object(BASIC),
+        "A username and password (`docker login --password-stdin`).",
+    ),
+    Prop::new(
+        "acr",
+        Type::Bool,
+        "Azure Container Registry, logged in to with the host's own managed identity (AcrPull): an IMDS token exchanged at the registry's /oauth2/exchange.",
+    ),
+];
 
 const REGISTRY: &[Prop] = &[
     Prop::new("server", STRING, "Registry host (and port).").required(),

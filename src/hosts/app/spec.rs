@@ -84,6 +84,8 @@ pub struct AppSpec {
     pub key: PrivateKey,
     /// Registry server and basic credentials (`None`: images are pulled anonymously).
     pub registry: Option<(String, Option<(String, String)>)>,
+    /// `auth: { acr: true }`: hosts log in to the registry with their own managed identity.
+    pub acr: bool,
     /// Services by name.
     pub services: BTreeMap<String, Container>,
     /// Accessories by name.
@@ -206,6 +208,7 @@ impl AppSpec {
             known_hosts: root
                 .join(text(ssh, "known_hosts").unwrap_or_else(|| ".converge/known_hosts".into())),
             key,
+            acr: reg.get("auth").get("acr").as_bool() == Some(true),
             registry,
             services,
             accessories,
@@ -275,6 +278,7 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
         .cloned()
         .unwrap_or_default()
         .values()
+        .filter(|s| !s.get("health").is_null())
     {
         ready_timeout = ready_timeout.max(duration(s.get("health"), "timeout", "30s")?);
     }
