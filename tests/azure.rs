@@ -802,7 +802,7 @@ fn a_vm_with_cloud_init_a_public_ip_and_inbound_rules() {
     );
     let shown = run(&["state", "show", "vm", "--format", "json"]).expect(0);
     assert_eq!(
-        shown.json()["outputs"]["public_ip"],
+        shown.json()["outputs"]["public_ip_address"],
         ip["properties"]["ipAddress"]
     );
     let state = std::fs::read(p.root().join("state/azure-dev.db")).unwrap();

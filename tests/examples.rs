@@ -633,3 +633,60 @@ async fn raglite_applies_every_environment_rolls_out_rolls_back_on_its_error_rat
         .unwrap_or_default();
     assert!(left.is_empty(), "the alarms went with prod");
 }
+
+/// examples/ghostworks: the app with Postgres and Redis accessories behind nginx, staging and
+/// production on hosts; validates and plans (the plan reads no host: nothing is deployed yet).
+#[test]
+fn ghostworks_plans_its_app_and_accessories_in_both_environments() {
+    let p = Project::seed("ghostworks").with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), "not-a-key".into()),
+        ("CONVERGE_VAR_PG_PASSWORD".into(), "pg-secret-77".into()),
+        (
+            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
+            "reg-secret-88".into(),
+        ),
+    ]);
+    p.converge(&["validate"]).expect(0);
+    for (env, name) in [
+        ("staging", "ghostworks-staging"),
+        ("production", "ghostworks"),
+    ] {
+        let plan = plan(&p, env);
+        assert_eq!(plan["summary"]["add"], 1, "{env}");
+        let app = &change(&plan, "app")["after"];
+        assert_eq!(app["name"], name);
+        assert_eq!(app["accessories"]["db"]["image"], "postgres:16");
+        assert_eq!(app["accessories"]["db"]["secrets"], "(sensitive)");
+        assert_eq!(app["accessories"]["redis"]["command"][0], "redis-server");
+        assert_eq!(app["registry"]["auth"]["basic"]["password"], "(sensitive)");
+        let text = plan.to_string();
+        assert!(
+            !text.contains("pg-secret-77") && !text.contains("reg-secret-88"),
+            "{text}"
+        );
+    }
+}
+
+/// examples/vardiologio: staging and prod, each with its own Secrets Manager secret feeding its
+/// host app; validates and plans against moto.
+#[test]
+fn vardiologio_plans_a_secret_and_a_host_app_per_environment() {
+    let moto = Moto::start();
+    let p = Project::seed("vardiologio").with_moto(&moto).with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), "not-a-key".into()),
+        (
+            "CONVERGE_VAR_DATABASE_URL".into(),
+            "postgres://v:pw-4411@db/v".into(),
+        ),
+    ]);
+    p.converge(&["validate"]).expect(0);
+    for env in ["staging", "prod"] {
+        let plan = plan(&p, env);
+        assert_eq!(plan["summary"]["add"], 2, "{env}");
+        let app = &change(&plan, "app")["after"];
+        assert_eq!(app["name"], format!("vardiologio-{env}"));
+        assert_eq!(app["services"]["web"]["secrets"], "(sensitive)");
+        assert_eq!(app["rollout"]["health"]["http"]["failures"], 2);
+        assert!(!plan.to_string().contains("pw-4411"));
+    }
+}

@@ -707,7 +707,7 @@ fn the_elspeth_example_applies_end_to_end() {
     let file = "environments/dev.yaml";
     p.edit(
         file,
-        r#"{ address: "${worker_vm.public_ip}", user: deploy }"#,
+        r#"{ address: "${worker_vm.public_ip_address}", user: deploy }"#,
         &format!(
             "{{ address: 127.0.0.1, port: {}, user: converge-deploy }}",
             host.ssh_port
@@ -799,4 +799,88 @@ fn the_elspeth_example_applies_end_to_end() {
     );
     assert!(!host.dir.path().join("converge/elspeth-dev.conf").exists());
     assert!(azure.violations().is_empty(), "{:?}", azure.violations());
+}
+
+/// examples/vardiologio applied end to end: its Secrets Manager secret against moto, its host
+/// app on a loopback host. The container gets that environment's secret value (read from that
+/// one version at deploy time); a new value is a new version and a new deploy.
+#[test]
+fn the_vardiologio_example_delivers_its_secrets_manager_secret() {
+    let moto = support::Moto::start();
+    let name = "vardiologio-staging";
+    app_image(name, "v3.2.0");
+    let host = TestHost::start();
+    host.owns(name);
+    let p = Project::seed("vardiologio").with_moto(&moto).with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), host.key()),
+        (
+            "CONVERGE_VAR_DATABASE_URL".into(),
+            "postgres://v:first-7a1@db/v".into(),
+        ),
+    ]);
+    let file = "environments/staging.yaml";
+    p.edit(
+        file,
+        r#"[{ address: "${var.host}", user: deploy }]"#,
+        &format!(
+            "[{{ address: 127.0.0.1, port: {}, user: converge-deploy }}]",
+            host.ssh_port
+        ),
+    );
+    p.edit(
+        file,
+        "registry.vardiologio.example.com/vardiologio",
+        &format!("converge-test/{name}"),
+    );
+    p.edit(file, "port: 8000", "port: 8080");
+    p.edit(
+        file,
+        "proxy: { nginx: { server_name: staging.vardiologio.example.com, listen: 80 } }",
+        &format!(
+            "proxy: {}",
+            host.proxy_yaml("staging.vardiologio.example.com")
+        ),
+    );
+    p.edit(file, "bake: 2m", "bake: 1s");
+    p.edit(file, "interval: 5s", "interval: 500ms");
+    p.edit(file, "drain_timeout: 30s", "drain_timeout: 1s");
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "-e",
+        "staging",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    let env = |colour: &str| -> Vec<String> {
+        serde_json::from_str(&host.inspect(&format!("{name}-web-{colour}"), "{{json .Config.Env}}"))
+            .unwrap_or_default()
+    };
+    assert!(
+        env("blue").contains(&"DATABASE_URL=postgres://v:first-7a1@db/v".to_string()),
+        "{:?}",
+        env("blue")
+    );
+    assert_eq!(
+        host.get("staging.vardiologio.example.com", "/"),
+        (200, "v3.2.0\n".into())
+    );
+
+    // A new value: the plan shows the secret and the app changing together; apply rolls it out.
+    let rotated = [("CONVERGE_VAR_DATABASE_URL", "postgres://v:second-9b2@db/v")];
+    let plan = converge_with(
+        &p,
+        &rotated,
+        &["plan", "-e", "staging", "--detailed-exitcode"],
+    )
+    .expect(2);
+    assert!(!printed(&plan).contains("second-9b2"), "{}", printed(&plan));
+    let out = converge_with(&p, &rotated, &["apply", "--auto-approve", "-e", "staging"]).expect(0);
+    assert!(!printed(&out).contains("second-9b2"), "{}", printed(&out));
+    assert!(
+        env("green").contains(&"DATABASE_URL=postgres://v:second-9b2@db/v".to_string()),
+        "{:?}",
+        env("green")
+    );
+    converge_with(&p, &rotated, &["drift", "-e", "staging"]).expect(0);
 }

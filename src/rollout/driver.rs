@@ -125,7 +125,7 @@ pub fn desired_hash(desired: &Value) -> String {
 /// success, the typed reason otherwise.
 pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Applied, RolloutError> {
     if req.on_hosts {
-        let target = host_target(req)?;
+        let target = host_target(ctx, req)?;
         return drive(ctx, req, &target).await;
     }
     let aws = aws(ctx, req)?;
@@ -152,9 +152,10 @@ fn aws<'a>(
 }
 
 /// The host target of a `host.app` request.
-fn host_target(
+fn host_target<'a>(
+    ctx: &RolloutContext<'a>,
     req: &RolloutRequest,
-) -> Result<crate::hosts::app::target::HostTarget, RolloutError> {
+) -> Result<crate::hosts::app::target::HostTarget<'a>, RolloutError> {
     let options = crate::hosts::app::options();
     let app = crate::hosts::app::spec::AppSpec::from_properties(&req.desired, &options.root)
         .map_err(|e| RolloutError::Target {
@@ -166,6 +167,7 @@ fn host_target(
         req.spec.clone(),
         options.accept_new,
         &req.desired,
+        ctx.aws,
     ))
 }
 
@@ -187,7 +189,7 @@ pub async fn expire_pause(
         .await
         .map_err(|e| state_err(req, e))?;
     if req.on_hosts {
-        let target = host_target(req)?;
+        let target = host_target(ctx, req)?;
         return match run_steps(ctx, req, &target, rec).await {
             Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
             Err(e) => Err(e),

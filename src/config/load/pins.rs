@@ -1,4 +1,5 @@
-//! Version pins: in a property marked `pins_versions` (an ECS container's `secrets`), a value
+//! Version pins: in a property marked `pins_versions` (an ECS container's or a host app
+//! service's `secrets`), a value
 //! that is exactly `${R.arn}` of a kind with a `version_id` output is written
 //! `${R.arn}:::${R.version_id}`, ECS's `valueFrom` for one version of a Secrets Manager secret.
 //! A new version is then a new task definition, rolled out by the service's strategy, instead of
@@ -42,6 +43,11 @@ fn pin_object(props: &[Prop], expr: &mut Expr, kinds: &BTreeMap<Address, &KindSc
 fn pin_typed(ty: &Type, expr: &mut Expr, kinds: &BTreeMap<Address, &KindSchema>) {
     match (ty, expr) {
         (Type::Object(props), e) => pin_object(props, e, kinds),
+        (Type::Map(inner), Expr::Map(entries)) => {
+            for item in entries.values_mut() {
+                pin_typed(inner, item, kinds);
+            }
+        }
         (Type::List(inner), Expr::List(items)) => {
             for item in items {
                 pin_typed(inner, item, kinds);

@@ -114,9 +114,10 @@ macro_rules! container_props {
             Prop::new(
                 "secrets",
                 STRING_MAP,
-                "Environment values from sensitive variables: written only to the host's 0600 env file, shown as (sensitive).",
+                "Environment values from sensitive variables, or `${S.arn}` of an aws.secretsmanager_secret (read at deploy, one version): written only to the host's 0600 env file, shown as (sensitive).",
             )
             .secret()
+            .pins_versions()
             .default(Default::EmptyMap),
             Prop::new("volumes", STRINGS, "Bind mounts, `HOST_PATH:CONTAINER_PATH[:ro]`.")
                 .default(Default::EmptyList),

@@ -48,8 +48,10 @@ pub struct HostRecord {
 }
 
 /// A host app under a rollout.
-pub struct HostTarget {
+pub struct HostTarget<'a> {
     app: AppSpec,
+    /// Secrets Manager, for secrets given as `${S.arn}` (`None`: no AWS in this environment).
+    aws: Option<&'a crate::providers::aws::AwsProvider>,
     spec: RolloutSpec,
     accept_new: bool,
     open: tokio::sync::Mutex<BTreeMap<usize, Arc<Host>>>,
@@ -57,7 +59,9 @@ pub struct HostTarget {
     old_workers: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
     /// recreate: when the old colour stopped, per host index.
     stopped_at: std::sync::Mutex<BTreeMap<usize, Instant>>,
-    secrets: Vec<String>,
+    /// Texts masked in what containers print: the app's sensitive values, and secret values
+    /// read from Secrets Manager once read.
+    secrets: std::sync::Mutex<Vec<String>>,
 }
 
 fn call(e: ProviderError) -> TargetError {
@@ -82,17 +86,24 @@ fn allocate(app: &str, colour: &str, taken: &[u16]) -> u16 {
     port
 }
 
-impl HostTarget {
+impl<'a> HostTarget<'a> {
     /// The target for app `app` at `address`, with its rollout `spec`.
-    pub fn new(app: AppSpec, spec: RolloutSpec, accept_new: bool, desired: &Value) -> HostTarget {
+    pub fn new(
+        app: AppSpec,
+        spec: RolloutSpec,
+        accept_new: bool,
+        desired: &Value,
+        aws: Option<&'a crate::providers::aws::AwsProvider>,
+    ) -> HostTarget<'a> {
         HostTarget {
             app,
+            aws,
             spec,
             accept_new,
             open: Default::default(),
             old_workers: Default::default(),
             stopped_at: Default::default(),
-            secrets: desired.sensitive_texts(),
+            secrets: std::sync::Mutex::new(desired.sensitive_texts()),
         }
     }
 
@@ -113,6 +124,45 @@ impl HostTarget {
         );
         open.insert(i, h.clone());
         Ok(h)
+    }
+
+    /// The masked texts so far.
+    fn masked(&self) -> Vec<String> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `c`'s env file, with each secret given as a Secrets Manager ARN (`ARN:::VERSION` once
+    /// pinned) read now: the value goes only into the 0600 file on the host.
+    async fn env_text(&self, c: &Container) -> Result<String, TargetError> {
+        let mut resolved = c.clone();
+        for (name, v) in resolved.secrets.iter_mut() {
+            if !v.starts_with("arn:aws:secretsmanager:") {
+                continue;
+            }
+            let aws = self.aws.ok_or_else(|| {
+                TargetError::Unsupported(format!(
+                    "secret {name} names a Secrets Manager secret, and the environment has no `providers.aws`"
+                ))
+            })?;
+            let (arn, version) = match v.split_once(":::") {
+                Some((arn, version)) => (arn.to_string(), Some(version.to_string())),
+                None => (v.clone(), None),
+            };
+            let value = aws
+                .secrets()
+                .value(&arn, version.as_deref())
+                .await
+                .map_err(call)?;
+            self.secrets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(value.clone());
+            *v = value;
+        }
+        Ok(docker::env_file(&resolved))
     }
 
     fn record(rec: &Rollout) -> HostRecord {
@@ -212,7 +262,7 @@ impl HostTarget {
                 continue;
             }
             let env_file = self.env_path(name);
-            host.write_private(&env_file, &docker::env_file(c))
+            host.write_private(&env_file, &self.env_text(c).await?)
                 .await
                 .map_err(call)?;
             let script = docker::run(
@@ -272,7 +322,7 @@ impl HostTarget {
             f.get(1).copied().unwrap_or(""),
         );
         if status == "exited" || status == "dead" {
-            let logs = host.logs(&name, 50, &self.secrets).await;
+            let logs = host.logs(&name, 50, &self.masked()).await;
             return Ok(Readiness::Failed(format!(
                 "{name} on {} exited with {code}; its last lines:\n{logs}",
                 host.label()
@@ -510,7 +560,7 @@ pub async fn http_get(
 }
 
 #[async_trait]
-impl Target for HostTarget {
+impl Target for HostTarget<'_> {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let mut record = HostRecord::default();
         for i in 0..self.app.hosts.len() {
@@ -585,7 +635,7 @@ impl Target for HostTarget {
             for (s, c) in &self.app.services {
                 host.write_private(
                     &self.env_path(&format!("{s}-{}", step.new)),
-                    &docker::env_file(c),
+                    &self.env_text(c).await?,
                 )
                 .await
                 .map_err(call)?;
@@ -945,7 +995,7 @@ impl Target for HostTarget {
                 Ok(Readiness::Ready(format!("{name} exited 0")))
             }
             (Some("exited" | "dead"), code) => {
-                let logs = host.logs(&name, 50, &self.secrets).await;
+                let logs = host.logs(&name, 50, &self.masked()).await;
                 let _ = host
                     .sh(
                         "docker rm",

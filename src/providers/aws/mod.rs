@@ -73,6 +73,11 @@ impl AwsProvider {
         &self.ecs
     }
 
+    /// Secrets Manager, for the values a host app's env file needs.
+    pub fn secrets(&self) -> &secretsmanager_secret::SecretsManager {
+        &self.secrets
+    }
+
     /// CloudWatch Logs, for a failed hook's last lines.
     pub fn logs(&self) -> &logs::Logs {
         &self.logs

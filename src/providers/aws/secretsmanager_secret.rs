@@ -95,6 +95,22 @@ impl SecretsManager {
         }
     }
 
+    /// The value of one version of a secret (`version`: its id; `None`: AWSCURRENT), for a host
+    /// app's env file: the only place converge reads a secret's value.
+    pub async fn value(&self, arn: &str, version: Option<&str>) -> Result<String, ProviderError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| super::api_error("secretsmanager:GetSecretValue", e))?;
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Invalid(format!("{arn} holds no secret string")))
+    }
+
     /// The secrets with these exact names, not scheduled for deletion (ListSecrets filters by
     /// name prefix, 10 names a call; the exact matches are kept).
     async fn list(&self, names: &[String]) -> Result<BTreeMap<String, Secret>, ProviderError> {

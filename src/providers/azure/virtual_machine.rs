@@ -129,7 +129,7 @@ pub const SCHEMA: KindSchema = KindSchema {
             ty: STRING,
         },
         Output {
-            name: "public_ip",
+            name: "public_ip_address",
             ty: STRING,
         },
     ],
@@ -428,7 +428,7 @@ pub async fn create(
 
 fn outputs(id: &str, principal: &str, ip: &str, public_ip: Option<&str>) -> Value {
     Value::from_json(
-        &json!({"id": id, "principal_id": principal, "private_ip": ip, "public_ip": public_ip}),
+        &json!({"id": id, "principal_id": principal, "private_ip": ip, "public_ip_address": public_ip}),
     )
 }
 
@@ -581,7 +581,7 @@ pub async fn update(
     let mut outputs = prior_outputs.clone();
     if let Value::Map(m) = &mut outputs {
         m.insert("principal_id".into(), Value::str(principal));
-        m.insert("public_ip".into(), public_ip.into());
+        m.insert("public_ip_address".into(), public_ip.into());
     }
     Ok(Applied {
         remote_id: vm_id.to_string(),
