@@ -884,3 +884,57 @@ fn the_vardiologio_example_delivers_its_secrets_manager_secret() {
     );
     converge_with(&p, &rotated, &["drift", "-e", "staging"]).expect(0);
 }
+
+/// `auth: { ecr: true }`: converge gets an ECR token (moto's GetAuthorizationToken) and gives it
+/// to the host over stdin for one pull; the password is in no output, and no credential is left.
+#[test]
+fn an_ecr_token_from_converge_pulls_and_leaves_nothing() {
+    let moto = support::Moto::start();
+    // moto's token for its default account is `AWS:123456789012-auth-token`.
+    let registry = TestRegistry::start("AWS", "123456789012-auth-token");
+    let name = "ecr-pull";
+    let image = registry.push(&app_image(name, "v1"), "ecr-pull/app:v1");
+    let host = TestHost::start();
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      registry: {{ server: "{server}", auth: {{ ecr: true }} }}
+      services:
+        web:
+          image: "{image}"
+          port: 8080
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+"#,
+            server = registry.server,
+            proxy = host.proxy_yaml("ecr-pull.test"),
+        ),
+    )
+    .with_moto(&moto);
+    p.edit(
+        "environments/test.yaml",
+        "providers: {}",
+        "providers: { aws: { region: us-east-1 } }",
+    );
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ])
+        .expect(0);
+    assert!(
+        !printed(&out).contains("123456789012-auth-token"),
+        "{}",
+        printed(&out)
+    );
+    assert_eq!(host.get("ecr-pull.test", "/"), (200, "v1\n".into()));
+    assert!(!std::path::Path::new("/home/converge-deploy/.docker/config.json").exists());
+}

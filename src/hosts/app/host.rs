@@ -225,10 +225,21 @@ impl Host {
     /// Logs in to the registry with a throw-away DOCKER_CONFIG (the password over stdin) and
     /// pulls `images`; the config directory is removed whatever happens. Without credentials,
     /// an image already on the host is not pulled again.
-    pub async fn pull(&self, app: &AppSpec, images: &[String]) -> Result<(), ProviderError> {
+    /// `login`, when given, is the username and password to log in with instead of the app's
+    /// own (ECR's token, fetched by converge for this pull).
+    pub async fn pull(
+        &self,
+        app: &AppSpec,
+        images: &[String],
+        login: Option<(String, String)>,
+    ) -> Result<(), ProviderError> {
         let mut script = String::from("set -e\n");
         let mut stdin = None;
-        match &app.registry {
+        let registry = match (&app.registry, login) {
+            (Some((server, _)), Some(pair)) => Some((server.clone(), Some(pair))),
+            (r, _) => r.clone(),
+        };
+        match &registry {
             Some((server, Some((user, password)))) => {
                 script.push_str(
                     "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n",

@@ -57,6 +57,11 @@ const REGISTRY_AUTH: &[Prop] = &[
         Type::Bool,
         "Azure Container Registry, logged in to with the host's own managed identity (AcrPull): an IMDS token exchanged at the registry's /oauth2/exchange.",
     ),
+    Prop::new(
+        "ecr",
+        Type::Bool,
+        "Amazon ECR: converge gets a token (GetAuthorizationToken) for each pull and gives it to the host over stdin.",
+    ),
 ];
 
 const REGISTRY: &[Prop] = &[

@@ -86,6 +86,8 @@ pub struct AppSpec {
     pub registry: Option<(String, Option<(String, String)>)>,
     /// `auth: { acr: true }`: hosts log in to the registry with their own managed identity.
     pub acr: bool,
+    /// `auth: { ecr: true }`: converge gets an ECR token for each pull.
+    pub ecr: bool,
     /// Services by name.
     pub services: BTreeMap<String, Container>,
     /// Accessories by name.
@@ -209,6 +211,7 @@ impl AppSpec {
                 .join(text(ssh, "known_hosts").unwrap_or_else(|| ".converge/known_hosts".into())),
             key,
             acr: reg.get("auth").get("acr").as_bool() == Some(true),
+            ecr: reg.get("auth").get("ecr").as_bool() == Some(true),
             registry,
             services,
             accessories,

@@ -126,6 +126,50 @@ impl<'a> HostTarget<'a> {
         Ok(h)
     }
 
+    /// ECR's docker login for this pull: GetAuthorizationToken with converge's credential (a
+    /// token valid 12 hours, given to the host over stdin and gone with its throw-away
+    /// DOCKER_CONFIG).
+    async fn ecr_login(&self) -> Result<(String, String), TargetError> {
+        use base64::Engine;
+        let aws = self.aws.ok_or_else(|| {
+            TargetError::Unsupported(
+                "registry.auth.ecr needs `providers.aws` in the environment".into(),
+            )
+        })?;
+        let out = aws
+            .ecr()
+            .client()
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| {
+                call(crate::providers::aws::api_error(
+                    "ecr:GetAuthorizationToken",
+                    e,
+                ))
+            })?;
+        let token = out
+            .authorization_data()
+            .first()
+            .and_then(|d| d.authorization_token())
+            .unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        let (user, password) = decoded.split_once(':').ok_or_else(|| {
+            call(ProviderError::Invalid(
+                "ecr:GetAuthorizationToken gave no usable token".into(),
+            ))
+        })?;
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(password.to_string());
+        Ok((user.to_string(), password.to_string()))
+    }
+
     /// The masked texts so far.
     fn masked(&self) -> Vec<String> {
         self.secrets
@@ -631,7 +675,11 @@ impl Target for HostTarget<'_> {
                 .collect();
             images.sort();
             images.dedup();
-            host.pull(&self.app, &images).await.map_err(call)?;
+            let login = match self.app.ecr {
+                true => Some(self.ecr_login().await?),
+                false => None,
+            };
+            host.pull(&self.app, &images, login).await.map_err(call)?;
             for (s, c) in &self.app.services {
                 host.write_private(
                     &self.env_path(&format!("{s}-{}", step.new)),
