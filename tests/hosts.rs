@@ -938,3 +938,96 @@ fn an_ecr_token_from_converge_pulls_and_leaves_nothing() {
     assert_eq!(host.get("ecr-pull.test", "/"), (200, "v1\n".into()));
     assert!(!std::path::Path::new("/home/converge-deploy/.docker/config.json").exists());
 }
+
+/// The rollout commands work on host apps as on ECS services: `rollout abort` during the bake
+/// switches back (apply exits 1, the old colour serves), `rollout history` lists the versions,
+/// and a host whose key changed is refused even with --accept-new-host-keys.
+#[test]
+fn rollout_commands_steer_a_host_app_and_a_changed_host_key_is_refused() {
+    let name = "steer";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let p = project(&host, name, "");
+    p.edit("environments/test.yaml", "bake: 3s", "bake: 30s");
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    let child = p
+        .command(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Abort once the switch happened (nginx serves v2), during the 30 s bake.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while host.get("steer.test", "/").1 != "v2\n" {
+        assert!(std::time::Instant::now() < deadline, "never switched");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    p.converge(&["rollout", "abort", "--env", "test", "app"])
+        .expect(0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("aborted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(host.get("steer.test", "/"), (200, "v1\n".into()));
+
+    let history = p
+        .converge(&["rollout", "history", "--env", "test", "app"])
+        .expect(0)
+        .stdout();
+    assert!(
+        history.contains("converge-test/steer:v1") && history.contains("converge-test/steer:v2"),
+        "{history}"
+    );
+
+    // The host's key changes (rebuilt, or someone in the middle): refused, both fingerprints.
+    let other = host.dir.path().join("other_key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let public = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    std::fs::write(
+        p.root().join("known_hosts"),
+        format!("[127.0.0.1]:{} {}", host.ssh_port, public),
+    )
+    .unwrap();
+    let out = p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ]);
+    let text = printed(&out);
+    assert_ne!(out.code(), 0, "{text}");
+    assert!(
+        text.contains("has CHANGED") && text.matches("SHA256:").count() >= 2,
+        "{text}"
+    );
+}
