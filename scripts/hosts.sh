@@ -3,7 +3,8 @@
 # Debian's docker-registry, each run by a test on loopback ports of its own (no system-wide
 # service is started), sudo for the deploy user's root steps, busybox-static for the test image
 # (built FROM scratch: this machine can pull no image) and htpasswd for the registry's basic
-# auth. Installs Debian's packages when absent. Quiet on success; on failure prints why, exits 1.
+# auth, util-linux and iproute2 for the two-host test's namespaced second host. Installs Debian's
+# packages when absent. Quiet on success; on failure prints why, exits 1.
 set -euo pipefail
 log="$(mktemp -t converge-hosts.XXXXXX)"
 trap 'rm -f "$log"' EXIT
@@ -17,6 +18,10 @@ need=()
 [[ -x /usr/bin/sudo ]] || need+=(sudo)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+# The two-host test's second host lives in namespaces of its own (unshare, nsenter, ip) with a
+# second Docker daemon of the machine's Docker Engine.
+command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
 if (( ${#need[@]} )); then
   # A policy-rc.d that says no keeps the packages from starting a system sshd, nginx or registry
   # (ones the machine already runs are left as they are).
@@ -35,6 +40,10 @@ for tool in /usr/sbin/sshd /usr/sbin/nginx /usr/bin/docker-registry /usr/bin/sud
   [[ -x $tool ]] || fail "$tool is missing after installing ${need[*]}"
 done
 command -v htpasswd >/dev/null || fail "htpasswd is missing (Debian's apache2-utils)"
+for tool in unshare nsenter ip; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (Debian's util-linux, iproute2)"
+done
+[[ -x /usr/sbin/dockerd ]] || fail "/usr/sbin/dockerd is missing: the host tests need the machine's Docker Engine"
 # sshd's privilege-separation directory (the package's service unit makes it at boot).
 [[ -d /run/sshd ]] || as_root mkdir -p -m 0755 /run/sshd
 for tool in ssh ssh-keygen ssh-keyscan; do

@@ -5,6 +5,7 @@
 mod support;
 
 use support::hosts::{KeepAliveClient, TestHost, TestRegistry, app_image};
+use support::isolated_host::IsolatedHost;
 use support::{Project, Run};
 
 /// A project whose environment `test` has one host app `name` on `host` with `props` (YAML
@@ -1030,4 +1031,148 @@ fn rollout_commands_steer_a_host_app_and_a_changed_host_key_is_refused() {
         text.contains("has CHANGED") && text.matches("SHA256:").count() >= 2,
         "{text}"
     );
+}
+
+/// Two hosts with `batch: 1`, the second an [`IsolatedHost`] (its own network and mount
+/// namespaces, sshd, nginx and Docker Engine, pulling from the registry): v1 reaches both; v2
+/// cannot start on the second host: the first was switched to v2 first (its batch), the
+/// second's failure rolls it back to v1 and leaves the second on v1; the migration and
+/// on_rollback ran once each, on the first host only; exit 1 with the second host named. Once
+/// the second host is well, v2 reaches both.
+#[test]
+fn two_hosts_in_batches_a_failure_on_the_second_rolls_the_first_back() {
+    let name = "two-hosts";
+    let registry = TestRegistry::start("pusher", "pw-two-hosts");
+    for v in ["v1", "v2"] {
+        registry.push(&app_image(name, v), &format!("{name}:{v}"));
+    }
+    let first = TestHost::start();
+    let second = IsolatedHost::beside(&first, &registry);
+    first.owns(name);
+    let data = first.data(name);
+    let second_data = second.data(&first, name);
+    let p = Project::empty().with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), first.key()),
+        (
+            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
+            "pw-two-hosts".into(),
+        ),
+    ]);
+    p.write(
+        "environments/test.yaml",
+        &format!(
+            r#"environment: test
+providers: {{}}
+variables:
+  deploy_key: {{ sensitive: true }}
+  registry_password: {{ sensitive: true }}
+  tag: {{ default: v1 }}
+resources:
+  app:
+    type: host.app
+    properties:
+      name: {name}
+      hosts:
+        - {{ address: 127.0.0.1, port: {p1}, user: converge-deploy }}
+        - {{ address: 127.0.0.1, port: {p2}, user: converge-deploy }}
+      ssh: {{ known_hosts: known_hosts, private_key: "${{var.deploy_key}}" }}
+      registry: {{ server: "{server}", auth: {{ basic: {{ username: pusher, password: "${{var.registry_password}}" }} }} }}
+      services:
+        web:
+          image: "{server}/{name}:${{var.tag}}"
+          port: 8080
+          volumes: ["{data}:/data"]
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 4s }}
+      rollout:
+        proxy: {proxy}
+        hooks:
+          pre_traffic: [{{ service: web, run: ["app", "migrate"] }}]
+          on_rollback: [{{ service: web, run: ["app", "rollback"] }}]
+        bake: 1s
+        interval: 500ms
+        health: {{ http: {{ path: /health, failures: 2 }} }}
+        drain_timeout: 2s
+        batch: 1
+"#,
+            p1 = first.ssh_port,
+            p2 = second.ssh_port,
+            server = registry.server,
+            data = data.display(),
+            proxy = first.proxy_yaml(&format!("{name}.test")),
+        ),
+    );
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    let host = format!("{name}.test");
+    let out = apply("v1").expect(0);
+    let text = printed(&out);
+    assert!(
+        text.contains("50% of traffic on the new revision"),
+        "{text}"
+    );
+    assert_eq!(first.get(&host, "/"), (200, "v1\n".into()));
+    assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
+    assert_eq!(migrations(&first, name), vec!["migrate v1"]);
+    assert!(
+        !second_data.join("migrations").exists(),
+        "hooks run on the first host only"
+    );
+
+    // v2 cannot start on the second host.
+    std::fs::write(second_data.join("sick"), "").unwrap();
+    let out = apply("v2").expect(1);
+    let text = printed(&out);
+    let switched = text
+        .find("50% of traffic on the new revision")
+        .expect("the first batch was switched");
+    let failed = text
+        .find("cannot start on this host")
+        .unwrap_or_else(|| panic!("the second host's log is shown:\n{text}"));
+    assert!(switched < failed, "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", second.ssh_port)),
+        "the failing host is named:\n{text}"
+    );
+    assert_eq!(first.get(&host, "/"), (200, "v1\n".into()));
+    assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
+    assert_eq!(
+        migrations(&first, name),
+        vec!["migrate v1", "migrate v2", "rollback v2"],
+        "the migration and on_rollback ran once each"
+    );
+    assert!(!second_data.join("migrations").exists());
+    for colour in ["blue", "green"] {
+        let c = format!("{name}-web-{colour}");
+        let (on_first, on_second) = (
+            first.inspect(&c, "{{.Config.Image}}"),
+            second.inspect(&c, "{{.Config.Image}}"),
+        );
+        assert!(
+            !on_first.ends_with(":v2") && !on_second.ends_with(":v2"),
+            "the v2 colour is removed everywhere: {c} {on_first} / {on_second}"
+        );
+    }
+    let status = p
+        .converge(&["rollout", "status", "app", "--env", "test"])
+        .expect(0);
+    assert!(
+        printed(&status).contains("cannot start on this host"),
+        "{}",
+        printed(&status)
+    );
+
+    // The second host is well again: v2 reaches both.
+    std::fs::remove_file(second_data.join("sick")).unwrap();
+    apply("v2").expect(0);
+    assert_eq!(first.get(&host, "/"), (200, "v2\n".into()));
+    assert_eq!(second.get(&host, "/"), (200, "v2\n".into()));
 }

@@ -180,12 +180,16 @@ pub struct Transition {
     pub step: Step,
 }
 
-/// The steps of `spec` as the record keeps them: canary weights ending at 100, `[0, 100]`
-/// for blue/green, `[100]` for rolling.
+/// The steps of `spec` as the record keeps them: canary weights ending at 100; for
+/// blue/green the pre-traffic 0 and then the switch (`[0, 100]`), or one switch per batch of
+/// hosts (`[0, 50, 100]`); `[100]` for rolling.
 pub fn record_steps(spec: &RolloutSpec) -> Vec<i32> {
     match spec.strategy {
         Strategy::Canary => spec.steps.clone(),
-        Strategy::BlueGreen => vec![0, 100],
+        Strategy::BlueGreen => std::iter::once(0)
+            .chain(spec.steps.iter().copied().filter(|w| *w > 0))
+            .chain((spec.steps.last() != Some(&100)).then_some(100))
+            .collect(),
         Strategy::Rolling => vec![100],
     }
 }
@@ -545,8 +549,16 @@ fn advance(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
         (Strategy::Canary, Phase::Baking | Phase::Paused) if rec.step + 1 < rec.steps.len() => {
             enter_canary_step(t, rec.step + 1)
         }
-        (Strategy::BlueGreen, Phase::PreTraffic) => {
-            enter_traffic_phase(t, Phase::TerminationWait, 1, [0, 100])
+        // Blue/green in batches of hosts: each batch switched in turn (baking `bake`, one
+        // look of the gates with none), the old revision kept until the last one is.
+        (Strategy::BlueGreen, Phase::PreTraffic | Phase::Baking) => {
+            let next = rec.step + 1;
+            if next + 1 >= rec.steps.len() {
+                enter_traffic_phase(t, Phase::TerminationWait, rec.steps.len() - 1, [0, 100])
+            } else {
+                let weight = rec.steps[next];
+                enter_traffic_phase(t, Phase::Baking, next, [100 - weight, weight])
+            }
         }
         _ => {
             t.record.bake_started = None;

@@ -179,7 +179,8 @@ pub struct RolloutSpec {
     pub on_timeout: OnTimeout,
     /// Whether apply waits for the new revision at all (`false`: rolling fire-and-forget).
     pub wait: bool,
-    /// Canary weights of the new revision, ending at 100.
+    /// Canary weights of the new revision, ending at 100 (blue/green: the share of hosts
+    /// switched after each batch, `[100]` for one switch).
     pub steps: Vec<i32>,
     /// Indexes into `steps` after which (and after whose bake) the rollout pauses for
     /// `rollout promote` (`steps: [10, pause, 50, 100]` pauses after step 0).
@@ -430,6 +431,16 @@ impl RolloutSpec {
                     })
                     .collect::<Vec<_>>()
                     .join(" → ")
+            ),
+            Strategy::BlueGreen if self.steps.len() > 1 => format!(
+                "blue_green in {} batches of hosts ({}), old revision kept {} after the last",
+                self.steps.len(),
+                self.steps
+                    .iter()
+                    .map(|s| format!("{s}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                humantime::format_duration(self.termination_wait)
             ),
             Strategy::BlueGreen => format!(
                 "blue_green: checks for {bake} at 0%, then 100% at once, old revision kept {}",

@@ -81,52 +81,8 @@ impl TestHost {
         );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let keygen = |path: &Path| {
-            run(Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(path));
-        };
-        keygen(&d.join("client"));
-        keygen(&d.join("host_key"));
-        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
-        std::fs::set_permissions(
-            d.join("authorized_keys"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .unwrap();
         let (ssh_port, http_port, default_port) = (free_port(), free_port(), free_port());
-        // One SetEnv line: sshd takes only the first of a keyword's lines.
-        let set_env = if env.is_empty() {
-            String::new()
-        } else {
-            let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("SetEnv {}\n", pairs.join(" "))
-        };
-        std::fs::write(
-            d.join("sshd_config"),
-            format!(
-                "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {DEPLOY_USER}\n{set_env}",
-                d.join("host_key").display(),
-                d.join("sshd.pid").display(),
-                d.join("authorized_keys").display()
-            ),
-        )
-        .unwrap();
-        // nginx: converge's include directory belongs to the deploy user (README), beside a
-        // default site that must keep working.
-        let include = d.join("converge");
-        std::fs::create_dir_all(&include).unwrap();
-        std::fs::create_dir_all(d.join("temp")).unwrap();
-        run(Command::new("chown").arg(DEPLOY_USER).arg(&include));
-        std::fs::write(
-            d.join("nginx.conf"),
-            format!(
-                "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nworker_processes 1;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/temp/body;\n  proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n  include {d}/converge/*.conf;\n  server {{ listen 127.0.0.1:{default_port} default_server; location / {{ return 200 \"default site\\n\"; }} }}\n}}\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
+        lay_out(d, ssh_port, default_port, env);
         let mut host = TestHost {
             sshd: Command::new("/usr/sbin/sshd")
                 .args(["-D", "-e", "-f"])
@@ -265,6 +221,57 @@ impl Drop for TestHost {
             let _ = std::fs::remove_dir_all(format!("/etc/converge/{app}"));
         }
     }
+}
+
+/// Writes a host's files into `d`: the client and host keys, sshd's configuration (listening
+/// on `ssh_port`, sessions getting `env`), converge's include directory owned by the deploy
+/// user, and nginx's main file with a default site on `default_port`.
+pub(crate) fn lay_out(d: &Path, ssh_port: u16, default_port: u16, env: &[(&str, &str)]) {
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let keygen = |path: &Path| {
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path));
+    };
+    keygen(&d.join("client"));
+    keygen(&d.join("host_key"));
+    std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+    std::fs::set_permissions(
+        d.join("authorized_keys"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    // One SetEnv line: sshd takes only the first of a keyword's lines.
+    let set_env = if env.is_empty() {
+        String::new()
+    } else {
+        let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("SetEnv {}\n", pairs.join(" "))
+    };
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {DEPLOY_USER}\n{set_env}",
+            d.join("host_key").display(),
+            d.join("sshd.pid").display(),
+            d.join("authorized_keys").display()
+        ),
+    )
+    .unwrap();
+    // nginx: converge's include directory belongs to the deploy user (README), beside a
+    // default site that must keep working.
+    let include = d.join("converge");
+    std::fs::create_dir_all(&include).unwrap();
+    std::fs::create_dir_all(d.join("temp")).unwrap();
+    run(Command::new("chown").arg(DEPLOY_USER).arg(&include));
+    std::fs::write(
+        d.join("nginx.conf"),
+        format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nworker_processes 1;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/temp/body;\n  proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n  include {d}/converge/*.conf;\n  server {{ listen 127.0.0.1:{default_port} default_server; location / {{ return 200 \"default site\\n\"; }} }}\n}}\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
 }
 
 /// One HTTP/1.0 GET to 127.0.0.1:port: (status, body); (0, error) when it failed.
@@ -466,6 +473,11 @@ impl TestRegistry {
             user: user.into(),
             password: password.into(),
         }
+    }
+
+    /// Its configuration file (a mirror serves the same storage with it).
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
     }
 
     /// Pushes the local image `local` as `SERVER/REPO:TAG` (a throw-away docker login) and

@@ -9,6 +9,7 @@ pub mod csdl;
 mod faulty;
 pub mod hosts;
 mod http;
+pub mod isolated_host;
 pub mod serve;
 pub mod swagger;
 

@@ -298,7 +298,14 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
         ready_timeout,
         on_timeout: OnTimeout::Rollback,
         wait: true,
-        steps: if recreate { vec![100] } else { vec![0, 100] },
+        steps: if recreate {
+            vec![100]
+        } else {
+            batch_steps(
+                p.get("hosts").as_list().map(|h| h.len()).unwrap_or(1),
+                r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
+            )
+        },
         pauses: Vec::new(),
         pause_timeout: Duration::from_secs(24 * 3600),
         bake: Duration::ZERO,
@@ -321,10 +328,34 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
     })
 }
 
+/// Blue/green's steps for `hosts` hosts switched `batch` at a time: the share of hosts on the
+/// new colour after each batch (`[100]`: all at once; `[34, 67, 100]`: three hosts, one by one).
+pub fn batch_steps(hosts: usize, batch: usize) -> Vec<i32> {
+    let hosts = hosts.max(1);
+    let batch = batch.clamp(1, hosts);
+    (1..=hosts.div_ceil(batch))
+        .map(|k| ((100 * (k * batch).min(hosts)).div_ceil(hosts)) as i32)
+        .collect()
+}
+
 /// Whether a host app's change needs a deploy (anything but its name does: every other
 /// property shapes what runs on the hosts).
 pub fn needs_deploy(prior: &Value, desired: &Value) -> bool {
     ["hosts", "registry", "services", "accessories", "rollout"]
         .iter()
         .any(|k| !prior.get(k).same_as(desired.get(k)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_steps;
+
+    #[test]
+    fn batches_switch_a_growing_share_of_hosts_ending_at_all() {
+        assert_eq!(batch_steps(1, 1), [100]);
+        assert_eq!(batch_steps(2, 1), [50, 100]);
+        assert_eq!(batch_steps(2, 5), [100]);
+        assert_eq!(batch_steps(3, 1), [34, 67, 100]);
+        assert_eq!(batch_steps(5, 2), [40, 80, 100]);
+    }
 }

@@ -528,6 +528,117 @@ impl<'a> HostTarget<'a> {
         }
     }
 
+    /// Gets host `i` ready for the new colour: leftovers cleaned, network, registry login and
+    /// pull, env files (before any hook), accessories, and (blue/green) the new colour of the
+    /// services behind the proxy started beside the old one.
+    async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let mut keep: Vec<String> = self.colour_names(
+            step.old.as_deref().unwrap_or(""),
+            &self.app.services.iter().collect::<Vec<_>>(),
+        );
+        keep.retain(|_| step.old.is_some());
+        Self::clean(&self.app, &host, &keep).await.map_err(call)?;
+        host.ensure_network(&self.app.name).await.map_err(call)?;
+        let mut images: Vec<String> = self
+            .app
+            .services
+            .values()
+            .chain(self.app.accessories.values())
+            .map(|c| c.image.clone())
+            .collect();
+        images.sort();
+        images.dedup();
+        let login = match self.app.ecr {
+            true => Some(self.ecr_login().await?),
+            false => None,
+        };
+        host.pull(&self.app, &images, login).await.map_err(call)?;
+        for (s, c) in &self.app.services {
+            host.write_private(
+                &self.env_path(&format!("{s}-{}", step.new)),
+                &self.env_text(c).await?,
+            )
+            .await
+            .map_err(call)?;
+        }
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        self.accessories(&host, &listed).await?;
+        if !self.app.recreate {
+            for (s, c) in self.early() {
+                self.start_service(&host, &listed, s, c, &step.new, step.port)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (one look per `interval`, until `ready_timeout`) for host `i`'s new colour to be
+    /// healthy: a batch after the first is started and checked at its switch.
+    async fn await_healthy(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let deadline = Instant::now() + self.spec.ready_timeout;
+        for (s, c) in self.early() {
+            loop {
+                match self.health(&host, s, c, &step.new, step.port).await? {
+                    Readiness::Ready(_) => break,
+                    Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
+                    // (`health` names the host when the container exited.)
+                    Readiness::Pending(why) if Instant::now() >= deadline => {
+                        let name = docker::service_name(&self.app.name, s, &step.new);
+                        let logs = host.logs(&name, 50, &self.masked()).await;
+                        return Err(TargetError::StepFailed(format!(
+                            "not ready on {} after ready_timeout {}: {why}; its last lines:\n{logs}",
+                            host.label(),
+                            humantime::format_duration(self.spec.ready_timeout)
+                        )));
+                    }
+                    Readiness::Pending(_) => {
+                        tokio::time::sleep(self.spec.interval.min(c.check_interval)).await
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the readiness wait of `rec` has no look left after this one.
+    fn last_look(&self, rec: &Rollout) -> bool {
+        let started = rec
+            .ready_started
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        started.is_some_and(|t| {
+            let elapsed = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .unwrap_or_default();
+            elapsed + self.spec.interval >= self.spec.ready_timeout
+        })
+    }
+
+    /// Hosts in the first batch (the ones the new colour starts on before any switch).
+    fn first_batch(&self) -> usize {
+        self.app.batch.max(1).min(self.app.hosts.len())
+    }
+
+    /// Hosts switched to the new colour at `rec`'s step: none before the switch, one more
+    /// batch per step (`[0, 50, 100]` with two hosts, `batch: 1`), all at the last.
+    fn switched(&self, rec: &Rollout) -> usize {
+        let n = self.app.hosts.len();
+        if rec.weights[1] == 0 {
+            0
+        } else if rec.steps.len() <= 2 {
+            n
+        } else {
+            (rec.step * self.app.batch.max(1)).min(n)
+        }
+    }
+
+    /// Hosts this rollout may have touched (a rollback restores these and leaves the rest).
+    fn reached(&self, rec: &Rollout) -> usize {
+        self.switched(rec).max(self.first_batch())
+    }
+
     /// Removes stopped colours of this app older than `keep_previous`, and hook containers
     /// left behind (run by every deploy and by drift).
     pub async fn clean(
@@ -657,45 +768,14 @@ impl Target for HostTarget<'_> {
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let record = Self::record(rec);
-        for (i, step) in record.hosts.iter().enumerate() {
-            let host = self.host(i).await?;
-            let mut keep: Vec<String> = self.colour_names(
-                step.old.as_deref().unwrap_or(""),
-                &self.app.services.iter().collect::<Vec<_>>(),
-            );
-            keep.retain(|_| step.old.is_some());
-            Self::clean(&self.app, &host, &keep).await.map_err(call)?;
-            host.ensure_network(&self.app.name).await.map_err(call)?;
-            let mut images: Vec<String> = self
-                .app
-                .services
-                .values()
-                .chain(self.app.accessories.values())
-                .map(|c| c.image.clone())
-                .collect();
-            images.sort();
-            images.dedup();
-            let login = match self.app.ecr {
-                true => Some(self.ecr_login().await?),
-                false => None,
-            };
-            host.pull(&self.app, &images, login).await.map_err(call)?;
-            for (s, c) in &self.app.services {
-                host.write_private(
-                    &self.env_path(&format!("{s}-{}", step.new)),
-                    &self.env_text(c).await?,
-                )
-                .await
-                .map_err(call)?;
-            }
-            let listed = host.containers(&self.app.name).await.map_err(call)?;
-            self.accessories(&host, &listed).await?;
-            if !self.app.recreate {
-                for (s, c) in self.early() {
-                    self.start_service(&host, &listed, s, c, &step.new, step.port)
-                        .await?;
-                }
-            }
+        // recreate replaces every host in its deploy step; blue/green starts the first batch
+        // here and each later one at its switch.
+        let count = match self.app.recreate {
+            true => record.hosts.len(),
+            false => self.first_batch(),
+        };
+        for (i, step) in record.hosts.iter().enumerate().take(count) {
+            self.prepare(i, step).await?;
         }
         Ok(())
     }
@@ -705,8 +785,21 @@ impl Target for HostTarget<'_> {
             return Ok(());
         }
         let record = Self::record(rec);
-        for (i, step) in record.hosts.iter().enumerate() {
+        for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
+            let live = host
+                .nginx_file(&self.app)
+                .await
+                .map_err(call)?
+                .as_deref()
+                .and_then(nginx::live_colour);
+            if live.as_deref() != Some(step.new.as_str()) {
+                // A later batch: its new colour starts now and must be healthy to switch.
+                if i >= self.first_batch() {
+                    self.prepare(i, step).await?;
+                    self.await_healthy(i, step).await?;
+                }
+            }
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             // Services without a port: the new colour starts and the old stops at the switch,
             // so no two consumers ever run through a bake.
@@ -714,7 +807,10 @@ impl Target for HostTarget<'_> {
                 self.start_service(&host, &listed, s, c, &step.new, 0)
                     .await?;
             }
-            self.switch(i, &host, &step.new, step.port).await?;
+            // Switched by an earlier batch (or before a crash): not reloaded again.
+            if live.as_deref() != Some(step.new.as_str()) {
+                self.switch(i, &host, &step.new, step.port).await?;
+            }
             if let Some(old) = &step.old {
                 self.stop(&host, &self.colour_names(old, &self.late()))
                     .await?;
@@ -731,7 +827,11 @@ impl Target for HostTarget<'_> {
             return Vec::new();
         }
         let mut result = ProbeResult::Pass;
-        for i in 0..self.app.hosts.len() {
+        let probed = match rec.strategy.as_str() {
+            "rolling" => self.app.hosts.len(),
+            _ => self.switched(rec),
+        };
+        for i in 0..probed {
             let host = match self.host(i).await {
                 Ok(h) => h,
                 Err(e) => {
@@ -810,11 +910,28 @@ impl Target for HostTarget<'_> {
             self.early()
         };
         let mut seen = Vec::new();
-        for (i, step) in record.hosts.iter().enumerate() {
+        let count = match self.app.recreate {
+            true => record.hosts.len(),
+            false => self.first_batch(),
+        };
+        for (i, step) in record.hosts.iter().enumerate().take(count) {
             let host = self.host(i).await?;
             for (s, c) in &services {
                 match self.health(&host, s, c, &step.new, step.port).await? {
                     Readiness::Ready(d) => seen.push(d),
+                    // The last look before the deadline: what the container printed goes
+                    // with the reason.
+                    Readiness::Pending(why) if self.last_look(rec) => {
+                        let name = docker::service_name(&self.app.name, s, &step.new);
+                        let logs = host.logs(&name, 50, &self.masked()).await;
+                        return Ok(Readiness::Pending(format!(
+                            "{why} on {}; its last lines:\n{logs}",
+                            host.label()
+                        )));
+                    }
+                    Readiness::Pending(why) => {
+                        return Ok(Readiness::Pending(format!("{why} on {}", host.label())));
+                    }
                     other => return Ok(other),
                 }
             }
@@ -875,7 +992,12 @@ impl Target for HostTarget<'_> {
 
     async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
         let record = Self::record(rec);
-        for (i, step) in record.hosts.iter().enumerate() {
+        // Hosts a later batch never reached are left as they are.
+        let reached = match self.app.recreate {
+            true => record.hosts.len(),
+            false => self.reached(rec),
+        };
+        for (i, step) in record.hosts.iter().enumerate().take(reached) {
             let host = self.host(i).await?;
             let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
             if let Some(old) = &step.old {

@@ -15,7 +15,10 @@ fn spec(strategy: Strategy) -> RolloutSpec {
         ready_timeout: Duration::from_secs(120),
         on_timeout: OnTimeout::Rollback,
         wait: true,
-        steps: vec![10, 50, 100],
+        steps: match strategy {
+            Strategy::Canary => vec![10, 50, 100],
+            Strategy::BlueGreen | Strategy::Rolling => vec![100],
+        },
         bake: Duration::from_secs(60),
         interval: Duration::from_secs(10),
         termination_wait: Duration::from_secs(300),
@@ -375,6 +378,48 @@ fn resume_repeats_the_recorded_step_at_every_phase_and_never_goes_back() {
         step(&mut done, &s, Observation::Resumed, 0).step,
         Step::Stop(Outcome::Succeeded)
     );
+}
+
+#[test]
+fn blue_green_in_batches_switches_one_batch_at_a_time_and_bakes_after_the_last() {
+    let mut s = spec(Strategy::BlueGreen);
+    s.steps = vec![50, 100];
+    s.bake = Duration::ZERO;
+    let mut rec = fresh(&s);
+    assert_eq!(rec.steps, [0, 50, 100]);
+    step(&mut rec, &s, Observation::Resumed, 0);
+    step(&mut rec, &s, Observation::Completed, 0);
+    let t = step(&mut rec, &s, ready(), 0);
+    assert_eq!(t.step, Step::SetWeights([100, 0]));
+    step(&mut rec, &s, Observation::Completed, 0);
+    let t = step(&mut rec, &s, Observation::Gates(vec![]), 0);
+    assert_eq!(
+        (t.step, rec.phase, rec.step),
+        (Step::SetWeights([50, 50]), Phase::Baking, 1)
+    );
+    step(&mut rec, &s, Observation::Completed, 1);
+    // One look of the gates, then the next batch: the old revision is still kept.
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        1,
+    );
+    assert_eq!(
+        (t.step, rec.phase, rec.step),
+        (Step::SetWeights([0, 100]), Phase::TerminationWait, 2)
+    );
+    step(&mut rec, &s, Observation::Completed, 2);
+    let t = step(&mut rec, &s, Observation::Gates(vec![]), 3);
+    assert_eq!(t.step, Step::Evaluate { after: s.interval });
+    // A failure in the second batch rolls every switched host back.
+    let t = step(
+        &mut rec,
+        &s,
+        Observation::Failed("host 2 unhealthy".into()),
+        4,
+    );
+    assert_eq!((t.step, rec.phase), (Step::Restore, Phase::RollingBack));
 }
 
 #[test]
