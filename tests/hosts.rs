@@ -172,11 +172,13 @@ fn blue_green_switches_without_a_failed_request_and_drift_is_repaired() {
     p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
         .expect(0);
 
-    // The live colour stopped by hand: drift names host and service; apply repairs it.
+    // The live colour stopped by hand: drift names host and service; apply repairs it. Past
+    // keep_previous, drift removes the old colour (stopped by the deploy), never the live one.
     std::process::Command::new("docker")
         .args(["stop", "bg-switch-web-green"])
         .output()
         .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let drift = p
         .converge(&["drift", "--env", "test", "--var", "tag=v2"])
         .expect(2);
@@ -188,7 +190,11 @@ fn blue_green_switches_without_a_failed_request_and_drift_is_repaired() {
         )),
         "{text}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(host.inspect("bg-switch-web-blue", "{{.State.Status}}"), "");
+    assert_eq!(
+        host.inspect("bg-switch-web-green", "{{.State.Status}}"),
+        "exited"
+    );
     p.converge(&[
         "apply",
         "--auto-approve",
@@ -201,9 +207,9 @@ fn blue_green_switches_without_a_failed_request_and_drift_is_repaired() {
     assert_eq!(host.get("bg-switch.test", "/"), (200, "v2\n".into()));
     p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
         .expect(0);
-    // The v1 colour stopped more than keep_previous ago is gone.
-    let names = host.containers(name);
-    assert_eq!(names.len(), 2, "{names:?}");
+    // Drift removed what stopped more than keep_previous ago (green, stopped by hand before
+    // the repair made it the old colour): only the live colour is left.
+    assert_eq!(host.containers(name), vec!["bg-switch-web-blue running"]);
 }
 
 /// v3 failing its health check never gets traffic (v2 serves, exit 1); v4 healthy alone but
@@ -1043,7 +1049,7 @@ fn rollout_commands_steer_a_host_app_and_a_changed_host_key_is_refused() {
 fn two_hosts_in_batches_a_failure_on_the_second_rolls_the_first_back() {
     let name = "two-hosts";
     let registry = TestRegistry::start("pusher", "pw-two-hosts");
-    for v in ["v1", "v2"] {
+    for v in ["v1", "v2", "v3"] {
         registry.push(&app_image(name, v), &format!("{name}:{v}"));
     }
     let first = TestHost::start();
@@ -1175,4 +1181,30 @@ resources:
     apply("v2").expect(0);
     assert_eq!(first.get(&host, "/"), (200, "v2\n".into()));
     assert_eq!(second.get(&host, "/"), (200, "v2\n".into()));
+
+    // recreate goes one batch at a time too: the first host is replaced and switched before
+    // the second is stopped; the second's failure starts v2 again on both.
+    p.edit(
+        "environments/test.yaml",
+        "        batch: 1\n",
+        "        batch: 1\n        strategy: recreate\n",
+    );
+    std::fs::write(second_data.join("sick"), "").unwrap();
+    let text = printed(&apply("v3").expect(1));
+    assert!(text.contains("cannot start on this host"), "{text}");
+    assert_eq!(first.get(&host, "/"), (200, "v2\n".into()), "{text}");
+    assert_eq!(second.get(&host, "/"), (200, "v2\n".into()), "{text}");
+    std::fs::remove_file(second_data.join("sick")).unwrap();
+    let text = printed(&apply("v3").expect(0));
+    assert_eq!(first.get(&host, "/"), (200, "v3\n".into()));
+    assert_eq!(second.get(&host, "/"), (200, "v3\n".into()));
+    let downtime = text
+        .lines()
+        .find(|l| l.contains("recreate downtime"))
+        .unwrap_or_else(|| panic!("downtime reported:\n{text}"));
+    assert_eq!(
+        downtime.matches("s,").count(),
+        1,
+        "one figure per host: {downtime}"
+    );
 }

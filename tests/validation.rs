@@ -417,3 +417,51 @@ fn a_webhook_from_a_sensitive_variable_is_checked_without_showing_it() {
     );
     assert!(!run.stderr().contains("ftp-secret-Zz"), "{}", run.stderr());
 }
+
+/// A secret nested in a host app's service (`services.web.secrets.DB`) given as a literal in
+/// the file is an error at that literal, as a top-level secret is; a sensitive variable, or
+/// the ARN of a Secrets Manager secret (which names a secret, not its value), is fine.
+#[test]
+fn a_literal_secret_inside_a_host_app_service_is_a_located_error() {
+    let p = Project::empty();
+    p.write(
+        "environments/h.yaml",
+        r#"environment: h
+providers: {}
+variables:
+  key: { sensitive: true, default: "k" }
+  token: { sensitive: true, default: "t" }
+resources:
+  app:
+    type: host.app
+    properties:
+      name: lit
+      hosts: [{ address: 127.0.0.1 }]
+      ssh: { private_key: "${var.key}" }
+      services:
+        web:
+          image: "app:v1"
+          port: 8080
+          secrets: { DB: hunter2, TOKEN: "${var.token}", REF: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf" }
+      rollout:
+        proxy: { nginx: { server_name: lit.test } }
+"#,
+    );
+    for command in ["validate", "plan"] {
+        let run = p.converge(&["-e", "h", command]).expect(1);
+        let err = run.stderr();
+        assert!(
+            err.contains("environments/h.yaml:17:26")
+                && err.contains(
+                    "`services.web.secrets.DB` is secret and must come from a sensitive variable"
+                ),
+            "{command}: {err}"
+        );
+        // TOKEN and REF are fine: the one error is DB's.
+        assert!(err.contains("1 error in the desired-state files"), "{err}");
+        assert!(
+            !err.contains("secrets.TOKEN") && !err.contains("secrets.REF"),
+            "{err}"
+        );
+    }
+}

@@ -209,6 +209,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         root: cli.global.root.clone(),
         accept_new: cli.global.accept_new_host_keys
             && matches!(cli.command, Command::Apply(_) | Command::Destroy(_)),
+        tidy: matches!(cli.command, Command::Apply(_) | Command::Drift),
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -370,10 +370,11 @@ impl RolloutSpec {
                 _ => OnTimeout::Rollback,
             },
             wait: r.get("wait").as_bool().unwrap_or(true),
-            steps: if strategy == Strategy::Rolling {
-                vec![100]
-            } else {
+            // Blue/green on ECS is one switch (its steps are a host app's batches).
+            steps: if strategy == Strategy::Canary {
                 steps
+            } else {
+                vec![100]
             },
             pauses: if strategy == Strategy::Canary {
                 pauses

@@ -44,16 +44,14 @@ impl Loader<'_> {
         let Some(node) = &decl.properties else { return };
         let known = properties.eval(&KnownOnly);
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
-        for prop in decl.kind.props.iter().filter(|p| p.sensitive) {
-            let given = known.get(prop.name);
-            if matches!(given, Value::Null | Value::Unknown) || given.contains_sensitive() {
-                continue;
-            }
-            let (file, span) = self.locate(scope.file, node, instance, &[prop.name.to_string()]);
+        let mut literals = Vec::new();
+        secret_literals(decl.kind.props, &known, &mut Vec::new(), &mut literals);
+        for path in literals {
+            let (file, span) = self.locate(scope.file, node, instance, &path);
             let message = format!(
                 "{}: `{}` is secret and must come from a sensitive variable (`sensitive: true`), not a literal in the file",
                 scope.address(&decl.key),
-                prop.name
+                path.join(".")
             );
             self.report_once(file, &span, &message, message.clone());
         }
@@ -141,5 +139,56 @@ impl Loader<'_> {
         let full: Vec<String> = path[2..].iter().chain(rest).cloned().collect();
         // An input's own node is in the root scope: its references are to variables.
         self.locate(*origin_file, origin_node, None, &full)
+    }
+}
+
+/// Collects into `out` the paths of secret properties, at any depth of `props`, that `value`
+/// gives as literals. A secret map (`services.web.secrets`) is checked entry by entry; an
+/// entry that is a Secrets Manager ARN names a secret rather than holding one.
+fn secret_literals(
+    props: &[crate::model::schema::Prop],
+    value: &Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    use crate::model::schema::Type;
+    let literal = |v: &Value| {
+        !matches!(v, Value::Null | Value::Unknown)
+            && !v.contains_sensitive()
+            && !v.as_str().is_some_and(|s| s.starts_with("arn:"))
+    };
+    for prop in props {
+        let given = value.get(prop.name);
+        path.push(prop.name.to_string());
+        match (&prop.ty, given.as_map()) {
+            (Type::Map(_), Some(entries)) if prop.sensitive => {
+                for (k, v) in entries {
+                    if literal(v) {
+                        let mut at = path.clone();
+                        at.push(k.clone());
+                        out.push(at);
+                    }
+                }
+            }
+            _ if prop.sensitive && literal(given) => out.push(path.clone()),
+            _ if prop.sensitive => {}
+            (Type::Object(inner), _) => secret_literals(inner, given, path, out),
+            (Type::Map(Type::Object(inner)), Some(entries)) => {
+                for (k, v) in entries {
+                    path.push(k.clone());
+                    secret_literals(inner, v, path, out);
+                    path.pop();
+                }
+            }
+            (Type::List(Type::Object(inner)), _) => {
+                for (i, v) in given.as_list().unwrap_or_default().iter().enumerate() {
+                    path.push(i.to_string());
+                    secret_literals(inner, v, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+        path.pop();
     }
 }

@@ -34,6 +34,9 @@ pub struct HostOptions {
     pub root: PathBuf,
     /// Record unknown host keys (audited) instead of refusing them.
     pub accept_new: bool,
+    /// Remove, while reading, colours stopped longer than `keep_previous` (apply and drift:
+    /// the removal a deploy promised, which it never waits for).
+    pub tidy: bool,
 }
 
 static OPTIONS: OnceLock<HostOptions> = OnceLock::new();
@@ -133,9 +136,23 @@ fn mark(props: Value, path: &[&str], seen: String) -> Value {
 /// difference marked.
 async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value, ProviderError> {
     let at = host.label();
-    let listed = host.containers(&app.name).await?;
     let file = host.nginx_file(app).await?;
     let colour = file.as_deref().and_then(nginx::live_colour);
+    if options().tidy {
+        // The live colour stays whatever its state (stopped by hand, it is drift to repair).
+        let keep: Vec<String> = colour
+            .iter()
+            .flat_map(|c| {
+                app.services
+                    .keys()
+                    .map(|s| docker::service_name(&app.name, s, c))
+            })
+            .collect();
+        for removed in super::target::HostTarget::clean(app, host, &keep).await? {
+            tracing::info!("{removed} on {at} removed: stopped longer than keep_previous");
+        }
+    }
+    let listed = host.containers(&app.name).await?;
     let Some(colour) = colour else {
         return Ok(mark(
             live,

@@ -59,6 +59,8 @@ pub struct HostTarget<'a> {
     old_workers: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
     /// recreate: when the old colour stopped, per host index.
     stopped_at: std::sync::Mutex<BTreeMap<usize, Instant>>,
+    /// recreate: seconds nothing served, per host index switched in this run.
+    downtime: std::sync::Mutex<BTreeMap<usize, f64>>,
     /// Texts masked in what containers print: the app's sensitive values, and secret values
     /// read from Secrets Manager once read.
     secrets: std::sync::Mutex<Vec<String>>,
@@ -103,6 +105,7 @@ impl<'a> HostTarget<'a> {
             open: Default::default(),
             old_workers: Default::default(),
             stopped_at: Default::default(),
+            downtime: Default::default(),
             secrets: std::sync::Mutex::new(desired.sensitive_texts()),
         }
     }
@@ -575,10 +578,15 @@ impl<'a> HostTarget<'a> {
 
     /// Waits (one look per `interval`, until `ready_timeout`) for host `i`'s new colour to be
     /// healthy: a batch after the first is started and checked at its switch.
-    async fn await_healthy(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+    async fn await_healthy(
+        &self,
+        i: usize,
+        step: &HostStep,
+        services: &[(&String, &Container)],
+    ) -> Result<(), TargetError> {
         let host = self.host(i).await?;
         let deadline = Instant::now() + self.spec.ready_timeout;
-        for (s, c) in self.early() {
+        for (s, c) in services.iter().copied() {
             loop {
                 match self.health(&host, s, c, &step.new, step.port).await? {
                     Readiness::Ready(_) => break,
@@ -614,6 +622,85 @@ impl<'a> HostTarget<'a> {
                 .unwrap_or_default();
             elapsed + self.spec.interval >= self.spec.ready_timeout
         })
+    }
+
+    /// recreate: stops host `i`'s old colour and starts the new one.
+    async fn recreate_host(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        self.stopped_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(i)
+            .or_insert_with(Instant::now);
+        if let Some(old) = &step.old {
+            self.stop(
+                &host,
+                &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+            )
+            .await?;
+        }
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        for (s, c) in &self.app.services {
+            self.start_service(&host, &listed, s, c, &step.new, step.port)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// recreate: points host `i`'s nginx at its new colour (unless it already does) and, once
+    /// nginx's old workers (which still route to the stopped colour) are gone, records how
+    /// long nothing served.
+    async fn switch_recreated(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let live = host
+            .nginx_file(&self.app)
+            .await
+            .map_err(call)?
+            .as_deref()
+            .and_then(nginx::live_colour);
+        if live.as_deref() == Some(step.new.as_str()) {
+            return Ok(());
+        }
+        self.switch(i, &host, &step.new, step.port).await?;
+        self.drain(i, &host).await;
+        let stopped = self
+            .stopped_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&i)
+            .copied();
+        if let Some(t) = stopped {
+            self.downtime
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(i, t.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// recreate: whether a rollback has nothing to do on `host` (a later batch never reached
+    /// it): its old colour all running, none of the new one running, nginx on the old.
+    async fn untouched(&self, host: &Host, step: &HostStep) -> Result<bool, TargetError> {
+        let Some(old) = &step.old else {
+            return Ok(false);
+        };
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        let services = |colour: &str| {
+            listed
+                .iter()
+                .filter(|l| l.role == "service" && l.colour == colour)
+                .collect::<Vec<_>>()
+        };
+        let live = host
+            .nginx_file(&self.app)
+            .await
+            .map_err(call)?
+            .as_deref()
+            .and_then(nginx::live_colour);
+        Ok(live.as_deref() == Some(old.as_str())
+            && services(old).len() == self.app.services.len()
+            && services(old).iter().all(|l| l.state == "running")
+            && services(&step.new).iter().all(|l| l.state != "running"))
     }
 
     /// Hosts in the first batch (the ones the new colour starts on before any switch).
@@ -797,7 +884,7 @@ impl Target for HostTarget<'_> {
                 // A later batch: its new colour starts now and must be healthy to switch.
                 if i >= self.first_batch() {
                     self.prepare(i, step).await?;
-                    self.await_healthy(i, step).await?;
+                    self.await_healthy(i, step, &self.early()).await?;
                 }
             }
             let listed = host.containers(&self.app.name).await.map_err(call)?;
@@ -877,26 +964,23 @@ impl Target for HostTarget<'_> {
     }
 
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
-        // recreate: stop the old colour, start the new one; the downtime runs until the switch.
+        // recreate, one batch of hosts at a time: each batch but the last is stopped, started,
+        // checked and switched here (a failure rolls back the hosts reached); the last one is
+        // checked and switched by `ready`. The downtime runs from the stop to the switch.
         let record = Self::record(rec);
-        for (i, step) in record.hosts.iter().enumerate() {
-            let host = self.host(i).await?;
-            self.stopped_at
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(i)
-                .or_insert_with(Instant::now);
-            if let Some(old) = &step.old {
-                self.stop(
-                    &host,
-                    &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
-                )
-                .await?;
+        let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
+        let n = record.hosts.len();
+        let batch = self.app.batch.max(1);
+        for start in (0..n).step_by(batch) {
+            let end = (start + batch).min(n);
+            for (i, step) in record.hosts.iter().enumerate().take(end).skip(start) {
+                self.recreate_host(i, step).await?;
             }
-            let listed = host.containers(&self.app.name).await.map_err(call)?;
-            for (s, c) in &self.app.services {
-                self.start_service(&host, &listed, s, c, &step.new, step.port)
-                    .await?;
+            if end < n {
+                for (i, step) in record.hosts.iter().enumerate().take(end).skip(start) {
+                    self.await_healthy(i, step, &all).await?;
+                    self.switch_recreated(i, step).await?;
+                }
             }
         }
         Ok(())
@@ -937,33 +1021,22 @@ impl Target for HostTarget<'_> {
             }
         }
         if self.app.recreate {
-            // Healthy: switch nginx to it now; the downtime ends here.
-            let mut downtime = Vec::new();
+            // Healthy: switch nginx to it now (the hosts an earlier batch switched already
+            // are); the downtime ends here.
             for (i, step) in record.hosts.iter().enumerate() {
-                let host = self.host(i).await?;
-                if let Err(e) = self.switch(i, &host, &step.new, step.port).await {
+                if let Err(e) = self.switch_recreated(i, step).await {
                     return match e {
                         TargetError::StepFailed(r) => Ok(Readiness::Failed(r)),
                         e => Err(e),
                     };
                 }
-                // nginx's old workers still route to the stopped colour: the downtime lasts
-                // until they are gone.
-                self.drain(i, &host).await;
-                if let Some(t) = self
-                    .stopped_at
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&i)
-                {
-                    downtime.push(t.elapsed().as_secs_f64());
-                }
             }
+            let downtime = self.downtime.lock().unwrap_or_else(|p| p.into_inner());
             if !downtime.is_empty() {
                 seen.push(format!(
                     "recreate downtime {}",
                     downtime
-                        .iter()
+                        .values()
                         .map(|d| format!("{d:.2}s"))
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -1000,6 +1073,9 @@ impl Target for HostTarget<'_> {
         for (i, step) in record.hosts.iter().enumerate().take(reached) {
             let host = self.host(i).await?;
             let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
+            if self.app.recreate && self.untouched(&host, step).await? {
+                continue;
+            }
             if let Some(old) = &step.old {
                 let names = self.colour_names(old, &all);
                 host.sh(
