@@ -1208,3 +1208,68 @@ resources:
         "one figure per host: {downtime}"
     );
 }
+
+/// `rollout undo` of a host app: after v1 and v2, it goes back to v1 through the app's own
+/// blue/green rollout (health, hooks, switch) and pins it there: plan says so, apply of the
+/// files' v2 is refused, drift does not call it drift, and `apply --redo` rolls v2 out again.
+#[test]
+fn rollout_undo_takes_a_host_app_back_to_the_images_before_and_pins_it() {
+    let name = "undo";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let p = project(&host, name, "");
+    p.edit("environments/test.yaml", "bake: 3s", "bake: 1s");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--env", "test"];
+        all.extend_from_slice(args);
+        p.converge(&all)
+    };
+    run(&["apply", "--auto-approve", "--accept-new-host-keys"]).expect(0);
+    run(&["apply", "--auto-approve", "--var", "tag=v2"]).expect(0);
+    assert_eq!(host.get("undo.test", "/"), (200, "v2\n".into()));
+
+    let missing = run(&["rollout", "undo", "app", "--to", "v9"]);
+    assert_ne!(missing.code(), 0);
+    assert!(
+        printed(&missing).contains("no rollout of v9 completed"),
+        "{}",
+        printed(&missing)
+    );
+    let undone = run(&["rollout", "undo", "app", "--var", "tag=v2"]).expect(0);
+    let text = printed(&undone);
+    assert!(
+        text.contains("undone to rev v1 by") && text.contains("the files still say rev v2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rollout switch"),
+        "through the rollout: {text}"
+    );
+    assert_eq!(host.get("undo.test", "/"), (200, "v1\n".into()));
+
+    let plan = run(&["plan", "--var", "tag=v2"]).expect(0);
+    assert!(
+        printed(&plan).contains("undone to rev v1 by"),
+        "{}",
+        printed(&plan)
+    );
+    let refused = run(&["apply", "--auto-approve", "--var", "tag=v2"]).expect(1);
+    assert!(
+        printed(&refused).contains("apply --redo"),
+        "{}",
+        printed(&refused)
+    );
+    assert_eq!(
+        host.get("undo.test", "/"),
+        (200, "v1\n".into()),
+        "refused: nothing moved"
+    );
+    let drift = run(&["drift", "--var", "tag=v2"]).expect(0);
+    assert!(printed(&drift).contains("not drift"), "{}", printed(&drift));
+
+    run(&["apply", "--auto-approve", "--redo", "--var", "tag=v2"]).expect(0);
+    assert_eq!(host.get("undo.test", "/"), (200, "v2\n".into()));
+    run(&["plan", "--detailed-exitcode", "--var", "tag=v2"]).expect(0);
+}

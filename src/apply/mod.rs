@@ -609,6 +609,20 @@ fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
     })
 }
 
+/// The refusal of a deploy of `properties` to `address` while `rollout undo` pins it to an
+/// earlier revision and the files still name the images it went back from (unless `--redo`).
+fn pinned(inputs: &Inputs<'_>, address: &Address, properties: &Value) -> Option<Request> {
+    let pin = inputs.pins.get(address)?;
+    if !crate::rollout::still_pinned(pin, properties) || inputs.redo {
+        return None;
+    }
+    Some(Request::Invalid(ProviderError::Invalid(format!(
+        "{address}: {}; change the images in the files, or run `converge apply --redo` to roll rev {} out again",
+        pin.describe(),
+        crate::rollout::record::revision_number(&pin.from)
+    ))))
+}
+
 /// The kind whose every deploy is a rollout on its hosts.
 const HOST_APP: &str = "host.app";
 
@@ -723,6 +737,9 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
             if resource.kind.kind == HOST_APP
                 && crate::hosts::app::spec::needs_deploy(&prior, &properties)
             {
+                if let Some(refused) = pinned(inputs, &step.address, &properties) {
+                    return refused;
+                }
                 return match host_rollout(
                     &step.address,
                     remote_id,
@@ -742,16 +759,8 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
             if resource.kind.prop("rollout").is_some()
                 && crate::rollout::needs_new_revision(&prior, &properties)
             {
-                if let Some(pin) = inputs.pins.get(&step.address)
-                    && crate::rollout::still_pinned(pin, &properties)
-                    && !inputs.redo
-                {
-                    return Request::Invalid(ProviderError::Invalid(format!(
-                        "{}: {}; change the images in the files, or run `converge apply --redo` to roll rev {} out again",
-                        step.address,
-                        pin.describe(),
-                        crate::rollout::record::revision_number(&pin.from)
-                    )));
+                if let Some(refused) = pinned(inputs, &step.address, &properties) {
+                    return refused;
                 }
                 match RolloutSpec::from_properties(&properties) {
                     Ok(spec) if spec.shifts_traffic() || spec.wait => {
@@ -971,9 +980,11 @@ fn step_graph(plan: &Plan, inputs: &Inputs<'_>) -> DiGraph<Step, ()> {
 
 /// What references evaluate to while applying: properties from the files, outputs as recorded
 /// so far (including steps completed in this apply).
-struct ApplyContext<'a> {
-    env: &'a Environment,
-    outputs: &'a BTreeMap<Address, Value>,
+pub(crate) struct ApplyContext<'a> {
+    /// The environment whose files give the properties.
+    pub(crate) env: &'a Environment,
+    /// Outputs by address.
+    pub(crate) outputs: &'a BTreeMap<Address, Value>,
 }
 
 impl Lookup for ApplyContext<'_> {

@@ -21,6 +21,7 @@ mod session;
 mod state;
 mod state_key;
 mod undo;
+mod undo_host;
 mod validate;
 
 use std::path::PathBuf;

@@ -48,9 +48,9 @@ async fn undo(
         .ok_or_else(|| {
             CliError::Usage(format!("no resource at {address} in {}'s state", env.name))
         })?;
-    if row.kind != "aws.ecs_service" {
+    if row.kind != "aws.ecs_service" && row.kind != "host.app" {
         return Err(CliError::Usage(format!(
-            "{address} is {}; rollout undo works on aws.ecs_service",
+            "{address} is {}; rollout undo works on aws.ecs_service and host.app",
             row.kind
         )));
     }
@@ -60,6 +60,10 @@ async fn undo(
             "the audit trail of {} does not verify (event {}: {}); its history cannot be trusted to undo from",
             env.name, broken.seq, broken.reason
         )));
+    }
+    if row.kind == "host.app" {
+        let target = pick_images(&revisions(&events, address), row, to, address)?;
+        return super::undo_host::run(g, env, store, audit, row, target).await;
     }
     let current = row
         .outputs
@@ -205,6 +209,42 @@ fn pick(
         return Err(CliError::Usage(format!(
             "{address} already runs rev {}",
             found.revision
+        )));
+    }
+    Ok(found)
+}
+
+/// A host app's revision to go back to: `--to` (an image tag or reference it ran), else the
+/// newest revision with other images than the files' that completed a rollout.
+fn pick_images(
+    history: &[Revision],
+    row: &state::ResourceState,
+    to: Option<&str>,
+    address: &Address,
+) -> Result<Revision, CliError> {
+    let current = crate::rollout::images(&row.properties);
+    let mut succeeded = history.iter().filter(|r| r.outcome == "succeeded");
+    let found = match to {
+        Some(want) => succeeded.rfind(|r| {
+            r.images
+                .iter()
+                .any(|i| i == want || i.ends_with(&format!(":{want}")))
+        }),
+        None => succeeded.rfind(|r| r.images != current),
+    };
+    let found = found.cloned().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{address}: {}; `converge rollout history {address}` lists the images it ran",
+            match to {
+                Some(want) => format!("no rollout of {want} completed"),
+                None => "no rollout of other images completed".to_string(),
+            }
+        ))
+    })?;
+    if found.images == current {
+        return Err(CliError::Usage(format!(
+            "{address} already runs {}",
+            current.join(", ")
         )));
     }
     Ok(found)

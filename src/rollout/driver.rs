@@ -269,7 +269,10 @@ async fn start(
     match target.begin(&mut rec).await {
         Ok(()) => {
             if let Some(undo) = &req.undo {
-                rec.new.task_definition = undo.to.clone();
+                // (A host app's revision is the colour its target picked.)
+                if !req.on_hosts {
+                    rec.new.task_definition = undo.to.clone();
+                }
                 rec.undo = Some(undo.clone());
             }
             Ok(rec)

@@ -1,0 +1,158 @@
+//! `converge rollout undo ADDR [--to TAG]` of a host app: the app goes back to the images of an
+//! earlier rollout, blue/green (or recreate) through its own rollout with its health checks,
+//! hooks and gates, and is pinned there as an ECS service is: plan says `undone to rev v1 by
+//! ACTOR; the files still say rev v2`, and apply refuses v2 until the files name other images
+//! (or `apply --redo`).
+
+use tokio_util::sync::CancellationToken;
+
+use super::history::Revision;
+use super::{CliError, EXIT_OK, GlobalArgs, output, session};
+use crate::audit::NewEvent;
+use crate::config::Environment;
+use crate::model::Value;
+use crate::rollout::record::{Undo, revision_number};
+use crate::rollout::{RolloutContext, RolloutRequest};
+use crate::state::{self, StateStore};
+
+/// `properties` with each service's image replaced by `images` (one per service, in service
+/// order, as the history records them).
+fn with_images(properties: &Value, images: &[String]) -> Option<Value> {
+    let mut out = properties.clone();
+    let Value::Map(top) = &mut out else {
+        return None;
+    };
+    let Some(Value::Map(services)) = top.get_mut("services") else {
+        return None;
+    };
+    if services.len() != images.len() {
+        return None;
+    }
+    for (service, image) in services.values_mut().zip(images) {
+        let Value::Map(fields) = service else {
+            return None;
+        };
+        fields.insert("image".into(), Value::str(image));
+    }
+    Some(out)
+}
+
+/// The app's properties as the files give them now (secrets revealed, for the hosts' env
+/// files), other resources' outputs as state records them.
+async fn from_files(
+    env: &Environment,
+    store: &dyn StateStore,
+    address: &crate::model::Address,
+) -> Result<Value, CliError> {
+    let resource = env.resources.get(address).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{address} is not in {}'s files; apply removes it",
+            env.name
+        ))
+    })?;
+    let outputs: std::collections::BTreeMap<_, _> = store
+        .resources()
+        .await?
+        .into_iter()
+        .map(|s| (s.address, s.outputs))
+        .collect();
+    let ctx = crate::apply::ApplyContext {
+        env,
+        outputs: &outputs,
+    };
+    let files = resource.kind.normalize(&resource.desired(&ctx, &env.name));
+    if files.contains_unknown() {
+        return Err(CliError::Refused(format!(
+            "{address}: some properties depend on resources not applied yet; apply first"
+        )));
+    }
+    Ok(files)
+}
+
+/// Rolls the host app `row` back to `target`'s images and pins it there.
+pub(super) async fn run(
+    g: &GlobalArgs,
+    env: &Environment,
+    store: &dyn StateStore,
+    audit: &crate::audit::Context,
+    row: &state::ResourceState,
+    target: Revision,
+) -> Result<i32, CliError> {
+    let address = &row.address;
+    let files = from_files(env, store, address).await?;
+    let current = crate::rollout::images(&files);
+    let desired = with_images(&files, &target.images).ok_or_else(|| {
+        CliError::Refused(format!(
+            "{address}: the rollout of {} ran other services than the files name now; change the images in the files instead",
+            target.images.join(", ")
+        ))
+    })?;
+    let registry = session::registry(g, env).await;
+    let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
+    let kind = crate::kinds::lookup(&row.kind).expect("host.app is registered");
+    let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
+        Some(l) => (kind.normalize(&l.properties), l.outputs),
+        None => (row.properties.clone(), row.outputs.clone()),
+    };
+    let spec = crate::hosts::app::spec::rollout_spec(&desired)
+        .map_err(|e| CliError::Failed(format!("{address}: rollout: {e}")))?;
+    let pin = Undo {
+        from: current.first().cloned().unwrap_or_default(),
+        from_images: current.clone(),
+        to: target.images.first().cloned().unwrap_or_default(),
+        to_images: target.images.clone(),
+        actor: audit.actor.clone(),
+        at: crate::rollout::record::now(),
+    };
+    output::status(&format!(
+        "{address}: undoing {} → {} through its {} rollout",
+        current.join(", "),
+        target.images.join(", "),
+        spec.strategy.as_str()
+    ));
+    let req = RolloutRequest {
+        address: address.clone(),
+        remote_id: row.remote_id.clone(),
+        prior,
+        prior_outputs,
+        desired,
+        spec,
+        undo: Some(pin.clone()),
+        on_hosts: true,
+    };
+    let interrupt = CancellationToken::new();
+    let report = |line: &str| output::status(line);
+    let ctx = RolloutContext::for_environment(
+        env,
+        store,
+        audit,
+        registry.aws(),
+        "rollout undo",
+        &interrupt,
+        &report,
+    );
+    let outcome = crate::rollout::run(&ctx, &req).await;
+    let (result, detail) = match &outcome {
+        Ok(_) => ("ok", pin.describe()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    store
+        .commit(
+            state::Change::None,
+            NewEvent::new("rollout undo", "undo", result)
+                .address(address)
+                .detail(detail.clone()),
+            audit,
+        )
+        .await?;
+    match outcome {
+        Ok(_) => {
+            output::print(&format!(
+                "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.\n",
+                revision_number(&pin.from)
+            ));
+            Ok(EXIT_OK)
+        }
+        Err(e) => Err(CliError::Failed(format!("{address}: undo: {e}"))),
+    }
+}
