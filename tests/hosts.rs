@@ -1092,7 +1092,9 @@ resources:
       rollout:
         proxy: {proxy}
         hooks:
-          pre_traffic: [{{ service: web, run: ["app", "migrate"] }}]
+          pre_traffic:
+            - {{ service: web, run: ["app", "migrate"] }}
+            - {{ service: web, run: ["app", "hostcheck"], per_host: true }}
           on_rollback: [{{ service: web, run: ["app", "rollback"] }}]
         bake: 1s
         interval: 500ms
@@ -1132,6 +1134,11 @@ resources:
         !second_data.join("migrations").exists(),
         "hooks run on the first host only"
     );
+    // A per_host hook runs on each host, the second's at its batch's switch.
+    let checks =
+        |dir: &std::path::Path| std::fs::read_to_string(dir.join("checks")).unwrap_or_default();
+    assert_eq!(checks(&data), "check v1\n");
+    assert_eq!(checks(&second_data), "check v1\n");
 
     // v2 cannot start on the second host.
     std::fs::write(second_data.join("sick"), "").unwrap();
@@ -1156,6 +1163,9 @@ resources:
         "the migration and on_rollback ran once each"
     );
     assert!(!second_data.join("migrations").exists());
+    // The second host's v2 never got healthy: its per_host hook never ran.
+    assert_eq!(checks(&data), "check v1\ncheck v2\n");
+    assert_eq!(checks(&second_data), "check v1\n");
     for colour in ["blue", "green"] {
         let c = format!("{name}-web-{colour}");
         let (on_first, on_second) = (

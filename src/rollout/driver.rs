@@ -468,6 +468,7 @@ fn current_hook(spec: &RolloutSpec, rec: &Rollout) -> Hook {
             run: Vec::new(),
             container: None,
             timeout: Duration::ZERO,
+            per_host: false,
         })
 }
 

@@ -134,6 +134,9 @@ pub struct Hook {
     pub container: Option<String>,
     /// Time limit.
     pub timeout: Duration,
+    /// Host apps: runs on every host (a later batch's pre_traffic before its switch), not
+    /// once on the first.
+    pub per_host: bool,
 }
 
 /// A rollout's hooks by stage.
@@ -238,6 +241,7 @@ fn hooks(r: &Value, stage: &str) -> Result<Vec<Hook>, String> {
                     .collect(),
                 container: text(h, "container"),
                 timeout: duration(h, "timeout", "5m")?,
+                per_host: false,
             })
         })
         .collect()

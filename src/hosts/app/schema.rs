@@ -208,6 +208,12 @@ const HOOK: &[Prop] = &[
         "Stop it and fail after this long.",
     )
     .default(Default::Str("5m")),
+    Prop::new(
+        "per_host",
+        Type::Bool,
+        "Run on every host the rollout reaches (pre_traffic: each batch's hosts before their switch) instead of once, on the first host.",
+    )
+    .default(Default::Bool(false)),
 ];
 
 const HOOK_TYPE: Type = Type::Object(HOOK);

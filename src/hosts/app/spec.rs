@@ -269,6 +269,7 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
                     run: strings(h.get("run")),
                     container: text(h, "service"),
                     timeout: duration(h, "timeout", "5m")?,
+                    per_host: h.get("per_host").as_bool() == Some(true),
                 })
             })
             .collect()

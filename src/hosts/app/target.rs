@@ -19,7 +19,7 @@ use crate::model::Value;
 use crate::providers::{Applied, ProviderError};
 use crate::rollout::engine::{Probe, ProbeResult};
 use crate::rollout::record::Rollout;
-use crate::rollout::spec::{Hook, RolloutSpec};
+use crate::rollout::spec::{Hook, HookStage, RolloutSpec};
 use crate::rollout::target::{Readiness, Target, TargetError};
 
 /// What the rollout keeps per host.
@@ -703,6 +703,191 @@ impl<'a> HostTarget<'a> {
             && services(&step.new).iter().all(|l| l.state != "running"))
     }
 
+    /// The container name of hook `index` of `stage` in the rollout `rec` (the same on every
+    /// host, so a resumed run finds the one it started).
+    fn hook_name(&self, rec: &Rollout, stage: HookStage, index: usize) -> String {
+        format!(
+            "{}-hook-{}-{}-{}",
+            self.app.name,
+            &rec.id.chars().take(8).collect::<String>(),
+            stage.as_str().replace('_', "-"),
+            index + 1
+        )
+    }
+
+    /// The hosts a hook runs on: the first, or with `per_host` every host the rollout reached
+    /// by this stage (pre_traffic: the first batch; later batches run theirs at their switch).
+    fn hook_hosts(&self, rec: &Rollout, hook: &Hook, stage: HookStage) -> Vec<usize> {
+        if !hook.per_host {
+            return vec![0];
+        }
+        let count = match stage {
+            HookStage::PreTraffic if !self.app.recreate => self.first_batch(),
+            HookStage::PreTraffic | HookStage::PostTraffic => self.app.hosts.len(),
+            HookStage::OnRollback => self.reached(rec),
+        };
+        (0..count).collect()
+    }
+
+    /// Starts hook container `name` on host `i` (unless it exists: a resumed run) with the new
+    /// image and the `colour`'s environment.
+    async fn start_hook_on(
+        &self,
+        i: usize,
+        name: &str,
+        hook: &Hook,
+        colour: &str,
+    ) -> Result<(), TargetError> {
+        let service = hook.container.clone().unwrap_or_default();
+        let c = self.app.services.get(&service).ok_or_else(|| {
+            TargetError::Unsupported(format!("hook names no service `{service}`"))
+        })?;
+        let host = self.host(i).await?;
+        let exists = host
+            .sh(
+                "docker inspect",
+                &format!(
+                    "docker inspect {} >/dev/null 2>&1 && echo yes || true",
+                    quote(name)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        if exists.trim() == "yes" {
+            return Ok(());
+        }
+        // Every hook runs the new image with the new colour's environment (an on_rollback
+        // down-migration is the new version's to undo).
+        let mut one_off = c.clone();
+        one_off.port = None;
+        let script = docker::run(
+            &one_off,
+            &docker::Run {
+                name,
+                app: &self.app.name,
+                labels: vec![
+                    ("converge.role", "hook".into()),
+                    ("converge.service", service.clone()),
+                ],
+                publish: None,
+                detach: false,
+                env_file: self.env_path(&format!("{service}-{colour}")),
+                alias: None,
+                command: Some(hook.run.clone()),
+            },
+        );
+        host.sh(
+            &format!("start hook {name}"),
+            &format!("{script} >/dev/null"),
+            None,
+        )
+        .await
+        .map_err(call)?;
+        Ok(())
+    }
+
+    /// One look at hook container `name` on host `i`: running, exited 0 (removed), or failed
+    /// (with its last lines; removed).
+    async fn hook_state_on(&self, i: usize, name: &str) -> Result<Readiness, TargetError> {
+        let host = self.host(i).await?;
+        let out = host
+            .sh(
+                "docker inspect",
+                &format!("docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' {} 2>/dev/null || echo gone", quote(name)),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        let f: Vec<&str> = out.split_whitespace().collect();
+        match (f.first().copied(), f.get(1).copied()) {
+            (Some("gone"), _) => Ok(Readiness::Failed(format!(
+                "{name} is gone from {}",
+                host.label()
+            ))),
+            (Some("exited"), Some("0")) => {
+                let _ = host
+                    .sh(
+                        "docker rm",
+                        &format!("docker rm {} >/dev/null", quote(name)),
+                        None,
+                    )
+                    .await;
+                Ok(Readiness::Ready(format!(
+                    "{name} exited 0 on {}",
+                    host.label()
+                )))
+            }
+            (Some("exited" | "dead"), code) => {
+                let logs = host.logs(name, 50, &self.masked()).await;
+                let _ = host
+                    .sh(
+                        "docker rm",
+                        &format!("docker rm -f {} >/dev/null", quote(name)),
+                        None,
+                    )
+                    .await;
+                Ok(Readiness::Failed(format!(
+                    "{name} on {} exited {}; its last lines:\n{logs}",
+                    host.label(),
+                    code.unwrap_or("?")
+                )))
+            }
+            (status, _) => Ok(Readiness::Pending(format!(
+                "{name} is {} on {}",
+                status.unwrap_or("unknown"),
+                host.label()
+            ))),
+        }
+    }
+
+    /// A later batch's host `i`: its `per_host` pre_traffic hooks, each run to the end (within
+    /// its timeout) before the host is switched.
+    async fn per_host_pre_traffic(&self, i: usize, rec: &Rollout) -> Result<(), TargetError> {
+        let step = Self::record(rec).hosts.get(i).cloned().unwrap_or_default();
+        for (index, hook) in self.spec.hooks.pre_traffic.iter().enumerate() {
+            if !hook.per_host {
+                continue;
+            }
+            let name = self.hook_name(rec, HookStage::PreTraffic, index);
+            self.start_hook_on(i, &name, hook, &step.new).await?;
+            let deadline = Instant::now() + hook.timeout;
+            loop {
+                match self.hook_state_on(i, &name).await? {
+                    Readiness::Ready(_) => break,
+                    Readiness::Failed(why) => {
+                        return Err(TargetError::StepFailed(format!(
+                            "pre_traffic hook {} ({}) failed: {why}",
+                            index + 1,
+                            hook.run.join(" ")
+                        )));
+                    }
+                    Readiness::Pending(_) if Instant::now() >= deadline => {
+                        let host = self.host(i).await?;
+                        let _ = host
+                            .sh(
+                                "docker rm",
+                                &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(&name)),
+                                None,
+                            )
+                            .await;
+                        return Err(TargetError::StepFailed(format!(
+                            "pre_traffic hook {} ({}) on {} timed out after {}; its container was stopped",
+                            index + 1,
+                            hook.run.join(" "),
+                            host.label(),
+                            humantime::format_duration(hook.timeout)
+                        )));
+                    }
+                    Readiness::Pending(_) => {
+                        tokio::time::sleep(self.spec.interval.min(Duration::from_millis(500))).await
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Hosts in the first batch (the ones the new colour starts on before any switch).
     fn first_batch(&self) -> usize {
         self.app.batch.max(1).min(self.app.hosts.len())
@@ -885,6 +1070,7 @@ impl Target for HostTarget<'_> {
                 if i >= self.first_batch() {
                     self.prepare(i, step).await?;
                     self.await_healthy(i, step, &self.early()).await?;
+                    self.per_host_pre_traffic(i, rec).await?;
                 }
             }
             let listed = host.containers(&self.app.name).await.map_err(call)?;
@@ -1141,134 +1327,47 @@ impl Target for HostTarget<'_> {
     }
 
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {
-        let record = Self::record(rec);
-        let step = record.hosts.first().cloned().unwrap_or_default();
-        let service = hook.container.clone().unwrap_or_default();
-        let c = self.app.services.get(&service).ok_or_else(|| {
-            TargetError::Unsupported(format!("hook names no service `{service}`"))
-        })?;
-        let Some(run) = rec.hook.as_ref() else {
+        let Some(run) = rec.hook.clone() else {
             return Ok(());
         };
-        let name = format!(
-            "{}-hook-{}-{}-{}",
-            self.app.name,
-            &rec.id.chars().take(8).collect::<String>(),
-            run.stage.as_str().replace('_', "-"),
-            run.index + 1
-        );
-        let host = self.host(0).await?;
-        let exists = host
-            .sh(
-                "docker inspect",
-                &format!(
-                    "docker inspect {} >/dev/null 2>&1 && echo yes || true",
-                    quote(&name)
-                ),
-                None,
-            )
-            .await
-            .map_err(call)?;
-        if exists.trim() != "yes" {
-            // Every hook runs the new image with the new colour's environment (an on_rollback
-            // down-migration is the new version's to undo).
-            let colour = step.new.clone();
-            let mut one_off = c.clone();
-            one_off.port = None;
-            let script = docker::run(
-                &one_off,
-                &docker::Run {
-                    name: &name,
-                    app: &self.app.name,
-                    labels: vec![
-                        ("converge.role", "hook".into()),
-                        ("converge.service", service.clone()),
-                    ],
-                    publish: None,
-                    detach: false,
-                    env_file: self.env_path(&format!("{service}-{colour}")),
-                    alias: None,
-                    command: Some(hook.run.clone()),
-                },
-            );
-            host.sh(
-                &format!("start hook {name}"),
-                &format!("{script} >/dev/null"),
-                None,
-            )
-            .await
-            .map_err(call)?;
+        let record = Self::record(rec);
+        let name = self.hook_name(rec, run.stage, run.index);
+        let mut on = Vec::new();
+        for i in self.hook_hosts(rec, hook, run.stage) {
+            let step = record.hosts.get(i).cloned().unwrap_or_default();
+            self.start_hook_on(i, &name, hook, &step.new).await?;
+            on.push(self.host(i).await?.label());
         }
         if let Some(h) = &mut rec.hook {
-            h.task_arn = format!("{name} on {}", host.label());
+            h.task_arn = format!("{name} on {}", on.join(", "));
         }
         Ok(())
     }
 
-    async fn hook_status(&self, rec: &Rollout, _hook: &Hook) -> Result<Readiness, TargetError> {
-        let Some(name) = rec
-            .hook
-            .as_ref()
-            .and_then(|h| h.task_arn.split(" on ").next().map(str::to_string))
-        else {
+    async fn hook_status(&self, rec: &Rollout, hook: &Hook) -> Result<Readiness, TargetError> {
+        let Some(run) = rec.hook.as_ref() else {
             return Ok(Readiness::Failed(
                 "the hook's container was not recorded".into(),
             ));
         };
-        let host = self.host(0).await?;
-        let out = host
-            .sh(
-                "docker inspect",
-                &format!("docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' {} 2>/dev/null || echo gone", quote(&name)),
-                None,
-            )
-            .await
-            .map_err(call)?;
-        let f: Vec<&str> = out.split_whitespace().collect();
-        match (f.first().copied(), f.get(1).copied()) {
-            (Some("gone"), _) => Ok(Readiness::Failed(format!(
-                "{name} is gone from {}",
-                host.label()
-            ))),
-            (Some("exited"), Some("0")) => {
-                let _ = host
-                    .sh(
-                        "docker rm",
-                        &format!("docker rm {} >/dev/null", quote(&name)),
-                        None,
-                    )
-                    .await;
-                Ok(Readiness::Ready(format!("{name} exited 0")))
+        let name = self.hook_name(rec, run.stage, run.index);
+        let mut done = Vec::new();
+        for i in self.hook_hosts(rec, hook, run.stage) {
+            match self.hook_state_on(i, &name).await? {
+                Readiness::Ready(d) => done.push(d),
+                other => return Ok(other),
             }
-            (Some("exited" | "dead"), code) => {
-                let logs = host.logs(&name, 50, &self.masked()).await;
-                let _ = host
-                    .sh(
-                        "docker rm",
-                        &format!("docker rm -f {} >/dev/null", quote(&name)),
-                        None,
-                    )
-                    .await;
-                Ok(Readiness::Failed(format!(
-                    "{name} on {} exited {}; its last lines:\n{logs}",
-                    host.label(),
-                    code.unwrap_or("?")
-                )))
-            }
-            (status, _) => Ok(Readiness::Pending(format!(
-                "{name} is {}",
-                status.unwrap_or("unknown")
-            ))),
         }
+        Ok(Readiness::Ready(done.join("; ")))
     }
 
     async fn stop_hook(&self, rec: &Rollout) -> Result<(), TargetError> {
-        if let Some(name) = rec
-            .hook
-            .as_ref()
-            .and_then(|h| h.task_arn.split(" on ").next().map(str::to_string))
-        {
-            let host = self.host(0).await?;
+        let Some(run) = rec.hook.as_ref() else {
+            return Ok(());
+        };
+        let name = self.hook_name(rec, run.stage, run.index);
+        for i in 0..self.reached(rec) {
+            let host = self.host(i).await?;
             host.sh(
                 "docker rm",
                 &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(&name)),

@@ -673,6 +673,7 @@ fn with_hooks() -> RolloutSpec {
         run: vec![cmd.into()],
         container: None,
         timeout: Duration::from_secs(60),
+        per_host: false,
     };
     s.hooks.pre_traffic = vec![hook("migrate")];
     s.hooks.post_traffic = vec![hook("smoke")];
