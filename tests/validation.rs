@@ -465,3 +465,58 @@ resources:
         );
     }
 }
+
+/// Two host apps of one environment on one host may not share a name or an nginx server: the
+/// second is a located error naming the first; on other hosts, or with other names and
+/// servers, they are fine.
+#[test]
+fn two_host_apps_colliding_on_a_host_is_a_located_error() {
+    let app = |key: &str, name: &str, port: u16, server: &str| {
+        format!(
+            r#"  {key}:
+    type: host.app
+    properties:
+      name: {name}
+      hosts: [{{ address: 10.0.0.5, port: {port} }}]
+      ssh: {{ private_key: "${{var.key}}" }}
+      services: {{ web: {{ image: "app:v1", port: 8080 }} }}
+      rollout:
+        proxy: {{ nginx: {{ server_name: {server} }} }}
+"#
+        )
+    };
+    let p = Project::empty();
+    let head = "environment: h\nproviders: {}\nvariables:\n  key: { sensitive: true, default: k }\nresources:\n";
+    p.write(
+        "environments/h.yaml",
+        &format!(
+            "{head}{}{}{}",
+            app("shop", "shop", 22, "shop.test"),
+            app("shop_again", "shop", 22, "other.test"),
+            app("blog", "blog", 22, "shop.test"),
+        ),
+    );
+    let run = p.converge(&["-e", "h", "validate"]).expect(1);
+    let err = run.stderr();
+    assert!(
+        err.contains("shop_again: app name `shop` on 10.0.0.5:22 is already shop's")
+            && err.contains("environments/h.yaml:18:13"),
+        "{err}"
+    );
+    assert!(
+        err.contains("blog: nginx server `shop.test` on port 80 on 10.0.0.5:22 is already shop's")
+            && err.contains("environments/h.yaml:32:40"),
+        "{err}"
+    );
+    assert!(err.contains("2 errors"), "{err}");
+    // The same app name on another host (staging beside prod on their own VMs) is fine.
+    p.write(
+        "environments/h.yaml",
+        &format!(
+            "{head}{}{}",
+            app("shop", "shop", 22, "shop.test"),
+            app("shop_b", "shop", 2222, "shop.test"),
+        ),
+    );
+    p.converge(&["-e", "h", "validate"]).expect(0);
+}

@@ -38,12 +38,75 @@ impl Loader<'_> {
         }
     }
 
+    /// Two host apps of one environment on one host must not share a name (containers,
+    /// network, env files, nginx file) or an nginx server (listen port and server_name): the
+    /// second is an error at its literal, naming the first.
+    fn check_host_claims(
+        &mut self,
+        scope: &Scope,
+        decl: &ResourceDecl,
+        node: &Node,
+        instance: Option<&str>,
+        known: &Value,
+    ) {
+        let address = scope.address(&decl.key).to_string();
+        let name = known.get("name").reveal().as_str().map(str::to_string);
+        let nginx = known.get("rollout").get("proxy").get("nginx");
+        let listen = nginx.get("listen").as_i64().unwrap_or(80);
+        let server_name = nginx
+            .get("server_name")
+            .reveal()
+            .as_str()
+            .map(str::to_string);
+        for h in known.get("hosts").as_list().unwrap_or_default() {
+            let Some(host) = h.get("address").reveal().as_str().map(str::to_string) else {
+                continue;
+            };
+            let at = format!("{host}:{}", h.get("port").as_i64().unwrap_or(22));
+            let mut claims = Vec::new();
+            if let Some(n) = &name {
+                claims.push((
+                    format!("app {n} on {at}"),
+                    vec!["name".to_string()],
+                    format!("app name `{n}`"),
+                ));
+            }
+            if let Some(s) = &server_name {
+                claims.push((
+                    format!("nginx {s}:{listen} on {at}"),
+                    ["rollout", "proxy", "nginx", "server_name"]
+                        .map(String::from)
+                        .to_vec(),
+                    format!("nginx server `{s}` on port {listen}"),
+                ));
+            }
+            for (claim, path, what) in claims {
+                match self.host_claims.get(&claim) {
+                    Some(first) if *first != address => {
+                        let (file, span) = self.locate(scope.file, node, instance, &path);
+                        let message = format!(
+                            "{address}: {what} on {at} is already {first}'s: two host apps on one host need their own"
+                        );
+                        self.report_once(file, &span, &message, message.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.host_claims.insert(claim, address.clone());
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs the kind's own rules over the known part of a resource's properties and reports
     /// each problem at the literal the user wrote.
     pub(super) fn check_rules(&mut self, scope: &Scope, decl: &ResourceDecl, properties: &Expr) {
         let Some(node) = &decl.properties else { return };
         let known = properties.eval(&KnownOnly);
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
+        if decl.kind.kind == "host.app" {
+            self.check_host_claims(scope, decl, node, instance, &known);
+        }
         let mut literals = Vec::new();
         secret_literals(decl.kind.props, &known, &mut Vec::new(), &mut literals);
         for path in literals {

@@ -151,6 +151,9 @@ struct Loader<'a> {
     notify_webhook: Option<String>,
     promotion: Option<super::Promotion>,
     warnings: Vec<String>,
+    /// What each host app claims on each host (its name, its nginx server), by claim: the
+    /// address that claimed it first.
+    host_claims: BTreeMap<String, String>,
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
@@ -173,6 +176,7 @@ pub fn load(
         spans: BTreeMap::new(),
         input_origins: BTreeMap::new(),
         reported: BTreeSet::new(),
+        host_claims: BTreeMap::new(),
         budget: Budget::default(),
         notify_webhook: None,
         promotion: None,
