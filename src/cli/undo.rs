@@ -154,8 +154,20 @@ async fn undo(
         &report,
     );
     let outcome = crate::rollout::run(&ctx, &req).await;
+    finish(store, audit, address, &pin, outcome.map(|_| ())).await
+}
+
+/// Audits how the undo of `address` to `pin` ended and says so: exit 0 and what apply now
+/// refuses, or the failure.
+pub(super) async fn finish(
+    store: &dyn StateStore,
+    audit: &crate::audit::Context,
+    address: &Address,
+    pin: &Undo,
+    outcome: Result<(), crate::rollout::RolloutError>,
+) -> Result<i32, CliError> {
     let (result, detail) = match &outcome {
-        Ok(_) => ("ok", pin.describe()),
+        Ok(()) => ("ok", pin.describe()),
         Err(e) => ("failed", e.to_string()),
     };
     store
@@ -168,10 +180,10 @@ async fn undo(
         )
         .await?;
     match outcome {
-        Ok(_) => {
+        Ok(()) => {
             output::print(&format!(
                 "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.\n",
-                revision_number(&current)
+                revision_number(&pin.from)
             ));
             Ok(EXIT_OK)
         }

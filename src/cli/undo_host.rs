@@ -7,11 +7,10 @@
 use tokio_util::sync::CancellationToken;
 
 use super::history::Revision;
-use super::{CliError, EXIT_OK, GlobalArgs, output, session};
-use crate::audit::NewEvent;
+use super::{CliError, GlobalArgs, output, session};
 use crate::config::Environment;
 use crate::model::Value;
-use crate::rollout::record::{Undo, revision_number};
+use crate::rollout::record::Undo;
 use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, StateStore};
 
@@ -132,27 +131,5 @@ pub(super) async fn run(
         &report,
     );
     let outcome = crate::rollout::run(&ctx, &req).await;
-    let (result, detail) = match &outcome {
-        Ok(_) => ("ok", pin.describe()),
-        Err(e) => ("failed", e.to_string()),
-    };
-    store
-        .commit(
-            state::Change::None,
-            NewEvent::new("rollout undo", "undo", result)
-                .address(address)
-                .detail(detail.clone()),
-            audit,
-        )
-        .await?;
-    match outcome {
-        Ok(_) => {
-            output::print(&format!(
-                "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.\n",
-                revision_number(&pin.from)
-            ));
-            Ok(EXIT_OK)
-        }
-        Err(e) => Err(CliError::Failed(format!("{address}: undo: {e}"))),
-    }
+    super::undo::finish(store, audit, address, &pin, outcome.map(|_| ())).await
 }

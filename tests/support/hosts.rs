@@ -19,7 +19,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn run(cmd: &mut Command) -> String {
+/// Runs `cmd`; its stdout (a failure panics with what it printed).
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),

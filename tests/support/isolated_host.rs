@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::hosts::{DEPLOY_USER, TestHost, TestRegistry, lay_out};
+use super::hosts::{DEPLOY_USER, TestHost, TestRegistry, lay_out, run};
 
 /// The second host: removed with everything it ran on drop.
 pub struct IsolatedHost {
@@ -78,17 +78,6 @@ fn forward(pid: u32, listener: TcpListener, to: u16, stop: Arc<AtomicBool>) {
             }
         }
     });
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {

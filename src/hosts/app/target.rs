@@ -652,12 +652,7 @@ impl<'a> HostTarget<'a> {
     /// long nothing served.
     async fn switch_recreated(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let live = host
-            .nginx_file(&self.app)
-            .await
-            .map_err(call)?
-            .as_deref()
-            .and_then(nginx::live_colour);
+        let live = self.live(&host).await?;
         if live.as_deref() == Some(step.new.as_str()) {
             return Ok(());
         }
@@ -691,12 +686,7 @@ impl<'a> HostTarget<'a> {
                 .filter(|l| l.role == "service" && l.colour == colour)
                 .collect::<Vec<_>>()
         };
-        let live = host
-            .nginx_file(&self.app)
-            .await
-            .map_err(call)?
-            .as_deref()
-            .and_then(nginx::live_colour);
+        let live = self.live(host).await?;
         Ok(live.as_deref() == Some(old.as_str())
             && services(old).len() == self.app.services.len()
             && services(old).iter().all(|l| l.state == "running")
@@ -806,13 +796,7 @@ impl<'a> HostTarget<'a> {
                 host.label()
             ))),
             (Some("exited"), Some("0")) => {
-                let _ = host
-                    .sh(
-                        "docker rm",
-                        &format!("docker rm {} >/dev/null", quote(name)),
-                        None,
-                    )
-                    .await;
+                let _ = remove(&host, name).await;
                 Ok(Readiness::Ready(format!(
                     "{name} exited 0 on {}",
                     host.label()
@@ -820,13 +804,7 @@ impl<'a> HostTarget<'a> {
             }
             (Some("exited" | "dead"), code) => {
                 let logs = host.logs(name, 50, &self.masked()).await;
-                let _ = host
-                    .sh(
-                        "docker rm",
-                        &format!("docker rm -f {} >/dev/null", quote(name)),
-                        None,
-                    )
-                    .await;
+                let _ = remove(&host, name).await;
                 Ok(Readiness::Failed(format!(
                     "{name} on {} exited {}; its last lines:\n{logs}",
                     host.label(),
@@ -864,13 +842,7 @@ impl<'a> HostTarget<'a> {
                     }
                     Readiness::Pending(_) if Instant::now() >= deadline => {
                         let host = self.host(i).await?;
-                        let _ = host
-                            .sh(
-                                "docker rm",
-                                &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(&name)),
-                                None,
-                            )
-                            .await;
+                        let _ = remove(&host, &name).await;
                         return Err(TargetError::StepFailed(format!(
                             "pre_traffic hook {} ({}) on {} timed out after {}; its container was stopped",
                             index + 1,
@@ -886,6 +858,16 @@ impl<'a> HostTarget<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The colour converge's nginx file on `host` routes to (`None`: no file, or not ours).
+    async fn live(&self, host: &Host) -> Result<Option<String>, TargetError> {
+        Ok(host
+            .nginx_file(&self.app)
+            .await
+            .map_err(call)?
+            .as_deref()
+            .and_then(nginx::live_colour))
     }
 
     /// Hosts in the first batch (the ones the new colour starts on before any switch).
@@ -954,6 +936,18 @@ impl<'a> HostTarget<'a> {
     }
 }
 
+/// Removes container `name` on `host`, whatever its state (gone already is fine).
+async fn remove(host: &Host, name: &str) -> Result<(), TargetError> {
+    host.sh(
+        "docker rm",
+        &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(name)),
+        None,
+    )
+    .await
+    .map_err(call)
+    .map(|_| ())
+}
+
 /// The repository part of an image reference.
 fn repository(image: &str) -> String {
     let no_digest = image.split('@').next().unwrap_or(image);
@@ -993,12 +987,7 @@ impl Target for HostTarget<'_> {
         for i in 0..self.app.hosts.len() {
             let host = self.host(i).await?;
             let listed = host.containers(&self.app.name).await.map_err(call)?;
-            let live = host
-                .nginx_file(&self.app)
-                .await
-                .map_err(call)?
-                .as_deref()
-                .and_then(nginx::live_colour);
+            let live = self.live(&host).await?;
             let new = other(live.as_deref());
             let proxied = self
                 .app
@@ -1059,12 +1048,7 @@ impl Target for HostTarget<'_> {
         let record = Self::record(rec);
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
-            let live = host
-                .nginx_file(&self.app)
-                .await
-                .map_err(call)?
-                .as_deref()
-                .and_then(nginx::live_colour);
+            let live = self.live(&host).await?;
             if live.as_deref() != Some(step.new.as_str()) {
                 // A later batch: its new colour starts now and must be healthy to switch.
                 if i >= self.first_batch() {
@@ -1285,12 +1269,7 @@ impl Target for HostTarget<'_> {
                     }
                 }
             }
-            let live = host
-                .nginx_file(&self.app)
-                .await
-                .map_err(call)?
-                .as_deref()
-                .and_then(nginx::live_colour);
+            let live = self.live(&host).await?;
             // Switched, or (recreate) its old colour restarted: nginx points at the old colour
             // again with fresh workers (ones from before hold keep-alive connections to the
             // stopped container, which would answer 502 once each).
@@ -1368,13 +1347,7 @@ impl Target for HostTarget<'_> {
         let name = self.hook_name(rec, run.stage, run.index);
         for i in 0..self.reached(rec) {
             let host = self.host(i).await?;
-            host.sh(
-                "docker rm",
-                &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(&name)),
-                None,
-            )
-            .await
-            .map_err(call)?;
+            remove(&host, &name).await?;
         }
         Ok(())
     }
