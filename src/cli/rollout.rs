@@ -51,7 +51,8 @@ pub enum RolloutCommand {
     Undo {
         /// The service.
         address: String,
-        /// The revision: `N`, `family:N` or the task definition ARN.
+        /// The revision: `N`, `family:N` or the task definition ARN (a host app: an image
+        /// tag or reference it ran).
         #[arg(long, value_name = "REVISION")]
         to: Option<String>,
     },
