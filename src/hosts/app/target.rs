@@ -712,8 +712,8 @@ impl<'a> HostTarget<'a> {
             return vec![0];
         }
         let count = match stage {
-            HookStage::PreTraffic if !self.app.recreate => self.first_batch(),
-            HookStage::PreTraffic | HookStage::PostTraffic => self.app.hosts.len(),
+            HookStage::PreTraffic => self.started(),
+            HookStage::PostTraffic => self.app.hosts.len(),
             HookStage::OnRollback => self.reached(rec),
         };
         (0..count).collect()
@@ -888,9 +888,18 @@ impl<'a> HostTarget<'a> {
         }
     }
 
+    /// Hosts whose new colour starts before any switch: the first batch (recreate: every
+    /// host, replaced batch by batch in its deploy step).
+    fn started(&self) -> usize {
+        match self.app.recreate {
+            true => self.app.hosts.len(),
+            false => self.first_batch(),
+        }
+    }
+
     /// Hosts this rollout may have touched (a rollback restores these and leaves the rest).
     fn reached(&self, rec: &Rollout) -> usize {
-        self.switched(rec).max(self.first_batch())
+        self.switched(rec).max(self.started())
     }
 
     /// Removes stopped colours of this app older than `keep_previous`, and hook containers
@@ -1031,10 +1040,7 @@ impl Target for HostTarget<'_> {
         let record = Self::record(rec);
         // recreate replaces every host in its deploy step; blue/green starts the first batch
         // here and each later one at its switch.
-        let count = match self.app.recreate {
-            true => record.hosts.len(),
-            false => self.first_batch(),
-        };
+        let count = self.started();
         for (i, step) in record.hosts.iter().enumerate().take(count) {
             self.prepare(i, step).await?;
         }
@@ -1164,10 +1170,7 @@ impl Target for HostTarget<'_> {
             self.early()
         };
         let mut seen = Vec::new();
-        let count = match self.app.recreate {
-            true => record.hosts.len(),
-            false => self.first_batch(),
-        };
+        let count = self.started();
         for (i, step) in record.hosts.iter().enumerate().take(count) {
             let host = self.host(i).await?;
             for (s, c) in &services {
@@ -1236,10 +1239,7 @@ impl Target for HostTarget<'_> {
     async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
         let record = Self::record(rec);
         // Hosts a later batch never reached are left as they are.
-        let reached = match self.app.recreate {
-            true => record.hosts.len(),
-            false => self.reached(rec),
-        };
+        let reached = self.reached(rec);
         for (i, step) in record.hosts.iter().enumerate().take(reached) {
             let host = self.host(i).await?;
             let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
