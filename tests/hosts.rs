@@ -313,7 +313,7 @@ fn secrets_reach_the_container_exactly_and_registry_logins_leave_nothing() {
         web:
           image: "{image}"
           port: 8080
-          env: {{ PLAIN: visible }}
+          env: {{ PLAIN: visible, DOCKER_HOST: "tcp://192.0.2.1:2375", LD_PRELOAD: /nonexistent.so }}
           secrets: {{ WEIRD: "${{var.weird}}" }}
           health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
       rollout:
@@ -380,6 +380,13 @@ fn secrets_reach_the_container_exactly_and_registry_logins_leave_nothing() {
     let env: Vec<String> = serde_json::from_str(&env).unwrap();
     assert!(env.contains(&format!("WEIRD={weird}")), "{env:?}");
     assert!(env.contains(&"PLAIN=visible".to_string()), "{env:?}");
+    // Names the docker CLI would obey are only the container's (issue 21, finding 3): the
+    // deploy reached the host's own daemon, and the container has them as given.
+    assert!(
+        env.contains(&"DOCKER_HOST=tcp://192.0.2.1:2375".to_string())
+            && env.contains(&"LD_PRELOAD=/nonexistent.so".to_string()),
+        "{env:?}"
+    );
     assert_eq!(host.get("secrets.test", "/"), (200, "v1\n".into()));
 
     let audit = p
@@ -406,12 +413,9 @@ fn secrets_reach_the_container_exactly_and_registry_logins_leave_nothing() {
         );
         assert!(!state.contains(secret), "{secret:?} is in state");
     }
-    // The env file is the deploy user's alone; no registry credential is left on the host.
-    let meta = std::fs::metadata("/etc/converge/secrets/web-blue.env").unwrap();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
-        0o600
-    );
+    // Values go to Docker as API data: no env file on the host's disk; no registry
+    // credential is left on the host.
+    assert!(!std::path::Path::new("/etc/converge/secrets").exists());
     assert!(!std::path::Path::new("/home/converge-deploy/.docker/config.json").exists());
     let left = std::process::Command::new("find")
         .args([
@@ -892,7 +896,8 @@ fn the_vardiologio_example_delivers_its_secrets_manager_secret() {
     converge_with(&p, &rotated, &["drift", "-e", "staging"]).expect(0);
 }
 
-/// `auth: { ecr: true }`: converge gets an ECR token (moto's GetAuthorizationToken) and gives it
+/// `auth: { ecr: { role_arn } }`: converge assumes the role with a pull-only session policy,
+/// gets an ECR token under it (moto's GetAuthorizationToken) and gives it
 /// to the host over stdin for one pull; the password is in no output, and no credential is left.
 #[test]
 fn an_ecr_token_from_converge_pulls_and_leaves_nothing() {
@@ -907,7 +912,7 @@ fn an_ecr_token_from_converge_pulls_and_leaves_nothing() {
         name,
         "",
         &format!(
-            r#"      registry: {{ server: "{server}", auth: {{ ecr: true }} }}
+            r#"      registry: {{ server: "{server}", auth: {{ ecr: {{ role_arn: "arn:aws:iam::123456789012:role/converge-pull" }} }} }}
       services:
         web:
           image: "{image}"
@@ -944,6 +949,32 @@ fn an_ecr_token_from_converge_pulls_and_leaves_nothing() {
     );
     assert_eq!(host.get("ecr-pull.test", "/"), (200, "v1\n".into()));
     assert!(!std::path::Path::new("/home/converge-deploy/.docker/config.json").exists());
+    // The token was minted under the role with a session policy allowing only pulls of the
+    // app's one repository (issue 21, finding 8): moto keeps each assumed role's policy.
+    let port: u16 = moto.upstream.rsplit(':').next().unwrap().parse().unwrap();
+    let (_, data) = support::hosts::http_get(port, "127.0.0.1", "/moto-api/data.json");
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let assumed = data["sts"]["AssumedRole"].as_array().unwrap();
+    assert_eq!(assumed.len(), 1, "{assumed:?}");
+    assert_eq!(
+        assumed[0]["role_arn"],
+        "arn:aws:iam::123456789012:role/converge-pull"
+    );
+    let policy: serde_json::Value =
+        serde_json::from_str(assumed[0]["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        policy["Statement"][1]["Action"],
+        serde_json::json!([
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchCheckLayerAvailability"
+        ])
+    );
+    assert_eq!(
+        policy["Statement"][1]["Resource"],
+        serde_json::json!(["arn:aws:ecr:us-east-1:*:repository/ecr-pull/app"])
+    );
+    assert_eq!(policy["Statement"].as_array().unwrap().len(), 2, "{policy}");
 }
 
 /// The rollout commands work on host apps as on ECS services: `rollout abort` during the bake

@@ -10,9 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use converge::hosts::app::nginx;
+use converge::hosts::app::spec::Nginx;
 use converge::hosts::known_hosts::{HostKeyError, Verdict};
 use converge::hosts::preflight::{self, PreflightError};
 use converge::hosts::ssh::{PrivateKey, Session, SshError, Target};
+use converge::model::grammar::{HostAddress, HostPath, ServerName, SshUser};
+use converge::model::secret::Secret;
 
 fn keygen(path: &Path) {
     let ok = Command::new("ssh-keygen")
@@ -115,14 +119,16 @@ impl Sshd {
 
     fn target(&self) -> Target {
         Target {
-            address: "127.0.0.1".into(),
+            address: HostAddress::try_from("127.0.0.1").unwrap(),
             port: self.port,
-            user: whoami::username().unwrap(),
+            user: SshUser::try_from(whoami::username().unwrap().as_str()).unwrap(),
         }
     }
 
     fn key(&self) -> PrivateKey {
-        PrivateKey::Inline(std::fs::read_to_string(self.dir.path().join("client")).unwrap())
+        PrivateKey::Inline(Secret::new(
+            std::fs::read_to_string(self.dir.path().join("client")).unwrap(),
+        ))
     }
 
     fn known_hosts(&self) -> PathBuf {
@@ -264,21 +270,32 @@ async fn a_wrong_key_does_not_log_in_and_stdin_reaches_the_command_exactly() {
         .await
         .unwrap();
     let key_file = session.key_file().unwrap().to_path_buf();
-    #[cfg(unix)]
+    let private = key_file.parent().unwrap().to_path_buf();
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The key and the control socket live in a 0700 directory named for this process.
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let name = private.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            name.starts_with(&format!("converge-ssh-{}-", std::process::id())),
+            "{name}"
+        );
     }
-    let value = b"pa$$ 'w\"rd' with spaces\nand a second line";
-    let out = session.run("cat", Some(value)).await.unwrap();
+    let value = b"pa$$ 'w\"rd' with spaces\nand a second line\0 and a NUL";
+    let out = session.run("converge_data", Some(value)).await.unwrap();
     assert_eq!(out.stdout.as_bytes(), value);
+    // A command that reads stdin reads nothing of the script it is part of.
+    let out = session.run("cat; echo after", None).await.unwrap();
+    assert_eq!(out.stdout, "after\n");
     let failed = session.run("exit 7", None).await.unwrap();
     assert_eq!(failed.code, Some(7));
     drop(session);
     assert!(
-        !key_file.exists(),
-        "the key file is removed with the session"
+        !key_file.exists() && !private.exists(),
+        "the key file and its directory are removed with the session"
     );
 }
 
@@ -331,11 +348,15 @@ fn fake_tools(
 #[tokio::test]
 async fn first_contact_waits_for_ssh_and_cloud_init_then_finds_a_ready_host() {
     let tools = tempfile::tempdir().unwrap();
+    let include = tempfile::tempdir().unwrap();
+    let n = nginx(include.path());
+    let allowed = nginx::root_commands(&n);
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
     fake_tools(
         tools.path(),
         Some("27.5.1"),
         true,
-        Some(preflight::ROOT_COMMANDS),
+        Some(&allowed),
         Some("done"),
     );
     let sshd = Sshd::start_with_path(Some(tools.path()));
@@ -346,7 +367,7 @@ async fn first_contact_waits_for_ssh_and_cloud_init_then_finds_a_ready_host() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let facts = preflight::check(&session, "deploy").await.unwrap();
+    let facts = preflight::check(&session, &deploy(), &n).await.unwrap();
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "waited for cloud-init"
@@ -360,9 +381,9 @@ async fn first_contact_waits_for_ssh_and_cloud_init_then_finds_a_ready_host() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let nobody = converge::hosts::ssh::Target {
-        address: "127.0.0.1".into(),
+        address: HostAddress::try_from("127.0.0.1").unwrap(),
         port,
-        user: "deploy".into(),
+        user: deploy(),
     };
     let waited = preflight::wait_for_ssh(&nobody, std::time::Duration::from_secs(1))
         .await
@@ -386,20 +407,48 @@ async fn first_contact_names_every_missing_piece_with_its_fix() {
     let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
         .await
         .unwrap();
-    let err = preflight::check(&session, "deploy").await.unwrap_err();
+    // nginx run with a configuration of its own (`-c`), and an include directory that is not
+    // there.
+    let mut n = nginx(Path::new("/nonexistent/converge"));
+    n.config = Some(HostPath::try_from("/etc/nginx/app.conf").unwrap());
+    let err = preflight::check(&session, &deploy(), &n).await.unwrap_err();
     let text = err.to_string();
     let PreflightError::Missing { missing, .. } = &err else {
         panic!("{text}");
     };
     assert!(text.contains("cloud-init ended `error`"), "{text}");
     assert!(text.contains("sudo usermod -aG docker deploy"), "{text}");
-    assert!(text.contains(&preflight::sudoers_line("deploy")), "{text}");
-    assert!(text.contains("`/usr/sbin/nginx -s reload`"), "{text}");
+    assert!(text.contains(&nginx::sudoers_line("deploy", &n)), "{text}");
+    assert!(
+        text.contains("`/usr/sbin/nginx -c /etc/nginx/app.conf -s reload`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nginx include directory /nonexistent/converge: create it"),
+        "{text}"
+    );
     // nginx is named only where the machine running the test has none in /usr/sbin either.
     let expected = if std::path::Path::new("/usr/sbin/nginx").exists() {
-        3
-    } else {
         4
+    } else {
+        5
     };
     assert_eq!(missing.len(), expected, "{missing:?}");
+}
+
+fn deploy() -> SshUser {
+    SshUser::try_from("deploy").unwrap()
+}
+
+/// nginx settings with converge's include directory at `include`.
+fn nginx(include: &Path) -> Nginx {
+    Nginx {
+        server_name: ServerName::try_from("app.test").unwrap(),
+        listen: 80,
+        server: true,
+        tls: None,
+        config: None,
+        include_dir: HostPath::try_from(include.to_str().unwrap()).unwrap(),
+        pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
+    }
 }

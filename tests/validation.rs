@@ -442,7 +442,7 @@ resources:
         web:
           image: "app:v1"
           port: 8080
-          secrets: { DB: hunter2, TOKEN: "${var.token}", REF: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf" }
+          secrets: { DB: hunter2, TOKEN: "${var.token}", REF: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", FAKE: "arn:hunter2" }
       rollout:
         proxy: { nginx: { server_name: lit.test } }
 "#,
@@ -457,8 +457,15 @@ resources:
                 ),
             "{command}: {err}"
         );
-        // TOKEN and REF are fine: the one error is DB's.
-        assert!(err.contains("1 error in the desired-state files"), "{err}");
+        // `arn:hunter2` is no ARN: a secret in the file (issue 21).
+        assert!(
+            err.contains(
+                "`services.web.secrets.FAKE` is secret and must come from a sensitive variable"
+            ),
+            "{command}: {err}"
+        );
+        // TOKEN and REF are fine: the errors are DB's and FAKE's.
+        assert!(err.contains("2 errors in the desired-state files"), "{err}");
         assert!(
             !err.contains("secrets.TOKEN") && !err.contains("secrets.REF"),
             "{err}"

@@ -640,7 +640,7 @@ fn host_rollout(
         prior,
         prior_outputs,
         desired: desired.clone(),
-        spec: crate::hosts::app::spec::rollout_spec(desired)?,
+        spec: crate::hosts::app::spec::rollout_spec(desired).map_err(|e| e.to_string())?,
         undo: None,
         on_hosts: true,
     })

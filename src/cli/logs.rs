@@ -47,13 +47,17 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
         .properties
         .clone()
         .with_entry("ssh", desired.get("ssh").clone());
-    let app = AppSpec::from_properties(&props, &g.root).map_err(CliError::Failed)?;
-    let secrets = desired.sensitive_texts();
+    let app = AppSpec::from_properties(&props, &g.root)
+        .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+    let masker =
+        crate::hosts::app::target::masker_for(&app, &desired, &session::registry(g, &env).await)
+            .await
+            .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
     let mut shown = 0;
     for target in &app.hosts {
-        let label = format!("{}:{}", target.address, target.port);
+        let label = target.label();
         if let Some(h) = &args.host
-            && *h != target.address
+            && h != target.address.as_str()
             && *h != label
         {
             continue;
@@ -69,7 +73,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
             if args.service.as_ref().is_some_and(|s| *s != c.service) {
                 continue;
             }
-            let lines = host.logs(&c.name, args.lines, &secrets).await;
+            let lines = host.logs(&c.name, args.lines, &masker).await;
             output::print(&format!(
                 "==> {} on {label} ({}) <==\n{lines}\n",
                 c.name, c.state

@@ -136,12 +136,22 @@ fn type_schema(ty: &Type) -> Json {
     let reference = json!({"type": "string", "pattern": "\\$\\{"});
     let base = match ty {
         Type::String => return json!({"type": "string"}),
+        Type::Text(g) => match g.pattern {
+            Some(p) => json!({"type": "string", "pattern": p, "description": g.describe}),
+            None => json!({"type": "string", "description": g.describe}),
+        },
         Type::Number => json!({"type": "number"}),
         Type::Integer(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
         Type::Bool => json!({"type": "boolean"}),
         Type::Enum(values) => return json!({"anyOf": [{"enum": values}, reference]}),
         Type::List(inner) => json!({"type": "array", "items": type_schema(inner)}),
         Type::Map(inner) => json!({"type": "object", "additionalProperties": type_schema(inner)}),
+        Type::Keyed(key, inner) => match key.pattern {
+            Some(p) => {
+                json!({"type": "object", "propertyNames": {"pattern": p}, "additionalProperties": type_schema(inner)})
+            }
+            None => json!({"type": "object", "additionalProperties": type_schema(inner)}),
+        },
         Type::Object(props) => object_schema(props),
         Type::Any => return json!({}),
         Type::Duration => {

@@ -40,12 +40,12 @@ impl Tag {
 /// The tag of a schema type.
 pub fn tag_of_type(ty: &Type) -> Tag {
     match ty {
-        Type::String | Type::Enum(_) | Type::Duration => Tag::String,
+        Type::String | Type::Text(_) | Type::Enum(_) | Type::Duration => Tag::String,
         Type::Percent | Type::CanaryStep => Tag::Any,
         Type::Number | Type::Integer(..) => Tag::Number,
         Type::Bool => Tag::Bool,
         Type::List(_) => Tag::List,
-        Type::Map(_) | Type::Object(_) => Tag::Map,
+        Type::Map(_) | Type::Keyed(..) | Type::Object(_) => Tag::Map,
         Type::Any => Tag::Any,
     }
 }
@@ -81,7 +81,7 @@ pub fn attribute_type(kind: &KindSchema, attr: &str, path: &[String]) -> Option<
     for key in path {
         ty = match ty {
             Type::Object(props) => props.iter().find(|p| p.name == key)?.ty,
-            Type::Map(inner) | Type::List(inner) => *inner,
+            Type::Map(inner) | Type::Keyed(_, inner) | Type::List(inner) => *inner,
             Type::Any => Type::Any,
             _ => return None,
         };
@@ -113,7 +113,7 @@ fn walk(
         if secret {
             crate::model::SENSITIVE_TEXT.to_string()
         } else {
-            format!("`{text}`")
+            crate::model::grammar::shown(text)
         }
     };
     match (expected, value.reveal()) {
@@ -185,6 +185,16 @@ fn walk(
                 path.pop();
             }
         }
+        (Type::Keyed(key, inner), Value::Map(m)) => {
+            for (k, v) in m {
+                path.push(k.clone());
+                if let Err(e) = key.parse(k) {
+                    out.push((path.clone(), format!("the key {e}")));
+                }
+                walk(inner, v, secret, path, out);
+                path.pop();
+            }
+        }
         (Type::Map(inner), Value::Map(m)) => {
             for (k, v) in m {
                 path.push(k.clone());
@@ -213,9 +223,26 @@ fn walk(
                 }
             }
         }
+        (Type::Text(grammar), Value::String(text)) => {
+            if let Err(e) = grammar.parse(text) {
+                out.push((
+                    path.clone(),
+                    if secret {
+                        format!("{} is not {}", shown(text), e.what)
+                    } else {
+                        e.to_string()
+                    },
+                ));
+            }
+        }
+        (Type::String | Type::Any | Type::Enum(_), Value::String(text)) => {
+            if let Some(why) = crate::model::grammar::forbidden_control(text) {
+                out.push((path.clone(), format!("{} is refused: {why}", shown(text))));
+            }
+        }
         // Where a string is wanted, plain numbers and booleans are taken as their text, as
         // unquoted YAML scalars are.
-        (Type::String, Value::Number(_) | Value::Bool(_)) => {}
+        (Type::String | Type::Text(_), Value::Number(_) | Value::Bool(_)) => {}
         (ty, v) => {
             let tag = tag_of_value(v);
             if !accepts(ty, tag) {

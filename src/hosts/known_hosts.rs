@@ -10,6 +10,8 @@ use std::path::Path;
 
 use tokio::process::Command;
 
+use crate::model::grammar::HostAddress;
+
 /// Why a host's key was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostKeyError {
@@ -48,7 +50,7 @@ pub enum HostKeyError {
 }
 
 /// The name a host has in known_hosts: `host` on port 22, `[host]:port` otherwise.
-pub fn host_pattern(address: &str, port: u16) -> String {
+pub fn host_pattern(address: &HostAddress, port: u16) -> String {
     if port == 22 {
         address.to_string()
     } else {
@@ -95,18 +97,22 @@ pub async fn known(file: &Path, pattern: &str) -> Result<Vec<String>, HostKeyErr
         .collect())
 }
 
-/// The keys the host at `address:port` offers, as keyscan lines (`host type base64`).
-pub async fn offered(address: &str, port: u16) -> Result<Vec<String>, HostKeyError> {
+/// The keys the host at `address:port` offers (`type base64`). The host field of what
+/// ssh-keyscan prints is never kept: converge names the host itself.
+pub async fn offered(address: &HostAddress, port: u16) -> Result<Vec<String>, HostKeyError> {
     let out = output(
-        Command::new("ssh-keyscan").args(["-T", "5", "-p", &port.to_string(), address]),
+        Command::new("ssh-keyscan")
+            .args(["-T", "5", "-p", &port.to_string(), "--"])
+            .arg(address.as_str()),
         "ssh-keyscan",
     )
     .await?;
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| key_of(l).is_some())
-        .map(str::to_string)
+        .filter_map(key_of)
+        .filter(|k| valid_key(k))
         .collect();
+    lines.dedup();
     if lines.is_empty() {
         return Err(HostKeyError::Unreachable(format!(
             "{}: no SSH host key could be read (is sshd listening?): {}",
@@ -168,13 +174,12 @@ pub enum Verdict {
 /// host that has none there yet.
 pub async fn check(
     file: &Path,
-    address: &str,
+    address: &HostAddress,
     port: u16,
     accept_new: bool,
 ) -> Result<Verdict, HostKeyError> {
     let host = host_pattern(address, port);
-    let lines = offered(address, port).await?;
-    let offered_keys: Vec<String> = lines.iter().filter_map(|l| key_of(l)).collect();
+    let offered_keys = offered(address, port).await?;
     let known_keys = known(file, &host).await?;
     if known_keys.is_empty() {
         let offered = fingerprints(&offered_keys).await?;
@@ -185,7 +190,7 @@ pub async fn check(
                 offered,
             });
         }
-        record(file, &lines).await?;
+        record(file, &host, &offered_keys).await?;
         return Ok(Verdict::Accepted {
             host,
             fingerprints: offered,
@@ -202,8 +207,26 @@ pub async fn check(
     })
 }
 
-/// Appends keyscan lines to the known_hosts file (made 0600 if new).
-async fn record(file: &Path, lines: &[String]) -> Result<(), HostKeyError> {
+/// Whether `key` (`type base64`) is one known_hosts line's key part: a key type of letters,
+/// digits, `-`, `.` and `@`, and base64 (a host answers what it likes; nothing else is written).
+fn valid_key(key: &str) -> bool {
+    let mut parts = key.split(' ');
+    let (Some(kind), Some(blob), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '@'))
+        && !blob.is_empty()
+        && blob
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+}
+
+/// Appends `host`'s keys to the known_hosts file (made 0600 if new), the host field written
+/// by converge from the checked address and port.
+async fn record(file: &Path, host: &str, keys: &[String]) -> Result<(), HostKeyError> {
     use std::io::Write;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -219,8 +242,8 @@ async fn record(file: &Path, lines: &[String]) -> Result<(), HostKeyError> {
     let mut f = options
         .open(file)
         .map_err(|e| HostKeyError::Unreachable(format!("{}: {e}", file.display())))?;
-    for line in lines {
-        writeln!(f, "{line}")
+    for key in keys.iter().filter(|k| valid_key(k)) {
+        writeln!(f, "{host} {key}")
             .map_err(|e| HostKeyError::Unreachable(format!("{}: {e}", file.display())))?;
     }
     Ok(())
@@ -238,7 +261,11 @@ mod tests {
         );
         assert_eq!(key_of("# Host found: line 1"), None);
         assert_eq!(key_of("@cert-authority *.example ssh-rsa AAAA"), None);
-        assert_eq!(host_pattern("10.0.0.4", 22), "10.0.0.4");
-        assert_eq!(host_pattern("127.0.0.1", 2222), "[127.0.0.1]:2222");
+        let a = |s: &str| HostAddress::try_from(s).unwrap();
+        assert_eq!(host_pattern(&a("10.0.0.4"), 22), "10.0.0.4");
+        assert_eq!(host_pattern(&a("127.0.0.1"), 2222), "[127.0.0.1]:2222");
+        assert!(valid_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI+/="));
+        assert!(!valid_key("ssh-ed25519 AAAA\n* ssh-rsa BBBB"));
+        assert!(!valid_key("ssh-ed25519 AAAA extra"));
     }
 }

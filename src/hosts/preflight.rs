@@ -1,22 +1,17 @@
 //! First contact with a host: wait for SSH to answer (a VM just created is still booting) and
 //! for cloud-init to finish where the host has it, then check what apps on hosts need —
-//! Docker that the deploy user can reach, nginx, and the sudo rule for the few root steps —
-//! and fail naming every missing piece with the command that installs or fixes it.
+//! Docker that the deploy user can reach, nginx, converge's include directory the deploy user
+//! writes, and the sudo rule for the two root steps (with `-c FILE` when the app names nginx's
+//! configuration) — and fail naming every missing piece with the command that fixes it. A
+//! rollout runs it on each host before its first change there.
 
 use std::time::{Duration, Instant};
 
+use super::app::docker::quote;
+use super::app::nginx;
+use super::app::spec::Nginx;
 use super::ssh::{Session, SshError, Target};
-
-/// The commands converge runs as root on a host, each through `sudo -n`: checking and reloading
-/// nginx. (Where converge's nginx file is written from, and so the rest of the rule, comes with
-/// the nginx step; a sudoers wildcard in a path argument also matches `/` and `..`, so it will not
-/// be one.)
-pub const ROOT_COMMANDS: &[&str] = &["/usr/sbin/nginx -t", "/usr/sbin/nginx -s reload"];
-
-/// The sudoers line that allows exactly [`ROOT_COMMANDS`] for `user`.
-pub fn sudoers_line(user: &str) -> String {
-    format!("{user} ALL=(root) NOPASSWD: {}", ROOT_COMMANDS.join(", "))
-}
+use crate::model::grammar::SshUser;
 
 /// What first contact found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +58,7 @@ pub async fn wait_for_ssh(target: &Target, wait: Duration) -> Result<(), Preflig
         }
         if started.elapsed() >= wait {
             return Err(PreflightError::NoSsh {
-                host: format!("{}:{}", target.address, target.port),
+                host: target.label(),
                 waited: wait.as_secs(),
             });
         }
@@ -72,7 +67,7 @@ pub async fn wait_for_ssh(target: &Target, wait: Duration) -> Result<(), Preflig
 }
 
 /// The checks, run as one shell script on the host; one `key=value` line each.
-fn script() -> String {
+fn script(n: &Nginx) -> String {
     let mut s = String::from(
         "set -f\nPATH=\"$PATH:/usr/sbin:/sbin\"\n\
          if command -v cloud-init >/dev/null 2>&1; then\n\
@@ -86,18 +81,23 @@ fn script() -> String {
          if ! command -v sudo >/dev/null 2>&1; then echo sudo=missing\n",
     );
     s.push_str("else\n");
-    for (i, command) in ROOT_COMMANDS.iter().enumerate() {
+    let nginx = nginx::command(n);
+    for (i, args) in ["-t", "-s reload"].iter().enumerate() {
         s.push_str(&format!(
-            "  if sudo -n -l {command} >/dev/null 2>&1; then echo sudo{i}=ok; else echo sudo{i}=no; fi\n"
+            "  if sudo -n -l {nginx} {args} >/dev/null 2>&1; then echo sudo{i}=ok; else echo sudo{i}=no; fi\n"
         ));
     }
     s.push_str("fi\n");
+    let dir = quote(&n.include_dir);
+    s.push_str(&format!(
+        "if [ ! -d {dir} ]; then echo include=missing; elif [ ! -w {dir} ]; then echo include=readonly; else echo include=ok; fi\n"
+    ));
     s
 }
 
-/// Runs the first-contact checks over `session` as `user`.
-pub async fn check(session: &Session, user: &str) -> Result<Facts, PreflightError> {
-    let out = session.run("sh -s", Some(script().as_bytes())).await?;
+/// Runs the first-contact checks over `session` as `user`, for an app behind nginx `n`.
+pub async fn check(session: &Session, user: &SshUser, n: &Nginx) -> Result<Facts, PreflightError> {
+    let out = session.run(&script(n), None).await?;
     let value = |key: &str| {
         out.stdout
             .lines()
@@ -129,19 +129,31 @@ pub async fn check(session: &Session, user: &str) -> Result<Facts, PreflightErro
     if value("sudo").as_deref() == Some("missing") {
         missing.push("sudo: install it with `apt-get install -y sudo` (as root)".into());
     } else {
-        let refused: Vec<&str> = ROOT_COMMANDS
+        let commands = nginx::root_commands(n);
+        let refused: Vec<&String> = commands
             .iter()
             .enumerate()
             .filter(|(i, _)| value(&format!("sudo{i}")).as_deref() != Some("ok"))
-            .map(|(_, c)| *c)
+            .map(|(_, c)| c)
             .collect();
         if !refused.is_empty() {
             missing.push(format!(
                 "sudo: {user} may not run {} without a password; add this line with `sudo visudo -f /etc/sudoers.d/converge`: {}",
                 refused.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-                sudoers_line(user)
+                nginx::sudoers_line(user.as_str(), n)
             ));
         }
+    }
+    match value("include").as_deref() {
+        Some("missing") => missing.push(format!(
+            "nginx include directory {dir}: create it for {user} with `sudo install -d -o {user} {dir}` and include `{dir}/*.conf` in nginx's http block",
+            dir = n.include_dir
+        )),
+        Some("readonly") => missing.push(format!(
+            "nginx include directory {dir}: {user} cannot write it: `sudo chown {user} {dir}`",
+            dir = n.include_dir
+        )),
+        _ => {}
     }
     if !missing.is_empty() {
         return Err(PreflightError::Missing {

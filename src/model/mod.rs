@@ -1,9 +1,11 @@
 //! Addresses, resource kinds and their schemas, property values and expressions.
 
 pub mod digest;
+pub mod grammar;
 mod live;
 mod resource;
 pub mod schema;
+pub mod secret;
 mod value;
 
 use std::collections::{BTreeMap, BTreeSet};

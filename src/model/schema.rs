@@ -3,12 +3,16 @@
 use std::collections::BTreeMap;
 
 use super::Value;
+use super::grammar::Grammar;
 
 /// The type of a property or output.
 #[derive(Debug, Clone, Copy)]
 pub enum Type {
     /// Any string.
     String,
+    /// A string that must follow a grammar (a user name, a host, an image reference...):
+    /// checked at load and again on resolved values before any step uses them.
+    Text(&'static Grammar),
     /// Any number.
     Number,
     /// A whole number from the first bound to the second, inclusive (the range the cloud API's
@@ -22,6 +26,8 @@ pub enum Type {
     List(&'static Type),
     /// A map from string keys to one value type.
     Map(&'static Type),
+    /// A map whose keys follow a grammar (environment variable names), to one value type.
+    Keyed(&'static Grammar, &'static Type),
     /// An object with known fields; unknown fields are errors.
     Object(&'static [Prop]),
     /// Free-form data (e.g. an IAM policy document).
@@ -39,12 +45,14 @@ impl Type {
     pub fn describe(&self) -> String {
         match self {
             Type::String => "string".into(),
+            Type::Text(g) => g.describe.into(),
             Type::Number => "number".into(),
             Type::Integer(min, max) => format!("a whole number from {min} to {max}"),
             Type::Bool => "bool".into(),
             Type::Enum(values) => format!("one of {}", values.join(", ")),
             Type::List(t) => format!("list of {}", t.describe()),
             Type::Map(t) => format!("map of {}", t.describe()),
+            Type::Keyed(k, t) => format!("map from {} to {}", k.describe, t.describe()),
             Type::Object(_) => "object".into(),
             Type::Any => "any value".into(),
             Type::Duration => "a duration (500ms, 10s, 5m, 1h)".into(),
@@ -328,7 +336,7 @@ fn normalize_value(ty: &Type, value: &Value) -> Value {
         (Type::List(inner), Value::List(items)) => {
             Value::List(items.iter().map(|i| normalize_value(inner, i)).collect())
         }
-        (Type::Map(inner), Value::Map(m)) => Value::Map(
+        (Type::Map(inner) | Type::Keyed(_, inner), Value::Map(m)) => Value::Map(
             m.iter()
                 .map(|(k, v)| (k.clone(), normalize_value(inner, v)))
                 .collect(),

@@ -160,7 +160,7 @@ fn host_target<'a>(
     let app = crate::hosts::app::spec::AppSpec::from_properties(&req.desired, &options.root)
         .map_err(|e| RolloutError::Target {
             address: req.address.to_string(),
-            source: TargetError::Unsupported(e),
+            source: TargetError::Unsupported(e.to_string()),
         })?;
     Ok(crate::hosts::app::target::HostTarget::new(
         app,

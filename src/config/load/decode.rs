@@ -673,7 +673,7 @@ pub(super) fn scalar_value(s: &MarkedScalarNode, expected: &Type) -> Value {
         return Value::str(text);
     };
     match expected {
-        Type::String | Type::Enum(_) | Type::Duration => Value::str(text),
+        Type::String | Type::Text(_) | Type::Enum(_) | Type::Duration => Value::str(text),
         _ => typed,
     }
 }

@@ -207,7 +207,8 @@ impl Loader<'_> {
 
 /// Collects into `out` the paths of secret properties, at any depth of `props`, that `value`
 /// gives as literals. A secret map (`services.web.secrets`) is checked entry by entry; an
-/// entry that is a Secrets Manager ARN names a secret rather than holding one.
+/// entry that is the whole ARN of a Secrets Manager secret or SSM parameter names a secret
+/// rather than holding one.
 fn secret_literals(
     props: &[crate::model::schema::Prop],
     value: &Value,
@@ -215,16 +216,21 @@ fn secret_literals(
     out: &mut Vec<Vec<String>>,
 ) {
     use crate::model::schema::Type;
+    // A whole Secrets Manager or SSM parameter ARN names a secret rather than holding one;
+    // anything else given literally (`arn:hunter2` included) is a secret in the file.
     let literal = |v: &Value| {
         !matches!(v, Value::Null | Value::Unknown)
             && !v.contains_sensitive()
-            && !v.as_str().is_some_and(|s| s.starts_with("arn:"))
+            && !v.as_str().is_some_and(|s| {
+                crate::model::grammar::is_secret_arn(s)
+                    || crate::model::grammar::is_parameter_arn(s)
+            })
     };
     for prop in props {
         let given = value.get(prop.name);
         path.push(prop.name.to_string());
         match (&prop.ty, given.as_map()) {
-            (Type::Map(_), Some(entries)) if prop.sensitive => {
+            (Type::Map(_) | Type::Keyed(..), Some(entries)) if prop.sensitive => {
                 for (k, v) in entries {
                     if literal(v) {
                         let mut at = path.clone();
@@ -236,7 +242,10 @@ fn secret_literals(
             _ if prop.sensitive && literal(given) => out.push(path.clone()),
             _ if prop.sensitive => {}
             (Type::Object(inner), _) => secret_literals(inner, given, path, out),
-            (Type::Map(Type::Object(inner)), Some(entries)) => {
+            (
+                Type::Map(Type::Object(inner)) | Type::Keyed(_, Type::Object(inner)),
+                Some(entries),
+            ) => {
                 for (k, v) in entries {
                     path.push(k.clone());
                     secret_literals(inner, v, path, out);

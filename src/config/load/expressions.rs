@@ -83,8 +83,18 @@ impl Loader<'_> {
                             }
                         }
                     }
-                    Type::Map(inner) => {
+                    Type::Map(inner) | Type::Keyed(_, inner) => {
                         for (key, value) in map.iter() {
+                            if let Type::Keyed(grammar, _) = expected
+                                && let Err(e) = grammar.parse(key.as_str())
+                            {
+                                self.err(
+                                    file,
+                                    key.span(),
+                                    format!("the key {e}"),
+                                    "not allowed here",
+                                );
+                            }
                             out.insert(
                                 key.as_str().to_string(),
                                 self.convert(scope, value, inner).0,

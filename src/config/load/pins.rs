@@ -43,7 +43,7 @@ fn pin_object(props: &[Prop], expr: &mut Expr, kinds: &BTreeMap<Address, &KindSc
 fn pin_typed(ty: &Type, expr: &mut Expr, kinds: &BTreeMap<Address, &KindSchema>) {
     match (ty, expr) {
         (Type::Object(props), e) => pin_object(props, e, kinds),
-        (Type::Map(inner), Expr::Map(entries)) => {
+        (Type::Map(inner) | Type::Keyed(_, inner), Expr::Map(entries)) => {
             for item in entries.values_mut() {
                 pin_typed(inner, item, kinds);
             }

@@ -1,204 +1,357 @@
-//! The shell a host runs for converge: `docker` CLI command lines, env files and names, built
-//! as text here (pure, tested without a host) and run over SSH by `host.rs`.
+//! What converge asks a host's Docker for: containers as Engine API bodies (data Docker reads
+//! itself, so no value of an app's environment, command or mounts ever passes through a
+//! shell), and the few `docker` CLI lines the scripts run, built only from checked words
+//! ([`Word`]) with `--` before positionals. Pure, tested without a host.
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
+use serde_json::{Value as Json, json};
 
 use super::spec::{Check, Container};
+use crate::model::Value;
+use crate::model::grammar::{self, Name};
 
 /// Label every container of an app carries (`converge.app=NAME`).
 pub const APP_LABEL: &str = "converge.app";
+/// Label with the keyed digest of what a container runs.
+pub const CONFIG_LABEL: &str = "converge.config";
 
-/// A word quoted for the host's POSIX shell.
-pub fn quote(word: &str) -> String {
-    shlex::try_quote(word)
-        .map(|q| q.into_owned())
-        .unwrap_or_else(|_| "''".into())
+/// A word a remote script may hold: a value that followed its grammar, a name converge built
+/// from such values, or converge's own text. Nothing else can be quoted into a script.
+pub trait Word {
+    /// The text.
+    fn word(&self) -> &str;
+}
+
+macro_rules! words {
+    ($($t:ty),*) => { $(impl Word for $t { fn word(&self) -> &str { self.as_str() } })* };
+}
+words!(
+    grammar::Name,
+    grammar::ImageRef,
+    grammar::HostPath,
+    grammar::RegistryServer,
+    grammar::HostAddress,
+    grammar::SshUser,
+    ContainerName
+);
+
+/// converge's own constant text.
+pub struct Const(pub &'static str);
+
+impl Word for Const {
+    fn word(&self) -> &str {
+        self.0
+    }
+}
+
+/// A word quoted for POSIX sh (the interpreter of every remote script: `sh -s`). Words have no
+/// NUL (every grammar refuses control characters), so quoting never fails.
+pub fn quote(word: &dyn Word) -> String {
+    let w = word.word();
+    debug_assert!(!w.contains('\0'));
+    format!("'{}'", w.replace('\'', r"'\''"))
 }
 
 /// Words quoted and joined.
-pub fn join(words: &[String]) -> String {
+pub fn join<W: Word>(words: &[W]) -> String {
     words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
-/// The directory of the app's env files on the host.
-pub fn env_dir(app: &str) -> String {
-    format!("/etc/converge/{app}")
+/// A container's name, built from checked names and a colour.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContainerName(String);
+
+impl ContainerName {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A name read back from a host (`docker ps`), taken only if it is one converge could
+    /// have built for `app`.
+    pub fn listed(app: &Name, text: &str) -> Option<ContainerName> {
+        let ok = text.starts_with(&format!("{app}-"))
+            && text.len() <= 128
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        ok.then(|| ContainerName(text.to_string()))
+    }
+}
+
+impl std::fmt::Display for ContainerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A colour: `blue` or `green`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// blue.
+    Blue,
+    /// green.
+    Green,
+}
+
+impl Colour {
+    /// Parses a colour read back (a record, a label, the nginx file).
+    pub fn parse(text: &str) -> Option<Colour> {
+        match text {
+            "blue" => Some(Colour::Blue),
+            "green" => Some(Colour::Green),
+            _ => None,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Blue => "blue",
+            Colour::Green => "green",
+        }
+    }
+
+    /// The other colour.
+    pub fn other(self) -> Colour {
+        match self {
+            Colour::Blue => Colour::Green,
+            Colour::Green => Colour::Blue,
+        }
+    }
 }
 
 /// A service's container of one colour.
-pub fn service_name(app: &str, service: &str, colour: &str) -> String {
-    format!("{app}-{service}-{colour}")
+pub fn service_name(app: &Name, service: &Name, colour: Colour) -> ContainerName {
+    ContainerName(format!("{app}-{service}-{}", colour.as_str()))
 }
 
 /// An accessory's container.
-pub fn accessory_name(app: &str, accessory: &str) -> String {
-    format!("{app}-{accessory}")
+pub fn accessory_name(app: &Name, accessory: &Name) -> ContainerName {
+    ContainerName(format!("{app}-{accessory}"))
+}
+
+/// A hook's one-off container: `APP-hook-ID8-STAGE-N`.
+pub fn hook_name(app: &Name, rollout_id: &str, stage: &str, index: usize) -> ContainerName {
+    let id: String = rollout_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let stage: String = stage
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() { c } else { '-' })
+        .collect();
+    ContainerName(format!("{app}-hook-{id}-{stage}-{}", index + 1))
 }
 
 /// The app's Docker network.
-pub fn network(app: &str) -> String {
-    format!("converge-{app}")
+pub fn network(app: &Name) -> ContainerName {
+    ContainerName(format!("converge-{app}"))
 }
 
-/// Whether `name` is a shell variable name (what `docker run -e NAME` copies from its own
-/// environment).
-pub fn valid_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+/// The directory older releases kept the app's env files in on the host (removed with the app).
+pub fn legacy_env_dir(app: &Name) -> Option<grammar::HostPath> {
+    grammar::HostPath::try_from(format!("/etc/converge/{app}").as_str()).ok()
 }
 
-/// The env file of one container: `export NAME='value'` lines the host's shell sources before
-/// `docker run -e NAME`, so every value reaches the container exactly (`$`, quotes, spaces
-/// and newlines included; Docker's own `--env-file` cannot carry a newline).
-pub fn env_file(c: &Container) -> String {
-    let mut out = String::from("# written by converge; 0600, read only by the deploy user\n");
-    for (k, v) in c.env.iter().chain(c.secrets.iter()) {
-        out.push_str(&format!("export {k}={}\n", quote(v)));
-    }
-    out
+/// A keyed digest of what a container runs (image, command, environment and secrets as the
+/// files give them, mounts, port, check): its `converge.config` label, so a later run sees
+/// whether a container is what the files say. Made with the environment's state key
+/// ([`crate::model::digest`]), the one hash converge takes over data that can hold a secret.
+pub fn config_digest(c: &Container) -> String {
+    crate::model::digest::keyring().digest(&config_value(c))
 }
 
-/// A digest of what a container runs (image, command, env, secrets, volumes, port, check),
-/// put on it as a label so a later run sees whether it is what the files say. Secrets enter
-/// it only through SHA-256.
-pub fn config_hash(c: &Container) -> String {
-    let secrets: BTreeMap<&String, String> = c
+/// Whether a container's `converge.config` label says it runs `c` (a digest under the
+/// previous state key during a rotation counts).
+pub fn runs(label: &str, c: &Container) -> bool {
+    crate::model::digest::keyring()
+        .matches(label, &config_value(c))
+        .unwrap_or(false)
+}
+
+fn config_value(c: &Container) -> Value {
+    let secrets: BTreeMap<String, Json> = c
         .secrets
         .iter()
-        .map(|(k, v)| (k, hex::encode(Sha256::digest(v.as_bytes()))))
+        .map(|(k, v)| {
+            let v = match v {
+                super::spec::SecretSource::Value(s) => json!({ "value": s.expose() }),
+                super::spec::SecretSource::SecretsManager { arn, version } => {
+                    json!({ "arn": arn, "version": version })
+                }
+            };
+            (k.to_string(), v)
+        })
         .collect();
-    let text = serde_json::json!({
-        "image": c.image, "command": c.command, "env": c.env, "secrets": secrets,
-        "volumes": c.volumes, "port": c.port, "check": format!("{:?}", c.check),
-    })
-    .to_string();
-    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    let env: BTreeMap<String, &String> = c.env.iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let volumes: Vec<&str> = c.volumes.iter().map(|v| v.as_str()).collect();
+    Value::from_json(&json!({
+        "image": c.image.as_str(), "command": c.command, "env": env, "secrets": secrets,
+        "volumes": volumes, "port": c.port, "check": format!("{:?}", c.check),
+    }))
 }
 
-/// What `docker run` needs besides the container's settings.
+/// What a container needs besides its settings.
 pub struct Run<'a> {
-    /// Container name.
-    pub name: &'a str,
     /// The app.
-    pub app: &'a str,
-    /// Labels besides `converge.app`.
-    pub labels: Vec<(&'a str, String)>,
+    pub app: &'a Name,
+    /// Labels besides `converge.app` and `converge.config`.
+    pub labels: Vec<(&'static str, String)>,
     /// Host port on 127.0.0.1 published to the container's port.
     pub publish: Option<u16>,
-    /// `-d --restart unless-stopped` (a service or accessory) or a one-off (a hook).
-    pub detach: bool,
-    /// The env file sourced first.
-    pub env_file: String,
+    /// Restarted by Docker unless stopped (a service or accessory), or a one-off (a hook).
+    pub restart: bool,
     /// Network alias.
     pub alias: Option<String>,
     /// Command override (hooks).
     pub command: Option<Vec<String>>,
+    /// The environment, secrets resolved (`NAME=value`), in name order.
+    pub env: Vec<String>,
 }
 
-/// `docker run` of `c` as a shell script: sources the env file, passes each variable by name.
-pub fn run(c: &Container, r: &Run<'_>) -> String {
-    let mut words: Vec<String> = vec!["docker".into(), "run".into(), "-d".into()];
-    words.extend(["--name".into(), r.name.into()]);
-    words.extend(["--network".into(), network(r.app)]);
-    if let Some(alias) = &r.alias {
-        words.extend(["--network-alias".into(), alias.clone()]);
-    }
-    if r.detach {
-        words.extend(["--restart".into(), "unless-stopped".into()]);
-    }
-    words.extend(["--label".into(), format!("{APP_LABEL}={}", r.app)]);
+/// The Engine API body (`POST /containers/create`) of `c`: every value is JSON data Docker
+/// reads itself, so a variable called `PATH` or `DOCKER_HOST` is just the container's.
+pub fn create_body(c: &Container, r: &Run<'_>) -> Json {
+    let mut labels = serde_json::Map::new();
+    labels.insert(APP_LABEL.into(), json!(r.app.as_str()));
     for (k, v) in &r.labels {
-        words.extend(["--label".into(), format!("{k}={v}")]);
+        labels.insert((*k).into(), json!(v));
     }
-    words.extend([
-        "--label".into(),
-        format!("converge.config={}", config_hash(c)),
-    ]);
-    if let (Some(host), Some(port)) = (r.publish, c.port) {
-        words.extend(["-p".into(), format!("127.0.0.1:{host}:{port}")]);
+    labels.insert(CONFIG_LABEL.into(), json!(config_digest(c)));
+    let net = network(r.app);
+    let mut host = json!({
+        "Binds": c.volumes.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+        "NetworkMode": net.as_str(),
+        "RestartPolicy": { "Name": if r.restart { "unless-stopped" } else { "no" } },
+    });
+    let mut body = json!({
+        "Image": c.image.as_str(),
+        "Env": r.env,
+        "Labels": labels,
+        "HostConfig": Json::Null,
+        "NetworkingConfig": {
+            "EndpointsConfig": {
+                net.as_str(): { "Aliases": r.alias.iter().collect::<Vec<_>>() }
+            }
+        },
+    });
+    if let (Some(host_port), Some(port)) = (r.publish, c.port) {
+        let key = format!("{port}/tcp");
+        body["ExposedPorts"] = json!({ key.clone(): {} });
+        host["PortBindings"] =
+            json!({ key: [{ "HostIp": "127.0.0.1", "HostPort": host_port.to_string() }] });
     }
-    for v in &c.volumes {
-        words.extend(["-v".into(), v.clone()]);
-    }
-    for k in c.env.keys().chain(c.secrets.keys()) {
-        words.extend(["-e".into(), k.clone()]);
+    let command = r.command.as_ref().unwrap_or(&c.command);
+    if !command.is_empty() {
+        body["Cmd"] = json!(command);
     }
     if let Check::Command(cmd) = &c.check {
-        words.extend([
-            "--health-cmd".into(),
-            join(cmd),
-            "--health-interval".into(),
-            format!("{}ms", c.check_interval.as_millis().max(1000)),
-            "--health-start-period".into(),
-            "0s".into(),
-        ]);
+        let mut test = vec!["CMD".to_string()];
+        test.extend(cmd.iter().cloned());
+        body["Healthcheck"] = json!({
+            "Test": test,
+            "Interval": (c.check_interval.as_millis().max(1000) as u64) * 1_000_000,
+            "StartPeriod": 0,
+        });
     }
-    words.push(c.image.clone());
-    let command = r.command.as_ref().unwrap_or(&c.command);
-    words.extend(command.iter().cloned());
-    format!("set -a; . {}; set +a; {}", quote(&r.env_file), join(&words))
+    body["HostConfig"] = host;
+    body
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::grammar::{EnvName, ImageRef, Volume};
 
     fn container() -> Container {
         Container {
-            image: "reg/app:v1".into(),
+            image: ImageRef::try_from("reg/app:v1").unwrap(),
             command: vec![],
-            env: BTreeMap::from([("A".into(), "plain".into())]),
-            secrets: BTreeMap::from([("S".into(), "it's $HOME \"q\"\nline2".into())]),
-            volumes: vec!["/srv/a:/data".into()],
+            env: BTreeMap::from([(EnvName::try_from("A").unwrap(), "plain".into())]),
+            secrets: BTreeMap::new(),
+            volumes: vec![Volume::try_from("/srv/a:/data").unwrap()],
             port: Some(8080),
-            check: Check::Running,
+            check: Check::Command(vec!["app".into(), "check; rm -rf /".into()]),
             check_interval: std::time::Duration::from_secs(2),
             check_timeout: std::time::Duration::from_secs(30),
         }
     }
 
-    /// The env file, sourced by a real shell, gives back every value exactly.
+    /// Values are JSON data: a variable named DOCKER_HOST or holding shell syntax is just text.
     #[test]
-    fn an_env_file_round_trips_every_byte_through_sh() {
-        let file = env_file(&container());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{file}\nprintf '%s' \"$S\""))
-            .output()
-            .unwrap();
+    fn a_container_is_data_docker_reads_itself() {
+        let app = Name::try_from("app").unwrap();
+        let body = create_body(
+            &container(),
+            &Run {
+                app: &app,
+                labels: vec![("converge.colour", "blue".into())],
+                publish: Some(21000),
+                restart: true,
+                alias: Some("web-blue".into()),
+                command: None,
+                env: vec![
+                    "DOCKER_HOST=tcp://evil:2375".into(),
+                    "X=$(touch /tmp/x)".into(),
+                ],
+            },
+        );
+        assert_eq!(body["Env"][0], "DOCKER_HOST=tcp://evil:2375");
+        assert_eq!(body["Env"][1], "X=$(touch /tmp/x)");
         assert_eq!(
-            String::from_utf8(out.stdout).unwrap(),
-            "it's $HOME \"q\"\nline2"
+            body["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostPort"],
+            "21000"
+        );
+        assert_eq!(
+            body["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"],
+            "127.0.0.1"
+        );
+        assert_eq!(body["Healthcheck"]["Test"][2], "check; rm -rf /");
+        assert_eq!(body["Labels"]["converge.app"], "app");
+        assert!(
+            body["Labels"]["converge.config"]
+                .as_str()
+                .unwrap()
+                .starts_with("hmac-sha256:")
+        );
+        assert_eq!(
+            body["NetworkingConfig"]["EndpointsConfig"]["converge-app"]["Aliases"][0],
+            "web-blue"
         );
     }
 
-    /// No value is on the command line: variables are passed by name.
     #[test]
-    fn docker_run_names_variables_and_never_holds_their_values() {
-        let script = run(
-            &container(),
-            &Run {
-                name: "app-web-blue",
-                app: "app",
-                labels: vec![("converge.colour", "blue".into())],
-                publish: Some(21000),
-                detach: true,
-                env_file: "/etc/converge/app/web-blue.env".into(),
-                alias: None,
-                command: None,
-            },
+    fn quoting_survives_every_character_a_word_can_hold() {
+        let name = Name::try_from("a-b").unwrap();
+        assert_eq!(quote(&name), "'a-b'");
+        assert_eq!(quote(&Const("it's")), r"'it'\''s'");
+    }
+
+    #[test]
+    fn names_read_back_must_be_converge_s() {
+        let app = Name::try_from("shop").unwrap();
+        assert!(ContainerName::listed(&app, "shop-web-blue").is_some());
+        assert!(ContainerName::listed(&app, "other-web").is_none());
+        assert!(ContainerName::listed(&app, "shop-x;rm").is_none());
+        assert_eq!(
+            hook_name(&app, "0f3c9a2b-77", "pre_traffic", 0).as_str(),
+            "shop-hook-0f3c9a2b-pre-traffic-1"
         );
-        assert!(script.contains("-e A -e S"), "{script}");
-        assert!(script.contains("-p 127.0.0.1:21000:8080"), "{script}");
-        assert!(
-            !script.contains("plain") && !script.contains("line2"),
-            "{script}"
-        );
-        assert!(valid_env_name("DATABASE_URL") && !valid_env_name("1X") && !valid_env_name("A-B"));
+    }
+
+    #[test]
+    fn the_config_digest_is_keyed_and_follows_the_settings() {
+        let c = container();
+        let label = config_digest(&c);
+        assert!(runs(&label, &c));
+        let mut other = c.clone();
+        other
+            .env
+            .insert(EnvName::try_from("B").unwrap(), "x".into());
+        assert!(!runs(&label, &other));
     }
 }

@@ -1,31 +1,36 @@
 //! One host of an app, reached over SSH: what runs there (containers by label, converge's
-//! nginx file) and the scripts that change it, each run as one `ssh` command.
+//! nginx file), the scripts that change it (each one `sh -s` over the session, built from
+//! checked words only), and containers created through the Docker Engine API.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
-use super::docker::{self, APP_LABEL, quote};
+use super::docker::{self, APP_LABEL, Colour, Const, ContainerName, Word, quote};
 use super::nginx;
-use super::spec::AppSpec;
+use super::spec::{AppSpec, Registry, RegistryAuth};
+use crate::hosts::engine::{self, EngineError};
 use crate::hosts::known_hosts::Verdict;
 use crate::hosts::ssh::{Session, SshError, Target};
+use crate::model::grammar::{ImageRef, Name};
+use crate::model::secret::{Masker, Secret};
 use crate::providers::ProviderError;
 
-/// A container of the app, as `docker ps -a` lists it.
+/// A container of the app, as `docker ps -a` lists it (only names converge could have built).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listed {
     /// Container name.
-    pub name: String,
+    pub name: ContainerName,
     /// `running`, `exited`, `created`, ….
     pub state: String,
-    /// `blue` or `green` (services).
-    pub colour: String,
+    /// Its colour (services).
+    pub colour: Option<Colour>,
     /// Service or accessory name.
     pub service: String,
     /// `service`, `accessory` or `hook`.
     pub role: String,
     /// Host port on 127.0.0.1 (the proxied service).
     pub port: Option<u16>,
-    /// converge's digest of its settings.
+    /// converge's keyed digest of its settings.
     pub config: String,
     /// Its image reference.
     pub image: String,
@@ -42,25 +47,34 @@ pub struct Host {
 /// Host keys recorded with `--accept-new-host-keys` in this process, for the audit trail.
 pub static ACCEPTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// How long one Engine API call may take (a create, a start, a removal).
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn ssh_error(host: &Target, e: SshError) -> ProviderError {
     ProviderError::Api {
-        operation: format!("ssh {}@{}:{}", host.user, host.address, host.port),
+        operation: format!("ssh {}@{}", host.user, host.label()),
         message: e.to_string(),
     }
 }
 
+/// A word this file builds from checked values (a filter from the app's name, `--username=`
+/// from a user name the spec refused spaces and control characters in).
+struct Built<'a>(&'a str);
+
+impl Word for Built<'_> {
+    fn word(&self) -> &str {
+        self.0
+    }
+}
+
 impl Host {
-    /// Opens `target` (host key checked, login proven).
+    /// Opens `target` (host key checked, login proven). Creates nothing on this machine unless
+    /// a new host key is recorded (`accept_new`).
     pub async fn open(
         app: &AppSpec,
         target: &Target,
         accept_new: bool,
     ) -> Result<Host, ProviderError> {
-        if let Some(dir) = app.known_hosts.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                ProviderError::Invalid(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
         let session = Session::open(
             target.clone(),
             &app.known_hosts,
@@ -81,22 +95,22 @@ impl Host {
         })
     }
 
-    /// `user@address:port`.
+    /// `address:port`.
     pub fn label(&self) -> String {
-        format!("{}:{}", self.target.address, self.target.port)
+        self.target.label()
     }
 
     /// Runs `script`; its output when it exits 0, otherwise an error naming `what` with what
-    /// it printed on stderr.
+    /// it printed on stderr. `data` is what the script's `converge_data` prints.
     pub async fn sh(
         &self,
         what: &str,
         script: &str,
-        stdin: Option<&[u8]>,
+        data: Option<&[u8]>,
     ) -> Result<String, ProviderError> {
         let out = self
             .session
-            .run(script, stdin)
+            .run(script, data)
             .await
             .map_err(|e| ssh_error(&self.target, e))?;
         if out.success() {
@@ -115,16 +129,63 @@ impl Host {
         }
     }
 
+    fn engine_error(&self, what: &str, e: EngineError) -> ProviderError {
+        ProviderError::Api {
+            operation: format!("{what} on {}", self.label()),
+            message: e.to_string(),
+        }
+    }
+
+    /// Creates container `name` from `body` (an Engine API create body) and starts it,
+    /// replacing any container of that name.
+    pub async fn run_container(
+        &self,
+        name: &ContainerName,
+        body: &serde_json::Value,
+    ) -> Result<(), ProviderError> {
+        self.remove_container(name).await?;
+        let create = engine::path_with_query("/containers/create", &[("name", name.as_str())]);
+        engine::call_ok(&self.session, "POST", &create, Some(body), ENGINE_TIMEOUT)
+            .await
+            .map_err(|e| self.engine_error(&format!("create {name}"), e))?;
+        let start = format!("/containers/{}/start", name.as_str());
+        engine::call_ok(&self.session, "POST", &start, None, ENGINE_TIMEOUT)
+            .await
+            .map_err(|e| self.engine_error(&format!("start {name}"), e))?;
+        Ok(())
+    }
+
+    /// Removes container `name` whatever its state (gone already is fine).
+    pub async fn remove_container(&self, name: &ContainerName) -> Result<(), ProviderError> {
+        let path = format!("/containers/{}?force=1", name.as_str());
+        let answer = engine::call(&self.session, "DELETE", &path, None, ENGINE_TIMEOUT)
+            .await
+            .map_err(|e| self.engine_error(&format!("remove {name}"), e))?;
+        match answer.status {
+            200..=299 | 404 => Ok(()),
+            status => Err(ProviderError::Api {
+                operation: format!("remove {name} on {}", self.label()),
+                message: format!(
+                    "Docker answered {status}: {}",
+                    String::from_utf8_lossy(&answer.body).trim()
+                ),
+            }),
+        }
+    }
+
     /// The app's containers.
-    pub async fn containers(&self, app: &str) -> Result<Vec<Listed>, ProviderError> {
-        let format = "{{.Names}}\t{{.State}}\t{{.Label \"converge.colour\"}}\t{{.Label \"converge.service\"}}\t{{.Label \"converge.role\"}}\t{{.Label \"converge.port\"}}\t{{.Label \"converge.config\"}}\t{{.Image}}";
+    pub async fn containers(&self, app: &Name) -> Result<Vec<Listed>, ProviderError> {
+        let format = Const(
+            "{{.Names}}\t{{.State}}\t{{.Label \"converge.colour\"}}\t{{.Label \"converge.service\"}}\t{{.Label \"converge.role\"}}\t{{.Label \"converge.port\"}}\t{{.Label \"converge.config\"}}\t{{.Image}}",
+        );
+        let filter = format!("--filter=label={APP_LABEL}={app}");
         let out = self
             .sh(
                 "docker ps",
                 &format!(
-                    "docker ps -a --no-trunc --filter {} --format {}",
-                    quote(&format!("label={APP_LABEL}={app}")),
-                    quote(format)
+                    "docker ps -a --no-trunc {} --format {}",
+                    quote(&Built(&filter)),
+                    quote(&format)
                 ),
                 None,
             )
@@ -133,10 +194,13 @@ impl Host {
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();
-                (f.len() == 8).then(|| Listed {
-                    name: f[0].into(),
+                if f.len() != 8 {
+                    return None;
+                }
+                Some(Listed {
+                    name: ContainerName::listed(app, f[0])?,
                     state: f[1].into(),
-                    colour: f[2].into(),
+                    colour: Colour::parse(f[2]),
                     service: f[3].into(),
                     role: f[4].into(),
                     port: f[5].parse().ok(),
@@ -165,7 +229,7 @@ impl Host {
         let out = self
             .sh(
                 "read nginx file",
-                &format!("if [ -f {path} ]; then echo present; cat {path}; fi"),
+                &format!("if [ -f {path} ]; then echo present; cat -- {path}; fi"),
                 None,
             )
             .await?;
@@ -188,119 +252,107 @@ impl Host {
             .collect())
     }
 
-    /// The last `lines` lines a container printed, with `secrets` masked.
-    pub async fn logs(&self, name: &str, lines: usize, secrets: &[String]) -> String {
+    /// The last `lines` lines a container printed, every secret `masker` knows masked.
+    pub async fn logs(&self, name: &ContainerName, lines: usize, masker: &Masker) -> String {
         let out = self
             .session
             .run(
-                &format!("docker logs --tail {lines} {} 2>&1", quote(name)),
+                &format!("docker logs --tail {lines} -- {} 2>&1", quote(name)),
                 None,
             )
             .await
             .map(|o| o.stdout)
             .unwrap_or_default();
-        let mut out = out.trim_end().to_string();
-        for s in secrets.iter().filter(|s| s.len() >= 4) {
-            out = out.replace(s.as_str(), crate::model::SENSITIVE_TEXT);
-        }
-        out
+        masker.mask(out.trim_end())
     }
 
-    /// Writes `content` to `path` (0600, the deploy user's) atomically.
-    pub async fn write_private(&self, path: &str, content: &str) -> Result<(), ProviderError> {
-        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
-        self.sh(
-            "write env file",
-            &format!(
-                "umask 077 && mkdir -p {d} && cat > {p}.tmp && mv {p}.tmp {p}",
-                d = quote(dir),
-                p = quote(path)
-            ),
-            Some(content.as_bytes()),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Logs in to the registry with a throw-away DOCKER_CONFIG (the password over stdin) and
-    /// pulls `images`; the config directory is removed whatever happens. Without credentials,
-    /// an image already on the host is not pulled again.
+    /// Logs in to the registry with a throw-away DOCKER_CONFIG (the password over stdin, inside
+    /// the script's data) and pulls `images`; the config directory is removed whatever
+    /// happens. Without credentials, an image already on the host is not pulled again.
     /// `login`, when given, is the username and password to log in with instead of the app's
-    /// own (ECR's token, fetched by converge for this pull).
+    /// own (ECR's token, minted by converge for this pull).
     pub async fn pull(
         &self,
         app: &AppSpec,
-        images: &[String],
-        login: Option<(String, String)>,
+        images: &[ImageRef],
+        login: Option<(String, Secret)>,
     ) -> Result<(), ProviderError> {
         let mut script = String::from("set -e\n");
-        let mut stdin = None;
-        let registry = match (&app.registry, login) {
-            (Some((server, _)), Some(pair)) => Some((server.clone(), Some(pair))),
-            (r, _) => r.clone(),
-        };
-        match &registry {
-            Some((server, Some((user, password)))) => {
-                script.push_str(
-                    "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n",
-                );
-                script.push_str(&format!(
-                    "if ! out=$(docker login --username {} --password-stdin {} 2>&1); then printf 'docker login %s failed: %s\\n' {} \"$out\" >&2; exit 4; fi\n",
-                    quote(user),
-                    quote(server),
-                    quote(server)
-                ));
-                for i in images {
-                    script.push_str(&format!("docker pull -q {} >/dev/null\n", quote(i)));
-                }
-                stdin = Some(format!("{password}\n"));
+        let mut data: Option<String> = None;
+        let private_config =
+            "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n";
+        let pull_all = |script: &mut String| {
+            for i in images {
+                script.push_str(&format!("docker pull -q -- {} >/dev/null\n", quote(i)));
             }
-            Some((server, None)) if app.acr => {
+        };
+        let credentials = match (&app.registry, login) {
+            (Some(r), Some((user, password))) => Some((r, user, password)),
+            (
+                Some(
+                    r @ Registry {
+                        auth: RegistryAuth::Basic { username, password },
+                        ..
+                    },
+                ),
+                None,
+            ) => Some((r, username.clone(), password.clone())),
+            _ => None,
+        };
+        match (&app.registry, credentials) {
+            (_, Some((registry, user, password))) => {
+                script.push_str(private_config);
+                let server = quote(&registry.server);
+                script.push_str(&format!(
+                    "if ! out=$(converge_data | docker login {} --password-stdin -- {server} 2>&1); then printf 'docker login %s failed: %s\\n' {server} \"$out\" >&2; exit 4; fi\n",
+                    quote(&Built(&format!("--username={user}"))),
+                ));
+                pull_all(&mut script);
+                data = Some(format!("{}\n", password.expose()));
+            }
+            (
+                Some(Registry {
+                    server,
+                    auth: RegistryAuth::Acr,
+                }),
+                None,
+            ) => {
                 // The host's own managed identity (AcrPull): an IMDS token exchanged at the
                 // registry for an ACR refresh token, which `docker login` takes. converge's own
-                // credential (which may push) never reaches the host.
-                script.push_str(
-                    "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n",
-                );
+                // credential (which may push) never reaches the host; each token goes from one
+                // program to the next on stdin, never on a command line.
+                script.push_str(private_config);
                 script.push_str(&format!(
                     "server={s}\nimds=\"${{CONVERGE_IMDS_ENDPOINT:-http://169.254.169.254}}\"\nexchange=\"${{CONVERGE_ACR_EXCHANGE_URL:-https://$server/oauth2/exchange}}\"\n\
 if ! token=$(curl -sSf -H Metadata:true \"$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F\" 2>&1); then echo \"the host's managed identity gave no token (IMDS): $token\" >&2; exit 4; fi\n\
-aad=$(printf '%s' \"$token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p')\n\
-if ! answer=$(curl -sSf -X POST --data-urlencode grant_type=access_token --data-urlencode \"service=$server\" --data-urlencode \"access_token=$aad\" \"$exchange\" 2>&1); then echo \"the ACR token exchange at $exchange failed: $answer\" >&2; exit 4; fi\n\
-refresh=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"]*\\)\".*/\\1/p')\n\
-if ! out=$(printf '%s\\n' \"$refresh\" | docker login --username 00000000-0000-0000-0000-000000000000 --password-stdin \"$server\" 2>&1); then echo \"docker login $server failed: $out\" >&2; exit 4; fi\n",
+if ! answer=$(printf '%s' \"$token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | curl -sSf -X POST --data-urlencode grant_type=access_token --data-urlencode \"service=$server\" --data-urlencode access_token@- -- \"$exchange\" 2>&1); then echo \"the ACR token exchange at $exchange failed: $answer\" >&2; exit 4; fi\n\
+if ! out=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | docker login --username 00000000-0000-0000-0000-000000000000 --password-stdin -- \"$server\" 2>&1); then echo \"docker login $server failed: $out\" >&2; exit 4; fi\n",
                     s = quote(server)
                 ));
-                for i in images {
-                    script.push_str(&format!("docker pull -q {} >/dev/null\n", quote(i)));
-                }
+                pull_all(&mut script);
             }
-            Some((_, None)) => {
-                for i in images {
-                    script.push_str(&format!("docker pull -q {} >/dev/null\n", quote(i)));
-                }
-            }
-            None => {
+            (Some(_), None) => pull_all(&mut script),
+            (None, _) => {
                 for i in images {
                     let q = quote(i);
                     script.push_str(&format!(
-                        "docker image inspect {q} >/dev/null 2>&1 || docker pull -q {q} >/dev/null\n"
+                        "docker image inspect -- {q} >/dev/null 2>&1 || docker pull -q -- {q} >/dev/null\n"
                     ));
                 }
             }
         }
-        self.sh("pull images", &script, stdin.as_deref().map(str::as_bytes))
+        self.sh("pull images", &script, data.as_deref().map(str::as_bytes))
             .await
             .map(|_| ())
     }
 
     /// Creates the app's network when missing.
-    pub async fn ensure_network(&self, app: &str) -> Result<(), ProviderError> {
+    pub async fn ensure_network(&self, app: &Name) -> Result<(), ProviderError> {
         let n = quote(&docker::network(app));
         self.sh(
             "create network",
             &format!(
-                "docker network inspect {n} >/dev/null 2>&1 || docker network create {n} >/dev/null"
+                "docker network inspect -- {n} >/dev/null 2>&1 || docker network create -- {n} >/dev/null"
             ),
             None,
         )

@@ -1,14 +1,18 @@
 //! converge's nginx file for an app: the upstream `<app>_live` that points at the live colour
 //! and, unless `server: false`, the server block. The first line names the live colour, so a
-//! later run reads the switch back from the file itself.
+//! later run reads the switch back from the file itself. Every value written into the file is
+//! a checked one ([`ServerName`], [`HostPath`], ports, converge's own names): nothing a
+//! desired-state file gives can end a directive or start another.
 
-use super::docker::quote;
+use super::docker::{Colour, quote};
 use super::spec::Nginx;
+use crate::model::grammar::{HostPath, Name};
 
 /// The file's first line, `# converge app=NAME live=COLOUR`.
 const MARK: &str = "# converge app=";
 
-/// The nginx command converge runs through `sudo -n` (with `-c` when the app names a config).
+/// The nginx command converge runs through `sudo -n` (with `-c` when the app names a config),
+/// as shell words.
 pub fn command(n: &Nginx) -> String {
     match &n.config {
         Some(c) => format!("/usr/sbin/nginx -c {}", quote(c)),
@@ -18,7 +22,10 @@ pub fn command(n: &Nginx) -> String {
 
 /// The commands the deploy user may run as root, as the sudoers line lists them.
 pub fn root_commands(n: &Nginx) -> [String; 2] {
-    let nginx = command(n);
+    let nginx = match &n.config {
+        Some(c) => format!("/usr/sbin/nginx -c {c}"),
+        None => "/usr/sbin/nginx".into(),
+    };
     [format!("{nginx} -t"), format!("{nginx} -s reload")]
 }
 
@@ -31,20 +38,26 @@ pub fn sudoers_line(user: &str, n: &Nginx) -> String {
 }
 
 /// Where the app's file is.
-pub fn path(app: &str, n: &Nginx) -> String {
-    format!("{}/{app}.conf", n.include_dir.trim_end_matches('/'))
+pub fn path(app: &Name, n: &Nginx) -> HostPath {
+    let text = format!(
+        "{}/{app}.conf",
+        n.include_dir.as_str().trim_end_matches('/')
+    );
+    // A checked directory and a checked name make a checked path.
+    HostPath::try_from(text.as_str()).unwrap_or_else(|_| n.include_dir.clone())
 }
 
 /// The upstream's name.
-pub fn upstream(app: &str) -> String {
-    format!("{}_live", app.replace('-', "_"))
+pub fn upstream(app: &Name) -> String {
+    format!("{}_live", app.as_str().replace('-', "_"))
 }
 
 /// The file for `app` with the live colour on `port`.
-pub fn render(app: &str, n: &Nginx, colour: &str, port: u16) -> String {
+pub fn render(app: &Name, n: &Nginx, colour: Colour, port: u16) -> String {
     let up = upstream(app);
     let mut out = format!(
-        "{MARK}{app} live={colour}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n"
+        "{MARK}{app} live={}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n",
+        colour.as_str()
     );
     if n.server {
         let (listen, tls) = match &n.tls {
@@ -63,28 +76,30 @@ pub fn render(app: &str, n: &Nginx, colour: &str, port: u16) -> String {
 }
 
 /// The live colour a file names (`None`: not converge's file, or no file).
-pub fn live_colour(file: &str) -> Option<String> {
+pub fn live_colour(file: &str) -> Option<Colour> {
     let first = file.lines().next()?.strip_prefix(MARK)?;
     first
         .split_whitespace()
         .find_map(|w| w.strip_prefix("live="))
-        .map(str::to_string)
+        .and_then(Colour::parse)
 }
 
-/// The script that installs `file` (given on stdin) as the app's file, checks it with
-/// `nginx -t` (putting the previous file back on failure, exit 3) and reloads nginx.
-pub fn install_script(app: &str, n: &Nginx) -> String {
-    let f = quote(&path(app, n));
+/// The script that installs the file (what `converge_data` prints) as the app's file, checks
+/// it with `nginx -t` (putting the previous file back on failure, exit 3, printing only the
+/// lines of nginx's answer about converge's own file) and reloads nginx.
+pub fn install_script(app: &Name, n: &Nginx) -> String {
+    let file = path(app, n);
+    let f = quote(&file);
     let nginx = command(n);
     format!(
-        "set -e\nf={f}\nif [ -f \"$f\" ]; then cp \"$f\" \"$f.previous\"; else rm -f \"$f.previous\"; fi\ncat > \"$f.new\"\nmv \"$f.new\" \"$f\"\nif ! out=$(sudo -n {nginx} -t 2>&1); then\n  if [ -f \"$f.previous\" ]; then mv \"$f.previous\" \"$f\"; else rm -f \"$f\"; fi\n  printf '%s\\n' \"$out\" >&2\n  exit 3\nfi\nrm -f \"$f.previous\"\nsudo -n {nginx} -s reload\n"
+        "set -e\nf={f}\nif [ -f \"$f\" ]; then cp \"$f\" \"$f.previous\"; else rm -f \"$f.previous\"; fi\nconverge_data > \"$f.new\"\nmv \"$f.new\" \"$f\"\nif ! out=$(sudo -n {nginx} -t 2>&1); then\n  if [ -f \"$f.previous\" ]; then mv \"$f.previous\" \"$f\"; else rm -f \"$f\"; fi\n  mine=$(printf '%s\\n' \"$out\" | grep -F -- \"$f\" || true)\n  if [ -n \"$mine\" ]; then printf '%s\\n' \"$mine\" >&2; else printf '%s\\n' 'nginx -t failed on a file converge did not write (run it on the host to see why)' >&2; fi\n  exit 3\nfi\nrm -f \"$f.previous\"\nsudo -n {nginx} -s reload\n"
     )
 }
 
 /// The script that removes the app's file and reloads nginx.
-pub fn remove_script(app: &str, n: &Nginx) -> String {
+pub fn remove_script(app: &Name, n: &Nginx) -> String {
     format!(
-        "rm -f {}\nsudo -n {} -s reload\n",
+        "rm -f -- {}\nsudo -n {} -s reload\n",
         quote(&path(app, n)),
         command(n)
     )
@@ -92,35 +107,41 @@ pub fn remove_script(app: &str, n: &Nginx) -> String {
 
 /// The script that prints nginx's worker pids, one a line.
 pub fn workers_script(n: &Nginx) -> String {
-    format!("ps -o pid= --ppid \"$(cat {})\"", quote(&n.pid_file))
+    format!("ps -o pid= --ppid \"$(cat -- {})\"", quote(&n.pid_file))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::grammar::ServerName;
 
     fn nginx() -> Nginx {
         Nginx {
-            server_name: "app.example.com".into(),
+            server_name: ServerName::try_from("app.example.com").unwrap(),
             listen: 80,
             server: true,
             tls: None,
             config: None,
-            include_dir: "/etc/nginx/converge".into(),
-            pid_file: "/run/nginx.pid".into(),
+            include_dir: HostPath::try_from("/etc/nginx/converge").unwrap(),
+            pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
         }
     }
 
     #[test]
     fn the_file_names_its_live_colour_and_routes_to_it() {
-        let f = render("my-app", &nginx(), "green", 21001);
-        assert_eq!(live_colour(&f).as_deref(), Some("green"));
+        let app = Name::try_from("my-app").unwrap();
+        let f = render(&app, &nginx(), Colour::Green, 21001);
+        assert_eq!(live_colour(&f), Some(Colour::Green));
         assert!(f.contains("server 127.0.0.1:21001"));
         assert!(f.contains("proxy_pass http://my_app_live;"));
         assert_eq!(live_colour("upstream x {}"), None);
         assert_eq!(
             sudoers_line("deploy", &nginx()),
             "deploy ALL=(root) NOPASSWD: /usr/sbin/nginx -t, /usr/sbin/nginx -s reload"
+        );
+        assert_eq!(
+            path(&app, &nginx()).as_str(),
+            "/etc/nginx/converge/my-app.conf"
         );
     }
 }

@@ -71,7 +71,8 @@ impl HostProvider {
         if let Some(ssh) = self.ssh.get(address) {
             props = props.with_entry("ssh", ssh.clone());
         }
-        AppSpec::from_properties(&props, &options().root).map_err(ProviderError::Invalid)
+        AppSpec::from_properties(&props, &options().root)
+            .map_err(|e| ProviderError::Invalid(format!("{address}: {e}")))
     }
 }
 
@@ -140,12 +141,12 @@ async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value,
     let colour = file.as_deref().and_then(nginx::live_colour);
     if options().tidy {
         // The live colour stays whatever its state (stopped by hand, it is drift to repair).
-        let keep: Vec<String> = colour
+        let keep: Vec<docker::ContainerName> = colour
             .iter()
             .flat_map(|c| {
                 app.services
                     .keys()
-                    .map(|s| docker::service_name(&app.name, s, c))
+                    .map(|s| docker::service_name(&app.name, s, *c))
             })
             .collect();
         for removed in super::target::HostTarget::clean(app, host, &keep).await? {
@@ -161,33 +162,33 @@ async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value,
         ));
     };
     for (name, c) in &app.services {
-        let cname = docker::service_name(&app.name, name, &colour);
+        let cname = docker::service_name(&app.name, name, colour);
         match listed.iter().find(|l| l.name == cname) {
             None => {
                 live = mark(
                     live,
-                    &["services", name, "image"],
+                    &["services", name.as_str(), "image"],
                     format!("(no {cname} on {at})"),
                 );
             }
             Some(l) if l.state != "running" => {
                 live = mark(
                     live,
-                    &["services", name, "image"],
+                    &["services", name.as_str(), "image"],
                     format!("({cname} {} on {at})", l.state),
                 );
             }
-            Some(l) if l.image != c.image => {
+            Some(l) if l.image != c.image.as_str() => {
                 live = mark(
                     live,
-                    &["services", name, "image"],
+                    &["services", name.as_str(), "image"],
                     format!("({cname} runs {} on {at})", l.image),
                 );
             }
             Some(l) if c.port.is_some() => {
                 let expected = l
                     .port
-                    .map(|p| nginx::render(&app.name, &app.nginx, &colour, p));
+                    .map(|p| nginx::render(&app.name, &app.nginx, colour, p));
                 if expected.as_deref() != file.as_deref() {
                     live = mark(
                         live,
@@ -205,18 +206,18 @@ async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value,
     for (name, c) in &app.accessories {
         let cname = docker::accessory_name(&app.name, name);
         match listed.iter().find(|l| l.name == cname) {
-            Some(l) if l.state == "running" && l.image == c.image => {}
+            Some(l) if l.state == "running" && l.image == c.image.as_str() => {}
             Some(l) => {
                 live = mark(
                     live,
-                    &["accessories", name, "image"],
+                    &["accessories", name.as_str(), "image"],
                     format!("({cname} {} {} on {at})", l.state, l.image),
                 );
             }
             None => {
                 live = mark(
                     live,
-                    &["accessories", name, "image"],
+                    &["accessories", name.as_str(), "image"],
                     format!("(no {cname} on {at})"),
                 );
             }
@@ -280,19 +281,8 @@ impl Handler<HostProvider> for HostApp {
         let app = p.app(&r.address, &r.prior)?;
         for target in &app.hosts {
             let host = Host::open(&app, target, options().accept_new).await?;
-            let names: Vec<String> = host
-                .containers(&app.name)
-                .await?
-                .into_iter()
-                .map(|l| l.name)
-                .collect();
-            if !names.is_empty() {
-                host.sh(
-                    "remove containers",
-                    &format!("docker rm -f {} >/dev/null", docker::join(&names)),
-                    None,
-                )
-                .await?;
+            for listed in host.containers(&app.name).await? {
+                host.remove_container(&listed.name).await?;
             }
             if host.nginx_file(&app).await?.is_some() {
                 host.sh(
@@ -302,16 +292,15 @@ impl Handler<HostProvider> for HostApp {
                 )
                 .await?;
             }
-            host.sh(
-                "remove network and env files",
-                &format!(
-                    "docker network rm {} >/dev/null 2>&1 || true\nrm -rf {}",
-                    quote(&docker::network(&app.name)),
-                    quote(&docker::env_dir(&app.name))
-                ),
-                None,
-            )
-            .await?;
+            let mut script = format!(
+                "docker network rm -- {} >/dev/null 2>&1 || true\n",
+                quote(&docker::network(&app.name))
+            );
+            // Env files older releases wrote.
+            if let Some(dir) = docker::legacy_env_dir(&app.name) {
+                script.push_str(&format!("rm -rf -- {} 2>/dev/null || true\n", quote(&dir)));
+            }
+            host.sh("remove network", &script, None).await?;
         }
         Ok(())
     }

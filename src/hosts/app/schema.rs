@@ -3,14 +3,33 @@
 //! rollout block of a host app.
 
 use crate::model::Value;
+use crate::model::grammar::{
+    self, ENV_NAME, HOST_ADDRESS, HOST_PATH, IMAGE, LOCAL_PATH, NAME, REGISTRY_SERVER, SERVER_NAME,
+    SSH_USER, URL_PATH, VOLUME,
+};
 use crate::model::schema::{
-    Default, KindSchema, Output, PORT, PriceRule, Problem, Prop, STRING, STRING_MAP, STRINGS, Type,
+    Default, KindSchema, Output, PORT, PriceRule, Problem, Prop, STRING, STRINGS, Type, WARNING,
 };
 
+const ADDRESS: Type = Type::Text(&HOST_ADDRESS);
+const USER: Type = Type::Text(&SSH_USER);
+const PATH_ON_HOST: Type = Type::Text(&HOST_PATH);
+const REQUEST_PATH: Type = Type::Text(&URL_PATH);
+const APP_NAME: Type = Type::Text(&NAME);
+const ENVIRONMENT: Type = Type::Keyed(&ENV_NAME, &STRING);
+const MOUNT: Type = Type::Text(&VOLUME);
+const MOUNTS: Type = Type::List(&MOUNT);
+
 const HOST: &[Prop] = &[
-    Prop::new("address", STRING, "IP address or DNS name.").required(),
-    Prop::new("user", STRING, "The deploy user (not root).").default(Default::Str("deploy")),
+    Prop::new("address", ADDRESS, "IP address or DNS name.").required(),
+    Prop::new("user", USER, "The deploy user (not root).").default(Default::Str("deploy")),
     Prop::new("port", PORT, "SSH port.").default(Default::Int(22)),
+    Prop::new(
+        "allow_root",
+        Type::Bool,
+        "Let `user: root` log in (refused otherwise: a deploy user with the docker group and one sudo rule is enough).",
+    )
+    .default(Default::Bool(false)),
 ];
 
 const HOST_TYPE: Type = Type::Object(HOST);
@@ -18,7 +37,7 @@ const HOST_TYPE: Type = Type::Object(HOST);
 const SSH: &[Prop] = &[
     Prop::new(
         "known_hosts",
-        STRING,
+        Type::Text(&LOCAL_PATH),
         "converge's known_hosts file (OpenSSH's format; hashed entries and [host]:port understood), relative to the project.",
     )
     .default(Default::Str(".converge/known_hosts")),
@@ -30,7 +49,7 @@ const SSH: &[Prop] = &[
     .secret(),
     Prop::new(
         "private_key_file",
-        STRING,
+        Type::Text(&LOCAL_PATH),
         "A private key file (neither this nor private_key: the SSH agent).",
     ),
 ];
@@ -46,6 +65,13 @@ const BASIC: &[Prop] = &[
     .secret(),
 ];
 
+const ECR: &[Prop] = &[Prop::new(
+    "role_arn",
+    Type::Text(&grammar::ROLE_ARN),
+    "The role converge assumes (sts:AssumeRole) to mint the hosts' token; the session is limited to pulls from the app's repositories, so a host never receives converge's own ECR rights.",
+)
+.required()];
+
 const REGISTRY_AUTH: &[Prop] = &[
     Prop::new(
         "basic",
@@ -59,13 +85,18 @@ const REGISTRY_AUTH: &[Prop] = &[
     ),
     Prop::new(
         "ecr",
-        Type::Bool,
-        "Amazon ECR: converge gets a token (GetAuthorizationToken) for each pull and gives it to the host over stdin.",
+        Type::Object(ECR),
+        "Amazon ECR: for each pull converge assumes `role_arn` with a session policy allowing only pulls from the app's repositories, and gives the host that role's token over stdin.",
     ),
 ];
 
 const REGISTRY: &[Prop] = &[
-    Prop::new("server", STRING, "Registry host (and port).").required(),
+    Prop::new(
+        "server",
+        Type::Text(&REGISTRY_SERVER),
+        "Registry host (and port).",
+    )
+    .required(),
     Prop::new(
         "auth",
         Type::Object(REGISTRY_AUTH),
@@ -74,7 +105,7 @@ const REGISTRY: &[Prop] = &[
 ];
 
 const HTTP_CHECK: &[Prop] = &[
-    Prop::new("path", STRING, "Path probed with GET.").default(Default::Str("/")),
+    Prop::new("path", REQUEST_PATH, "Path probed with GET.").default(Default::Str("/")),
     Prop::new(
         "expect_status",
         Type::Integer(100, 599),
@@ -112,20 +143,28 @@ const SERVICE_HEALTH: &[Prop] = &[
 macro_rules! container_props {
     () => {
         [
-            Prop::new("image", STRING, "Image reference.").required(),
+            Prop::new("image", Type::Text(&IMAGE), "Image reference.").required(),
             Prop::new("command", STRINGS, "Command (default: the image's)."),
-            Prop::new("env", STRING_MAP, "Environment, written to the host's 0600 env file.")
-                .default(Default::EmptyMap),
+            Prop::new(
+                "env",
+                ENVIRONMENT,
+                "Environment (names `[A-Za-z_][A-Za-z0-9_]*`), given to Docker as data, never to a shell.",
+            )
+            .default(Default::EmptyMap),
             Prop::new(
                 "secrets",
-                STRING_MAP,
+                ENVIRONMENT,
                 "Environment values from sensitive variables, or `${S.arn}` of an aws.secretsmanager_secret (read at deploy, one version): written only to the host's 0600 env file, shown as (sensitive).",
             )
             .secret()
             .pins_versions()
             .default(Default::EmptyMap),
-            Prop::new("volumes", STRINGS, "Bind mounts, `HOST_PATH:CONTAINER_PATH[:ro]`.")
-                .default(Default::EmptyList),
+            Prop::new(
+                "volumes",
+                MOUNTS,
+                "Mounts, `HOST_PATH:CONTAINER_PATH[:ro]` or `VOLUME:CONTAINER_PATH[:ro]`.",
+            )
+            .default(Default::EmptyList),
         ]
     };
 }
@@ -154,12 +193,17 @@ const SERVICE: &[Prop] = &{
 const ACCESSORY: &[Prop] = &container_props!();
 
 const TLS: &[Prop] = &[
-    Prop::new("certificate", STRING, "Certificate file on the host.").required(),
-    Prop::new("key", STRING, "Key file on the host.").required(),
+    Prop::new("certificate", PATH_ON_HOST, "Certificate file on the host.").required(),
+    Prop::new("key", PATH_ON_HOST, "Key file on the host.").required(),
 ];
 
 const NGINX: &[Prop] = &[
-    Prop::new("server_name", STRING, "The server block's server_name.").required(),
+    Prop::new(
+        "server_name",
+        Type::Text(&SERVER_NAME),
+        "The server block's server_name.",
+    )
+    .required(),
     Prop::new("listen", PORT, "Port the server block listens on.").default(Default::Int(80)),
     Prop::new(
         "server",
@@ -170,18 +214,18 @@ const NGINX: &[Prop] = &[
     Prop::new("tls", Type::Object(TLS), "Serve HTTPS with these files."),
     Prop::new(
         "config",
-        STRING,
+        PATH_ON_HOST,
         "nginx's main configuration file, given to `nginx -c` (default: nginx's own).",
     ),
     Prop::new(
         "include_dir",
-        STRING,
+        PATH_ON_HOST,
         "Directory the deploy user writes `<app>.conf` into, included from nginx's http block.",
     )
     .default(Default::Str("/etc/nginx/converge")),
     Prop::new(
         "pid_file",
-        STRING,
+        PATH_ON_HOST,
         "nginx's pid file (its workers are watched at a reload).",
     )
     .default(Default::Str("/run/nginx.pid")),
@@ -197,11 +241,16 @@ const PROXY: &[Prop] = &[Prop::new(
 const HOOK: &[Prop] = &[
     Prop::new(
         "service",
-        STRING,
+        APP_NAME,
         "The service whose new image and environment the hook runs with.",
     )
     .required(),
-    Prop::new("run", STRINGS, "The command; exit 0 passes.").required(),
+    Prop::new(
+        "run",
+        STRINGS,
+        "The command; exit 0 passes. No sensitive value: the hook gets its service's environment (secrets included), so read it from there.",
+    )
+    .required(),
     Prop::new(
         "timeout",
         Type::Duration,
@@ -242,7 +291,7 @@ const HOOKS: &[Prop] = &[
 const GATE_HTTP: &[Prop] = &[
     Prop::new(
         "path",
-        STRING,
+        REQUEST_PATH,
         "Path probed with GET through nginx (Host: server_name).",
     )
     .required(),
@@ -310,7 +359,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     props: &[
         Prop::new(
             "name",
-            STRING,
+            APP_NAME,
             "The app's name: containers, labels, the network converge-<name> and the nginx file.",
         )
         .required()
@@ -329,13 +378,13 @@ pub const SCHEMA: KindSchema = KindSchema {
         ),
         Prop::new(
             "services",
-            Type::Map(&Type::Object(SERVICE)),
+            Type::Keyed(&NAME, &Type::Object(SERVICE)),
             "Stateless containers, rolled out by colour.",
         )
         .required(),
         Prop::new(
             "accessories",
-            Type::Map(&Type::Object(ACCESSORY)),
+            Type::Keyed(&NAME, &Type::Object(ACCESSORY)),
             "Stateful containers: started once, replaced in place when changed, never doubled.",
         )
         .default(Default::EmptyMap),
@@ -361,42 +410,14 @@ pub const SCHEMA: KindSchema = KindSchema {
     rules,
 };
 
-/// Rules types cannot say: names that are safe in container, network and file names, at most
-/// one service behind the proxy, hooks naming a service that exists.
+/// Rules types cannot say: at most one service behind the proxy, hooks naming a service that
+/// exists, no root login unless allowed, no sensitive value on a hook's command line, secrets
+/// that are sensitive values or whole Secrets Manager ARNs, an ACR login server where the
+/// host's identity is exchanged, and a warning for mounts that hand a container the host.
 fn rules(p: &Value) -> Vec<Problem> {
     let mut out = Vec::new();
-    let safe = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 40
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !s.starts_with('-')
-    };
-    if let Some(name) = p.get("name").as_str()
-        && !safe(name)
-    {
-        out.push((
-            vec!["name".into()],
-            "must be lowercase letters, digits and dashes (at most 40): it names containers, a network and an nginx file".into(),
-        ));
-    }
     let services = p.get("services").as_map().cloned().unwrap_or_default();
-    for (group, map) in [
-        ("services", &services),
-        (
-            "accessories",
-            &p.get("accessories").as_map().cloned().unwrap_or_default(),
-        ),
-    ] {
-        for key in map.keys() {
-            if !safe(key) {
-                out.push((
-                    vec![group.into(), key.clone()],
-                    "names must be lowercase letters, digits and dashes".into(),
-                ));
-            }
-        }
-    }
+    let accessories = p.get("accessories").as_map().cloned().unwrap_or_default();
     if services.is_empty() {
         out.push((
             vec!["services".into()],
@@ -417,6 +438,22 @@ fn rules(p: &Value) -> Vec<Problem> {
             ),
         ));
     }
+    for (i, h) in p
+        .get("hosts")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if h.get("user").reveal().as_str() == Some("root")
+            && h.get("allow_root").as_bool() != Some(true)
+        {
+            out.push((
+                vec!["hosts".into(), i.to_string(), "user".into()],
+                "converge does not log in as root: use a deploy user in the docker group with the sudo rule for nginx (or set `allow_root: true` on this host)".into(),
+            ));
+        }
+    }
     for stage in ["pre_traffic", "post_traffic", "on_rollback"] {
         for (i, h) in p
             .get("rollout")
@@ -427,24 +464,96 @@ fn rules(p: &Value) -> Vec<Problem> {
             .iter()
             .enumerate()
         {
+            let at = |field: &str| {
+                vec![
+                    "rollout".into(),
+                    "hooks".into(),
+                    stage.into(),
+                    i.to_string(),
+                    field.to_string(),
+                ]
+            };
             if let Some(s) = h.get("service").as_str()
                 && !services.contains_key(s)
             {
+                out.push((at("service"), format!("no service `{s}` in services")));
+            }
+            if h.get("run").contains_sensitive() {
                 out.push((
-                    vec![
-                        "rollout".into(),
-                        "hooks".into(),
-                        stage.into(),
-                        i.to_string(),
-                        "service".into(),
-                    ],
-                    format!("no service `{s}` in services"),
+                    at("run"),
+                    "a sensitive value may not be on a hook's command line (ps and docker inspect show it): give it to the service in `secrets` and read it from the environment the hook runs with".into(),
                 ));
             }
         }
     }
-    if p.get("ssh").get("private_key").is_null() && p.get("ssh").get("private_key_file").is_null() {
-        // The agent: fine, nothing to check here.
+    for (group, map) in [("services", &services), ("accessories", &accessories)] {
+        for (name, c) in map.iter() {
+            for (key, v) in c.get("secrets").as_map().cloned().unwrap_or_default() {
+                if let Some(text) = v.as_str()
+                    && !v.contains_sensitive()
+                    && text.starts_with("arn:")
+                    && !grammar::is_secret_arn(text)
+                {
+                    out.push((
+                        vec![group.into(), name.clone(), "secrets".into(), key],
+                        "a host app's secret is a sensitive value or the whole ARN of a Secrets Manager secret (`${S.arn}` of an aws.secretsmanager_secret)".into(),
+                    ));
+                }
+            }
+            for (i, v) in c
+                .get("volumes")
+                .as_list()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let Some(mount) = v.as_str() else { continue };
+                let source = mount.split(':').next().unwrap_or_default();
+                if source.starts_with('/') && grammar::mounts_the_host(source) {
+                    out.push((
+                        vec![group.into(), name.clone(), "volumes".into(), i.to_string()],
+                        format!(
+                            "{WARNING}mounting `{source}` gives the container the host (or its Docker daemon); mount a directory of the app's own"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let registry = p.get("registry");
+    if registry.get("auth").get("acr").as_bool() == Some(true)
+        && let Some(server) = registry.get("server").reveal().as_str()
+        && !acr_login_server(server)
+    {
+        out.push((
+            vec!["registry".into(), "server".into()],
+            format!(
+                "with `auth: {{ acr: true }}` the host sends its Azure token to the server: `{}` is not an Azure Container Registry login server (NAME.azurecr.io, .azurecr.cn or .azurecr.us; or a registry on the host's own loopback)",
+                grammar::escape_controls(server)
+            ),
+        ));
     }
     out
+}
+
+/// Whether `server` is an Azure Container Registry login server (public and sovereign clouds),
+/// or a registry on the host's own loopback (a local mirror; the token never leaves the host).
+pub fn acr_login_server(server: &str) -> bool {
+    let Ok(server) = grammar::RegistryServer::try_from(server) else {
+        return false;
+    };
+    let host = server.host().to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback
+        || [".azurecr.io", ".azurecr.cn", ".azurecr.us"]
+            .iter()
+            .any(|suffix| {
+                host.strip_suffix(suffix).is_some_and(|name| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+            })
 }

@@ -1,15 +1,65 @@
-//! A `host.app`'s properties as typed settings, read from its normalized (desired) properties,
-//! and the rollout spec the engine drives it with.
+//! A `host.app`'s properties as typed settings, read from its normalized (desired or stored)
+//! properties, and the rollout spec the engine drives it with. Every value that reaches a host
+//! is parsed into its grammar's type here ([`crate::model::grammar`]): a value read back from
+//! state or a saved plan goes through the same parsers as one from the files, so nothing
+//! unchecked reaches ssh, docker or nginx whatever path it took.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::hosts::ssh::{PrivateKey, Target};
+use crate::model::grammar::{
+    self, EnvName, GrammarError, HostAddress, HostPath, ImageRef, Name, RegistryServer, ServerName,
+    SshUser, UrlPath, Volume,
+};
+use crate::model::secret::Secret;
 use crate::model::{Value, parse_duration};
 use crate::rollout::spec::{
     Health, Hook, Hooks, HttpGate, OnFail, OnTimeout, RolloutSpec, Strategy,
 };
+
+/// Why a host app's properties cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// A value does not follow its grammar.
+    #[error("`{path}`: {source}")]
+    Grammar {
+        /// Where, below the properties.
+        path: String,
+        /// What is wrong.
+        source: GrammarError,
+    },
+    /// A required value is missing.
+    #[error("`{0}` is missing")]
+    Missing(String),
+    /// A duration cannot be read.
+    #[error("`{path}`: `{value}` {why}")]
+    Duration {
+        /// Where.
+        path: String,
+        /// The text.
+        value: String,
+        /// Why.
+        why: String,
+    },
+    /// A file on the machine running converge is out of reach.
+    #[error("`{path}`: {why}")]
+    LocalPath {
+        /// Where.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// A value is refused for another reason.
+    #[error("`{path}`: {why}")]
+    Refused {
+        /// Where.
+        path: String,
+        /// Why.
+        why: String,
+    },
+}
 
 /// How a service's new colour shows it is healthy.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +69,7 @@ pub enum Check {
     /// GET `path` on the container's port answers `expect_status`.
     Http {
         /// Path.
-        path: String,
+        path: UrlPath,
         /// Status that passes.
         expect_status: u16,
     },
@@ -29,19 +79,33 @@ pub enum Check {
     Command(Vec<String>),
 }
 
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    /// A sensitive value from the files.
+    Value(Secret),
+    /// A Secrets Manager secret, read at deploy time (one version when pinned).
+    SecretsManager {
+        /// The secret's ARN.
+        arn: String,
+        /// The version converge put (`ARN:::VERSION`).
+        version: Option<String>,
+    },
+}
+
 /// One container's settings (a service or an accessory).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Container {
     /// Image reference.
-    pub image: String,
+    pub image: ImageRef,
     /// Command override.
     pub command: Vec<String>,
     /// Plain environment.
-    pub env: BTreeMap<String, String>,
-    /// Secret environment (revealed: only ever written to the host's 0600 env file).
-    pub secrets: BTreeMap<String, String>,
-    /// Bind mounts.
-    pub volumes: Vec<String>,
+    pub env: BTreeMap<EnvName, String>,
+    /// Secret environment.
+    pub secrets: BTreeMap<EnvName, SecretSource>,
+    /// Mounts.
+    pub volumes: Vec<Volume>,
     /// Container port behind the proxy.
     pub port: Option<u16>,
     /// Health check.
@@ -56,42 +120,85 @@ pub struct Container {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nginx {
     /// server_name.
-    pub server_name: String,
+    pub server_name: ServerName,
     /// listen port.
     pub listen: u16,
     /// Whether converge writes the server block (else only the upstream).
     pub server: bool,
     /// TLS certificate and key files on the host.
-    pub tls: Option<(String, String)>,
+    pub tls: Option<(HostPath, HostPath)>,
     /// `nginx -c` file, when not nginx's own.
-    pub config: Option<String>,
+    pub config: Option<HostPath>,
     /// Where `<app>.conf` goes.
-    pub include_dir: String,
+    pub include_dir: HostPath,
     /// nginx's pid file.
-    pub pid_file: String,
+    pub pid_file: HostPath,
+}
+
+/// How hosts log in to the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryAuth {
+    /// Images are pulled anonymously.
+    Anonymous,
+    /// A username and password (`docker login --password-stdin`).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// The host's own managed identity, exchanged for an ACR token on the host.
+    Acr,
+    /// A token converge mints under `role_arn` with a session policy allowing only pulls from
+    /// the app's own repositories.
+    Ecr {
+        /// The role converge assumes.
+        role_arn: String,
+    },
+}
+
+impl RegistryAuth {
+    /// What the hosts receive, in words (the plan says it per host).
+    pub fn describe(&self) -> String {
+        match self {
+            RegistryAuth::Anonymous => "no registry credential".into(),
+            RegistryAuth::Basic { username, .. } => format!("the basic login of {username}"),
+            RegistryAuth::Acr => {
+                "no credential from converge (the host's own managed identity)".into()
+            }
+            RegistryAuth::Ecr { role_arn } => format!(
+                "a 12-hour ECR token of {role_arn} limited to pulls from the app's repositories"
+            ),
+        }
+    }
+}
+
+/// Where images come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    /// The server.
+    pub server: RegistryServer,
+    /// How hosts log in.
+    pub auth: RegistryAuth,
 }
 
 /// A `host.app`, typed.
 #[derive(Debug, Clone)]
 pub struct AppSpec {
     /// The app's name.
-    pub name: String,
+    pub name: Name,
     /// Its hosts.
     pub hosts: Vec<Target>,
     /// converge's known_hosts file.
     pub known_hosts: PathBuf,
     /// The login key.
     pub key: PrivateKey,
-    /// Registry server and basic credentials (`None`: images are pulled anonymously).
-    pub registry: Option<(String, Option<(String, String)>)>,
-    /// `auth: { acr: true }`: hosts log in to the registry with their own managed identity.
-    pub acr: bool,
-    /// `auth: { ecr: true }`: converge gets an ECR token for each pull.
-    pub ecr: bool,
+    /// Where images come from (`None`: pulled anonymously, or already on the host).
+    pub registry: Option<Registry>,
     /// Services by name.
-    pub services: BTreeMap<String, Container>,
+    pub services: BTreeMap<Name, Container>,
     /// Accessories by name.
-    pub accessories: BTreeMap<String, Container>,
+    pub accessories: BTreeMap<Name, Container>,
     /// nginx.
     pub nginx: Nginx,
     /// `recreate` rather than blue/green.
@@ -106,8 +213,22 @@ pub struct AppSpec {
     pub batch: usize,
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).reveal().as_str().map(str::to_string)
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).reveal().as_str()
+}
+
+fn parsed<T>(value: &str, path: &str) -> Result<T, SpecError>
+where
+    T: for<'a> TryFrom<&'a str, Error = GrammarError>,
+{
+    T::try_from(value).map_err(|source| SpecError::Grammar {
+        path: path.to_string(),
+        source,
+    })
+}
+
+fn required<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, SpecError> {
+    text(v, key).ok_or_else(|| SpecError::Missing(format!("{path}.{key}")))
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -118,22 +239,16 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.reveal()
-        .as_map()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| v.reveal().as_str().map(|s| (k, s.to_string())))
-        .collect()
+fn duration(v: &Value, key: &str, default: &str, path: &str) -> Result<Duration, SpecError> {
+    let raw = text(v, key).unwrap_or(default);
+    parse_duration(raw).map_err(|why| SpecError::Duration {
+        path: format!("{path}.{key}"),
+        value: grammar::escape_controls(raw),
+        why,
+    })
 }
 
-fn duration(v: &Value, key: &str, default: &str) -> Result<Duration, String> {
-    let raw = text(v, key).unwrap_or_else(|| default.to_string());
-    parse_duration(&raw).map_err(|e| format!("{key}: `{raw}` {e}"))
-}
-
-fn container(v: &Value) -> Result<Container, String> {
+fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
     let health = v.get("health");
     let check = if !health.get("command").is_null() {
         Check::Command(strings(health.get("command")))
@@ -141,7 +256,10 @@ fn container(v: &Value) -> Result<Container, String> {
         Check::Tcp
     } else if !health.get("http").is_null() {
         Check::Http {
-            path: text(health.get("http"), "path").unwrap_or_else(|| "/".into()),
+            path: parsed(
+                text(health.get("http"), "path").unwrap_or("/"),
+                &format!("{path}.health.http.path"),
+            )?,
             expect_status: health
                 .get("http")
                 .get("expect_status")
@@ -151,124 +269,336 @@ fn container(v: &Value) -> Result<Container, String> {
     } else {
         Check::Running
     };
+    let mut env = BTreeMap::new();
+    for (k, value) in v.get("env").reveal().as_map().cloned().unwrap_or_default() {
+        let name: EnvName = parsed(&k, &format!("{path}.env"))?;
+        let value = match value.reveal() {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        env.insert(name, value);
+    }
+    let mut secrets = BTreeMap::new();
+    for (k, value) in v
+        .get("secrets")
+        .reveal()
+        .as_map()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let name: EnvName = parsed(&k, &format!("{path}.secrets"))?;
+        // State keeps only digests of secrets: a stored row has none to read.
+        let Some(text) = value.reveal().as_str() else {
+            continue;
+        };
+        let source = if grammar::is_secret_arn(text) {
+            match text.split_once(":::") {
+                Some((arn, version)) => SecretSource::SecretsManager {
+                    arn: arn.to_string(),
+                    version: Some(version.to_string()),
+                },
+                None => SecretSource::SecretsManager {
+                    arn: text.to_string(),
+                    version: None,
+                },
+            }
+        } else {
+            SecretSource::Value(Secret::new(text))
+        };
+        secrets.insert(name, source);
+    }
+    let mut volumes = Vec::new();
+    for (i, m) in strings(v.get("volumes")).iter().enumerate() {
+        volumes.push(parsed(m, &format!("{path}.volumes.{i}"))?);
+    }
     Ok(Container {
-        image: text(v, "image").unwrap_or_default(),
+        image: parsed(required(v, "image", path)?, &format!("{path}.image"))?,
         command: strings(v.get("command")),
-        env: string_map(v.get("env")),
-        secrets: string_map(v.get("secrets")),
-        volumes: strings(v.get("volumes")),
+        env,
+        secrets,
+        volumes,
         port: v.get("port").as_i64().map(|p| p as u16),
         check,
-        check_interval: duration(health, "interval", "2s")?,
-        check_timeout: duration(health, "timeout", "30s")?,
+        check_interval: duration(health, "interval", "2s", &format!("{path}.health"))?,
+        check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,
+    })
+}
+
+/// A file on the machine running converge that a desired-state file names (a key file,
+/// converge's known_hosts): relative paths stay inside `root` (no `..`, no symbolic link out
+/// of it); an absolute path is taken only if it exists already. Creates nothing.
+pub fn confined(root: &Path, given: &str, what: &str) -> Result<PathBuf, SpecError> {
+    let refuse = |why: String| SpecError::LocalPath {
+        path: what.to_string(),
+        why,
+    };
+    let path = Path::new(given);
+    if path.is_absolute() {
+        return if path.exists() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(refuse(format!(
+                "`{}` does not exist: an absolute path is used only when it is there already (a relative one stays inside the project)",
+                grammar::escape_controls(given)
+            )))
+        };
+    }
+    if path.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(refuse(format!(
+            "`{}` leaves the project: a relative path may not hold `..`",
+            grammar::escape_controls(given)
+        )));
+    }
+    let joined = root.join(path);
+    // A symbolic link inside the project may not lead out of it: the nearest part of the path
+    // that exists must resolve inside the project.
+    let root_real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut probe = joined.as_path();
+    loop {
+        if let Ok(real) = probe.canonicalize() {
+            if !real.starts_with(&root_real) {
+                return Err(refuse(format!(
+                    "`{}` leads out of the project (to {})",
+                    grammar::escape_controls(given),
+                    real.display()
+                )));
+            }
+            break;
+        }
+        match probe.parent() {
+            Some(parent) if parent != probe => probe = parent,
+            _ => break,
+        }
+    }
+    Ok(joined)
+}
+
+fn registry(p: &Value) -> Result<Option<Registry>, SpecError> {
+    let reg = p.get("registry");
+    let Some(server) = text(reg, "server") else {
+        return Ok(None);
+    };
+    let server: RegistryServer = parsed(server, "registry.server")?;
+    let auth = reg.get("auth");
+    let basic = auth.get("basic");
+    let ecr = auth.get("ecr");
+    let auth = if let Some(username) = text(basic, "username") {
+        if username.is_empty() || username.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(SpecError::Refused {
+                path: "registry.auth.basic.username".into(),
+                why: "a user name has no spaces or control characters".into(),
+            });
+        }
+        RegistryAuth::Basic {
+            username: username.to_string(),
+            password: Secret::new(text(basic, "password").unwrap_or_default()),
+        }
+    } else if auth.get("acr").as_bool() == Some(true) {
+        if !super::schema::acr_login_server(server.as_str()) {
+            return Err(SpecError::Refused {
+                path: "registry.server".into(),
+                why: format!(
+                    "`{server}` is not an Azure Container Registry login server, and the host would send it its Azure token"
+                ),
+            });
+        }
+        RegistryAuth::Acr
+    } else if let Some(role) = text(ecr, "role_arn") {
+        RegistryAuth::Ecr {
+            role_arn: role.to_string(),
+        }
+    } else {
+        RegistryAuth::Anonymous
+    };
+    Ok(Some(Registry { server, auth }))
+}
+
+fn hosts(p: &Value) -> Result<Vec<Target>, SpecError> {
+    let mut out = Vec::new();
+    for (i, h) in p
+        .get("hosts")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let at = format!("hosts.{i}");
+        let user: SshUser = parsed(text(h, "user").unwrap_or("deploy"), &format!("{at}.user"))?;
+        if user.as_str() == "root" && h.get("allow_root").as_bool() != Some(true) {
+            return Err(SpecError::Refused {
+                path: format!("{at}.user"),
+                why: "converge does not log in as root unless `allow_root: true`".into(),
+            });
+        }
+        let address: HostAddress = parsed(required(h, "address", &at)?, &format!("{at}.address"))?;
+        out.push(Target {
+            address,
+            port: h.get("port").as_i64().unwrap_or(22) as u16,
+            user,
+        });
+    }
+    Ok(out)
+}
+
+fn nginx(r: &Value) -> Result<Nginx, SpecError> {
+    let n = r.get("proxy").get("nginx");
+    let at = "rollout.proxy.nginx";
+    let path = |key: &str, default: &str| -> Result<HostPath, SpecError> {
+        parsed(text(n, key).unwrap_or(default), &format!("{at}.{key}"))
+    };
+    let tls = n.get("tls");
+    let tls = match (text(tls, "certificate"), text(tls, "key")) {
+        (Some(c), Some(k)) => Some((
+            parsed(c, &format!("{at}.tls.certificate"))?,
+            parsed(k, &format!("{at}.tls.key"))?,
+        )),
+        _ => None,
+    };
+    Ok(Nginx {
+        server_name: parsed(
+            required(n, "server_name", at)?,
+            &format!("{at}.server_name"),
+        )?,
+        listen: n.get("listen").as_i64().unwrap_or(80) as u16,
+        server: n.get("server").as_bool().unwrap_or(true),
+        tls,
+        config: text(n, "config")
+            .map(|c| parsed(c, &format!("{at}.config")))
+            .transpose()?,
+        include_dir: path("include_dir", "/etc/nginx/converge")?,
+        pid_file: path("pid_file", "/run/nginx.pid")?,
     })
 }
 
 impl AppSpec {
-    /// The app of normalized properties; relative paths are taken from `root`.
-    pub fn from_properties(p: &Value, root: &Path) -> Result<AppSpec, String> {
+    /// The app of normalized properties; files the properties name on this machine are taken
+    /// from `root` and must stay inside it ([`confined`]).
+    pub fn from_properties(p: &Value, root: &Path) -> Result<AppSpec, SpecError> {
         let ssh = p.get("ssh");
         let key = match (
             ssh.get("private_key").reveal(),
             text(ssh, "private_key_file"),
         ) {
-            (Value::String(k), _) => PrivateKey::Inline(k.clone()),
-            (_, Some(f)) => PrivateKey::File(root.join(f)),
+            (Value::String(k), _) => PrivateKey::Inline(Secret::new(k.clone())),
+            (_, Some(f)) => {
+                let file = confined(root, f, "ssh.private_key_file")?;
+                if !file.is_file() {
+                    return Err(SpecError::LocalPath {
+                        path: "ssh.private_key_file".into(),
+                        why: format!("`{}` is not a file", grammar::escape_controls(f)),
+                    });
+                }
+                PrivateKey::File(file)
+            }
             _ => PrivateKey::Agent,
         };
-        let reg = p.get("registry");
-        let registry = text(reg, "server").map(|server| {
-            let basic = reg.get("auth").get("basic");
-            let creds =
-                text(basic, "username").map(|u| (u, text(basic, "password").unwrap_or_default()));
-            (server, creds)
-        });
         let r = p.get("rollout");
-        let n = r.get("proxy").get("nginx");
-        let tls = n.get("tls");
         let mut services = BTreeMap::new();
         for (k, v) in p.get("services").as_map().cloned().unwrap_or_default() {
-            services.insert(k, container(&v)?);
+            let at = format!("services.{k}");
+            services.insert(parsed(&k, &at)?, container(&v, &at)?);
         }
         let mut accessories = BTreeMap::new();
         for (k, v) in p.get("accessories").as_map().cloned().unwrap_or_default() {
-            accessories.insert(k, container(&v)?);
+            let at = format!("accessories.{k}");
+            accessories.insert(parsed(&k, &at)?, container(&v, &at)?);
         }
         Ok(AppSpec {
-            name: text(p, "name").unwrap_or_default(),
-            hosts: p
-                .get("hosts")
-                .as_list()
-                .unwrap_or_default()
-                .iter()
-                .map(|h| Target {
-                    address: text(h, "address").unwrap_or_default(),
-                    port: h.get("port").as_i64().unwrap_or(22) as u16,
-                    user: text(h, "user").unwrap_or_else(|| "deploy".into()),
-                })
-                .collect(),
-            known_hosts: root
-                .join(text(ssh, "known_hosts").unwrap_or_else(|| ".converge/known_hosts".into())),
+            name: parsed(required(p, "name", "")?, "name")?,
+            hosts: hosts(p)?,
+            known_hosts: confined(
+                root,
+                text(ssh, "known_hosts").unwrap_or(".converge/known_hosts"),
+                "ssh.known_hosts",
+            )?,
             key,
-            acr: reg.get("auth").get("acr").as_bool() == Some(true),
-            ecr: reg.get("auth").get("ecr").as_bool() == Some(true),
-            registry,
+            registry: registry(p)?,
             services,
             accessories,
-            nginx: Nginx {
-                server_name: text(n, "server_name").unwrap_or_default(),
-                listen: n.get("listen").as_i64().unwrap_or(80) as u16,
-                server: n.get("server").as_bool().unwrap_or(true),
-                tls: text(tls, "certificate").zip(text(tls, "key")),
-                config: text(n, "config"),
-                include_dir: text(n, "include_dir").unwrap_or_else(|| "/etc/nginx/converge".into()),
-                pid_file: text(n, "pid_file").unwrap_or_else(|| "/run/nginx.pid".into()),
-            },
-            recreate: text(r, "strategy").as_deref() == Some("recreate"),
-            drain_timeout: duration(r, "drain_timeout", "30s")?,
-            keep_previous: duration(r, "keep_previous", "1h")?,
+            nginx: nginx(r)?,
+            recreate: text(r, "strategy") == Some("recreate"),
+            drain_timeout: duration(r, "drain_timeout", "30s", "rollout")?,
+            keep_previous: duration(r, "keep_previous", "1h", "rollout")?,
             keep_images: r.get("keep_images").as_i64().unwrap_or(3).max(1) as usize,
             batch: r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
         })
     }
 
     /// The one service behind the proxy, if any.
-    pub fn proxied(&self) -> Option<(&str, &Container)> {
-        self.services
-            .iter()
-            .find(|(_, c)| c.port.is_some())
-            .map(|(k, c)| (k.as_str(), c))
+    pub fn proxied(&self) -> Option<(&Name, &Container)> {
+        self.services.iter().find(|(_, c)| c.port.is_some())
+    }
+
+    /// Every secret value the app's files give (masked in whatever a host prints).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.services.values().chain(self.accessories.values()) {
+            for s in c.secrets.values() {
+                if let SecretSource::Value(v) = s {
+                    out.push(v.expose().to_string());
+                }
+            }
+        }
+        if let Some(Registry {
+            auth: RegistryAuth::Basic { password, .. },
+            ..
+        }) = &self.registry
+        {
+            out.push(password.expose().to_string());
+        }
+        if let PrivateKey::Inline(k) = &self.key {
+            out.push(k.expose().to_string());
+        }
+        out
     }
 }
 
 /// The rollout the engine drives a host app with: blue/green is the engine's blue/green with
 /// no pre-traffic bake (nothing but the new colour's own health can be judged before the
 /// switch) and the app's `bake` after it; recreate is the engine's in-place deploy.
-pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
+pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
     let r = p.get("rollout");
-    let recreate = text(r, "strategy").as_deref() == Some("recreate");
+    let recreate = text(r, "strategy") == Some("recreate");
     let gate = r.get("health").get("http");
     let http = match gate {
         Value::Null => None,
         g => Some(HttpGate {
-            url: text(g, "path").unwrap_or_else(|| "/".into()),
+            url: parsed::<UrlPath>(text(g, "path").unwrap_or("/"), "rollout.health.http.path")?
+                .to_string(),
             expect_status: g.get("expect_status").as_i64().unwrap_or(200) as u16,
-            timeout: duration(g, "timeout", "2s")?,
+            timeout: duration(g, "timeout", "2s", "rollout.health.http")?,
             failures: g.get("failures").as_i64().unwrap_or(2).max(1) as u32,
             on_fail: OnFail::Rollback,
         }),
     };
-    let hooks = |stage: &str| -> Result<Vec<Hook>, String> {
+    let hooks = |stage: &str| -> Result<Vec<Hook>, SpecError> {
         r.get("hooks")
             .get(stage)
             .as_list()
             .unwrap_or_default()
             .iter()
-            .map(|h| {
+            .enumerate()
+            .map(|(i, h)| {
+                let at = format!("rollout.hooks.{stage}.{i}");
+                if h.get("run").contains_sensitive() {
+                    return Err(SpecError::Refused {
+                        path: format!("{at}.run"),
+                        why: "a sensitive value may not be on a hook's command line".into(),
+                    });
+                }
                 Ok(Hook {
                     run: strings(h.get("run")),
-                    container: text(h, "service"),
-                    timeout: duration(h, "timeout", "5m")?,
+                    container: text(h, "service")
+                        .map(|s| parsed::<Name>(s, &format!("{at}.service")).map(|n| n.to_string()))
+                        .transpose()?,
+                    timeout: duration(h, "timeout", "5m", &at)?,
                     per_host: h.get("per_host").as_bool() == Some(true),
                 })
             })
@@ -284,12 +614,12 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
         .values()
         .filter(|s| !s.get("health").is_null())
     {
-        ready_timeout = ready_timeout.max(duration(s.get("health"), "timeout", "30s")?);
+        ready_timeout = ready_timeout.max(duration(s.get("health"), "timeout", "30s", "services")?);
     }
     if ready_timeout.is_zero() {
         ready_timeout = Duration::from_secs(30);
     }
-    let bake = duration(r, "bake", "1m")?;
+    let bake = duration(r, "bake", "1m", "rollout")?;
     Ok(RolloutSpec {
         strategy: if recreate {
             Strategy::Rolling
@@ -310,7 +640,7 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, String> {
         pauses: Vec::new(),
         pause_timeout: Duration::from_secs(24 * 3600),
         bake: Duration::ZERO,
-        interval: duration(r, "interval", "10s")?.max(Duration::from_millis(100)),
+        interval: duration(r, "interval", "10s", "rollout")?.max(Duration::from_millis(100)),
         termination_wait: bake,
         listener_arn: String::new(),
         target_groups: Vec::new(),

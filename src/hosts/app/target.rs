@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::docker::{self, quote};
+use super::docker::{self, Colour, ContainerName, quote};
 use super::host::{Host, Listed};
 use super::nginx;
-use super::spec::{AppSpec, Check, Container};
+use super::spec::{AppSpec, Check, Container, RegistryAuth, SecretSource};
 use crate::model::Value;
+use crate::model::grammar::{ImageRef, Name, ServerName, UrlPath};
+use crate::model::secret::{Masker, Secret};
 use crate::providers::{Applied, ProviderError};
 use crate::rollout::engine::{Probe, ProbeResult};
 use crate::rollout::record::Rollout;
@@ -35,6 +37,14 @@ pub struct HostStep {
     pub old_port: Option<u16>,
     /// The new colour's host port.
     pub port: u16,
+}
+
+impl HostStep {
+    /// The old colour (none on a first deploy) and the new one, or why the record cannot say.
+    pub fn colours(&self) -> Result<(Option<Colour>, Colour), TargetError> {
+        let old = self.old.as_deref().map(colour).transpose()?;
+        Ok((old, colour(&self.new)?))
+    }
 }
 
 /// The record's `target` for a host app.
@@ -63,24 +73,54 @@ pub struct HostTarget<'a> {
     downtime: std::sync::Mutex<BTreeMap<usize, f64>>,
     /// Texts masked in what containers print: the app's sensitive values, and secret values
     /// read from Secrets Manager once read.
-    secrets: std::sync::Mutex<Vec<String>>,
+    secrets: std::sync::Mutex<Masker>,
+    /// Hosts whose first-contact checks passed in this run.
+    checked: tokio::sync::Mutex<std::collections::BTreeSet<usize>>,
 }
 
 fn call(e: ProviderError) -> TargetError {
     TargetError::Call(e)
 }
 
-fn other(colour: Option<&str>) -> String {
-    match colour {
-        Some("blue") => "green".into(),
-        _ => "blue".into(),
+/// A colour a record or a host gave back, or a refusal naming it (never a default).
+fn colour(text: &str) -> Result<Colour, TargetError> {
+    Colour::parse(text).ok_or_else(|| {
+        TargetError::Unsupported(format!(
+            "`{}` is not a colour (blue or green): the rollout record is not one converge wrote",
+            crate::model::grammar::escape_controls(text)
+        ))
+    })
+}
+
+/// What to mask in whatever an app's containers print: its sensitive values from the files and
+/// the Secrets Manager values it uses (read now: `converge logs` and a resumed rollout need
+/// them before anything else reads them).
+pub async fn masker_for(
+    app: &AppSpec,
+    desired: &Value,
+    registry: &crate::providers::Registry,
+) -> Result<Masker, ProviderError> {
+    let mut masker = Masker::new(desired.sensitive_texts());
+    for s in app.secret_values() {
+        masker.add(&s);
     }
+    for c in app.services.values().chain(app.accessories.values()) {
+        for source in c.secrets.values() {
+            if let SecretSource::SecretsManager { arn, version } = source {
+                let aws = registry
+                    .aws()
+                    .ok_or_else(|| ProviderError::NotConfigured("aws".into()))?;
+                masker.add(&aws.secrets().value(arn, version.as_deref()).await?);
+            }
+        }
+    }
+    Ok(masker)
 }
 
 /// A port for (app, colour) in 20000-29999, past `taken`.
-fn allocate(app: &str, colour: &str, taken: &[u16]) -> u16 {
+fn allocate(app: &Name, colour: Colour, taken: &[u16]) -> u16 {
     use sha2::{Digest, Sha256};
-    let h = Sha256::digest(format!("{app}/{colour}").as_bytes());
+    let h = Sha256::digest(format!("{app}/{}", colour.as_str()).as_bytes());
     let mut port = 20_000 + (u16::from_be_bytes([h[0], h[1]]) % 10_000);
     while taken.contains(&port) {
         port = if port >= 29_999 { 20_000 } else { port + 1 };
@@ -106,8 +146,25 @@ impl<'a> HostTarget<'a> {
             old_workers: Default::default(),
             stopped_at: Default::default(),
             downtime: Default::default(),
-            secrets: std::sync::Mutex::new(desired.sensitive_texts()),
+            secrets: std::sync::Mutex::new(Masker::new(desired.sensitive_texts())),
+            checked: Default::default(),
         }
+    }
+
+    /// Reads every Secrets Manager value the app uses, for masking, before anything runs (a
+    /// resumed rollout may never read them again itself).
+    pub async fn learn_secrets(&self) -> Result<(), TargetError> {
+        for c in self
+            .app
+            .services
+            .values()
+            .chain(self.app.accessories.values())
+        {
+            for source in c.secrets.values() {
+                self.secret_value(source).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn host(&self, i: usize) -> Result<Arc<Host>, TargetError> {
@@ -126,103 +183,115 @@ impl<'a> HostTarget<'a> {
                 .map_err(call)?,
         );
         open.insert(i, h.clone());
+        drop(open);
+        let mut checked = self.checked.lock().await;
+        if checked.insert(i)
+            && let Err(e) =
+                crate::hosts::preflight::check(&h.session, &target.user, &self.app.nginx).await
+        {
+            checked.remove(&i);
+            return Err(TargetError::StepFailed(e.to_string()));
+        }
         Ok(h)
     }
 
-    /// ECR's docker login for this pull: GetAuthorizationToken with converge's credential (a
-    /// token valid 12 hours, given to the host over stdin and gone with its throw-away
-    /// DOCKER_CONFIG).
-    async fn ecr_login(&self) -> Result<(String, String), TargetError> {
-        use base64::Engine;
+    /// ECR's docker login for this pull: a token minted under the app's `role_arn` with a
+    /// session policy allowing only pulls from the app's repositories (valid 12 hours; given to
+    /// the host over stdin and gone with its throw-away DOCKER_CONFIG).
+    async fn ecr_login(&self, role_arn: &str) -> Result<(String, Secret), TargetError> {
         let aws = self.aws.ok_or_else(|| {
             TargetError::Unsupported(
                 "registry.auth.ecr needs `providers.aws` in the environment".into(),
             )
         })?;
-        let out = aws
-            .ecr()
-            .client()
-            .get_authorization_token()
-            .send()
+        let repositories: Vec<String> = self
+            .images()
+            .iter()
+            .map(|i| i.repository().to_string())
+            .collect();
+        let (user, password) = aws
+            .ecr_pull()
+            .token(role_arn, &repositories)
             .await
-            .map_err(|e| {
-                call(crate::providers::aws::api_error(
-                    "ecr:GetAuthorizationToken",
-                    e,
-                ))
-            })?;
-        let token = out
-            .authorization_data()
-            .first()
-            .and_then(|d| d.authorization_token())
-            .unwrap_or_default();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_default();
-        let (user, password) = decoded.split_once(':').ok_or_else(|| {
-            call(ProviderError::Invalid(
-                "ecr:GetAuthorizationToken gave no usable token".into(),
-            ))
-        })?;
+            .map_err(call)?;
         self.secrets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(password.to_string());
-        Ok((user.to_string(), password.to_string()))
+            .add(password.expose());
+        Ok((user, password))
     }
 
-    /// The masked texts so far.
-    fn masked(&self) -> Vec<String> {
+    /// Every image the app runs, once each.
+    fn images(&self) -> Vec<ImageRef> {
+        let mut images: Vec<ImageRef> = self
+            .app
+            .services
+            .values()
+            .chain(self.app.accessories.values())
+            .map(|c| c.image.clone())
+            .collect();
+        images.sort();
+        images.dedup();
+        images
+    }
+
+    /// The masker of what containers print, as far as known now.
+    fn masker(&self) -> Masker {
         self.secrets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// `c`'s env file, with each secret given as a Secrets Manager ARN (`ARN:::VERSION` once
-    /// pinned) read now: the value goes only into the 0600 file on the host.
-    async fn env_text(&self, c: &Container) -> Result<String, TargetError> {
-        let mut resolved = c.clone();
-        for (name, v) in resolved.secrets.iter_mut() {
-            if !v.starts_with("arn:aws:secretsmanager:") {
-                continue;
+    /// A secret's value: as the files give it, or read from Secrets Manager now (the version
+    /// converge pinned) and added to what is masked.
+    async fn secret_value(&self, source: &SecretSource) -> Result<Secret, TargetError> {
+        match source {
+            SecretSource::Value(v) => Ok(v.clone()),
+            SecretSource::SecretsManager { arn, version } => {
+                let aws = self.aws.ok_or_else(|| {
+                    TargetError::Unsupported(format!(
+                        "a secret names the Secrets Manager secret {arn}, and the environment has no `providers.aws`"
+                    ))
+                })?;
+                let value = aws
+                    .secrets()
+                    .value(arn, version.as_deref())
+                    .await
+                    .map_err(call)?;
+                self.secrets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add(&value);
+                Ok(Secret::new(value))
             }
-            let aws = self.aws.ok_or_else(|| {
-                TargetError::Unsupported(format!(
-                    "secret {name} names a Secrets Manager secret, and the environment has no `providers.aws`"
-                ))
-            })?;
-            let (arn, version) = match v.split_once(":::") {
-                Some((arn, version)) => (arn.to_string(), Some(version.to_string())),
-                None => (v.clone(), None),
-            };
-            let value = aws
-                .secrets()
-                .value(&arn, version.as_deref())
-                .await
-                .map_err(call)?;
-            self.secrets
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(value.clone());
-            *v = value;
         }
-        Ok(docker::env_file(&resolved))
     }
 
-    fn record(rec: &Rollout) -> HostRecord {
-        serde_json::from_value(rec.target.clone()).unwrap_or_default()
+    /// `c`'s environment as Docker takes it (`NAME=value`, secrets resolved): data in the
+    /// Engine API body, never a shell's input.
+    async fn env_of(&self, c: &Container) -> Result<Vec<String>, TargetError> {
+        let mut out: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for (k, source) in &c.secrets {
+            let value = self.secret_value(source).await?;
+            out.push(format!("{k}={}", value.expose()));
+        }
+        Ok(out)
     }
 
-    fn env_path(&self, name: &str) -> String {
-        format!("{}/{name}.env", docker::env_dir(&self.app.name))
+    /// The record's host part, or the reason it cannot be read (never a default: a record
+    /// that does not decode must not read as "no host touched").
+    fn record(rec: &Rollout) -> Result<HostRecord, TargetError> {
+        serde_json::from_value(rec.target.clone()).map_err(|e| {
+            TargetError::Unsupported(format!(
+                "the rollout record's host part cannot be read ({e}); `converge rollout abort` ends it"
+            ))
+        })
     }
 
     /// Services this strategy starts with the new colour before the switch (blue/green: the
     /// one behind the proxy; recreate: all of them, at the deploy step).
-    fn early(&self) -> Vec<(&String, &Container)> {
+    fn early(&self) -> Vec<(&Name, &Container)> {
         self.app
             .services
             .iter()
@@ -230,7 +299,7 @@ impl<'a> HostTarget<'a> {
             .collect()
     }
 
-    fn late(&self) -> Vec<(&String, &Container)> {
+    fn late(&self) -> Vec<(&Name, &Container)> {
         self.app
             .services
             .iter()
@@ -244,56 +313,41 @@ impl<'a> HostTarget<'a> {
         &self,
         host: &Host,
         listed: &[Listed],
-        service: &str,
+        service: &Name,
         c: &Container,
-        colour: &str,
+        colour: Colour,
         port: u16,
     ) -> Result<(), TargetError> {
         let name = docker::service_name(&self.app.name, service, colour);
-        let config = docker::config_hash(c);
         if listed.iter().any(|l| {
             l.name == name
-                && l.config == config
+                && docker::runs(&l.config, c)
                 && l.state == "running"
                 && (c.port.is_none() || l.port == Some(port))
         }) {
             return Ok(());
         }
-        let env_file = self.env_path(&format!("{service}-{colour}"));
-        let script = docker::run(
+        let mut labels = vec![
+            ("converge.role", "service".to_string()),
+            ("converge.service", service.to_string()),
+            ("converge.colour", colour.as_str().to_string()),
+        ];
+        if c.port.is_some() {
+            labels.push(("converge.port", port.to_string()));
+        }
+        let body = docker::create_body(
             c,
             &docker::Run {
-                name: &name,
                 app: &self.app.name,
-                labels: {
-                    let mut l = vec![
-                        ("converge.role", "service".to_string()),
-                        ("converge.service", service.to_string()),
-                        ("converge.colour", colour.to_string()),
-                    ];
-                    if c.port.is_some() {
-                        l.push(("converge.port", port.to_string()));
-                    }
-                    l
-                },
+                labels,
                 publish: c.port.map(|_| port),
-                detach: true,
-                env_file,
-                alias: Some(format!("{service}-{colour}")),
+                restart: true,
+                alias: Some(format!("{service}-{}", colour.as_str())),
                 command: None,
+                env: self.env_of(c).await?,
             },
         );
-        host.sh(
-            &format!("start {name}"),
-            &format!(
-                "docker rm -f {} >/dev/null 2>&1 || true\n{script} >/dev/null",
-                quote(&name)
-            ),
-            None,
-        )
-        .await
-        .map_err(call)?;
-        Ok(())
+        host.run_container(&name, &body).await.map_err(call)
     }
 
     /// Starts the accessories that are missing, stopped or changed (replaced in place: never
@@ -301,43 +355,28 @@ impl<'a> HostTarget<'a> {
     async fn accessories(&self, host: &Host, listed: &[Listed]) -> Result<(), TargetError> {
         for (name, c) in &self.app.accessories {
             let cname = docker::accessory_name(&self.app.name, name);
-            let config = docker::config_hash(c);
             if listed
                 .iter()
-                .any(|l| l.name == cname && l.config == config && l.state == "running")
+                .any(|l| l.name == cname && docker::runs(&l.config, c) && l.state == "running")
             {
                 continue;
             }
-            let env_file = self.env_path(name);
-            host.write_private(&env_file, &self.env_text(c).await?)
-                .await
-                .map_err(call)?;
-            let script = docker::run(
+            let body = docker::create_body(
                 c,
                 &docker::Run {
-                    name: &cname,
                     app: &self.app.name,
                     labels: vec![
                         ("converge.role", "accessory".into()),
-                        ("converge.service", name.clone()),
+                        ("converge.service", name.to_string()),
                     ],
                     publish: None,
-                    detach: true,
-                    env_file,
-                    alias: Some(name.clone()),
+                    restart: true,
+                    alias: Some(name.to_string()),
                     command: None,
+                    env: self.env_of(c).await?,
                 },
             );
-            host.sh(
-                &format!("start accessory {cname}"),
-                &format!(
-                    "docker rm -f {} >/dev/null 2>&1 || true\n{script} >/dev/null",
-                    quote(&cname)
-                ),
-                None,
-            )
-            .await
-            .map_err(call)?;
+            host.run_container(&cname, &body).await.map_err(call)?;
         }
         Ok(())
     }
@@ -346,9 +385,9 @@ impl<'a> HostTarget<'a> {
     async fn health(
         &self,
         host: &Host,
-        service: &str,
+        service: &Name,
         c: &Container,
-        colour: &str,
+        colour: Colour,
         port: u16,
     ) -> Result<Readiness, TargetError> {
         let name = docker::service_name(&self.app.name, service, colour);
@@ -356,7 +395,7 @@ impl<'a> HostTarget<'a> {
             .sh(
                 "docker inspect",
                 &format!(
-                    "docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{end}}}}' {}",
+                    "docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{end}}}}' -- {}",
                     quote(&name)
                 ),
                 None,
@@ -369,7 +408,7 @@ impl<'a> HostTarget<'a> {
             f.get(1).copied().unwrap_or(""),
         );
         if status == "exited" || status == "dead" {
-            let logs = host.logs(&name, 50, &self.masked()).await;
+            let logs = host.logs(&name, 50, &self.masker()).await;
             return Ok(Readiness::Failed(format!(
                 "{name} on {} exited with {code}; its last lines:\n{logs}",
                 host.label()
@@ -401,7 +440,7 @@ impl<'a> HostTarget<'a> {
             Check::Http {
                 path,
                 expect_status,
-            } => match http_get(host, port, path, "localhost", Duration::from_secs(2)).await {
+            } => match http_get(host, port, path, None, Duration::from_secs(2)).await {
                 Ok(s) if s == *expect_status => Ok(format!("{name}: GET {path} {s}")),
                 Ok(s) => Err(format!(
                     "{name}: GET {path} answered {s}, expected {expect_status}"
@@ -421,7 +460,7 @@ impl<'a> HostTarget<'a> {
         &self,
         i: usize,
         host: &Host,
-        colour: &str,
+        colour: Colour,
         port: u16,
     ) -> Result<(), TargetError> {
         let before = host.nginx_workers(&self.app).await.map_err(call)?;
@@ -486,14 +525,14 @@ impl<'a> HostTarget<'a> {
         }
     }
 
-    async fn stop(&self, host: &Host, names: &[String]) -> Result<(), TargetError> {
+    async fn stop(&self, host: &Host, names: &[ContainerName]) -> Result<(), TargetError> {
         if names.is_empty() {
             return Ok(());
         }
         host.sh(
             "docker stop",
             &format!(
-                "docker stop -t 10 {} >/dev/null 2>&1 || true",
+                "docker stop -t 10 -- {} >/dev/null 2>&1 || true",
                 docker::join(names)
             ),
             None,
@@ -503,7 +542,7 @@ impl<'a> HostTarget<'a> {
         .map(|_| ())
     }
 
-    fn colour_names(&self, colour: &str, services: &[(&String, &Container)]) -> Vec<String> {
+    fn colour_names(&self, colour: Colour, services: &[(&Name, &Container)]) -> Vec<ContainerName> {
         services
             .iter()
             .map(|(s, _)| docker::service_name(&self.app.name, s, colour))
@@ -517,13 +556,16 @@ impl<'a> HostTarget<'a> {
             .app
             .services
             .values()
-            .map(|c| repository(&c.image))
+            .map(|c| c.image.repository().to_string())
             .collect();
         repos.sort();
         repos.dedup();
         for repo in repos {
+            let Ok(repo) = ImageRef::try_from(repo.as_str()) else {
+                continue;
+            };
             let script = format!(
-                "docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {} | tail -n +{} | xargs -r docker rmi >/dev/null 2>&1 || true",
+                "docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' -- {} | tail -n +{} | xargs -r docker rmi -- >/dev/null 2>&1 || true",
                 quote(&repo),
                 self.app.keep_images + 1
             );
@@ -532,44 +574,32 @@ impl<'a> HostTarget<'a> {
     }
 
     /// Gets host `i` ready for the new colour: leftovers cleaned, network, registry login and
-    /// pull, env files (before any hook), accessories, and (blue/green) the new colour of the
-    /// services behind the proxy started beside the old one.
+    /// pull, accessories, and (blue/green) the new colour of the services behind the proxy
+    /// started beside the old one.
     async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let mut keep: Vec<String> = self.colour_names(
-            step.old.as_deref().unwrap_or(""),
-            &self.app.services.iter().collect::<Vec<_>>(),
-        );
-        keep.retain(|_| step.old.is_some());
+        let (old, new) = step.colours()?;
+        let keep: Vec<ContainerName> = match old {
+            Some(old) => self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+            None => Vec::new(),
+        };
         Self::clean(&self.app, &host, &keep).await.map_err(call)?;
         host.ensure_network(&self.app.name).await.map_err(call)?;
-        let mut images: Vec<String> = self
-            .app
-            .services
-            .values()
-            .chain(self.app.accessories.values())
-            .map(|c| c.image.clone())
-            .collect();
-        images.sort();
-        images.dedup();
-        let login = match self.app.ecr {
-            true => Some(self.ecr_login().await?),
-            false => None,
+        let login = match &self.app.registry {
+            Some(r) => match &r.auth {
+                RegistryAuth::Ecr { role_arn } => Some(self.ecr_login(role_arn).await?),
+                _ => None,
+            },
+            None => None,
         };
-        host.pull(&self.app, &images, login).await.map_err(call)?;
-        for (s, c) in &self.app.services {
-            host.write_private(
-                &self.env_path(&format!("{s}-{}", step.new)),
-                &self.env_text(c).await?,
-            )
+        host.pull(&self.app, &self.images(), login)
             .await
             .map_err(call)?;
-        }
         let listed = host.containers(&self.app.name).await.map_err(call)?;
         self.accessories(&host, &listed).await?;
         if !self.app.recreate {
             for (s, c) in self.early() {
-                self.start_service(&host, &listed, s, c, &step.new, step.port)
+                self.start_service(&host, &listed, s, c, new, step.port)
                     .await?;
             }
         }
@@ -582,19 +612,20 @@ impl<'a> HostTarget<'a> {
         &self,
         i: usize,
         step: &HostStep,
-        services: &[(&String, &Container)],
+        services: &[(&Name, &Container)],
     ) -> Result<(), TargetError> {
         let host = self.host(i).await?;
+        let (_, new) = step.colours()?;
         let deadline = Instant::now() + self.spec.ready_timeout;
         for (s, c) in services.iter().copied() {
             loop {
-                match self.health(&host, s, c, &step.new, step.port).await? {
+                match self.health(&host, s, c, new, step.port).await? {
                     Readiness::Ready(_) => break,
                     Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
                     // (`health` names the host when the container exited.)
                     Readiness::Pending(why) if Instant::now() >= deadline => {
-                        let name = docker::service_name(&self.app.name, s, &step.new);
-                        let logs = host.logs(&name, 50, &self.masked()).await;
+                        let name = docker::service_name(&self.app.name, s, new);
+                        let logs = host.logs(&name, 50, &self.masker()).await;
                         return Err(TargetError::StepFailed(format!(
                             "not ready on {} after ready_timeout {}: {why}; its last lines:\n{logs}",
                             host.label(),
@@ -632,7 +663,8 @@ impl<'a> HostTarget<'a> {
             .unwrap_or_else(|p| p.into_inner())
             .entry(i)
             .or_insert_with(Instant::now);
-        if let Some(old) = &step.old {
+        let (old, new) = step.colours()?;
+        if let Some(old) = old {
             self.stop(
                 &host,
                 &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
@@ -641,7 +673,7 @@ impl<'a> HostTarget<'a> {
         }
         let listed = host.containers(&self.app.name).await.map_err(call)?;
         for (s, c) in &self.app.services {
-            self.start_service(&host, &listed, s, c, &step.new, step.port)
+            self.start_service(&host, &listed, s, c, new, step.port)
                 .await?;
         }
         Ok(())
@@ -652,11 +684,12 @@ impl<'a> HostTarget<'a> {
     /// long nothing served.
     async fn switch_recreated(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
+        let (_, new) = step.colours()?;
         let live = self.live(&host).await?;
-        if live.as_deref() == Some(step.new.as_str()) {
+        if live == Some(new) {
             return Ok(());
         }
-        self.switch(i, &host, &step.new, step.port).await?;
+        self.switch(i, &host, new, step.port).await?;
         self.drain(i, &host).await;
         let stopped = self
             .stopped_at
@@ -676,33 +709,27 @@ impl<'a> HostTarget<'a> {
     /// recreate: whether a rollback has nothing to do on `host` (a later batch never reached
     /// it): its old colour all running, none of the new one running, nginx on the old.
     async fn untouched(&self, host: &Host, step: &HostStep) -> Result<bool, TargetError> {
-        let Some(old) = &step.old else {
+        let (Some(old), new) = step.colours()? else {
             return Ok(false);
         };
         let listed = host.containers(&self.app.name).await.map_err(call)?;
-        let services = |colour: &str| {
+        let services = |colour: Colour| {
             listed
                 .iter()
-                .filter(|l| l.role == "service" && l.colour == colour)
+                .filter(|l| l.role == "service" && l.colour == Some(colour))
                 .collect::<Vec<_>>()
         };
         let live = self.live(host).await?;
-        Ok(live.as_deref() == Some(old.as_str())
+        Ok(live == Some(old)
             && services(old).len() == self.app.services.len()
             && services(old).iter().all(|l| l.state == "running")
-            && services(&step.new).iter().all(|l| l.state != "running"))
+            && services(new).iter().all(|l| l.state != "running"))
     }
 
     /// The container name of hook `index` of `stage` in the rollout `rec` (the same on every
     /// host, so a resumed run finds the one it started).
-    fn hook_name(&self, rec: &Rollout, stage: HookStage, index: usize) -> String {
-        format!(
-            "{}-hook-{}-{}-{}",
-            self.app.name,
-            &rec.id.chars().take(8).collect::<String>(),
-            stage.as_str().replace('_', "-"),
-            index + 1
-        )
+    fn hook_name(&self, rec: &Rollout, stage: HookStage, index: usize) -> ContainerName {
+        docker::hook_name(&self.app.name, &rec.id, stage.as_str(), index)
     }
 
     /// The hosts a hook runs on: the first, or with `per_host` every host the rollout reached
@@ -720,24 +747,29 @@ impl<'a> HostTarget<'a> {
     }
 
     /// Starts hook container `name` on host `i` (unless it exists: a resumed run) with the new
-    /// image and the `colour`'s environment.
+    /// image and the service's environment (secrets included: a hook reads them from there,
+    /// never from its command line).
     async fn start_hook_on(
         &self,
         i: usize,
-        name: &str,
+        name: &ContainerName,
         hook: &Hook,
-        colour: &str,
     ) -> Result<(), TargetError> {
         let service = hook.container.clone().unwrap_or_default();
-        let c = self.app.services.get(&service).ok_or_else(|| {
-            TargetError::Unsupported(format!("hook names no service `{service}`"))
-        })?;
+        let (_, c) = self
+            .app
+            .services
+            .iter()
+            .find(|(k, _)| k.as_str() == service)
+            .ok_or_else(|| {
+                TargetError::Unsupported(format!("hook names no service `{service}`"))
+            })?;
         let host = self.host(i).await?;
         let exists = host
             .sh(
                 "docker inspect",
                 &format!(
-                    "docker inspect {} >/dev/null 2>&1 && echo yes || true",
+                    "docker inspect -- {} >/dev/null 2>&1 && echo yes || true",
                     quote(name)
                 ),
                 None,
@@ -751,40 +783,36 @@ impl<'a> HostTarget<'a> {
         // down-migration is the new version's to undo).
         let mut one_off = c.clone();
         one_off.port = None;
-        let script = docker::run(
+        let body = docker::create_body(
             &one_off,
             &docker::Run {
-                name,
                 app: &self.app.name,
                 labels: vec![
                     ("converge.role", "hook".into()),
                     ("converge.service", service.clone()),
                 ],
                 publish: None,
-                detach: false,
-                env_file: self.env_path(&format!("{service}-{colour}")),
+                restart: false,
                 alias: None,
                 command: Some(hook.run.clone()),
+                env: self.env_of(c).await?,
             },
         );
-        host.sh(
-            &format!("start hook {name}"),
-            &format!("{script} >/dev/null"),
-            None,
-        )
-        .await
-        .map_err(call)?;
-        Ok(())
+        host.run_container(name, &body).await.map_err(call)
     }
 
     /// One look at hook container `name` on host `i`: running, exited 0 (removed), or failed
     /// (with its last lines; removed).
-    async fn hook_state_on(&self, i: usize, name: &str) -> Result<Readiness, TargetError> {
+    async fn hook_state_on(
+        &self,
+        i: usize,
+        name: &ContainerName,
+    ) -> Result<Readiness, TargetError> {
         let host = self.host(i).await?;
         let out = host
             .sh(
                 "docker inspect",
-                &format!("docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' {} 2>/dev/null || echo gone", quote(name)),
+                &format!("docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' -- {} 2>/dev/null || echo gone", quote(name)),
                 None,
             )
             .await
@@ -796,15 +824,15 @@ impl<'a> HostTarget<'a> {
                 host.label()
             ))),
             (Some("exited"), Some("0")) => {
-                let _ = remove(&host, name).await;
+                let _ = host.remove_container(name).await;
                 Ok(Readiness::Ready(format!(
                     "{name} exited 0 on {}",
                     host.label()
                 )))
             }
             (Some("exited" | "dead"), code) => {
-                let logs = host.logs(name, 50, &self.masked()).await;
-                let _ = remove(&host, name).await;
+                let logs = host.logs(name, 50, &self.masker()).await;
+                let _ = host.remove_container(name).await;
                 Ok(Readiness::Failed(format!(
                     "{name} on {} exited {}; its last lines:\n{logs}",
                     host.label(),
@@ -822,13 +850,12 @@ impl<'a> HostTarget<'a> {
     /// A later batch's host `i`: its `per_host` pre_traffic hooks, each run to the end (within
     /// its timeout) before the host is switched.
     async fn per_host_pre_traffic(&self, i: usize, rec: &Rollout) -> Result<(), TargetError> {
-        let step = Self::record(rec).hosts.get(i).cloned().unwrap_or_default();
         for (index, hook) in self.spec.hooks.pre_traffic.iter().enumerate() {
             if !hook.per_host {
                 continue;
             }
             let name = self.hook_name(rec, HookStage::PreTraffic, index);
-            self.start_hook_on(i, &name, hook, &step.new).await?;
+            self.start_hook_on(i, &name, hook).await?;
             let deadline = Instant::now() + hook.timeout;
             loop {
                 match self.hook_state_on(i, &name).await? {
@@ -842,7 +869,7 @@ impl<'a> HostTarget<'a> {
                     }
                     Readiness::Pending(_) if Instant::now() >= deadline => {
                         let host = self.host(i).await?;
-                        let _ = remove(&host, &name).await;
+                        let _ = host.remove_container(&name).await;
                         return Err(TargetError::StepFailed(format!(
                             "pre_traffic hook {} ({}) on {} timed out after {}; its container was stopped",
                             index + 1,
@@ -861,7 +888,7 @@ impl<'a> HostTarget<'a> {
     }
 
     /// The colour converge's nginx file on `host` routes to (`None`: no file, or not ours).
-    async fn live(&self, host: &Host) -> Result<Option<String>, TargetError> {
+    async fn live(&self, host: &Host) -> Result<Option<Colour>, TargetError> {
         Ok(host
             .nginx_file(&self.app)
             .await
@@ -907,8 +934,8 @@ impl<'a> HostTarget<'a> {
     pub async fn clean(
         app: &AppSpec,
         host: &Host,
-        keep: &[String],
-    ) -> Result<Vec<String>, ProviderError> {
+        keep: &[ContainerName],
+    ) -> Result<Vec<ContainerName>, ProviderError> {
         let listed = host.containers(&app.name).await?;
         let mut removed = Vec::new();
         for l in listed
@@ -919,7 +946,7 @@ impl<'a> HostTarget<'a> {
                 .sh(
                     "docker inspect",
                     &format!(
-                        "docker inspect -f '{{{{.State.FinishedAt}}}}' {}",
+                        "docker inspect -f '{{{{.State.FinishedAt}}}}' -- {}",
                         quote(&l.name)
                     ),
                     None,
@@ -932,12 +959,7 @@ impl<'a> HostTarget<'a> {
                 .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default())
                 .unwrap_or_default();
             if age >= app.keep_previous {
-                host.sh(
-                    "docker rm",
-                    &format!("docker rm -f {} >/dev/null", quote(&l.name)),
-                    None,
-                )
-                .await?;
+                host.remove_container(&l.name).await?;
                 removed.push(l.name.clone());
             }
         }
@@ -945,35 +967,17 @@ impl<'a> HostTarget<'a> {
     }
 }
 
-/// Removes container `name` on `host`, whatever its state (gone already is fine).
-async fn remove(host: &Host, name: &str) -> Result<(), TargetError> {
-    host.sh(
-        "docker rm",
-        &format!("docker rm -f {} >/dev/null 2>&1 || true", quote(name)),
-        None,
-    )
-    .await
-    .map_err(call)
-    .map(|_| ())
-}
-
-/// The repository part of an image reference.
-fn repository(image: &str) -> String {
-    let no_digest = image.split('@').next().unwrap_or(image);
-    match no_digest.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
-        _ => no_digest.to_string(),
-    }
-}
-
 /// GET `path` on the host's 127.0.0.1:`port` through the SSH tunnel: the status code.
+/// `Host` is `host_header` (the app's server name through nginx) or `localhost`; both are
+/// checked values, and the path a checked request path, so neither can split the request.
 pub async fn http_get(
     host: &Host,
     port: u16,
-    path: &str,
-    host_header: &str,
+    path: &UrlPath,
+    host_header: Option<&ServerName>,
     timeout: Duration,
 ) -> Result<u16, String> {
+    let host_header = host_header.map(|h| h.as_str()).unwrap_or("localhost");
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\nUser-Agent: converge\r\n\r\n"
     );
@@ -992,36 +996,39 @@ pub async fn http_get(
 #[async_trait]
 impl Target for HostTarget<'_> {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
+        self.learn_secrets().await?;
         let mut record = HostRecord::default();
         for i in 0..self.app.hosts.len() {
             let host = self.host(i).await?;
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             let live = self.live(&host).await?;
-            let new = other(live.as_deref());
+            let new = live.map(Colour::other).unwrap_or(Colour::Blue);
             let proxied = self
                 .app
                 .proxied()
                 .map(|(s, _)| s.to_string())
                 .unwrap_or_default();
-            let port_of = |colour: &str| {
+            let port_of = |colour: Colour| {
                 listed
                     .iter()
-                    .find(|l| l.service == proxied && l.colour == colour && l.role == "service")
+                    .find(|l| {
+                        l.service == proxied && l.colour == Some(colour) && l.role == "service"
+                    })
                     .and_then(|l| l.port)
             };
-            let old_port = live.as_deref().and_then(port_of);
-            let port = match port_of(&new) {
+            let old_port = live.and_then(port_of);
+            let port = match port_of(new) {
                 Some(p) => p,
                 None => {
                     let mut taken = host.ports_in_use().await.map_err(call)?;
                     taken.extend(old_port);
-                    allocate(&self.app.name, &new, &taken)
+                    allocate(&self.app.name, new, &taken)
                 }
             };
             record.hosts.push(HostStep {
                 host: host.label(),
-                old: live,
-                new,
+                old: live.map(|c| c.as_str().to_string()),
+                new: new.as_str().to_string(),
                 old_port,
                 port,
             });
@@ -1031,13 +1038,16 @@ impl Target for HostTarget<'_> {
         rec.old.task_set = rec.old.task_definition.clone();
         rec.new.task_definition = first.new.clone();
         rec.new.task_set = first.new.clone();
-        rec.service = self.app.name.clone();
-        rec.target = serde_json::to_value(&record).unwrap_or_default();
+        rec.service = self.app.name.to_string();
+        rec.target = serde_json::to_value(&record).map_err(|e| {
+            TargetError::Unsupported(format!("the host record cannot be written: {e}"))
+        })?;
         Ok(())
     }
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
-        let record = Self::record(rec);
+        self.learn_secrets().await?;
+        let record = Self::record(rec)?;
         // recreate replaces every host in its deploy step; blue/green starts the first batch
         // here and each later one at its switch.
         let count = self.started();
@@ -1051,11 +1061,12 @@ impl Target for HostTarget<'_> {
         if weights[1] == 0 {
             return Ok(());
         }
-        let record = Self::record(rec);
+        let record = Self::record(rec)?;
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
+            let (old, new) = step.colours()?;
             let live = self.live(&host).await?;
-            if live.as_deref() != Some(step.new.as_str()) {
+            if live != Some(new) {
                 // A later batch: its new colour starts now and must be healthy to switch.
                 if i >= self.first_batch() {
                     self.prepare(i, step).await?;
@@ -1067,14 +1078,13 @@ impl Target for HostTarget<'_> {
             // Services without a port: the new colour starts and the old stops at the switch,
             // so no two consumers ever run through a bake.
             for (s, c) in self.late() {
-                self.start_service(&host, &listed, s, c, &step.new, 0)
-                    .await?;
+                self.start_service(&host, &listed, s, c, new, 0).await?;
             }
             // Switched by an earlier batch (or before a crash): not reloaded again.
-            if live.as_deref() != Some(step.new.as_str()) {
-                self.switch(i, &host, &step.new, step.port).await?;
+            if live != Some(new) {
+                self.switch(i, &host, new, step.port).await?;
             }
-            if let Some(old) = &step.old {
+            if let Some(old) = old {
                 self.stop(&host, &self.colour_names(old, &self.late()))
                     .await?;
             }
@@ -1085,6 +1095,17 @@ impl Target for HostTarget<'_> {
     async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
         let Some(gate) = &self.spec.health.http else {
             return Vec::new();
+        };
+        let path = match UrlPath::try_from(gate.url.as_str()) {
+            Ok(p) => p,
+            Err(e) => {
+                return vec![Probe {
+                    gate: "health.http".into(),
+                    result: ProbeResult::Fail(format!("health.http.path: {e}")),
+                    on_fail: gate.on_fail,
+                    threshold: Some(1),
+                }];
+            }
         };
         if rec.weights[1] == 0 && rec.strategy != "rolling" {
             return Vec::new();
@@ -1105,8 +1126,8 @@ impl Target for HostTarget<'_> {
             match http_get(
                 &host,
                 self.app.nginx.listen,
-                &gate.url,
-                &self.app.nginx.server_name,
+                &path,
+                Some(&self.app.nginx.server_name),
                 gate.timeout,
             )
             .await
@@ -1143,8 +1164,8 @@ impl Target for HostTarget<'_> {
         // recreate, one batch of hosts at a time: each batch but the last is stopped, started,
         // checked and switched here (a failure rolls back the hosts reached); the last one is
         // checked and switched by `ready`. The downtime runs from the stop to the switch.
-        let record = Self::record(rec);
-        let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
+        let record = Self::record(rec)?;
+        let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
         let n = record.hosts.len();
         let batch = self.app.batch.max(1);
         for start in (0..n).step_by(batch) {
@@ -1163,8 +1184,8 @@ impl Target for HostTarget<'_> {
     }
 
     async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
-        let record = Self::record(rec);
-        let services: Vec<(&String, &Container)> = if self.app.recreate {
+        let record = Self::record(rec)?;
+        let services: Vec<(&Name, &Container)> = if self.app.recreate {
             self.app.services.iter().collect()
         } else {
             self.early()
@@ -1173,14 +1194,15 @@ impl Target for HostTarget<'_> {
         let count = self.started();
         for (i, step) in record.hosts.iter().enumerate().take(count) {
             let host = self.host(i).await?;
+            let (_, new) = step.colours()?;
             for (s, c) in &services {
-                match self.health(&host, s, c, &step.new, step.port).await? {
+                match self.health(&host, s, c, new, step.port).await? {
                     Readiness::Ready(d) => seen.push(d),
                     // The last look before the deadline: what the container printed goes
                     // with the reason.
                     Readiness::Pending(why) if self.last_look(rec) => {
-                        let name = docker::service_name(&self.app.name, s, &step.new);
-                        let logs = host.logs(&name, 50, &self.masked()).await;
+                        let name = docker::service_name(&self.app.name, s, new);
+                        let logs = host.logs(&name, 50, &self.masker()).await;
                         return Ok(Readiness::Pending(format!(
                             "{why} on {}; its last lines:\n{logs}",
                             host.label()
@@ -1220,10 +1242,10 @@ impl Target for HostTarget<'_> {
     }
 
     async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let record = Self::record(rec);
+        let record = Self::record(rec)?;
         for (i, step) in record.hosts.iter().enumerate() {
             let host = self.host(i).await?;
-            if let Some(old) = &step.old {
+            if let (Some(old), _) = step.colours()? {
                 self.drain(i, &host).await;
                 self.stop(
                     &host,
@@ -1237,21 +1259,22 @@ impl Target for HostTarget<'_> {
     }
 
     async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let record = Self::record(rec);
+        let record = Self::record(rec)?;
         // Hosts a later batch never reached are left as they are.
         let reached = self.reached(rec);
         for (i, step) in record.hosts.iter().enumerate().take(reached) {
             let host = self.host(i).await?;
-            let all: Vec<(&String, &Container)> = self.app.services.iter().collect();
+            let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
             if self.app.recreate && self.untouched(&host, step).await? {
                 continue;
             }
-            if let Some(old) = &step.old {
+            let (old, new) = step.colours()?;
+            if let Some(old) = old {
                 let names = self.colour_names(old, &all);
                 host.sh(
                     "docker start",
                     &format!(
-                        "docker start {} >/dev/null 2>&1 || true",
+                        "docker start -- {} >/dev/null 2>&1 || true",
                         docker::join(&names)
                     ),
                     None,
@@ -1273,8 +1296,8 @@ impl Target for HostTarget<'_> {
             // Switched, or (recreate) its old colour restarted: nginx points at the old colour
             // again with fresh workers (ones from before hold keep-alive connections to the
             // stopped container, which would answer 502 once each).
-            if live.as_deref() == Some(step.new.as_str()) || self.app.recreate {
-                match (&step.old, step.old_port) {
+            if live == Some(new) || self.app.recreate {
+                match (old, step.old_port) {
                     (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
                         Ok(()) | Err(TargetError::StepFailed(_)) => {}
                         Err(e) => return Err(e),
@@ -1290,11 +1313,11 @@ impl Target for HostTarget<'_> {
                     }
                 }
             }
-            let names = self.colour_names(&step.new, &all);
+            let names = self.colour_names(new, &all);
             host.sh(
                 "remove the new colour",
                 &format!(
-                    "docker rm -f {} >/dev/null 2>&1 || true",
+                    "docker rm -f -- {} >/dev/null 2>&1 || true",
                     docker::join(&names)
                 ),
                 None,
@@ -1309,12 +1332,10 @@ impl Target for HostTarget<'_> {
         let Some(run) = rec.hook.clone() else {
             return Ok(());
         };
-        let record = Self::record(rec);
         let name = self.hook_name(rec, run.stage, run.index);
         let mut on = Vec::new();
         for i in self.hook_hosts(rec, hook, run.stage) {
-            let step = record.hosts.get(i).cloned().unwrap_or_default();
-            self.start_hook_on(i, &name, hook, &step.new).await?;
+            self.start_hook_on(i, &name, hook).await?;
             on.push(self.host(i).await?.label());
         }
         if let Some(h) = &mut rec.hook {
@@ -1347,20 +1368,20 @@ impl Target for HostTarget<'_> {
         let name = self.hook_name(rec, run.stage, run.index);
         for i in 0..self.reached(rec) {
             let host = self.host(i).await?;
-            remove(&host, &name).await?;
+            host.remove_container(&name).await.map_err(call)?;
         }
         Ok(())
     }
 
     fn applied(&self, rec: &Rollout) -> Applied {
-        let record = Self::record(rec);
+        let record = Self::record(rec).unwrap_or_default();
         let ports: BTreeMap<String, serde_json::Value> = record
             .hosts
             .iter()
             .map(|h| (h.host.clone(), serde_json::json!(h.port)))
             .collect();
         Applied {
-            remote_id: self.app.name.clone(),
+            remote_id: self.app.name.to_string(),
             outputs: Value::from_json(&serde_json::json!({
                 "colour": record.hosts.first().map(|h| h.new.clone()).unwrap_or_default(),
                 "ports": ports,

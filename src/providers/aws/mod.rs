@@ -7,6 +7,7 @@ pub mod cloudwatch_alarm;
 pub mod costexplorer;
 pub mod ec2_instance;
 pub mod ecr_images;
+pub mod ecr_pull;
 pub mod ecr_repository;
 pub mod ecs;
 pub mod ecs_cluster;
@@ -37,6 +38,7 @@ use crate::model::schema::KindSchema;
 /// The AWS provider: one client per service, shared by all kinds.
 pub struct AwsProvider {
     ecr: ecr_repository::Ecr,
+    ecr_pull: ecr_pull::EcrPull,
     ecs: ecs::Ecs,
     elb: elb::Elb,
     iam: iam_role::Iam,
@@ -55,6 +57,7 @@ impl AwsProvider {
                 .await;
         AwsProvider {
             ecr: ecr_repository::Ecr::new(&shared),
+            ecr_pull: ecr_pull::EcrPull::new(&shared),
             ecs: ecs::Ecs::new(&shared),
             elb: elb::Elb::new(&shared),
             iam: iam_role::Iam::new(&shared),
@@ -86,6 +89,11 @@ impl AwsProvider {
     /// ECR, for image lookups (undo, promotion).
     pub fn ecr(&self) -> &ecr_repository::Ecr {
         &self.ecr
+    }
+
+    /// Pull-only ECR tokens for hosts.
+    pub fn ecr_pull(&self) -> &ecr_pull::EcrPull {
+        &self.ecr_pull
     }
 
     /// Listener weights, for rollouts.
