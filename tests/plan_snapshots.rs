@@ -152,6 +152,7 @@ fn a_rollout_plan_in_markdown() {
                 .into_iter()
                 .collect(),
             env: BTreeMap::new(),
+            without_secrets: false,
         };
         config::load(Path::new(env!("CARGO_MANIFEST_DIR")), "staging", &overrides)
             .expect("example staging loads")

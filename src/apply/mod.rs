@@ -679,6 +679,13 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                     stored.kind
                 )));
             };
+            // What state holds was checked when it was applied; a row written by an older
+            // release, or edited, is checked again before a host or cloud sees it.
+            if let Some(refused) =
+                crate::config::resolved_refusal(&step.address, kind, &stored.properties)
+            {
+                return Request::Invalid(ProviderError::Invalid(refused));
+            }
             let prior = inputs
                 .live
                 .get(&step.address)
@@ -718,6 +725,13 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                     "{}: some properties are still unknown after their dependencies were applied",
                     step.address
                 )));
+            }
+            // Values that came through other resources' outputs were unknown at load: the
+            // kind's types and rules run again on what will be used.
+            if let Some(refused) =
+                crate::config::resolved_refusal(&step.address, resource.kind, &properties)
+            {
+                return Request::Invalid(ProviderError::Invalid(refused));
             }
             if step.kind == StepKind::Create {
                 return Request::Create(CreateRequest {

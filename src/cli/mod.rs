@@ -204,6 +204,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         }
     };
     output::setup(cli.global.no_color, cli.global.verbose, cli.global.quiet);
+    // What a killed run left in its private ssh directory (an inline key, a control socket).
+    let swept = crate::hosts::ssh::sweep_stale();
+    if swept > 0 {
+        tracing::info!("removed {swept} ssh session directories of runs no longer alive");
+    }
     output::set_root(&cli.global.root);
     // New host keys are recorded only by commands that write the audit trail.
     crate::hosts::app::configure(crate::hosts::app::HostOptions {

@@ -140,6 +140,9 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     for w in &env.warnings {
         output::status(&format!("warning: {w}"));
     }
+    for n in &env.notes {
+        output::status(&format!("note: {n}"));
+    }
     let store = session::open_state(g, &name).await?;
     let registry = session::registry(g, &env).await;
     super::pauses::expire(

@@ -36,12 +36,28 @@ pub fn overrides(g: &GlobalArgs) -> Result<VarOverrides, CliError> {
     let env = std::env::vars()
         .filter_map(|(k, v)| k.strip_prefix("CONVERGE_VAR_").map(|k| (k.to_string(), v)))
         .collect();
-    Ok(VarOverrides { cli, env })
+    Ok(VarOverrides {
+        cli,
+        env,
+        without_secrets: false,
+    })
 }
 
 /// Loads and validates one environment's files, with the project's price table.
 pub fn load(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
-    let mut env = config::load(&g.root, name, &overrides(g)?)?;
+    load_with(g, name, overrides(g)?)
+}
+
+/// As [`load`], a sensitive variable without a value taken as unknown (`validate`: a pull
+/// request from a fork gets no secrets).
+pub fn load_without_secrets(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
+    let mut given = overrides(g)?;
+    given.without_secrets = true;
+    load_with(g, name, given)
+}
+
+fn load_with(g: &GlobalArgs, name: &str, given: VarOverrides) -> Result<Environment, CliError> {
+    let mut env = config::load(&g.root, name, &given)?;
     let (prices, _) = crate::cost::PriceTable::for_project(&g.root)?;
     env.prices = std::sync::Arc::new(prices);
     Ok(env)

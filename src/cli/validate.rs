@@ -22,12 +22,21 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let mut all = ConfigErrors { errors: Vec::new() };
     let mut summary = Vec::new();
     for name in &names {
-        match session::load(g, name) {
+        match session::load_without_secrets(g, name) {
             Ok(env) => {
                 for w in &env.warnings {
                     output::status(&format!("warning: {w}"));
                 }
-                summary.push(serde_json::json!({"environment": name, "valid": true, "resources": env.resources.len(), "warnings": env.warnings}))
+                for n in &env.notes {
+                    output::status(&format!("note: {n}"));
+                }
+                if !env.unset_secrets.is_empty() {
+                    output::status(&format!(
+                        "note: {name}: sensitive variables without a value, checked as unknown (plan and apply need them): {}",
+                        env.unset_secrets.join(", ")
+                    ));
+                }
+                summary.push(serde_json::json!({"environment": name, "valid": true, "resources": env.resources.len(), "warnings": env.warnings, "unset_secrets": env.unset_secrets}))
             }
             Err(CliError::Config(errors)) => {
                 summary.push(serde_json::json!({

@@ -12,6 +12,7 @@ use std::path::Path;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, SourceFile};
 pub use load::load;
+pub use types::{resolved_problems, resolved_refusal};
 
 use crate::model::schema::KindSchema;
 use crate::model::{Address, Expr, Lookup, Value};
@@ -23,6 +24,9 @@ pub struct VarOverrides {
     pub cli: BTreeMap<String, String>,
     /// From `CONVERGE_VAR_<KEY>` (the part after the prefix): used when the variable exists.
     pub env: BTreeMap<String, String>,
+    /// `validate`: a sensitive variable without a value is a known-unknown (a pull request
+    /// from a fork has no secrets), not an error; `plan` and `apply` still need every value.
+    pub without_secrets: bool,
 }
 
 /// AWS settings of an environment.
@@ -104,6 +108,11 @@ pub struct Environment {
     /// What is legal but probably not meant (`FILE:LINE:COLUMN: ADDRESS: message`), printed by
     /// `validate` and `plan`.
     pub warnings: Vec<String>,
+    /// Sensitive variables without a value, checked as unknown (`validate` only).
+    pub unset_secrets: Vec<String>,
+    /// What a reviewer should know (which hosts receive which credential), printed by
+    /// `validate` and `plan` (`FILE:LINE:COLUMN: ADDRESS: note`).
+    pub notes: Vec<String>,
     /// Provider settings.
     pub providers: Providers,
     /// The desired resources by address.

@@ -197,6 +197,15 @@ fn walk(
         }
         (Type::Map(inner), Value::Map(m)) => {
             for (k, v) in m {
+                if k.chars().any(char::is_control) {
+                    out.push((
+                        path.clone(),
+                        format!(
+                            "the key {} holds a control character",
+                            crate::model::grammar::shown(k)
+                        ),
+                    ));
+                }
                 path.push(k.clone());
                 walk(inner, v, secret, path, out);
                 path.pop();
@@ -253,6 +262,36 @@ fn walk(
             }
         }
     }
+}
+
+/// What is wrong with a resource's resolved properties (every reference evaluated) by its
+/// kind's types and rules: the check `validate` and `plan` made on what was known at load,
+/// made again before any step uses the values (a value from another resource's output, or a
+/// row read back from state, was not checked at load). Warnings and notes are left out.
+pub fn resolved_problems(kind: &KindSchema, properties: &Value) -> Vec<(Vec<String>, String)> {
+    let mut out = value_problems(&Type::Object(kind.props), properties);
+    out.extend((kind.rules)(properties).into_iter().filter(|(_, m)| {
+        !m.starts_with(crate::model::schema::WARNING) && !m.starts_with(crate::model::schema::NOTE)
+    }));
+    out
+}
+
+/// The first of [`resolved_problems`] as one line naming `address` (`None`: none).
+pub fn resolved_refusal(
+    address: &crate::model::Address,
+    kind: &KindSchema,
+    properties: &Value,
+) -> Option<String> {
+    let problems = resolved_problems(kind, properties);
+    let (path, message) = problems.first()?;
+    Some(format!(
+        "{address}: `{}`: {message}{}",
+        path.join("."),
+        match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        }
+    ))
 }
 
 #[cfg(test)]

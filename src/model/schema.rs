@@ -111,6 +111,10 @@ impl Default {
 /// by `validate` and `plan`, rather than an error.
 pub const WARNING: &str = "warning: ";
 
+/// The prefix of a kind rule's message that is a note (what a reviewer should know, e.g.
+/// which hosts receive which credential), printed by `validate` and `plan`.
+pub const NOTE: &str = "note: ";
+
 /// One property of a resource kind (or a field of an object property).
 #[derive(Debug, Clone, Copy)]
 pub struct Prop {

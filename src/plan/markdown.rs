@@ -147,7 +147,10 @@ fn details(change: &Change) -> String {
     }
     out.push_str("</summary>\n\n");
     if let Some(note) = &change.note {
-        out.push_str(&format!("> {}\n\n", note.replace('\n', " ")));
+        out.push_str(&format!(
+            "> {}\n\n",
+            html(&crate::model::grammar::escape_controls(note))
+        ));
     }
     if let Some(rollout) = &change.rollout {
         out.push_str(&format!("**Rollout:** {rollout}\n\n"));

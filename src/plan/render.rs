@@ -9,6 +9,7 @@ use owo_colors::OwoColorize;
 use similar::{ChangeTag, TextDiff};
 
 use super::{Action, Change, Plan};
+use crate::model::grammar::escape_controls;
 use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 
 /// The whole plan for people.
@@ -126,7 +127,7 @@ pub fn change_text(change: &Change) -> String {
         None => format!("  {}\n", heading(change).bold()),
     };
     if let Some(note) = &change.note {
-        let _ = writeln!(out, "      # {note}");
+        let _ = writeln!(out, "      # {}", escape_controls(note));
     }
     if let Some(rollout) = &change.rollout {
         let _ = writeln!(out, "      {}", format!("~ rollout {rollout}").yellow());
@@ -255,6 +256,9 @@ pub fn property_lines(value: &Value, forcing: &[&str]) -> String {
 
 fn write_entry(out: &mut String, indent: usize, key: &str, v: &Value, mark: &str) {
     let pad = "  ".repeat(indent);
+    // A key is text from a file or a cloud: a newline in it must not start a line of its own.
+    let key = escape_controls(key);
+    let key = key.as_str();
     match v {
         Value::Map(m) if !m.is_empty() => {
             let _ = writeln!(out, "{pad}{key}:{mark}");

@@ -109,8 +109,11 @@ impl Loader<'_> {
                     },
                     None => (text.to_string(), format!("`{text}`")),
                 };
+                let unset = variable.is_some_and(|n| self.unset_secrets.iter().any(|u| u == n));
                 if value.starts_with("http://") || value.starts_with("https://") {
                     self.notify_webhook = Some(value);
+                } else if unset {
+                    // `validate` without secrets: the URL is not known, and not checked.
                 } else if !shown.is_empty() {
                     self.err(
                         file,
@@ -354,6 +357,10 @@ impl Loader<'_> {
                 let value = match (given, default) {
                     (Some(text), default) => parse_override(text, default.as_ref()),
                     (None, Some(default)) => default,
+                    (None, None) if sensitive && overrides.without_secrets => {
+                        self.unset_secrets.push(key.as_str().to_string());
+                        Value::Unknown
+                    }
                     (None, None) => {
                         self.err(
                             file,
@@ -551,8 +558,28 @@ impl Loader<'_> {
         source: &MarkedScalarNode,
     ) -> Option<ModuleDef> {
         let name = source.as_str();
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !name.split('/').all(plain) {
+            self.err(
+                from,
+                source.span(),
+                format!(
+                    "module source {} is not a module name: write NAME (or DIR/NAME) of letters, digits, `-`, `_` and `.`, for modules/NAME/module.yaml inside the project",
+                    crate::model::grammar::shown(name)
+                ),
+                "not a module name",
+            );
+            return None;
+        }
         let rel = format!("modules/{name}/module.yaml");
-        if !self.root.join(&rel).is_file() {
+        if !self.root.join(&rel).exists() {
             self.err(
                 from,
                 source.span(),

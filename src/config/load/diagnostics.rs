@@ -121,14 +121,22 @@ impl Loader<'_> {
         let value = decl.kind.normalize(&known);
         for (path, message) in (decl.kind.rules)(&value) {
             let (file, span) = self.locate(scope.file, node, instance, &path);
-            if let Some(advice) = message.strip_prefix(crate::model::schema::WARNING) {
+            let (advice, list) = match (
+                message.strip_prefix(crate::model::schema::WARNING),
+                message.strip_prefix(crate::model::schema::NOTE),
+            ) {
+                (Some(advice), _) => (Some(advice), &mut self.warnings),
+                (None, Some(note)) => (Some(note), &mut self.notes),
+                _ => (None, &mut self.warnings),
+            };
+            if let Some(advice) = advice {
                 let at = ConfigError::at(&self.files[file], &span, "", "").location;
                 let place = at
                     .map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column))
                     .unwrap_or_default();
                 let text = format!("{place}{}: {advice}", scope.address(&decl.key));
-                if !self.warnings.contains(&text) {
-                    self.warnings.push(text);
+                if !list.contains(&text) {
+                    list.push(text);
                 }
                 continue;
             }

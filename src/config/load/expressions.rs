@@ -94,6 +94,16 @@ impl Loader<'_> {
                                     format!("the key {e}"),
                                     "not allowed here",
                                 );
+                            } else if key.as_str().chars().any(char::is_control) {
+                                self.err(
+                                    file,
+                                    key.span(),
+                                    format!(
+                                        "the key {} holds a control character",
+                                        crate::model::grammar::shown(key.as_str())
+                                    ),
+                                    "not allowed here",
+                                );
                             }
                             out.insert(
                                 key.as_str().to_string(),

@@ -151,6 +151,10 @@ struct Loader<'a> {
     notify_webhook: Option<String>,
     promotion: Option<super::Promotion>,
     warnings: Vec<String>,
+    /// Sensitive variables without a value (`validate`).
+    unset_secrets: Vec<String>,
+    /// What a reviewer should know (`FILE:LINE:COLUMN: ADDRESS: note`).
+    notes: Vec<String>,
     /// What each host app claims on each host (its name, its nginx server), by claim: the
     /// address that claimed it first.
     host_claims: BTreeMap<String, String>,
@@ -181,6 +185,8 @@ pub fn load(
         notify_webhook: None,
         promotion: None,
         warnings: Vec::new(),
+        unset_secrets: Vec::new(),
+        notes: Vec::new(),
     };
     let rel = format!("environments/{name}.yaml");
     let Some(file) = loader.read_file(&rel) else {
@@ -217,13 +223,51 @@ pub fn load(
         notify_webhook: loader.notify_webhook,
         promotion: loader.promotion,
         warnings: loader.warnings,
+        unset_secrets: loader.unset_secrets,
+        notes: loader.notes,
         prices: Arc::new(crate::cost::PriceTable::shipped().clone()),
     })
 }
 
+/// The largest desired-state file converge reads.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads `rel` below `root`: a regular file (not a device, a pipe or a directory), at most
+/// [`MAX_FILE_BYTES`], inside the project (a symbolic link may not lead out of it). The error
+/// says why in words.
+fn read_project_file(root: &Path, rel: &str) -> Result<String, String> {
+    use std::io::Read;
+    let path = root.join(rel);
+    let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err("larger than 16 MiB".into());
+    }
+    let real = path.canonicalize().map_err(|e| e.to_string())?;
+    let root_real = root.canonicalize().map_err(|e| e.to_string())?;
+    if !real.starts_with(&root_real) {
+        return Err(format!(
+            "it leads outside the project (to {})",
+            real.display()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(&real)
+        .map_err(|e| e.to_string())?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err("larger than 16 MiB".into());
+    }
+    Ok(text)
+}
+
 impl Loader<'_> {
     pub(super) fn read_file(&mut self, rel: &str) -> Option<usize> {
-        match std::fs::read_to_string(self.root.join(rel)) {
+        match read_project_file(self.root, rel) {
             Ok(text) => {
                 self.files.push(SourceFile {
                     name: rel.to_string(),
@@ -231,9 +275,9 @@ impl Loader<'_> {
                 });
                 Some(self.files.len() - 1)
             }
-            Err(e) => {
+            Err(why) => {
                 self.errors.push(ConfigError::general(format!(
-                    "cannot read {}: {e}",
+                    "cannot read {}: {why}",
                     self.root.join(rel).display()
                 )));
                 None

@@ -521,6 +521,51 @@ fn rules(p: &Value) -> Vec<Problem> {
         }
     }
     let registry = p.get("registry");
+    let hosts: Vec<String> = p
+        .get("hosts")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| {
+            let address = h.get("address").reveal().as_str()?;
+            Some(format!(
+                "{address}:{}",
+                h.get("port").as_i64().unwrap_or(22)
+            ))
+        })
+        .collect();
+    let auth = registry.get("auth");
+    let received = if let Some(user) = auth.get("basic").get("username").reveal().as_str() {
+        Some(format!(
+            "the registry password of `{}` (over stdin, in a DOCKER_CONFIG removed after each pull)",
+            grammar::escape_controls(user)
+        ))
+    } else if auth.get("acr").as_bool() == Some(true) {
+        Some(
+            "no credential from converge: each host exchanges its own managed identity's token"
+                .into(),
+        )
+    } else {
+        auth.get("ecr").get("role_arn").reveal().as_str().map(|role| {
+            format!(
+                "a 12-hour ECR token minted under {} with a session policy allowing only pulls from the app's repositories",
+                grammar::escape_controls(role)
+            )
+        })
+    };
+    if let Some(received) = received
+        && !hosts.is_empty()
+    {
+        out.push((
+            vec!["registry".into()],
+            format!(
+                "{}{} receive{} {received}",
+                crate::model::schema::NOTE,
+                hosts.join(", "),
+                if hosts.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
     if registry.get("auth").get("acr").as_bool() == Some(true)
         && let Some(server) = registry.get("server").reveal().as_str()
         && !acr_login_server(server)

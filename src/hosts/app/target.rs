@@ -76,6 +76,8 @@ pub struct HostTarget<'a> {
     secrets: std::sync::Mutex<Masker>,
     /// Hosts whose first-contact checks passed in this run.
     checked: tokio::sync::Mutex<std::collections::BTreeSet<usize>>,
+    /// Whether every Secrets Manager value of the app has been read (and is masked).
+    learned: std::sync::atomic::AtomicBool,
 }
 
 fn call(e: ProviderError) -> TargetError {
@@ -148,6 +150,7 @@ impl<'a> HostTarget<'a> {
             downtime: Default::default(),
             secrets: std::sync::Mutex::new(Masker::new(desired.sensitive_texts())),
             checked: Default::default(),
+            learned: Default::default(),
         }
     }
 
@@ -235,8 +238,20 @@ impl<'a> HostTarget<'a> {
         images
     }
 
-    /// The masker of what containers print, as far as known now.
-    fn masker(&self) -> Masker {
+    /// The masker of what containers print: the app's sensitive values and every Secrets
+    /// Manager value it uses (read first if this run has not yet, as after a resume: a
+    /// container may print a secret the run never had to read itself).
+    async fn masker(&self) -> Masker {
+        if !self.learned.load(std::sync::atomic::Ordering::Relaxed) {
+            match self.learn_secrets().await {
+                Ok(()) => self
+                    .learned
+                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => {
+                    tracing::warn!("cannot read the app's Secrets Manager values to mask them: {e}")
+                }
+            }
+        }
         self.secrets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -408,7 +423,7 @@ impl<'a> HostTarget<'a> {
             f.get(1).copied().unwrap_or(""),
         );
         if status == "exited" || status == "dead" {
-            let logs = host.logs(&name, 50, &self.masker()).await;
+            let logs = host.logs(&name, 50, &self.masker().await).await;
             return Ok(Readiness::Failed(format!(
                 "{name} on {} exited with {code}; its last lines:\n{logs}",
                 host.label()
@@ -625,7 +640,7 @@ impl<'a> HostTarget<'a> {
                     // (`health` names the host when the container exited.)
                     Readiness::Pending(why) if Instant::now() >= deadline => {
                         let name = docker::service_name(&self.app.name, s, new);
-                        let logs = host.logs(&name, 50, &self.masker()).await;
+                        let logs = host.logs(&name, 50, &self.masker().await).await;
                         return Err(TargetError::StepFailed(format!(
                             "not ready on {} after ready_timeout {}: {why}; its last lines:\n{logs}",
                             host.label(),
@@ -831,7 +846,7 @@ impl<'a> HostTarget<'a> {
                 )))
             }
             (Some("exited" | "dead"), code) => {
-                let logs = host.logs(name, 50, &self.masker()).await;
+                let logs = host.logs(name, 50, &self.masker().await).await;
                 let _ = host.remove_container(name).await;
                 Ok(Readiness::Failed(format!(
                     "{name} on {} exited {}; its last lines:\n{logs}",
@@ -1202,7 +1217,7 @@ impl Target for HostTarget<'_> {
                     // with the reason.
                     Readiness::Pending(why) if self.last_look(rec) => {
                         let name = docker::service_name(&self.app.name, s, new);
-                        let logs = host.logs(&name, 50, &self.masker()).await;
+                        let logs = host.logs(&name, 50, &self.masker().await).await;
                         return Ok(Readiness::Pending(format!(
                             "{why} on {}; its last lines:\n{logs}",
                             host.label()
