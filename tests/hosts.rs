@@ -876,6 +876,20 @@ fn the_vardiologio_example_delivers_its_secrets_manager_secret() {
         host.get("staging.vardiologio.example.com", "/"),
         (200, "v3.2.0\n".into())
     );
+    // The app prints its database URL; `converge logs` masks the Secrets Manager value the
+    // container runs with (read from the version state pins), even when the files' variable
+    // now holds another one (issue 21, finding 6).
+    let logs = converge_with(
+        &p,
+        &[("CONVERGE_VAR_DATABASE_URL", "postgres://v:not-applied@db/v")],
+        &["logs", "-e", "staging", "app", "--service", "web"],
+    )
+    .expect(0);
+    let text = printed(&logs);
+    assert!(
+        text.contains("connecting to (sensitive)") && !text.contains("first-7a1"),
+        "{text}"
+    );
 
     // A new value: the plan shows the secret and the app changing together; apply rolls it out.
     let rotated = [("CONVERGE_VAR_DATABASE_URL", "postgres://v:second-9b2@db/v")];
@@ -1313,4 +1327,118 @@ fn rollout_undo_takes_a_host_app_back_to_the_images_before_and_pins_it() {
     run(&["apply", "--auto-approve", "--redo", "--var", "tag=v2"]).expect(0);
     assert_eq!(host.get("undo.test", "/"), (200, "v2\n".into()));
     run(&["plan", "--detailed-exitcode", "--var", "tag=v2"]).expect(0);
+}
+
+/// A `plan` killed with `kill -9` while it reads a host leaves its inline key's file behind;
+/// the next converge command removes it (issue 21, finding 7). The host's docker is made to
+/// hang while a flag file exists, so the plan is caught mid-read.
+#[test]
+fn a_key_left_by_a_killed_plan_is_gone_once_the_next_command_ran() {
+    let name = "killed-plan";
+    app_image(name, "v1");
+    let tools = tempfile::tempdir().unwrap();
+    let flag = tools.path().join("hang");
+    let docker = tools.path().join("docker");
+    std::fs::write(
+        &docker,
+        format!(
+            "#!/bin/sh\nif [ -e {} ]; then sleep 30; fi\nif [ -x /usr/local/bin/docker ]; then exec /usr/local/bin/docker \"$@\"; fi\nexec /usr/bin/docker \"$@\"\n",
+            flag.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        tools.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", tools.path().display());
+    let host = TestHost::start_with_env(&[("PATH", path.as_str())]);
+    let p = project(&host, name, "");
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--accept-new-host-keys",
+    ])
+    .expect(0);
+    std::fs::write(&flag, "").unwrap();
+    let mut plan = p.command(&["plan", "--env", "test"]);
+    let mut child = plan
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("converge-ssh-{}-", child.id());
+    let find = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let dir = loop {
+        if let Some(d) = find().filter(|d| d.join("key").exists()) {
+            break d;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plan never opened its session"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        dir.join("key").exists(),
+        "kill -9 leaves the key (what the sweep is for)"
+    );
+    p.converge(&["validate"]).expect(0);
+    assert!(!dir.exists(), "the next command swept {}", dir.display());
+}
+
+/// First contact runs before a host's first change: a host without converge's nginx include
+/// directory is refused naming it and the command that fixes it, and nothing starts there.
+#[test]
+fn a_host_missing_a_piece_is_refused_before_anything_starts() {
+    let name = "preflight";
+    app_image(name, "v1");
+    let host = TestHost::start();
+    let p = project(&host, name, "");
+    let d = host.dir.path().display().to_string();
+    p.edit(
+        "environments/test.yaml",
+        &format!("include_dir: {d}/converge"),
+        &format!("include_dir: {d}/missing"),
+    );
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ])
+        .expect(1);
+    let text = printed(&out);
+    assert!(
+        text.contains(&format!("nginx include directory {d}/missing: create it")),
+        "{text}"
+    );
+    assert!(
+        host.containers(name).is_empty(),
+        "{:?}",
+        host.containers(name)
+    );
+    assert!(migrations(&host, name).is_empty());
 }

@@ -56,14 +56,16 @@ impl Sshd {
 
     /// With `path`, the sessions' PATH is `path` then the system's (the host's own tools).
     fn start_with_path(path: Option<&Path>) -> Sshd {
+        Sshd::start_with_config(
+            path.map(|p| format!("SetEnv PATH={}:/usr/bin:/bin\n", p.display()))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// With `extra` lines in sshd's configuration.
+    fn start_with_config(extra: String) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
-        if let Some(path) = path {
-            std::fs::write(
-                dir.path().join("path"),
-                format!("SetEnv PATH={}:/usr/bin:/bin\n", path.display()),
-            )
-            .unwrap();
-        }
+        std::fs::write(dir.path().join("path"), extra).unwrap();
         keygen(&dir.path().join("client"));
         std::fs::copy(
             dir.path().join("client.pub"),
@@ -450,5 +452,70 @@ fn nginx(include: &Path) -> Nginx {
         config: None,
         include_dir: HostPath::try_from(include.to_str().unwrap()).unwrap(),
         pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
+    }
+}
+
+/// Whatever the login shell, converge sends only its own constant commands (`sh -s`, `docker
+/// system dial-stdio`): scripts and their data travel on stdin. A ForceCommand gate here runs
+/// only those two, and logs what was asked.
+#[tokio::test]
+async fn every_remote_command_is_one_of_converge_s_constants() {
+    let gate_dir = tempfile::tempdir().unwrap();
+    let log = gate_dir.path().join("asked");
+    let gate = gate_dir.path().join("gate");
+    std::fs::write(
+        &gate,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$SSH_ORIGINAL_COMMAND\" >> {log}\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  'sh -s') exec sh -s ;;\n  'docker system dial-stdio') exec docker system dial-stdio ;;\n  *) echo \"refused: $SSH_ORIGINAL_COMMAND\" >&2; exit 99 ;;\nesac\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gate, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sshd = Sshd::start_with_config(format!("ForceCommand {}\n", gate.display()));
+    let session = Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+        .await
+        .unwrap();
+    let out = session
+        .run(
+            "printf '%s|' \"$(converge_data)\"",
+            Some(b"it's $HOME; `x`"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "it's $HOME; `x`|");
+    let ping = converge::hosts::engine::call(
+        &session,
+        "GET",
+        "/_ping",
+        None,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!((ping.status, ping.body.as_slice()), (200, b"OK".as_slice()));
+    let asked = std::fs::read_to_string(&log).unwrap();
+    let mut kinds: Vec<&str> = asked.lines().collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds, vec!["docker system dial-stdio", "sh -s"], "{asked}");
+}
+
+/// A recorded host line is converge's own: `[host]:port type base64`, three fields, whatever
+/// ssh-keyscan printed as its host field.
+#[tokio::test]
+async fn recorded_host_keys_name_the_host_converge_checked() {
+    let sshd = Sshd::start();
+    drop(
+        Session::open(sshd.target(), &sshd.known_hosts(), sshd.key(), true)
+            .await
+            .unwrap(),
+    );
+    let recorded = std::fs::read_to_string(sshd.known_hosts()).unwrap();
+    for line in recorded.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        assert_eq!(fields[0], format!("[127.0.0.1]:{}", sshd.port));
     }
 }

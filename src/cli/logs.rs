@@ -49,10 +49,21 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
         .with_entry("ssh", desired.get("ssh").clone());
     let app = AppSpec::from_properties(&props, &g.root)
         .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
-    let masker =
-        crate::hosts::app::target::masker_for(&app, &desired, &session::registry(g, &env).await)
-            .await
-            .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+    // What to mask comes from the files, with the secret versions state pins (the Secrets
+    // Manager values the containers run with); state itself keeps only digests.
+    let files = session::resolved(&env, &*store, &address).await?;
+    let masker = match AppSpec::from_properties(&files, &g.root) {
+        Ok(from_files) => crate::hosts::app::target::masker_for(
+            &from_files,
+            &files,
+            &session::registry(g, &env).await,
+        )
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!("{address}: reading its secrets to mask them: {e}"))
+        })?,
+        Err(_) => crate::model::secret::Masker::new(desired.sensitive_texts()),
+    };
     let mut shown = 0;
     for target in &app.hosts {
         let label = target.label();

@@ -128,6 +128,32 @@ pub fn host_desired(env: &Environment, address: &crate::model::Address) -> crate
         .unwrap_or_default()
 }
 
+/// A resource's properties as the files give them now (secrets revealed), other resources'
+/// outputs as state records them (what is not applied yet stays unknown).
+pub async fn resolved(
+    env: &Environment,
+    store: &dyn StateStore,
+    address: &crate::model::Address,
+) -> Result<crate::model::Value, CliError> {
+    let resource = env.resources.get(address).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{address} is not in {}'s files; apply removes it",
+            env.name
+        ))
+    })?;
+    let outputs: std::collections::BTreeMap<_, _> = store
+        .resources()
+        .await?
+        .into_iter()
+        .map(|s| (s.address, s.outputs))
+        .collect();
+    let ctx = crate::apply::ApplyContext {
+        env,
+        outputs: &outputs,
+    };
+    Ok(resource.kind.normalize(&resource.desired(&ctx, &env.name)))
+}
+
 /// The actor and commit for audit events.
 pub fn audit_context(g: &GlobalArgs) -> audit::Context {
     audit::Context::detect(&g.root)

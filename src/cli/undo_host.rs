@@ -36,30 +36,14 @@ fn with_images(properties: &Value, images: &[String]) -> Option<Value> {
     Some(out)
 }
 
-/// The app's properties as the files give them now (secrets revealed, for the hosts' env
-/// files), other resources' outputs as state records them.
+/// The app's properties as the files give them now, other resources' outputs as state records
+/// them; refused while some are unknown.
 async fn from_files(
     env: &Environment,
     store: &dyn StateStore,
     address: &crate::model::Address,
 ) -> Result<Value, CliError> {
-    let resource = env.resources.get(address).ok_or_else(|| {
-        CliError::Usage(format!(
-            "{address} is not in {}'s files; apply removes it",
-            env.name
-        ))
-    })?;
-    let outputs: std::collections::BTreeMap<_, _> = store
-        .resources()
-        .await?
-        .into_iter()
-        .map(|s| (s.address, s.outputs))
-        .collect();
-    let ctx = crate::apply::ApplyContext {
-        env,
-        outputs: &outputs,
-    };
-    let files = resource.kind.normalize(&resource.desired(&ctx, &env.name));
+    let files = session::resolved(env, store, address).await?;
     if files.contains_unknown() {
         return Err(CliError::Refused(format!(
             "{address}: some properties depend on resources not applied yet; apply first"

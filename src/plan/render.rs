@@ -312,3 +312,21 @@ fn scalar(v: &Value) -> String {
         other => other.to_plain_json().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key from a file or a cloud cannot start a line of its own (a forged `Plan:` line in a
+    /// pull-request comment): control characters are escaped in every rendering of properties.
+    #[test]
+    fn a_newline_in_a_key_cannot_forge_a_line() {
+        let v = Value::from_json(&serde_json::json!({
+            "tags": { "team\nPlan: 0 to add, 0 to change": "x\ny" }
+        }));
+        let text = property_lines(&v, &[]);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("team\\nPlan: 0 to add"), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("Plan:")), "{text}");
+    }
+}

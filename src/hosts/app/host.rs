@@ -277,70 +277,7 @@ impl Host {
         images: &[ImageRef],
         login: Option<(String, Secret)>,
     ) -> Result<(), ProviderError> {
-        let mut script = String::from("set -e\n");
-        let mut data: Option<String> = None;
-        let private_config =
-            "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n";
-        let pull_all = |script: &mut String| {
-            for i in images {
-                script.push_str(&format!("docker pull -q -- {} >/dev/null\n", quote(i)));
-            }
-        };
-        let credentials = match (&app.registry, login) {
-            (Some(r), Some((user, password))) => Some((r, user, password)),
-            (
-                Some(
-                    r @ Registry {
-                        auth: RegistryAuth::Basic { username, password },
-                        ..
-                    },
-                ),
-                None,
-            ) => Some((r, username.clone(), password.clone())),
-            _ => None,
-        };
-        match (&app.registry, credentials) {
-            (_, Some((registry, user, password))) => {
-                script.push_str(private_config);
-                let server = quote(&registry.server);
-                script.push_str(&format!(
-                    "if ! out=$(converge_data | docker login {} --password-stdin -- {server} 2>&1); then printf 'docker login %s failed: %s\\n' {server} \"$out\" >&2; exit 4; fi\n",
-                    quote(&Built(&format!("--username={user}"))),
-                ));
-                pull_all(&mut script);
-                data = Some(format!("{}\n", password.expose()));
-            }
-            (
-                Some(Registry {
-                    server,
-                    auth: RegistryAuth::Acr,
-                }),
-                None,
-            ) => {
-                // The host's own managed identity (AcrPull): an IMDS token exchanged at the
-                // registry for an ACR refresh token, which `docker login` takes. converge's own
-                // credential (which may push) never reaches the host; each token goes from one
-                // program to the next on stdin, never on a command line.
-                script.push_str(private_config);
-                script.push_str(&format!(
-                    "server={s}\nimds=\"${{CONVERGE_IMDS_ENDPOINT:-http://169.254.169.254}}\"\nexchange=\"${{CONVERGE_ACR_EXCHANGE_URL:-https://$server/oauth2/exchange}}\"\n\
-if ! token=$(curl -sSf -H Metadata:true \"$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F\" 2>&1); then echo \"the host's managed identity gave no token (IMDS): $token\" >&2; exit 4; fi\n\
-if ! answer=$(printf '%s' \"$token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | curl -sSf -X POST --data-urlencode grant_type=access_token --data-urlencode \"service=$server\" --data-urlencode access_token@- -- \"$exchange\" 2>&1); then echo \"the ACR token exchange at $exchange failed: $answer\" >&2; exit 4; fi\n\
-if ! out=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | docker login --username 00000000-0000-0000-0000-000000000000 --password-stdin -- \"$server\" 2>&1); then echo \"docker login $server failed: $out\" >&2; exit 4; fi\n",
-                    s = quote(server)
-                ));
-                pull_all(&mut script);
-            }
-            (Some(_), None) => pull_all(&mut script),
-            (None, _) => {
-                for i in images {
-                    let q = quote(i);
-                    script.push_str(&format!(
-                        "docker image inspect -- {q} >/dev/null 2>&1 || docker pull -q -- {q} >/dev/null\n"
-                    ));
-                }
-            }
-        }
+        let (script, data) = pull_script(app.registry.as_ref(), images, login);
         self.sh("pull images", &script, data.as_deref().map(str::as_bytes))
             .await
             .map(|_| ())
@@ -359,4 +296,78 @@ if ! out=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"
         .await
         .map(|_| ())
     }
+}
+
+/// The script that pulls `images` from `registry` (logging in first when it has credentials,
+/// or with `login`), and the data its `converge_data` prints (the password). Pure: every value
+/// in it is a checked word.
+pub fn pull_script(
+    registry: Option<&Registry>,
+    images: &[ImageRef],
+    login: Option<(String, Secret)>,
+) -> (String, Option<String>) {
+    let mut script = String::from("set -e\n");
+    let mut data: Option<String> = None;
+    let private_config = "d=$(mktemp -d)\ntrap 'rm -rf \"$d\"' EXIT\nexport DOCKER_CONFIG=\"$d\"\n";
+    let pull_all = |script: &mut String| {
+        for i in images {
+            script.push_str(&format!("docker pull -q -- {} >/dev/null\n", quote(i)));
+        }
+    };
+    let credentials = match (registry, login) {
+        (Some(r), Some((user, password))) => Some((r, user, password)),
+        (
+            Some(
+                r @ Registry {
+                    auth: RegistryAuth::Basic { username, password },
+                    ..
+                },
+            ),
+            None,
+        ) => Some((r, username.clone(), password.clone())),
+        _ => None,
+    };
+    match (registry, credentials) {
+        (_, Some((registry, user, password))) => {
+            script.push_str(private_config);
+            let server = quote(&registry.server);
+            script.push_str(&format!(
+                "if ! out=$(converge_data | docker login {} --password-stdin -- {server} 2>&1); then printf 'docker login %s failed: %s\\n' {server} \"$out\" >&2; exit 4; fi\n",
+                quote(&Built(&format!("--username={user}"))),
+            ));
+            pull_all(&mut script);
+            data = Some(format!("{}\n", password.expose()));
+        }
+        (
+            Some(Registry {
+                server,
+                auth: RegistryAuth::Acr,
+            }),
+            None,
+        ) => {
+            // The host's own managed identity (AcrPull): an IMDS token exchanged at the
+            // registry for an ACR refresh token, which `docker login` takes. converge's own
+            // credential (which may push) never reaches the host; each token goes from one
+            // program to the next on stdin, never on a command line.
+            script.push_str(private_config);
+            script.push_str(&format!(
+                "server={s}\nimds=\"${{CONVERGE_IMDS_ENDPOINT:-http://169.254.169.254}}\"\nexchange=\"${{CONVERGE_ACR_EXCHANGE_URL:-https://$server/oauth2/exchange}}\"\n\
+if ! token=$(curl -sSf -H Metadata:true \"$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F\" 2>&1); then echo \"the host's managed identity gave no token (IMDS): $token\" >&2; exit 4; fi\n\
+if ! answer=$(printf '%s' \"$token\" | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | curl -sSf -X POST --data-urlencode grant_type=access_token --data-urlencode \"service=$server\" --data-urlencode access_token@- -- \"$exchange\" 2>&1); then echo \"the ACR token exchange at $exchange failed: $answer\" >&2; exit 4; fi\n\
+if ! out=$(printf '%s' \"$answer\" | sed -n 's/.*\"refresh_token\" *: *\"\\([^\"]*\\)\".*/\\1/p' | docker login --username 00000000-0000-0000-0000-000000000000 --password-stdin -- \"$server\" 2>&1); then echo \"docker login $server failed: $out\" >&2; exit 4; fi\n",
+                s = quote(server)
+            ));
+            pull_all(&mut script);
+        }
+        (Some(_), None) => pull_all(&mut script),
+        (None, _) => {
+            for i in images {
+                let q = quote(i);
+                script.push_str(&format!(
+                    "docker image inspect -- {q} >/dev/null 2>&1 || docker pull -q -- {q} >/dev/null\n"
+                ));
+            }
+        }
+    }
+    (script, data)
 }

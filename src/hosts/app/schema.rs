@@ -520,6 +520,21 @@ fn rules(p: &Value) -> Vec<Problem> {
             }
         }
     }
+    for key in ["known_hosts", "private_key_file"] {
+        if let Some(path) = p.get("ssh").get(key).reveal().as_str()
+            && std::path::Path::new(path)
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            out.push((
+                vec!["ssh".into(), key.into()],
+                format!(
+                    "`{}` leaves the project: a file converge reads or writes on this machine stays inside --root (or is an absolute path that exists)",
+                    grammar::escape_controls(path)
+                ),
+            ));
+        }
+    }
     let registry = p.get("registry");
     let hosts: Vec<String> = p
         .get("hosts")
