@@ -13,6 +13,46 @@ pub struct SourceFile {
     pub name: String,
     /// Its full text.
     pub text: Arc<String>,
+    /// Where each line starts, as (byte offset, character offset), built once when first
+    /// needed (an error's snippet).
+    lines: Arc<std::sync::OnceLock<Vec<(usize, usize)>>>,
+}
+
+impl SourceFile {
+    /// A file `name` with `text`.
+    pub fn new(name: impl Into<String>, text: String) -> SourceFile {
+        SourceFile {
+            name: name.into(),
+            text: Arc::new(text),
+            lines: Arc::default(),
+        }
+    }
+
+    /// The byte offset of the `character`-th character (0-based, as the YAML parser counts),
+    /// which is on 1-based `line`: through a line index built once per file, locating an error
+    /// costs one line, not the whole file.
+    pub fn byte_at(&self, line: usize, character: usize) -> usize {
+        let text = self.text.as_str();
+        let starts = self.lines.get_or_init(|| {
+            let mut out = vec![(0, 0)];
+            let mut chars = 0;
+            for (b, c) in text.char_indices() {
+                chars += 1;
+                if c == '\n' {
+                    out.push((b + 1, chars));
+                }
+            }
+            out
+        });
+        let Some(&(start, first_char)) = starts.get(line.saturating_sub(1)) else {
+            return text.len();
+        };
+        text[start..]
+            .char_indices()
+            .nth(character.saturating_sub(first_char))
+            .map(|(b, _)| start + b)
+            .unwrap_or(text.len())
+    }
 }
 
 /// A position in a file: 1-based line and column.
@@ -43,6 +83,18 @@ pub struct ConfigError {
     help: Option<String>,
 }
 
+impl Location {
+    /// Where `span` starts in `file` (`None` when the span has no start): line and column as
+    /// the YAML parser counted them, at no cost.
+    pub fn of(file: &SourceFile, span: &Span) -> Option<Location> {
+        span.start().map(|start| Location {
+            file: file.name.clone(),
+            line: start.line(),
+            column: start.column(),
+        })
+    }
+}
+
 impl ConfigError {
     /// An error with no location (e.g. a missing file).
     pub fn general(message: impl Into<String>) -> ConfigError {
@@ -66,10 +118,10 @@ impl ConfigError {
         let (location, source_span) = match span.start() {
             Some(start) => {
                 let text = file.text.as_str();
-                let begin = char_to_byte(text, start.character());
+                let begin = file.byte_at(start.line(), start.character());
                 let end = span
                     .end()
-                    .map(|e| char_to_byte(text, e.character()))
+                    .map(|e| file.byte_at(e.line(), e.character()))
                     .filter(|e| *e > begin)
                     .unwrap_or_else(|| token_end(text, begin));
                 (
@@ -131,17 +183,26 @@ impl From<ConfigError> for ConfigErrors {
     }
 }
 
-fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map(|(b, _)| b)
-        .unwrap_or(text.len())
-}
-
 /// End of the token starting at `begin`: up to the end of the line, trimmed.
 fn token_end(text: &str, begin: usize) -> usize {
     let rest = &text[begin..];
     let line_len = rest.find('\n').unwrap_or(rest.len());
     let n = rest[..line_len].trim_end().len();
     begin + if n == 0 { line_len.min(1) } else { n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_offsets_come_from_the_line_index() {
+        let f = SourceFile::new("f.yaml", "a: 1\nnäme: ü\n  x: y\n".into());
+        assert_eq!(f.byte_at(1, 0), 0);
+        assert_eq!(f.byte_at(2, 5), 5);
+        // `ü` is character 11 of the file, after the two-byte `ä`.
+        assert_eq!(&f.text[f.byte_at(2, 11)..f.byte_at(2, 11) + 2], "ü");
+        assert_eq!(f.byte_at(3, 15), f.text.find("x:").unwrap());
+        assert_eq!(f.byte_at(9, 1), f.text.len());
+    }
 }

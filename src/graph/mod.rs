@@ -1,6 +1,6 @@
 //! The dependency DAG between resources: ordering and cycle detection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -13,6 +13,10 @@ use crate::model::Address;
 pub struct DependencyGraph {
     graph: DiGraph<Address, ()>,
     index: BTreeMap<Address, NodeIndex>,
+    /// The edges added, so adding one is constant time whatever a node's degree (petgraph's
+    /// `update_edge` scans the node's edges: a cluster every service depends on made loading
+    /// quadratic).
+    edges: HashSet<(NodeIndex, NodeIndex)>,
 }
 
 impl DependencyGraph {
@@ -45,7 +49,9 @@ impl DependencyGraph {
     pub fn edge(&mut self, before: &Address, after: &Address) {
         let a = self.node(before);
         let b = self.node(after);
-        self.graph.update_edge(a, b, ());
+        if self.edges.insert((a, b)) {
+            self.graph.add_edge(a, b, ());
+        }
     }
 
     /// `Ok` when acyclic; otherwise the addresses on one cycle, sorted.

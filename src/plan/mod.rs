@@ -281,7 +281,7 @@ pub fn compute(
                 continue;
             };
             let after = resource.desired(&ctx, &env.name);
-            let current = live.get(address).cloned().flatten();
+            let current = live.get(address).and_then(Option::as_ref);
             let in_state = state_by.contains_key(address);
             let interrupted = state_by
                 .get(address)
@@ -377,7 +377,7 @@ pub fn compute(
         .collect();
     deletes.sort_by_key(|s| std::cmp::Reverse(depth(&s.address, &state_by, 0)));
     for s in deletes {
-        let current = live.get(&s.address).cloned().flatten();
+        let current = live.get(&s.address).and_then(Option::as_ref);
         let kind = kinds::lookup(&s.kind);
         let before = match (&current, kind) {
             (Some(l), Some(k)) => k
@@ -587,9 +587,11 @@ impl Lookup for PlanContext<'_> {
                 let outputs = self
                     .live
                     .get(&r.address)
-                    .and_then(|l| l.as_ref().map(|l| l.outputs.clone()))
-                    .or_else(|| self.state.get(&r.address).map(|s| s.outputs.clone()))
-                    .unwrap_or_default();
+                    .and_then(|l| l.as_ref().map(|l| &l.outputs))
+                    .or_else(|| self.state.get(&r.address).map(|s| &s.outputs));
+                let Some(outputs) = outputs else {
+                    return Value::Unknown;
+                };
                 match value_at(outputs.get(&r.attr), &r.path) {
                     Value::Null => Value::Unknown,
                     v => v,

@@ -182,7 +182,7 @@ impl Loader<'_> {
                 );
             }
         }
-        self.root_keys = root_decls.iter().map(|d| (d.key.clone(), d.kind)).collect();
+        self.root_keys = Arc::new(root_decls.iter().map(|d| (d.key.clone(), d.kind)).collect());
         let scope = self.root_scope();
         for decl in &root_decls {
             self.resolve_resource(&scope, decl);

@@ -21,7 +21,7 @@ impl Loader<'_> {
             return;
         }
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
-        let used = ConfigError::at(&self.files[scope.file], s.span(), "", "").location;
+        let used = crate::config::Location::of(&self.files[scope.file], s.span());
         for (path, problem) in problems {
             let (file, span) = self.follow(scope.file, s, instance, &path);
             let message = match &used {
@@ -130,7 +130,7 @@ impl Loader<'_> {
                 _ => (None, &mut self.warnings),
             };
             if let Some(advice) = advice {
-                let at = ConfigError::at(&self.files[file], &span, "", "").location;
+                let at = crate::config::Location::of(&self.files[file], &span);
                 let place = at
                     .map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column))
                     .unwrap_or_default();

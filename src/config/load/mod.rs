@@ -117,8 +117,9 @@ struct Scope {
     file: usize,
     /// `None` at the root; the instance name and its resolved inputs inside a module.
     module: Option<(String, BTreeMap<String, Typed>)>,
-    /// Resource keys in this scope and their kinds.
-    keys: BTreeMap<String, &'static KindSchema>,
+    /// Resource keys in this scope and their kinds (shared: every module instance's inputs
+    /// are resolved in the root scope, which must not be copied per instance).
+    keys: Arc<BTreeMap<String, &'static KindSchema>>,
 }
 
 impl Scope {
@@ -141,7 +142,7 @@ struct Loader<'a> {
     instance_outputs: BTreeMap<String, BTreeMap<String, Typed>>,
     in_progress: BTreeSet<String>,
     resources: BTreeMap<Address, DesiredResource>,
-    root_keys: BTreeMap<String, &'static KindSchema>,
+    root_keys: Arc<BTreeMap<String, &'static KindSchema>>,
     spans: BTreeMap<Address, (usize, Span)>,
     /// The node that gave each module input in the environment file, by (instance, input).
     input_origins: BTreeMap<(String, String), (usize, Node)>,
@@ -176,7 +177,7 @@ pub fn load(
         instance_outputs: BTreeMap::new(),
         in_progress: BTreeSet::new(),
         resources: BTreeMap::new(),
-        root_keys: BTreeMap::new(),
+        root_keys: Arc::default(),
         spans: BTreeMap::new(),
         input_origins: BTreeMap::new(),
         reported: BTreeSet::new(),
@@ -269,10 +270,7 @@ impl Loader<'_> {
     pub(super) fn read_file(&mut self, rel: &str) -> Option<usize> {
         match read_project_file(self.root, rel) {
             Ok(text) => {
-                self.files.push(SourceFile {
-                    name: rel.to_string(),
-                    text: Arc::new(text),
-                });
+                self.files.push(SourceFile::new(rel, text));
                 Some(self.files.len() - 1)
             }
             Err(why) => {

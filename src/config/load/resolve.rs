@@ -80,11 +80,12 @@ impl Loader<'_> {
         let scope = Scope {
             file: def.file,
             module: Some((instance.to_string(), inputs)),
-            keys: def
-                .resources
-                .iter()
-                .map(|d| (d.key.clone(), d.kind))
-                .collect(),
+            keys: Arc::new(
+                def.resources
+                    .iter()
+                    .map(|d| (d.key.clone(), d.kind))
+                    .collect(),
+            ),
         };
         for r in &def.resources {
             self.resolve_resource(&scope, r);
@@ -104,7 +105,7 @@ impl Loader<'_> {
         Scope {
             file: 0,
             module: None,
-            keys: self.root_keys.clone(),
+            keys: Arc::clone(&self.root_keys),
         }
     }
 
@@ -167,7 +168,7 @@ impl Loader<'_> {
                 ),
             }
         }
-        let location = ConfigError::at(&self.files[scope.file], &decl.key_span, "", "").location;
+        let location = crate::config::Location::of(&self.files[scope.file], &decl.key_span);
         self.spans
             .insert(address.clone(), (scope.file, decl.key_span));
         self.resources.insert(
