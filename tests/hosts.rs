@@ -701,10 +701,10 @@ fn the_elspeth_example_applies_end_to_end() {
         registry.push(&app_image("elspeth", v), &format!("elspeth:{v}"));
     }
     let host = TestHost::start_with_env(&[
-        ("CONVERGE_IMDS_ENDPOINT", azure.base.as_str()),
+        ("CONVERGE_IMDS_ENDPOINT", azure.plain.as_str()),
         (
             "CONVERGE_ACR_EXCHANGE_URL",
-            &format!("{}/oauth2/exchange", azure.base),
+            &format!("{}/oauth2/exchange", azure.plain),
         ),
     ]);
     host.owns("elspeth-dev");

@@ -98,9 +98,11 @@ struct State {
 pub struct AzureServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The same server over plain HTTP (`http://127.0.0.1:PORT`), for a host's curl.
+    pub plain: String,
     state: Arc<Mutex<State>>,
     tokens: Arc<AtomicUsize>,
-    _served: Served,
+    _served: (Served, Served),
 }
 
 impl AzureServer {
@@ -112,7 +114,7 @@ impl AzureServer {
         // Operation URLs name the server itself; its address is known once it listens.
         let base_cell: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let (st, tk, b) = (state.clone(), tokens.clone(), base_cell.clone());
-        let served = serve(move |req| {
+        let handler = Arc::new(move |req: super::serve::Request| {
             let (st, tk, b, specs) = (st.clone(), tk.clone(), b.clone(), specs.clone());
             async move {
                 let auth = req
@@ -147,12 +149,18 @@ impl AzureServer {
                 r.body(Full::new(Bytes::from(text))).unwrap()
             }
         });
+        // converge reaches it over HTTPS (azure_identity refuses another authority); a host's
+        // curl (its instance metadata service, the ACR exchange) over plain HTTP.
+        let h = handler.clone();
+        let served = super::serve::serve_tls(move |req| h(req));
+        let plain = serve(move |req| handler(req));
         let _ = base_cell.set(served.base.clone());
         AzureServer {
             base: served.base.clone(),
+            plain: plain.base.clone(),
             state,
             tokens,
-            _served: served,
+            _served: (served, plain),
         }
     }
 
@@ -182,6 +190,10 @@ impl AzureServer {
             ("AZURE_AUTHORITY_HOST", self.base.as_str()),
             ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.as_str()),
             ("CONVERGE_AZURE_GRAPH_URL", self.base.as_str()),
+            (
+                "SSL_CERT_FILE",
+                &super::tls::ca().ca_file.display().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -340,6 +352,10 @@ impl AzureServer {
             ("AZURE_AUTHORITY_HOST", self.base.clone()),
             ("CONVERGE_AZURE_RESOURCE_MANAGER_URL", self.base.clone()),
             ("CONVERGE_AZURE_GRAPH_URL", self.base.clone()),
+            (
+                "SSL_CERT_FILE",
+                super::tls::ca().ca_file.display().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -12,6 +12,7 @@ mod http;
 pub mod isolated_host;
 pub mod serve;
 pub mod swagger;
+pub mod tls;
 
 pub use azure::AzureServer;
 pub use backend::Backend;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::auth::TokenCredential;
+use azure_core::credentials::TokenCredential;
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 
@@ -43,7 +43,7 @@ impl Arm {
     pub async fn token(&self) -> Result<String, ProviderError> {
         let token = self
             .credential
-            .get_token(&[self.scope.as_str()])
+            .get_token(&[self.scope.as_str()], None)
             .await
             .map_err(|e| ProviderError::Invalid(format!("Azure sign-in failed: {e}")))?;
         Ok(token.token.secret().to_string())

@@ -16,11 +16,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use azure_core::auth::{AccessToken, TokenCredential};
+use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::error::{Error, ErrorKind};
+use azure_core::http::ClientMethodOptions;
 use azure_identity::{
-    AzureCliCredential, ClientSecretCredential, TokenCredentialOptions,
-    VirtualMachineManagedIdentityCredential, WorkloadIdentityCredential,
+    AzureCliCredential, ClientAssertion, ClientAssertionCredential, ClientSecretCredential,
+    ManagedIdentityCredential, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use crate::providers::ProviderError;
@@ -37,60 +38,56 @@ fn var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A credential that could not be built (an authority host that is not HTTPS, an empty id).
+fn refused(source: &str, e: Error) -> ProviderError {
+    ProviderError::Invalid(format!("Azure credential from {source}: {e}"))
+}
+
 /// The first configured credential, or an error naming the chain that was tried.
 pub fn from_environment(tenant: Option<&str>) -> Result<Arc<dyn TokenCredential>, ProviderError> {
-    let options = TokenCredentialOptions::default();
-    let authority = options
-        .authority_host()
-        .map_err(|e| ProviderError::Invalid(format!("AZURE_AUTHORITY_HOST is not a URL: {e}")))?;
     let tenant = tenant
         .map(str::to_string)
         .or_else(|| var("AZURE_TENANT_ID"));
     let client = var("AZURE_CLIENT_ID");
     if let (Some(tenant), Some(client)) = (&tenant, &client) {
         if let Some(secret) = var("AZURE_CLIENT_SECRET") {
-            return Ok(Arc::new(ClientSecretCredential::new(
-                options.http_client(),
-                authority,
-                tenant.clone(),
-                client.clone(),
-                secret,
-            )));
+            return ClientSecretCredential::new(tenant, client.clone(), Secret::new(secret), None)
+                .map(|c| c as Arc<dyn TokenCredential>)
+                .map_err(|e| refused("AZURE_CLIENT_SECRET", e));
         }
         if let Some(file) = var("AZURE_FEDERATED_TOKEN_FILE") {
-            let token = std::fs::read_to_string(&file).map_err(|e| {
-                ProviderError::Invalid(format!("AZURE_FEDERATED_TOKEN_FILE {file}: {e}"))
-            })?;
-            return Ok(Arc::new(WorkloadIdentityCredential::new(
-                options.http_client(),
-                authority,
-                tenant.clone(),
-                client.clone(),
-                token.trim().to_string(),
-            )));
+            return WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                client_id: Some(client.clone()),
+                tenant_id: Some(tenant.clone()),
+                token_file_path: Some(file.into()),
+                ..Default::default()
+            }))
+            .map(|c| c as Arc<dyn TokenCredential>)
+            .map_err(|e| refused("AZURE_FEDERATED_TOKEN_FILE", e));
         }
         if let (Some(url), Some(request_token)) = (
             var("ACTIONS_ID_TOKEN_REQUEST_URL"),
             var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
         ) {
-            return Ok(Arc::new(GitHubOidcCredential {
-                options,
-                authority,
-                tenant: tenant.clone(),
-                client: client.clone(),
-                url,
-                request_token,
-                inner: tokio::sync::OnceCell::new(),
-            }));
+            return ClientAssertionCredential::new(
+                tenant.clone(),
+                client.clone(),
+                GitHubOidc { url, request_token },
+                None,
+            )
+            .map(|c| c as Arc<dyn TokenCredential>)
+            .map_err(|e| refused("GitHub Actions OIDC", e));
         }
     }
     if on_path("az") {
-        return Ok(Arc::new(AzureCliCredential::new()));
+        return AzureCliCredential::new(None)
+            .map(|c| c as Arc<dyn TokenCredential>)
+            .map_err(|e| refused("the Azure CLI", e));
     }
     if var("CONVERGE_AZURE_IMDS_DISABLED").is_none() {
-        return Ok(Arc::new(VirtualMachineManagedIdentityCredential::new(
-            options,
-        )));
+        return ManagedIdentityCredential::new(None)
+            .map(|c| c as Arc<dyn TokenCredential>)
+            .map_err(|e| refused("managed identity", e));
     }
     Err(ProviderError::Invalid(format!(
         "no Azure credential: tried {CHAIN} (disabled by CONVERGE_AZURE_IMDS_DISABLED)"
@@ -102,20 +99,17 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-/// GitHub's OIDC token exchanged for a Microsoft Entra token (no secret anywhere).
+/// GitHub's OIDC token as the client assertion of a Microsoft Entra token request (no secret
+/// anywhere): asked for on each token request, as azure_identity's assertion credentials do.
 #[derive(Debug)]
-struct GitHubOidcCredential {
-    options: TokenCredentialOptions,
-    authority: url::Url,
-    tenant: String,
-    client: String,
+struct GitHubOidc {
     url: String,
     request_token: String,
-    inner: tokio::sync::OnceCell<WorkloadIdentityCredential>,
 }
 
-impl GitHubOidcCredential {
-    async fn github_token(&self) -> azure_core::Result<String> {
+#[async_trait]
+impl ClientAssertion for GitHubOidc {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         let url = format!("{}{sep}audience={GITHUB_AUDIENCE}", self.url);
         let response = reqwest::Client::new()
@@ -125,7 +119,7 @@ impl GitHubOidcCredential {
             .send()
             .await
             .map_err(|e| {
-                Error::full(
+                Error::with_error(
                     ErrorKind::Credential,
                     e,
                     "GitHub Actions OIDC token request failed",
@@ -135,39 +129,12 @@ impl GitHubOidcCredential {
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         match body["value"].as_str() {
             Some(token) if status.is_success() => Ok(token.to_string()),
-            _ => Err(Error::message(
+            _ => Err(Error::with_message(
                 ErrorKind::Credential,
                 format!(
                     "GitHub Actions OIDC token request answered {status}: does the job have `permissions: id-token: write`?"
                 ),
             )),
-        }
-    }
-}
-
-#[async_trait]
-impl TokenCredential for GitHubOidcCredential {
-    async fn get_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
-        let inner = self
-            .inner
-            .get_or_try_init(|| async {
-                let assertion = self.github_token().await?;
-                Ok::<_, Error>(WorkloadIdentityCredential::new(
-                    self.options.http_client(),
-                    self.authority.clone(),
-                    self.tenant.clone(),
-                    self.client.clone(),
-                    assertion,
-                ))
-            })
-            .await?;
-        inner.get_token(scopes).await
-    }
-
-    async fn clear_cache(&self) -> azure_core::Result<()> {
-        match self.inner.get() {
-            Some(inner) => inner.clear_cache().await,
-            None => Ok(()),
         }
     }
 }
