@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Host-app benchmark (issue 15) against a host on loopback, set up as tests/hosts.rs sets one up:
 # OpenSSH's server letting in the non-root converge-deploy user (scripts/hosts.sh), an nginx of
-# its own with the README's sudoers line, the machine's Docker Engine, and the FROM-scratch
+# its own with the sudoers line of docs/hosts.md, the machine's Docker Engine, and the FROM-scratch
 # busybox test app. Needs root (sshd, nginx, sudoers.d). Prints, per run:
 #   - seconds for `converge apply` of a new tag (blue/green: pull, new colour, health, a
 #     migration hook, nginx switch, bake 1s, drain) and of a no-op (refresh and plan only);

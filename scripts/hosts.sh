@@ -50,7 +50,8 @@ for tool in ssh ssh-keygen ssh-keyscan; do
   command -v "$tool" >/dev/null || fail "$tool is missing (Debian's openssh-client)"
 done
 # The host tests log in as a non-root deploy user in the docker group, as converge's hosts do
-# (README, "Apps on hosts"); /etc/converge holds its apps' 0600 env files.
+# (docs/hosts.md); /etc/converge is where releases before the Engine API kept env files, which
+# destroy still removes.
 if ! id converge-deploy >/dev/null 2>&1; then
   as_root useradd --create-home --shell /bin/sh --groups docker converge-deploy >"$log" 2>&1 \
     || fail "could not create the test deploy user converge-deploy"

@@ -79,10 +79,10 @@ mod tests {
 
     /// Every registered kind is complete: a schema with properties, a handler of the provider
     /// its name says, a price rule the estimator takes, an entry in `converge schema`, and its
-    /// import id in the README's kinds table.
+    /// import id in the kinds table of `docs/files-and-kinds.md`.
     #[test]
     fn every_registered_kind_is_complete_and_documented() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/files-and-kinds.md");
         let json_schema = crate::cli::schema::document().to_string();
         let mut names = std::collections::BTreeSet::new();
         for kind in ALL {
@@ -116,7 +116,7 @@ mod tests {
             let row = format!("| `{}` | {} |", s.kind, s.import_id);
             assert!(
                 !s.import_id.is_empty() && readme.contains(&row),
-                "README's kinds table has no row starting {row:?}"
+                "docs/files-and-kinds.md's kinds table has no row starting {row:?}"
             );
             assert_eq!(lookup(s.kind).map(|k| k.kind), Some(s.kind));
         }
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(
             table_rows,
             ALL.len(),
-            "the README lists exactly the registered kinds"
+            "docs/files-and-kinds.md lists exactly the registered kinds"
         );
     }
 }

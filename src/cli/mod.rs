@@ -270,3 +270,60 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Cost(c) => cost::run(g, c).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command clap knows, as typed (`plan`, `rollout status`, ...).
+    fn commands() -> std::collections::BTreeSet<String> {
+        fn walk(prefix: &str, cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{prefix}{}", sub.get_name());
+                if sub.has_subcommands() {
+                    walk(&format!("{name} "), sub, out);
+                } else {
+                    out.insert(name);
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk("", &Cli::command(), &mut out);
+        out
+    }
+
+    /// The commands table of `docs/commands.md` lists exactly the commands the binary has.
+    #[test]
+    fn the_commands_table_matches_the_binary() {
+        let doc = include_str!("../../docs/commands.md");
+        let known = commands();
+        let mut documented = std::collections::BTreeSet::new();
+        for row in doc.lines().filter(|l| l.starts_with("| `")) {
+            let first_cell = row.split(" | ").next().unwrap_or_default();
+            for code in first_cell.split('`').skip(1).step_by(2) {
+                let words: Vec<&str> = code
+                    .split_whitespace()
+                    .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                    .collect();
+                let name = match words.as_slice() {
+                    [first, second, ..] if known.contains(&format!("{first} {second}")) => {
+                        format!("{first} {second}")
+                    }
+                    [first, ..] => first.to_string(),
+                    [] => continue,
+                };
+                assert!(
+                    known.contains(&name),
+                    "docs/commands.md documents `{name}`, which converge does not have"
+                );
+                documented.insert(name);
+            }
+        }
+        let missing: Vec<_> = known.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "docs/commands.md's table lacks {missing:?}"
+        );
+    }
+}
