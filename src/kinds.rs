@@ -14,6 +14,8 @@ pub struct Kind {
     pub schema: &'static KindSchema,
     /// Its cloud side.
     pub handler: Handler,
+    /// How its changes are deployed, for kinds whose changes are rollouts.
+    pub deploy: Option<&'static dyn crate::rollout::Deploy>,
 }
 
 /// The handler of a kind, by the provider whose clients it uses.

@@ -11,14 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::audit::Event;
+use crate::audit::{Event, EventKind};
 use crate::model::Address;
 use crate::providers::ProviderError;
 use crate::providers::aws::AwsProvider;
 use crate::providers::aws::ecr_images::ImageLookup;
-
-/// The audit actions that prove an image completed a rollout.
-const COMPLETED: &[&str] = &["rollout complete", "first revision"];
 
 /// One image that completed a rollout in the environment promoted from.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,19 +49,23 @@ impl Proof {
             ));
         }
         let mut passed = Vec::new();
-        for e in events
-            .iter()
-            .filter(|e| e.body.outcome == "ok" && COMPLETED.contains(&e.body.action.as_str()))
-        {
-            let after = e.body.after.clone().unwrap_or_default();
-            for image in after["images"].as_array().into_iter().flatten() {
-                let Some(image) = image.as_str() else {
-                    continue;
-                };
+        for e in events.iter().filter(|e| {
+            e.body.outcome == "ok" && e.body.kind().is_some_and(EventKind::completes_a_revision)
+        }) {
+            let revision = match e.body.revision_after() {
+                Ok(r) => r.unwrap_or_default(),
+                Err(err) => {
+                    return Proof::Nothing(format!(
+                        "{from}'s audit trail holds an event converge cannot read ({err}), so it proves nothing"
+                    ));
+                }
+            };
+            let digests = revision.digests.unwrap_or_default();
+            for image in revision.images {
                 passed.push(Passed {
                     address: e.body.address.clone().unwrap_or_default(),
-                    image: image.to_string(),
-                    digest: after["digests"][image].as_str().map(str::to_string),
+                    digest: digests.get(&image).cloned(),
+                    image,
                     time: e.time.clone(),
                 });
             }

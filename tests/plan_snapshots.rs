@@ -220,3 +220,52 @@ fn a_400_resource_plan_stays_under_githubs_limit() {
         "no block is cut in half"
     );
 }
+
+/// A host app's deploy is a rollout in the plan, as an ECS service's is: its update carries
+/// the strategy (here two batches of hosts) in text, JSON and Markdown.
+#[test]
+fn a_host_app_update_is_a_rollout_in_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("environments")).unwrap();
+    let env_file = |tag: &str| {
+        format!(
+            r#"environment: hosts
+providers: {{}}
+resources:
+  app:
+    type: host.app
+    properties:
+      name: shop
+      hosts: [{{ address: 192.0.2.10, user: deploy }}, {{ address: 192.0.2.11, user: deploy }}]
+      services:
+        web: {{ image: "registry.example.com/shop:{tag}", port: 8080, health: {{ http: {{ path: /health }} }} }}
+      rollout:
+        strategy: blue_green
+        batch: 1
+        proxy: {{ nginx: {{ server_name: shop.example.com }} }}
+"#
+        )
+    };
+    let load = |tag: &str| {
+        std::fs::write(dir.path().join("environments/hosts.yaml"), env_file(tag)).unwrap();
+        config::load(dir.path(), "hosts", &VarOverrides::default()).expect("hosts loads")
+    };
+    let env = load("v1");
+    let (state, live) = applied(&plan::compute(
+        &env,
+        &[],
+        &LiveMap::new(),
+        0,
+        &PlanOptions::default(),
+    ));
+    let plan = plan::compute(&load("v2"), &state, &live, 1, &PlanOptions::default());
+    let change = &plan.changes[0];
+    assert_eq!(change.action, plan::Action::Update);
+    let rollout = change.rollout.as_deref().expect("the update is a rollout");
+    assert!(rollout.starts_with("blue_green in 2 batches"), "{rollout}");
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["changes"][0]["rollout"], rollout, "JSON carries it");
+    let md = plan::markdown::markdown(&plan, None, plan::markdown::GITHUB_LIMIT);
+    assert!(md.contains("update (rollout)"), "{md}");
+    insta::assert_snapshot!("host_app_rollout_text", plain(&plan::render::text(&plan)));
+}

@@ -29,7 +29,7 @@ use crate::plan::{Action, Plan};
 use crate::providers::{
     Applied, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
 };
-use crate::rollout::{RolloutContext, RolloutRequest, RolloutSpec};
+use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, ResourceState, ResourceStatus, StateStore};
 
 /// One cloud operation of an apply.
@@ -479,7 +479,7 @@ pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize,
             status: ResourceStatus::Applied,
             ..stored.clone()
         };
-        let event = NewEvent::new(inputs.operation, "adopt", "ok")
+        let event = NewEvent::new(inputs.operation, crate::audit::EventKind::Adopt, "ok")
             .address(&change.address)
             .detail(format!(
                 "an interrupted apply left it {}; it exists as desired, so it is recorded as applied",
@@ -529,13 +529,17 @@ pub async fn upgrade_digests(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, 
             properties: after.clone(),
             ..stored.clone()
         };
-        let event = NewEvent::new(inputs.operation, "digest upgrade", "ok")
-            .address(&change.address)
-            .detail(format!(
-                "{old} secret digest{} rewritten under state key {}; nothing changed in the cloud",
-                if old == 1 { "" } else { "s" },
-                keyring.current.id()
-            ));
+        let event = NewEvent::new(
+            inputs.operation,
+            crate::audit::EventKind::DigestUpgrade,
+            "ok",
+        )
+        .address(&change.address)
+        .detail(format!(
+            "{old} secret digest{} rewritten under state key {}; nothing changed in the cloud",
+            if old == 1 { "" } else { "s" },
+            keyring.current.id()
+        ));
         inputs
             .store
             .commit(state::Change::Put(row), event, inputs.audit)
@@ -582,31 +586,19 @@ async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<App
     }
 }
 
-/// A create that the rollout engine carries: a service kind deployed `rolling` that waits
-/// (the default), so apply follows CreateService's deployment until it is COMPLETED.
+/// A create that the rollout engine carries (the kind's `Deploy` says which: a rolling
+/// service that waits, every host app).
 fn first_deploy(r: &CreateRequest) -> Option<RolloutRequest> {
-    if r.kind.kind == HOST_APP {
-        return host_rollout(
-            &r.address,
-            String::new(),
-            Value::Null,
-            Value::Null,
-            &r.properties,
-        )
-        .ok();
-    }
-    r.kind.prop("rollout")?;
-    let spec = RolloutSpec::from_properties(&r.properties).ok()?;
-    (!spec.shifts_traffic() && spec.wait).then(|| RolloutRequest {
-        address: r.address.clone(),
-        remote_id: String::new(),
-        prior: Value::Null,
-        prior_outputs: Value::Null,
-        desired: r.properties.clone(),
+    let deploy = kinds::find(r.kind.kind)?.deploy?;
+    let spec = deploy.create(&r.properties)?;
+    Some(RolloutRequest::new(
+        deploy,
+        r.address.clone(),
+        String::new(),
+        (Value::Null, Value::Null),
+        r.properties.clone(),
         spec,
-        undo: None,
-        on_hosts: false,
-    })
+    ))
 }
 
 /// The refusal of a deploy of `properties` to `address` while `rollout undo` pins it to an
@@ -623,29 +615,6 @@ fn pinned(inputs: &Inputs<'_>, address: &Address, properties: &Value) -> Option<
     ))))
 }
 
-/// The kind whose every deploy is a rollout on its hosts.
-const HOST_APP: &str = "host.app";
-
-/// The rollout of a host app to `desired`.
-fn host_rollout(
-    address: &Address,
-    remote_id: String,
-    prior: Value,
-    prior_outputs: Value,
-    desired: &Value,
-) -> Result<RolloutRequest, String> {
-    Ok(RolloutRequest {
-        address: address.clone(),
-        remote_id,
-        prior,
-        prior_outputs,
-        desired: desired.clone(),
-        spec: crate::hosts::app::spec::rollout_spec(desired).map_err(|e| e.to_string())?,
-        undo: None,
-        on_hosts: true,
-    })
-}
-
 /// Runs (or continues) a rollout through the driver.
 async fn run_rollout(
     inputs: &Inputs<'_>,
@@ -655,7 +624,7 @@ async fn run_rollout(
         inputs.env,
         inputs.store,
         inputs.audit,
-        inputs.registry.aws(),
+        inputs.registry,
         inputs.operation,
         inputs.interrupt,
         inputs.notice,
@@ -748,51 +717,27 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                 (None, None) => (Value::Null, Value::Null),
             };
             let remote_id = stored.map(|s| s.remote_id.clone()).unwrap_or_default();
-            if resource.kind.kind == HOST_APP
-                && crate::hosts::app::spec::needs_deploy(&prior, &properties)
-            {
-                if let Some(refused) = pinned(inputs, &step.address, &properties) {
-                    return refused;
-                }
-                return match host_rollout(
-                    &step.address,
-                    remote_id,
-                    prior,
-                    prior_outputs,
-                    &properties,
-                ) {
-                    Ok(r) => Request::Rollout(Box::new(r)),
-                    Err(e) => Request::Invalid(ProviderError::Invalid(format!(
-                        "{}: rollout: {e}",
-                        step.address
-                    ))),
-                };
-            }
-            // A kind whose schema has a `rollout` block is rolled out when it needs a new
-            // revision (a rolling one with `wait: false` is updated and left to the cloud).
-            if resource.kind.prop("rollout").is_some()
-                && crate::rollout::needs_new_revision(&prior, &properties)
-            {
-                if let Some(refused) = pinned(inputs, &step.address, &properties) {
-                    return refused;
-                }
-                match RolloutSpec::from_properties(&properties) {
-                    Ok(spec) if spec.shifts_traffic() || spec.wait => {
-                        return Request::Rollout(Box::new(RolloutRequest {
-                            address: step.address.clone(),
+            // A kind that deploys decides which updates are rollouts (a new revision of a
+            // service, any change of what a host app runs).
+            if let Some(deploy) = kinds::find(resource.kind.kind).and_then(|k| k.deploy) {
+                match deploy.update(&prior, &properties) {
+                    Ok(Some(spec)) => {
+                        if let Some(refused) = pinned(inputs, &step.address, &properties) {
+                            return refused;
+                        }
+                        return Request::Rollout(Box::new(RolloutRequest::new(
+                            deploy,
+                            step.address.clone(),
                             remote_id,
-                            prior,
-                            prior_outputs,
-                            desired: properties,
+                            (prior, prior_outputs),
+                            properties,
                             spec,
-                            undo: None,
-                            on_hosts: false,
-                        }));
+                        )));
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         return Request::Invalid(ProviderError::Invalid(format!(
-                            "{}: rollout: {e}",
+                            "{}: {e}",
                             step.address
                         )));
                     }
@@ -900,14 +845,10 @@ async fn record(
 /// `rollout history` and `rollout undo` know the revision it started on. (A rolling service's
 /// first deploy is a rollout of its own.)
 fn first_revision_event(step: &Step, stored: &ResourceState, operation: &str) -> Option<NewEvent> {
-    let kind = kinds::lookup(&stored.kind)?;
-    kind.prop("rollout")?;
-    let spec = RolloutSpec::from_properties(&stored.properties).ok()?;
-    let task_definition = stored.outputs.get("task_definition_arn").as_str()?;
-    if !spec.shifts_traffic() {
-        return None;
-    }
-    let mut event = NewEvent::new(operation, "first revision", "ok")
+    let deploy = kinds::find(&stored.kind)?.deploy?;
+    let task_definition = deploy.first_revision(&stored.properties, &stored.outputs)?;
+    let task_definition = task_definition.as_str();
+    let event = NewEvent::new(operation, crate::audit::EventKind::FirstRevision, "ok")
         .address(&step.address)
         .detail(format!(
             "{} takes all traffic as the service's first revision",
@@ -916,20 +857,24 @@ fn first_revision_event(step: &Step, stored: &ResourceState, operation: &str) ->
                 .next()
                 .unwrap_or(task_definition)
         ));
-    event.after = Some(serde_json::json!({
-        "task_definition": task_definition,
-        "images": crate::rollout::images(&stored.properties),
-        "rollout": "",
-    }));
+    let event = event.revision(
+        None,
+        &crate::audit::Revision {
+            task_definition: task_definition.to_string(),
+            images: crate::rollout::images(&stored.properties),
+            ..Default::default()
+        },
+    );
     Some(event)
 }
 
-fn action_name(step: &Step) -> &'static str {
+fn action_name(step: &Step) -> crate::audit::EventKind {
+    use crate::audit::EventKind;
     match (step.action, step.kind) {
-        (Action::Replace, _) => "replace",
-        (_, StepKind::Create) => "create",
-        (_, StepKind::Update) => "update",
-        (_, StepKind::Delete) => "delete",
+        (Action::Replace, _) => EventKind::Replace,
+        (_, StepKind::Create) => EventKind::Create,
+        (_, StepKind::Update) => EventKind::Update,
+        (_, StepKind::Delete) => EventKind::Delete,
     }
 }
 

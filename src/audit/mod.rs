@@ -6,11 +6,15 @@
 //! reordered event breaks [`verify`].
 
 mod context;
+mod kind;
+mod payload;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use context::Context;
+pub use kind::EventKind;
+pub use payload::{PayloadError, Revision, Weights};
 
 /// The hash that precedes the first event of an environment.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -22,7 +26,8 @@ pub struct NewEvent {
     pub operation: String,
     /// The resource it concerns, if any.
     pub address: Option<String>,
-    /// What was done: `create`, `update`, `replace`, `delete`, `drift`, `import`, `unlock`...
+    /// What was done: an [`EventKind`]'s string (`create`, `rollout complete`, ...), as
+    /// stored; read it with [`NewEvent::kind`].
     pub action: String,
     /// Properties before, secrets redacted.
     pub before: Option<serde_json::Value>,
@@ -35,17 +40,22 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// An event with no address, before or after.
-    pub fn new(operation: &str, action: &str, outcome: &str) -> NewEvent {
+    /// An event of `kind` with no address, before or after.
+    pub fn new(operation: &str, kind: EventKind, outcome: &str) -> NewEvent {
         NewEvent {
             operation: operation.into(),
             address: None,
-            action: action.into(),
+            action: kind.as_str().into(),
             before: None,
             after: None,
             outcome: outcome.into(),
             detail: None,
         }
+    }
+
+    /// The kind of event (`None`: an action this binary does not write).
+    pub fn kind(&self) -> Option<EventKind> {
+        EventKind::parse(&self.action)
     }
 
     /// Sets the address.
@@ -196,7 +206,7 @@ mod tests {
                 "dev",
                 seq,
                 &hash,
-                NewEvent::new("apply", "create", "ok").address(format!("r{i}")),
+                NewEvent::new("apply", EventKind::Create, "ok").address(format!("r{i}")),
             ));
         }
         out

@@ -189,7 +189,7 @@ async fn interruptible_apply(
         pins,
         promotion,
     } = refresh_and_plan(g, env, store, &registry, targets, operation == "destroy").await?;
-    audit_accepted_host_keys(store, ctx, operation).await?;
+    audit_accepted_host_keys(registry.hosts().options(), store, ctx, operation).await?;
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
@@ -254,7 +254,7 @@ async fn interruptible_apply(
         }
     })
     .await?;
-    audit_accepted_host_keys(store, ctx, operation).await?;
+    audit_accepted_host_keys(registry.hosts().options(), store, ctx, operation).await?;
     let (done, failed, skipped) = report.counts();
     let md = report_markdown(&plan, &report, operation);
     if report.interrupted() || interrupt.is_cancelled() {
@@ -332,9 +332,13 @@ async fn unpromoted(
     };
     for (address, why) in &refused {
         output::status(&format!("warning: {address}: {why}; allowed: {reason}"));
-        let event = crate::audit::NewEvent::new(operation, "promotion override", "ok")
-            .address(address)
-            .detail(format!("{why}; reason: {reason}"));
+        let event = crate::audit::NewEvent::new(
+            operation,
+            crate::audit::EventKind::PromotionOverride,
+            "ok",
+        )
+        .address(address)
+        .detail(format!("{why}; reason: {reason}"));
         store.commit(crate::state::Change::None, event, ctx).await?;
     }
     Ok(std::collections::BTreeMap::new())
@@ -342,20 +346,18 @@ async fn unpromoted(
 
 /// Records each SSH host key `--accept-new-host-keys` let in since the last call.
 async fn audit_accepted_host_keys(
+    hosts: &crate::hosts::app::HostOptions,
     store: &dyn crate::state::StateStore,
     ctx: &crate::audit::Context,
     operation: &str,
 ) -> Result<(), CliError> {
-    let accepted: Vec<String> = std::mem::take(
-        &mut *crate::hosts::app::host::ACCEPTED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()),
-    );
-    for key in accepted {
+    for key in hosts.accepted.take() {
         output::status(&format!("warning: accepted the new host key of {key}"));
-        let event = crate::audit::NewEvent::new(operation, "host key accepted", "ok").detail(
-            format!("{key} recorded in known_hosts (--accept-new-host-keys)"),
-        );
+        let event =
+            crate::audit::NewEvent::new(operation, crate::audit::EventKind::HostKeyAccepted, "ok")
+                .detail(format!(
+                    "{key} recorded in known_hosts (--accept-new-host-keys)"
+                ));
         store.commit(crate::state::Change::None, event, ctx).await?;
     }
     Ok(())

@@ -180,9 +180,13 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     let ctx = session::audit_context(g);
     let client = reqwest::Client::new();
     for f in &anomalies {
-        let mut ev = NewEvent::new("cost watch", "cost anomaly", "anomaly")
-            .address(&f.address)
-            .detail(f.describe());
+        let mut ev = NewEvent::new(
+            "cost watch",
+            crate::audit::EventKind::CostAnomaly,
+            "anomaly",
+        )
+        .address(&f.address)
+        .detail(f.describe());
         ev.after = Some(serde_json::to_value(f).unwrap_or_default());
         store.commit(state::Change::None, ev, &ctx).await?;
         if let Some(url) = &env.notify_webhook {

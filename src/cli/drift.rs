@@ -175,13 +175,14 @@ async fn record(
         store
             .commit(
                 state::Change::None,
-                NewEvent::new("drift", "drift check", "none"),
+                NewEvent::new("drift", crate::audit::EventKind::DriftCheck, "none"),
                 ctx,
             )
             .await?;
     }
     for d in drifted {
-        let mut event = NewEvent::new("drift", "drift", "drift").address(&d.address);
+        let mut event =
+            NewEvent::new("drift", crate::audit::EventKind::Drift, "drift").address(&d.address);
         if d.status == "deleted" {
             event.detail = Some("deleted outside converge".into());
         } else if d.status == "interrupted" {

@@ -3,7 +3,7 @@
 //! outcome, oldest first.
 
 use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
-use crate::audit::Event;
+use crate::audit::{Event, EventKind, PayloadError};
 use crate::model::Address;
 use crate::state::StateStore;
 
@@ -31,33 +31,33 @@ pub struct Revision {
 }
 
 /// The outcome a rollout's final audit event stands for.
-fn outcome(action: &str) -> Option<&'static str> {
-    match action {
-        "rollout complete" | "first revision" => Some("succeeded"),
-        "rollback" => Some("rolled_back"),
-        "rollout refused" => Some("refused"),
-        "rollout not ready" => Some("not_ready"),
+fn outcome(kind: EventKind) -> Option<&'static str> {
+    match kind {
+        k if k.completes_a_revision() => Some("succeeded"),
+        EventKind::Rollback => Some("rolled_back"),
+        EventKind::RolloutRefused => Some("refused"),
+        EventKind::RolloutNotReady => Some("not_ready"),
         _ => None,
     }
 }
 
-/// The revisions of `address` in `events`, one per rollout, oldest first.
-pub fn revisions(events: &[Event], address: &Address) -> Vec<Revision> {
+/// The revisions of `address` in `events`, one per rollout, oldest first; an event whose
+/// revision does not decode is an error, never a blank row.
+pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, PayloadError> {
     let mut out: Vec<Revision> = Vec::new();
     for e in events {
         if e.body.address.as_deref() != Some(address.as_str()) {
             continue;
         }
-        let Some(outcome) = outcome(&e.body.action) else {
+        let Some(outcome) = e.body.kind().and_then(outcome) else {
             continue;
         };
-        let after = e.body.after.clone().unwrap_or_default();
-        let rollout = after["rollout"].as_str().unwrap_or_default().to_string();
+        let after = e.body.revision_after()?.unwrap_or_default();
         // `rollout not ready` is followed by its rollback: one row, the later outcome wins
         // unless it says more.
         if let Some(last) = out.last_mut()
-            && !rollout.is_empty()
-            && last.rollout == rollout
+            && !after.rollout.is_empty()
+            && last.rollout == after.rollout
         {
             if last.outcome != "not_ready" {
                 last.outcome = outcome.to_string();
@@ -66,34 +66,24 @@ pub fn revisions(events: &[Event], address: &Address) -> Vec<Revision> {
             last.detail = e.body.detail.clone().unwrap_or_default();
             continue;
         }
-        let task_definition = after["task_definition"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
         out.push(Revision {
-            revision: task_definition
+            revision: after
+                .task_definition
                 .rsplit('/')
                 .next()
                 .unwrap_or_default()
                 .to_string(),
-            task_definition,
-            images: after["images"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|i| i.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            task_definition: after.task_definition,
+            images: after.images,
             time: e.time.clone(),
             actor: e.actor.clone(),
             commit: e.commit.clone(),
             outcome: outcome.to_string(),
-            rollout,
+            rollout: after.rollout,
             detail: e.body.detail.clone().unwrap_or_default(),
         });
     }
-    out
+    Ok(out)
 }
 
 /// Prints the history of `address` from `store`'s verified audit trail.
@@ -110,7 +100,7 @@ pub(super) async fn run(
             broken.seq, broken.reason
         )));
     }
-    let revisions = revisions(&events, address);
+    let revisions = revisions(&events, address).map_err(|e| CliError::Failed(e.to_string()))?;
     if g.format == Format::Json {
         output::json(&serde_json::json!({
             "environment": env,

@@ -51,7 +51,8 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
             store
                 .commit(
                     state::Change::None,
-                    NewEvent::new("lock force-unlock", "unlock", "ok").detail(detail.clone()),
+                    NewEvent::new("lock force-unlock", crate::audit::EventKind::Unlock, "ok")
+                        .detail(detail.clone()),
                     &ctx,
                 )
                 .await?;

@@ -36,7 +36,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
     let stored = store.resources().await?;
     let row = stored
         .iter()
-        .find(|r| r.address == address && r.kind == "host.app")
+        .find(|r| r.address == address && r.kind == crate::hosts::app::schema::SCHEMA.kind)
         .ok_or_else(|| {
             CliError::Failed(format!(
                 "no host app {address} in the state of {name}: apply it first"
@@ -73,7 +73,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
         {
             continue;
         }
-        let host = Host::open(&app, target, false)
+        let host = Host::open(&app, target, &g.hosts)
             .await
             .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
         let listed = host

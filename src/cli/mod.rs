@@ -50,6 +50,9 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args)]
 struct GlobalArgs {
+    /// How this command reaches hosts (set from the flags and the command after parsing).
+    #[arg(skip)]
+    hosts: crate::hosts::app::HostOptions,
     /// Project folder holding environments/ and modules/.
     #[arg(long, global = true, default_value = ".")]
     root: PathBuf,
@@ -196,7 +199,7 @@ pub enum CliError {
 
 /// Parses arguments, runs the command, prints any error once, and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -211,12 +214,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     }
     output::set_root(&cli.global.root);
     // New host keys are recorded only by commands that write the audit trail.
-    crate::hosts::app::configure(crate::hosts::app::HostOptions {
+    cli.global.hosts = crate::hosts::app::HostOptions {
         root: cli.global.root.clone(),
         accept_new: cli.global.accept_new_host_keys
             && matches!(cli.command, Command::Apply(_) | Command::Destroy(_)),
         tidy: matches!(cli.command, Command::Apply(_) | Command::Drift),
-    });
+        accepted: Default::default(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CliError, GlobalArgs, output, session};
 use crate::config::Environment;
 use crate::providers::Registry;
-use crate::rollout::{Rollout, RolloutContext, RolloutRequest, RolloutSpec};
+use crate::rollout::{Rollout, RolloutContext, RolloutRequest};
 use crate::state::StateStore;
 
 /// Whether the caller already holds the environment's write lock.
@@ -40,15 +40,12 @@ pub async fn expire(
     if expired.is_empty() {
         return Ok(());
     }
-    let Some(aws) = registry.aws() else {
-        return Ok(());
-    };
     let audit = session::audit_context(g);
     let guard = match lock {
         Lock::Take => Some(session::lock(g, &env.name, store, "pause timeout", &audit).await?),
         Lock::Held => None,
     };
-    let result = roll_back(env, store, aws, &audit, &expired).await;
+    let result = roll_back(env, store, registry, &audit, &expired).await;
     if let Some(guard) = guard {
         guard.release(store).await?;
     }
@@ -58,7 +55,7 @@ pub async fn expire(
 async fn roll_back(
     env: &Environment,
     store: &dyn StateStore,
-    aws: &crate::providers::aws::AwsProvider,
+    registry: &Registry,
     audit: &crate::audit::Context,
     expired: &[Rollout],
 ) -> Result<(), CliError> {
@@ -69,7 +66,7 @@ async fn roll_back(
         env,
         store,
         audit,
-        Some(aws),
+        registry,
         "pause timeout",
         &interrupt,
         &report,
@@ -78,23 +75,30 @@ async fn roll_back(
         let Some(row) = stored.iter().find(|s| s.address.as_str() == rec.address) else {
             continue;
         };
-        let spec = RolloutSpec::from_properties(&row.properties)
+        let deploy = crate::kinds::find(&row.kind)
+            .and_then(|k| k.deploy)
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "{}: a paused rollout of {}, a kind that does not roll out",
+                    rec.address, row.kind
+                ))
+            })?;
+        let spec = deploy
+            .spec(&row.properties)
             .map_err(|e| CliError::Failed(format!("{}: {e}", rec.address)))?;
         output::status(&format!(
             "{}: paused past its pause_timeout (until {}): rolling back",
             rec.address,
             rec.pause_until.as_deref().unwrap_or("?")
         ));
-        let req = RolloutRequest {
-            address: row.address.clone(),
-            remote_id: row.remote_id.clone(),
-            prior: row.properties.clone(),
-            prior_outputs: row.outputs.clone(),
-            desired: row.properties.clone(),
+        let req = RolloutRequest::new(
+            deploy,
+            row.address.clone(),
+            row.remote_id.clone(),
+            (row.properties.clone(), row.outputs.clone()),
+            row.properties.clone(),
             spec,
-            undo: None,
-            on_hosts: false,
-        };
+        );
         crate::rollout::expire_pause(&ctx, &req)
             .await
             .map_err(|e| CliError::Failed(e.to_string()))?;

@@ -190,7 +190,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         }
     }
     let s = planned.plan.summary;
-    let event = NewEvent::new("plan", "plan", "ok").detail(format!(
+    let event = NewEvent::new("plan", crate::audit::EventKind::Plan, "ok").detail(format!(
         "{} to add, {} to change, {} to replace, {} to destroy (serial {})",
         s.add, s.change, s.replace, s.destroy, planned.plan.serial
     ));

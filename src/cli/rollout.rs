@@ -207,7 +207,7 @@ async fn request(
     store
         .commit(
             state::Change::None,
-            NewEvent::new("rollout", &format!("rollout {what} requested"), "ok").address(address),
+            NewEvent::new("rollout", requested(what), "ok").address(address),
             &ctx,
         )
         .await?;
@@ -329,4 +329,14 @@ fn status_markdown(env: &str, rollouts: &[(Rollout, Option<String>)]) -> String 
         "",
         &format!("`converge rollout status -e {env}`"),
     )
+}
+
+/// The audit event of a steering request.
+fn requested(what: &str) -> crate::audit::EventKind {
+    use crate::audit::EventKind;
+    match what {
+        "promote_full" => EventKind::PromoteFullRequested,
+        "abort" => EventKind::AbortRequested,
+        _ => EventKind::PromoteRequested,
+    }
 }

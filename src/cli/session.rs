@@ -93,7 +93,10 @@ pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
         },
     )
     .await
-    .with_hosts(crate::hosts::app::HostProvider::new(host_logins(env)))
+    .with_hosts(crate::hosts::app::HostProvider::new(
+        host_logins(env),
+        g.hosts.clone(),
+    ))
 }
 
 /// Each host app's `ssh` block as the files give it (its key from a variable), for reads:
@@ -103,7 +106,7 @@ fn host_logins(
 ) -> std::collections::BTreeMap<crate::model::Address, crate::model::Value> {
     env.resources
         .values()
-        .filter(|r| r.kind.kind == "host.app")
+        .filter(|r| r.kind.provider() == "host")
         .map(|r| {
             (
                 r.address.clone(),
@@ -206,7 +209,7 @@ pub async fn lock(
             "warning: took over a stale lock held by {} ({reason})",
             stale.describe()
         ));
-        let event = NewEvent::new(operation, "lock takeover", "ok")
+        let event = NewEvent::new(operation, crate::audit::EventKind::LockTakeover, "ok")
             .detail(format!("stale lock of {} ({reason})", stale.describe()));
         store.commit(state::Change::None, event, ctx).await?;
     }
@@ -281,7 +284,7 @@ pub async fn check_budget(
                 "warning: over budget ({}); allowed: {reason}",
                 problems.join("; ")
             ));
-            let event = NewEvent::new(operation, "budget override", "ok")
+            let event = NewEvent::new(operation, crate::audit::EventKind::BudgetOverride, "ok")
                 .detail(format!("{}; reason: {reason}", problems.join("; ")));
             store
                 .commit(state::Change::None, event, &audit_context(g))

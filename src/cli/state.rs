@@ -102,7 +102,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             let r = find(&resources, &address, &name)?.clone();
             let ctx = session::audit_context(g);
             let guard = session::lock(g, &name, store.as_ref(), "state rm", &ctx).await?;
-            let mut event = NewEvent::new("state rm", "forget", "ok")
+            let mut event = NewEvent::new("state rm", crate::audit::EventKind::Forget, "ok")
                 .address(&address)
                 .detail(format!(
                     "removed from state; {} {} still exists in the cloud",
@@ -160,7 +160,7 @@ pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, Cli
             return Err(CliError::Failed(format!("no {} with id `{}` exists", resource.kind.kind, args.id)));
         };
         let properties = resource.kind.normalize(&live.properties);
-        let mut event = NewEvent::new("import", "import", "ok").address(&address).detail(format!("adopted {}", applied.remote_id));
+        let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok").address(&address).detail(format!("adopted {}", applied.remote_id));
         event.after = Some(properties.to_display_json());
         let stored = ResourceState {
             address: address.clone(),

@@ -12,8 +12,9 @@ use crate::audit::NewEvent;
 use crate::config::Environment;
 use crate::model::Address;
 use crate::providers::aws::ecr_images::ImageLookup;
+use crate::rollout::deploy::Revisions;
 use crate::rollout::record::{Undo, revision_number};
-use crate::rollout::{RolloutContext, RolloutRequest, RolloutSpec};
+use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, StateStore};
 
 /// Runs the undo of `address` (to `to`, else the revision before the current one).
@@ -48,12 +49,20 @@ async fn undo(
         .ok_or_else(|| {
             CliError::Usage(format!("no resource at {address} in {}'s state", env.name))
         })?;
-    if row.kind != "aws.ecs_service" && row.kind != "host.app" {
-        return Err(CliError::Usage(format!(
-            "{address} is {}; rollout undo works on aws.ecs_service and host.app",
-            row.kind
-        )));
-    }
+    let deploy = crate::kinds::find(&row.kind)
+        .and_then(|k| k.deploy)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{address} is {}; rollout undo works on kinds whose changes are rollouts ({})",
+                row.kind,
+                crate::kinds::ALL
+                    .iter()
+                    .filter(|k| k.deploy.is_some())
+                    .map(|k| k.schema.kind)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
     let (events, head_seq, head_hash) = store.audit_chain().await?;
     if let Err(broken) = crate::audit::verify(&events, head_seq, &head_hash) {
         return Err(CliError::Failed(format!(
@@ -61,17 +70,15 @@ async fn undo(
             env.name, broken.seq, broken.reason
         )));
     }
-    if row.kind == "host.app" {
-        let target = pick_images(&revisions(&events, address), row, to, address)?;
-        return super::undo_host::run(g, env, store, audit, row, target).await;
-    }
-    let current = row
-        .outputs
-        .get("task_definition_arn")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let target = pick(&revisions(&events, address), &current, to, address)?;
+    let history = revisions(&events, address).map_err(|e| CliError::Failed(e.to_string()))?;
+    let current = match deploy.revisions() {
+        Revisions::Images => {
+            let target = pick_images(&history, row, to, address)?;
+            return super::undo_host::run(g, env, store, audit, row, target).await;
+        }
+        registered => registered.current(&row.outputs).unwrap_or_default(),
+    };
+    let target = pick(&history, &current, to, address)?;
     let registry = session::registry(g, env).await;
     let aws = registry
         .aws()
@@ -106,7 +113,7 @@ async fn undo(
         }
     }
     let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
-    let kind = crate::kinds::lookup(&row.kind).expect("aws.ecs_service is registered");
+    let kind = crate::kinds::lookup(&row.kind).expect("state holds registered kinds");
     let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
         Some(l) => (kind.normalize(&l.properties), l.outputs),
         None => {
@@ -115,8 +122,9 @@ async fn undo(
             )));
         }
     };
-    let spec = RolloutSpec::from_properties(&row.properties)
-        .map_err(|e| CliError::Failed(format!("{address}: rollout: {e}")))?;
+    let spec = deploy
+        .spec(&row.properties)
+        .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
     let pin = Undo {
         from: current.clone(),
         from_images: crate::rollout::images(&row.properties),
@@ -125,16 +133,15 @@ async fn undo(
         actor: audit.actor.clone(),
         at: crate::rollout::record::now(),
     };
-    let req = RolloutRequest {
-        address: address.clone(),
-        remote_id: row.remote_id.clone(),
-        prior,
-        prior_outputs,
-        desired: row.properties.clone(),
+    let req = RolloutRequest::new(
+        deploy,
+        address.clone(),
+        row.remote_id.clone(),
+        (prior, prior_outputs),
+        row.properties.clone(),
         spec,
-        undo: Some(pin.clone()),
-        on_hosts: false,
-    };
+    )
+    .undoing(pin.clone());
     output::status(&format!(
         "{address}: undoing rev {} → rev {} ({}) through its {} rollout",
         revision_number(&current),
@@ -148,7 +155,7 @@ async fn undo(
         env,
         store,
         audit,
-        Some(aws),
+        &registry,
         "rollout undo",
         &interrupt,
         &report,
@@ -173,7 +180,7 @@ pub(super) async fn finish(
     store
         .commit(
             state::Change::None,
-            NewEvent::new("rollout undo", "undo", result)
+            NewEvent::new("rollout undo", crate::audit::EventKind::Undo, result)
                 .address(address)
                 .detail(detail.clone()),
             audit,

@@ -72,13 +72,17 @@ pub(super) async fn run(
     })?;
     let registry = session::registry(g, env).await;
     let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
-    let kind = crate::kinds::lookup(&row.kind).expect("host.app is registered");
+    let kind = crate::kinds::lookup(&row.kind).expect("state holds registered kinds");
     let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
         Some(l) => (kind.normalize(&l.properties), l.outputs),
         None => (row.properties.clone(), row.outputs.clone()),
     };
-    let spec = crate::hosts::app::spec::rollout_spec(&desired)
-        .map_err(|e| CliError::Failed(format!("{address}: rollout: {e}")))?;
+    let deploy = crate::kinds::find(&row.kind)
+        .and_then(|k| k.deploy)
+        .expect("undo is only asked of kinds that deploy");
+    let spec = deploy
+        .spec(&desired)
+        .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
     let pin = Undo {
         from: current.first().cloned().unwrap_or_default(),
         from_images: current.clone(),
@@ -93,23 +97,22 @@ pub(super) async fn run(
         target.images.join(", "),
         spec.strategy.as_str()
     ));
-    let req = RolloutRequest {
-        address: address.clone(),
-        remote_id: row.remote_id.clone(),
-        prior,
-        prior_outputs,
+    let req = RolloutRequest::new(
+        deploy,
+        address.clone(),
+        row.remote_id.clone(),
+        (prior, prior_outputs),
         desired,
         spec,
-        undo: Some(pin.clone()),
-        on_hosts: true,
-    };
+    )
+    .undoing(pin.clone());
     let interrupt = CancellationToken::new();
     let report = |line: &str| output::status(line);
     let ctx = RolloutContext::for_environment(
         env,
         store,
         audit,
-        registry.aws(),
+        &registry,
         "rollout undo",
         &interrupt,
         &report,

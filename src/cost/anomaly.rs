@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
-use crate::audit::Event;
+use crate::audit::{Event, EventKind};
 
 /// The tag that groups billing data by address.
 pub const ADDRESS_TAG: &str = crate::config::ADDRESS_TAG;
@@ -281,14 +281,6 @@ pub fn judge(
     findings
 }
 
-/// Actions that change what a resource runs, and so what it costs.
-fn is_deployment(action: &str) -> bool {
-    matches!(
-        action,
-        "create" | "update" | "replace" | "adopt" | "rollout complete" | "rollout switch"
-    )
-}
-
 /// The address's successful deployments from `since` to the end of `day`, newest first. The
 /// `update` an apply records right after the rollout that carried it is the same deployment:
 /// the rollout is kept.
@@ -305,11 +297,12 @@ fn deployments(
     for e in events.iter().filter(|e| {
         e.body.address.as_deref() == Some(address)
             && e.body.outcome == "ok"
-            && is_deployment(&e.body.action)
+            && e.body.kind().is_some_and(EventKind::deploys)
     }) {
-        let carried_by_rollout = e.body.action == "update"
-            && previous
-                .is_some_and(|p| p.body.action.starts_with("rollout") && p.commit == e.commit);
+        let carried_by_rollout = e.body.kind() == Some(EventKind::Update)
+            && previous.is_some_and(|p| {
+                p.body.kind().is_some_and(EventKind::carries_a_revision) && p.commit == e.commit
+            });
         let in_window = e.time.as_str() >= from.as_str() && e.time.as_str() < until.as_str();
         if in_window && !carried_by_rollout {
             found.push(Deployment {
@@ -364,7 +357,8 @@ mod tests {
     }
 
     fn rollout(time: &str, seq: i64) -> Event {
-        let mut body = NewEvent::new("apply", "rollout complete", "ok").address("api.service");
+        let mut body = NewEvent::new("apply", crate::audit::EventKind::RolloutComplete, "ok")
+            .address("api.service");
         body.after = Some(
             serde_json::json!({"images": ["123.dkr.ecr.us-east-1.amazonaws.com/api:sha-abc123"]}),
         );

@@ -273,6 +273,10 @@ pub struct KindSchema {
     /// must increase), run on the known part of the normalized properties at `validate` and
     /// `plan`: each problem is a path below the properties and a message.
     pub rules: fn(&Value) -> Vec<Problem>,
+    /// For kinds whose changes are rollouts: the rollout an update from `before` to `after`
+    /// runs, as the plan shows it (`canary 10% → 50% → 100%, bake 5m`), or `None` when that
+    /// update is not a rollout. (The plan's half of the kind's `Deploy` capability.)
+    pub rollout_summary: Option<fn(&Value, &Value) -> Option<String>>,
 }
 
 /// A rule's finding: the path (map keys, list indexes) below the properties, and what is wrong.

@@ -326,12 +326,10 @@ pub fn compute(
                     } else {
                         Action::NoOp
                     };
-                    let rollout = (action == Action::Update
-                        && resource.kind.prop("rollout").is_some())
-                    .then(|| crate::rollout::RolloutSpec::from_properties(&after).ok())
-                    .flatten()
-                    .filter(|_| crate::rollout::needs_new_revision(&before, &after))
-                    .map(|spec| spec.summary());
+                    let rollout = (action == Action::Update)
+                        .then_some(resource.kind.rollout_summary)
+                        .flatten()
+                        .and_then(|summary| summary(&before, &after));
                     Change {
                         cost: ChangeCost::default(),
                         rollout,

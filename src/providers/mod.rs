@@ -216,6 +216,11 @@ impl Registry {
         self.aws.as_deref()
     }
 
+    /// The provider of apps on hosts (its options: project root, host-key policy).
+    pub fn hosts(&self) -> &crate::hosts::app::HostProvider {
+        &self.host
+    }
+
     /// The Azure provider, when the environment configures one.
     pub fn azure(&self) -> Option<&azure::AzureProvider> {
         self.azure.as_deref()

@@ -12,16 +12,14 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::ecs::{EcsService, EcsTarget};
 use super::engine::{self, Event, Observation, Outcome, Request, Step};
 use super::error::RolloutError;
 use super::record::{Phase, Rollout};
 use super::spec::{Hook, RolloutSpec};
 use super::target::{Readiness, Target, TargetError};
-use crate::audit::{self, NewEvent};
+use crate::audit::{self, EventKind, NewEvent};
 use crate::model::{Address, Value};
 use crate::providers::Applied;
-use crate::providers::aws::AwsProvider;
 use crate::state::{self, StateStore};
 
 /// What the driver needs besides the request.
@@ -30,9 +28,9 @@ pub struct RolloutContext<'a> {
     pub store: &'a dyn StateStore,
     /// Actor and commit.
     pub audit: &'a audit::Context,
-    /// ECS, ELB and CloudWatch (`None`: an environment without AWS, whose rollouts are all on
-    /// hosts).
-    pub aws: Option<&'a AwsProvider>,
+    /// The environment's providers, which targets drive (an environment without AWS has
+    /// rollouts only on hosts).
+    pub registry: &'a crate::providers::Registry,
     /// The command (`apply`, `rollout resume`).
     pub operation: &'a str,
     /// Ctrl-C: stop at the next safe point, resumable.
@@ -53,7 +51,7 @@ impl<'a> RolloutContext<'a> {
         env: &'a crate::config::Environment,
         store: &'a dyn StateStore,
         audit: &'a audit::Context,
-        aws: Option<&'a AwsProvider>,
+        registry: &'a crate::providers::Registry,
         operation: &'a str,
         interrupt: &'a CancellationToken,
         report: &'a (dyn Fn(&str) + Send + Sync),
@@ -61,7 +59,7 @@ impl<'a> RolloutContext<'a> {
         RolloutContext {
             store,
             audit,
-            aws,
+            registry,
             operation,
             interrupt,
             region: env
@@ -95,11 +93,38 @@ pub struct RolloutRequest {
     /// `rollout undo`: roll out this registered task definition instead of registering the
     /// desired task, and record the pin.
     pub undo: Option<super::record::Undo>,
-    /// A `host.app` (containers on hosts behind nginx) rather than an ECS service.
-    pub on_hosts: bool,
+    /// The kind's deploy capability, which builds the target.
+    pub deploy: &'static dyn super::Deploy,
 }
 
 impl RolloutRequest {
+    /// The rollout of `address` from `prior` to `desired` under `spec`, run by `deploy`.
+    pub fn new(
+        deploy: &'static dyn super::Deploy,
+        address: Address,
+        remote_id: String,
+        (prior, prior_outputs): (Value, Value),
+        desired: Value,
+        spec: RolloutSpec,
+    ) -> RolloutRequest {
+        RolloutRequest {
+            address,
+            remote_id,
+            prior,
+            prior_outputs,
+            desired,
+            spec,
+            undo: None,
+            deploy,
+        }
+    }
+
+    /// The same rollout as an undo, recording `pin`.
+    pub fn undoing(mut self, pin: super::record::Undo) -> RolloutRequest {
+        self.undo = Some(pin);
+        self
+    }
+
     /// The hash that ties a record to this request (an undo's includes where it goes).
     fn hash(&self) -> String {
         match &self.undo {
@@ -121,54 +146,11 @@ pub fn desired_hash(desired: &Value) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Runs (or continues) the rollout of `req` on ECS; returns the service as applied on
-/// success, the typed reason otherwise.
+/// Runs (or continues) the rollout of `req` on the target its kind builds; returns the
+/// resource as applied on success, the typed reason otherwise.
 pub async fn run(ctx: &RolloutContext<'_>, req: &RolloutRequest) -> Result<Applied, RolloutError> {
-    if req.on_hosts {
-        let target = host_target(ctx, req)?;
-        return drive(ctx, req, &target).await;
-    }
-    let aws = aws(ctx, req)?;
-    let service = EcsService {
-        address: &req.address,
-        remote_id: &req.remote_id,
-        prior: &req.prior,
-        prior_outputs: &req.prior_outputs,
-        desired: &req.desired,
-    };
-    let target = EcsTarget::new(aws, &req.spec, service, &ctx.region, ctx.prices);
-    drive(ctx, req, &target).await
-}
-
-/// The AWS provider an ECS rollout needs.
-fn aws<'a>(
-    ctx: &RolloutContext<'a>,
-    req: &RolloutRequest,
-) -> Result<&'a AwsProvider, RolloutError> {
-    ctx.aws.ok_or_else(|| RolloutError::Target {
-        address: req.address.to_string(),
-        source: TargetError::Call(crate::providers::ProviderError::NotConfigured("aws".into())),
-    })
-}
-
-/// The host target of a `host.app` request.
-fn host_target<'a>(
-    ctx: &RolloutContext<'a>,
-    req: &RolloutRequest,
-) -> Result<crate::hosts::app::target::HostTarget<'a>, RolloutError> {
-    let options = crate::hosts::app::options();
-    let app = crate::hosts::app::spec::AppSpec::from_properties(&req.desired, &options.root)
-        .map_err(|e| RolloutError::Target {
-            address: req.address.to_string(),
-            source: TargetError::Unsupported(e.to_string()),
-        })?;
-    Ok(crate::hosts::app::target::HostTarget::new(
-        app,
-        req.spec.clone(),
-        options.accept_new,
-        &req.desired,
-        ctx.aws,
-    ))
+    let target = req.deploy.target(ctx, req)?;
+    drive(ctx, req, target.as_ref()).await
 }
 
 /// Rolls back the rollout of `req` if it is paused past its `pause_timeout` (any command
@@ -188,23 +170,8 @@ pub async fn expire_pause(
         .take_rollout_request(&req.address)
         .await
         .map_err(|e| state_err(req, e))?;
-    if req.on_hosts {
-        let target = host_target(ctx, req)?;
-        return match run_steps(ctx, req, &target, rec).await {
-            Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
-            Err(e) => Err(e),
-        };
-    }
-    let aws = aws(ctx, req)?;
-    let service = EcsService {
-        address: &req.address,
-        remote_id: &req.remote_id,
-        prior: &req.prior,
-        prior_outputs: &req.prior_outputs,
-        desired: &req.desired,
-    };
-    let target = EcsTarget::new(aws, &req.spec, service, &ctx.region, ctx.prices);
-    match run_steps(ctx, req, &target, rec).await {
+    let target = req.deploy.target(ctx, req)?;
+    match run_steps(ctx, req, target.as_ref(), rec).await {
         Ok(_) | Err(RolloutError::GateFailed { .. }) => Ok(true),
         Err(e) => Err(e),
     }
@@ -269,8 +236,12 @@ async fn start(
     match target.begin(&mut rec).await {
         Ok(()) => {
             if let Some(undo) = &req.undo {
-                // (A host app's revision is the colour its target picked.)
-                if !req.on_hosts {
+                // A registered revision is rolled out as it is (a host app's revision is
+                // the colour its target picked).
+                if matches!(
+                    req.deploy.revisions(),
+                    super::deploy::Revisions::Registered { .. }
+                ) {
                     rec.new.task_definition = undo.to.clone();
                 }
                 rec.undo = Some(undo.clone());
@@ -283,9 +254,13 @@ async fn start(
             before,
             after,
         }) => {
-            let mut ev = NewEvent::new(ctx.operation, "rollout refused", "failed")
-                .address(&req.address)
-                .detail(format!("{gate}: {detail}"));
+            let mut ev = NewEvent::new(
+                ctx.operation,
+                crate::audit::EventKind::RolloutRefused,
+                "failed",
+            )
+            .address(&req.address)
+            .detail(format!("{gate}: {detail}"));
             ev.before = Some(before);
             ev.after = Some(after);
             ctx.store
@@ -514,7 +489,10 @@ async fn save(
     req: &RolloutRequest,
     rec: &Rollout,
 ) -> Result<(), RolloutError> {
-    let body = serde_json::to_value(rec).unwrap_or_default();
+    let body = serde_json::to_value(rec).map_err(|e| RolloutError::Target {
+        address: req.address.to_string(),
+        source: TargetError::StepFailed(format!("the rollout record does not serialize: {e}")),
+    })?;
     ctx.store
         .save_rollout(&req.address, &body)
         .await
@@ -528,30 +506,34 @@ async fn event(
     rec: &Rollout,
     e: &Event,
 ) -> Result<(), RolloutError> {
-    let mut ev = NewEvent::new(ctx.operation, e.action, e.outcome)
-        .address(&req.address)
-        .detail(e.detail.clone());
-    ev.before = Some(serde_json::json!({ "task_definition": rec.old.task_definition }));
     let images: Vec<String> = match &req.undo {
         Some(u) => u.to_images.clone(),
         None => super::images(&req.desired),
     };
-    let mut after = serde_json::json!({
-        "task_definition": rec.new.task_definition,
-        "images": images,
-        "weights": { "old": rec.weights[0], "new": rec.weights[1] },
-        "rollout": rec.id,
-    });
-    if e.action == "rollout complete" {
-        // What promotion compares across environments: the manifest digests (best effort: a
-        // failed lookup leaves the reference to compare by).
-        if let Some(aws) = ctx.aws
-            && let Ok(digests) = crate::promotion::digests(aws, &images).await
-        {
-            after["digests"] = serde_json::json!(digests);
+    // What promotion compares across environments: the manifest digests (best effort: a
+    // failed lookup leaves the reference to compare by).
+    let digests = match (e.action, ctx.registry.aws()) {
+        (EventKind::RolloutComplete, Some(aws)) => {
+            crate::promotion::digests(aws, &images).await.ok()
         }
-    }
-    ev.after = Some(after);
+        _ => None,
+    };
+    let ev = NewEvent::new(ctx.operation, e.action, e.outcome)
+        .address(&req.address)
+        .detail(e.detail.clone())
+        .revision(
+            Some(&rec.old.task_definition),
+            &audit::Revision {
+                task_definition: rec.new.task_definition.clone(),
+                images,
+                weights: Some(audit::Weights {
+                    old: rec.weights[0],
+                    new: rec.weights[1],
+                }),
+                rollout: rec.id.clone(),
+                digests,
+            },
+        );
     ctx.store
         .commit(state::Change::None, ev, ctx.audit)
         .await
@@ -560,7 +542,7 @@ async fn event(
     if let Some(url) = &req.spec.webhook {
         let payload = serde_json::json!({
             "text": format!("converge {} {}: {} — {}", ctx.environment, req.address, e.action, e.detail),
-            "event": e.action,
+            "event": e.action.as_str(),
             "outcome": e.outcome,
             "environment": ctx.environment,
             "address": req.address.to_string(),
@@ -575,7 +557,7 @@ async fn event(
             "actor": ctx.audit.actor,
             "commit": ctx.audit.commit,
         });
-        if e.action == "gate failed" {
+        if e.action == EventKind::GateFailed {
             // Never let a slow webhook delay the rollback that follows.
             let url = url.clone();
             tokio::spawn(async move {

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::record::{GateResult, HookRun, Phase, RECORD_VERSION, Rollout, Status};
 use super::spec::{HookStage, OnFail, OnTimeout, RolloutSpec, Strategy};
+use crate::audit::EventKind;
 
 /// What one gate found at one evaluation, before failures are counted.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,9 +161,8 @@ pub enum Outcome {
 /// An audit event (and webhook notification) a transition produces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// `rollout start`, `rollout step`, `rollout switch`, `gate failed`, `gate alert`,
-    /// `rollout promote`, `rollback`, `rollout complete`.
-    pub action: &'static str,
+    /// What happened (`rollout start`, `rollout step`, `gate failed`, `rollback`, ...).
+    pub action: EventKind,
     /// `ok`, `failed` or `alert`.
     pub outcome: &'static str,
     /// What happened, for people.
@@ -275,7 +275,7 @@ pub fn next(
             let reason = match &rec.hook {
                 Some(h) if rec.phase == Phase::Hook => {
                     t.events
-                        .push(event("hook failed", "failed", reason.clone()));
+                        .push(event(EventKind::HookFailed, "failed", reason.clone()));
                     format!("{} hook {} failed: {reason}", h.stage.as_str(), h.index + 1)
                 }
                 _ => reason.clone(),
@@ -289,7 +289,7 @@ pub fn next(
         Phase::Starting => match observed {
             Observation::Completed => {
                 t.events.push(event(
-                    "rollout start",
+                    EventKind::RolloutStart,
                     "ok",
                     format!("{}: {}", spec.summary(), rec.new.task_definition),
                 ));
@@ -350,7 +350,8 @@ fn await_ready(t: &mut Transition, now: DateTime<Utc>) {
 fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: DateTime<Utc>) {
     match observed {
         Observation::Ready(detail) => {
-            t.events.push(event("rollout ready", "ok", detail.clone()));
+            t.events
+                .push(event(EventKind::RolloutReady, "ok", detail.clone()));
             t.record.ready_started = None;
             match spec.strategy {
                 Strategy::Rolling => enter_hooks(t, spec, HookStage::PostTraffic, now),
@@ -374,13 +375,13 @@ fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Da
             match spec.on_timeout {
                 OnTimeout::Rollback => {
                     t.events
-                        .push(event("rollout not ready", "failed", reason.clone()));
+                        .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
                     roll_back(t, reason, false, now);
                 }
                 OnTimeout::Leave => {
                     let reason = format!("{reason}; on_timeout: leave, so it is left deploying");
                     t.events
-                        .push(event("rollout not ready", "failed", reason.clone()));
+                        .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
                     let rec = &mut t.record;
                     rec.status = Status::Left;
                     rec.phase = Phase::Done;
@@ -443,7 +444,7 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
         }
         Observation::Requested(Request::Promote) => {
             t.events.push(event(
-                "rollout promote",
+                EventKind::RolloutPromote,
                 "ok",
                 "bake skipped: promoted to the next step".into(),
             ));
@@ -451,7 +452,7 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
         }
         Observation::Requested(Request::PromoteFull) => {
             t.events.push(event(
-                "rollout promote",
+                EventKind::RolloutPromote,
                 "ok",
                 "promoted straight to 100%".into(),
             ));
@@ -463,7 +464,7 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
         Observation::Gates(probes) => {
             if let Some(reason) = judge(t, probes, now) {
                 t.events
-                    .push(event("gate failed", "failed", reason.clone()));
+                    .push(event(EventKind::GateFailed, "failed", reason.clone()));
                 roll_back(t, reason, false, now);
                 return;
             }
@@ -525,7 +526,7 @@ fn judge(t: &mut Transition, probes: &[Probe], now: DateTime<Utc>) -> Option<Str
         match outcome {
             "fail" if rollback.is_none() => rollback = Some(format!("{}: {detail}", p.gate)),
             "alert" => t.events.push(event(
-                "gate alert",
+                EventKind::GateAlert,
                 "alert",
                 format!("{}: {detail}", p.gate),
             )),
@@ -578,7 +579,7 @@ fn enter_pause(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
     rec.paused_at = Some(stamp(now));
     rec.pause_until = Some(stamp(until));
     t.events.push(event(
-        "rollout paused",
+        EventKind::RolloutPaused,
         "ok",
         format!(
             "step {} of {}: {}% of traffic on the new revision; waiting for `converge rollout promote {}` until {} (pause_timeout {}), then it rolls back",
@@ -605,7 +606,7 @@ fn paused(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: D
         Observation::Requested(Request::Promote) => {
             resume(t);
             t.events.push(event(
-                "rollout promote",
+                EventKind::RolloutPromote,
                 "ok",
                 "promoted past the pause".into(),
             ));
@@ -614,7 +615,7 @@ fn paused(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: D
         Observation::Requested(Request::PromoteFull) => {
             resume(t);
             t.events.push(event(
-                "rollout promote",
+                EventKind::RolloutPromote,
                 "ok",
                 "promoted past the pause straight to 100%".into(),
             ));
@@ -627,8 +628,11 @@ fn paused(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: D
                 humantime::format_duration(spec.pause_timeout)
             );
             resume(t);
-            t.events
-                .push(event("rollout pause expired", "failed", reason.clone()));
+            t.events.push(event(
+                EventKind::RolloutPauseExpired,
+                "failed",
+                reason.clone(),
+            ));
             roll_back(t, reason, false, now);
         }
         Observation::Completed => t.step = Step::Stop(Outcome::Paused),
@@ -725,7 +729,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
                 run.task_arn
             );
             t.events
-                .push(event("hook failed", "failed", reason.clone()));
+                .push(event(EventKind::HookFailed, "failed", reason.clone()));
             if on_rollback {
                 enter_hook(t, spec, run.stage, run.index + 1, now);
             } else {
@@ -737,7 +741,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
                 h.started_at = Some(stamp(now));
             }
             t.events.push(event(
-                "hook start",
+                EventKind::HookStart,
                 "ok",
                 format!("{label}: task {}", run.task_arn),
             ));
@@ -747,13 +751,16 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
         }
         Observation::Ready(detail) => {
             t.events
-                .push(event("hook ok", "ok", format!("{label}: {detail}")));
+                .push(event(EventKind::HookOk, "ok", format!("{label}: {detail}")));
             enter_hook(t, spec, run.stage, run.index + 1, now);
         }
         Observation::Failed(reason) => {
             // Only on_rollback hooks get here (the others roll back in `next`).
-            t.events
-                .push(event("hook failed", "failed", format!("{label}: {reason}")));
+            t.events.push(event(
+                EventKind::HookFailed,
+                "failed",
+                format!("{label}: {reason}"),
+            ));
             enter_hook(t, spec, run.stage, run.index + 1, now);
         }
         Observation::NotReady(detail) => {
@@ -817,9 +824,13 @@ fn bake_length(spec: &RolloutSpec, phase: Phase) -> Duration {
 /// The event that says a traffic phase has begun (its weights are set).
 fn step_event(spec: &RolloutSpec, rec: &Rollout) -> Event {
     match rec.phase {
-        Phase::PreTraffic => event("rollout step", "ok", "pre-traffic checks at 0%".into()),
+        Phase::PreTraffic => event(
+            EventKind::RolloutStep,
+            "ok",
+            "pre-traffic checks at 0%".into(),
+        ),
         Phase::TerminationWait => event(
-            "rollout switch",
+            EventKind::RolloutSwitch,
             "ok",
             format!(
                 "100% of traffic on the new revision; the old one is kept {}",
@@ -827,7 +838,7 @@ fn step_event(spec: &RolloutSpec, rec: &Rollout) -> Event {
             ),
         ),
         _ => event(
-            "rollout step",
+            EventKind::RolloutStep,
             "ok",
             format!(
                 "step {} of {}: {}% of traffic on the new revision",
@@ -877,7 +888,7 @@ fn restored(t: &mut Transition, now: DateTime<Utc>) {
     } else {
         format!("{reason}; all traffic back on {old} in {seconds:.2}s")
     };
-    t.events.push(event("rollback", "ok", detail));
+    t.events.push(event(EventKind::Rollback, "ok", detail));
     t.step = Step::Stop(ended(&t.record));
 }
 
@@ -901,11 +912,12 @@ fn finish(t: &mut Transition, now: DateTime<Utc>) {
             last_segment(&rec.old.task_definition)
         )
     };
-    t.events.push(event("rollout complete", "ok", detail));
+    t.events
+        .push(event(EventKind::RolloutComplete, "ok", detail));
     t.step = Step::Stop(Outcome::Succeeded);
 }
 
-fn event(action: &'static str, outcome: &'static str, detail: String) -> Event {
+fn event(action: EventKind, outcome: &'static str, detail: String) -> Event {
     Event {
         action,
         outcome,

@@ -1,6 +1,7 @@
 //! Progressive delivery (DESIGN §5): one engine for every strategy (`engine.rs`, a pure
 //! `next(record, observation) -> step`), a driver that persists and acts (`driver.rs`), and
-//! targets behind a trait (`target.rs`; ECS task sets behind ALB weights in `ecs.rs`), with
+//! targets behind a trait (`target.rs`), which a kind provides through its `Deploy`
+//! capability (`deploy.rs`; ECS in `providers/aws/ecs/`, hosts in `hosts/app/`), with
 //! health and cost gates and automatic rollback.
 //!
 //! Guarantees: the cost gate runs before anything changes; a failed gate puts all traffic
@@ -8,10 +9,12 @@
 //! rollback is persisted and audited, so `rollout resume` continues after a crash from the
 //! step where it stopped and never leaves two primaries.
 
+pub mod deploy;
 pub mod driver;
-pub mod ecs;
 pub mod engine;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod gates;
 pub mod notify;
 pub mod record;
@@ -19,6 +22,7 @@ pub mod schema;
 pub mod spec;
 pub mod target;
 
+pub use deploy::Deploy;
 pub use driver::{RolloutContext, RolloutRequest, expire_pause, run};
 pub use error::RolloutError;
 pub use record::{Phase, Rollout, Status, UndecodableRecord};

@@ -427,7 +427,7 @@ mod tests {
         holder
             .commit(
                 Change::Put(row("a", ResourceStatus::Applied)),
-                NewEvent::new("apply", "create", "ok"),
+                NewEvent::new("apply", crate::audit::EventKind::Create, "ok"),
                 &ctx(),
             )
             .await
@@ -437,7 +437,7 @@ mod tests {
         let refused = holder
             .commit(
                 Change::Put(row("b", ResourceStatus::Applied)),
-                NewEvent::new("apply", "create", "ok"),
+                NewEvent::new("apply", crate::audit::EventKind::Create, "ok"),
                 &ctx(),
             )
             .await;
@@ -463,7 +463,7 @@ mod tests {
         store
             .commit(
                 Change::Put(applied.clone()),
-                NewEvent::new("apply", "create", "ok"),
+                NewEvent::new("apply", crate::audit::EventKind::Create, "ok"),
                 &ctx(),
             )
             .await

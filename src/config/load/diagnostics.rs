@@ -104,7 +104,7 @@ impl Loader<'_> {
         let Some(node) = &decl.properties else { return };
         let known = properties.eval(&KnownOnly);
         let instance = scope.module.as_ref().map(|(i, _)| i.as_str());
-        if decl.kind.kind == "host.app" {
+        if decl.kind.provider() == "host" {
             self.check_host_claims(scope, decl, node, instance, &known);
         }
         let mut literals = Vec::new();

@@ -2,7 +2,6 @@
 //! nginx file), the scripts that change it (each one `sh -s` over the session, built from
 //! checked words only), and containers created through the Docker Engine API.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::docker::{self, APP_LABEL, Colour, Const, ContainerName, Word, quote};
@@ -44,9 +43,6 @@ pub struct Host {
     pub target: Target,
 }
 
-/// Host keys recorded with `--accept-new-host-keys` in this process, for the audit trail.
-pub static ACCEPTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
 /// How long one Engine API call may take (a create, a start, a removal).
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -69,25 +65,25 @@ impl Word for Built<'_> {
 
 impl Host {
     /// Opens `target` (host key checked, login proven). Creates nothing on this machine unless
-    /// a new host key is recorded (`accept_new`).
+    /// a new host key is recorded (`options.accept_new`), which is noted in
+    /// `options.accepted` for the caller to audit.
     pub async fn open(
         app: &AppSpec,
         target: &Target,
-        accept_new: bool,
+        options: &super::HostOptions,
     ) -> Result<Host, ProviderError> {
         let session = Session::open(
             target.clone(),
             &app.known_hosts,
             app.key.clone(),
-            accept_new,
+            options.accept_new,
         )
         .await
         .map_err(|e| ssh_error(target, e))?;
         if let Some(Verdict::Accepted { host, fingerprints }) = &session.accepted {
-            ACCEPTED
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(format!("{host} {}", fingerprints.join(", ")));
+            options
+                .accepted
+                .record(format!("{host} {}", fingerprints.join(", ")));
         }
         Ok(Host {
             session,

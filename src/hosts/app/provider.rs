@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use async_trait::async_trait;
 
@@ -24,10 +23,12 @@ use crate::providers::{
 pub const KIND: Kind = Kind {
     schema: &super::schema::SCHEMA,
     handler: KindHandler::Host(&HostApp),
+    deploy: Some(&super::deploy::HostDeploy),
 };
 
-/// How this process reaches hosts: the project root (relative key and known_hosts paths)
-/// and whether unknown host keys are accepted (`--accept-new-host-keys`).
+/// How a command reaches hosts: the project root (relative key and known_hosts paths), the
+/// host-key policy, and whether stale colours are tidied. The CLI builds it per command and
+/// passes it in; the host keys a run accepted come back through [`AcceptedKeys`].
 #[derive(Debug, Clone, Default)]
 pub struct HostOptions {
     /// The project directory.
@@ -37,18 +38,25 @@ pub struct HostOptions {
     /// Remove, while reading, colours stopped longer than `keep_previous` (apply and drift:
     /// the removal a deploy promised, which it never waits for).
     pub tidy: bool,
+    /// The host keys recorded under `accept_new`, for the caller to audit.
+    pub accepted: AcceptedKeys,
 }
 
-static OPTIONS: OnceLock<HostOptions> = OnceLock::new();
+/// The host keys a command recorded with `--accept-new-host-keys` (`HOST FINGERPRINTS`),
+/// shared by every session the command opens.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptedKeys(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
-/// Sets this process's host options (once, by the CLI before any command runs).
-pub fn configure(options: HostOptions) {
-    let _ = OPTIONS.set(options);
-}
+impl AcceptedKeys {
+    /// Notes a key recorded in known_hosts.
+    pub fn record(&self, key: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(key);
+    }
 
-/// This process's host options.
-pub fn options() -> HostOptions {
-    OPTIONS.get().cloned().unwrap_or_default()
+    /// The keys noted since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// The provider of `host.*` kinds.
@@ -57,12 +65,20 @@ pub struct HostProvider {
     /// Each host app's `ssh` block as the files give it (state keeps only the key's digest,
     /// and reads need the key).
     ssh: BTreeMap<Address, Value>,
+    /// How this command reaches hosts.
+    options: HostOptions,
 }
 
 impl HostProvider {
-    /// A provider that logs in with the `ssh` blocks of `apps` (address → evaluated `ssh`).
-    pub fn new(ssh: BTreeMap<Address, Value>) -> HostProvider {
-        HostProvider { ssh }
+    /// A provider that logs in with the `ssh` blocks of `apps` (address → evaluated `ssh`),
+    /// as `options` say.
+    pub fn new(ssh: BTreeMap<Address, Value>, options: HostOptions) -> HostProvider {
+        HostProvider { ssh, options }
+    }
+
+    /// How this command reaches hosts.
+    pub fn options(&self) -> &HostOptions {
+        &self.options
     }
 
     /// The app of stored properties, with the files' `ssh` block.
@@ -71,7 +87,7 @@ impl HostProvider {
         if let Some(ssh) = self.ssh.get(address) {
             props = props.with_entry("ssh", ssh.clone());
         }
-        AppSpec::from_properties(&props, &options().root)
+        AppSpec::from_properties(&props, &self.options.root)
             .map_err(|e| ProviderError::Invalid(format!("{address}: {e}")))
     }
 }
@@ -135,11 +151,16 @@ fn mark(props: Value, path: &[&str], seen: String) -> Value {
 
 /// What runs on one host against what was applied: the stored properties with every
 /// difference marked.
-async fn read_host(app: &AppSpec, host: &Host, mut live: Value) -> Result<Value, ProviderError> {
+async fn read_host(
+    app: &AppSpec,
+    host: &Host,
+    tidy: bool,
+    mut live: Value,
+) -> Result<Value, ProviderError> {
     let at = host.label();
     let file = host.nginx_file(app).await?;
     let colour = file.as_deref().and_then(nginx::live_colour);
-    if options().tidy {
+    if tidy {
         // The live colour stays whatever its state (stopped by hand, it is drift to repair).
         let keep: Vec<docker::ContainerName> = colour
             .iter()
@@ -231,10 +252,10 @@ async fn read_one(p: &HostProvider, item: &ReadItem) -> Result<Option<Live>, Pro
     let mut live = item.prior.clone();
     let mut any = false;
     for target in &app.hosts {
-        let host = Host::open(&app, target, options().accept_new).await?;
+        let host = Host::open(&app, target, &p.options).await?;
         let listed = host.containers(&app.name).await?;
         any |= !listed.is_empty();
-        live = read_host(&app, &host, live).await?;
+        live = read_host(&app, &host, p.options.tidy, live).await?;
     }
     if !any {
         return Ok(None);
@@ -280,7 +301,7 @@ impl Handler<HostProvider> for HostApp {
     async fn delete(&self, p: &HostProvider, r: DeleteRequest) -> Result<(), ProviderError> {
         let app = p.app(&r.address, &r.prior)?;
         for target in &app.hosts {
-            let host = Host::open(&app, target, options().accept_new).await?;
+            let host = Host::open(&app, target, &p.options).await?;
             for listed in host.containers(&app.name).await? {
                 host.remove_container(&listed.name).await?;
             }

@@ -408,6 +408,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "(not importable: converge creates its containers)",
     rules,
+    rollout_summary: Some(super::deploy::plan_summary),
 };
 
 /// Rules types cannot say: at most one service behind the proxy, hooks naming a service that

@@ -63,7 +63,8 @@ pub struct HostTarget<'a> {
     /// Secrets Manager, for secrets given as `${S.arn}` (`None`: no AWS in this environment).
     aws: Option<&'a crate::providers::aws::AwsProvider>,
     spec: RolloutSpec,
-    accept_new: bool,
+    /// How this command reaches hosts.
+    options: super::HostOptions,
     open: tokio::sync::Mutex<BTreeMap<usize, Arc<Host>>>,
     /// nginx's workers before the switch, per host index (drain waits for them to exit).
     old_workers: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
@@ -135,7 +136,7 @@ impl<'a> HostTarget<'a> {
     pub fn new(
         app: AppSpec,
         spec: RolloutSpec,
-        accept_new: bool,
+        options: super::HostOptions,
         desired: &Value,
         aws: Option<&'a crate::providers::aws::AwsProvider>,
     ) -> HostTarget<'a> {
@@ -143,7 +144,7 @@ impl<'a> HostTarget<'a> {
             app,
             aws,
             spec,
-            accept_new,
+            options,
             open: Default::default(),
             old_workers: Default::default(),
             stopped_at: Default::default(),
@@ -181,7 +182,7 @@ impl<'a> HostTarget<'a> {
             .get(i)
             .ok_or_else(|| TargetError::Unsupported(format!("no host {i}")))?;
         let h = Arc::new(
-            Host::open(&self.app, target, self.accept_new)
+            Host::open(&self.app, target, &self.options)
                 .await
                 .map_err(call)?,
         );

@@ -22,6 +22,7 @@ use crate::providers::{
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&CloudWatchAlarm),
+    deploy: None,
 };
 
 const STATISTICS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
@@ -104,6 +105,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     ),
     import_id: "alarm name",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `aws.cloudwatch_alarm`.

@@ -27,6 +27,7 @@ use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateReques
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&Ec2Instance),
+    deploy: None,
 };
 
 /// `aws.ec2_instance`: an Amazon EC2 instance (DESIGN §2).
@@ -76,6 +77,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Ec2Instance,
     import_id: "instance id (`i-…`)",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `aws.ec2_instance`.

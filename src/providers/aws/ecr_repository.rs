@@ -23,6 +23,7 @@ use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateReques
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&EcrRepository),
+    deploy: None,
 };
 
 const ECR_LIFECYCLE: &[Prop] = &[
@@ -82,6 +83,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::EcrStorage,
     import_id: "repository name",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `aws.ecr_repository`.

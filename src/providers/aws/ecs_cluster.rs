@@ -15,6 +15,7 @@ use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateReques
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&EcsCluster),
+    deploy: None,
 };
 
 /// `aws.ecs_cluster`: an Amazon ECS cluster.
@@ -40,6 +41,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "cluster name or ARN",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `aws.ecs_cluster`.

@@ -18,6 +18,7 @@ use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateReques
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&EcsService),
+    deploy: Some(&super::ecs::deploy::EcsDeploy),
 };
 
 const CONTAINER: &[Prop] = &[
@@ -158,6 +159,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::FargateTasks,
     import_id: "`CLUSTER/SERVICE` (names or the service ARN)",
     rules: crate::rollout::spec::problems,
+    rollout_summary: Some(super::ecs::deploy::plan_summary),
 };
 
 /// Whether going from `before` to `after` (whole properties) changes the ECS deployment

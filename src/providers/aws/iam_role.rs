@@ -21,6 +21,7 @@ use crate::providers::{CreateRequest, DeleteRequest, ImportRequest, UpdateReques
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&IamRole),
+    deploy: None,
 };
 
 /// `aws.iam_role`: an IAM role.
@@ -58,6 +59,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "role name",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `aws.iam_role`.

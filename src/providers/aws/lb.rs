@@ -10,6 +10,7 @@ use crate::model::schema::{
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&ElbHandler(ElbKind::LoadBalancer)),
+    deploy: None,
 };
 
 /// `aws.lb`: an Application Load Balancer.
@@ -49,4 +50,5 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::LoadBalancerHour,
     import_id: "load balancer ARN",
     rules: no_rules,
+    rollout_summary: None,
 };

@@ -10,6 +10,7 @@ use crate::model::schema::{
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&ElbHandler(ElbKind::Listener)),
+    deploy: None,
 };
 
 /// `aws.lb_listener`: a listener forwarding to target groups by weight.
@@ -42,4 +43,5 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "listener ARN",
     rules: no_rules,
+    rollout_summary: None,
 };

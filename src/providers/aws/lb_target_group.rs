@@ -10,6 +10,7 @@ use crate::model::schema::{
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&ElbHandler(ElbKind::TargetGroup)),
+    deploy: None,
 };
 
 /// `aws.lb_target_group`: a target group of an Application Load Balancer.
@@ -61,4 +62,5 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "target group ARN",
     rules: no_rules,
+    rollout_summary: None,
 };

@@ -24,6 +24,7 @@ use crate::providers::{
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Aws(&SecretsManagerSecret),
+    deploy: None,
 };
 
 /// `aws.secretsmanager_secret`: a Secrets Manager secret.
@@ -74,6 +75,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     ),
     import_id: "secret name",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The stage Secrets Manager gives the version GetSecretValue returns by default.

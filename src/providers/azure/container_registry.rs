@@ -24,6 +24,7 @@ const ARM: ArmKind = ArmKind {
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Azure(&ARM),
+    deploy: None,
 };
 
 /// `azure.container_registry`: an Azure Container Registry.
@@ -77,6 +78,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::AcrSku,
     import_id: "registry resource id",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The ARM collection of registries below a resource group.

@@ -21,6 +21,7 @@ const ARM: ArmKind = ArmKind {
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Azure(&ARM),
+    deploy: None,
 };
 
 /// `azure.resource_group`: an Azure resource group.
@@ -43,6 +44,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "resource group id (`/subscriptions/…/resourceGroups/NAME`)",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The PUT body of a resource group.

@@ -28,6 +28,7 @@ use futures::{StreamExt, stream};
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Azure(&ServicePrincipal),
+    deploy: None,
 };
 
 const FEDERATED_CREDENTIAL: &[Prop] = &[
@@ -95,6 +96,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "application object id",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The handler of `azure.service_principal`.

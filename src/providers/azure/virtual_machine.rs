@@ -29,6 +29,7 @@ use futures::{StreamExt, stream};
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Azure(&VirtualMachine),
+    deploy: None,
 };
 
 const VM_IMAGE: &[Prop] = &[
@@ -136,6 +137,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::AzureVmSize,
     import_id: "VM resource id",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The ARM collection of VMs below a resource group.

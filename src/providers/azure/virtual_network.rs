@@ -24,6 +24,7 @@ const ARM: ArmKind = ArmKind {
 pub const KIND: Kind = Kind {
     schema: &SCHEMA,
     handler: Handler::Azure(&ARM),
+    deploy: None,
 };
 
 const AZURE_SUBNET: &[Prop] = &[
@@ -71,6 +72,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     price: PriceRule::Free,
     import_id: "virtual network resource id",
     rules: no_rules,
+    rollout_summary: None,
 };
 
 /// The ARM collection of virtual networks below a resource group.

@@ -70,7 +70,7 @@ fn step(rec: &mut Rollout, spec: &RolloutSpec, observed: Observation, t: i64) ->
     tr
 }
 
-fn actions(t: &Transition) -> Vec<&'static str> {
+fn actions(t: &Transition) -> Vec<EventKind> {
     t.events.iter().map(|e| e.action).collect()
 }
 
@@ -97,7 +97,7 @@ fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
     assert_eq!(rec.phase, Phase::Starting);
 
     let t = step(&mut rec, &s, Observation::Completed, 1);
-    assert_eq!(actions(&t), ["rollout start"]);
+    assert_eq!(actions(&t), [EventKind::RolloutStart]);
     // No weight moves before the new revision is ready.
     assert_eq!(
         (t.step, rec.phase, rec.weights),
@@ -110,7 +110,7 @@ fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
         )
     );
     let t = step(&mut rec, &s, ready(), 1);
-    assert_eq!(actions(&t), ["rollout ready"]);
+    assert_eq!(actions(&t), [EventKind::RolloutReady]);
     assert_eq!(t.step, Step::SetWeights([90, 10]));
     // The intent is in the record that is saved before the weights move.
     assert_eq!(
@@ -120,7 +120,7 @@ fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
     assert_eq!(rec.bake_started, None);
 
     let t = step(&mut rec, &s, Observation::Completed, 2);
-    assert_eq!(actions(&t), ["rollout step"]);
+    assert_eq!(actions(&t), [EventKind::RolloutStep]);
     assert_eq!(
         t.events[0].detail,
         "step 1 of 3: 10% of traffic on the new revision"
@@ -170,7 +170,7 @@ fn a_canary_bakes_each_step_then_promotes() {
     assert_eq!(rec.phase, Phase::Finishing);
     let t = step(&mut rec, &s, Observation::Completed, 183);
     assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
-    assert_eq!(actions(&t), ["rollout complete"]);
+    assert_eq!(actions(&t), [EventKind::RolloutComplete]);
     assert_eq!(
         t.events[0].detail,
         "api:2 is primary at 100%; api:1 removed"
@@ -210,7 +210,7 @@ fn consecutive_failures_are_counted_reset_by_a_pass_and_fail_at_the_threshold() 
     step(&mut rec, &s, fail(), 5);
     let t = step(&mut rec, &s, fail(), 6);
     assert_eq!(t.step, Step::Restore);
-    assert_eq!(actions(&t), ["gate failed"]);
+    assert_eq!(actions(&t), [EventKind::GateFailed]);
     let reason = "health.http: 3 consecutive failures, last: 500 from /health";
     assert_eq!(rec.reason.as_deref(), Some(reason));
     assert_eq!((rec.phase, rec.aborting), (Phase::RollingBack, false));
@@ -225,7 +225,7 @@ fn consecutive_failures_are_counted_reset_by_a_pass_and_fail_at_the_threshold() 
             aborted: false
         })
     );
-    assert_eq!(actions(&t), ["rollback"]);
+    assert_eq!(actions(&t), [EventKind::Rollback]);
     assert_eq!(
         t.events[0].detail,
         format!("{reason}; all traffic back on api:1 in 2.00s")
@@ -258,7 +258,7 @@ fn gates_without_a_count_fail_at_once_alerts_go_on_and_no_data_waits() {
         1,
     );
     assert!(matches!(t.step, Step::Evaluate { .. }));
-    assert_eq!(actions(&t), ["gate alert"]);
+    assert_eq!(actions(&t), [EventKind::GateAlert]);
     let outcomes: Vec<&str> = rec.gates.iter().map(|g| g.outcome.as_str()).collect();
     assert_eq!(outcomes, ["alert", "no_data"]);
     let t = step(
@@ -283,7 +283,7 @@ fn promote_skips_a_bake_promote_full_goes_to_100_and_abort_rolls_back() {
     let s = spec(Strategy::Canary);
     let mut rec = baking(&s);
     let t = step(&mut rec, &s, Observation::Requested(Request::Promote), 1);
-    assert_eq!(actions(&t), ["rollout promote"]);
+    assert_eq!(actions(&t), [EventKind::RolloutPromote]);
     assert_eq!(t.step, Step::SetWeights([50, 50]));
 
     let mut full = baking(&s);
@@ -441,7 +441,7 @@ fn blue_green_checks_at_0_switches_at_once_then_waits_before_promoting() {
     assert_eq!(t.step, Step::SetWeights([0, 100]));
     assert_eq!((rec.phase, rec.step), (Phase::TerminationWait, 1));
     let t = step(&mut rec, &s, Observation::Completed, 61);
-    assert_eq!(actions(&t), ["rollout switch"]);
+    assert_eq!(actions(&t), [EventKind::RolloutSwitch]);
     assert_eq!(
         rec.bake_seconds, 300.0,
         "the old revision is kept termination_wait"
@@ -501,7 +501,10 @@ fn rolling_deploys_waits_for_readiness_and_rolls_back_on_a_reported_failure() {
     );
     let t = step(&mut rec, &s, ready(), 12);
     assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
-    assert_eq!(actions(&t), ["rollout ready", "rollout complete"]);
+    assert_eq!(
+        actions(&t),
+        [EventKind::RolloutReady, EventKind::RolloutComplete]
+    );
     assert_eq!(t.events[1].detail, "api:2 is primary at 100%");
 
     let mut failed = fresh(&s);
@@ -606,7 +609,7 @@ fn not_ready_by_ready_timeout_rolls_back_or_is_left_and_the_deadline_survives_a_
     step(&mut rec, &s, Observation::Resumed, 118);
     let t = step(&mut rec, &s, pending(), 121);
     assert_eq!(t.step, Step::Restore);
-    assert_eq!(actions(&t), ["rollout not ready"]);
+    assert_eq!(actions(&t), [EventKind::RolloutNotReady]);
     assert_eq!(rec.weights, [100, 0], "traffic never moved");
     assert!(
         rec.reason.as_deref().unwrap().starts_with(
@@ -690,7 +693,7 @@ fn at_pre_hook(s: &RolloutSpec) -> Rollout {
     assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
     rec.hook.as_mut().unwrap().task_arn = "task/1".into();
     let t = step(&mut rec, s, Observation::Completed, 2);
-    assert_eq!(actions(&t), ["hook start"]);
+    assert_eq!(actions(&t), [EventKind::HookStart]);
     rec
 }
 
@@ -710,7 +713,7 @@ fn pre_traffic_hooks_run_before_any_weight_moves_and_a_failure_rolls_back() {
         }
     );
     let t = step(&mut rec, &s, Observation::Ready("exited 0".into()), 5);
-    assert_eq!(actions(&t), ["hook ok"]);
+    assert_eq!(actions(&t), [EventKind::HookOk]);
     assert_eq!(t.step, Step::SetWeights([90, 10]));
 
     let mut failing = at_pre_hook(&s);
@@ -740,7 +743,7 @@ fn pre_traffic_hooks_run_before_any_weight_moves_and_a_failure_rolls_back() {
     );
     assert_eq!(
         actions(&t),
-        ["hook failed", "rollback"],
+        [EventKind::HookFailed, EventKind::Rollback],
         "an on_rollback failure is recorded, the rollback goes on"
     );
     assert_eq!(failing.status, Status::RolledBack);
@@ -800,7 +803,7 @@ fn at_pause() -> (RolloutSpec, Rollout) {
         60,
     );
     assert_eq!(t.step, Step::Stop(Outcome::Paused));
-    assert_eq!(actions(&t), ["rollout paused"]);
+    assert_eq!(actions(&t), [EventKind::RolloutPaused]);
     (s, rec)
 }
 
@@ -822,7 +825,7 @@ fn a_pause_holds_traffic_and_stops_until_promote_continues_it() {
     // Promote: on to the next step, running again.
     step(&mut rec, &s, Observation::Resumed, 200);
     let t = step(&mut rec, &s, Observation::Requested(Request::Promote), 200);
-    assert_eq!(actions(&t), ["rollout promote"]);
+    assert_eq!(actions(&t), [EventKind::RolloutPromote]);
     assert_eq!(t.step, Step::SetWeights([50, 50]));
     assert_eq!(
         (rec.status, rec.step, rec.pause_until.clone()),
@@ -837,7 +840,7 @@ fn a_pause_past_its_timeout_rolls_back_even_when_a_promote_comes_too_late() {
     assert!(rec.pause_expired(at(3660)));
     let t = step(&mut rec, &s, Observation::Resumed, 3700);
     assert_eq!(t.step, Step::Restore);
-    assert_eq!(actions(&t), ["rollout pause expired"]);
+    assert_eq!(actions(&t), [EventKind::RolloutPauseExpired]);
     assert!(rec.reason.as_deref().unwrap().contains("pause_timeout 1h"));
     assert_eq!(rec.status, Status::Running);
     let t = step(&mut rec, &s, Observation::Completed, 3701);

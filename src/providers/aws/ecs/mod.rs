@@ -1,6 +1,7 @@
 //! Every Amazon ECS call converge makes (for `aws.ecs_cluster`, `aws.ecs_service` and rollouts),
 //! one file per concern: `cluster.rs`, `service.rs`, `deployment.rs`, `task_definition.rs`,
-//! `task_set.rs`.
+//! `task_set.rs`; and the service kind's rollouts: `deploy.rs` (how a change becomes one) and
+//! `rollout.rs` (the target: task sets behind ALB weights, or ECS's rolling deployment).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +27,9 @@ const CLUSTER_BATCH: usize = 100;
 const SERVICE_BATCH: usize = 10;
 
 mod cluster;
+pub mod deploy;
 mod deployment;
+pub mod rollout;
 mod service;
 mod task;
 mod task_definition;

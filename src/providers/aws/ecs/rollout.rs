@@ -2,21 +2,21 @@
 //! deployment controller, traffic moved by the ALB listener's forward weights between the two
 //! target groups (the idle one receives the new revision), gates read through CloudWatch.
 //! Rolling: ECS's own deployment, followed until it is COMPLETED (or failed, or rolled back by
-//! the circuit breaker). How readiness is judged is in `ecs/readiness.rs`.
+//! the circuit breaker). How readiness is judged is in `rollout/readiness.rs`.
 
 use async_trait::async_trait;
 
-use super::engine::Probe;
-use super::gates::{GateContext, Gates};
-use super::record::{Revision, Rollout};
-use super::spec::RolloutSpec;
-use super::spec::{Hook, Strategy};
-use super::target::{Readiness, Target, TargetError};
 use crate::model::{Address, Value};
 use crate::providers::aws::AwsProvider;
 use crate::providers::aws::ecs::TaskState;
 use crate::providers::aws::elb::arn_suffix;
 use crate::providers::{Applied, ProviderError};
+use crate::rollout::engine::Probe;
+use crate::rollout::gates::{GateContext, Gates};
+use crate::rollout::record::{Revision, Rollout};
+use crate::rollout::spec::RolloutSpec;
+use crate::rollout::spec::{Hook, Strategy};
+use crate::rollout::target::{Readiness, Target, TargetError};
 
 /// A service's rollout on ECS.
 pub struct EcsTarget<'a> {
@@ -157,7 +157,7 @@ impl<'a> EcsTarget<'a> {
             .cloudwatch()
             .alarms(&self.spec.health.alarms)
             .await?;
-        let firing = super::gates::in_alarm(&states);
+        let firing = crate::rollout::gates::in_alarm(&states);
         if firing.is_empty() {
             return Ok(());
         }
@@ -176,8 +176,8 @@ impl<'a> EcsTarget<'a> {
     fn cost_checked(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         if let Some(max) = self.spec.max_run_rate_increase {
             let detail = self.cost_gate(max)?;
-            rec.push_gate(super::record::GateResult {
-                time: super::record::now(),
+            rec.push_gate(crate::rollout::record::GateResult {
+                time: crate::rollout::record::now(),
                 gate: "cost".into(),
                 outcome: "pass".into(),
                 detail,
@@ -234,7 +234,7 @@ impl Target for EcsTarget<'_> {
                     .find(|d| d.status == "PRIMARY");
                 rec.old.task_definition = primary
                     .map(|d| d.task_definition)
-                    .unwrap_or_else(|| text(self.prior_outputs, "task_definition_arn"));
+                    .unwrap_or_else(|| text(self.prior_outputs, super::deploy::TASK_DEFINITION));
             }
             return self.cost_checked(rec);
         }
@@ -502,7 +502,7 @@ impl Target for EcsTarget<'_> {
         if let Value::Map(m) = &mut outputs {
             m.insert("arn".into(), Value::str(&remote_id));
             m.insert(
-                "task_definition_arn".into(),
+                super::deploy::TASK_DEFINITION.into(),
                 Value::str(&rec.new.task_definition),
             );
         }

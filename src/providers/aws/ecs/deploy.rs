@@ -1,0 +1,85 @@
+//! The `Deploy` capability of `aws.ecs_service`: a change of its revision (task, network or
+//! load balancer) is a rollout through task sets behind ALB weights, or ECS's own rolling
+//! deployment followed until it is COMPLETED.
+
+use super::rollout::{EcsService, EcsTarget};
+use crate::model::Value;
+use crate::providers::ProviderError;
+use crate::rollout::deploy::{Deploy, DeployError, Revisions};
+use crate::rollout::target::{Target, TargetError};
+use crate::rollout::{RolloutContext, RolloutError, RolloutRequest, RolloutSpec};
+
+/// How ECS services are deployed.
+#[derive(Debug)]
+pub struct EcsDeploy;
+
+/// The output that holds a service's current task definition.
+pub(super) const TASK_DEFINITION: &str = "task_definition_arn";
+
+impl Deploy for EcsDeploy {
+    fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError> {
+        RolloutSpec::from_properties(properties).map_err(DeployError::msg)
+    }
+
+    fn update(&self, prior: &Value, desired: &Value) -> Result<Option<RolloutSpec>, DeployError> {
+        if !crate::rollout::needs_new_revision(prior, desired) {
+            return Ok(None);
+        }
+        let spec = self.spec(desired)?;
+        // A rolling deploy with `wait: false` is an update left to ECS.
+        Ok((spec.shifts_traffic() || spec.wait).then_some(spec))
+    }
+
+    fn create(&self, desired: &Value) -> Option<RolloutSpec> {
+        // A canary or blue/green service's first task set takes all traffic at once (the
+        // kind's create); a rolling one is followed until its deployment completes.
+        let spec = self.spec(desired).ok()?;
+        (!spec.shifts_traffic() && spec.wait).then_some(spec)
+    }
+
+    fn target<'a>(
+        &self,
+        ctx: &'a RolloutContext<'a>,
+        req: &'a RolloutRequest,
+    ) -> Result<Box<dyn Target + 'a>, RolloutError> {
+        let aws = ctx.registry.aws().ok_or_else(|| RolloutError::Target {
+            address: req.address.to_string(),
+            source: TargetError::Call(ProviderError::NotConfigured("aws".into())),
+        })?;
+        let service = EcsService {
+            address: &req.address,
+            remote_id: &req.remote_id,
+            prior: &req.prior,
+            prior_outputs: &req.prior_outputs,
+            desired: &req.desired,
+        };
+        Ok(Box::new(EcsTarget::new(
+            aws,
+            &req.spec,
+            service,
+            &ctx.region,
+            ctx.prices,
+        )))
+    }
+
+    fn first_revision(&self, properties: &Value, outputs: &Value) -> Option<String> {
+        let spec = self.spec(properties).ok()?;
+        spec.shifts_traffic().then_some(())?;
+        outputs.get(TASK_DEFINITION).as_str().map(str::to_string)
+    }
+
+    fn revisions(&self) -> Revisions {
+        Revisions::Registered {
+            output: TASK_DEFINITION,
+        }
+    }
+}
+
+/// The rollout a service's update runs, as the plan shows it: a change of its revision, under
+/// any strategy (a rolling deploy nobody waits for says so).
+pub fn plan_summary(before: &Value, after: &Value) -> Option<String> {
+    crate::rollout::needs_new_revision(before, after)
+        .then(|| RolloutSpec::from_properties(after).ok())
+        .flatten()
+        .map(|spec| spec.summary())
+}
