@@ -75,9 +75,9 @@ impl Proof {
 
     /// The completed rollout that proves `image` (whose digest here is `digest`, if ECR knows
     /// it): the same digest, or, where either side has none, the same reference.
-    pub fn find(&self, image: &str, digest: Option<&str>) -> Result<&Passed, String> {
+    pub fn find(&self, image: &str, digest: Option<&str>) -> Result<&Passed, NotPromoted> {
         match self {
-            Proof::Nothing(why) => Err(why.clone()),
+            Proof::Nothing(why) => Err(NotPromoted(why.clone())),
             Proof::Verified(passed) => passed
                 .iter()
                 .rev()
@@ -85,10 +85,15 @@ impl Proof {
                     (Some(here), Some(there)) => here == there,
                     _ => p.image == image,
                 })
-                .ok_or_else(|| "it has not completed a rollout there".to_string()),
+                .ok_or_else(|| NotPromoted("it has not completed a rollout there".into())),
         }
     }
 }
+
+/// Why an image is not proven by the environment promoted from, in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotPromoted(pub String);
 
 /// The manifest digest of each ECR image among `images` (others are left out).
 pub async fn digests(
@@ -213,6 +218,7 @@ mod tests {
             nothing
                 .find("nginx:1.27", None)
                 .unwrap_err()
+                .0
                 .contains("does not verify")
         );
     }

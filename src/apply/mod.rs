@@ -211,6 +211,56 @@ pub enum StepError {
     /// A rollout did not succeed (rolled back, refused, interrupted, or its target failed).
     #[error(transparent)]
     Rollout(#[from] crate::rollout::RolloutError),
+    /// apply refused the step before any call (a policy or a check, not a provider failure).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+/// Why apply refuses a step before it calls anything.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// `rollout undo` pinned the resource and the files still name the images it left.
+    #[error(
+        "{address}: {pin}; change the images in the files, or run `converge apply --redo` to roll rev {rev} out again"
+    )]
+    Pinned {
+        /// The resource.
+        address: Address,
+        /// The pin, as plan shows it.
+        pin: String,
+        /// The revision the files name.
+        rev: String,
+    },
+    /// Its images did not pass the environment this one is promoted from.
+    #[error(
+        "{address}: refused by promotion: {why}; roll it out in {from} first, or pass --allow-unpromoted \"REASON\" (audited)"
+    )]
+    Unpromoted {
+        /// The resource.
+        address: Address,
+        /// Which image and why.
+        why: String,
+        /// The environment promoted from.
+        from: String,
+    },
+    /// A value, checked again as it will be used, breaks its kind's types or rules.
+    #[error("{0}")]
+    Rules(String),
+    /// Properties still unknown after their dependencies were applied.
+    #[error("{0}: some properties are still unknown after their dependencies were applied")]
+    StillUnknown(Address),
+    /// The step names a resource neither the files nor state describe as it needs.
+    #[error("{0}")]
+    Missing(String),
+    /// Its rollout settings cannot be used.
+    #[error("{address}: {source}")]
+    Rollout {
+        /// The resource.
+        address: Address,
+        /// Why.
+        #[source]
+        source: crate::rollout::deploy::DeployError,
+    },
 }
 
 /// Runs the plan's steps; see the module docs for the guarantees.
@@ -446,7 +496,7 @@ async fn mark_in_flight(
                 ..stored.clone()
             }
         }
-        Request::Invalid(_) => return Ok(()),
+        Request::Refused(_) => return Ok(()),
     };
     inputs
         .store
@@ -569,7 +619,7 @@ enum Request {
     Update(UpdateRequest),
     Rollout(Box<RolloutRequest>),
     Delete(DeleteRequest),
-    Invalid(ProviderError),
+    Refused(Refusal),
 }
 
 async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<Applied>, StepError> {
@@ -582,7 +632,7 @@ async fn run_request(inputs: &Inputs<'_>, request: Request) -> Result<Option<App
         Request::Update(r) => Ok(registry.for_kind(r.kind)?.update(r).await.map(Some)?),
         Request::Rollout(r) => run_rollout(inputs, &r).await,
         Request::Delete(r) => Ok(registry.for_kind(r.kind)?.delete(r).await.map(|_| None)?),
-        Request::Invalid(e) => Err(e.into()),
+        Request::Refused(e) => Err(e.into()),
     }
 }
 
@@ -608,11 +658,11 @@ fn pinned(inputs: &Inputs<'_>, address: &Address, properties: &Value) -> Option<
     if !crate::rollout::still_pinned(pin, properties) || inputs.redo {
         return None;
     }
-    Some(Request::Invalid(ProviderError::Invalid(format!(
-        "{address}: {}; change the images in the files, or run `converge apply --redo` to roll rev {} out again",
-        pin.describe(),
-        crate::rollout::record::revision_number(&pin.from)
-    ))))
+    Some(Request::Refused(Refusal::Pinned {
+        address: address.clone(),
+        pin: pin.describe(),
+        rev: crate::rollout::record::revision_number(&pin.from).to_string(),
+    }))
 }
 
 /// Runs (or continues) a rollout through the driver.
@@ -637,23 +687,20 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
     match step.kind {
         StepKind::Delete => {
             let Some(stored) = stored else {
-                return Request::Invalid(ProviderError::NotFound(format!(
-                    "{} in state",
+                return Request::Refused(Refusal::Missing(format!(
+                    "{} in state does not exist",
                     step.address
                 )));
             };
             let Some(kind) = kinds::lookup(&stored.kind) else {
-                return Request::Invalid(ProviderError::Invalid(format!(
-                    "unknown kind {}",
-                    stored.kind
-                )));
+                return Request::Refused(Refusal::Missing(format!("unknown kind {}", stored.kind)));
             };
             // What state holds was checked when it was applied; a row written by an older
             // release, or edited, is checked again before a host or cloud sees it.
             if let Some(refused) =
                 crate::config::resolved_refusal(&step.address, kind, &stored.properties)
             {
-                return Request::Invalid(ProviderError::Invalid(refused));
+                return Request::Refused(Refusal::Rules(refused));
             }
             let prior = inputs
                 .live
@@ -671,36 +718,33 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
         }
         StepKind::Create | StepKind::Update => {
             let Some(resource) = inputs.env.resources.get(&step.address) else {
-                return Request::Invalid(ProviderError::Invalid(format!(
+                return Request::Refused(Refusal::Missing(format!(
                     "{} is not in the files",
                     step.address
                 )));
             };
             let properties = resource.desired(ctx, &inputs.env.name);
             if let Some(why) = inputs.unpromoted.get(&step.address) {
-                return Request::Invalid(ProviderError::Invalid(format!(
-                    "{}: refused by promotion: {why}; roll it out in {} first, or pass --allow-unpromoted \"REASON\" (audited)",
-                    step.address,
-                    inputs
+                return Request::Refused(Refusal::Unpromoted {
+                    address: step.address.clone(),
+                    why: why.clone(),
+                    from: inputs
                         .env
                         .promotion
                         .as_ref()
-                        .map(|p| p.from.as_str())
-                        .unwrap_or("the environment promoted from")
-                )));
+                        .map(|p| p.from.clone())
+                        .unwrap_or_else(|| "the environment promoted from".into()),
+                });
             }
             if properties.contains_unknown() {
-                return Request::Invalid(ProviderError::Invalid(format!(
-                    "{}: some properties are still unknown after their dependencies were applied",
-                    step.address
-                )));
+                return Request::Refused(Refusal::StillUnknown(step.address.clone()));
             }
             // Values that came through other resources' outputs were unknown at load: the
             // kind's types and rules run again on what will be used.
             if let Some(refused) =
                 crate::config::resolved_refusal(&step.address, resource.kind, &properties)
             {
-                return Request::Invalid(ProviderError::Invalid(refused));
+                return Request::Refused(Refusal::Rules(refused));
             }
             if step.kind == StepKind::Create {
                 return Request::Create(CreateRequest {
@@ -735,11 +779,11 @@ fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Re
                         )));
                     }
                     Ok(None) => {}
-                    Err(e) => {
-                        return Request::Invalid(ProviderError::Invalid(format!(
-                            "{}: {e}",
-                            step.address
-                        )));
+                    Err(source) => {
+                        return Request::Refused(Refusal::Rollout {
+                            address: step.address.clone(),
+                            source,
+                        });
                     }
                 }
             }

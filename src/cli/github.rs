@@ -53,17 +53,35 @@ pub enum CommentMode {
     Required,
 }
 
+/// Why the plan could not be commented.
+#[derive(Debug, thiserror::Error)]
+enum CommentError {
+    /// The job does not say which pull request, or lacks a token.
+    #[error("{0}")]
+    Setup(String),
+    /// GitHub's API refused or failed.
+    #[error(transparent)]
+    Api(#[from] crate::providers::github::GitHubError),
+}
+
+impl From<&str> for CommentError {
+    fn from(why: &str) -> CommentError {
+        CommentError::Setup(why.to_string())
+    }
+}
+
 /// The pull request number: `--pr`, else the event payload at `GITHUB_EVENT_PATH`.
-fn pull_request(explicit: Option<u64>) -> Result<u64, String> {
+fn pull_request(explicit: Option<u64>) -> Result<u64, CommentError> {
     if let Some(n) = explicit {
         return Ok(n);
     }
     let path = var("GITHUB_EVENT_PATH").ok_or(
         "no pull request: pass --pr N, or run on a pull_request event (GITHUB_EVENT_PATH)",
     )?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| CommentError::Setup(format!("{path}: {e}")))?;
     let event: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+        serde_json::from_str(&text).map_err(|e| CommentError::Setup(format!("{path}: {e}")))?;
     event["pull_request"]["number"]
         .as_u64()
         .or_else(|| {
@@ -72,7 +90,9 @@ fn pull_request(explicit: Option<u64>) -> Result<u64, String> {
                 .then(|| event["issue"]["number"].as_u64())
                 .flatten()
         })
-        .ok_or_else(|| format!("{path}: not a pull request event; pass --pr N"))
+        .ok_or_else(|| {
+            CommentError::Setup(format!("{path}: not a pull request event; pass --pr N"))
+        })
 }
 
 /// Posts or edits the environment's sticky comment; returns what was done, or fails/warns
@@ -92,7 +112,7 @@ pub async fn comment(
             .upsert_comment(number, marker, body)
             .await
             .map(|outcome| (number, outcome))
-            .map_err(|e| e.to_string())
+            .map_err(CommentError::from)
     };
     match attempt.await {
         Ok((n, CommentOutcome::Created(id))) => {

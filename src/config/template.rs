@@ -14,8 +14,19 @@ pub enum Piece {
     },
 }
 
+/// What is wrong with a `${…}` in a string, in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+impl From<&str> for TemplateError {
+    fn from(why: &str) -> TemplateError {
+        TemplateError(why.to_string())
+    }
+}
+
 /// Parses a string into pieces; an error says what is wrong with which `${`.
-pub fn parse(s: &str) -> Result<Vec<Piece>, String> {
+pub fn parse(s: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let chars: Vec<char> = s.chars().collect();
@@ -28,10 +39,10 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, String> {
             let close = chars[i..]
                 .iter()
                 .position(|c| *c == '}')
-                .ok_or_else(|| format!("unclosed `${{` at character {}", i + 1))?;
+                .ok_or_else(|| TemplateError(format!("unclosed `${{` at character {}", i + 1)))?;
             let inner: String = chars[i + 2..i + close].iter().collect();
             let path = parse_path(inner.trim())
-                .map_err(|e| format!("bad reference `${{{inner}}}`: {e}"))?;
+                .map_err(|e| TemplateError(format!("bad reference `${{{inner}}}`: {e}")))?;
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
@@ -49,7 +60,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// `a.b[0].c` → `["a", "b", "0", "c"]`.
-fn parse_path(inner: &str) -> Result<Vec<String>, String> {
+fn parse_path(inner: &str) -> Result<Vec<String>, TemplateError> {
     if inner.is_empty() {
         return Err("empty reference".into());
     }
@@ -61,9 +72,9 @@ fn parse_path(inner: &str) -> Result<Vec<String>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(format!(
+            return Err(TemplateError(format!(
                 "`{p}` is not a valid name (letters, digits, `_`, `-`)"
-            ));
+            )));
         }
     }
     if parts.len() < 2 {
@@ -99,8 +110,8 @@ mod tests {
             parse("$${not}").unwrap(),
             vec![Piece::Text("${not}".into())]
         );
-        assert!(parse("${open").unwrap_err().contains("unclosed"));
-        assert!(parse("${single}").unwrap_err().contains("two parts"));
+        assert!(parse("${open").unwrap_err().0.contains("unclosed"));
+        assert!(parse("${single}").unwrap_err().0.contains("two parts"));
         assert_eq!(
             parse("${vnet.subnet_ids[0]}").unwrap(),
             vec![Piece::Ref {

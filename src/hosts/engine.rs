@@ -142,7 +142,7 @@ pub async fn call(
         }
     };
     let _ = child.kill().await;
-    parse(&raw).map_err(EngineError::Transport)
+    parse(&raw).map_err(|e| EngineError::Transport(e.to_string()))
 }
 
 /// [`call`], with a 4xx or 5xx answer as an error carrying Docker's message.
@@ -171,14 +171,25 @@ pub async fn call_ok(
     Ok(answer)
 }
 
+/// Why the Engine's answer is not a whole HTTP response.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadAnswer(String);
+
+impl From<&str> for BadAnswer {
+    fn from(why: &str) -> BadAnswer {
+        BadAnswer(why.to_string())
+    }
+}
+
 /// Parses one HTTP/1.1 response read to the end of the connection.
-fn parse(raw: &[u8]) -> Result<Answer, String> {
+fn parse(raw: &[u8]) -> Result<Answer, BadAnswer> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let head = match response.parse(raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Err("the answer ended in its headers".into()),
-        Err(e) => return Err(format!("not an HTTP answer: {e}")),
+        Err(e) => return Err(BadAnswer(format!("not an HTTP answer: {e}"))),
     };
     let status = response.code.unwrap_or(0);
     let header = |name: &str| {
@@ -202,7 +213,7 @@ fn parse(raw: &[u8]) -> Result<Answer, String> {
 }
 
 /// Decodes a chunked body.
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, BadAnswer> {
     let mut out = Vec::new();
     loop {
         let line_end = rest
@@ -211,7 +222,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
             .ok_or("a chunk has no size line")?;
         let size_text = String::from_utf8_lossy(&rest[..line_end]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size `{size_text}`"))?;
+            .map_err(|_| BadAnswer(format!("bad chunk size `{size_text}`")))?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(out);

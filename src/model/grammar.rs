@@ -18,7 +18,18 @@ pub struct Grammar {
     /// A JSON Schema `pattern` equivalent to the check, when there is a simple one.
     pub pattern: Option<&'static str>,
     /// Whether `value` follows the grammar; the error says why not, in words.
-    pub check: fn(&str) -> Result<(), String>,
+    pub check: fn(&str) -> Result<(), Reason>,
+}
+
+/// Why a value breaks a grammar, in words (what a check returns).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(pub String);
+
+impl From<&str> for Reason {
+    fn from(why: &str) -> Reason {
+        Reason(why.to_string())
+    }
 }
 
 /// Why a value does not follow its grammar.
@@ -39,7 +50,7 @@ impl Grammar {
         (self.check)(value).map_err(|why| GrammarError {
             value: shown(value),
             what: self.describe,
-            why,
+            why: why.0,
         })
     }
 }
@@ -79,17 +90,17 @@ pub fn forbidden_control(text: &str) -> Option<String> {
         })
 }
 
-fn no_controls(value: &str) -> Result<(), String> {
+fn no_controls(value: &str) -> Result<(), Reason> {
     match value.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
+        Some(c) => Err(Reason(format!(
             "it holds the control character {}",
             c.escape_unicode()
-        )),
+        ))),
         None => Ok(()),
     }
 }
 
-fn not_empty(value: &str) -> Result<(), String> {
+fn not_empty(value: &str) -> Result<(), Reason> {
     if value.is_empty() {
         Err("it is empty".into())
     } else {
@@ -102,7 +113,7 @@ fn not_empty(value: &str) -> Result<(), String> {
 
 /// A POSIX user name as `useradd` takes it: a letter or `_`, then letters, digits, `_`, `.`
 /// and `-`; at most 32 characters. Never starts with `-` (ssh would read an option).
-fn check_user(v: &str) -> Result<(), String> {
+fn check_user(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     if v.len() > 32 {
@@ -114,10 +125,10 @@ fn check_user(v: &str) -> Result<(), String> {
         return Err("it must start with a letter or `_`".into());
     }
     match chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-        Some(c) => Err(format!(
+        Some(c) => Err(Reason(format!(
             "`{}` is not allowed (letters, digits, `_`, `.` and `-`)",
             escape_controls(&c.to_string())
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -132,7 +143,7 @@ fn dns_label(label: &str) -> bool {
 }
 
 /// A DNS name (RFC 1123 labels, an optional final dot) or an IPv4 or IPv6 literal.
-fn check_host(v: &str) -> Result<(), String> {
+fn check_host(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     if v.parse::<std::net::IpAddr>().is_ok() {
@@ -146,16 +157,16 @@ fn check_host(v: &str) -> Result<(), String> {
     }
     let name = v.strip_suffix('.').unwrap_or(v);
     if let Some(bad) = name.split('.').find(|l| !dns_label(l)) {
-        return Err(format!(
+        return Err(Reason(format!(
             "`{}` is not a DNS label (letters, digits and inner dashes; or write an IP address)",
             escape_controls(bad)
-        ));
+        )));
     }
     Ok(())
 }
 
 /// An environment variable name a container gets: `[A-Za-z_][A-Za-z0-9_]*`.
-fn check_env_name(v: &str) -> Result<(), String> {
+fn check_env_name(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     let mut chars = v.chars();
     let first = chars.next().unwrap_or('0');
@@ -185,7 +196,7 @@ static IMAGE_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// An image reference as `docker pull` takes it: `[REGISTRY/]PATH[:TAG][@DIGEST]`.
-fn check_image(v: &str) -> Result<(), String> {
+fn check_image(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     if v.starts_with('-') {
@@ -200,7 +211,7 @@ fn check_image(v: &str) -> Result<(), String> {
 }
 
 /// A registry server: a DNS name or IP literal, an optional `:PORT`.
-fn check_registry(v: &str) -> Result<(), String> {
+fn check_registry(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     let (host, port) = match v.rsplit_once(':') {
@@ -215,7 +226,7 @@ fn check_registry(v: &str) -> Result<(), String> {
     if let Some(p) = port
         && p.parse::<u16>().map_or(true, |p| p == 0)
     {
-        return Err(format!("`{}` is not a port", escape_controls(p)));
+        return Err(Reason(format!("`{}` is not a port", escape_controls(p))));
     }
     Ok(())
 }
@@ -223,17 +234,17 @@ fn check_registry(v: &str) -> Result<(), String> {
 /// An nginx `server_name`: a host name, `*.` before one, `.*` after one, `_`, or a `~` regular
 /// expression; never whitespace, quotes, `;`, `{`, `}`, `$` or control characters (each would
 /// end the directive or start another).
-fn check_server_name(v: &str) -> Result<(), String> {
+fn check_server_name(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     if let Some(c) = v
         .chars()
         .find(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '#'))
     {
-        return Err(format!(
+        return Err(Reason(format!(
             "`{}` is not allowed in a server name",
             escape_controls(&c.to_string())
-        ));
+        )));
     }
     if v == "_" || v.starts_with('~') {
         return Ok(());
@@ -250,7 +261,7 @@ fn check_server_name(v: &str) -> Result<(), String> {
 
 /// A path on a host converge writes into a command or nginx's file: absolute, of letters,
 /// digits and `/._-+@=,:` only, with no `.` or `..` component.
-fn check_host_path(v: &str) -> Result<(), String> {
+fn check_host_path(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     if !v.starts_with('/') {
@@ -260,10 +271,10 @@ fn check_host_path(v: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "/._-+@=,:".contains(*c)))
     {
-        return Err(format!(
+        return Err(Reason(format!(
             "`{}` is not allowed in a path (letters, digits and /._-+@=,:)",
             escape_controls(&c.to_string())
-        ));
+        )));
     }
     if v.split('/').any(|p| p == "." || p == "..") {
         return Err("it has a `.` or `..` component".into());
@@ -276,20 +287,20 @@ fn check_host_path(v: &str) -> Result<(), String> {
 
 /// An HTTP request path converge sends in a probe: starts with `/`, visible ASCII only (no
 /// spaces, no CR or LF that would end the request line).
-fn check_url_path(v: &str) -> Result<(), String> {
+fn check_url_path(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     if !v.starts_with('/') {
         return Err("it must start with `/`".into());
     }
     match v.chars().find(|c| !c.is_ascii_graphic()) {
-        Some(c) => Err(format!(
+        Some(c) => Err(Reason(format!(
             "{} is not allowed in a request path (visible ASCII only; percent-encode the rest)",
             if c == ' ' {
                 "a space".to_string()
             } else {
                 format!("`{}`", escape_controls(&c.to_string()))
             }
-        )),
+        ))),
         None if v.len() > 2048 => Err("it is longer than 2048 characters".into()),
         None => Ok(()),
     }
@@ -297,7 +308,7 @@ fn check_url_path(v: &str) -> Result<(), String> {
 
 /// A name converge puts into container, network, file and nginx names (an app, a service):
 /// lowercase letters, digits and inner dashes, at most 40.
-fn check_name(v: &str) -> Result<(), String> {
+fn check_name(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     let ok = v.len() <= 40
         && v.chars()
@@ -313,7 +324,7 @@ fn check_name(v: &str) -> Result<(), String> {
 
 /// A bind mount `SOURCE:TARGET[:ro|:rw]`: SOURCE a host path or a named volume, TARGET an
 /// absolute path in the container.
-fn check_volume(v: &str) -> Result<(), String> {
+fn check_volume(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)?;
     let parts: Vec<&str> = v.split(':').collect();
@@ -322,15 +333,15 @@ fn check_volume(v: &str) -> Result<(), String> {
         _ => return Err("write SOURCE:TARGET or SOURCE:TARGET:ro".into()),
     };
     if source.starts_with('/') {
-        check_host_path(source).map_err(|e| format!("its host path: {e}"))?;
+        check_host_path(source).map_err(|e| Reason(format!("its host path: {e}")))?;
     } else {
-        check_volume_name(source).map_err(|e| format!("its volume name: {e}"))?;
+        check_volume_name(source).map_err(|e| Reason(format!("its volume name: {e}")))?;
     }
-    check_host_path(target).map_err(|e| format!("its container path: {e}"))
+    check_host_path(target).map_err(|e| Reason(format!("its container path: {e}")))
 }
 
 /// A Docker volume name: a letter or digit, then letters, digits, `_`, `.` and `-`.
-fn check_volume_name(v: &str) -> Result<(), String> {
+fn check_volume_name(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     let mut chars = v.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -349,7 +360,7 @@ static ROLE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// An IAM role ARN: `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
-fn check_role_arn(v: &str) -> Result<(), String> {
+fn check_role_arn(v: &str) -> Result<(), Reason> {
     if ROLE.is_match(v) {
         Ok(())
     } else {
@@ -359,7 +370,7 @@ fn check_role_arn(v: &str) -> Result<(), String> {
 
 /// A path on the machine running converge, as a file gives it (a key file, known_hosts):
 /// no control characters; where it may point is checked when it is used.
-fn check_local_path(v: &str) -> Result<(), String> {
+fn check_local_path(v: &str) -> Result<(), Reason> {
     not_empty(v)?;
     no_controls(v)
 }

@@ -181,8 +181,8 @@ pub fn value_at(value: &Value, path: &[String]) -> Value {
 }
 
 /// Parses a duration written `500ms`, `10s`, `5m`, `1h` (or combinations such as `1m30s`).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
 }
 
 /// Parses `50%` (or `50`) as 50.0.

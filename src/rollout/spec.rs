@@ -215,16 +215,27 @@ pub struct RolloutSpec {
 /// A `pause` needs a step before it: there is no traffic to pause at.
 const PAUSE_FIRST: &str = "a pause must follow a step (e.g. [10, pause, 50, 100]): there is no traffic on the new revision before the first step";
 
+/// Why a `rollout` block cannot be used (the rule it breaks, in words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+impl From<&str> for SpecError {
+    fn from(why: &str) -> SpecError {
+        SpecError(why.to_string())
+    }
+}
+
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).reveal().as_str().map(str::to_string)
 }
 
-fn duration(v: &Value, key: &str, default: &str) -> Result<Duration, String> {
+fn duration(v: &Value, key: &str, default: &str) -> Result<Duration, SpecError> {
     let raw = text(v, key).unwrap_or_else(|| default.to_string());
-    parse_duration(&raw).map_err(|e| format!("{key}: `{raw}` {e}"))
+    parse_duration(&raw).map_err(|e| SpecError(format!("{key}: `{raw}` {e}")))
 }
 
-fn hooks(r: &Value, stage: &str) -> Result<Vec<Hook>, String> {
+fn hooks(r: &Value, stage: &str) -> Result<Vec<Hook>, SpecError> {
     r.get("hooks")
         .get(stage)
         .as_list()
@@ -258,7 +269,7 @@ fn on_fail(v: &Value) -> OnFail {
 impl RolloutSpec {
     /// The rollout of a service's properties (`{ strategy: rolling }` without a block), or an
     /// error naming what is wrong.
-    pub fn from_properties(p: &Value) -> Result<RolloutSpec, String> {
+    pub fn from_properties(p: &Value) -> Result<RolloutSpec, SpecError> {
         let r = p.get("rollout");
         let strategy = match text(r, "strategy").as_deref() {
             _ if r.is_null() => Strategy::Rolling,
@@ -275,7 +286,7 @@ impl RolloutSpec {
         self.strategy != Strategy::Rolling
     }
 
-    fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, String> {
+    fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, SpecError> {
         let mut steps: Vec<i32> = Vec::new();
         let mut pauses: Vec<usize> = Vec::new();
         for s in r.get("steps").as_list().unwrap_or_default() {
@@ -346,7 +357,7 @@ impl RolloutSpec {
                     on_fail: on_fail(m),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, SpecError>>()?;
         for m in &metrics {
             match m.name.as_str() {
                 "error_rate" if m.max.is_none() => {
@@ -698,10 +709,10 @@ mod tests {
             "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}
         })))
         .unwrap_err();
-        assert!(err.contains("must increase"), "{err}");
+        assert!(err.0.contains("must increase"), "{err}");
         let err =
             RolloutSpec::from_properties(&props(serde_json::json!({"strategy": "blue_green"})))
                 .unwrap_err();
-        assert!(err.contains("two traffic.target_groups"), "{err}");
+        assert!(err.0.contains("two traffic.target_groups"), "{err}");
     }
 }

@@ -143,7 +143,7 @@ impl Loader<'_> {
         let pieces = match template::parse(s.as_str()) {
             Ok(p) => p,
             Err(e) => {
-                self.err(scope.file, s.span(), e, "bad reference");
+                self.err(scope.file, s.span(), e.to_string(), "bad reference");
                 return (Expr::Literal(Value::Null), Tag::Any);
             }
         };

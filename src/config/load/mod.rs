@@ -233,35 +233,46 @@ pub fn load(
 /// The largest desired-state file converge reads.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Why a desired-state file cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ProjectFileError {
+    /// The file system refused.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A device, a pipe or a directory.
+    #[error("not a regular file")]
+    NotRegular,
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("larger than 16 MiB")]
+    TooLarge,
+    /// A symbolic link out of the project.
+    #[error("it leads outside the project (to {})", .0.display())]
+    Outside(std::path::PathBuf),
+}
+
 /// Reads `rel` below `root`: a regular file (not a device, a pipe or a directory), at most
-/// [`MAX_FILE_BYTES`], inside the project (a symbolic link may not lead out of it). The error
-/// says why in words.
-fn read_project_file(root: &Path, rel: &str) -> Result<String, String> {
+/// [`MAX_FILE_BYTES`], inside the project (a symbolic link may not lead out of it).
+fn read_project_file(root: &Path, rel: &str) -> Result<String, ProjectFileError> {
     use std::io::Read;
     let path = root.join(rel);
-    let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+    let meta = std::fs::metadata(&path)?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(ProjectFileError::NotRegular);
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err("larger than 16 MiB".into());
+        return Err(ProjectFileError::TooLarge);
     }
-    let real = path.canonicalize().map_err(|e| e.to_string())?;
-    let root_real = root.canonicalize().map_err(|e| e.to_string())?;
+    let real = path.canonicalize()?;
+    let root_real = root.canonicalize()?;
     if !real.starts_with(&root_real) {
-        return Err(format!(
-            "it leads outside the project (to {})",
-            real.display()
-        ));
+        return Err(ProjectFileError::Outside(real));
     }
     let mut text = String::new();
-    std::fs::File::open(&real)
-        .map_err(|e| e.to_string())?
+    std::fs::File::open(&real)?
         .take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
+        .read_to_string(&mut text)?;
     if text.len() as u64 > MAX_FILE_BYTES {
-        return Err("larger than 16 MiB".into());
+        return Err(ProjectFileError::TooLarge);
     }
     Ok(text)
 }

@@ -244,7 +244,7 @@ fn duration(v: &Value, key: &str, default: &str, path: &str) -> Result<Duration,
     parse_duration(raw).map_err(|why| SpecError::Duration {
         path: format!("{path}.{key}"),
         value: grammar::escape_controls(raw),
-        why,
+        why: why.to_string(),
     })
 }
 

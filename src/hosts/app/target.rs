@@ -983,6 +983,11 @@ impl<'a> HostTarget<'a> {
     }
 }
 
+/// Why a GET through the SSH tunnel got no status code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoAnswer(String);
+
 /// GET `path` on the host's 127.0.0.1:`port` through the SSH tunnel: the status code.
 /// `Host` is `host_header` (the app's server name through nginx) or `localhost`; both are
 /// checked values, and the path a checked request path, so neither can split the request.
@@ -992,7 +997,7 @@ pub async fn http_get(
     path: &UrlPath,
     host_header: Option<&ServerName>,
     timeout: Duration,
-) -> Result<u16, String> {
+) -> Result<u16, NoAnswer> {
     let host_header = host_header.map(|h| h.as_str()).unwrap_or("localhost");
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\nUser-Agent: converge\r\n\r\n"
@@ -1001,12 +1006,12 @@ pub async fn http_get(
         .session
         .tunnel(port, request.as_bytes(), timeout)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| NoAnswer(e.to_string()))?;
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| "no HTTP answer".to_string())
+        .ok_or_else(|| NoAnswer("no HTTP answer".into()))
 }
 
 #[async_trait]

@@ -18,7 +18,7 @@ pub(super) const TASK_DEFINITION: &str = "task_definition_arn";
 
 impl Deploy for EcsDeploy {
     fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError> {
-        RolloutSpec::from_properties(properties).map_err(DeployError::msg)
+        RolloutSpec::from_properties(properties).map_err(|e| DeployError(Box::new(e)))
     }
 
     fn update(&self, prior: &Value, desired: &Value) -> Result<Option<RolloutSpec>, DeployError> {
