@@ -1,0 +1,209 @@
+//! Hosts one batch at a time: preparing and checking a batch's new colour, recreate's stop
+//! and start, and which hosts a rollout started on, switched and may have touched.
+
+use super::*;
+
+impl HostTarget<'_> {
+    /// Gets host `i` ready for the new colour: leftovers cleaned, network, registry login and
+    /// pull, accessories, and (blue/green) the new colour of the services behind the proxy
+    /// started beside the old one.
+    pub(super) async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let (old, new) = step.colours()?;
+        let keep: Vec<ContainerName> = match old {
+            Some(old) => self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+            None => Vec::new(),
+        };
+        Self::clean(&self.app, &host, &keep).await.map_err(call)?;
+        host.ensure_network(&self.app.name).await.map_err(call)?;
+        let login = match &self.app.registry {
+            Some(r) => match &r.auth {
+                RegistryAuth::Ecr { role_arn } => Some(self.ecr_login(role_arn).await?),
+                _ => None,
+            },
+            None => None,
+        };
+        host.pull(&self.app, &self.images(), login)
+            .await
+            .map_err(call)?;
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        self.accessories(&host, &listed).await?;
+        if !self.app.recreate {
+            for (s, c) in self.early() {
+                self.start_service(&host, &listed, s, c, new, step.port)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (one look per `interval`, until `ready_timeout`) for host `i`'s new colour to be
+    /// healthy: a batch after the first is started and checked at its switch.
+    pub(super) async fn await_healthy(
+        &self,
+        i: usize,
+        step: &HostStep,
+        services: &[(&Name, &Container)],
+    ) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let (_, new) = step.colours()?;
+        let deadline = Instant::now() + self.spec.ready_timeout;
+        for (s, c) in services.iter().copied() {
+            loop {
+                match self.health(&host, s, c, new, step.port).await? {
+                    Readiness::Ready(_) => break,
+                    Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
+                    // (`health` names the host when the container exited.)
+                    Readiness::Pending(why) if Instant::now() >= deadline => {
+                        let name = docker::service_name(&self.app.name, s, new);
+                        let logs = host.logs(&name, 50, &self.masker().await).await;
+                        return Err(TargetError::StepFailed(format!(
+                            "not ready on {} after ready_timeout {}: {why}; its last lines:\n{logs}",
+                            host.label(),
+                            humantime::format_duration(self.spec.ready_timeout)
+                        )));
+                    }
+                    Readiness::Pending(_) => {
+                        tokio::time::sleep(self.spec.interval.min(c.check_interval)).await
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the readiness wait of `rec` has no look left after this one.
+    pub(super) fn last_look(&self, rec: &Rollout) -> bool {
+        let started = rec
+            .ready_started
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        started.is_some_and(|t| {
+            let elapsed = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .unwrap_or_default();
+            elapsed + self.spec.interval >= self.spec.ready_timeout
+        })
+    }
+
+    /// recreate: stops host `i`'s old colour and starts the new one.
+    pub(super) async fn recreate_host(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        self.stopped_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(i)
+            .or_insert_with(Instant::now);
+        let (old, new) = step.colours()?;
+        if let Some(old) = old {
+            self.stop(
+                &host,
+                &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+            )
+            .await?;
+        }
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        for (s, c) in &self.app.services {
+            self.start_service(&host, &listed, s, c, new, step.port)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// recreate: points host `i`'s nginx at its new colour (unless it already does) and, once
+    /// nginx's old workers (which still route to the stopped colour) are gone, records how
+    /// long nothing served.
+    pub(super) async fn switch_recreated(
+        &self,
+        i: usize,
+        step: &HostStep,
+    ) -> Result<(), TargetError> {
+        let host = self.host(i).await?;
+        let (_, new) = step.colours()?;
+        let live = self.live(&host).await?;
+        if live == Some(new) {
+            return Ok(());
+        }
+        self.switch(i, &host, new, step.port).await?;
+        self.drain(i, &host).await;
+        let stopped = self
+            .stopped_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&i)
+            .copied();
+        if let Some(t) = stopped {
+            self.downtime
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(i, t.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// recreate: whether a rollback has nothing to do on `host` (a later batch never reached
+    /// it): its old colour all running, none of the new one running, nginx on the old.
+    pub(super) async fn untouched(
+        &self,
+        host: &Host,
+        step: &HostStep,
+    ) -> Result<bool, TargetError> {
+        let (Some(old), new) = step.colours()? else {
+            return Ok(false);
+        };
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        let services = |colour: Colour| {
+            listed
+                .iter()
+                .filter(|l| l.role == "service" && l.colour == Some(colour))
+                .collect::<Vec<_>>()
+        };
+        let live = self.live(host).await?;
+        Ok(live == Some(old)
+            && services(old).len() == self.app.services.len()
+            && services(old).iter().all(|l| l.state == "running")
+            && services(new).iter().all(|l| l.state != "running"))
+    }
+
+    /// The colour converge's nginx file on `host` routes to (`None`: no file, or not ours).
+    pub(super) async fn live(&self, host: &Host) -> Result<Option<Colour>, TargetError> {
+        Ok(host
+            .nginx_file(&self.app)
+            .await
+            .map_err(call)?
+            .as_deref()
+            .and_then(nginx::live_colour))
+    }
+
+    /// Hosts in the first batch (the ones the new colour starts on before any switch).
+    pub(super) fn first_batch(&self) -> usize {
+        self.app.batch.max(1).min(self.app.hosts.len())
+    }
+
+    /// Hosts switched to the new colour at `rec`'s step: none before the switch, one more
+    /// batch per step (`[0, 50, 100]` with two hosts, `batch: 1`), all at the last.
+    pub(super) fn switched(&self, rec: &Rollout) -> usize {
+        let n = self.app.hosts.len();
+        if rec.weights[1] == 0 {
+            0
+        } else if rec.steps.len() <= 2 {
+            n
+        } else {
+            (rec.step * self.app.batch.max(1)).min(n)
+        }
+    }
+
+    /// Hosts whose new colour starts before any switch: the first batch (recreate: every
+    /// host, replaced batch by batch in its deploy step).
+    pub(super) fn started(&self) -> usize {
+        match self.app.recreate {
+            true => self.app.hosts.len(),
+            false => self.first_batch(),
+        }
+    }
+
+    /// Hosts this rollout may have touched (a rollback restores these and leaves the rest).
+    pub(super) fn reached(&self, rec: &Rollout) -> usize {
+        self.switched(rec).max(self.started())
+    }
+}

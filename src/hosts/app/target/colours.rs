@@ -1,0 +1,189 @@
+//! The colours on a host: starting a service's new colour (or an accessory in place),
+//! stopping, pruning images, removing colours stopped longer than `keep_previous`, and the
+//! port a colour gets.
+
+use super::*;
+
+/// A port for (app, colour) in 20000-29999, past `taken`.
+pub(super) fn allocate(app: &Name, colour: Colour, taken: &[u16]) -> u16 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{app}/{}", colour.as_str()).as_bytes());
+    let mut port = 20_000 + (u16::from_be_bytes([h[0], h[1]]) % 10_000);
+    while taken.contains(&port) {
+        port = if port >= 29_999 { 20_000 } else { port + 1 };
+    }
+    port
+}
+
+impl HostTarget<'_> {
+    /// Starts `service`'s container of `colour` (reusing a running one with the same settings,
+    /// which a killed run may have left).
+    pub(super) async fn start_service(
+        &self,
+        host: &Host,
+        listed: &[Listed],
+        service: &Name,
+        c: &Container,
+        colour: Colour,
+        port: u16,
+    ) -> Result<(), TargetError> {
+        let name = docker::service_name(&self.app.name, service, colour);
+        if listed.iter().any(|l| {
+            l.name == name
+                && docker::runs(&l.config, c)
+                && l.state == "running"
+                && (c.port.is_none() || l.port == Some(port))
+        }) {
+            return Ok(());
+        }
+        let mut labels = vec![
+            ("converge.role", "service".to_string()),
+            ("converge.service", service.to_string()),
+            ("converge.colour", colour.as_str().to_string()),
+        ];
+        if c.port.is_some() {
+            labels.push(("converge.port", port.to_string()));
+        }
+        let body = docker::create_body(
+            c,
+            &docker::Run {
+                app: &self.app.name,
+                labels,
+                publish: c.port.map(|_| port),
+                restart: true,
+                alias: Some(format!("{service}-{}", colour.as_str())),
+                command: None,
+                env: self.env_of(c).await?,
+            },
+        );
+        host.run_container(&name, &body).await.map_err(call)
+    }
+
+    /// Starts the accessories that are missing, stopped or changed (replaced in place: never
+    /// two of one).
+    pub(super) async fn accessories(
+        &self,
+        host: &Host,
+        listed: &[Listed],
+    ) -> Result<(), TargetError> {
+        for (name, c) in &self.app.accessories {
+            let cname = docker::accessory_name(&self.app.name, name);
+            if listed
+                .iter()
+                .any(|l| l.name == cname && docker::runs(&l.config, c) && l.state == "running")
+            {
+                continue;
+            }
+            let body = docker::create_body(
+                c,
+                &docker::Run {
+                    app: &self.app.name,
+                    labels: vec![
+                        ("converge.role", "accessory".into()),
+                        ("converge.service", name.to_string()),
+                    ],
+                    publish: None,
+                    restart: true,
+                    alias: Some(name.to_string()),
+                    command: None,
+                    env: self.env_of(c).await?,
+                },
+            );
+            host.run_container(&cname, &body).await.map_err(call)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn stop(
+        &self,
+        host: &Host,
+        names: &[ContainerName],
+    ) -> Result<(), TargetError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        host.sh(
+            "docker stop",
+            &format!(
+                "docker stop -t 10 -- {} >/dev/null 2>&1 || true",
+                docker::join(names)
+            ),
+            None,
+        )
+        .await
+        .map_err(call)
+        .map(|_| ())
+    }
+
+    pub(super) fn colour_names(
+        &self,
+        colour: Colour,
+        services: &[(&Name, &Container)],
+    ) -> Vec<ContainerName> {
+        services
+            .iter()
+            .map(|(s, _)| docker::service_name(&self.app.name, s, colour))
+            .collect()
+    }
+
+    /// Removes the app's images beyond the newest `keep_images` per repository (images in use
+    /// stay: Docker refuses to remove them).
+    pub(super) async fn prune_images(&self, host: &Host) {
+        let mut repos: Vec<String> = self
+            .app
+            .services
+            .values()
+            .map(|c| c.image.repository().to_string())
+            .collect();
+        repos.sort();
+        repos.dedup();
+        for repo in repos {
+            let Ok(repo) = ImageRef::try_from(repo.as_str()) else {
+                continue;
+            };
+            let script = format!(
+                "docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' -- {} | tail -n +{} | xargs -r docker rmi -- >/dev/null 2>&1 || true",
+                quote(&repo),
+                self.app.keep_images + 1
+            );
+            let _ = host.sh("prune images", &script, None).await;
+        }
+    }
+
+    /// Removes stopped colours of this app older than `keep_previous`, and hook containers
+    /// left behind (run by every deploy and by drift).
+    pub async fn clean(
+        app: &AppSpec,
+        host: &Host,
+        keep: &[ContainerName],
+    ) -> Result<Vec<ContainerName>, ProviderError> {
+        let listed = host.containers(&app.name).await?;
+        let mut removed = Vec::new();
+        for l in listed
+            .iter()
+            .filter(|l| l.role == "service" && l.state != "running" && !keep.contains(&l.name))
+        {
+            let out = host
+                .sh(
+                    "docker inspect",
+                    &format!(
+                        "docker inspect -f '{{{{.State.FinishedAt}}}}' -- {}",
+                        quote(&l.name)
+                    ),
+                    None,
+                )
+                .await?;
+            let finished = chrono::DateTime::parse_from_rfc3339(out.trim())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok();
+            let age = finished
+                .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default())
+                .unwrap_or_default();
+            if age >= app.keep_previous {
+                host.remove_container(&l.name).await?;
+                removed.push(l.name.clone());
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,181 @@
+//! nginx in front of the colours: health checks through the SSH tunnel, the switch (write,
+//! `nginx -t`, reload, new workers seen) and the drain of the old workers.
+
+use super::*;
+
+/// Why a GET through the SSH tunnel got no status code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoAnswer(String);
+
+/// GET `path` on the host's 127.0.0.1:`port` through the SSH tunnel: the status code.
+/// `Host` is `host_header` (the app's server name through nginx) or `localhost`; both are
+/// checked values, and the path a checked request path, so neither can split the request.
+pub async fn http_get(
+    host: &Host,
+    port: u16,
+    path: &UrlPath,
+    host_header: Option<&ServerName>,
+    timeout: Duration,
+) -> Result<u16, NoAnswer> {
+    let host_header = host_header.map(|h| h.as_str()).unwrap_or("localhost");
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\nUser-Agent: converge\r\n\r\n"
+    );
+    let response = host
+        .session
+        .tunnel(port, request.as_bytes(), timeout)
+        .await
+        .map_err(|e| NoAnswer(e.to_string()))?;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| NoAnswer("no HTTP answer".into()))
+}
+
+impl HostTarget<'_> {
+    /// One look at the health of `service`'s `colour` container on `host`.
+    pub(super) async fn health(
+        &self,
+        host: &Host,
+        service: &Name,
+        c: &Container,
+        colour: Colour,
+        port: u16,
+    ) -> Result<Readiness, TargetError> {
+        let name = docker::service_name(&self.app.name, service, colour);
+        let out = host
+            .sh(
+                "docker inspect",
+                &format!(
+                    "docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{end}}}}' -- {}",
+                    quote(&name)
+                ),
+                None,
+            )
+            .await
+            .map_err(call)?;
+        let f: Vec<&str> = out.split_whitespace().collect();
+        let (status, code) = (
+            f.first().copied().unwrap_or(""),
+            f.get(1).copied().unwrap_or(""),
+        );
+        if status == "exited" || status == "dead" {
+            let logs = host.logs(&name, 50, &self.masker().await).await;
+            return Ok(Readiness::Failed(format!(
+                "{name} on {} exited with {code}; its last lines:\n{logs}",
+                host.label()
+            )));
+        }
+        if status != "running" {
+            return Ok(Readiness::Pending(format!("{name} is {status}")));
+        }
+        let seen = match &c.check {
+            Check::Running => Ok(format!("{name} running")),
+            Check::Command(_) => match f.get(2).copied() {
+                Some("healthy") => Ok(format!("{name} healthy (Docker healthcheck)")),
+                other => Err(format!(
+                    "{name}: Docker health {}",
+                    other.unwrap_or("starting")
+                )),
+            },
+            Check::Tcp => host
+                .session
+                .tunnel(port, b"", Duration::from_secs(2))
+                .await
+                .map(|_| format!("{name} accepts connections"))
+                .or_else(|e| match e {
+                    crate::hosts::ssh::TunnelError::Failed(_) => {
+                        Ok(format!("{name} accepts connections"))
+                    }
+                    e => Err(format!("{name}: {e}")),
+                }),
+            Check::Http {
+                path,
+                expect_status,
+            } => match http_get(host, port, path, None, Duration::from_secs(2)).await {
+                Ok(s) if s == *expect_status => Ok(format!("{name}: GET {path} {s}")),
+                Ok(s) => Err(format!(
+                    "{name}: GET {path} answered {s}, expected {expect_status}"
+                )),
+                Err(e) => Err(format!("{name}: GET {path}: {e}")),
+            },
+        };
+        Ok(match seen {
+            Ok(s) => Readiness::Ready(s),
+            Err(s) => Readiness::Pending(s),
+        })
+    }
+
+    /// Points converge's nginx file at `colour` on `port` (checked with `nginx -t`; the previous
+    /// file is put back on failure) and reloads; counts only once new workers are seen.
+    pub(super) async fn switch(
+        &self,
+        i: usize,
+        host: &Host,
+        colour: Colour,
+        port: u16,
+    ) -> Result<(), TargetError> {
+        let before = host.nginx_workers(&self.app).await.map_err(call)?;
+        let file = nginx::render(&self.app.name, &self.app.nginx, colour, port);
+        let out = host
+            .session
+            .run(
+                &nginx::install_script(&self.app.name, &self.app.nginx),
+                Some(file.as_bytes()),
+            )
+            .await
+            .map_err(|e| {
+                call(ProviderError::Api {
+                    operation: format!("nginx on {}", host.label()),
+                    message: e.to_string(),
+                })
+            })?;
+        if !out.success() {
+            return Err(TargetError::StepFailed(format!(
+                "nginx on {} refused the new file (the previous one is back): {}",
+                host.label(),
+                out.stderr.trim()
+            )));
+        }
+        self.old_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(i, (before.clone(), Instant::now()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = host.nginx_workers(&self.app).await.map_err(call)?;
+            if now.iter().any(|p| !before.contains(p)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(TargetError::StepFailed(format!(
+                    "nginx on {} started no new workers within 10s of the reload (the reload failed)",
+                    host.label()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until nginx's workers from before the switch have exited, or `drain_timeout`.
+    pub(super) async fn drain(&self, i: usize, host: &Host) {
+        let Some((before, since)) = self
+            .old_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&i)
+            .cloned()
+        else {
+            return;
+        };
+        while since.elapsed() < self.app.drain_timeout {
+            let now = host.nginx_workers(&self.app).await.unwrap_or_default();
+            if !now.iter().any(|p| before.contains(p)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
