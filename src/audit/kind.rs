@@ -4,176 +4,112 @@
 //! stored, so events written before this enum read back as the same kinds and keep their
 //! hashes; an action this binary does not know reads as `None`, never as another kind.
 
-/// What an audit event records (its `action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
+/// Declares the event kinds once: each variant, its doc and the action string it stores;
+/// `ALL` and `as_str` follow from the one table, so no kind can be left out of either.
+macro_rules! event_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $action:literal,)*) => {
+        /// What an audit event records (its `action`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventKind {
+            $($(#[doc = $doc])* $kind,)*
+        }
+
+        impl EventKind {
+            /// Every kind, in the order the documentation lists them.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$kind,)*];
+
+            /// The action string the trail stores.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$kind => $action,)*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
     /// apply created a resource.
-    Create,
+    Create => "create",
     /// apply updated a resource in place.
-    Update,
+    Update => "update",
     /// apply replaced a resource (delete, then create).
-    Replace,
+    Replace => "replace",
     /// apply or destroy deleted a resource.
-    Delete,
+    Delete => "delete",
     /// apply adopted a resource an interrupted run had created.
-    Adopt,
+    Adopt => "adopt",
     /// apply rewrote legacy secret digests (state only).
-    DigestUpgrade,
+    DigestUpgrade => "digest upgrade",
     /// A service created under canary or blue/green took all traffic on its first revision.
-    FirstRevision,
+    FirstRevision => "first revision",
     /// drift found a resource changed outside converge.
-    Drift,
+    Drift => "drift",
     /// drift found nothing.
-    DriftCheck,
+    DriftCheck => "drift check",
     /// `import` adopted a live resource.
-    Import,
+    Import => "import",
     /// `state rm` forgot a resource.
-    Forget,
+    Forget => "forget",
     /// `lock force-unlock` removed the lock.
-    Unlock,
+    Unlock => "unlock",
     /// A writer took over a stale lock.
-    LockTakeover,
+    LockTakeover => "lock takeover",
     /// `--allow-over-budget` let a plan past its budget.
-    BudgetOverride,
+    BudgetOverride => "budget override",
     /// `--allow-unpromoted` let images through that did not pass the environment promoted from.
-    PromotionOverride,
+    PromotionOverride => "promotion override",
     /// `--accept-new-host-keys` recorded a host's key.
-    HostKeyAccepted,
+    HostKeyAccepted => "host key accepted",
     /// `plan` ran (the files and figures it planned from).
-    Plan,
+    Plan => "plan",
     /// `cost watch` found an anomaly.
-    CostAnomaly,
+    CostAnomaly => "cost anomaly",
     /// `rollout undo` sent a service back to an earlier revision.
-    Undo,
+    Undo => "undo",
     /// A check before anything changed (cost gate, alarms) refused a rollout.
-    RolloutRefused,
+    RolloutRefused => "rollout refused",
     /// A rollout started.
-    RolloutStart,
+    RolloutStart => "rollout start",
     /// The new revision became ready.
-    RolloutReady,
+    RolloutReady => "rollout ready",
     /// The new revision did not become ready in time.
-    RolloutNotReady,
+    RolloutNotReady => "rollout not ready",
     /// A canary step's weights were set (or blue/green's checks at 0% began).
-    RolloutStep,
+    RolloutStep => "rollout step",
     /// blue/green switched traffic.
-    RolloutSwitch,
+    RolloutSwitch => "rollout switch",
     /// A rollout was promoted past its bake or pause.
-    RolloutPromote,
+    RolloutPromote => "rollout promote",
     /// A rollout stopped at a `pause` step.
-    RolloutPaused,
+    RolloutPaused => "rollout paused",
     /// A paused rollout's `pause_timeout` ran out.
-    RolloutPauseExpired,
+    RolloutPauseExpired => "rollout pause expired",
     /// A rollout finished: the new revision took all traffic.
-    RolloutComplete,
+    RolloutComplete => "rollout complete",
     /// Traffic went back to the old revision.
-    Rollback,
+    Rollback => "rollback",
     /// A gate failed.
-    GateFailed,
+    GateFailed => "gate failed",
     /// A gate with `on_fail: alert` failed (the rollout goes on).
-    GateAlert,
+    GateAlert => "gate alert",
     /// A hook started.
-    HookStart,
+    HookStart => "hook start",
     /// A hook exited 0.
-    HookOk,
+    HookOk => "hook ok",
     /// A hook failed.
-    HookFailed,
+    HookFailed => "hook failed",
     /// `rollout promote` asked a running rollout to go on.
-    PromoteRequested,
+    PromoteRequested => "rollout promote requested",
     /// `rollout promote --full` asked a running rollout to go to 100%.
-    PromoteFullRequested,
+    PromoteFullRequested => "rollout promote_full requested",
     /// `rollout abort` asked a running rollout to roll back.
-    AbortRequested,
+    AbortRequested => "rollout abort requested",
 }
 
 use EventKind::*;
 
 impl EventKind {
-    /// Every kind, in the order the documentation lists them.
-    pub const ALL: &'static [EventKind] = &[
-        Create,
-        Update,
-        Replace,
-        Delete,
-        Adopt,
-        DigestUpgrade,
-        FirstRevision,
-        Drift,
-        DriftCheck,
-        Import,
-        Forget,
-        Unlock,
-        LockTakeover,
-        BudgetOverride,
-        PromotionOverride,
-        HostKeyAccepted,
-        Plan,
-        CostAnomaly,
-        Undo,
-        RolloutRefused,
-        RolloutStart,
-        RolloutReady,
-        RolloutNotReady,
-        RolloutStep,
-        RolloutSwitch,
-        RolloutPromote,
-        RolloutPaused,
-        RolloutPauseExpired,
-        RolloutComplete,
-        Rollback,
-        GateFailed,
-        GateAlert,
-        HookStart,
-        HookOk,
-        HookFailed,
-        PromoteRequested,
-        PromoteFullRequested,
-        AbortRequested,
-    ];
-
-    /// The action string the trail stores.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Create => "create",
-            Update => "update",
-            Replace => "replace",
-            Delete => "delete",
-            Adopt => "adopt",
-            DigestUpgrade => "digest upgrade",
-            FirstRevision => "first revision",
-            Drift => "drift",
-            DriftCheck => "drift check",
-            Import => "import",
-            Forget => "forget",
-            Unlock => "unlock",
-            LockTakeover => "lock takeover",
-            BudgetOverride => "budget override",
-            PromotionOverride => "promotion override",
-            HostKeyAccepted => "host key accepted",
-            Plan => "plan",
-            CostAnomaly => "cost anomaly",
-            Undo => "undo",
-            RolloutRefused => "rollout refused",
-            RolloutStart => "rollout start",
-            RolloutReady => "rollout ready",
-            RolloutNotReady => "rollout not ready",
-            RolloutStep => "rollout step",
-            RolloutSwitch => "rollout switch",
-            RolloutPromote => "rollout promote",
-            RolloutPaused => "rollout paused",
-            RolloutPauseExpired => "rollout pause expired",
-            RolloutComplete => "rollout complete",
-            Rollback => "rollback",
-            GateFailed => "gate failed",
-            GateAlert => "gate alert",
-            HookStart => "hook start",
-            HookOk => "hook ok",
-            HookFailed => "hook failed",
-            PromoteRequested => "rollout promote requested",
-            PromoteFullRequested => "rollout promote_full requested",
-            AbortRequested => "rollout abort requested",
-        }
-    }
-
     /// The kind a stored action string stands for (`None`: one this binary does not write).
     pub fn parse(action: &str) -> Option<EventKind> {
         Self::ALL.iter().copied().find(|k| k.as_str() == action)
