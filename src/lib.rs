@@ -1,5 +1,6 @@
 //! converge: an infrastructure-as-code provisioner and deployment reconciler.
 
+pub mod application;
 pub mod apply;
 pub mod audit;
 pub mod cli;

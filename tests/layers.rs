@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["providers", "hosts", "promotion"],
     &["kinds"],
     &["refresh", "apply"],
+    &["application"],
     &["cli"],
 ];
 

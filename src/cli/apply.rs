@@ -7,8 +7,11 @@ use clap::Args;
 use owo_colors::OwoColorize;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{Planned, refresh_and_plan, show};
-use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output, session};
+use super::plan::show;
+use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::apply_policy;
+use crate::application::plan::{Planned, refresh_and_plan};
+use crate::application::session;
 use crate::apply::{self, Inputs, Outcome, Progress, Report};
 use crate::plan::Plan;
 
@@ -65,9 +68,9 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
             )));
         }
         (Some(p), _) => p.environment.clone(),
-        (None, _) => session::env_name(g)?,
+        (None, _) => session::env_name(&g.settings)?,
     };
-    let env = session::load(g, &name)?;
+    let env = session::load(&g.settings, &name)?;
     if let Some(saved) = &saved
         && let Err(stale) = saved.check_files(&env.files_hash)
     {
@@ -75,9 +78,9 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
             "{stale}; run `converge plan --env {name} --out FILE` again"
         )));
     }
-    let store = session::open_state(g, &name).await?;
-    let ctx = session::audit_context(g);
-    let guard = session::lock(g, &name, store.as_ref(), "apply", &ctx).await?;
+    let store = session::open_state(&g.settings, &name).await?;
+    let ctx = session::audit_context(&g.settings);
+    let guard = session::lock(&g.settings, &name, store.as_ref(), "apply", &ctx).await?;
     let run = Run {
         targets: &args.targets,
         auto_approve: args.auto_approve,
@@ -90,11 +93,11 @@ pub(super) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<i32, CliErro
 }
 
 pub(super) async fn destroy(g: &GlobalArgs, args: &DestroyArgs) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let env = session::load(g, &name)?;
-    let store = session::open_state(g, &name).await?;
-    let ctx = session::audit_context(g);
-    let guard = session::lock(g, &name, store.as_ref(), "destroy", &ctx).await?;
+    let name = session::env_name(&g.settings)?;
+    let env = session::load(&g.settings, &name)?;
+    let store = session::open_state(&g.settings, &name).await?;
+    let ctx = session::audit_context(&g.settings);
+    let guard = session::lock(&g.settings, &name, store.as_ref(), "destroy", &ctx).await?;
     let run = Run {
         targets: &[],
         auto_approve: args.auto_approve,
@@ -180,16 +183,38 @@ async fn interruptible_apply(
         operation,
         redo,
     } = *run;
-    let registry = session::registry(g, env).await;
-    super::pauses::expire(g, env, store, &registry, super::pauses::Lock::Held).await?;
+    let registry = session::registry(&g.settings, env).await;
+    crate::application::pauses::expire(
+        &g.settings,
+        env,
+        store,
+        &registry,
+        crate::application::pauses::Lock::Held,
+    )
+    .await?;
     let Planned {
         plan,
         state,
         live,
         pins,
         promotion,
-    } = refresh_and_plan(g, env, store, &registry, targets, operation == "destroy").await?;
-    audit_accepted_host_keys(registry.hosts().options(), store, ctx, operation).await?;
+    } = refresh_and_plan(
+        &g.settings,
+        env,
+        store,
+        &registry,
+        targets,
+        operation == "destroy",
+    )
+    .await?;
+    apply_policy::audit_accepted_host_keys(
+        &g.settings,
+        registry.hosts().options(),
+        store,
+        ctx,
+        operation,
+    )
+    .await?;
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
@@ -202,7 +227,8 @@ async fn interruptible_apply(
             env.name
         )));
     }
-    let unpromoted = unpromoted(g, &promotion, store, ctx, operation).await?;
+    let unpromoted =
+        apply_policy::unpromoted(&g.settings, &promotion, store, ctx, operation).await?;
     let inputs = Inputs {
         env,
         state: &state,
@@ -232,7 +258,7 @@ async fn interruptible_apply(
         show(&plan, Format::Text);
     }
     if operation != "destroy" {
-        session::check_budget(g, env, &plan, store, operation).await?;
+        session::check_budget(&g.settings, env, &plan, store, operation).await?;
     }
     if !plan.has_changes() {
         let md = report_markdown(&plan, &Report::default(), operation);
@@ -254,7 +280,14 @@ async fn interruptible_apply(
         }
     })
     .await?;
-    audit_accepted_host_keys(registry.hosts().options(), store, ctx, operation).await?;
+    apply_policy::audit_accepted_host_keys(
+        &g.settings,
+        registry.hosts().options(),
+        store,
+        ctx,
+        operation,
+    )
+    .await?;
     let (done, failed, skipped) = report.counts();
     let md = report_markdown(&plan, &report, operation);
     if report.interrupted() || interrupt.is_cancelled() {
@@ -311,56 +344,6 @@ async fn interruptible_apply(
     } else {
         EXIT_ERROR
     })
-}
-
-/// The services apply must refuse for promotion, with why; with `--allow-unpromoted`, none
-/// (each override is audited with its reason and what it let through).
-async fn unpromoted(
-    g: &GlobalArgs,
-    verdicts: &std::collections::BTreeMap<crate::model::Address, crate::promotion::Verdict>,
-    store: &dyn crate::state::StateStore,
-    ctx: &crate::audit::Context,
-    operation: &str,
-) -> Result<std::collections::BTreeMap<crate::model::Address, String>, CliError> {
-    let refused: std::collections::BTreeMap<_, _> = verdicts
-        .iter()
-        .filter(|(_, v)| !v.refused.is_empty())
-        .map(|(a, v)| (a.clone(), v.refused.join("; ")))
-        .collect();
-    let Some(reason) = &g.allow_unpromoted else {
-        return Ok(refused);
-    };
-    for (address, why) in &refused {
-        output::status(&format!("warning: {address}: {why}; allowed: {reason}"));
-        let event = crate::audit::NewEvent::new(
-            operation,
-            crate::audit::EventKind::PromotionOverride,
-            "ok",
-        )
-        .address(address)
-        .detail(format!("{why}; reason: {reason}"));
-        store.commit(crate::state::Change::None, event, ctx).await?;
-    }
-    Ok(std::collections::BTreeMap::new())
-}
-
-/// Records each SSH host key `--accept-new-host-keys` let in since the last call.
-async fn audit_accepted_host_keys(
-    hosts: &crate::hosts::app::HostOptions,
-    store: &dyn crate::state::StateStore,
-    ctx: &crate::audit::Context,
-    operation: &str,
-) -> Result<(), CliError> {
-    for key in hosts.accepted.take() {
-        output::status(&format!("warning: accepted the new host key of {key}"));
-        let event =
-            crate::audit::NewEvent::new(operation, crate::audit::EventKind::HostKeyAccepted, "ok")
-                .detail(format!(
-                    "{key} recorded in known_hosts (--accept-new-host-keys)"
-                ));
-        store.commit(crate::state::Change::None, event, ctx).await?;
-    }
-    Ok(())
 }
 
 fn print_progress(p: &Progress<'_>) {

@@ -2,7 +2,8 @@
 
 use clap::Subcommand;
 
-use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output, session};
+use super::{CliError, EXIT_ERROR, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::session;
 use crate::audit::{self, Event};
 
 /// `audit` subcommands.
@@ -29,8 +30,8 @@ pub enum AuditCommand {
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let store = session::open_state(g, &name).await?;
+    let name = session::env_name(&g.settings)?;
+    let store = session::open_state(&g.settings, &name).await?;
     let (events, head_seq, head_hash) = store.audit_chain().await?;
     match command {
         AuditCommand::Log { since, address } => {

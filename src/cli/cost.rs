@@ -2,17 +2,12 @@
 //! Management) against the days before it; anomalies named with the deployments behind them,
 //! audited and posted to `notify.webhook`. Exit 0 none, 2 anomaly, 1 error.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
-use crate::audit::NewEvent;
-use crate::config::Environment;
-use crate::cost::anomaly::{self, CostData, Finding, Rule, Verdict};
-use crate::model::{Lookup, Reference, Value};
-use crate::state;
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::cost_watch;
+use crate::cost::anomaly::{self, Finding, Rule, Verdict};
 
 /// `cost` subcommands.
 #[derive(Debug, Subcommand)]
@@ -44,62 +39,6 @@ pub(super) async fn run(g: &GlobalArgs, command: &CostCommand) -> Result<i32, Cl
     }
 }
 
-fn whole_days(text: &str, what: &str) -> Result<i64, CliError> {
-    let d =
-        crate::model::parse_duration(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))?;
-    let days = d.as_secs() / 86_400;
-    if days == 0 || d.as_secs() % 86_400 != 0 {
-        return Err(CliError::Usage(format!(
-            "{what} is a whole number of days, like 7d; found `{text}`"
-        )));
-    }
-    if days > crate::cost::anomaly::MAX_LOOKBACK_DAYS as u64 {
-        return Err(CliError::Usage(format!(
-            "{what} is at most {}d (ten years of daily costs); found `{text}`",
-            crate::cost::anomaly::MAX_LOOKBACK_DAYS
-        )));
-    }
-    Ok(days as i64)
-}
-
-/// Literal values only: anomaly overrides do not reference other resources.
-struct Literals;
-
-impl Lookup for Literals {
-    fn lookup(&self, _: &Reference) -> Value {
-        Value::Unknown
-    }
-}
-
-/// Per-address rules from `rollout.cost.anomaly`.
-fn service_rules(env: &Environment, default: Rule) -> Result<BTreeMap<String, Rule>, CliError> {
-    let mut rules = BTreeMap::new();
-    for (address, resource) in &env.resources {
-        let props = resource.properties.eval(&Literals);
-        let anomaly = props.get("rollout").get("cost").get("anomaly");
-        if anomaly.is_null() {
-            continue;
-        }
-        let mut rule = default;
-        if let Some(text) = anomaly.get("lookback").as_str() {
-            rule.lookback_days =
-                whole_days(text, &format!("{address}: rollout.cost.anomaly.lookback"))?;
-        }
-        if let Some(p) = anomaly
-            .get("threshold")
-            .as_str()
-            .and_then(crate::model::parse_percent)
-        {
-            rule.threshold_percent = p;
-        }
-        if let Some(m) = anomaly.get("min_daily").as_f64() {
-            rule.min_daily_usd = m;
-        }
-        rules.insert(address.to_string(), rule);
-    }
-    Ok(rules)
-}
-
 async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
         return Err(CliError::Usage(
@@ -107,7 +46,7 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         ));
     }
     let default = Rule {
-        lookback_days: whole_days(&args.lookback, "--lookback")?,
+        lookback_days: cost_watch::whole_days(&args.lookback, "--lookback")?,
         threshold_percent: crate::model::parse_percent(&args.threshold).ok_or_else(|| {
             CliError::Usage(format!(
                 "--threshold is a percentage like 50%, found `{}`",
@@ -116,105 +55,17 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         })?,
         min_daily_usd: args.min_daily,
     };
-    let name = session::env_name(g)?;
-    let env = session::load(g, &name)?;
-    let rules = service_rules(&env, default)?;
-    let store = session::open_state(g, &name).await?;
-    let registry = session::registry(g, &env).await;
-    registry
-        .ready()
-        .await
-        .map_err(|source| CliError::Provider {
-            context: format!("{name}: signing in"),
-            source,
-        })?;
-
-    let day = args
-        .day
-        .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(1));
-    let longest = rules
-        .values()
-        .map(|r| r.lookback_days)
-        .chain([default.lookback_days])
-        .max()
-        .unwrap_or(7);
-    let (start, end) = (day - Duration::days(longest), day + Duration::days(1));
-    let mut data = CostData::default();
-    let mut sources = Vec::new();
-    if let Some(aws) = registry.aws() {
-        let d = aws
-            .cost_explorer()
-            .daily_cost(&name, start, end)
-            .await
-            .map_err(|source| CliError::Provider {
-                context: format!("{name}: reading AWS Cost Explorer"),
-                source,
-            })?;
-        data.merge(d);
-        sources.push("AWS Cost Explorer");
-    }
-    if let Some(azure) = registry.azure() {
-        let d = azure
-            .daily_cost(&name, start, end)
-            .await
-            .map_err(|source| CliError::Provider {
-                context: format!("{name}: reading Azure Cost Management"),
-                source,
-            })?;
-        data.merge(d);
-        sources.push("Azure Cost Management");
-    }
-    let expected: BTreeSet<String> = env
-        .resources
-        .iter()
-        .filter(|(_, r)| r.kind.price.always_costs())
-        .map(|(a, _)| a.to_string())
-        .collect();
-    let (events, _, _) = store.audit_chain().await?;
-    let findings = anomaly::judge(&data, day, &expected, &rules, default, &events);
-    let anomalies: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Anomaly)
-        .collect();
-
-    let ctx = session::audit_context(g);
-    let client = reqwest::Client::new();
-    for f in &anomalies {
-        let mut ev = NewEvent::new(
-            "cost watch",
-            crate::audit::EventKind::CostAnomaly,
-            "anomaly",
-        )
-        .address(&f.address)
-        .detail(f.describe());
-        ev.after = Some(serde_json::to_value(f).unwrap_or_default());
-        store.commit(state::Change::None, ev, &ctx).await?;
-        if let Some(url) = &env.notify_webhook {
-            let payload = serde_json::json!({
-                "text": format!("converge {name}: cost anomaly: {}", f.describe()),
-                "event": "cost anomaly",
-                "environment": name,
-                "address": f.address,
-                "day": f.day,
-                "day_usd": f.day_usd,
-                "baseline_usd": f.baseline_usd,
-                "change_percent": f.change_percent,
-                "estimated": f.estimated,
-                "deployments": f.deployments,
-            });
-            crate::rollout::notify::webhook(&client, url, &payload).await;
-        }
-    }
+    let watched = cost_watch::watch(&g.settings, args.day, default).await?;
     let report = Report {
         format_version: 1,
-        environment: &name,
-        day,
-        sources,
+        environment: &watched.environment,
+        day: watched.day,
+        sources: watched.sources.clone(),
         rule: default,
-        missing_days: missing(&data, start, day),
-        estimated: data.days_estimated.contains(&day),
-        anomalies: anomalies.len(),
-        findings: &findings,
+        missing_days: watched.missing_days.clone(),
+        estimated: watched.estimated,
+        anomalies: watched.anomalies(),
+        findings: &watched.findings,
     };
     let md = markdown(&report);
     match g.format {
@@ -223,20 +74,11 @@ async fn watch(g: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
         _ => output::print(&text(&report)),
     }
     super::github::step_summary(&md);
-    Ok(if anomalies.is_empty() {
+    Ok(if report.anomalies == 0 {
         EXIT_OK
     } else {
         EXIT_CHANGES
     })
-}
-
-/// Days of the window the billing APIs returned nothing for.
-fn missing(data: &CostData, start: NaiveDate, day: NaiveDate) -> Vec<NaiveDate> {
-    start
-        .iter_days()
-        .take_while(|d| *d <= day)
-        .filter(|d| !data.days_present.contains(d))
-        .collect()
 }
 
 /// What `cost watch` found (`--format json`).

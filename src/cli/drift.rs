@@ -2,10 +2,9 @@
 
 use owo_colors::OwoColorize;
 
-use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
-use crate::audit::NewEvent;
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::drift;
 use crate::plan::drift::Drifted;
-use crate::state::{self, StateStore};
 
 pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     if !matches!(g.format, Format::Text | Format::Json | Format::Markdown) {
@@ -13,51 +12,19 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
             "drift prints --format text, json or markdown".into(),
         ));
     }
-    let name = session::env_name(g)?;
-    let env = session::load(g, &name)?;
-    let store = session::open_state(g, &name).await?;
-    let registry = session::registry(g, &env).await;
-    super::pauses::expire(
-        g,
-        &env,
-        store.as_ref(),
-        &registry,
-        super::pauses::Lock::Take,
-    )
-    .await?;
-    let stored = store.resources().await?;
-    session::check_digests(&stored)?;
-    let live = session::refresh(&registry, &name, &stored).await?;
-    let pins = crate::rollout::pins(store.as_ref()).await?;
-    let (drifted, undone): (Vec<Drifted>, Vec<Drifted>) =
-        crate::plan::drift::compute(&stored, &live)
-            .into_iter()
-            .partition(|d| {
-                crate::model::Address::parse(&d.address).is_none_or(|a| !pins.contains_key(&a))
-            });
-    for d in &undone {
-        if let Some(pin) =
-            crate::model::Address::parse(&d.address).and_then(|a| pins.get(&a).cloned())
-        {
-            output::status(&format!(
-                "{}: {} (`rollout undo`, not drift)",
-                d.address,
-                pin.describe()
-            ));
-        }
-    }
-    record(store.as_ref(), &drifted, &session::audit_context(g)).await?;
-    let summary = markdown(&name, stored.len(), &drifted);
+    let checked = drift::check(&g.settings).await?;
+    let (name, drifted) = (&checked.environment, &checked.drifted);
+    let summary = markdown(name, checked.checked, drifted);
     match g.format {
         Format::Json => output::json(&serde_json::json!({
             "format_version": crate::plan::FORMAT_VERSION,
             "environment": name,
-            "resources_checked": stored.len(),
+            "resources_checked": checked.checked,
             "drift": !drifted.is_empty(),
             "drifted": drifted,
         })),
         Format::Markdown => output::print(&summary),
-        _ => output::print(&text(&name, stored.len(), &drifted)),
+        _ => output::print(&text(name, checked.checked, drifted)),
     }
     super::github::step_summary(&summary);
     Ok(if drifted.is_empty() {
@@ -164,52 +131,4 @@ fn text(env: &str, checked: usize, drifted: &[Drifted]) -> String {
 
 fn compact(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
-}
-
-async fn record(
-    store: &dyn StateStore,
-    drifted: &[Drifted],
-    ctx: &crate::audit::Context,
-) -> Result<(), CliError> {
-    if drifted.is_empty() {
-        store
-            .commit(
-                state::Change::None,
-                NewEvent::new("drift", crate::audit::EventKind::DriftCheck, "none"),
-                ctx,
-            )
-            .await?;
-    }
-    for d in drifted {
-        let mut event =
-            NewEvent::new("drift", crate::audit::EventKind::Drift, "drift").address(&d.address);
-        if d.status == "deleted" {
-            event.detail = Some("deleted outside converge".into());
-        } else if d.status == "interrupted" {
-            event.detail = Some("left in flight by an interrupted apply".into());
-        } else {
-            event.before = Some(
-                d.fields
-                    .iter()
-                    .map(|f| (f.name.clone(), f.last_applied.clone()))
-                    .collect(),
-            );
-            event.after = Some(
-                d.fields
-                    .iter()
-                    .map(|f| (f.name.clone(), f.live.clone()))
-                    .collect(),
-            );
-            event.detail = Some(format!(
-                "changed outside converge: {}",
-                d.fields
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        store.commit(state::Change::None, event, ctx).await?;
-    }
-    Ok(())
 }

@@ -2,7 +2,8 @@
 
 use clap::Subcommand;
 
-use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::session;
 use crate::audit::NewEvent;
 use crate::state;
 
@@ -16,8 +17,8 @@ pub enum LockCommand {
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let store = session::open_state(g, &name).await?;
+    let name = session::env_name(&g.settings)?;
+    let store = session::open_state(&g.settings, &name).await?;
     match command {
         LockCommand::Status => {
             let lock = store.lock_status().await?;
@@ -42,7 +43,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &LockCommand) -> Result<i32, Cl
             }
         }
         LockCommand::ForceUnlock => {
-            let ctx = session::audit_context(g);
+            let ctx = session::audit_context(&g.settings);
             let removed = store.force_unlock().await?;
             let detail = match &removed {
                 Some(l) => format!("broke the lock of {}", l.describe()),

@@ -1,7 +1,8 @@
 //! `converge logs ADDR [--host H] [--service S] [--lines N]`: the last lines of a host app's
 //! containers, read over SSH, with the app's secrets masked.
 
-use super::{CliError, GlobalArgs, output, session};
+use super::{CliError, GlobalArgs, output};
+use crate::application::session;
 use crate::hosts::app::host::Host;
 use crate::hosts::app::spec::AppSpec;
 use crate::model::Address;
@@ -24,15 +25,15 @@ pub struct LogsArgs {
 
 /// Prints the containers' last lines, host by host.
 pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
+    let name = session::env_name(&g.settings)?;
     let address = Address::parse(&args.address).ok_or_else(|| {
         CliError::Usage(format!(
             "`{}` is not an address (KEY or INSTANCE.KEY)",
             args.address
         ))
     })?;
-    let env = session::load(g, &name)?;
-    let store = session::open_state(g, &name).await?;
+    let env = session::load(&g.settings, &name)?;
+    let store = session::open_state(&g.settings, &name).await?;
     let stored = store.resources().await?;
     let row = stored
         .iter()
@@ -56,7 +57,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
         Ok(from_files) => crate::hosts::app::target::masker_for(
             &from_files,
             &files,
-            &session::registry(g, &env).await,
+            &session::registry(&g.settings, &env).await,
         )
         .await
         .map_err(|e| {
@@ -73,7 +74,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError
         {
             continue;
         }
-        let host = Host::open(&app, target, &g.hosts)
+        let host = Host::open(&app, target, &g.settings.hosts)
             .await
             .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
         let listed = host

@@ -11,24 +11,16 @@ mod lock;
 mod logs;
 mod markdown;
 mod output;
-mod pauses;
 mod plan;
 mod prices;
-mod promotion;
 mod rollout;
 pub(crate) mod schema;
-mod session;
 mod state;
-mod state_key;
-mod undo;
-mod undo_host;
 mod validate;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::config::ConfigErrors;
 
 /// Exit code: success / no changes / intact.
 pub const EXIT_OK: i32 = 0;
@@ -50,9 +42,10 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args)]
 struct GlobalArgs {
-    /// How this command reaches hosts (set from the flags and the command after parsing).
+    /// What the use cases get: these flags, with how this command reaches hosts (set after
+    /// parsing).
     #[arg(skip)]
-    hosts: crate::hosts::app::HostOptions,
+    settings: crate::application::Settings,
     /// Project folder holding environments/ and modules/.
     #[arg(long, global = true, default_value = ".")]
     root: PathBuf,
@@ -99,6 +92,24 @@ struct GlobalArgs {
     /// Only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+}
+
+impl GlobalArgs {
+    /// The use cases' settings from these flags.
+    fn settings(&self, hosts: crate::hosts::app::HostOptions) -> crate::application::Settings {
+        crate::application::Settings {
+            root: self.root.clone(),
+            env: self.env.clone(),
+            vars: self.vars.clone(),
+            state_url: self.state_url.clone(),
+            allow_over_budget: self.allow_over_budget.clone(),
+            allow_unpromoted: self.allow_unpromoted.clone(),
+            hosts,
+            lock_timeout: self.lock_timeout,
+            parallelism: self.parallelism.max(1),
+            ui: std::sync::Arc::new(output::Terminal),
+        }
+    }
 }
 
 /// Output formats.
@@ -154,48 +165,9 @@ enum Command {
     Prices(prices::PricesCommand),
 }
 
-/// Errors that reach the edge: each is rendered once, with its chain of causes, then mapped to
-/// exit code 1.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum CliError {
-    /// The desired-state files have errors.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Config(#[from] ConfigErrors),
-    /// The state backend failed.
-    #[error(transparent)]
-    State(#[from] crate::state::StateError),
-    /// The project's price file could not be used.
-    #[error(transparent)]
-    Prices(#[from] crate::cost::prices::PriceFileError),
-    /// The flags or arguments are wrong.
-    #[error("{0}")]
-    Usage(String),
-    /// converge refused to go on (stale plan, no approval...).
-    #[error("{0}")]
-    Refused(String),
-    /// A cloud provider call failed; `context` says what converge was doing, the cause follows.
-    #[error("{context}")]
-    Provider {
-        /// What converge was doing (`staging: signing in`, `importing api.repo`).
-        context: String,
-        /// The provider's error.
-        #[source]
-        source: crate::providers::ProviderError,
-    },
-    /// Apply could not record a completed step.
-    #[error(transparent)]
-    Apply(#[from] crate::apply::ApplyError),
-    /// A rollout record in state cannot be read.
-    #[error(transparent)]
-    Undecodable(#[from] crate::rollout::UndecodableRecord),
-    /// The `rollout undo` pins could not be read.
-    #[error(transparent)]
-    Pins(#[from] crate::rollout::PinsError),
-    /// Something failed and has been reported already; only the exit code is left.
-    #[error("{0}")]
-    Failed(String),
-}
+/// Errors that reach the edge: the use cases' errors, rendered once with their chain of causes
+/// and mapped to exit code 1.
+pub use crate::application::Error as CliError;
 
 /// Parses arguments, runs the command, prints any error once, and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
@@ -214,13 +186,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     }
     output::set_root(&cli.global.root);
     // New host keys are recorded only by commands that write the audit trail.
-    cli.global.hosts = crate::hosts::app::HostOptions {
+    let hosts = crate::hosts::app::HostOptions {
         root: cli.global.root.clone(),
         accept_new: cli.global.accept_new_host_keys
             && matches!(cli.command, Command::Apply(_) | Command::Destroy(_)),
         tidy: matches!(cli.command, Command::Apply(_) | Command::Drift),
         accepted: Default::default(),
     };
+    cli.global.settings = cli.global.settings(hosts);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -114,3 +114,18 @@ pub fn spinner(message: &str) -> indicatif::ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
+
+/// The terminal as the use cases' [`Ui`](crate::application::Ui): lines to stderr, a spinner
+/// when stderr is a terminal.
+#[derive(Debug, Default)]
+pub struct Terminal;
+
+impl crate::application::Ui for Terminal {
+    fn status(&self, line: &str) {
+        status(line);
+    }
+
+    fn spinner(&self, message: &str) -> indicatif::ProgressBar {
+        spinner(message)
+    }
+}

@@ -1,18 +1,15 @@
 //! `converge plan`: refresh, diff, print; save with --out; --detailed-exitcode for CI.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output, session};
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::plan::refresh_and_plan;
+use crate::application::session;
 use crate::audit::NewEvent;
-use crate::config::Environment;
-use crate::model::Address;
-use crate::model::LiveMap;
-use crate::plan::{self, Plan, PlanOptions};
-use crate::providers::Registry;
-use crate::state::{self, ResourceState, StateStore};
+use crate::plan::{self, Plan};
+use crate::state;
 
 /// Flags of `plan`.
 #[derive(Debug, Args)]
@@ -35,87 +32,6 @@ pub struct PlanArgs {
     pr: Option<u64>,
 }
 
-/// Everything a plan was computed from, kept for apply.
-pub struct Planned {
-    /// The plan.
-    pub plan: Plan,
-    /// State when planned.
-    pub state: Vec<ResourceState>,
-    /// Live state when planned.
-    pub live: LiveMap,
-    /// Services `rollout undo` pinned to an earlier revision.
-    pub pins: crate::rollout::Pins,
-    /// The promotion verdict on each service change that brings new images.
-    pub promotion: BTreeMap<Address, crate::promotion::Verdict>,
-}
-
-/// Parses `--target` addresses, checking they exist in the files or in state.
-pub fn targets(
-    raw: &[String],
-    env: &Environment,
-    state: &[ResourceState],
-) -> Result<Vec<Address>, CliError> {
-    raw.iter()
-        .map(|t| {
-            let a = Address::parse(t)
-                .ok_or_else(|| CliError::Usage(format!("--target {t}: not an address")))?;
-            if env.resources.contains_key(&a) || state.iter().any(|s| s.address == a) {
-                Ok(a)
-            } else {
-                Err(CliError::Usage(format!(
-                    "--target {t}: no resource at that address in {}",
-                    env.name
-                )))
-            }
-        })
-        .collect()
-}
-
-/// Reads state, refreshes live state and computes the plan (with the promotion verdicts).
-pub async fn refresh_and_plan(
-    g: &GlobalArgs,
-    env: &Environment,
-    store: &dyn StateStore,
-    registry: &Registry,
-    raw_targets: &[String],
-    destroy: bool,
-) -> Result<Planned, CliError> {
-    let serial = store.serial().await?;
-    let state = store.resources().await?;
-    session::check_digests(&state)?;
-    let targets = targets(raw_targets, env, &state)?;
-    let live = session::refresh(registry, &env.name, &state).await?;
-    let pins = crate::rollout::pins(store).await?;
-    let mut plan = plan::compute(
-        env,
-        &state,
-        &live,
-        serial,
-        &PlanOptions {
-            targets,
-            destroy,
-            pins: pins.clone(),
-        },
-    );
-    let promotion = super::promotion::verdicts(g, env, &plan, registry).await?;
-    for change in plan.changes.iter_mut() {
-        if let Some(v) = promotion.get(&change.address) {
-            let note = v.note();
-            change.note = Some(match change.note.take() {
-                Some(before) => format!("{before}; {note}"),
-                None => note,
-            });
-        }
-    }
-    Ok(Planned {
-        plan,
-        state,
-        live,
-        pins,
-        promotion,
-    })
-}
-
 /// Prints a plan in the chosen format.
 pub fn show(plan: &Plan, format: Format) {
     match format {
@@ -135,26 +51,33 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
             "plan prints --format text, json or markdown".into(),
         ));
     }
-    let name = session::env_name(g)?;
-    let env = session::load(g, &name)?;
+    let name = session::env_name(&g.settings)?;
+    let env = session::load(&g.settings, &name)?;
     for w in &env.warnings {
         output::status(&format!("warning: {w}"));
     }
     for n in &env.notes {
         output::status(&format!("note: {n}"));
     }
-    let store = session::open_state(g, &name).await?;
-    let registry = session::registry(g, &env).await;
-    super::pauses::expire(
-        g,
+    let store = session::open_state(&g.settings, &name).await?;
+    let registry = session::registry(&g.settings, &env).await;
+    crate::application::pauses::expire(
+        &g.settings,
         &env,
         store.as_ref(),
         &registry,
-        super::pauses::Lock::Take,
+        crate::application::pauses::Lock::Take,
     )
     .await?;
-    let planned =
-        refresh_and_plan(g, &env, store.as_ref(), &registry, &args.targets, false).await?;
+    let planned = refresh_and_plan(
+        &g.settings,
+        &env,
+        store.as_ref(),
+        &registry,
+        &args.targets,
+        false,
+    )
+    .await?;
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
     let markdown = plan::markdown::markdown(
         &planned.plan,
@@ -175,7 +98,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         )
         .await?;
     }
-    session::check_budget(g, &env, &planned.plan, store.as_ref(), "plan").await?;
+    session::check_budget(&g.settings, &env, &planned.plan, store.as_ref(), "plan").await?;
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&planned.plan)
             .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -195,7 +118,11 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         s.add, s.change, s.replace, s.destroy, planned.plan.serial
     ));
     store
-        .commit(state::Change::None, event, &session::audit_context(g))
+        .commit(
+            state::Change::None,
+            event,
+            &session::audit_context(&g.settings),
+        )
         .await?;
     Ok(if args.detailed_exitcode && planned.plan.has_changes() {
         EXIT_CHANGES

@@ -6,8 +6,9 @@ use clap::Subcommand;
 use owo_colors::OwoColorize;
 
 use super::apply::ApplyArgs;
-use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
-use crate::audit::NewEvent;
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::session;
+use crate::application::steer::{self, Requested, Steer};
 use crate::model::Address;
 use crate::rollout::Rollout;
 use crate::state;
@@ -64,8 +65,8 @@ fn parse(raw: &str) -> Result<Address, CliError> {
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let store = session::open_state(g, &name).await?;
+    let name = session::env_name(&g.settings)?;
+    let store = session::open_state(&g.settings, &name).await?;
     match command {
         RolloutCommand::Status { address } => {
             let only = address.as_deref().map(parse).transpose()?;
@@ -106,26 +107,14 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
             Ok(EXIT_OK)
         }
         RolloutCommand::Promote { address, full } => {
-            let a = parse(address)?;
-            let what = if *full { "promote_full" } else { "promote" };
-            let paused = request(g, store.as_ref(), &a, what).await?;
-            drop(store);
-            if paused {
-                continue_here(g, &a).await
+            let what = if *full {
+                Steer::PromoteFull
             } else {
-                Ok(EXIT_OK)
-            }
+                Steer::Promote
+            };
+            steer(g, store, &parse(address)?, what).await
         }
-        RolloutCommand::Abort { address } => {
-            let a = parse(address)?;
-            let paused = request(g, store.as_ref(), &a, "abort").await?;
-            drop(store);
-            if paused {
-                continue_here(g, &a).await
-            } else {
-                Ok(EXIT_OK)
-            }
-        }
+        RolloutCommand::Abort { address } => steer(g, store, &parse(address)?, Steer::Abort).await,
         RolloutCommand::History { address } => {
             let a = parse(address)?;
             super::history::run(g, &name, store.as_ref(), &a).await
@@ -133,11 +122,13 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
         RolloutCommand::Undo { address, to } => {
             let a = parse(address)?;
             drop(store);
-            super::undo::run(g, &a, to.as_deref()).await
+            let done = crate::application::undo::run(&g.settings, &a, to.as_deref()).await?;
+            output::print(&format!("{done}\n"));
+            Ok(EXIT_OK)
         }
         RolloutCommand::Resume { address } => {
             let a = parse(address)?;
-            let unfinished = is_unfinished(store.as_ref(), &a).await?;
+            let unfinished = steer::is_unfinished(store.as_ref(), &a).await?;
             if !unfinished {
                 return Err(CliError::Failed(format!(
                     "no unfinished rollout at {a} in {name}; `converge rollout status` shows them"
@@ -145,6 +136,24 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
             }
             drop(store);
             continue_here(g, &a).await
+        }
+    }
+}
+
+/// Records `what` for the rollout at `address`, and continues it here when it is paused.
+async fn steer(
+    g: &GlobalArgs,
+    store: Box<dyn state::StateStore>,
+    address: &Address,
+    what: Steer,
+) -> Result<i32, CliError> {
+    let requested = steer::request(&g.settings, store.as_ref(), address, what).await?;
+    drop(store);
+    match requested {
+        Requested::ContinueHere => continue_here(g, address).await,
+        Requested::Asked(words) => {
+            output::print(&format!("{words}\n"));
+            Ok(EXIT_OK)
         }
     }
 }
@@ -163,70 +172,6 @@ async fn continue_here(g: &GlobalArgs, address: &Address) -> Result<i32, CliErro
         },
     )
     .await
-}
-
-/// Whether `address` has a rollout still running (a record that cannot be read is an error).
-async fn is_unfinished(store: &dyn state::StateStore, address: &Address) -> Result<bool, CliError> {
-    Ok(status_of(store, address)
-        .await?
-        .is_some_and(|s| s.unfinished()))
-}
-
-/// The status of the rollout recorded at `address`, if any.
-async fn status_of(
-    store: &dyn state::StateStore,
-    address: &Address,
-) -> Result<Option<crate::rollout::Status>, CliError> {
-    for r in store.rollouts().await? {
-        if &r.address == address {
-            let record = Rollout::decode(&r.address, &r.body)
-                .map_err(|e| CliError::Failed(e.to_string()))?;
-            return Ok(Some(record.status));
-        }
-    }
-    Ok(None)
-}
-
-/// Records a steering request for the rollout at `address`; whether that rollout is paused
-/// (no process runs it, so the caller continues it).
-async fn request(
-    g: &GlobalArgs,
-    store: &dyn state::StateStore,
-    address: &Address,
-    what: &str,
-) -> Result<bool, CliError> {
-    let status = status_of(store, address).await?;
-    let running = status.is_some_and(|s| s.unfinished());
-    let paused = status == Some(crate::rollout::Status::Paused);
-    if !running || !store.request_rollout(address, what).await? {
-        return Err(CliError::Failed(format!(
-            "no running rollout at {address}; `converge rollout status` shows them"
-        )));
-    }
-    let ctx = session::audit_context(g);
-    store
-        .commit(
-            state::Change::None,
-            NewEvent::new("rollout", requested(what), "ok").address(address),
-            &ctx,
-        )
-        .await?;
-    let asked = match what {
-        "promote" if paused => "go on past the pause",
-        "promote" => "skip the rest of the current bake",
-        "promote_full" => "go straight to 100%",
-        _ => "roll back now",
-    };
-    if paused {
-        output::status(&format!(
-            "{address} is paused: continuing its rollout here to {asked}."
-        ));
-    } else {
-        output::print(&format!(
-            "Asked the controller of {address} to {asked}; it acts within one gate interval.\n"
-        ));
-    }
-    Ok(paused)
 }
 
 fn status_text(r: &Rollout, request: Option<&str>) -> String {
@@ -329,14 +274,4 @@ fn status_markdown(env: &str, rollouts: &[(Rollout, Option<String>)]) -> String 
         "",
         &format!("`converge rollout status -e {env}`"),
     )
-}
-
-/// The audit event of a steering request.
-fn requested(what: &str) -> crate::audit::EventKind {
-    use crate::audit::EventKind;
-    match what {
-        "promote_full" => EventKind::PromoteFullRequested,
-        "abort" => EventKind::AbortRequested,
-        _ => EventKind::PromoteRequested,
-    }
 }

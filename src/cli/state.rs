@@ -2,12 +2,11 @@
 
 use clap::{Args, Subcommand};
 
-use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
-use crate::audit::NewEvent;
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::{session, state_ops};
 use crate::model::Address;
 use crate::plan::render::property_lines;
-use crate::providers::ImportRequest;
-use crate::state::{self, ResourceState, ResourceStatus};
+use crate::state::ResourceState;
 
 /// `state` subcommands.
 #[derive(Debug, Subcommand)]
@@ -41,8 +40,8 @@ fn parse_address(raw: &str) -> Result<Address, CliError> {
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let store = session::open_state(g, &name).await?;
+    let name = session::env_name(&g.settings)?;
+    let store = session::open_state(&g.settings, &name).await?;
     let resources = store.resources().await?;
     match command {
         StateCommand::List => {
@@ -99,24 +98,10 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
         }
         StateCommand::Rm { address } => {
             let address = parse_address(address)?;
-            let r = find(&resources, &address, &name)?.clone();
-            let ctx = session::audit_context(g);
-            let guard = session::lock(g, &name, store.as_ref(), "state rm", &ctx).await?;
-            let mut event = NewEvent::new("state rm", crate::audit::EventKind::Forget, "ok")
-                .address(&address)
-                .detail(format!(
-                    "removed from state; {} {} still exists in the cloud",
-                    r.kind, r.remote_id
-                ));
-            event.before = Some(r.properties.to_display_json());
-            let result = store
-                .commit(state::Change::Remove(address.clone()), event, &ctx)
-                .await;
-            guard.release(store.as_ref()).await?;
-            result?;
+            drop(store);
+            let kind = state_ops::forget(&g.settings, &name, &address).await?;
             output::print(&format!(
-                "Removed {address} from the state of {name}; the {} itself was not touched.\n",
-                r.kind
+                "Removed {address} from the state of {name}; the {kind} itself was not touched.\n"
             ));
         }
     }
@@ -135,50 +120,11 @@ fn find<'a>(
 }
 
 pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, CliError> {
-    let name = session::env_name(g)?;
-    let env = session::load(g, &name)?;
     let address = parse_address(&args.address)?;
-    let resource = env.resources.get(&address).ok_or_else(|| {
-        CliError::Usage(format!(
-            "{address} is not declared in the files of {name}: declare it first, then import"
-        ))
-    })?;
-    let store = session::open_state(g, &name).await?;
-    let ctx = session::audit_context(g);
-    let guard = session::lock(g, &name, store.as_ref(), "import", &ctx).await?;
-    let result = async {
-        if store.resources().await?.iter().any(|r| r.address == address) {
-            return Err(CliError::Refused(format!("{address} is already managed; `converge state rm {address}` first")));
-        }
-        let registry = session::registry(g, &env).await;
-        let provider = registry.for_kind(resource.kind).map_err(|source| CliError::Provider { context: format!("importing {address}"), source })?;
-        let found = provider
-            .import(ImportRequest { address: address.clone(), kind: resource.kind, id: args.id.clone() })
-            .await
-            .map_err(|source| CliError::Provider { context: format!("importing {address}"), source })?;
-        let Some((applied, live)) = found else {
-            return Err(CliError::Failed(format!("no {} with id `{}` exists", resource.kind.kind, args.id)));
-        };
-        let properties = resource.kind.normalize(&live.properties);
-        let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok").address(&address).detail(format!("adopted {}", applied.remote_id));
-        event.after = Some(properties.to_display_json());
-        let stored = ResourceState {
-            address: address.clone(),
-            kind: resource.kind.kind.to_string(),
-            remote_id: applied.remote_id.clone(),
-            properties,
-            outputs: applied.outputs,
-            dependencies: resource.depends_on.iter().cloned().collect(),
-            status: ResourceStatus::Applied,
-        };
-        store.commit(state::Change::Put(stored), event, &ctx).await?;
-        output::print(&format!(
-            "Imported {} as {address}. Run `converge plan --env {name}` to see how it differs from the files.\n",
-            applied.remote_id
-        ));
-        Ok(EXIT_OK)
-    }
-    .await;
-    guard.release(store.as_ref()).await?;
-    result
+    let imported = state_ops::import(&g.settings, &address, &args.id).await?;
+    output::print(&format!(
+        "Imported {} as {address}. Run `converge plan --env {}` to see how it differs from the files.\n",
+        imported.remote_id, imported.environment
+    ));
+    Ok(EXIT_OK)
 }

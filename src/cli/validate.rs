@@ -1,6 +1,7 @@
 //! `converge validate`: parse, resolve and type-check every environment, or --env.
 
-use super::{CliError, EXIT_OK, Format, GlobalArgs, output, session};
+use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
+use crate::application::session;
 use crate::config::{self, ConfigErrors};
 
 pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
@@ -22,7 +23,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     let mut all = ConfigErrors { errors: Vec::new() };
     let mut summary = Vec::new();
     for name in &names {
-        match session::load_without_secrets(g, name) {
+        match session::load_without_secrets(&g.settings, name) {
             Ok(env) => {
                 for w in &env.warnings {
                     output::status(&format!("warning: {w}"));

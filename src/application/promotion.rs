@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CliError, GlobalArgs};
+use super::{Error, Settings};
 use crate::config::{Environment, Promotion};
 use crate::model::Address;
 use crate::plan::{Action, Plan};
@@ -15,11 +15,11 @@ use crate::providers::Registry;
 /// The verdict on every change in `plan` that brings a service new images (none without
 /// `promotion`).
 pub async fn verdicts(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &Environment,
     plan: &Plan,
     registry: &Registry,
-) -> Result<BTreeMap<Address, Verdict>, CliError> {
+) -> Result<BTreeMap<Address, Verdict>, Error> {
     let Some(promotion) = &env.promotion else {
         return Ok(BTreeMap::new());
     };
@@ -43,7 +43,7 @@ pub async fn verdicts(
         let here = match registry.aws() {
             Some(aws) => crate::promotion::digests(aws, &images)
                 .await
-                .map_err(|source| CliError::Provider {
+                .map_err(|source| Error::Provider {
                     context: format!("{address}: reading image digests for promotion"),
                     source,
                 })?,
@@ -56,7 +56,7 @@ pub async fn verdicts(
 }
 
 /// What the environment promoted from proves, read from its state (never created).
-async fn proof(g: &GlobalArgs, promotion: &Promotion) -> Result<Proof, CliError> {
+async fn proof(g: &Settings, promotion: &Promotion) -> Result<Proof, Error> {
     let url = promotion.state_url.as_deref().or(g.state_url.as_deref());
     let from = &promotion.from;
     if let Some(path) = crate::state::sqlite_path(&g.root, from, url)?

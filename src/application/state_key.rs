@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::CliError;
+use super::{Error, Settings};
 use crate::model::digest::{self, Keyring, StateKey};
 
 /// The directory of per-environment key files: `$XDG_CONFIG_HOME/converge/state-keys`, else
@@ -28,10 +28,10 @@ fn from_env(var: &str) -> Option<StateKey> {
 }
 
 /// Installs the state key of environment `env` for this process.
-pub fn install(env: &str) -> Result<(), CliError> {
+pub fn install(g: &Settings, env: &str) -> Result<(), Error> {
     let current = match from_env("CONVERGE_STATE_KEY") {
         Some(k) => k,
-        None => key_file(env)?,
+        None => key_file(g, env)?,
     };
     digest::install(Keyring {
         current,
@@ -41,9 +41,9 @@ pub fn install(env: &str) -> Result<(), CliError> {
 }
 
 /// The key in the environment's key file, created (atomically, 0600) when there is none.
-fn key_file(env: &str) -> Result<StateKey, CliError> {
+fn key_file(g: &Settings, env: &str) -> Result<StateKey, Error> {
     let dir = key_dir().ok_or_else(|| {
-        CliError::Usage(
+        Error::Usage(
             "no state key: set CONVERGE_STATE_KEY, or HOME (or XDG_CONFIG_HOME) so converge can keep one"
                 .into(),
         )
@@ -53,7 +53,7 @@ fn key_file(env: &str) -> Result<StateKey, CliError> {
         return Ok(StateKey::new(text.trim().as_bytes()));
     }
     let fail = |what: &str, e: std::io::Error| {
-        CliError::Failed(format!(
+        Error::Failed(format!(
             "cannot {what} the state key {}: {e}",
             path.display()
         ))
@@ -83,7 +83,7 @@ fn key_file(env: &str) -> Result<StateKey, CliError> {
     match linked {
         Ok(()) => {
             let key = StateKey::new(secret.as_bytes());
-            super::output::status(&format!(
+            g.say(&format!(
                 "Created the state key of `{env}` at {} (key id {}): secret digests in state are keyed with it. \
                  Give every other runner of `{env}` (CI included) the same key as CONVERGE_STATE_KEY.",
                 path.display(),

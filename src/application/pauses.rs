@@ -4,7 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CliError, GlobalArgs, output, session};
+use super::{Error, Settings, session};
 use crate::config::Environment;
 use crate::providers::Registry;
 use crate::rollout::{Rollout, RolloutContext, RolloutRequest};
@@ -21,12 +21,12 @@ pub enum Lock {
 
 /// Rolls back every rollout of `env` paused past its `pause_timeout`.
 pub async fn expire(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &Environment,
     store: &dyn StateStore,
     registry: &Registry,
     lock: Lock,
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let now = chrono::Utc::now();
     let expired: Vec<Rollout> = store
         .rollouts()
@@ -45,7 +45,7 @@ pub async fn expire(
         Lock::Take => Some(session::lock(g, &env.name, store, "pause timeout", &audit).await?),
         Lock::Held => None,
     };
-    let result = roll_back(env, store, registry, &audit, &expired).await;
+    let result = roll_back(g, env, store, registry, &audit, &expired).await;
     if let Some(guard) = guard {
         guard.release(store).await?;
     }
@@ -53,15 +53,16 @@ pub async fn expire(
 }
 
 async fn roll_back(
+    g: &Settings,
     env: &Environment,
     store: &dyn StateStore,
     registry: &Registry,
     audit: &crate::audit::Context,
     expired: &[Rollout],
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let stored = store.resources().await?;
     let interrupt = CancellationToken::new();
-    let report = |line: &str| output::status(line);
+    let report = |line: &str| g.say(line);
     let ctx = RolloutContext::for_environment(
         env,
         store,
@@ -78,15 +79,15 @@ async fn roll_back(
         let deploy = crate::kinds::find(&row.kind)
             .and_then(|k| k.deploy)
             .ok_or_else(|| {
-                CliError::Failed(format!(
+                Error::Failed(format!(
                     "{}: a paused rollout of {}, a kind that does not roll out",
                     rec.address, row.kind
                 ))
             })?;
         let spec = deploy
             .spec(&row.properties)
-            .map_err(|e| CliError::Failed(format!("{}: {e}", rec.address)))?;
-        output::status(&format!(
+            .map_err(|e| Error::Failed(format!("{}: {e}", rec.address)))?;
+        g.say(&format!(
             "{}: paused past its pause_timeout (until {}): rolling back",
             rec.address,
             rec.pause_until.as_deref().unwrap_or("?")
@@ -101,7 +102,7 @@ async fn roll_back(
         );
         crate::rollout::expire_pause(&ctx, &req)
             .await
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+            .map_err(|e| Error::Failed(e.to_string()))?;
     }
     Ok(())
 }

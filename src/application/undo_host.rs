@@ -7,7 +7,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::history::Revision;
-use super::{CliError, GlobalArgs, output, session};
+use super::{Error, Settings, session};
 use crate::config::Environment;
 use crate::model::Value;
 use crate::rollout::record::Undo;
@@ -42,10 +42,10 @@ async fn from_files(
     env: &Environment,
     store: &dyn StateStore,
     address: &crate::model::Address,
-) -> Result<Value, CliError> {
+) -> Result<Value, Error> {
     let files = session::resolved(env, store, address).await?;
     if files.contains_unknown() {
-        return Err(CliError::Refused(format!(
+        return Err(Error::Refused(format!(
             "{address}: some properties depend on resources not applied yet; apply first"
         )));
     }
@@ -54,24 +54,24 @@ async fn from_files(
 
 /// Rolls the host app `row` back to `target`'s images and pins it there.
 pub(super) async fn run(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &Environment,
     store: &dyn StateStore,
     audit: &crate::audit::Context,
     row: &state::ResourceState,
     target: Revision,
-) -> Result<i32, CliError> {
+) -> Result<String, Error> {
     let address = &row.address;
     let files = from_files(env, store, address).await?;
     let current = crate::rollout::images(&files);
     let desired = with_images(&files, &target.images).ok_or_else(|| {
-        CliError::Refused(format!(
+        Error::Refused(format!(
             "{address}: the rollout of {} ran other services than the files name now; change the images in the files instead",
             target.images.join(", ")
         ))
     })?;
     let registry = session::registry(g, env).await;
-    let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
+    let live = session::refresh(g, &registry, &env.name, std::slice::from_ref(row)).await?;
     let kind = crate::kinds::lookup(&row.kind).expect("state holds registered kinds");
     let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
         Some(l) => (kind.normalize(&l.properties), l.outputs),
@@ -82,7 +82,7 @@ pub(super) async fn run(
         .expect("undo is only asked of kinds that deploy");
     let spec = deploy
         .spec(&desired)
-        .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+        .map_err(|e| Error::Failed(format!("{address}: {e}")))?;
     let pin = Undo {
         from: current.first().cloned().unwrap_or_default(),
         from_images: current.clone(),
@@ -91,7 +91,7 @@ pub(super) async fn run(
         actor: audit.actor.clone(),
         at: crate::rollout::record::now(),
     };
-    output::status(&format!(
+    g.say(&format!(
         "{address}: undoing {} → {} through its {} rollout",
         current.join(", "),
         target.images.join(", "),
@@ -107,7 +107,7 @@ pub(super) async fn run(
     )
     .undoing(pin.clone());
     let interrupt = CancellationToken::new();
-    let report = |line: &str| output::status(line);
+    let report = |line: &str| g.say(line);
     let ctx = RolloutContext::for_environment(
         env,
         store,

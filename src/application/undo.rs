@@ -7,7 +7,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::history::{Revision, revisions};
-use super::{CliError, EXIT_OK, GlobalArgs, output, session};
+use super::{Error, Settings, session};
 use crate::audit::NewEvent;
 use crate::config::Environment;
 use crate::model::Address;
@@ -18,11 +18,7 @@ use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, StateStore};
 
 /// Runs the undo of `address` (to `to`, else the revision before the current one).
-pub(super) async fn run(
-    g: &GlobalArgs,
-    address: &Address,
-    to: Option<&str>,
-) -> Result<i32, CliError> {
+pub async fn run(g: &Settings, address: &Address, to: Option<&str>) -> Result<String, Error> {
     let name = session::env_name(g)?;
     let env = session::load(g, &name)?;
     let store = session::open_state(g, &name).await?;
@@ -34,25 +30,23 @@ pub(super) async fn run(
 }
 
 async fn undo(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &Environment,
     store: &dyn StateStore,
     audit: &crate::audit::Context,
     address: &Address,
     to: Option<&str>,
-) -> Result<i32, CliError> {
+) -> Result<String, Error> {
     let stored = store.resources().await?;
     session::check_digests(&stored)?;
     let row = stored
         .iter()
         .find(|s| &s.address == address)
-        .ok_or_else(|| {
-            CliError::Usage(format!("no resource at {address} in {}'s state", env.name))
-        })?;
+        .ok_or_else(|| Error::Usage(format!("no resource at {address} in {}'s state", env.name)))?;
     let deploy = crate::kinds::find(&row.kind)
         .and_then(|k| k.deploy)
         .ok_or_else(|| {
-            CliError::Usage(format!(
+            Error::Usage(format!(
                 "{address} is {}; rollout undo works on kinds whose changes are rollouts ({})",
                 row.kind,
                 crate::kinds::ALL
@@ -65,12 +59,12 @@ async fn undo(
         })?;
     let (events, head_seq, head_hash) = store.audit_chain().await?;
     if let Err(broken) = crate::audit::verify(&events, head_seq, &head_hash) {
-        return Err(CliError::Failed(format!(
+        return Err(Error::Failed(format!(
             "the audit trail of {} does not verify (event {}: {}); its history cannot be trusted to undo from",
             env.name, broken.seq, broken.reason
         )));
     }
-    let history = revisions(&events, address).map_err(|e| CliError::Failed(e.to_string()))?;
+    let history = revisions(&events, address).map_err(|e| Error::Failed(e.to_string()))?;
     let current = match deploy.revisions() {
         Revisions::Images => {
             let target = pick_images(&history, row, to, address)?;
@@ -82,8 +76,8 @@ async fn undo(
     let registry = session::registry(g, env).await;
     let aws = registry
         .aws()
-        .ok_or_else(|| CliError::Usage(format!("{} has no aws provider", env.name)))?;
-    let provider = |e| CliError::Provider {
+        .ok_or_else(|| Error::Usage(format!("{} has no aws provider", env.name)))?;
+    let provider = |e| Error::Provider {
         context: format!("{address}: checking rev {}", target.revision),
         source: e,
     };
@@ -93,7 +87,7 @@ async fn undo(
         .await
         .map_err(provider)?
     {
-        return Err(CliError::Refused(format!(
+        return Err(Error::Refused(format!(
             "{address}: {} is no longer ACTIVE in ECS (deregistered); nothing to go back to",
             target.task_definition
         )));
@@ -102,29 +96,29 @@ async fn undo(
         match aws.ecr().lookup(image).await.map_err(provider)? {
             ImageLookup::Found(_) => {}
             ImageLookup::Missing => {
-                return Err(CliError::Refused(format!(
+                return Err(Error::Refused(format!(
                     "{address}: rev {} runs {image}, which no longer exists in ECR (a lifecycle policy may have expired it); push it again or undo to another revision (`converge rollout history {address}`)",
                     target.revision
                 )));
             }
-            ImageLookup::NotEcr => output::status(&format!(
+            ImageLookup::NotEcr => g.say(&format!(
                 "{address}: {image} is not in ECR; converge cannot check that it still exists"
             )),
         }
     }
-    let live = session::refresh(&registry, &env.name, std::slice::from_ref(row)).await?;
+    let live = session::refresh(g, &registry, &env.name, std::slice::from_ref(row)).await?;
     let kind = crate::kinds::lookup(&row.kind).expect("state holds registered kinds");
     let (prior, prior_outputs) = match live.get(address).cloned().flatten() {
         Some(l) => (kind.normalize(&l.properties), l.outputs),
         None => {
-            return Err(CliError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "{address} no longer exists in the cloud; apply creates it again"
             )));
         }
     };
     let spec = deploy
         .spec(&row.properties)
-        .map_err(|e| CliError::Failed(format!("{address}: {e}")))?;
+        .map_err(|e| Error::Failed(format!("{address}: {e}")))?;
     let pin = Undo {
         from: current.clone(),
         from_images: crate::rollout::images(&row.properties),
@@ -142,7 +136,7 @@ async fn undo(
         spec,
     )
     .undoing(pin.clone());
-    output::status(&format!(
+    g.say(&format!(
         "{address}: undoing rev {} → rev {} ({}) through its {} rollout",
         revision_number(&current),
         revision_number(&target.task_definition),
@@ -150,7 +144,7 @@ async fn undo(
         req.spec.strategy.as_str()
     ));
     let interrupt = CancellationToken::new();
-    let report = |line: &str| output::status(line);
+    let report = |line: &str| g.say(line);
     let ctx = RolloutContext::for_environment(
         env,
         store,
@@ -172,7 +166,7 @@ pub(super) async fn finish(
     address: &Address,
     pin: &Undo,
     outcome: Result<(), crate::rollout::RolloutError>,
-) -> Result<i32, CliError> {
+) -> Result<String, Error> {
     let (result, detail) = match &outcome {
         Ok(()) => ("ok", pin.describe()),
         Err(e) => ("failed", e.to_string()),
@@ -187,14 +181,11 @@ pub(super) async fn finish(
         )
         .await?;
     match outcome {
-        Ok(()) => {
-            output::print(&format!(
-                "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.\n",
-                revision_number(&pin.from)
-            ));
-            Ok(EXIT_OK)
-        }
-        Err(e) => Err(CliError::Failed(format!("{address}: undo: {e}"))),
+        Ok(()) => Ok(format!(
+            "{address}: {detail}. apply refuses rev {} until the files name other images, or with `converge apply --redo`.",
+            revision_number(&pin.from)
+        )),
+        Err(e) => Err(Error::Failed(format!("{address}: undo: {e}"))),
     }
 }
 
@@ -205,7 +196,7 @@ fn pick(
     current: &str,
     to: Option<&str>,
     address: &Address,
-) -> Result<Revision, CliError> {
+) -> Result<Revision, Error> {
     let mut succeeded = history.iter().filter(|r| r.outcome == "succeeded");
     let found = match to {
         Some(want) => succeeded.rfind(|r| {
@@ -216,7 +207,7 @@ fn pick(
         None => succeeded.rfind(|r| r.task_definition != current),
     };
     let found = found.cloned().ok_or_else(|| {
-        CliError::Usage(format!(
+        Error::Usage(format!(
             "{address}: {}; `converge rollout history {address}` lists the revisions it ran",
             match to {
                 Some(want) => format!("no revision {want} completed a rollout"),
@@ -225,7 +216,7 @@ fn pick(
         ))
     })?;
     if found.task_definition == current {
-        return Err(CliError::Usage(format!(
+        return Err(Error::Usage(format!(
             "{address} already runs rev {}",
             found.revision
         )));
@@ -240,7 +231,7 @@ fn pick_images(
     row: &state::ResourceState,
     to: Option<&str>,
     address: &Address,
-) -> Result<Revision, CliError> {
+) -> Result<Revision, Error> {
     let current = crate::rollout::images(&row.properties);
     let mut succeeded = history.iter().filter(|r| r.outcome == "succeeded");
     let found = match to {
@@ -252,7 +243,7 @@ fn pick_images(
         None => succeeded.rfind(|r| r.images != current),
     };
     let found = found.cloned().ok_or_else(|| {
-        CliError::Usage(format!(
+        Error::Usage(format!(
             "{address}: {}; `converge rollout history {address}` lists the images it ran",
             match to {
                 Some(want) => format!("no rollout of {want} completed"),
@@ -261,7 +252,7 @@ fn pick_images(
         ))
     })?;
     if found.images == current {
-        return Err(CliError::Usage(format!(
+        return Err(Error::Usage(format!(
             "{address} already runs {}",
             current.join(", ")
         )));

@@ -2,19 +2,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{CliError, GlobalArgs};
+use super::{Error, Settings};
 use crate::audit::{self, NewEvent};
 use crate::config::{self, Environment, VarOverrides};
 use crate::providers::{ProviderOptions, Registry};
 use crate::state::{self, LockInfo, StateStore};
 
 /// The environment name: `--env`, or an error naming the choices.
-pub fn env_name(g: &GlobalArgs) -> Result<String, CliError> {
+pub fn env_name(g: &Settings) -> Result<String, Error> {
     if let Some(e) = &g.env {
         return Ok(e.clone());
     }
     let known = config::list_environments(&g.root).unwrap_or_default();
-    Err(CliError::Usage(format!(
+    Err(Error::Usage(format!(
         "this command needs --env NAME (environments: {})",
         if known.is_empty() {
             "none found under environments/".to_string()
@@ -25,12 +25,12 @@ pub fn env_name(g: &GlobalArgs) -> Result<String, CliError> {
 }
 
 /// Variable values from `--var` and `CONVERGE_VAR_*`.
-pub fn overrides(g: &GlobalArgs) -> Result<VarOverrides, CliError> {
+pub fn overrides(g: &Settings) -> Result<VarOverrides, Error> {
     let mut cli = BTreeMap::new();
     for v in &g.vars {
         let (k, val) = v
             .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--var {v}: write --var KEY=VALUE")))?;
+            .ok_or_else(|| Error::Usage(format!("--var {v}: write --var KEY=VALUE")))?;
         cli.insert(k.trim().to_string(), val.to_string());
     }
     let env = std::env::vars()
@@ -44,19 +44,19 @@ pub fn overrides(g: &GlobalArgs) -> Result<VarOverrides, CliError> {
 }
 
 /// Loads and validates one environment's files, with the project's price table.
-pub fn load(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
+pub fn load(g: &Settings, name: &str) -> Result<Environment, Error> {
     load_with(g, name, overrides(g)?)
 }
 
 /// As [`load`], a sensitive variable without a value taken as unknown (`validate`: a pull
 /// request from a fork gets no secrets).
-pub fn load_without_secrets(g: &GlobalArgs, name: &str) -> Result<Environment, CliError> {
+pub fn load_without_secrets(g: &Settings, name: &str) -> Result<Environment, Error> {
     let mut given = overrides(g)?;
     given.without_secrets = true;
     load_with(g, name, given)
 }
 
-fn load_with(g: &GlobalArgs, name: &str, given: VarOverrides) -> Result<Environment, CliError> {
+fn load_with(g: &Settings, name: &str, given: VarOverrides) -> Result<Environment, Error> {
     let mut env = config::load(&g.root, name, &given)?;
     let (prices, _) = crate::cost::PriceTable::for_project(&g.root)?;
     env.prices = std::sync::Arc::new(prices);
@@ -64,19 +64,19 @@ fn load_with(g: &GlobalArgs, name: &str, given: VarOverrides) -> Result<Environm
 }
 
 /// Opens the environment's state, with its state key installed for secret digests.
-pub async fn open_state(g: &GlobalArgs, name: &str) -> Result<Box<dyn StateStore>, CliError> {
-    super::state_key::install(name)?;
+pub async fn open_state(g: &Settings, name: &str) -> Result<Box<dyn StateStore>, Error> {
+    super::state_key::install(g, name)?;
     Ok(state::open(&g.root, name, g.state_url.as_deref()).await?)
 }
 
 /// Refuses state holding secret digests made under a key this run does not hold (another
 /// runner's): planning with it would see every secret as changed.
-pub fn check_digests(stored: &[state::ResourceState]) -> Result<(), CliError> {
+pub fn check_digests(stored: &[state::ResourceState]) -> Result<(), Error> {
     let keyring = crate::model::digest::keyring();
     for r in stored {
         for digest in r.properties.digests() {
             if let Err(e) = keyring.needs_upgrade(digest) {
-                return Err(CliError::Refused(format!("{}: {e}", r.address)));
+                return Err(Error::Refused(format!("{}: {e}", r.address)));
             }
         }
     }
@@ -84,7 +84,7 @@ pub fn check_digests(stored: &[state::ResourceState]) -> Result<(), CliError> {
 }
 
 /// Builds the providers the environment configures.
-pub async fn registry(g: &GlobalArgs, env: &Environment) -> Registry {
+pub async fn registry(g: &Settings, env: &Environment) -> Registry {
     Registry::for_environment(
         &env.providers,
         &ProviderOptions {
@@ -137,9 +137,9 @@ pub async fn resolved(
     env: &Environment,
     store: &dyn StateStore,
     address: &crate::model::Address,
-) -> Result<crate::model::Value, CliError> {
+) -> Result<crate::model::Value, Error> {
     let resource = env.resources.get(address).ok_or_else(|| {
-        CliError::Usage(format!(
+        Error::Usage(format!(
             "{address} is not in {}'s files; apply removes it",
             env.name
         ))
@@ -158,7 +158,7 @@ pub async fn resolved(
 }
 
 /// The actor and commit for audit events.
-pub fn audit_context(g: &GlobalArgs) -> audit::Context {
+pub fn audit_context(g: &Settings) -> audit::Context {
     audit::Context::detect(&g.root)
 }
 
@@ -171,15 +171,15 @@ pub struct LockGuard {
 /// Takes the environment's write lock, waiting up to `--lock-timeout` for another holder
 /// (failing with the holder's name after that), and auditing the takeover of a stale lock.
 pub async fn lock(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &str,
     store: &dyn StateStore,
     operation: &str,
     ctx: &audit::Context,
-) -> Result<LockGuard, CliError> {
+) -> Result<LockGuard, Error> {
     let info = LockInfo::for_this_process(&ctx.actor, operation, state::locking::LEASE);
     let waiting = |lock: &LockInfo| {
-        super::output::status(&format!(
+        g.say(&format!(
             "waiting up to {} for the lock on {env}, held by {}",
             humantime::format_duration(g.lock_timeout),
             lock.describe()
@@ -188,7 +188,7 @@ pub async fn lock(
     let taken_over = match state::locking::acquire(store, &info, g.lock_timeout, waiting).await {
         Ok(previous) => previous,
         Err(state::StateError::Locked { env, lock }) => {
-            return Err(CliError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "environment `{env}` is locked by {}{}; wait for it to finish, retry with --lock-timeout 5m, or if its holder is gone run `converge lock force-unlock --env {env}`",
                 lock.describe(),
                 if g.lock_timeout.is_zero() {
@@ -205,7 +205,7 @@ pub async fn lock(
             .stale_reason(&stale)
             .await
             .unwrap_or_else(|| "its holder is gone".into());
-        super::output::status(&format!(
+        g.say(&format!(
             "warning: took over a stale lock held by {} ({reason})",
             stale.describe()
         ));
@@ -221,7 +221,7 @@ pub async fn lock(
 
 impl LockGuard {
     /// Releases the lock.
-    pub async fn release(self, store: &dyn StateStore) -> Result<(), CliError> {
+    pub async fn release(self, store: &dyn StateStore) -> Result<(), Error> {
         self.renew.abort();
         store.unlock(&self.id).await?;
         Ok(())
@@ -230,18 +230,17 @@ impl LockGuard {
 
 /// Refreshes live state with a spinner; read errors are printed per address, then one error.
 pub async fn refresh(
+    g: &Settings,
     registry: &Registry,
     env: &str,
     stored: &[state::ResourceState],
-) -> Result<crate::model::LiveMap, CliError> {
-    registry
-        .ready()
-        .await
-        .map_err(|source| CliError::Provider {
-            context: format!("{env}: signing in"),
-            source,
-        })?;
-    let bar = super::output::spinner(&format!("Refreshing {} resources in {env}", stored.len()));
+) -> Result<crate::model::LiveMap, Error> {
+    registry.ready().await.map_err(|source| Error::Provider {
+        context: format!("{env}: signing in"),
+        source,
+    })?;
+    let bar =
+        g.ui.spinner(&format!("Refreshing {} resources in {env}", stored.len()));
     let before = registry.calls().total();
     let started = std::time::Instant::now();
     let (live, errors) = crate::refresh::refresh(registry, stored).await;
@@ -258,9 +257,9 @@ pub async fn refresh(
         return Ok(live);
     }
     for (address, e) in &errors {
-        super::output::status(&format!("error: refreshing {address}: {e}"));
+        g.say(&format!("error: refreshing {address}: {e}"));
     }
-    Err(CliError::Failed(format!(
+    Err(Error::Failed(format!(
         "could not read {} resources from the cloud",
         errors.len()
     )))
@@ -268,19 +267,19 @@ pub async fn refresh(
 
 /// Fails a plan over budget unless `--allow-over-budget REASON`, which is audited.
 pub async fn check_budget(
-    g: &GlobalArgs,
+    g: &Settings,
     env: &Environment,
     plan: &crate::plan::Plan,
     store: &dyn StateStore,
     operation: &str,
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let problems = match &plan.budget {
         Some(verdict) if !verdict.within => verdict.problems.clone(),
         _ => return Ok(()),
     };
     match &g.allow_over_budget {
         Some(reason) => {
-            super::output::status(&format!(
+            g.say(&format!(
                 "warning: over budget ({}); allowed: {reason}",
                 problems.join("; ")
             ));
@@ -291,7 +290,7 @@ pub async fn check_budget(
                 .await?;
             Ok(())
         }
-        None => Err(CliError::Refused(format!(
+        None => Err(Error::Refused(format!(
             "{} is over budget: {}. Change the files, or pass --allow-over-budget \"REASON\" (recorded in the audit trail)",
             env.name,
             problems.join("; ")

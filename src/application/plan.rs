@@ -1,0 +1,91 @@
+//! Reading state and live state and computing the plan, as plan and apply both do.
+
+use std::collections::BTreeMap;
+
+use super::{Error, Settings, session};
+use crate::config::Environment;
+use crate::model::{Address, LiveMap};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::providers::Registry;
+use crate::state::{ResourceState, StateStore};
+
+/// Everything a plan was computed from, kept for apply.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// State when planned.
+    pub state: Vec<ResourceState>,
+    /// Live state when planned.
+    pub live: LiveMap,
+    /// Services `rollout undo` pinned to an earlier revision.
+    pub pins: crate::rollout::Pins,
+    /// The promotion verdict on each service change that brings new images.
+    pub promotion: BTreeMap<Address, crate::promotion::Verdict>,
+}
+
+/// Parses `--target` addresses, checking they exist in the files or in state.
+pub fn targets(
+    raw: &[String],
+    env: &Environment,
+    state: &[ResourceState],
+) -> Result<Vec<Address>, Error> {
+    raw.iter()
+        .map(|t| {
+            let a = Address::parse(t)
+                .ok_or_else(|| Error::Usage(format!("--target {t}: not an address")))?;
+            if env.resources.contains_key(&a) || state.iter().any(|s| s.address == a) {
+                Ok(a)
+            } else {
+                Err(Error::Usage(format!(
+                    "--target {t}: no resource at that address in {}",
+                    env.name
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Reads state, refreshes live state and computes the plan (with the promotion verdicts).
+pub async fn refresh_and_plan(
+    s: &Settings,
+    env: &Environment,
+    store: &dyn StateStore,
+    registry: &Registry,
+    raw_targets: &[String],
+    destroy: bool,
+) -> Result<Planned, Error> {
+    let serial = store.serial().await?;
+    let state = store.resources().await?;
+    session::check_digests(&state)?;
+    let targets = targets(raw_targets, env, &state)?;
+    let live = session::refresh(s, registry, &env.name, &state).await?;
+    let pins = crate::rollout::pins(store).await?;
+    let mut plan = plan::compute(
+        env,
+        &state,
+        &live,
+        serial,
+        &PlanOptions {
+            targets,
+            destroy,
+            pins: pins.clone(),
+        },
+    );
+    let promotion = super::promotion::verdicts(s, env, &plan, registry).await?;
+    for change in plan.changes.iter_mut() {
+        if let Some(v) = promotion.get(&change.address) {
+            let note = v.note();
+            change.note = Some(match change.note.take() {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
+        }
+    }
+    Ok(Planned {
+        plan,
+        state,
+        live,
+        pins,
+        promotion,
+    })
+}
