@@ -1253,15 +1253,175 @@ resources:
     let text = printed(&apply("v3").expect(0));
     assert_eq!(first.get(&host, "/"), (200, "v3\n".into()));
     assert_eq!(second.get(&host, "/"), (200, "v3\n".into()));
-    let downtime = text
+    // Each batch reports its own host's downtime when it is ready.
+    let downtime: Vec<&str> = text
         .lines()
-        .find(|l| l.contains("recreate downtime"))
-        .unwrap_or_else(|| panic!("downtime reported:\n{text}"));
-    assert_eq!(
-        downtime.matches("s,").count(),
-        1,
-        "one figure per host: {downtime}"
+        .filter(|l| l.contains("recreate downtime"))
+        .collect();
+    assert_eq!(downtime.len(), 2, "one line per batch:\n{text}");
+    for line in &downtime {
+        assert_eq!(
+            line.matches("s,").count(),
+            0,
+            "one figure per batch of one host: {line}"
+        );
+    }
+}
+
+/// Ctrl-C while a later batch of hosts waits to be ready: the engine owns that wait, so the
+/// apply stops at once (exit 130, well before `ready_timeout`) with the first batch switched
+/// and the record in the batch phase; once the second host is well, the next apply resumes the
+/// same rollout and finishes it.
+#[test]
+fn ctrl_c_in_a_batch_wait_exits_130_and_the_next_apply_resumes_the_same_rollout() {
+    let name = "batch-int";
+    let registry = TestRegistry::start("pusher", "pw-batch-int");
+    for v in ["v1", "v2"] {
+        registry.push(&app_image(name, v), &format!("{name}:{v}"));
+    }
+    let first = TestHost::start();
+    let second = IsolatedHost::beside(&first, &registry);
+    first.owns(name);
+    let data = first.data(name);
+    let second_data = second.data(&first, name);
+    let p = Project::empty().with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), first.key()),
+        (
+            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
+            "pw-batch-int".into(),
+        ),
+    ]);
+    p.write(
+        "environments/test.yaml",
+        &format!(
+            r#"environment: test
+providers: {{}}
+variables:
+  deploy_key: {{ sensitive: true }}
+  registry_password: {{ sensitive: true }}
+  tag: {{ default: v1 }}
+resources:
+  app:
+    type: host.app
+    properties:
+      name: {name}
+      hosts:
+        - {{ address: 127.0.0.1, port: {p1}, user: converge-deploy }}
+        - {{ address: 127.0.0.1, port: {p2}, user: converge-deploy }}
+      ssh: {{ known_hosts: known_hosts, private_key: "${{var.deploy_key}}" }}
+      registry: {{ server: "{server}", auth: {{ basic: {{ username: pusher, password: "${{var.registry_password}}" }} }} }}
+      services:
+        web:
+          image: "{server}/{name}:${{var.tag}}"
+          port: 8080
+          volumes: ["{data}:/data"]
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 5m }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 2s
+        batch: 1
+"#,
+            p1 = first.ssh_port,
+            p2 = second.ssh_port,
+            server = registry.server,
+            data = data.display(),
+            proxy = first.proxy_yaml(&format!("{name}.test")),
+        ),
     );
+    let args = |tag: &str| {
+        vec![
+            "apply".to_string(),
+            "--auto-approve".into(),
+            "--env".into(),
+            "test".into(),
+            "--accept-new-host-keys".into(),
+            "--var".into(),
+            format!("tag={tag}"),
+        ]
+    };
+    let run = |tag: &str| {
+        let a = args(tag);
+        p.converge(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let host = format!("{name}.test");
+    run("v1").expect(0);
+    assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
+
+    // v2 serves nothing on the second host (no /ready): its batch waits.
+    std::fs::write(second_data.join("sick"), "").unwrap();
+    let a = args("v2");
+    let child = p
+        .command(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = || -> serde_json::Value {
+        let out = p
+            .converge(&[
+                "rollout", "status", "--env", "test", "app", "--format", "json",
+            ])
+            .stdout();
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let waiting = loop {
+        let s = status();
+        let r = &s["rollouts"][0];
+        if r["phase"] == "batch" && r["ready_started"].is_string() {
+            break r.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second batch never started waiting: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let interrupted_at = std::time::Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stopped_after = interrupted_at.elapsed();
+    let interrupted = Run::from_output(output, &["apply"]).expect(130);
+    assert!(
+        stopped_after < std::time::Duration::from_secs(60),
+        "Ctrl-C cut the 5m ready_timeout short (took {stopped_after:?})"
+    );
+    let text = printed(&interrupted);
+    assert!(text.contains("Interrupted"), "{text}");
+    // The first batch is switched to v2; the second still serves v1.
+    assert_eq!(first.get(&host, "/"), (200, "v2\n".into()));
+    assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
+    let after = status();
+    assert_eq!(after["rollouts"][0]["id"], waiting["id"], "{after}");
+    assert_eq!(after["rollouts"][0]["phase"], "batch", "{after}");
+    assert_eq!(after["rollouts"][0]["status"], "running", "{after}");
+
+    // The second host's new colour becomes ready (the one the batch started, which the
+    // resume waits on again rather than starting another).
+    let waiting_colour = ["blue", "green"]
+        .map(|c| format!("{name}-web-{c}"))
+        .into_iter()
+        .find(|c| second.inspect(c, "{{.Config.Image}}").ends_with(":v2"))
+        .expect("the second batch's v2 colour runs");
+    let ready = second
+        .docker()
+        .args(["exec", &waiting_colour, "sh", "-c", "echo ok > /www/ready"])
+        .status()
+        .unwrap();
+    assert!(ready.success());
+    std::fs::remove_file(second_data.join("sick")).unwrap();
+    let text = printed(&run("v2").expect(0));
+    assert_eq!(first.get(&host, "/"), (200, "v2\n".into()), "{text}");
+    assert_eq!(second.get(&host, "/"), (200, "v2\n".into()), "{text}");
+    let done = status();
+    assert_eq!(done["rollouts"][0]["id"], waiting["id"], "{done}");
+    assert_eq!(done["rollouts"][0]["status"], "succeeded", "{done}");
 }
 
 /// `rollout undo` of a host app: after v1 and v2, it goes back to v1 through the app's own

@@ -190,6 +190,8 @@ pub fn record_steps(spec: &RolloutSpec) -> Vec<i32> {
             .chain(spec.steps.iter().copied().filter(|w| *w > 0))
             .chain((spec.steps.last() != Some(&100)).then_some(100))
             .collect(),
+        // Rolling in batches (hosts, recreate): one step per batch.
+        Strategy::Rolling if spec.steps.len() > 1 => spec.steps.clone(),
         Strategy::Rolling => vec![100],
     }
 }
@@ -326,6 +328,7 @@ pub fn next(
             _ => t.step = Step::Restore,
         },
         Phase::Hook => hook(&mut t, spec, observed, now),
+        Phase::Batch => batches::batch(&mut t, spec, observed, now),
         Phase::Paused => paused(&mut t, spec, observed, now),
         Phase::Done => unreachable!("handled above"),
     }
@@ -354,44 +357,51 @@ fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Da
                 .push(event(EventKind::RolloutReady, "ok", detail.clone()));
             t.record.ready_started = None;
             match spec.strategy {
+                Strategy::Rolling if t.record.step + 1 < t.record.steps.len() => {
+                    batches::next_rolling(t)
+                }
                 Strategy::Rolling => enter_hooks(t, spec, HookStage::PostTraffic, now),
                 Strategy::Canary | Strategy::BlueGreen => {
                     enter_hooks(t, spec, HookStage::PreTraffic, now)
                 }
             }
         }
-        Observation::NotReady(detail) => {
-            let elapsed = Duration::from_secs_f64(since(&t.record.ready_started, now));
-            if elapsed < spec.ready_timeout {
-                t.step = Step::AwaitReady {
-                    after: spec.interval.min(spec.ready_timeout - elapsed),
-                };
-                return;
-            }
-            let reason = format!(
-                "not ready after ready_timeout {}: {detail}",
-                humantime::format_duration(spec.ready_timeout)
-            );
-            match spec.on_timeout {
-                OnTimeout::Rollback => {
-                    t.events
-                        .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
-                    roll_back(t, reason, false, now);
-                }
-                OnTimeout::Leave => {
-                    let reason = format!("{reason}; on_timeout: leave, so it is left deploying");
-                    t.events
-                        .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
-                    let rec = &mut t.record;
-                    rec.status = Status::Left;
-                    rec.phase = Phase::Done;
-                    rec.reason = Some(reason);
-                    rec.finished_at = Some(stamp(now));
-                    t.step = Step::Stop(ended(rec));
-                }
-            }
-        }
+        Observation::NotReady(detail) => not_ready(t, spec, detail, now),
         _ => await_ready(t, now),
+    }
+}
+
+/// Not ready yet: another look after `interval`, or past `ready_timeout` (counted from
+/// `ready_started`) a rollback, or with `on_timeout: leave` the deployment left as it is.
+fn not_ready(t: &mut Transition, spec: &RolloutSpec, detail: &str, now: DateTime<Utc>) {
+    let elapsed = Duration::from_secs_f64(since(&t.record.ready_started, now));
+    if elapsed < spec.ready_timeout {
+        t.step = Step::AwaitReady {
+            after: spec.interval.min(spec.ready_timeout - elapsed),
+        };
+        return;
+    }
+    let reason = format!(
+        "not ready after ready_timeout {}: {detail}",
+        humantime::format_duration(spec.ready_timeout)
+    );
+    match spec.on_timeout {
+        OnTimeout::Rollback => {
+            t.events
+                .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
+            roll_back(t, reason, false, now);
+        }
+        OnTimeout::Leave => {
+            let reason = format!("{reason}; on_timeout: leave, so it is left deploying");
+            t.events
+                .push(event(EventKind::RolloutNotReady, "failed", reason.clone()));
+            let rec = &mut t.record;
+            rec.status = Status::Left;
+            rec.phase = Phase::Done;
+            rec.reason = Some(reason);
+            rec.finished_at = Some(stamp(now));
+            t.step = Step::Stop(ended(rec));
+        }
     }
 }
 
@@ -554,7 +564,10 @@ fn advance(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
         // look of the gates with none), the old revision kept until the last one is.
         (Strategy::BlueGreen, Phase::PreTraffic | Phase::Baking) => {
             let next = rec.step + 1;
-            if next + 1 >= rec.steps.len() {
+            if next >= 2 {
+                // A batch after the first: started and made ready before its switch.
+                batches::enter(t, next)
+            } else if next + 1 >= rec.steps.len() {
                 enter_traffic_phase(t, Phase::TerminationWait, rec.steps.len() - 1, [0, 100])
             } else {
                 let weight = rec.steps[next];
@@ -651,18 +664,31 @@ fn rolling_back_hook(rec: &Rollout) -> bool {
 
 /// Starts the first hook of `stage`, or, with none, goes where the stage leads.
 fn enter_hooks(t: &mut Transition, spec: &RolloutSpec, stage: HookStage, now: DateTime<Utc>) {
-    enter_hook(t, spec, stage, 0, now)
+    enter_hook(t, spec, stage, 0, false, now)
 }
 
+/// Enters hook `index` of `stage` (with `batch`, the next `per_host` one: a later batch of
+/// hosts runs only those, on its own hosts), or where the stage leads when none is left.
 fn enter_hook(
     t: &mut Transition,
     spec: &RolloutSpec,
     stage: HookStage,
     index: usize,
+    batch: bool,
     now: DateTime<Utc>,
 ) {
-    if index >= spec.hooks.of(stage).len() {
+    let hooks = spec.hooks.of(stage);
+    let index = match batch {
+        true => (index..hooks.len())
+            .find(|i| hooks[*i].per_host)
+            .unwrap_or(hooks.len()),
+        false => index,
+    };
+    if index >= hooks.len() {
         t.record.hook = None;
+        if batch {
+            return batches::switch(t);
+        }
         return after_hooks(t, spec, stage, now);
     }
     t.record.phase = Phase::Hook;
@@ -677,6 +703,7 @@ fn enter_hook(
         started_at: None,
         timed_out: false,
         detail: String::new(),
+        batch,
     });
     t.step = Step::StartHook;
 }
@@ -711,7 +738,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
         return;
     };
     let Some(spec_hook) = spec.hooks.of(run.stage).get(run.index).cloned() else {
-        enter_hook(t, spec, run.stage, run.index + 1, now);
+        enter_hook(t, spec, run.stage, run.index + 1, run.batch, now);
         return;
     };
     let label = format!(
@@ -731,7 +758,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
             t.events
                 .push(event(EventKind::HookFailed, "failed", reason.clone()));
             if on_rollback {
-                enter_hook(t, spec, run.stage, run.index + 1, now);
+                enter_hook(t, spec, run.stage, run.index + 1, run.batch, now);
             } else {
                 roll_back(t, reason, false, now);
             }
@@ -752,7 +779,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
         Observation::Ready(detail) => {
             t.events
                 .push(event(EventKind::HookOk, "ok", format!("{label}: {detail}")));
-            enter_hook(t, spec, run.stage, run.index + 1, now);
+            enter_hook(t, spec, run.stage, run.index + 1, run.batch, now);
         }
         Observation::Failed(reason) => {
             // Only on_rollback hooks get here (the others roll back in `next`).
@@ -761,7 +788,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
                 "failed",
                 format!("{label}: {reason}"),
             ));
-            enter_hook(t, spec, run.stage, run.index + 1, now);
+            enter_hook(t, spec, run.stage, run.index + 1, run.batch, now);
         }
         Observation::NotReady(detail) => {
             let elapsed = since(&run.started_at, now);
@@ -940,5 +967,6 @@ fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+mod batches;
 #[cfg(test)]
 mod tests;

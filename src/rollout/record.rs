@@ -98,6 +98,10 @@ pub enum Phase {
     Finishing,
     /// A lifecycle hook (a one-off task of the new revision) runs; `hook` says which.
     Hook,
+    /// Blue/green in batches of hosts: the next batch's new revision is started beside the
+    /// old one and waited for (`ready_timeout`), and its `per_host` pre_traffic hooks run,
+    /// before its switch; `step` is the batch's step, `weights` still the previous step's.
+    Batch,
     /// Traffic is going back to the old revision and the new one is being removed.
     RollingBack,
     /// Nothing left to do (`status` says how it ended).
@@ -117,6 +121,7 @@ impl Phase {
             Phase::Ready => "ready",
             Phase::Finishing => "finishing",
             Phase::Hook => "hook",
+            Phase::Batch => "batch",
             Phase::RollingBack => "rolling_back",
             Phase::Done => "done",
         }
@@ -169,6 +174,10 @@ pub struct HookRun {
     /// What the last look at it saw.
     #[serde(default)]
     pub detail: String,
+    /// Whether it is a `per_host` pre_traffic hook of a later batch of hosts (runs on that
+    /// batch's hosts only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// What `rollout undo` recorded: the service was sent back to an earlier revision, and apply

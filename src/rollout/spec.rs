@@ -462,6 +462,16 @@ impl RolloutSpec {
                 "blue_green: checks for {bake} at 0%, then 100% at once, old revision kept {}",
                 humantime::format_duration(self.termination_wait)
             ),
+            Strategy::Rolling if self.steps.len() > 1 => format!(
+                "replaced in {} batches of hosts ({}), each ready within {}",
+                self.steps.len(),
+                self.steps
+                    .iter()
+                    .map(|s| format!("{s}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                humantime::format_duration(self.ready_timeout)
+            ),
             Strategy::Rolling if !self.wait => {
                 "rolling: ECS's own deployment, not waited for (wait: false)".into()
             }

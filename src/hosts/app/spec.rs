@@ -629,14 +629,12 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
         ready_timeout,
         on_timeout: OnTimeout::Rollback,
         wait: true,
-        steps: if recreate {
-            vec![100]
-        } else {
-            batch_steps(
-                p.get("hosts").as_list().map(|h| h.len()).unwrap_or(1),
-                r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
-            )
-        },
+        // One step per batch of hosts: blue/green switches them in turn, recreate replaces them
+        // in turn.
+        steps: batch_steps(
+            p.get("hosts").as_list().map(|h| h.len()).unwrap_or(1),
+            r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
+        ),
         pauses: Vec::new(),
         pause_timeout: Duration::from_secs(24 * 3600),
         bake: Duration::ZERO,

@@ -20,7 +20,7 @@ use crate::model::grammar::{ImageRef, Name, ServerName, UrlPath};
 use crate::model::secret::{Masker, Secret};
 use crate::providers::{Applied, ProviderError};
 use crate::rollout::engine::{Probe, ProbeResult};
-use crate::rollout::record::Rollout;
+use crate::rollout::record::{Phase, Rollout};
 use crate::rollout::spec::{Hook, HookStage, RolloutSpec};
 use crate::rollout::target::{Readiness, Target, TargetError};
 
@@ -241,11 +241,14 @@ impl Target for HostTarget<'_> {
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         self.learn_secrets().await?;
         let record = Self::record(rec)?;
-        // recreate replaces every host in its deploy step; blue/green starts the first batch
-        // here and each later one at its switch.
-        let count = self.started();
-        for (i, step) in record.hosts.iter().enumerate().take(count) {
-            self.prepare(i, step).await?;
+        // recreate replaces hosts in its deploy steps; blue/green starts the first batch
+        // here, and each later one here too when the engine's batch phase asks.
+        let hosts = match rec.phase {
+            Phase::Batch => self.batch_hosts(rec),
+            _ => 0..self.started().min(record.hosts.len()),
+        };
+        for i in hosts {
+            self.prepare(i, &record.hosts[i]).await?;
         }
         Ok(())
     }
@@ -260,11 +263,18 @@ impl Target for HostTarget<'_> {
             let (old, new) = step.colours()?;
             let live = self.live(&host).await?;
             if live != Some(new) {
-                // A later batch: its new colour starts now and must be healthy to switch.
-                if i >= self.first_batch() {
-                    self.prepare(i, step).await?;
-                    self.await_healthy(i, step, &self.early()).await?;
-                    self.per_host_pre_traffic(i, rec).await?;
+                // The engine started this batch and waited for it; a record from before it
+                // did (or a container gone since) is checked here once, never waited on.
+                for (s, c) in self.early() {
+                    match self.health(&host, s, c, new, step.port).await? {
+                        Readiness::Ready(_) => {}
+                        Readiness::Pending(why) | Readiness::Failed(why) => {
+                            return Err(TargetError::StepFailed(format!(
+                                "not ready at its switch on {}: {why}",
+                                host.label()
+                            )));
+                        }
+                    }
                 }
             }
             let listed = host.containers(&self.app.name).await.map_err(call)?;
@@ -358,20 +368,8 @@ impl Target for HostTarget<'_> {
         // checked and switched here (a failure rolls back the hosts reached); the last one is
         // checked and switched by `ready`. The downtime runs from the stop to the switch.
         let record = Self::record(rec)?;
-        let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
-        let n = record.hosts.len();
-        let batch = self.app.batch.max(1);
-        for start in (0..n).step_by(batch) {
-            let end = (start + batch).min(n);
-            for (i, step) in record.hosts.iter().enumerate().take(end).skip(start) {
-                self.recreate_host(i, step).await?;
-            }
-            if end < n {
-                for (i, step) in record.hosts.iter().enumerate().take(end).skip(start) {
-                    self.await_healthy(i, step, &all).await?;
-                    self.switch_recreated(i, step).await?;
-                }
-            }
+        for i in self.batch_hosts(rec) {
+            self.recreate_host(i, &record.hosts[i]).await?;
         }
         Ok(())
     }
@@ -384,8 +382,13 @@ impl Target for HostTarget<'_> {
             self.early()
         };
         let mut seen = Vec::new();
-        let count = self.started();
-        for (i, step) in record.hosts.iter().enumerate().take(count) {
+        let hosts = if self.app.recreate || rec.phase == Phase::Batch {
+            self.batch_hosts(rec)
+        } else {
+            0..self.started().min(record.hosts.len())
+        };
+        for i in hosts.clone() {
+            let step = &record.hosts[i];
             let host = self.host(i).await?;
             let (_, new) = step.colours()?;
             for (s, c) in &services {
@@ -409,26 +412,25 @@ impl Target for HostTarget<'_> {
             }
         }
         if self.app.recreate {
-            // Healthy: switch nginx to it now (the hosts an earlier batch switched already
-            // are); the downtime ends here.
-            for (i, step) in record.hosts.iter().enumerate() {
-                if let Err(e) = self.switch_recreated(i, step).await {
+            // Healthy: switch this batch's nginx to it now (an earlier batch's hosts are
+            // switched already); the downtime ends here.
+            for i in hosts.clone() {
+                if let Err(e) = self.switch_recreated(i, &record.hosts[i]).await {
                     return match e {
                         TargetError::StepFailed(r) => Ok(Readiness::Failed(r)),
                         e => Err(e),
                     };
                 }
             }
+            // This batch's hosts only: each batch reports its own downtime.
             let downtime = self.downtime.lock().unwrap_or_else(|p| p.into_inner());
-            if !downtime.is_empty() {
-                seen.push(format!(
-                    "recreate downtime {}",
-                    downtime
-                        .values()
-                        .map(|d| format!("{d:.2}s"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            let figures: Vec<String> = downtime
+                .iter()
+                .filter(|(i, _)| hosts.contains(i))
+                .map(|(_, d)| format!("{d:.2}s"))
+                .collect();
+            if !figures.is_empty() {
+                seen.push(format!("recreate downtime {}", figures.join(", ")));
             }
         }
         Ok(Readiness::Ready(seen.join("; ")))

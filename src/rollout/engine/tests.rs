@@ -398,13 +398,20 @@ fn blue_green_in_batches_switches_one_batch_at_a_time_and_bakes_after_the_last()
         (Step::SetWeights([50, 50]), Phase::Baking, 1)
     );
     step(&mut rec, &s, Observation::Completed, 1);
-    // One look of the gates, then the next batch: the old revision is still kept.
+    // One look of the gates, then the next batch is started and made ready before its
+    // switch (batches.rs covers that phase): the old revision is still kept.
     let t = step(
         &mut rec,
         &s,
         Observation::Gates(vec![http(ProbeResult::Pass)]),
         1,
     );
+    assert_eq!(
+        (t.step, rec.phase, rec.step, rec.weights),
+        (Step::StartRevision, Phase::Batch, 2, [50, 50])
+    );
+    step(&mut rec, &s, Observation::Completed, 1);
+    let t = step(&mut rec, &s, ready(), 2);
     assert_eq!(
         (t.step, rec.phase, rec.step),
         (Step::SetWeights([0, 100]), Phase::TerminationWait, 2)
@@ -879,3 +886,5 @@ fn pause_steps_parse_and_a_leading_pause_is_refused() {
     assert_eq!(s.pause_timeout, Duration::from_secs(24 * 3600));
     assert!(parse(serde_json::json!(["pause", 50])).is_err());
 }
+
+mod batches;

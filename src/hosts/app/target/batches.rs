@@ -37,39 +37,15 @@ impl HostTarget<'_> {
         Ok(())
     }
 
-    /// Waits (one look per `interval`, until `ready_timeout`) for host `i`'s new colour to be
-    /// healthy: a batch after the first is started and checked at its switch.
-    pub(super) async fn await_healthy(
-        &self,
-        i: usize,
-        step: &HostStep,
-        services: &[(&Name, &Container)],
-    ) -> Result<(), TargetError> {
-        let host = self.host(i).await?;
-        let (_, new) = step.colours()?;
-        let deadline = Instant::now() + self.spec.ready_timeout;
-        for (s, c) in services.iter().copied() {
-            loop {
-                match self.health(&host, s, c, new, step.port).await? {
-                    Readiness::Ready(_) => break,
-                    Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
-                    // (`health` names the host when the container exited.)
-                    Readiness::Pending(why) if Instant::now() >= deadline => {
-                        let name = docker::service_name(&self.app.name, s, new);
-                        let logs = host.logs(&name, 50, &self.masker().await).await;
-                        return Err(TargetError::StepFailed(format!(
-                            "not ready on {} after ready_timeout {}: {why}; its last lines:\n{logs}",
-                            host.label(),
-                            humantime::format_duration(self.spec.ready_timeout)
-                        )));
-                    }
-                    Readiness::Pending(_) => {
-                        tokio::time::sleep(self.spec.interval.min(c.check_interval)).await
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// The hosts of the batch `rec` is at: blue/green's later batch being started
+    /// ([`Phase::Batch`], or its hooks), or recreate's batch being deployed.
+    pub(super) fn batch_hosts(&self, rec: &Rollout) -> std::ops::Range<usize> {
+        let (n, b) = (self.app.hosts.len(), self.app.batch.max(1));
+        let k = match self.app.recreate {
+            true => rec.step,
+            false => rec.step.saturating_sub(1),
+        };
+        (k * b).min(n)..((k + 1) * b).min(n)
     }
 
     /// Whether the readiness wait of `rec` has no look left after this one.

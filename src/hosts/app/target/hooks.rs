@@ -11,10 +11,14 @@ impl HostTarget<'_> {
     }
 
     /// The hosts a hook runs on: the first, or with `per_host` every host the rollout reached
-    /// by this stage (pre_traffic: the first batch; later batches run theirs at their switch).
+    /// by this stage (pre_traffic: the first batch; a later batch runs its own before its
+    /// switch, as the engine's batch phase asks).
     pub(super) fn hook_hosts(&self, rec: &Rollout, hook: &Hook, stage: HookStage) -> Vec<usize> {
         if !hook.per_host {
             return vec![0];
+        }
+        if rec.hook.as_ref().is_some_and(|h| h.batch) {
+            return self.batch_hosts(rec).collect();
         }
         let count = match stage {
             HookStage::PreTraffic => self.started(),
@@ -123,49 +127,5 @@ impl HostTarget<'_> {
                 host.label()
             ))),
         }
-    }
-
-    /// A later batch's host `i`: its `per_host` pre_traffic hooks, each run to the end (within
-    /// its timeout) before the host is switched.
-    pub(super) async fn per_host_pre_traffic(
-        &self,
-        i: usize,
-        rec: &Rollout,
-    ) -> Result<(), TargetError> {
-        for (index, hook) in self.spec.hooks.pre_traffic.iter().enumerate() {
-            if !hook.per_host {
-                continue;
-            }
-            let name = self.hook_name(rec, HookStage::PreTraffic, index);
-            self.start_hook_on(i, &name, hook).await?;
-            let deadline = Instant::now() + hook.timeout;
-            loop {
-                match self.hook_state_on(i, &name).await? {
-                    Readiness::Ready(_) => break,
-                    Readiness::Failed(why) => {
-                        return Err(TargetError::StepFailed(format!(
-                            "pre_traffic hook {} ({}) failed: {why}",
-                            index + 1,
-                            hook.run.join(" ")
-                        )));
-                    }
-                    Readiness::Pending(_) if Instant::now() >= deadline => {
-                        let host = self.host(i).await?;
-                        let _ = host.remove_container(&name).await;
-                        return Err(TargetError::StepFailed(format!(
-                            "pre_traffic hook {} ({}) on {} timed out after {}; its container was stopped",
-                            index + 1,
-                            hook.run.join(" "),
-                            host.label(),
-                            humantime::format_duration(hook.timeout)
-                        )));
-                    }
-                    Readiness::Pending(_) => {
-                        tokio::time::sleep(self.spec.interval.min(Duration::from_millis(500))).await
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
