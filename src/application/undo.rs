@@ -11,8 +11,7 @@ use super::{Error, Settings, session};
 use crate::audit::NewEvent;
 use crate::config::Environment;
 use crate::model::Address;
-use crate::providers::aws::ecr_images::ImageLookup;
-use crate::rollout::deploy::Revisions;
+use crate::rollout::deploy::{Revisions, UndoCheck};
 use crate::rollout::record::{Undo, revision_number};
 use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, StateStore};
@@ -74,37 +73,20 @@ async fn undo(
     };
     let target = pick(&history, &current, to, address)?;
     let registry = session::registry(g, env).await;
-    let aws = registry
-        .aws()
-        .ok_or_else(|| Error::Usage(format!("{} has no aws provider", env.name)))?;
-    let provider = |e| Error::Provider {
-        context: format!("{address}: checking rev {}", target.revision),
-        source: e,
-    };
-    if !aws
-        .ecs()
-        .task_definition_active(&target.task_definition)
+    let warnings = deploy
+        .check_undo(&registry, &target.task_definition, &target.images)
         .await
-        .map_err(provider)?
-    {
-        return Err(Error::Refused(format!(
-            "{address}: {} is no longer ACTIVE in ECS (deregistered); nothing to go back to",
-            target.task_definition
-        )));
-    }
-    for image in &target.images {
-        match aws.ecr().lookup(image).await.map_err(provider)? {
-            ImageLookup::Found(_) => {}
-            ImageLookup::Missing => {
-                return Err(Error::Refused(format!(
-                    "{address}: rev {} runs {image}, which no longer exists in ECR (a lifecycle policy may have expired it); push it again or undo to another revision (`converge rollout history {address}`)",
-                    target.revision
-                )));
-            }
-            ImageLookup::NotEcr => g.say(&format!(
-                "{address}: {image} is not in ECR; converge cannot check that it still exists"
+        .map_err(|e| match e {
+            UndoCheck::Refused(why) => Error::Refused(format!(
+                "{address}: {why} (`converge rollout history {address}` lists the others)"
             )),
-        }
+            UndoCheck::Call(source) => Error::Provider {
+                context: format!("{address}: checking rev {}", target.revision),
+                source,
+            },
+        })?;
+    for warning in warnings {
+        g.say(&format!("{address}: {warning}"));
     }
     let live = session::refresh(g, &registry, &env.name, std::slice::from_ref(row)).await?;
     let kind = crate::kinds::lookup(&row.kind).expect("state holds registered kinds");

@@ -9,9 +9,11 @@ use super::error::RolloutError;
 use super::spec::RolloutSpec;
 use super::target::Target;
 use crate::model::Value;
+use crate::providers::{ProviderError, Registry};
 
 /// How changes of one kind are deployed. Implementations are unit structs in the kind's own
 /// folder.
+#[async_trait::async_trait]
 pub trait Deploy: Sync + std::fmt::Debug {
     /// The rollout settings of a resource of this kind, from its properties.
     fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError>;
@@ -37,6 +39,29 @@ pub trait Deploy: Sync + std::fmt::Debug {
 
     /// What `rollout undo --to` names and how the current revision is read.
     fn revisions(&self) -> Revisions;
+
+    /// Whether the revision `undo` would go back to (`revision`, running `images`) can still
+    /// run (still registered, its images still there); what it returns are warnings for people
+    /// (what could not be checked).
+    async fn check_undo(
+        &self,
+        _registry: &Registry,
+        _revision: &str,
+        _images: &[String],
+    ) -> Result<Vec<String>, UndoCheck> {
+        Ok(Vec::new())
+    }
+}
+
+/// Why `rollout undo` cannot go back to a revision.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoCheck {
+    /// The revision cannot run any more (deregistered, an image expired), with why.
+    #[error("{0}")]
+    Refused(String),
+    /// The check itself failed.
+    #[error(transparent)]
+    Call(#[from] ProviderError),
 }
 
 /// How a kind's revisions are named for `rollout history` and `rollout undo`.

@@ -86,6 +86,7 @@ impl World {
 #[derive(Debug)]
 pub struct FakeDeploy(pub &'static World);
 
+#[async_trait::async_trait]
 impl Deploy for FakeDeploy {
     fn spec(&self, _: &Value) -> Result<RolloutSpec, DeployError> {
         Err(DeployError::msg(

@@ -13,6 +13,7 @@ use crate::rollout::{RolloutContext, RolloutError, RolloutRequest, RolloutSpec};
 #[derive(Debug)]
 pub struct HostDeploy;
 
+#[async_trait::async_trait]
 impl Deploy for HostDeploy {
     fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError> {
         rollout_spec(properties).map_err(|e| DeployError(Box::new(e)))

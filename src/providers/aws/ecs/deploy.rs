@@ -5,7 +5,9 @@
 use super::rollout::{EcsService, EcsTarget};
 use crate::model::Value;
 use crate::providers::ProviderError;
-use crate::rollout::deploy::{Deploy, DeployError, Revisions};
+use crate::providers::Registry;
+use crate::providers::aws::ecr_images::ImageLookup;
+use crate::rollout::deploy::{Deploy, DeployError, Revisions, UndoCheck};
 use crate::rollout::target::{Target, TargetError};
 use crate::rollout::{RolloutContext, RolloutError, RolloutRequest, RolloutSpec};
 
@@ -16,6 +18,7 @@ pub struct EcsDeploy;
 /// The output that holds a service's current task definition.
 pub(super) const TASK_DEFINITION: &str = "task_definition_arn";
 
+#[async_trait::async_trait]
 impl Deploy for EcsDeploy {
     fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError> {
         RolloutSpec::from_properties(properties).map_err(|e| DeployError(Box::new(e)))
@@ -72,6 +75,38 @@ impl Deploy for EcsDeploy {
         Revisions::Registered {
             output: TASK_DEFINITION,
         }
+    }
+
+    async fn check_undo(
+        &self,
+        registry: &Registry,
+        revision: &str,
+        images: &[String],
+    ) -> Result<Vec<String>, UndoCheck> {
+        let aws = registry
+            .aws()
+            .ok_or_else(|| UndoCheck::Refused("the environment has no aws provider".into()))?;
+        if !aws.ecs().task_definition_active(revision).await? {
+            return Err(UndoCheck::Refused(format!(
+                "{revision} is no longer ACTIVE in ECS (deregistered); nothing to go back to"
+            )));
+        }
+        let mut warnings = Vec::new();
+        for image in images {
+            match aws.ecr().lookup(image).await? {
+                ImageLookup::Found(_) => {}
+                ImageLookup::Missing => {
+                    return Err(UndoCheck::Refused(format!(
+                        "rev {} runs {image}, which no longer exists in ECR (a lifecycle policy may have expired it); push it again or undo to another revision",
+                        crate::rollout::record::revision_number(revision)
+                    )));
+                }
+                ImageLookup::NotEcr => warnings.push(format!(
+                    "{image} is not in ECR; converge cannot check that it still exists"
+                )),
+            }
+        }
+        Ok(warnings)
     }
 }
 
