@@ -634,12 +634,12 @@ async fn record(
             source,
         })?;
     if let Some(mut event) = first_revision {
-        if let (Some(aws), Some(after)) = (inputs.registry.aws(), event.after.as_mut()) {
-            let images: Vec<String> =
-                serde_json::from_value(after["images"].clone()).unwrap_or_default();
-            if let Ok(digests) = crate::promotion::digests(aws, &images).await {
-                after["digests"] = serde_json::json!(digests);
-            }
+        // The event was built from a typed revision just above: it decodes.
+        if let (Some(aws), Ok(Some(mut revision))) = (inputs.registry.aws(), event.revision_after())
+            && let Ok(digests) = crate::promotion::digests(aws, &revision.images).await
+        {
+            revision.digests = Some(digests);
+            event.after = Some(serde_json::to_value(&revision).expect("a revision serializes"));
         }
         inputs
             .store

@@ -216,7 +216,10 @@ pub async fn drive(
         _ => start(ctx, req, target, hash).await?,
     };
     let rec = run_steps(ctx, req, target, rec).await?;
-    Ok(target.applied(&rec))
+    target.applied(&rec).map_err(|source| RolloutError::Target {
+        address: req.address.to_string(),
+        source,
+    })
 }
 
 /// A new record, filled by the target and past its pre-checks (the cost gate), saved.

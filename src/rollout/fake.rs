@@ -212,13 +212,13 @@ impl Target for FakeTarget {
         Ok(())
     }
 
-    fn applied(&self, rec: &Rollout) -> Applied {
-        Applied {
+    fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
+        Ok(Applied {
             remote_id: "fake".into(),
             outputs: [("revision".to_string(), Value::str(&rec.new.task_definition))]
                 .into_iter()
                 .collect(),
-        }
+        })
     }
 }
 

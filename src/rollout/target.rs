@@ -80,5 +80,5 @@ pub trait Target: Send + Sync {
     /// Stops the recorded hook's task.
     async fn stop_hook(&self, rec: &Rollout) -> Result<(), TargetError>;
     /// What a succeeded rollout leaves in state for the resource (id and outputs).
-    fn applied(&self, rec: &Rollout) -> Applied;
+    fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError>;
 }

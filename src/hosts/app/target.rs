@@ -568,19 +568,19 @@ impl Target for HostTarget<'_> {
         Ok(())
     }
 
-    fn applied(&self, rec: &Rollout) -> Applied {
-        let record = Self::record(rec).unwrap_or_default();
+    fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
+        let record = Self::record(rec)?;
         let ports: BTreeMap<String, serde_json::Value> = record
             .hosts
             .iter()
             .map(|h| (h.host.clone(), serde_json::json!(h.port)))
             .collect();
-        Applied {
+        Ok(Applied {
             remote_id: self.app.name.to_string(),
             outputs: Value::from_json(&serde_json::json!({
                 "colour": record.hosts.first().map(|h| h.new.clone()).unwrap_or_default(),
                 "ports": ports,
             })),
-        }
+        })
     }
 }

@@ -489,7 +489,7 @@ impl Target for EcsTarget<'_> {
         Ok(())
     }
 
-    fn applied(&self, rec: &Rollout) -> Applied {
+    fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
         let remote_id = if self.remote_id.is_empty() {
             rec.service_arn.clone()
         } else {
@@ -506,7 +506,7 @@ impl Target for EcsTarget<'_> {
                 Value::str(&rec.new.task_definition),
             );
         }
-        Applied { remote_id, outputs }
+        Ok(Applied { remote_id, outputs })
     }
 }
 
