@@ -2,8 +2,11 @@
 //! and module-instance declarations, module files, and literal values, with located errors.
 
 use super::*;
+use marked_yaml::types::MarkedMappingNode;
 
 impl Loader<'_> {
+    /// Decodes environment file `file` (named `name`): its sections in order, then its
+    /// resources and module instances; the providers it configures.
     pub(super) fn load_environment(
         &mut self,
         file: usize,
@@ -23,6 +26,22 @@ impl Loader<'_> {
             return Providers::default();
         };
         yaml::reject_unknown_keys(&f, top, ENV_KEYS, "the environment file", &mut self.errors);
+        self.check_environment_name(file, top, name);
+        let providers = self.load_providers(file, top.get_node("providers"));
+        self.load_budget(file, top);
+        self.load_variables(file, top.get_node("variables"), overrides);
+        // After the variables: the webhook may come from one (a sensitive variable keeps a
+        // Slack URL out of the files).
+        self.load_notify(file, top);
+        self.load_promotion(file, top, name);
+        self.load_resources(file, top);
+        self.check_providers_used(file, top, &providers);
+        providers
+    }
+
+    /// `environment:` must equal the file's name.
+    fn check_environment_name(&mut self, file: usize, top: &MarkedMappingNode, name: &str) {
+        let f = self.files[file].clone();
         match top.get_node("environment") {
             Some(node) => {
                 if let Some(s) = yaml::expect_string(&f, node, "`environment`", &mut self.errors)
@@ -46,7 +65,11 @@ impl Loader<'_> {
                 "in this file",
             ),
         }
-        let providers = self.load_providers(file, top.get_node("providers"));
+    }
+
+    /// `budget: { monthly, max_increase }`, in US dollars.
+    fn load_budget(&mut self, file: usize, top: &MarkedMappingNode) {
+        let f = self.files[file].clone();
         if let Some(node) = top.get_node("budget")
             && let Some(map) = yaml::expect_mapping(&f, node, "`budget`", &mut self.errors)
         {
@@ -75,9 +98,11 @@ impl Loader<'_> {
                 }
             }
         }
-        self.load_variables(file, top.get_node("variables"), overrides);
-        // After the variables: the webhook may come from one (a sensitive variable keeps a
-        // Slack URL out of the files).
+    }
+
+    /// `notify: { webhook }`: an http(s) URL, literal or from a variable.
+    fn load_notify(&mut self, file: usize, top: &MarkedMappingNode) {
+        let f = self.files[file].clone();
         if let Some(node) = top.get_node("notify")
             && let Some(map) = yaml::expect_mapping(&f, node, "`notify`", &mut self.errors)
         {
@@ -124,7 +149,11 @@ impl Loader<'_> {
                 }
             }
         }
+    }
 
+    /// `promotion: { from, state_url }`: another environment images must pass first.
+    fn load_promotion(&mut self, file: usize, top: &MarkedMappingNode, name: &str) {
+        let f = self.files[file].clone();
         if let Some(node) = top.get_node("promotion")
             && let Some(map) = yaml::expect_mapping(&f, node, "`promotion`", &mut self.errors)
         {
@@ -164,7 +193,11 @@ impl Loader<'_> {
                 ),
             }
         }
+    }
 
+    /// `resources:` and `modules:`: declared, then resolved (module instances after the root
+    /// resources they may reference).
+    fn load_resources(&mut self, file: usize, top: &MarkedMappingNode) {
         let root_decls = match top.get_node("resources") {
             Some(node) => self.resource_decls(file, node),
             None => Vec::new(),
@@ -190,6 +223,15 @@ impl Loader<'_> {
         for instance in self.instances.keys().cloned().collect::<Vec<_>>() {
             self.resolve_instance(&instance);
         }
+    }
+
+    /// Resources of a cloud need that cloud's provider block.
+    fn check_providers_used(
+        &mut self,
+        file: usize,
+        top: &MarkedMappingNode,
+        providers: &Providers,
+    ) {
         if providers.aws.is_none() && self.resources.values().any(|r| r.kind.provider() == "aws") {
             self.err(
                 file,
@@ -211,7 +253,6 @@ impl Loader<'_> {
                 "in this file",
             );
         }
-        providers
     }
 
     pub(super) fn load_providers(&mut self, file: usize, node: Option<&Node>) -> Providers {
