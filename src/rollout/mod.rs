@@ -26,7 +26,7 @@ pub use deploy::Deploy;
 pub use driver::{RolloutContext, RolloutRequest, expire_pause, run};
 pub use error::RolloutError;
 pub use record::{Phase, Rollout, Status, UndecodableRecord};
-pub use spec::{RolloutSpec, needs_new_revision};
+pub use spec::RolloutSpec;
 
 use std::collections::BTreeMap;
 

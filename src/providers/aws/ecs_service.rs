@@ -158,7 +158,7 @@ pub const SCHEMA: KindSchema = KindSchema {
     ],
     price: PriceRule::FargateTasks,
     import_id: "`CLUSTER/SERVICE` (names or the service ARN)",
-    rules: crate::rollout::spec::problems,
+    rules: super::ecs::spec::problems,
     rollout_summary: Some(super::ecs::deploy::plan_summary),
 };
 

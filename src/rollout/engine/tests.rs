@@ -879,7 +879,7 @@ fn pause_steps_parse_and_a_leading_pause_is_refused() {
         let v = crate::model::Value::from_json(&serde_json::json!({
             "rollout": {"strategy": "canary", "steps": steps, "traffic": {"listener_arn": "l", "target_groups": ["a", "b"]}}
         }));
-        RolloutSpec::from_properties(&v)
+        crate::providers::aws::ecs::spec::rollout_spec(&v)
     };
     let s = parse(serde_json::json!([10, "pause", 50, 100])).unwrap();
     assert_eq!((s.steps, s.pauses), (vec![10, 50, 100], vec![0]));

@@ -21,11 +21,11 @@ pub(super) const TASK_DEFINITION: &str = "task_definition_arn";
 #[async_trait::async_trait]
 impl Deploy for EcsDeploy {
     fn spec(&self, properties: &Value) -> Result<RolloutSpec, DeployError> {
-        RolloutSpec::from_properties(properties).map_err(|e| DeployError(Box::new(e)))
+        super::spec::rollout_spec(properties).map_err(|e| DeployError(Box::new(e)))
     }
 
     fn update(&self, prior: &Value, desired: &Value) -> Result<Option<RolloutSpec>, DeployError> {
-        if !crate::rollout::needs_new_revision(prior, desired) {
+        if !super::spec::needs_new_revision(prior, desired) {
             return Ok(None);
         }
         let spec = self.spec(desired)?;
@@ -113,8 +113,8 @@ impl Deploy for EcsDeploy {
 /// The rollout a service's update runs, as the plan shows it: a change of its revision, under
 /// any strategy (a rolling deploy nobody waits for says so).
 pub fn plan_summary(before: &Value, after: &Value) -> Option<String> {
-    crate::rollout::needs_new_revision(before, after)
-        .then(|| RolloutSpec::from_properties(after).ok())
+    super::spec::needs_new_revision(before, after)
+        .then(|| super::spec::rollout_spec(after).ok())
         .flatten()
         .map(|spec| spec.summary())
 }

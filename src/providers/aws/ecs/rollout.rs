@@ -6,13 +6,13 @@
 
 use async_trait::async_trait;
 
+use super::gates::{GateContext, Gates};
 use crate::model::{Address, Value};
 use crate::providers::aws::AwsProvider;
 use crate::providers::aws::ecs::TaskState;
 use crate::providers::aws::elb::arn_suffix;
 use crate::providers::{Applied, ProviderError};
 use crate::rollout::engine::Probe;
-use crate::rollout::gates::{GateContext, Gates};
 use crate::rollout::record::{Revision, Rollout};
 use crate::rollout::spec::RolloutSpec;
 use crate::rollout::spec::{Hook, Strategy};
@@ -157,7 +157,7 @@ impl<'a> EcsTarget<'a> {
             .cloudwatch()
             .alarms(&self.spec.health.alarms)
             .await?;
-        let firing = crate::rollout::gates::in_alarm(&states);
+        let firing = super::gates::in_alarm(&states);
         if firing.is_empty() {
             return Ok(());
         }

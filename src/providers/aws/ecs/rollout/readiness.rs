@@ -204,7 +204,7 @@ mod tests {
 
     fn record() -> Rollout {
         let mut rec = crate::rollout::engine::new_record(
-            &crate::rollout::RolloutSpec::from_properties(&Value::Null).unwrap(),
+            &crate::providers::aws::ecs::spec::rollout_spec(&Value::Null).unwrap(),
             "id".into(),
             "api".into(),
             chrono::Utc::now(),
