@@ -328,14 +328,16 @@ async fn run_steps(
                     Readiness::Pending(detail) => Observation::NotReady(detail),
                 }
             }
-            Step::Promote => {
-                target.promote(&rec).await.map_err(failed)?;
-                Observation::Completed
-            }
-            Step::Restore => {
-                target.restore(&rec).await.map_err(failed)?;
-                Observation::Completed
-            }
+            Step::Promote => settled(target.promote(&rec).await.map_err(failed)?),
+            Step::Restore => settled(target.restore(&rec).await.map_err(failed)?),
+            Step::PromoteAgain { after } => match wait(ctx, after).await {
+                true => Observation::Interrupted,
+                false => settled(target.promote(&rec).await.map_err(failed)?),
+            },
+            Step::RestoreAgain { after } => match wait(ctx, after).await {
+                true => Observation::Interrupted,
+                false => settled(target.restore(&rec).await.map_err(failed)?),
+            },
             Step::StartHook => {
                 let hook = current_hook(&req.spec, &rec);
                 target.start_hook(&mut rec, &hook).await.map_err(failed)?;
@@ -448,6 +450,15 @@ fn current_hook(spec: &RolloutSpec, rec: &Rollout) -> Hook {
             timeout: Duration::ZERO,
             per_host: false,
         })
+}
+
+/// What a promote or restore answered: done, or under way (the engine schedules it again).
+fn settled(readiness: Readiness) -> Observation {
+    match readiness {
+        Readiness::Ready(_) => Observation::Completed,
+        Readiness::Pending(detail) => Observation::NotReady(detail),
+        Readiness::Failed(reason) => Observation::Failed(reason),
+    }
 }
 
 /// Waits `after`, cut short by Ctrl-C; whether it was interrupted.

@@ -117,6 +117,16 @@ pub enum Step {
     Promote,
     /// Put all traffic back on the old revision and remove the new one.
     Restore,
+    /// A promote the target said is under way: wait this long, then promote again.
+    PromoteAgain {
+        /// How long to wait first.
+        after: Duration,
+    },
+    /// A restore the target said is under way: wait this long, then restore again.
+    RestoreAgain {
+        /// How long to wait first.
+        after: Duration,
+    },
     /// Start the recorded hook's one-off task (RunTask).
     StartHook,
     /// Wait this long, then look at the hook's task.
@@ -312,6 +322,12 @@ pub fn next(
         Phase::Ready => ready(&mut t, spec, observed, now),
         Phase::Finishing => match observed {
             Observation::Completed => finish(&mut t, now),
+            // Under way (a host's old nginx workers still drain): again after a short wait.
+            Observation::NotReady(_) => {
+                t.step = Step::PromoteAgain {
+                    after: settle(spec),
+                }
+            }
             _ => t.step = Step::Promote,
         },
         Phase::RollingBack => match observed {
@@ -323,6 +339,12 @@ pub fn next(
                     enter_hooks(&mut t, spec, HookStage::OnRollback, now)
                 } else {
                     restored(&mut t, now)
+                }
+            }
+            // Under way (the old colour starting again): again after a short wait.
+            Observation::NotReady(_) => {
+                t.step = Step::RestoreAgain {
+                    after: settle(spec),
                 }
             }
             _ => t.step = Step::Restore,
@@ -816,6 +838,11 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
             }
         }
     }
+}
+
+/// How long to wait before repeating a promote or restore that is under way.
+fn settle(spec: &RolloutSpec) -> Duration {
+    spec.interval.min(Duration::from_millis(250))
 }
 
 /// Seconds from the stamp `from` (absent: none) to `now`.

@@ -183,21 +183,14 @@ impl Target for FakeTarget {
         Ok(Readiness::Ready("fake revision up".into()))
     }
 
-    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let mut w = self.world.lock();
-        w.live = rec.new.task_definition.clone();
-        w.running.remove(&rec.old.task_definition);
-        w.weights = [0, 100];
-        w.calls.push(format!("promote {}", rec.new.task_definition));
-        Ok(())
+    async fn promote(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        self.promote_now(rec).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
-    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let mut w = self.world.lock();
-        w.weights = [100, 0];
-        w.running.remove(&rec.new.task_definition);
-        w.calls.push(format!("restore {}", rec.old.task_definition));
-        Ok(())
+    async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        self.restore_now(rec).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn start_hook(&self, _: &mut Rollout, _: &Hook) -> Result<(), TargetError> {
@@ -219,6 +212,27 @@ impl Target for FakeTarget {
                 .into_iter()
                 .collect(),
         })
+    }
+}
+
+impl FakeTarget {
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let mut w = self.world.lock();
+        w.live = rec.new.task_definition.clone();
+        w.running.remove(&rec.old.task_definition);
+        w.weights = [0, 100];
+        w.calls.push(format!("promote {}", rec.new.task_definition));
+        Ok(())
+    }
+
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn restore_now(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let mut w = self.world.lock();
+        w.weights = [100, 0];
+        w.running.remove(&rec.new.task_definition);
+        w.calls.push(format!("restore {}", rec.old.task_definition));
+        Ok(())
     }
 }
 

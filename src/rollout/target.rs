@@ -67,10 +67,13 @@ pub trait Target: Send + Sync {
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError>;
     /// Whether the new revision is ready to take traffic (or, rolling, done): one look.
     async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError>;
-    /// Makes the new revision primary at 100% and removes the old one.
-    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError>;
-    /// Puts all traffic back on the old revision and removes the new one.
-    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError>;
+    /// Makes the new revision primary at 100% and removes the old one: `Ready` when done, or
+    /// `Pending` when it is under way without waiting (connections still draining), and the
+    /// engine asks again shortly.
+    async fn promote(&self, rec: &Rollout) -> Result<Readiness, TargetError>;
+    /// Puts all traffic back on the old revision and removes the new one: `Ready` when done,
+    /// or `Pending` when it is under way (the old revision starting again).
+    async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError>;
     /// Starts `hook` as a one-off task of the new revision and records its id in `rec.hook`
     /// (idempotent: a retried start of the same hook of the same rollout starts nothing new).
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError>;

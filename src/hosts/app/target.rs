@@ -78,6 +78,9 @@ pub struct HostTarget<'a> {
     open: tokio::sync::Mutex<BTreeMap<usize, Arc<Host>>>,
     /// nginx's workers before the switch, per host index (drain waits for them to exit).
     old_workers: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
+    /// Per host: when a rollback started its old colour again (its health is awaited from
+    /// then, up to `check_timeout`).
+    restarting: std::sync::Mutex<BTreeMap<usize, Instant>>,
     /// recreate: when the old colour stopped, per host index.
     stopped_at: std::sync::Mutex<BTreeMap<usize, Instant>>,
     /// recreate: seconds nothing served, per host index switched in this run.
@@ -121,6 +124,7 @@ impl<'a> HostTarget<'a> {
             options,
             open: Default::default(),
             old_workers: Default::default(),
+            restarting: Default::default(),
             stopped_at: Default::default(),
             downtime: Default::default(),
             secrets: std::sync::Mutex::new(Masker::new(desired.sensitive_texts())),
@@ -422,6 +426,12 @@ impl Target for HostTarget<'_> {
                     };
                 }
             }
+            // Ready once nginx's old workers (routing to the stopped colour) are gone.
+            for i in hosts.clone() {
+                if let Some(draining) = self.draining(i, &*self.host(i).await?).await {
+                    return Ok(Readiness::Pending(draining));
+                }
+            }
             // This batch's hosts only: each batch reports its own downtime.
             let downtime = self.downtime.lock().unwrap_or_else(|p| p.into_inner());
             let figures: Vec<String> = downtime
@@ -436,12 +446,19 @@ impl Target for HostTarget<'_> {
         Ok(Readiness::Ready(seen.join("; ")))
     }
 
-    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
+    async fn promote(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
         let record = Self::record(rec)?;
+        // The old colour stops only once nginx's workers from before the switch are gone.
+        for (i, step) in record.hosts.iter().enumerate() {
+            if step.colours()?.0.is_some()
+                && let Some(draining) = self.draining(i, &*self.host(i).await?).await
+            {
+                return Ok(Readiness::Pending(draining));
+            }
+        }
         for (i, step) in record.hosts.iter().enumerate() {
             let host = self.host(i).await?;
             if let (Some(old), _) = step.colours()? {
-                self.drain(i, &host).await;
                 self.stop(
                     &host,
                     &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
@@ -450,10 +467,10 @@ impl Target for HostTarget<'_> {
             }
             self.prune_images(&host).await;
         }
-        Ok(())
+        Ok(Readiness::Ready(String::new()))
     }
 
-    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
+    async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
         let record = Self::record(rec)?;
         // Hosts a later batch never reached are left as they are.
         let reached = self.reached(rec);
@@ -476,14 +493,26 @@ impl Target for HostTarget<'_> {
                 )
                 .await
                 .map_err(call)?;
-                // A colour started again (recreate stopped it) serves only once it is healthy.
+                // A colour started again (recreate stopped it) serves only once it is healthy
+                // (or its check_timeout passed): until then the restore is under way, and the
+                // engine asks again.
                 if let (Some((s, c)), Some(port)) = (self.app.proxied(), step.old_port) {
-                    let deadline = Instant::now() + c.check_timeout;
-                    while Instant::now() < deadline {
-                        if let Readiness::Ready(_) = self.health(&host, s, c, old, port).await? {
-                            break;
-                        }
-                        tokio::time::sleep(c.check_interval.min(Duration::from_millis(250))).await;
+                    let since = *self
+                        .restarting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(i)
+                        .or_insert_with(Instant::now);
+                    if since.elapsed() < c.check_timeout
+                        && !matches!(
+                            self.health(&host, s, c, old, port).await?,
+                            Readiness::Ready(_)
+                        )
+                    {
+                        return Ok(Readiness::Pending(format!(
+                            "the old colour is starting again on {}",
+                            host.label()
+                        )));
                     }
                 }
             }
@@ -520,7 +549,7 @@ impl Target for HostTarget<'_> {
             .await
             .map_err(call)?;
         }
-        Ok(())
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {

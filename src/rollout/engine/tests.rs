@@ -887,4 +887,48 @@ fn pause_steps_parse_and_a_leading_pause_is_refused() {
     assert!(parse(serde_json::json!(["pause", 50])).is_err());
 }
 
+#[test]
+fn a_promote_or_restore_under_way_is_asked_again_after_a_short_wait_the_driver_schedules() {
+    // Promote: a host's old nginx workers still drain.
+    let s = spec(Strategy::BlueGreen);
+    let mut rec = fresh(&s);
+    rec.phase = Phase::Finishing;
+    let t = step(&mut rec, &s, Observation::Resumed, 0);
+    assert_eq!(t.step, Step::Promote);
+    let t = step(&mut rec, &s, Observation::NotReady("draining".into()), 1);
+    assert_eq!(
+        t.step,
+        Step::PromoteAgain {
+            after: Duration::from_millis(250)
+        }
+    );
+    assert_eq!(rec.phase, Phase::Finishing);
+    // Ctrl-C during that wait: stopped resumably; the next run promotes again.
+    let t = step(&mut rec, &s, Observation::Interrupted, 1);
+    assert_eq!(t.step, Step::Stop(Outcome::Interrupted));
+    let t = step(&mut rec, &s, Observation::Resumed, 5);
+    assert_eq!(t.step, Step::Promote);
+    let t = step(&mut rec, &s, Observation::Completed, 6);
+    assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
+
+    // Restore: the old colour is starting again.
+    let mut rec = fresh(&s);
+    rec.phase = Phase::RollingBack;
+    rec.rollback_started = Some(stamp(at(0)));
+    let t = step(&mut rec, &s, Observation::NotReady("starting".into()), 1);
+    assert_eq!(
+        t.step,
+        Step::RestoreAgain {
+            after: Duration::from_millis(250)
+        }
+    );
+    // Restored; nothing had started (no hook, no traffic), so the rollback is done.
+    let t = step(&mut rec, &s, Observation::Completed, 2);
+    assert!(
+        matches!(&t.step, Step::Stop(Outcome::RolledBack { seconds, .. }) if *seconds == 2.0),
+        "{:?}",
+        t.step
+    );
+}
+
 mod batches;

@@ -86,9 +86,9 @@ impl HostTarget<'_> {
         Ok(())
     }
 
-    /// recreate: points host `i`'s nginx at its new colour (unless it already does) and, once
-    /// nginx's old workers (which still route to the stopped colour) are gone, records how
-    /// long nothing served.
+    /// recreate: points host `i`'s nginx at its new colour (unless it already does) and records
+    /// how long nothing served (from the stop to the switch). nginx's old workers, which still
+    /// route to the stopped colour, drain after it: `ready` waits on them through the engine.
     pub(super) async fn switch_recreated(
         &self,
         i: usize,
@@ -101,7 +101,6 @@ impl HostTarget<'_> {
             return Ok(());
         }
         self.switch(i, &host, new, step.port).await?;
-        self.drain(i, &host).await;
         let stopped = self
             .stopped_at
             .lock()

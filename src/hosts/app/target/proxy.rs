@@ -159,23 +159,31 @@ impl HostTarget<'_> {
         }
     }
 
-    /// Waits until nginx's workers from before the switch have exited, or `drain_timeout`.
-    pub(super) async fn drain(&self, i: usize, host: &Host) {
-        let Some((before, since)) = self
+    /// One look at host `i`'s nginx workers from before its last switch: what is still
+    /// draining (they hold connections to the colour switched away from), or `None` once they
+    /// have exited or `drain_timeout` has passed since the switch. Never waits: the engine
+    /// looks again.
+    pub(super) async fn draining(&self, i: usize, host: &Host) -> Option<String> {
+        let (before, since) = self
             .old_workers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&i)
-            .cloned()
-        else {
-            return;
-        };
-        while since.elapsed() < self.app.drain_timeout {
+            .cloned()?;
+        if since.elapsed() < self.app.drain_timeout {
             let now = host.nginx_workers(&self.app).await.unwrap_or_default();
-            if !now.iter().any(|p| before.contains(p)) {
-                return;
+            if now.iter().any(|p| before.contains(p)) {
+                return Some(format!(
+                    "nginx's old workers on {} still hold connections (drain_timeout {})",
+                    host.label(),
+                    humantime::format_duration(self.app.drain_timeout)
+                ));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        self.old_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&i);
+        None
     }
 }

@@ -372,53 +372,14 @@ impl Target for EcsTarget<'_> {
         }
     }
 
-    async fn promote(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let (cluster, service) = self.names();
-        let ecs = self.aws.ecs();
-        self.aws
-            .elb()
-            .set_weights(
-                &rec.listener_arn,
-                &[
-                    (rec.old.target_group.clone(), 0),
-                    (rec.new.target_group.clone(), 100),
-                ],
-            )
-            .await?;
-        ecs.make_primary(&cluster, &service, &rec.new.task_set)
-            .await?;
-        if !rec.old.task_set.is_empty() {
-            ecs.delete_task_set(&cluster, &service, &rec.old.task_set)
-                .await?;
-        }
-        Ok(())
+    async fn promote(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        self.promote_now(rec).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
-    async fn restore(&self, rec: &Rollout) -> Result<(), TargetError> {
-        if self.rolling() {
-            return self.restore_rolling(rec).await;
-        }
-        let (cluster, service) = self.names();
-        let ecs = self.aws.ecs();
-        if !rec.old.target_group.is_empty() {
-            let back = [
-                (rec.old.target_group.clone(), 100),
-                (rec.new.target_group.clone(), 0),
-            ];
-            self.aws.elb().set_weights(&rec.listener_arn, &back).await?;
-            if let Some(test) = &self.spec.test_listener_arn {
-                self.aws.elb().set_weights(test, &back).await?;
-            }
-        }
-        if !rec.old.task_set.is_empty() {
-            ecs.make_primary(&cluster, &service, &rec.old.task_set)
-                .await?;
-        }
-        if !rec.new.task_set.is_empty() {
-            ecs.delete_task_set(&cluster, &service, &rec.new.task_set)
-                .await?;
-        }
-        Ok(())
+    async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
+        self.restore_now(rec).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {
@@ -511,3 +472,56 @@ impl Target for EcsTarget<'_> {
 }
 
 mod readiness;
+
+impl EcsTarget<'_> {
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
+        let (cluster, service) = self.names();
+        let ecs = self.aws.ecs();
+        self.aws
+            .elb()
+            .set_weights(
+                &rec.listener_arn,
+                &[
+                    (rec.old.target_group.clone(), 0),
+                    (rec.new.target_group.clone(), 100),
+                ],
+            )
+            .await?;
+        ecs.make_primary(&cluster, &service, &rec.new.task_set)
+            .await?;
+        if !rec.old.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &rec.old.task_set)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn restore_now(&self, rec: &Rollout) -> Result<(), TargetError> {
+        if self.rolling() {
+            return self.restore_rolling(rec).await;
+        }
+        let (cluster, service) = self.names();
+        let ecs = self.aws.ecs();
+        if !rec.old.target_group.is_empty() {
+            let back = [
+                (rec.old.target_group.clone(), 100),
+                (rec.new.target_group.clone(), 0),
+            ];
+            self.aws.elb().set_weights(&rec.listener_arn, &back).await?;
+            if let Some(test) = &self.spec.test_listener_arn {
+                self.aws.elb().set_weights(test, &back).await?;
+            }
+        }
+        if !rec.old.task_set.is_empty() {
+            ecs.make_primary(&cluster, &service, &rec.old.task_set)
+                .await?;
+        }
+        if !rec.new.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &rec.new.task_set)
+                .await?;
+        }
+        Ok(())
+    }
+}
