@@ -308,9 +308,17 @@ async fn run_steps(
                 Observation::Completed
             }
             Step::SetWeights(weights) => match target.set_weights(&rec, weights).await {
-                Ok(()) => Observation::Completed,
+                Ok(r) => settled(r),
                 Err(TargetError::StepFailed(reason)) => Observation::Failed(reason),
                 Err(e) => return Err(failed(e)),
+            },
+            Step::SetWeightsAgain { weights, after } => match wait(ctx, after).await {
+                true => Observation::Interrupted,
+                false => match target.set_weights(&rec, weights).await {
+                    Ok(r) => settled(r),
+                    Err(TargetError::StepFailed(reason)) => Observation::Failed(reason),
+                    Err(e) => return Err(failed(e)),
+                },
             },
             Step::Evaluate { after } => wait_then_observe(ctx, req, target, &rec, after).await?,
             Step::Deploy => {

@@ -117,6 +117,13 @@ pub enum Step {
     Promote,
     /// Put all traffic back on the old revision and remove the new one.
     Restore,
+    /// Weights the target said are still being set: wait this long, then set them again.
+    SetWeightsAgain {
+        /// The weights.
+        weights: [i32; 2],
+        /// How long to wait first.
+        after: Duration,
+    },
     /// A promote the target said is under way: wait this long, then promote again.
     PromoteAgain {
         /// How long to wait first.
@@ -453,10 +460,17 @@ fn traffic(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: 
         Observation::Resumed
         | Observation::Failed(_)
         | Observation::Interrupted
-        | Observation::Ready(_)
-        | Observation::NotReady(_) => {
+        | Observation::Ready(_) => {
             t.record.bake_started = None;
             t.step = Step::SetWeights(rec.weights);
+        }
+        // Under way (nginx's new workers not seen yet): again after a short wait.
+        Observation::NotReady(_) => {
+            t.record.bake_started = None;
+            t.step = Step::SetWeightsAgain {
+                weights: rec.weights,
+                after: settle(spec),
+            };
         }
         Observation::Completed if rec.bake_started.is_none() => {
             t.record.bake_started = Some(stamp(now));

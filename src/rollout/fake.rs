@@ -143,18 +143,13 @@ impl Target for FakeTarget {
         Ok(())
     }
 
-    async fn set_weights(&self, _: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
-        let mut w = self.world.lock();
-        w.weights = weights;
-        w.calls
-            .push(format!("weights {}/{}", weights[0], weights[1]));
-        if std::mem::take(&mut w.crash_after_weights) {
-            return Err(TargetError::Call(ProviderError::Api {
-                operation: "set_weights".into(),
-                message: "the process died after acting".into(),
-            }));
-        }
-        Ok(())
+    async fn set_weights(
+        &self,
+        rec: &Rollout,
+        weights: [i32; 2],
+    ) -> Result<Readiness, TargetError> {
+        self.set_weights_now(rec, weights).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn evaluate(&self, _: &Rollout) -> Vec<Probe> {
@@ -216,6 +211,21 @@ impl Target for FakeTarget {
 }
 
 impl FakeTarget {
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn set_weights_now(&self, _: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+        let mut w = self.world.lock();
+        w.weights = weights;
+        w.calls
+            .push(format!("weights {}/{}", weights[0], weights[1]));
+        if std::mem::take(&mut w.crash_after_weights) {
+            return Err(TargetError::Call(ProviderError::Api {
+                operation: "set_weights".into(),
+                message: "the process died after acting".into(),
+            }));
+        }
+        Ok(())
+    }
+
     /// See [`Target`]'s method of the same name, without its answer.
     async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
         let mut w = self.world.lock();

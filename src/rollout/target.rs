@@ -59,7 +59,10 @@ pub trait Target: Send + Sync {
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError>;
     /// Sends `[old, new]` percent of traffic to the two revisions (and, before a blue/green
     /// switch, the test listener to the new one).
-    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError>;
+    /// `Ready` once done, `Pending` while the change is under way without waiting (nginx's new
+    /// workers not seen yet): the engine asks again shortly.
+    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2])
+    -> Result<Readiness, TargetError>;
     /// Evaluates every gate once against the new revision.
     async fn evaluate(&self, rec: &Rollout) -> Vec<Probe>;
     /// Rolling: moves the service in place onto the new revision (creating the service when

@@ -81,6 +81,10 @@ pub struct HostTarget<'a> {
     /// Per host: when a rollback started its old colour again (its health is awaited from
     /// then, up to `check_timeout`).
     restarting: std::sync::Mutex<BTreeMap<usize, Instant>>,
+    /// Per host: nginx's workers before a reload not yet confirmed, and when it was.
+    reloads: std::sync::Mutex<BTreeMap<usize, (Vec<u32>, Instant)>>,
+    /// Hosts a rollback has switched back to the old colour in this run.
+    switched_back: std::sync::Mutex<std::collections::BTreeSet<usize>>,
     /// recreate: when the old colour stopped, per host index.
     stopped_at: std::sync::Mutex<BTreeMap<usize, Instant>>,
     /// recreate: seconds nothing served, per host index switched in this run.
@@ -125,6 +129,8 @@ impl<'a> HostTarget<'a> {
             open: Default::default(),
             old_workers: Default::default(),
             restarting: Default::default(),
+            reloads: Default::default(),
+            switched_back: Default::default(),
             stopped_at: Default::default(),
             downtime: Default::default(),
             secrets: std::sync::Mutex::new(Masker::new(desired.sensitive_texts())),
@@ -257,9 +263,13 @@ impl Target for HostTarget<'_> {
         Ok(())
     }
 
-    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+    async fn set_weights(
+        &self,
+        rec: &Rollout,
+        weights: [i32; 2],
+    ) -> Result<Readiness, TargetError> {
         if weights[1] == 0 {
-            return Ok(());
+            return Ok(Readiness::Ready(String::new()));
         }
         let record = Self::record(rec)?;
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
@@ -291,12 +301,16 @@ impl Target for HostTarget<'_> {
             if live != Some(new) {
                 self.switch(i, &host, new, step.port).await?;
             }
+            // The switch counts once nginx's new workers are seen: the engine asks again.
+            if let Some(waiting) = self.reload_pending(i, &host).await? {
+                return Ok(Readiness::Pending(waiting));
+            }
             if let Some(old) = old {
                 self.stop(&host, &self.colour_names(old, &self.late()))
                     .await?;
             }
         }
-        Ok(())
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
@@ -426,6 +440,15 @@ impl Target for HostTarget<'_> {
                     };
                 }
             }
+            // Switched once nginx's new workers are seen.
+            for i in hosts.clone() {
+                match self.reload_pending(i, &*self.host(i).await?).await {
+                    Ok(None) => {}
+                    Ok(Some(waiting)) => return Ok(Readiness::Pending(waiting)),
+                    Err(TargetError::StepFailed(r)) => return Ok(Readiness::Failed(r)),
+                    Err(e) => return Err(e),
+                }
+            }
             // Ready once nginx's old workers (routing to the stopped colour) are gone.
             for i in hosts.clone() {
                 if let Some(draining) = self.draining(i, &*self.host(i).await?).await {
@@ -520,10 +543,21 @@ impl Target for HostTarget<'_> {
             // Switched, or (recreate) its old colour restarted: nginx points at the old colour
             // again with fresh workers (ones from before hold keep-alive connections to the
             // stopped container, which would answer 502 once each).
-            if live == Some(new) || self.app.recreate {
+            // (Switched back already by this restore, its reload awaited: not again.)
+            let again = self
+                .switched_back
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&i);
+            if (live == Some(new) || self.app.recreate) && !again {
                 match (old, step.old_port) {
                     (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
-                        Ok(()) | Err(TargetError::StepFailed(_)) => {}
+                        Ok(()) | Err(TargetError::StepFailed(_)) => {
+                            self.switched_back
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(i);
+                        }
                         Err(e) => return Err(e),
                     },
                     _ => {
@@ -536,6 +570,13 @@ impl Target for HostTarget<'_> {
                         .map_err(call)?;
                     }
                 }
+            }
+            // Back once nginx's new workers are seen (a reload that shows none is let be: the
+            // old colour is what the file names either way).
+            match self.reload_pending(i, &host).await {
+                Ok(Some(waiting)) => return Ok(Readiness::Pending(waiting)),
+                Ok(None) | Err(TargetError::StepFailed(_)) => {}
+                Err(e) => return Err(e),
             }
             let names = self.colour_names(new, &all);
             host.sh(

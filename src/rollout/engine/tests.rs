@@ -888,7 +888,7 @@ fn pause_steps_parse_and_a_leading_pause_is_refused() {
 }
 
 #[test]
-fn a_promote_or_restore_under_way_is_asked_again_after_a_short_wait_the_driver_schedules() {
+fn weights_a_promote_or_a_restore_under_way_are_asked_again_after_a_wait_the_driver_schedules() {
     // Promote: a host's old nginx workers still drain.
     let s = spec(Strategy::BlueGreen);
     let mut rec = fresh(&s);
@@ -910,6 +910,24 @@ fn a_promote_or_restore_under_way_is_asked_again_after_a_short_wait_the_driver_s
     assert_eq!(t.step, Step::Promote);
     let t = step(&mut rec, &s, Observation::Completed, 6);
     assert_eq!(t.step, Step::Stop(Outcome::Succeeded));
+
+    // Weights: nginx's new workers are not seen yet; the same weights again, shortly.
+    let c = spec(Strategy::Canary);
+    let mut rec = baking(&c);
+    rec.bake_started = None;
+    let weights = rec.weights;
+    let t = step(&mut rec, &c, Observation::NotReady("new workers".into()), 2);
+    assert_eq!(
+        t.step,
+        Step::SetWeightsAgain {
+            weights,
+            after: Duration::from_millis(250)
+        }
+    );
+    assert_eq!(
+        (rec.phase, rec.bake_started.as_deref()),
+        (Phase::Baking, None)
+    );
 
     // Restore: the old colour is starting again.
     let mut rec = fresh(&s);

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How long a reload has to show new nginx workers.
+const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Why a GET through the SSH tunnel got no status code.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -109,7 +112,8 @@ impl HostTarget<'_> {
     }
 
     /// Points converge's nginx file at `colour` on `port` (checked with `nginx -t`; the previous
-    /// file is put back on failure) and reloads; counts only once new workers are seen.
+    /// file is put back on failure) and reloads. It counts only once new workers are seen:
+    /// [`reload_pending`](Self::reload_pending) looks, and the engine asks again until then.
     pub(super) async fn switch(
         &self,
         i: usize,
@@ -143,19 +147,49 @@ impl HostTarget<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(i, (before.clone(), Instant::now()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = host.nginx_workers(&self.app).await.map_err(call)?;
-            if now.iter().any(|p| !before.contains(p)) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(TargetError::StepFailed(format!(
-                    "nginx on {} started no new workers within 10s of the reload (the reload failed)",
-                    host.label()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        self.reloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(i, (before, Instant::now()));
+        Ok(())
+    }
+
+    /// One look for the new nginx workers of host `i`'s last reload: `None` once seen (or
+    /// when no reload waits), what is awaited while not; a failed step 10 s after the reload
+    /// with none (the reload failed).
+    pub(super) async fn reload_pending(
+        &self,
+        i: usize,
+        host: &Host,
+    ) -> Result<Option<String>, TargetError> {
+        let Some((before, at)) = self
+            .reloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&i)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let now = host.nginx_workers(&self.app).await.map_err(call)?;
+        let seen = now.iter().any(|p| !before.contains(p));
+        if seen || at.elapsed() > RELOAD_DEADLINE {
+            self.reloads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&i);
+        }
+        match seen {
+            true => Ok(None),
+            false if at.elapsed() > RELOAD_DEADLINE => Err(TargetError::StepFailed(format!(
+                "nginx on {} started no new workers within {}s of the reload (the reload failed)",
+                host.label(),
+                RELOAD_DEADLINE.as_secs()
+            ))),
+            false => Ok(Some(format!(
+                "waiting for nginx's new workers on {}",
+                host.label()
+            ))),
         }
     }
 

@@ -308,29 +308,13 @@ impl Target for EcsTarget<'_> {
         Ok(())
     }
 
-    async fn set_weights(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
-        let elb = self.aws.elb();
-        elb.set_weights(
-            &rec.listener_arn,
-            &[
-                (rec.old.target_group.clone(), weights[0]),
-                (rec.new.target_group.clone(), weights[1]),
-            ],
-        )
-        .await?;
-        // The test listener reaches only the new revision for the whole rollout (canary and
-        // blue/green alike), so probes of it judge the new revision alone.
-        if let Some(test) = &self.spec.test_listener_arn {
-            elb.set_weights(
-                test,
-                &[
-                    (rec.new.target_group.clone(), 100),
-                    (rec.old.target_group.clone(), 0),
-                ],
-            )
-            .await?;
-        }
-        Ok(())
+    async fn set_weights(
+        &self,
+        rec: &Rollout,
+        weights: [i32; 2],
+    ) -> Result<Readiness, TargetError> {
+        self.set_weights_now(rec, weights).await?;
+        Ok(Readiness::Ready(String::new()))
     }
 
     async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
@@ -474,6 +458,32 @@ impl Target for EcsTarget<'_> {
 mod readiness;
 
 impl EcsTarget<'_> {
+    /// See [`Target`]'s method of the same name, without its answer.
+    async fn set_weights_now(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+        let elb = self.aws.elb();
+        elb.set_weights(
+            &rec.listener_arn,
+            &[
+                (rec.old.target_group.clone(), weights[0]),
+                (rec.new.target_group.clone(), weights[1]),
+            ],
+        )
+        .await?;
+        // The test listener reaches only the new revision for the whole rollout (canary and
+        // blue/green alike), so probes of it judge the new revision alone.
+        if let Some(test) = &self.spec.test_listener_arn {
+            elb.set_weights(
+                test,
+                &[
+                    (rec.new.target_group.clone(), 100),
+                    (rec.old.target_group.clone(), 0),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// See [`Target`]'s method of the same name, without its answer.
     async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
         let (cluster, service) = self.names();
