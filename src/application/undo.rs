@@ -125,19 +125,32 @@ async fn undo(
         target.images.join(", "),
         req.spec.strategy.as_str()
     ));
+    roll(g, env, store, audit, &registry, &req, &pin).await
+}
+
+/// Runs the undo rollout `req` (pinned at `pin`) and audits how it ended.
+pub(super) async fn roll(
+    g: &Settings,
+    env: &Environment,
+    store: &dyn StateStore,
+    audit: &crate::audit::Context,
+    registry: &crate::providers::Registry,
+    req: &RolloutRequest,
+    pin: &Undo,
+) -> Result<String, Error> {
     let interrupt = CancellationToken::new();
     let report = |line: &str| g.say(line);
     let ctx = RolloutContext::for_environment(
         env,
         store,
         audit,
-        &registry,
+        registry,
         "rollout undo",
         &interrupt,
         &report,
     );
-    let outcome = crate::rollout::run(&ctx, &req).await;
-    finish(store, audit, address, &pin, outcome.map(|_| ())).await
+    let outcome = crate::rollout::run(&ctx, req).await;
+    finish(store, audit, &req.address, pin, outcome.map(|_| ())).await
 }
 
 /// Audits how the undo of `address` to `pin` ended and says so: exit 0 and what apply now

@@ -4,14 +4,12 @@
 //! ACTOR; the files still say rev v2`, and apply refuses v2 until the files name other images
 //! (or `apply --redo`).
 
-use tokio_util::sync::CancellationToken;
-
 use super::history::Revision;
 use super::{Error, Settings, session};
 use crate::config::Environment;
 use crate::model::Value;
+use crate::rollout::RolloutRequest;
 use crate::rollout::record::Undo;
-use crate::rollout::{RolloutContext, RolloutRequest};
 use crate::state::{self, StateStore};
 
 /// `properties` with each service's image replaced by `images` (one per service, in service
@@ -106,17 +104,5 @@ pub(super) async fn run(
         spec,
     )
     .undoing(pin.clone());
-    let interrupt = CancellationToken::new();
-    let report = |line: &str| g.say(line);
-    let ctx = RolloutContext::for_environment(
-        env,
-        store,
-        audit,
-        &registry,
-        "rollout undo",
-        &interrupt,
-        &report,
-    );
-    let outcome = crate::rollout::run(&ctx, &req).await;
-    super::undo::finish(store, audit, address, &pin, outcome.map(|_| ())).await
+    super::undo::roll(g, env, store, audit, &registry, &req, &pin).await
 }
