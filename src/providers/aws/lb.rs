@@ -1,4 +1,4 @@
-//! `aws.lb`: an Application Load Balancer (calls in `elb.rs`).
+//! `aws.lb`: an Application Load Balancer (calls in `elb/load_balancer.rs` and `elb/mod.rs`).
 
 use super::elb::{ElbHandler, ElbKind};
 use crate::kinds::{Handler, Kind};

@@ -1,4 +1,5 @@
-//! `aws.lb_listener`: an ALB listener forwarding to weighted target groups (calls in `elb.rs`).
+//! `aws.lb_listener`: an ALB listener forwarding to weighted target groups (calls in
+//! `elb/listener.rs` and `elb/mod.rs`).
 
 use super::elb::{ElbHandler, ElbKind};
 use crate::kinds::{Handler, Kind};

@@ -1,4 +1,4 @@
-//! `aws.lb_target_group`: an ALB target group (calls in `elb.rs`).
+//! `aws.lb_target_group`: an ALB target group (calls in `elb/target_group.rs` and `elb/mod.rs`).
 
 use super::elb::{ElbHandler, ElbKind};
 use crate::kinds::{Handler, Kind};

@@ -1,6 +1,8 @@
 //! Every Elastic Load Balancing v2 call converge makes, for the kinds `aws.lb`,
-//! `aws.lb_target_group` and `aws.lb_listener` (one file each) and the listener weights
-//! rollouts move.
+//! `aws.lb_target_group` and `aws.lb_listener` (their schemas in `aws/lb*.rs`): the batched
+//! reads, creates, updates and deletes here; what each kind reads back in its own file
+//! (`load_balancer.rs`, `target_group.rs`, `listener.rs`, the last with the listener weights
+//! rollouts move).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,14 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetTypeEnum,
 };
 use futures::{StreamExt, stream};
+
+mod listener;
+mod load_balancer;
+mod target_group;
+
+use listener::forward;
+use load_balancer::lb_live;
+use target_group::tg_live;
 
 use super::AwsProvider;
 use super::{api_error, object, tags_of, text};
@@ -207,78 +217,6 @@ impl Elb {
                 (item.address, live)
             })
             .collect()
-    }
-
-    async fn describe_lbs(&self, arns: &[String]) -> Result<BTreeMap<String, Live>, ProviderError> {
-        let out = self
-            .client
-            .describe_load_balancers()
-            .set_load_balancer_arns(Some(arns.to_vec()))
-            .send()
-            .await;
-        let lbs = match out {
-            Ok(o) => o.load_balancers.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-            {
-                return Err(ProviderError::NotFound("load balancer".into()));
-            }
-            Err(e) => return Err(api_error("elbv2:DescribeLoadBalancers", e)),
-        };
-        Ok(lbs
-            .into_iter()
-            .filter_map(|lb| Some((lb.load_balancer_arn.clone()?, lb_live(&lb))))
-            .collect())
-    }
-
-    async fn describe_tgs(&self, arns: &[String]) -> Result<BTreeMap<String, Live>, ProviderError> {
-        let out = self
-            .client
-            .describe_target_groups()
-            .set_target_group_arns(Some(arns.to_vec()))
-            .send()
-            .await;
-        let tgs = match out {
-            Ok(o) => o.target_groups.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_target_group_not_found_exception()) =>
-            {
-                return Err(ProviderError::NotFound("target group".into()));
-            }
-            Err(e) => return Err(api_error("elbv2:DescribeTargetGroups", e)),
-        };
-        Ok(tgs
-            .into_iter()
-            .filter_map(|tg| Some((tg.target_group_arn.clone()?, tg_live(&tg))))
-            .collect())
-    }
-
-    async fn describe_listeners(
-        &self,
-        arns: &[String],
-    ) -> Result<BTreeMap<String, Live>, ProviderError> {
-        let out = self
-            .client
-            .describe_listeners()
-            .set_listener_arns(Some(arns.to_vec()))
-            .send()
-            .await;
-        let listeners = match out {
-            Ok(o) => o.listeners.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_listener_not_found_exception()) =>
-            {
-                return Err(ProviderError::NotFound("listener".into()));
-            }
-            Err(e) => return Err(api_error("elbv2:DescribeListeners", e)),
-        };
-        Ok(listeners
-            .into_iter()
-            .filter_map(|l| Some((l.listener_arn.clone()?, listener_live(&l))))
-            .collect())
     }
 
     /// Tags of up to 20 resources per DescribeTags call.
@@ -507,143 +445,6 @@ impl Elb {
             },
         }
     }
-
-    /// The listener's forward weights, by target group ARN.
-    pub async fn weights(&self, listener_arn: &str) -> Result<Vec<(String, i32)>, ProviderError> {
-        let listener = self
-            .client
-            .describe_listeners()
-            .listener_arns(listener_arn)
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeListeners", e))?
-            .listeners
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .ok_or_else(|| ProviderError::NotFound(format!("listener {listener_arn}")))?;
-        Ok(forward_weights(&listener))
-    }
-
-    /// DescribeTargetHealth: each registered target of the group, `ID:PORT` with its state
-    /// (`healthy`, `initial`, `unhealthy`, `draining`…) and reason.
-    pub async fn target_health(
-        &self,
-        target_group_arn: &str,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        let out = self
-            .client
-            .describe_target_health()
-            .target_group_arn(target_group_arn)
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeTargetHealth", e))?;
-        Ok(out
-            .target_health_descriptions
-            .unwrap_or_default()
-            .iter()
-            .map(|d| {
-                let target = d
-                    .target
-                    .as_ref()
-                    .map(|t| {
-                        format!(
-                            "{}:{}",
-                            t.id.as_deref().unwrap_or("?"),
-                            t.port.unwrap_or_default()
-                        )
-                    })
-                    .unwrap_or_default();
-                let health = d.target_health.as_ref();
-                let mut state = health
-                    .and_then(|h| h.state.as_ref())
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                if let Some(reason) = health.and_then(|h| h.reason.as_ref())
-                    && state != "healthy"
-                {
-                    state = format!("{state} ({})", reason.as_str());
-                }
-                (target, state)
-            })
-            .collect())
-    }
-
-    /// The load balancer a listener belongs to.
-    pub async fn listener_load_balancer(
-        &self,
-        listener_arn: &str,
-    ) -> Result<String, ProviderError> {
-        self.client
-            .describe_listeners()
-            .listener_arns(listener_arn)
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeListeners", e))?
-            .listeners
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .and_then(|l| l.load_balancer_arn)
-            .ok_or_else(|| ProviderError::NotFound(format!("listener {listener_arn}")))
-    }
-
-    /// Sets the listener's default action to forward with these weights.
-    pub async fn set_weights(
-        &self,
-        listener_arn: &str,
-        weights: &[(String, i32)],
-    ) -> Result<(), ProviderError> {
-        self.client
-            .modify_listener()
-            .listener_arn(listener_arn)
-            .default_actions(forward(weights))
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:ModifyListener", e))?;
-        Ok(())
-    }
-}
-
-fn forward(weights: &[(String, i32)]) -> Action {
-    let groups = weights
-        .iter()
-        .map(|(arn, w)| {
-            TargetGroupTuple::builder()
-                .target_group_arn(arn)
-                .weight(*w)
-                .build()
-        })
-        .collect();
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .forward_config(
-            ForwardActionConfig::builder()
-                .set_target_groups(Some(groups))
-                .build(),
-        )
-        .build()
-}
-
-fn forward_weights(l: &Listener) -> Vec<(String, i32)> {
-    let Some(action) = l.default_actions.as_ref().and_then(|a| a.first()) else {
-        return Vec::new();
-    };
-    if let Some(groups) = action
-        .forward_config
-        .as_ref()
-        .and_then(|f| f.target_groups.as_ref())
-    {
-        return groups
-            .iter()
-            .filter_map(|g| Some((g.target_group_arn.clone()?, g.weight.unwrap_or(1))))
-            .collect();
-    }
-    action
-        .target_group_arn
-        .clone()
-        .map(|a| vec![(a, 100)])
-        .unwrap_or_default()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -693,115 +494,6 @@ pub fn arn_suffix(arn: &str) -> String {
         .map(|(_, s)| s.to_string())
         .or_else(|| arn.rsplit_once(':').map(|(_, s)| s.to_string()))
         .unwrap_or_default()
-}
-
-/// A load balancer's properties and outputs (`arn`, `dns_name`, `arn_suffix`).
-fn lb_live(lb: &LoadBalancer) -> Live {
-    let arn = lb.load_balancer_arn.clone().unwrap_or_default();
-    let mut subnets: Vec<Value> = lb
-        .availability_zones
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|z| z.subnet_id.clone().map(Value::str))
-        .collect();
-    subnets.sort_by_key(|v| v.as_str().map(str::to_string));
-    let properties = object(vec![
-        (
-            "name",
-            Value::str(lb.load_balancer_name.clone().unwrap_or_default()),
-        ),
-        ("subnets", Value::List(subnets)),
-        (
-            "security_groups",
-            Value::List(
-                lb.security_groups
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Value::str)
-                    .collect(),
-            ),
-        ),
-        (
-            "internal",
-            Value::Bool(lb.scheme.as_ref() == Some(&LoadBalancerSchemeEnum::Internal)),
-        ),
-    ]);
-    let outputs = object(vec![
-        ("arn", Value::str(&arn)),
-        (
-            "dns_name",
-            Value::str(lb.dns_name.clone().unwrap_or_default()),
-        ),
-        ("arn_suffix", Value::str(arn_suffix(&arn))),
-    ]);
-    Live {
-        properties,
-        outputs,
-    }
-}
-
-/// A target group's properties and outputs (`arn`, `arn_suffix`).
-fn tg_live(tg: &TargetGroup) -> Live {
-    let arn = tg.target_group_arn.clone().unwrap_or_default();
-    let properties = object(vec![
-        (
-            "name",
-            Value::str(tg.target_group_name.clone().unwrap_or_default()),
-        ),
-        ("port", Value::int(i64::from(tg.port.unwrap_or_default()))),
-        (
-            "protocol",
-            Value::str(tg.protocol.as_ref().map(|p| p.as_str()).unwrap_or("HTTP")),
-        ),
-        ("vpc_id", Value::str(tg.vpc_id.clone().unwrap_or_default())),
-        (
-            "target_type",
-            Value::str(tg.target_type.as_ref().map(|t| t.as_str()).unwrap_or("ip")),
-        ),
-        (
-            "health_check_path",
-            Value::str(tg.health_check_path.clone().unwrap_or_else(|| "/".into())),
-        ),
-    ]);
-    let outputs = object(vec![
-        ("arn", Value::str(&arn)),
-        ("arn_suffix", Value::str(arn_suffix(&arn))),
-    ]);
-    Live {
-        properties,
-        outputs,
-    }
-}
-
-/// A listener's properties and outputs (`arn`).
-fn listener_live(l: &Listener) -> Live {
-    let arn = l.listener_arn.clone().unwrap_or_default();
-    let properties = object(vec![
-        (
-            "load_balancer_arn",
-            Value::str(l.load_balancer_arn.clone().unwrap_or_default()),
-        ),
-        ("port", Value::int(i64::from(l.port.unwrap_or_default()))),
-        (
-            "protocol",
-            Value::str(l.protocol.as_ref().map(|p| p.as_str()).unwrap_or("HTTP")),
-        ),
-        (
-            "target_group_arns",
-            Value::List(
-                forward_weights(l)
-                    .into_iter()
-                    .map(|(a, _)| Value::str(a))
-                    .collect(),
-            ),
-        ),
-    ]);
-    Live {
-        properties,
-        outputs: object(vec![("arn", Value::str(arn))]),
-    }
 }
 
 /// The handler of the three ELBv2 kinds, by which one it is.
