@@ -32,7 +32,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("plan", "rollout"),
     ("hosts", "kinds"),
     ("providers", "kinds"),
-    ("rollout", "promotion"),
     ("rollout", "providers"),
 ];
 

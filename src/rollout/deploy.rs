@@ -51,6 +51,17 @@ pub trait Deploy: Sync + std::fmt::Debug {
     ) -> Result<Vec<String>, UndoCheck> {
         Ok(Vec::new())
     }
+
+    /// The manifest digests of `images` where the kind's registry resolves them, for the
+    /// `rollout complete` event promotion compares across environments (best effort: `None`
+    /// leaves the references to compare by).
+    async fn digests(
+        &self,
+        _registry: &Registry,
+        _images: &[String],
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        None
+    }
 }
 
 /// Why `rollout undo` cannot go back to a revision.

@@ -534,10 +534,8 @@ async fn event(
     };
     // What promotion compares across environments: the manifest digests (best effort: a
     // failed lookup leaves the reference to compare by).
-    let digests = match (e.action, ctx.registry.aws()) {
-        (EventKind::RolloutComplete, Some(aws)) => {
-            crate::promotion::digests(aws, &images).await.ok()
-        }
+    let digests = match e.action {
+        EventKind::RolloutComplete => req.deploy.digests(ctx.registry, &images).await,
         _ => None,
     };
     let ev = NewEvent::new(ctx.operation, e.action, e.outcome)

@@ -5,6 +5,7 @@
 use super::spec::{AppSpec, needs_deploy, rollout_spec};
 use super::target::HostTarget;
 use crate::model::Value;
+use crate::providers::Registry;
 use crate::rollout::deploy::{Deploy, DeployError, Revisions};
 use crate::rollout::target::{Target, TargetError};
 use crate::rollout::{RolloutContext, RolloutError, RolloutRequest, RolloutSpec};
@@ -58,6 +59,16 @@ impl Deploy for HostDeploy {
 
     fn revisions(&self) -> Revisions {
         Revisions::Images
+    }
+
+    async fn digests(
+        &self,
+        registry: &Registry,
+        images: &[String],
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        crate::promotion::digests(registry.aws()?, images)
+            .await
+            .ok()
     }
 }
 

@@ -77,6 +77,16 @@ impl Deploy for EcsDeploy {
         }
     }
 
+    async fn digests(
+        &self,
+        registry: &Registry,
+        images: &[String],
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        crate::promotion::digests(registry.aws()?, images)
+            .await
+            .ok()
+    }
+
     async fn check_undo(
         &self,
         registry: &Registry,
