@@ -29,7 +29,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("config", "graph"),
     ("config", "kinds"),
     ("plan", "kinds"),
-    ("plan", "rollout"),
     ("hosts", "kinds"),
     ("providers", "kinds"),
     ("rollout", "providers"),

@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod grammar;
 mod live;
+pub mod pin;
 mod resource;
 pub mod schema;
 pub mod secret;

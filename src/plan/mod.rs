@@ -247,7 +247,7 @@ pub struct PlanOptions {
     /// Plan the deletion of everything (destroy).
     pub destroy: bool,
     /// Services `rollout undo` pinned: their changes say so.
-    pub pins: crate::rollout::Pins,
+    pub pins: crate::model::pin::Pins,
 }
 
 /// Computes the plan: each desired resource against its live state, in dependency order, and
@@ -540,8 +540,8 @@ pub fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
 }
 
 /// What a plan says about a change of a service `rollout undo` pinned.
-fn pin_note(pin: &crate::rollout::record::Undo, after: &Value) -> String {
-    if crate::rollout::still_pinned(pin, after) {
+fn pin_note(pin: &crate::model::pin::Undo, after: &Value) -> String {
+    if crate::model::pin::still_pinned(pin, after) {
         format!(
             "{}: apply refuses to roll it out again until the files name other images, or with `apply --redo`",
             pin.describe()
@@ -549,7 +549,7 @@ fn pin_note(pin: &crate::rollout::record::Undo, after: &Value) -> String {
     } else {
         format!(
             "undone to rev {} by {}; the files now name other images, so apply rolls them out",
-            crate::rollout::record::revision_number(&pin.to),
+            crate::model::pin::revision_number(&pin.to),
             pin.actor
         )
     }

@@ -30,10 +30,8 @@ pub use spec::RolloutSpec;
 
 use std::collections::BTreeMap;
 
-use crate::model::{Address, Value};
-
-/// Services pinned by `rollout undo`, by address.
-pub type Pins = BTreeMap<Address, record::Undo>;
+/// Services pinned by `rollout undo` (plain data in `model::pin`, which the plan reads).
+pub use crate::model::pin::{Pins, images, still_pinned};
 
 /// The pins in `store`: each service whose latest rollout is an undo that succeeded.
 pub async fn pins(store: &dyn crate::state::StateStore) -> Result<Pins, PinsError> {
@@ -56,28 +54,4 @@ pub enum PinsError {
     /// A record cannot be read.
     #[error(transparent)]
     Undecodable(#[from] UndecodableRecord),
-}
-
-/// The images of a service's desired (or live) properties, in container order (a host
-/// app's: its services' images, by service name).
-pub fn images(properties: &Value) -> Vec<String> {
-    if let Some(services) = properties.get("services").as_map() {
-        return services
-            .values()
-            .filter_map(|s| s.get("image").reveal().as_str().map(str::to_string))
-            .collect();
-    }
-    properties
-        .get("task")
-        .get("containers")
-        .as_list()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c.get("image").reveal().as_str().map(str::to_string))
-        .collect()
-}
-
-/// Whether `desired` still names the images the undo went back from (so the pin holds).
-pub fn still_pinned(pin: &record::Undo, desired: &Value) -> bool {
-    images(desired) == pin.from_images
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::pin::{Undo, revision_number};
+
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,46 +180,6 @@ pub struct HookRun {
     /// batch's hosts only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
-}
-
-/// What `rollout undo` recorded: the service was sent back to an earlier revision, and apply
-/// refuses to roll the files' revision out again until the files name other images (or
-/// `apply --redo`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Undo {
-    /// The task definition the service ran (and the files said) before the undo.
-    pub from: String,
-    /// Its images: while the files still name exactly these, apply refuses.
-    pub from_images: Vec<String>,
-    /// The task definition it went back to.
-    pub to: String,
-    /// Its images.
-    pub to_images: Vec<String>,
-    /// Who ran the undo.
-    pub actor: String,
-    /// When (RFC 3339).
-    pub at: String,
-}
-
-impl Undo {
-    /// `undone to rev N by ACTOR; the files still say rev M`.
-    pub fn describe(&self) -> String {
-        format!(
-            "undone to rev {} by {} at {}; the files still say rev {}",
-            revision_number(&self.to),
-            self.actor,
-            self.at,
-            revision_number(&self.from)
-        )
-    }
-}
-
-/// The revision number of a task definition ARN (`…/api:7` → `7`).
-pub fn revision_number(task_definition: &str) -> &str {
-    task_definition
-        .rsplit(':')
-        .next()
-        .unwrap_or(task_definition)
 }
 
 /// One gate evaluation.
