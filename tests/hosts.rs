@@ -1084,17 +1084,24 @@ fn rollout_commands_steer_a_host_app_and_a_changed_host_key_is_refused() {
     );
 }
 
-/// Two hosts with `batch: 1`, the second an [`IsolatedHost`] (its own network and mount
-/// namespaces, sshd, nginx and Docker Engine, pulling from the registry): v1 reaches both; v2
-/// cannot start on the second host: the first was switched to v2 first (its batch), the
-/// second's failure rolls it back to v1 and leaves the second on v1; the migration and
-/// on_rollback ran once each, on the first host only; exit 1 with the second host named. Once
-/// the second host is well, v2 reaches both.
-#[test]
-fn two_hosts_in_batches_a_failure_on_the_second_rolls_the_first_back() {
-    let name = "two-hosts";
-    let registry = TestRegistry::start("pusher", "pw-two-hosts");
-    for v in ["v1", "v2", "v3"] {
+/// Two hosts for one app: a test host and an isolated one beside it, both pulling `name`'s
+/// `versions` from a registry with basic auth, and a project whose `host.app` runs the `web`
+/// service on both (health `timeout` as given, `rollout` lines after its `proxy`).
+struct TwoHosts {
+    // Dropped in this order: the project, then the hosts (the second before the first it
+    // stands beside), then the registry.
+    project: Project,
+    data: std::path::PathBuf,
+    second_data: std::path::PathBuf,
+    second: IsolatedHost,
+    first: TestHost,
+    _registry: TestRegistry,
+}
+
+fn two_hosts(name: &str, versions: &[&str], health_timeout: &str, rollout: &str) -> TwoHosts {
+    let password = format!("pw-{name}");
+    let registry = TestRegistry::start("pusher", &password);
+    for v in versions {
         registry.push(&app_image(name, v), &format!("{name}:{v}"));
     }
     let first = TestHost::start();
@@ -1102,14 +1109,11 @@ fn two_hosts_in_batches_a_failure_on_the_second_rolls_the_first_back() {
     first.owns(name);
     let data = first.data(name);
     let second_data = second.data(&first, name);
-    let p = Project::empty().with_env(vec![
+    let project = Project::empty().with_env(vec![
         ("CONVERGE_VAR_DEPLOY_KEY".into(), first.key()),
-        (
-            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
-            "pw-two-hosts".into(),
-        ),
+        ("CONVERGE_VAR_REGISTRY_PASSWORD".into(), password),
     ]);
-    p.write(
+    project.write(
         "environments/test.yaml",
         &format!(
             r#"environment: test
@@ -1133,20 +1137,10 @@ resources:
           image: "{server}/{name}:${{var.tag}}"
           port: 8080
           volumes: ["{data}:/data"]
-          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 4s }}
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: {health_timeout} }}
       rollout:
         proxy: {proxy}
-        hooks:
-          pre_traffic:
-            - {{ service: web, run: ["app", "migrate"] }}
-            - {{ service: web, run: ["app", "hostcheck"], per_host: true }}
-          on_rollback: [{{ service: web, run: ["app", "rollback"] }}]
-        bake: 1s
-        interval: 500ms
-        health: {{ http: {{ path: /health, failures: 2 }} }}
-        drain_timeout: 2s
-        batch: 1
-"#,
+{rollout}"#,
             p1 = first.ssh_port,
             p2 = second.ssh_port,
             server = registry.server,
@@ -1154,6 +1148,43 @@ resources:
             proxy = first.proxy_yaml(&format!("{name}.test")),
         ),
     );
+    TwoHosts {
+        project,
+        data,
+        second_data,
+        second,
+        first,
+        _registry: registry,
+    }
+}
+
+/// Two hosts with `batch: 1`, the second an [`IsolatedHost`] (its own network and mount
+/// namespaces, sshd, nginx and Docker Engine, pulling from the registry): v1 reaches both; v2
+/// cannot start on the second host: the first was switched to v2 first (its batch), the
+/// second's failure rolls it back to v1 and leaves the second on v1; the migration and
+/// on_rollback ran once each, on the first host only; exit 1 with the second host named. Once
+/// the second host is well, v2 reaches both.
+#[test]
+fn two_hosts_in_batches_a_failure_on_the_second_rolls_the_first_back() {
+    let name = "two-hosts";
+    let h = two_hosts(
+        name,
+        &["v1", "v2", "v3"],
+        "4s",
+        r#"        hooks:
+          pre_traffic:
+            - { service: web, run: ["app", "migrate"] }
+            - { service: web, run: ["app", "hostcheck"], per_host: true }
+          on_rollback: [{ service: web, run: ["app", "rollback"] }]
+        bake: 1s
+        interval: 500ms
+        health: { http: { path: /health, failures: 2 } }
+        drain_timeout: 2s
+        batch: 1
+"#,
+    );
+    let (p, first, second, data, second_data) =
+        (&h.project, &h.first, &h.second, &h.data, &h.second_data);
     let apply = |tag: &str| {
         p.converge(&[
             "apply",
@@ -1174,7 +1205,7 @@ resources:
     );
     assert_eq!(first.get(&host, "/"), (200, "v1\n".into()));
     assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
-    assert_eq!(migrations(&first, name), vec!["migrate v1"]);
+    assert_eq!(migrations(first, name), vec!["migrate v1"]);
     assert!(
         !second_data.join("migrations").exists(),
         "hooks run on the first host only"
@@ -1182,8 +1213,8 @@ resources:
     // A per_host hook runs on each host, the second's at its batch's switch.
     let checks =
         |dir: &std::path::Path| std::fs::read_to_string(dir.join("checks")).unwrap_or_default();
-    assert_eq!(checks(&data), "check v1\n");
-    assert_eq!(checks(&second_data), "check v1\n");
+    assert_eq!(checks(data), "check v1\n");
+    assert_eq!(checks(second_data), "check v1\n");
 
     // v2 cannot start on the second host.
     std::fs::write(second_data.join("sick"), "").unwrap();
@@ -1203,14 +1234,14 @@ resources:
     assert_eq!(first.get(&host, "/"), (200, "v1\n".into()));
     assert_eq!(second.get(&host, "/"), (200, "v1\n".into()));
     assert_eq!(
-        migrations(&first, name),
+        migrations(first, name),
         vec!["migrate v1", "migrate v2", "rollback v2"],
         "the migration and on_rollback ran once each"
     );
     assert!(!second_data.join("migrations").exists());
     // The second host's v2 never got healthy: its per_host hook never ran.
-    assert_eq!(checks(&data), "check v1\ncheck v2\n");
-    assert_eq!(checks(&second_data), "check v1\n");
+    assert_eq!(checks(data), "check v1\ncheck v2\n");
+    assert_eq!(checks(second_data), "check v1\n");
     for colour in ["blue", "green"] {
         let c = format!("{name}-web-{colour}");
         let (on_first, on_second) = (
@@ -1275,61 +1306,13 @@ resources:
 #[test]
 fn ctrl_c_in_a_batch_wait_exits_130_and_the_next_apply_resumes_the_same_rollout() {
     let name = "batch-int";
-    let registry = TestRegistry::start("pusher", "pw-batch-int");
-    for v in ["v1", "v2"] {
-        registry.push(&app_image(name, v), &format!("{name}:{v}"));
-    }
-    let first = TestHost::start();
-    let second = IsolatedHost::beside(&first, &registry);
-    first.owns(name);
-    let data = first.data(name);
-    let second_data = second.data(&first, name);
-    let p = Project::empty().with_env(vec![
-        ("CONVERGE_VAR_DEPLOY_KEY".into(), first.key()),
-        (
-            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
-            "pw-batch-int".into(),
-        ),
-    ]);
-    p.write(
-        "environments/test.yaml",
-        &format!(
-            r#"environment: test
-providers: {{}}
-variables:
-  deploy_key: {{ sensitive: true }}
-  registry_password: {{ sensitive: true }}
-  tag: {{ default: v1 }}
-resources:
-  app:
-    type: host.app
-    properties:
-      name: {name}
-      hosts:
-        - {{ address: 127.0.0.1, port: {p1}, user: converge-deploy }}
-        - {{ address: 127.0.0.1, port: {p2}, user: converge-deploy }}
-      ssh: {{ known_hosts: known_hosts, private_key: "${{var.deploy_key}}" }}
-      registry: {{ server: "{server}", auth: {{ basic: {{ username: pusher, password: "${{var.registry_password}}" }} }} }}
-      services:
-        web:
-          image: "{server}/{name}:${{var.tag}}"
-          port: 8080
-          volumes: ["{data}:/data"]
-          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 5m }}
-      rollout:
-        proxy: {proxy}
-        bake: 1s
-        interval: 500ms
-        drain_timeout: 2s
-        batch: 1
-"#,
-            p1 = first.ssh_port,
-            p2 = second.ssh_port,
-            server = registry.server,
-            data = data.display(),
-            proxy = first.proxy_yaml(&format!("{name}.test")),
-        ),
+    let h = two_hosts(
+        name,
+        &["v1", "v2"],
+        "5m",
+        "        bake: 1s\n        interval: 500ms\n        drain_timeout: 2s\n        batch: 1\n",
     );
+    let (p, first, second, second_data) = (&h.project, &h.first, &h.second, &h.second_data);
     let args = |tag: &str| {
         vec![
             "apply".to_string(),
