@@ -1384,6 +1384,13 @@ fn ctrl_c_in_a_batch_wait_exits_130_and_the_next_apply_resumes_the_same_rollout(
     assert_eq!(after["rollouts"][0]["id"], waiting["id"], "{after}");
     assert_eq!(after["rollouts"][0]["phase"], "batch", "{after}");
     assert_eq!(after["rollouts"][0]["status"], "running", "{after}");
+    // What the release before typed target parts left here (version 2) resumes the same way.
+    support::records::rewrite_as_version_2_blocking(p.root(), "test", "app");
+    assert_eq!(
+        status()["rollouts"][0]["phase"],
+        "batch",
+        "a version 2 record reads"
+    );
 
     // The second host's new colour becomes ready (the one the batch started, which the
     // resume waits on again rather than starting another).

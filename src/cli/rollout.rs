@@ -83,15 +83,20 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
                 )));
             }
             if g.format == Format::Json {
-                let items: Vec<serde_json::Value> = rollouts
+                let items = rollouts
                     .iter()
                     .map(|(r, request)| {
-                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        let mut v = r.status_json().map_err(|e| {
+                            CliError::Failed(format!(
+                                "the rollout record of {} does not print as JSON: {e}",
+                                r.address
+                            ))
+                        })?;
                         v["bake_left_seconds"] = serde_json::json!(r.bake_left());
                         v["pending_request"] = serde_json::json!(request);
-                        v
+                        Ok(v)
                     })
-                    .collect();
+                    .collect::<Result<Vec<_>, CliError>>()?;
                 output::json(&serde_json::json!({ "environment": name, "rollouts": items }));
             } else if g.format == Format::Markdown {
                 output::print(&status_markdown(&name, &rollouts));
@@ -203,8 +208,8 @@ fn status_text(r: &Rollout, request: Option<&str>) -> String {
     out.push('\n');
     out.push_str(&format!(
         "    old {} → new {}  (since {}, updated {})\n",
-        short(&r.old.task_definition),
-        short(&r.new.task_definition),
+        short(&r.old_revision),
+        short(&r.new_revision),
         r.started_at,
         r.updated_at
     ));

@@ -245,7 +245,7 @@ async fn start(
                     req.deploy.revisions(),
                     super::deploy::Revisions::Registered { .. }
                 ) {
-                    rec.new.task_definition = undo.to.clone();
+                    rec.new_revision = undo.to.clone();
                 }
                 rec.undo = Some(undo.clone());
             }
@@ -377,7 +377,7 @@ async fn run_steps(
                         reason,
                         aborted: false,
                         ..
-                    } if rec.old.task_definition.is_empty() => {
+                    } if rec.old_revision.is_empty() => {
                         Err(RolloutError::FirstRevisionFailed { address, reason })
                     }
                     Outcome::RolledBack {
@@ -430,7 +430,14 @@ async fn wait_then_observe(
     if let Some(r) = take_request(ctx, req).await? {
         return Ok(Observation::Requested(r));
     }
-    Ok(Observation::Gates(target.evaluate(rec).await))
+    let probes = target
+        .evaluate(rec)
+        .await
+        .map_err(|source| RolloutError::Target {
+            address: req.address.to_string(),
+            source,
+        })?;
+    Ok(Observation::Gates(probes))
 }
 
 /// The steering request waiting for this rollout, taken (cleared) from state.
@@ -542,9 +549,9 @@ async fn event(
         .address(&req.address)
         .detail(e.detail.clone())
         .revision(
-            Some(&rec.old.task_definition),
+            Some(&rec.old_revision),
             &audit::Revision {
-                task_definition: rec.new.task_definition.clone(),
+                task_definition: rec.new_revision.clone(),
                 images,
                 weights: Some(audit::Weights {
                     old: rec.weights[0],
@@ -571,8 +578,8 @@ async fn event(
             "step": rec.step + 1,
             "steps": rec.steps,
             "weights": { "old": rec.weights[0], "new": rec.weights[1] },
-            "old_revision": rec.old.task_definition,
-            "new_revision": rec.new.task_definition,
+            "old_revision": rec.old_revision,
+            "new_revision": rec.new_revision,
             "reason": rec.reason,
             "actor": ctx.audit.actor,
             "commit": ctx.audit.commit,

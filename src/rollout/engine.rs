@@ -226,26 +226,21 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         steps: record_steps(spec),
         step: 0,
         weights: [100, 0],
-        old: Default::default(),
-        new: Default::default(),
-        listener_arn: spec.listener_arn.clone(),
-        load_balancer: String::new(),
-        cluster: String::new(),
-        service: String::new(),
+        old_revision: String::new(),
+        new_revision: String::new(),
         bake_started: None,
         bake_seconds: 0.0,
         gates: Vec::new(),
         reason: None,
         rollback_seconds: None,
         rollback_started: None,
-        service_arn: String::new(),
         ready_started: None,
         traffic_started: None,
         hook: None,
         paused_at: None,
         pause_until: None,
         undo: None,
-        target: serde_json::Value::Null,
+        target: Default::default(),
         hooks_started: false,
         aborting: false,
         failures: Default::default(),
@@ -310,7 +305,7 @@ pub fn next(
                 t.events.push(event(
                     EventKind::RolloutStart,
                     "ok",
-                    format!("{}: {}", spec.summary(), rec.new.task_definition),
+                    format!("{}: {}", spec.summary(), rec.new_revision),
                 ));
                 match spec.strategy {
                     Strategy::Canary | Strategy::BlueGreen => await_ready(&mut t, now),
@@ -735,7 +730,7 @@ fn enter_hook(
     t.record.hook = Some(HookRun {
         stage,
         index,
-        task_arn: String::new(),
+        run: String::new(),
         started_at: None,
         timed_out: false,
         detail: String::new(),
@@ -789,7 +784,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
             let reason = format!(
                 "{label} timed out after {}; its task {} was stopped",
                 humantime::format_duration(spec_hook.timeout),
-                run.task_arn
+                run.run
             );
             t.events
                 .push(event(EventKind::HookFailed, "failed", reason.clone()));
@@ -806,7 +801,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
             t.events.push(event(
                 EventKind::HookStart,
                 "ok",
-                format!("{label}: task {}", run.task_arn),
+                format!("{label}: task {}", run.run),
             ));
             t.step = Step::AwaitHook {
                 after: Duration::ZERO,
@@ -845,7 +840,7 @@ fn hook(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Dat
         }
         // Resumed (or anything else): carry on from what the record says.
         _ if run.timed_out => t.step = Step::StopHook,
-        _ if run.task_arn.is_empty() => t.step = Step::StartHook,
+        _ if run.run.is_empty() => t.step = Step::StartHook,
         _ => {
             t.step = Step::AwaitHook {
                 after: Duration::ZERO,
@@ -948,7 +943,7 @@ fn restored(t: &mut Transition, now: DateTime<Utc>) {
     rec.rollback_seconds = Some(seconds);
     rec.finished_at = Some(stamp(now));
     let reason = rec.reason.clone().unwrap_or_default();
-    let old = last_segment(&rec.old.task_definition).to_string();
+    let old = last_segment(&rec.old_revision).to_string();
     let detail = if old.is_empty() {
         format!("{reason}; it was the service's first revision, so there was none to go back to")
     } else if rec.strategy == "rolling" {
@@ -968,16 +963,13 @@ fn finish(t: &mut Transition, now: DateTime<Utc>) {
     rec.step = rec.steps.len() - 1;
     rec.bake_started = None;
     rec.finished_at = Some(stamp(now));
-    let detail = if rec.old.task_definition.is_empty() || rec.strategy == "rolling" {
-        format!(
-            "{} is primary at 100%",
-            last_segment(&rec.new.task_definition)
-        )
+    let detail = if rec.old_revision.is_empty() || rec.strategy == "rolling" {
+        format!("{} is primary at 100%", last_segment(&rec.new_revision))
     } else {
         format!(
             "{} is primary at 100%; {} removed",
-            last_segment(&rec.new.task_definition),
-            last_segment(&rec.old.task_definition)
+            last_segment(&rec.new_revision),
+            last_segment(&rec.old_revision)
         )
     };
     t.events

@@ -131,15 +131,15 @@ struct FakeTarget {
 #[async_trait]
 impl Target for FakeTarget {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
-        rec.old.task_definition = self.world.lock().live.clone();
-        rec.new.task_definition = self.desired.clone();
+        rec.old_revision = self.world.lock().live.clone();
+        rec.new_revision = self.desired.clone();
         Ok(())
     }
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let mut w = self.world.lock();
-        w.running.insert(rec.new.task_definition.clone());
-        w.calls.push(format!("start {}", rec.new.task_definition));
+        w.running.insert(rec.new_revision.clone());
+        w.calls.push(format!("start {}", rec.new_revision));
         Ok(())
     }
 
@@ -152,10 +152,10 @@ impl Target for FakeTarget {
         Ok(Readiness::Ready(String::new()))
     }
 
-    async fn evaluate(&self, _: &Rollout) -> Vec<Probe> {
+    async fn evaluate(&self, _: &Rollout) -> Result<Vec<Probe>, TargetError> {
         let w = self.world.lock();
         let failing = w.fail_gate_at.is_some_and(|at| w.weights[1] >= at);
-        vec![Probe {
+        Ok(vec![Probe {
             gate: "health.fake".into(),
             result: if failing {
                 ProbeResult::Fail(format!("errors at {}%", w.weights[1]))
@@ -164,13 +164,13 @@ impl Target for FakeTarget {
             },
             on_fail: OnFail::Rollback,
             threshold: None,
-        }]
+        }])
     }
 
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let mut w = self.world.lock();
-        w.live = rec.new.task_definition.clone();
-        w.calls.push(format!("deploy {}", rec.new.task_definition));
+        w.live = rec.new_revision.clone();
+        w.calls.push(format!("deploy {}", rec.new_revision));
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl Target for FakeTarget {
     fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
         Ok(Applied {
             remote_id: "fake".into(),
-            outputs: [("revision".to_string(), Value::str(&rec.new.task_definition))]
+            outputs: [("revision".to_string(), Value::str(&rec.new_revision))]
                 .into_iter()
                 .collect(),
         })
@@ -229,10 +229,10 @@ impl FakeTarget {
     /// See [`Target`]'s method of the same name, without its answer.
     async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
         let mut w = self.world.lock();
-        w.live = rec.new.task_definition.clone();
-        w.running.remove(&rec.old.task_definition);
+        w.live = rec.new_revision.clone();
+        w.running.remove(&rec.old_revision);
         w.weights = [0, 100];
-        w.calls.push(format!("promote {}", rec.new.task_definition));
+        w.calls.push(format!("promote {}", rec.new_revision));
         Ok(())
     }
 
@@ -240,8 +240,8 @@ impl FakeTarget {
     async fn restore_now(&self, rec: &Rollout) -> Result<(), TargetError> {
         let mut w = self.world.lock();
         w.weights = [100, 0];
-        w.running.remove(&rec.new.task_definition);
-        w.calls.push(format!("restore {}", rec.old.task_definition));
+        w.running.remove(&rec.new_revision);
+        w.calls.push(format!("restore {}", rec.old_revision));
         Ok(())
     }
 }

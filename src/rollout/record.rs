@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::pin::{Undo, revision_number};
 
+mod part;
+mod upgrade;
+
+pub use part::{RecordError, TargetPart, TargetRecord};
+
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,15 +66,83 @@ impl Rollout {
                 .is_some_and(|until| now >= until)
     }
 
-    /// Decodes a record as stored in state.
+    /// Decodes a record as stored in state, upgrading one an earlier release wrote; one
+    /// written by a newer release (a higher `version`) is refused, never guessed at.
     pub fn decode(
         address: &crate::model::Address,
         body: &serde_json::Value,
     ) -> Result<Rollout, UndecodableRecord> {
-        serde_json::from_value(body.clone()).map_err(|e| UndecodableRecord {
+        let undecodable = |reason: String| UndecodableRecord {
             address: address.to_string(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let mut fields = body
+            .as_object()
+            .cloned()
+            .ok_or_else(|| undecodable("it is not a mapping".into()))?;
+        let version = match fields.get("version") {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| undecodable(format!("its version {v} is not a number")))?,
+        };
+        if version > RECORD_VERSION {
+            return Err(undecodable(format!(
+                "it is a version {version} record, written by a newer converge (this release \
+                 reads versions 1 to {RECORD_VERSION}); run that release, or `converge state rm` \
+                 the rollout after ending it by hand"
+            )));
+        }
+        upgrade::upgrade(&mut fields, version);
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|e| undecodable(e.to_string()))
+    }
+
+    /// This target's part of the record.
+    pub fn details<T: TargetRecord>(&self) -> Result<T, RecordError> {
+        self.target.get()
+    }
+
+    /// Replaces the target's part of the record with `details`.
+    pub fn set_details<T: TargetRecord>(&mut self, details: &T) -> Result<(), RecordError> {
+        self.target = TargetPart::of(details)?;
+        Ok(())
+    }
+
+    /// The record as `rollout status --format json` shows it: every field of the record, the
+    /// target's part under `target`, and the fields documented before parts were typed
+    /// (`old`/`new` as `{task_set, task_definition, target_group, deployment}`,
+    /// `service_arn`, `hook.task_arn`), filled from the part where it has them.
+    pub fn status_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut v = serde_json::to_value(self)?;
+        let part = self.target.raw();
+        let revision = |which: &str, label: &str| {
+            let of = |key: &str| part.get(which).and_then(|r| r.get(key)).cloned();
+            serde_json::json!({
+                "task_set": of("task_set").unwrap_or_else(|| label.into()),
+                "task_definition": label,
+                "target_group": of("target_group").unwrap_or_else(|| "".into()),
+                "deployment": of("deployment").unwrap_or_else(|| "".into()),
+            })
+        };
+        if let Some(map) = v.as_object_mut() {
+            map.insert("old".into(), revision("old", &self.old_revision));
+            map.insert("new".into(), revision("new", &self.new_revision));
+            map.insert(
+                "service_arn".into(),
+                part.get("service_arn")
+                    .cloned()
+                    .unwrap_or_else(|| "".into()),
+            );
+            if let (Some(hook), Some(run)) = (
+                map.get_mut("hook").and_then(|h| h.as_object_mut()),
+                self.hook.as_ref(),
+            ) {
+                hook.insert("task_arn".into(), run.run.clone().into());
+            }
+        }
+        Ok(v)
     }
 }
 
@@ -136,27 +209,10 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// The version of the record format this release writes. Version 1 (no `version` field)
-/// records, written before the rollout engine, decode into it unchanged.
-pub const RECORD_VERSION: u32 = 2;
-
-fn version_one() -> u32 {
-    1
-}
-
-/// One revision taking part: its task set, task definition and target group.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Revision {
-    /// ECS task set id ("" until created).
-    pub task_set: String,
-    /// Task definition ARN.
-    pub task_definition: String,
-    /// Target group ARN.
-    pub target_group: String,
-    /// Rolling: the ECS deployment (`ecs-svc/…`) that carries it.
-    #[serde(default)]
-    pub deployment: String,
-}
+/// The version of the record format this release writes. Version 1 (no `version` field,
+/// written before the rollout engine) and version 2 (ECS fields in the record itself, a host
+/// app's part as untagged JSON) are upgraded on decode by [`upgrade`]; a newer one is refused.
+pub const RECORD_VERSION: u32 = 3;
 
 /// The lifecycle hook a rollout is running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,9 +221,10 @@ pub struct HookRun {
     pub stage: crate::rollout::spec::HookStage,
     /// Index of the hook in its stage's list.
     pub index: usize,
-    /// The ECS task running it ("" until RunTask answered): once recorded, a resume waits on
-    /// it and never starts it again.
-    pub task_arn: String,
+    /// What the target calls the run ("" until started: an ECS task ARN, the hook's label on
+    /// hosts): once recorded, a resume waits on it and never starts it again. Shown as
+    /// `task_arn` in `rollout status --format json`.
+    pub run: String,
     /// When it started (RFC 3339).
     pub started_at: Option<String>,
     /// Whether it passed its timeout (it is being stopped).
@@ -199,7 +256,6 @@ pub struct GateResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     /// The record format (see [`RECORD_VERSION`]).
-    #[serde(default = "version_one")]
     pub version: u32,
     /// Random id.
     pub id: String,
@@ -217,21 +273,11 @@ pub struct Rollout {
     pub step: usize,
     /// Current weights: `[old, new]`.
     pub weights: [i32; 2],
-    /// The revision traffic leaves.
-    pub old: Revision,
-    /// The revision that earns traffic.
-    pub new: Revision,
-    /// The listener.
-    pub listener_arn: String,
-    /// Its load balancer (CloudWatch dimension `app/NAME/ID`).
-    pub load_balancer: String,
-    /// Cluster and service names.
-    pub cluster: String,
-    /// The ECS service name.
-    pub service: String,
-    /// The service's ARN when the rollout created it (a rolling service's first deploy).
-    #[serde(default)]
-    pub service_arn: String,
+    /// The revision traffic leaves, as its target names it (an ECS task definition ARN, a
+    /// host app's colour); "" on a first deploy.
+    pub old_revision: String,
+    /// The revision that earns traffic, as its target names it ("" until the target knows).
+    pub new_revision: String,
     /// When the wait for the new revision to be ready started (RFC 3339).
     #[serde(default)]
     pub ready_started: Option<String>,
@@ -251,9 +297,9 @@ pub struct Rollout {
     /// Set when this rollout is a `rollout undo`; once it succeeded, it pins the service.
     #[serde(default)]
     pub undo: Option<Undo>,
-    /// What the target keeps between steps (a host app: each host's colours and ports).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub target: serde_json::Value,
+    /// What the target keeps between steps (ECS: task sets and target groups; a host app: each
+    /// host's colours and ports), typed by the target and tagged with its name.
+    pub target: TargetPart,
     /// Whether a pre_traffic hook started (so on_rollback has something to undo).
     #[serde(default)]
     pub hooks_started: bool,

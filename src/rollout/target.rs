@@ -32,6 +32,9 @@ pub enum TargetError {
     /// the new file, or its reload started no new workers).
     #[error("{0}")]
     StepFailed(String),
+    /// The record's target part cannot be read or written.
+    #[error(transparent)]
+    Record(#[from] crate::rollout::record::RecordError),
     /// The target cannot do this step for this strategy.
     #[error("{0}")]
     Unsupported(String),
@@ -63,8 +66,9 @@ pub trait Target: Send + Sync {
     /// workers not seen yet): the engine asks again shortly.
     async fn set_weights(&self, rec: &Rollout, weights: [i32; 2])
     -> Result<Readiness, TargetError>;
-    /// Evaluates every gate once against the new revision.
-    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe>;
+    /// Evaluates every gate once against the new revision (an error only when the record
+    /// cannot say what to evaluate; a gate that cannot be read is a probe's `no_data`).
+    async fn evaluate(&self, rec: &Rollout) -> Result<Vec<Probe>, TargetError>;
     /// Rolling: moves the service in place onto the new revision (creating the service when
     /// it does not exist yet).
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError>;

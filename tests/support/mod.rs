@@ -10,6 +10,7 @@ mod faulty;
 pub mod hosts;
 mod http;
 pub mod isolated_host;
+pub mod records;
 pub mod serve;
 pub mod swagger;
 pub mod tls;

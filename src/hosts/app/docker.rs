@@ -87,7 +87,8 @@ impl std::fmt::Display for ContainerName {
 }
 
 /// A colour: `blue` or `green`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Colour {
     /// blue.
     Blue,

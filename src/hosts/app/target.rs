@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::docker::{self, Colour, ContainerName, quote};
 use super::host::{Host, Listed};
@@ -28,44 +27,14 @@ mod batches;
 mod colours;
 mod hooks;
 mod proxy;
+mod record;
 mod secrets;
+
+pub use record::{HostRecord, HostStep};
 
 use colours::allocate;
 pub use proxy::{NoAnswer, http_get};
 pub use secrets::masker_for;
-
-/// What the rollout keeps per host.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostStep {
-    /// `address:port`.
-    pub host: String,
-    /// The live colour before this rollout (`None`: the first deploy).
-    pub old: Option<String>,
-    /// The colour being deployed.
-    pub new: String,
-    /// The old colour's host port.
-    pub old_port: Option<u16>,
-    /// The new colour's host port.
-    pub port: u16,
-}
-
-impl HostStep {
-    /// The old colour (none on a first deploy) and the new one, or why the record cannot say.
-    pub fn colours(&self) -> Result<(Option<Colour>, Colour), TargetError> {
-        let old = self.old.as_deref().map(colour).transpose()?;
-        Ok((old, colour(&self.new)?))
-    }
-}
-
-/// The record's `target` for a host app.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostRecord {
-    /// Per host, in file order.
-    pub hosts: Vec<HostStep>,
-    /// recreate: seconds nothing served (old stopped → new switched), per host.
-    #[serde(default)]
-    pub downtime: Vec<f64>,
-}
 
 /// A host app under a rollout.
 pub struct HostTarget<'a> {
@@ -100,16 +69,6 @@ pub struct HostTarget<'a> {
 
 fn call(e: ProviderError) -> TargetError {
     TargetError::Call(e)
-}
-
-/// A colour a record or a host gave back, or a refusal naming it (never a default).
-fn colour(text: &str) -> Result<Colour, TargetError> {
-    Colour::parse(text).ok_or_else(|| {
-        TargetError::Unsupported(format!(
-            "`{}` is not a colour (blue or green): the rollout record is not one converge wrote",
-            crate::model::grammar::escape_controls(text)
-        ))
-    })
 }
 
 impl<'a> HostTarget<'a> {
@@ -170,11 +129,7 @@ impl<'a> HostTarget<'a> {
     /// The record's host part, or the reason it cannot be read (never a default: a record
     /// that does not decode must not read as "no host touched").
     fn record(rec: &Rollout) -> Result<HostRecord, TargetError> {
-        serde_json::from_value(rec.target.clone()).map_err(|e| {
-            TargetError::Unsupported(format!(
-                "the rollout record's host part cannot be read ({e}); `converge rollout abort` ends it"
-            ))
-        })
+        Ok(rec.details::<HostRecord>()?)
     }
 
     /// Services this strategy starts with the new colour before the switch (blue/green: the
@@ -230,21 +185,18 @@ impl Target for HostTarget<'_> {
             };
             record.hosts.push(HostStep {
                 host: host.label(),
-                old: live.map(|c| c.as_str().to_string()),
-                new: new.as_str().to_string(),
+                old: live,
+                new,
                 old_port,
                 port,
             });
         }
-        let first = record.hosts.first().cloned().unwrap_or_default();
-        rec.old.task_definition = first.old.clone().unwrap_or_default();
-        rec.old.task_set = rec.old.task_definition.clone();
-        rec.new.task_definition = first.new.clone();
-        rec.new.task_set = first.new.clone();
-        rec.service = self.app.name.to_string();
-        rec.target = serde_json::to_value(&record).map_err(|e| {
-            TargetError::Unsupported(format!("the host record cannot be written: {e}"))
-        })?;
+        let first = record.hosts.first();
+        rec.old_revision = first
+            .and_then(|h| h.old)
+            .map_or_else(String::new, |c| c.as_str().to_string());
+        rec.new_revision = first.map_or_else(String::new, |h| h.new.as_str().to_string());
+        rec.set_details(&record)?;
         Ok(())
     }
 
@@ -274,7 +226,7 @@ impl Target for HostTarget<'_> {
         let record = Self::record(rec)?;
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
-            let (old, new) = step.colours()?;
+            let (old, new) = step.colours();
             let live = self.live(&host).await?;
             if live != Some(new) {
                 // The engine started this batch and waited for it; a record from before it
@@ -313,23 +265,23 @@ impl Target for HostTarget<'_> {
         Ok(Readiness::Ready(String::new()))
     }
 
-    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
+    async fn evaluate(&self, rec: &Rollout) -> Result<Vec<Probe>, TargetError> {
         let Some(gate) = &self.spec.health.http else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let path = match UrlPath::try_from(gate.url.as_str()) {
             Ok(p) => p,
             Err(e) => {
-                return vec![Probe {
+                return Ok(vec![Probe {
                     gate: "health.http".into(),
                     result: ProbeResult::Fail(format!("health.http.path: {e}")),
                     on_fail: gate.on_fail,
                     threshold: Some(1),
-                }];
+                }]);
             }
         };
         if rec.weights[1] == 0 && rec.strategy != "rolling" {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut result = ProbeResult::Pass;
         let probed = match rec.strategy.as_str() {
@@ -373,12 +325,12 @@ impl Target for HostTarget<'_> {
                 }
             }
         }
-        vec![Probe {
+        Ok(vec![Probe {
             gate: "health.http".into(),
             result,
             on_fail: gate.on_fail,
             threshold: Some(gate.failures),
-        }]
+        }])
     }
 
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
@@ -408,7 +360,7 @@ impl Target for HostTarget<'_> {
         for i in hosts.clone() {
             let step = &record.hosts[i];
             let host = self.host(i).await?;
-            let (_, new) = step.colours()?;
+            let (_, new) = step.colours();
             for (s, c) in &services {
                 match self.health(&host, s, c, new, step.port).await? {
                     Readiness::Ready(d) => seen.push(d),
@@ -473,7 +425,7 @@ impl Target for HostTarget<'_> {
         let record = Self::record(rec)?;
         // The old colour stops only once nginx's workers from before the switch are gone.
         for (i, step) in record.hosts.iter().enumerate() {
-            if step.colours()?.0.is_some()
+            if step.colours().0.is_some()
                 && let Some(draining) = self.draining(i, &*self.host(i).await?).await
             {
                 return Ok(Readiness::Pending(draining));
@@ -481,7 +433,7 @@ impl Target for HostTarget<'_> {
         }
         for (i, step) in record.hosts.iter().enumerate() {
             let host = self.host(i).await?;
-            if let (Some(old), _) = step.colours()? {
+            if let (Some(old), _) = step.colours() {
                 self.stop(
                     &host,
                     &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
@@ -503,7 +455,7 @@ impl Target for HostTarget<'_> {
             if self.app.recreate && self.untouched(&host, step).await? {
                 continue;
             }
-            let (old, new) = step.colours()?;
+            let (old, new) = step.colours();
             if let Some(old) = old {
                 let names = self.colour_names(old, &all);
                 host.sh(
@@ -604,7 +556,7 @@ impl Target for HostTarget<'_> {
             on.push(self.host(i).await?.label());
         }
         if let Some(h) = &mut rec.hook {
-            h.task_arn = format!("{name} on {}", on.join(", "));
+            h.run = format!("{name} on {}", on.join(", "));
         }
         Ok(())
     }
@@ -648,7 +600,7 @@ impl Target for HostTarget<'_> {
         Ok(Applied {
             remote_id: self.app.name.to_string(),
             outputs: Value::from_json(&serde_json::json!({
-                "colour": record.hosts.first().map(|h| h.new.clone()).unwrap_or_default(),
+                "colour": record.hosts.first().map_or("", |h| h.new.as_str()),
                 "ports": ports,
             })),
         })

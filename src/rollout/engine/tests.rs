@@ -40,8 +40,8 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 fn fresh(spec: &RolloutSpec) -> Rollout {
     let mut r = new_record(spec, "id".into(), "api".into(), at(0));
-    r.old.task_definition = "arn:td/api:1".into();
-    r.new.task_definition = "arn:td/api:2".into();
+    r.old_revision = "arn:td/api:1".into();
+    r.new_revision = "arn:td/api:2".into();
     r
 }
 
@@ -546,7 +546,8 @@ fn records_written_before_the_engine_decode_and_resume_at_every_phase() {
         let body: serde_json::Value =
             serde_json::from_str(&V1_RECORD.replace("PHASE", phase)).unwrap();
         let rec = Rollout::decode(&address, &body).unwrap_or_else(|e| panic!("{phase}: {e}"));
-        assert_eq!(rec.version, 1, "{phase}");
+        assert_eq!(rec.version, RECORD_VERSION, "{phase}: upgraded on decode");
+        assert_eq!(rec.target.tag(), Some("ecs"), "{phase}");
         assert_eq!(rec.phase.as_str(), phase);
         let t = next(&rec, &s, &Observation::Resumed, at(0));
         assert_eq!(t.step, expected, "{phase}");
@@ -554,11 +555,13 @@ fn records_written_before_the_engine_decode_and_resume_at_every_phase() {
             t.record.version, RECORD_VERSION,
             "rewritten in the new format"
         );
-        // `rollout status --format json` keeps every field it had.
-        let written = serde_json::to_value(&t.record).unwrap();
-        for key in body.as_object().unwrap().keys() {
+        // `rollout status --format json` keeps every field it documents.
+        let written = t.record.status_json().unwrap();
+        for key in ["old", "new", "steps", "weights", "gates", "service_arn"] {
             assert!(written.get(key).is_some(), "{phase}: field {key} kept");
         }
+        assert_eq!(written["old"]["task_set"], body["old"]["task_set"]);
+        assert_eq!(written["new"]["target_group"], body["new"]["target_group"]);
         assert_eq!(written["phase"], phase);
     }
     let bg: serde_json::Value = serde_json::from_str(
@@ -698,7 +701,7 @@ fn at_pre_hook(s: &RolloutSpec) -> Rollout {
     step(&mut rec, s, Observation::Completed, 0);
     let t = step(&mut rec, s, ready(), 1);
     assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
-    rec.hook.as_mut().unwrap().task_arn = "task/1".into();
+    rec.hook.as_mut().unwrap().run = "task/1".into();
     let t = step(&mut rec, s, Observation::Completed, 2);
     assert_eq!(actions(&t), [EventKind::HookStart]);
     rec
@@ -740,7 +743,7 @@ fn pre_traffic_hooks_run_before_any_weight_moves_and_a_failure_rolls_back() {
     let t = step(&mut failing, &s, Observation::Completed, 4);
     assert_eq!(t.step, Step::StartHook);
     assert_eq!(failing.hook.as_ref().unwrap().stage, HookStage::OnRollback);
-    failing.hook.as_mut().unwrap().task_arn = "task/2".into();
+    failing.hook.as_mut().unwrap().run = "task/2".into();
     step(&mut failing, &s, Observation::Completed, 5);
     let t = step(
         &mut failing,
@@ -792,7 +795,7 @@ fn post_traffic_hooks_run_at_100_before_the_old_revision_is_removed() {
     );
     assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
     assert_eq!(rec.hook.as_ref().unwrap().stage, HookStage::PostTraffic);
-    rec.hook.as_mut().unwrap().task_arn = "task/3".into();
+    rec.hook.as_mut().unwrap().run = "task/3".into();
     step(&mut rec, &s, Observation::Completed, 5);
     let t = step(&mut rec, &s, Observation::Ready("exited 0".into()), 6);
     assert_eq!(t.step, Step::Promote);
@@ -950,3 +953,4 @@ fn weights_a_promote_or_a_restore_under_way_are_asked_again_after_a_wait_the_dri
 }
 
 mod batches;
+mod records;

@@ -9,7 +9,7 @@ impl HostTarget<'_> {
     /// started beside the old one.
     pub(super) async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let (old, new) = step.colours()?;
+        let (old, new) = step.colours();
         let keep: Vec<ContainerName> = match old {
             Some(old) => self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
             None => Vec::new(),
@@ -70,7 +70,7 @@ impl HostTarget<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .entry(i)
             .or_insert_with(Instant::now);
-        let (old, new) = step.colours()?;
+        let (old, new) = step.colours();
         if let Some(old) = old {
             self.stop(
                 &host,
@@ -95,7 +95,7 @@ impl HostTarget<'_> {
         step: &HostStep,
     ) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let (_, new) = step.colours()?;
+        let (_, new) = step.colours();
         let live = self.live(&host).await?;
         if live == Some(new) {
             return Ok(());
@@ -123,7 +123,7 @@ impl HostTarget<'_> {
         host: &Host,
         step: &HostStep,
     ) -> Result<bool, TargetError> {
-        let (Some(old), new) = step.colours()? else {
+        let (Some(old), new) = step.colours() else {
             return Ok(false);
         };
         let listed = host.containers(&self.app.name).await.map_err(call)?;

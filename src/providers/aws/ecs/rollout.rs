@@ -13,7 +13,7 @@ use crate::providers::aws::ecs::TaskState;
 use crate::providers::aws::elb::arn_suffix;
 use crate::providers::{Applied, ProviderError};
 use crate::rollout::engine::Probe;
-use crate::rollout::record::{Revision, Rollout};
+use crate::rollout::record::Rollout;
 use crate::rollout::spec::RolloutSpec;
 use crate::rollout::spec::{Hook, Strategy};
 use crate::rollout::target::{Readiness, Target, TargetError};
@@ -223,8 +223,12 @@ impl<'a> EcsTarget<'a> {
 impl Target for EcsTarget<'_> {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let (cluster, service) = self.names();
-        rec.cluster = last_segment(&cluster).to_string();
-        rec.service = service.clone();
+        let mut part = EcsRecord {
+            listener_arn: self.spec.listener_arn.clone(),
+            cluster: last_segment(&cluster).to_string(),
+            service: service.clone(),
+            ..EcsRecord::default()
+        };
         if self.rolling() {
             if !self.remote_id.is_empty() {
                 let primary = self
@@ -232,10 +236,11 @@ impl Target for EcsTarget<'_> {
                     .await?
                     .into_iter()
                     .find(|d| d.status == "PRIMARY");
-                rec.old.task_definition = primary
+                rec.old_revision = primary
                     .map(|d| d.task_definition)
                     .unwrap_or_else(|| text(self.prior_outputs, super::deploy::TASK_DEFINITION));
             }
+            rec.set_details(&part)?;
             return self.cost_checked(rec);
         }
         let sets = self.aws.ecs().task_sets(&cluster, &service).await?;
@@ -261,14 +266,15 @@ impl Target for EcsTarget<'_> {
             .elb()
             .listener_load_balancer(&self.spec.listener_arn)
             .await?;
-        rec.old = Revision {
+        rec.old_revision = primary.task_definition.clone();
+        part.old = EcsRevision {
             task_set: primary.id.clone(),
-            task_definition: primary.task_definition.clone(),
             target_group: primary.target_group.clone(),
             deployment: String::new(),
         };
-        rec.new.target_group = idle;
-        rec.load_balancer = arn_suffix(&load_balancer);
+        part.new.target_group = idle;
+        part.load_balancer = arn_suffix(&load_balancer);
+        rec.set_details(&part)?;
         self.cost_checked(rec)?;
         self.alarms_quiet().await
     }
@@ -276,35 +282,37 @@ impl Target for EcsTarget<'_> {
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let (cluster, service) = self.names();
         let ecs = self.aws.ecs();
-        if rec.new.task_definition.is_empty() {
-            rec.new.task_definition = ecs.register(self.desired.get("task")).await?;
+        if rec.new_revision.is_empty() {
+            rec.new_revision = ecs.register(self.desired.get("task")).await?;
         }
         if self.rolling() {
             return Ok(());
         }
+        let mut part = part(rec)?;
         // A task set left by a run killed before it saved: reuse it if it is this revision on
         // the idle group, remove it otherwise.
         let sets = ecs.task_sets(&cluster, &service).await?;
         for other in sets.iter().filter(|s| s.status != "PRIMARY") {
-            if other.task_definition == rec.new.task_definition
-                && other.target_group == rec.new.target_group
+            if other.task_definition == rec.new_revision
+                && other.target_group == part.new.target_group
             {
-                rec.new.task_set = other.id.clone();
-            } else if other.id != rec.new.task_set {
+                part.new.task_set = other.id.clone();
+            } else if other.id != part.new.task_set {
                 ecs.delete_task_set(&cluster, &service, &other.id).await?;
             }
         }
-        if rec.new.task_set.is_empty() {
-            rec.new.task_set = ecs
+        if part.new.task_set.is_empty() {
+            part.new.task_set = ecs
                 .create_task_set(
                     &cluster,
                     &service,
-                    &rec.new.task_definition,
-                    &rec.new.target_group,
+                    &rec.new_revision,
+                    &part.new.target_group,
                     self.desired,
                 )
                 .await?;
         }
+        rec.set_details(&part)?;
         Ok(())
     }
 
@@ -317,34 +325,37 @@ impl Target for EcsTarget<'_> {
         Ok(Readiness::Ready(String::new()))
     }
 
-    async fn evaluate(&self, rec: &Rollout) -> Vec<Probe> {
+    async fn evaluate(&self, rec: &Rollout) -> Result<Vec<Probe>, TargetError> {
+        let part = part(rec)?;
         let ctx = GateContext {
             address: self.address.to_string(),
-            task_definition: rec.new.task_definition.clone(),
-            target_group: rec.new.target_group.clone(),
-            target_group_suffix: arn_suffix(&rec.new.target_group),
-            baseline_suffix: arn_suffix(&rec.old.target_group),
-            load_balancer_suffix: rec.load_balancer.clone(),
+            task_definition: rec.new_revision.clone(),
+            target_group: part.new.target_group.clone(),
+            target_group_suffix: arn_suffix(&part.new.target_group),
+            baseline_suffix: arn_suffix(&part.old.target_group),
+            load_balancer_suffix: part.load_balancer.clone(),
             step: rec.step + 1,
             weight: rec.weights[1],
             metrics_since: rec.metrics_since(),
         };
-        self.gates.evaluate(&ctx).await
+        Ok(self.gates.evaluate(&ctx).await)
     }
 
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         let ecs = self.aws.ecs();
-        let td = rec.new.task_definition.clone();
-        if self.remote_id.is_empty() && rec.service_arn.is_empty() {
+        let td = rec.new_revision.clone();
+        let mut part = part(rec)?;
+        if self.remote_id.is_empty() && part.service_arn.is_empty() {
             let (applied, deployment) = ecs.create_rolling(self.address, self.desired, &td).await?;
-            rec.service_arn = applied.remote_id;
-            rec.new.deployment = deployment.unwrap_or_default();
+            part.service_arn = applied.remote_id;
+            part.new.deployment = deployment.unwrap_or_default();
         } else {
-            rec.new.deployment = ecs
+            part.new.deployment = ecs
                 .deploy_revision(self.prior, self.desired, &td)
                 .await?
                 .unwrap_or_default();
         }
+        rec.set_details(&part)?;
         Ok(())
     }
 
@@ -371,17 +382,17 @@ impl Target for EcsTarget<'_> {
         let Some(run) = &mut rec.hook else {
             return Ok(());
         };
-        if !run.task_arn.is_empty() {
+        if !run.run.is_empty() {
             return Ok(());
         }
         // One token per rollout, stage and hook: a retried RunTask starts nothing new.
         let token = format!("{}-{}-{}", rec.id, run.stage.as_str(), run.index);
-        run.task_arn = self
+        run.run = self
             .aws
             .ecs()
             .run_task(
                 self.desired,
-                &rec.new.task_definition,
+                &rec.new_revision,
                 &container,
                 &hook.run,
                 &token,
@@ -400,20 +411,20 @@ impl Target for EcsTarget<'_> {
             match self
                 .aws
                 .ecs()
-                .task_state(&cluster, &run.task_arn, &container)
+                .task_state(&cluster, &run.run, &container)
                 .await?
             {
                 TaskState::Running(status) => {
-                    Readiness::Pending(format!("task {} is {status}", run.task_arn))
+                    Readiness::Pending(format!("task {} is {status}", run.run))
                 }
                 TaskState::Stopped {
                     exit_code: Some(0), ..
-                } => Readiness::Ready(format!("task {} exited 0 ({container})", run.task_arn)),
+                } => Readiness::Ready(format!("task {} exited 0 ({container})", run.run)),
                 TaskState::Stopped { exit_code, reason } => Readiness::Failed(format!(
                     "task {} stopped with exit code {} ({container}): {reason}{}",
-                    run.task_arn,
+                    run.run,
                     exit_code.map_or("none".to_string(), |c| c.to_string()),
-                    self.hook_log(&container, &run.task_arn).await
+                    self.hook_log(&container, &run.run).await
                 )),
             },
         )
@@ -423,20 +434,20 @@ impl Target for EcsTarget<'_> {
         let Some(run) = &rec.hook else {
             return Ok(());
         };
-        if run.task_arn.is_empty() {
+        if run.run.is_empty() {
             return Ok(());
         }
         let (cluster, _) = self.names();
         self.aws
             .ecs()
-            .stop_task(&cluster, &run.task_arn, "converge: the hook timed out")
+            .stop_task(&cluster, &run.run, "converge: the hook timed out")
             .await?;
         Ok(())
     }
 
     fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
         let remote_id = if self.remote_id.is_empty() {
-            rec.service_arn.clone()
+            part(rec)?.service_arn
         } else {
             self.remote_id.to_string()
         };
@@ -448,7 +459,7 @@ impl Target for EcsTarget<'_> {
             m.insert("arn".into(), Value::str(&remote_id));
             m.insert(
                 super::deploy::TASK_DEFINITION.into(),
-                Value::str(&rec.new.task_definition),
+                Value::str(&rec.new_revision),
             );
         }
         Ok(Applied { remote_id, outputs })
@@ -456,16 +467,25 @@ impl Target for EcsTarget<'_> {
 }
 
 mod readiness;
+mod record;
+
+pub use record::{EcsRecord, EcsRevision};
+
+/// The ECS part of `rec`.
+fn part(rec: &Rollout) -> Result<EcsRecord, TargetError> {
+    Ok(rec.details::<EcsRecord>()?)
+}
 
 impl EcsTarget<'_> {
     /// See [`Target`]'s method of the same name, without its answer.
     async fn set_weights_now(&self, rec: &Rollout, weights: [i32; 2]) -> Result<(), TargetError> {
+        let part = part(rec)?;
         let elb = self.aws.elb();
         elb.set_weights(
-            &rec.listener_arn,
+            &part.listener_arn,
             &[
-                (rec.old.target_group.clone(), weights[0]),
-                (rec.new.target_group.clone(), weights[1]),
+                (part.old.target_group.clone(), weights[0]),
+                (part.new.target_group.clone(), weights[1]),
             ],
         )
         .await?;
@@ -475,8 +495,8 @@ impl EcsTarget<'_> {
             elb.set_weights(
                 test,
                 &[
-                    (rec.new.target_group.clone(), 100),
-                    (rec.old.target_group.clone(), 0),
+                    (part.new.target_group.clone(), 100),
+                    (part.old.target_group.clone(), 0),
                 ],
             )
             .await?;
@@ -487,21 +507,22 @@ impl EcsTarget<'_> {
     /// See [`Target`]'s method of the same name, without its answer.
     async fn promote_now(&self, rec: &Rollout) -> Result<(), TargetError> {
         let (cluster, service) = self.names();
+        let part = part(rec)?;
         let ecs = self.aws.ecs();
         self.aws
             .elb()
             .set_weights(
-                &rec.listener_arn,
+                &part.listener_arn,
                 &[
-                    (rec.old.target_group.clone(), 0),
-                    (rec.new.target_group.clone(), 100),
+                    (part.old.target_group.clone(), 0),
+                    (part.new.target_group.clone(), 100),
                 ],
             )
             .await?;
-        ecs.make_primary(&cluster, &service, &rec.new.task_set)
+        ecs.make_primary(&cluster, &service, &part.new.task_set)
             .await?;
-        if !rec.old.task_set.is_empty() {
-            ecs.delete_task_set(&cluster, &service, &rec.old.task_set)
+        if !part.old.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &part.old.task_set)
                 .await?;
         }
         Ok(())
@@ -513,23 +534,27 @@ impl EcsTarget<'_> {
             return self.restore_rolling(rec).await;
         }
         let (cluster, service) = self.names();
+        let part = part(rec)?;
         let ecs = self.aws.ecs();
-        if !rec.old.target_group.is_empty() {
+        if !part.old.target_group.is_empty() {
             let back = [
-                (rec.old.target_group.clone(), 100),
-                (rec.new.target_group.clone(), 0),
+                (part.old.target_group.clone(), 100),
+                (part.new.target_group.clone(), 0),
             ];
-            self.aws.elb().set_weights(&rec.listener_arn, &back).await?;
+            self.aws
+                .elb()
+                .set_weights(&part.listener_arn, &back)
+                .await?;
             if let Some(test) = &self.spec.test_listener_arn {
                 self.aws.elb().set_weights(test, &back).await?;
             }
         }
-        if !rec.old.task_set.is_empty() {
-            ecs.make_primary(&cluster, &service, &rec.old.task_set)
+        if !part.old.task_set.is_empty() {
+            ecs.make_primary(&cluster, &service, &part.old.task_set)
                 .await?;
         }
-        if !rec.new.task_set.is_empty() {
-            ecs.delete_task_set(&cluster, &service, &rec.new.task_set)
+        if !part.new.task_set.is_empty() {
+            ecs.delete_task_set(&cluster, &service, &part.new.task_set)
                 .await?;
         }
         Ok(())

@@ -157,7 +157,7 @@ fn a_batch_runs_only_its_per_host_pre_traffic_hooks_then_switches() {
         (HookStage::PreTraffic, 1, true)
     );
     // (The target records what it started, as `start_hook` does.)
-    rec.hook.as_mut().unwrap().task_arn = "warm-cache on host 3".into();
+    rec.hook.as_mut().unwrap().run = "warm-cache on host 3".into();
     step(&mut rec, &s, Observation::Completed, 8);
     // A crash while it runs resumes the same hook of the same batch.
     let t = step(&mut rec, &s, Observation::Resumed, 9);

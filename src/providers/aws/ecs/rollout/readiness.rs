@@ -24,17 +24,23 @@ impl EcsTarget<'_> {
 
     /// Rolling: one look at the deployment that carries `rec.new`.
     pub(super) async fn rolling_readiness(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
-        Ok(judge_deployments(rec, &self.deployments().await?))
+        let deployment = part(rec)?.new.deployment;
+        Ok(judge_deployments(
+            &rec.new_revision,
+            &deployment,
+            &self.deployments().await?,
+        ))
     }
 
     /// Canary / blue-green: one look at the new task set and its target group's health.
     pub(super) async fn task_set_readiness(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
         let (cluster, service) = self.names();
+        let new = part(rec)?.new;
         let sets = self.aws.ecs().task_sets(&cluster, &service).await?;
-        let Some(set) = sets.iter().find(|s| s.id == rec.new.task_set) else {
+        let Some(set) = sets.iter().find(|s| s.id == new.task_set) else {
             return Ok(Readiness::Failed(format!(
                 "the new task set {} is gone",
-                last_segment(&rec.new.task_set)
+                last_segment(&new.task_set)
             )));
         };
         let wanted = set.computed_desired;
@@ -49,10 +55,10 @@ impl EcsTarget<'_> {
                 set.running
             )));
         }
-        let targets = self.aws.elb().target_health(&rec.new.target_group).await?;
+        let targets = self.aws.elb().target_health(&new.target_group).await?;
         Ok(judge_targets(
             wanted,
-            &arn_suffix(&rec.new.target_group),
+            &arn_suffix(&new.target_group),
             &targets,
         ))
     }
@@ -60,7 +66,7 @@ impl EcsTarget<'_> {
     /// Rolling rollback: the service back on the old revision (unless ECS's circuit breaker
     /// already put it there), then waits, up to `ready_timeout`, for that deployment.
     pub(super) async fn restore_rolling(&self, rec: &Rollout) -> Result<(), TargetError> {
-        let old = &rec.old.task_definition;
+        let old = &rec.old_revision;
         if old.is_empty() {
             return Ok(());
         }
@@ -103,16 +109,21 @@ impl EcsTarget<'_> {
     }
 }
 
-/// Where the deployment of `rec.new` stands among `deployments`.
-fn judge_deployments(rec: &Rollout, deployments: &[DeploymentInfo]) -> Readiness {
+/// Where the deployment (`deployment`, "" when not recorded) of the new revision
+/// (`revision`, a task definition ARN) stands among `deployments`.
+fn judge_deployments(
+    revision: &str,
+    deployment: &str,
+    deployments: &[DeploymentInfo],
+) -> Readiness {
     let primary = deployments.iter().find(|d| d.status == "PRIMARY");
     let ours = deployments
         .iter()
-        .find(|d| !rec.new.deployment.is_empty() && d.id == rec.new.deployment)
-        .or_else(|| primary.filter(|d| d.task_definition == rec.new.task_definition));
-    let new = last_segment(&rec.new.task_definition);
+        .find(|d| !deployment.is_empty() && d.id == deployment)
+        .or_else(|| primary.filter(|d| d.task_definition == revision));
+    let new = last_segment(revision);
     let went_back = primary
-        .filter(|p| p.task_definition != rec.new.task_definition)
+        .filter(|p| p.task_definition != revision)
         .map(|p| last_segment(&p.task_definition).to_string());
     if let Some(d) = ours
         && d.rollout_state == "FAILED"
@@ -202,21 +213,13 @@ mod tests {
         }
     }
 
-    fn record() -> Rollout {
-        let mut rec = crate::rollout::engine::new_record(
-            &crate::providers::aws::ecs::spec::rollout_spec(&Value::Null).unwrap(),
-            "id".into(),
-            "api".into(),
-            chrono::Utc::now(),
-        );
-        rec.new.task_definition = "arn:td/api:2".into();
-        rec.new.deployment = "ecs-svc/2".into();
-        rec
+    /// Judges `deployments` for the new revision `api:2` recorded on deployment `ecs-svc/2`.
+    fn judge(deployments: &[DeploymentInfo]) -> Readiness {
+        judge_deployments("arn:td/api:2", "ecs-svc/2", deployments)
     }
 
     #[test]
     fn a_rolling_deployment_is_ready_only_when_completed_and_primary() {
-        let rec = record();
         let completed = [deployment(
             "ecs-svc/2",
             "PRIMARY",
@@ -225,16 +228,13 @@ mod tests {
             "",
         )];
         assert!(
-            matches!(judge_deployments(&rec, &completed), Readiness::Ready(d) if d.contains("COMPLETED: 2 of 2 tasks of api:2"))
+            matches!(judge(&completed), Readiness::Ready(d) if d.contains("COMPLETED: 2 of 2 tasks of api:2"))
         );
         let going = [
             deployment("ecs-svc/2", "PRIMARY", "arn:td/api:2", "IN_PROGRESS", ""),
             deployment("ecs-svc/1", "ACTIVE", "arn:td/api:1", "COMPLETED", ""),
         ];
-        assert!(matches!(
-            judge_deployments(&rec, &going),
-            Readiness::Pending(_)
-        ));
+        assert!(matches!(judge(&going), Readiness::Pending(_)));
         let failed = [deployment(
             "ecs-svc/2",
             "PRIMARY",
@@ -243,7 +243,7 @@ mod tests {
             "tasks failed to start",
         )];
         assert!(
-            matches!(judge_deployments(&rec, &failed), Readiness::Failed(r) if r.contains("FAILED: tasks failed to start"))
+            matches!(judge(&failed), Readiness::Failed(r) if r.contains("FAILED: tasks failed to start"))
         );
         let rolled_back = [
             deployment(
@@ -256,7 +256,7 @@ mod tests {
             deployment("ecs-svc/2", "ACTIVE", "arn:td/api:2", "IN_PROGRESS", ""),
         ];
         assert!(
-            matches!(judge_deployments(&rec, &rolled_back), Readiness::Failed(r) if r.contains("with one of api:1"))
+            matches!(judge(&rolled_back), Readiness::Failed(r) if r.contains("with one of api:1"))
         );
         let gone = [deployment(
             "ecs-svc/3",
@@ -265,9 +265,7 @@ mod tests {
             "COMPLETED",
             "",
         )];
-        assert!(
-            matches!(judge_deployments(&rec, &gone), Readiness::Failed(r) if r.contains("runs api:1"))
-        );
+        assert!(matches!(judge(&gone), Readiness::Failed(r) if r.contains("runs api:1")));
     }
 
     #[test]
