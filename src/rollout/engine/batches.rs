@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::hooks::enter_hook;
 use super::{
-    Observation, Phase, RolloutSpec, Step, Transition, enter_hook, enter_traffic_phase, event,
-    not_ready, stamp,
+    Observation, Phase, RolloutSpec, Step, Transition, enter_traffic_phase, event, not_ready, stamp,
 };
 use crate::audit::EventKind;
 use crate::rollout::spec::HookStage;
