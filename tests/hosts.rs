@@ -214,7 +214,10 @@ fn blue_green_switches_without_a_failed_request_and_drift_is_repaired() {
 
 /// v3 failing its health check never gets traffic (v2 serves, exit 1); v4 healthy alone but
 /// failing behind the proxy (`failures: 2`) is switched back within one interval, on_rollback
-/// ran once, and the reason is in `rollout status` and the audit trail.
+/// ran once, and the reason is in `rollout status` and the audit trail. The app's
+/// `rollout.notify.webhook` hears each of them (the rollback with its gate, figures and
+/// seconds to restore), and an apply that fails outside a rollout (an image tag the registry
+/// does not hold).
 #[test]
 fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
     let name = "bg-fail";
@@ -222,7 +225,22 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
         app_image(name, v);
     }
     let host = TestHost::start();
-    let p = project(&host, name, "");
+    let receiver = support::TestHttp::start();
+    let p = project(
+        &host,
+        name,
+        &format!(
+            "        notify: {{ webhook: \"{}/hook\" }}\n",
+            receiver.base
+        ),
+    );
+    let heard = |event: &str| -> Vec<serde_json::Value> {
+        receiver
+            .hooks()
+            .into_iter()
+            .filter(|h| h["event"] == event)
+            .collect()
+    };
     p.converge(&[
         "apply",
         "--auto-approve",
@@ -231,6 +249,17 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
         "--accept-new-host-keys",
     ])
     .expect(0);
+    let complete = heard("rollout complete");
+    assert_eq!(complete.len(), 1, "{:?}", receiver.hooks());
+    assert!(
+        complete[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("converge test app: rollout complete"),
+        "{}",
+        complete[0]
+    );
+    assert!(!heard("rollout start").is_empty(), "{:?}", receiver.hooks());
 
     let out = p
         .converge(&[
@@ -243,6 +272,11 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
         ])
         .expect(1);
     assert!(printed(&out).contains("not ready"), "{}", printed(&out));
+    assert!(
+        !heard("rollout not ready").is_empty() || !heard("apply failed").is_empty(),
+        "a colour that never got ready is told: {:?}",
+        receiver.hooks()
+    );
     assert_eq!(host.get("bg-fail.test", "/"), (200, "v1\n".into()));
     assert_eq!(
         migrations(&host, name),
@@ -263,6 +297,21 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
     let text = printed(&out);
     assert!(text.contains("health.http"), "{text}");
     assert_eq!(host.get("bg-fail.test", "/"), (200, "v1\n".into()));
+    let rolled_back = heard("rollback");
+    let told = rolled_back.last().expect("the rollback is posted");
+    assert!(
+        told["reason"].as_str().unwrap().contains("health.http"),
+        "{told}"
+    );
+    assert!(told["rollback_seconds"].as_f64().unwrap() >= 0.0, "{told}");
+    assert!(
+        told["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["gate"] == "health.http" && g["outcome"] == "fail"),
+        "the gate and what it saw: {told}"
+    );
     assert_eq!(
         migrations(&host, name),
         vec!["migrate v1", "migrate v3-sour", "rollback v3-sour"],
@@ -290,6 +339,31 @@ fn a_failing_colour_never_serves_and_a_failing_gate_switches_back() {
     // Only the live colour runs; the failed ones are gone.
     let names = host.containers(name);
     assert!(names.iter().all(|n| !n.contains("green")), "{names:?}");
+
+    // A tag the registry does not hold fails the apply before any colour starts: no rollout
+    // event says so, the apply's own post does.
+    let before = heard("apply failed").len();
+    p.converge(&[
+        "apply",
+        "--auto-approve",
+        "--env",
+        "test",
+        "--var",
+        "tag=v9-missing",
+    ])
+    .expect(1);
+    let failed = heard("apply failed");
+    assert_eq!(failed.len(), before + 1, "{:?}", receiver.hooks());
+    let told = failed.last().unwrap();
+    assert_eq!(told["address"], "app", "{told}");
+    assert!(
+        told["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("converge test app: apply failed while updating"),
+        "{told}"
+    );
+    assert_eq!(host.get("bg-fail.test", "/"), (200, "v1\n".into()));
 }
 
 /// A secret with `$`, quotes, spaces and a newline reaches the container's environment exactly

@@ -29,6 +29,7 @@ use crate::plan::{Action, Plan};
 use crate::providers::{Applied, ProviderError, Registry};
 use crate::state::{self, ResourceState, ResourceStatus, StateStore};
 
+mod notify;
 mod requests;
 
 pub use requests::Refusal;
@@ -302,6 +303,12 @@ pub async fn execute(
                 {
                     while_running(&mut running, &mut finished, unmark(&step, inputs)).await?;
                 }
+                while_running(
+                    &mut running,
+                    &mut finished,
+                    notify::step_failed(inputs, &outputs, &step, &e),
+                )
+                .await;
                 let message = e.to_string();
                 let event = NewEvent::new(inputs.operation, action_name(&step), "failed")
                     .address(&step.address)

@@ -213,13 +213,7 @@ fn status_text(r: &Rollout, request: Option<&str>) -> String {
         r.started_at,
         r.updated_at
     ));
-    let mut latest: Vec<&crate::rollout::record::GateResult> = Vec::new();
-    for g in r.gates.iter().rev() {
-        if !latest.iter().any(|l| l.gate == g.gate) {
-            latest.push(g);
-        }
-    }
-    for g in latest.iter().rev() {
+    for g in r.latest_gates() {
         out.push_str(&format!(
             "    {}: {}{}\n",
             g.gate,

@@ -581,6 +581,9 @@ async fn event(
             "old_revision": rec.old_revision,
             "new_revision": rec.new_revision,
             "reason": rec.reason,
+            "rollback_seconds": rec.rollback_seconds,
+            // What the gates judged last, with their figures (one entry per gate).
+            "gates": rec.latest_gates(),
             "actor": ctx.audit.actor,
             "commit": ctx.audit.commit,
         });

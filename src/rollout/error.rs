@@ -16,6 +16,21 @@ impl RolloutError {
     }
 }
 
+impl RolloutError {
+    /// Whether the rollout's own events already told its webhook how it ended (rolled back,
+    /// aborted, paused), or someone stopped it by hand (interrupted): an apply then posts no
+    /// "apply failed" of its own.
+    pub fn already_notified(&self) -> bool {
+        matches!(
+            self,
+            RolloutError::GateFailed { .. }
+                | RolloutError::Aborted { .. }
+                | RolloutError::Paused { .. }
+                | RolloutError::Interrupted { .. }
+        )
+    }
+}
+
 /// A rollout's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {

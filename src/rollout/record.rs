@@ -343,6 +343,18 @@ impl Rollout {
         Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(boundary as u64))
     }
 
+    /// The latest result of each gate, oldest gate first.
+    pub fn latest_gates(&self) -> Vec<&GateResult> {
+        let mut latest: Vec<&GateResult> = Vec::new();
+        for g in self.gates.iter().rev() {
+            if !latest.iter().any(|l| l.gate == g.gate) {
+                latest.push(g);
+            }
+        }
+        latest.reverse();
+        latest
+    }
+
     /// Appends a gate result, keeping the latest 50.
     pub fn push_gate(&mut self, result: GateResult) {
         self.gates.push(result);

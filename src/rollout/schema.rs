@@ -183,7 +183,8 @@ const HOOKS: &[Prop] = &[
     .default(Default::EmptyList),
 ];
 
-const NOTIFY: &[Prop] = &[Prop::new(
+/// The fields of `rollout.notify` (ECS services and host apps alike).
+pub const NOTIFY: &[Prop] = &[Prop::new(
     "webhook",
     STRING,
     "URL that receives a JSON POST per rollout event.",

@@ -331,6 +331,11 @@ const ROLLOUT: &[Prop] = &[
         .default(Default::Str("10s")),
     Prop::new("health", Type::Object(GATES), "Gates of the bake."),
     Prop::new(
+        "notify",
+        Type::Object(crate::rollout::schema::NOTIFY),
+        "Where rollout events (and a failed apply of the app) are posted.",
+    ),
+    Prop::new(
         "drain_timeout",
         Type::Duration,
         "The old colour serves in-flight requests this long at most (until nginx's old workers exit).",

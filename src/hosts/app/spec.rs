@@ -648,13 +648,30 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
             ..Health::default()
         },
         max_run_rate_increase: None,
-        webhook: None,
+        webhook: webhook(r)?,
         hooks: Hooks {
             pre_traffic: hooks("pre_traffic")?,
             post_traffic: hooks("post_traffic")?,
             on_rollback: hooks("on_rollback")?,
         },
     })
+}
+
+/// `rollout.notify.webhook`: an http(s) URL (a sensitive variable allowed, so its value is
+/// never shown in the refusal); `None` when absent or not known yet.
+fn webhook(r: &Value) -> Result<Option<String>, SpecError> {
+    let Some(url) = text(r.get("notify"), "webhook") else {
+        return Ok(None);
+    };
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(Some(url.to_string()))
+        }
+        _ => Err(SpecError::Refused {
+            path: "rollout.notify.webhook".into(),
+            why: "must be an http(s) URL".into(),
+        }),
+    }
 }
 
 /// Blue/green's steps for `hosts` hosts switched `batch` at a time: the share of hosts on the
@@ -677,7 +694,7 @@ pub fn needs_deploy(prior: &Value, desired: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_steps;
+    use super::{Value, batch_steps, webhook};
 
     #[test]
     fn batches_switch_a_growing_share_of_hosts_ending_at_all() {
@@ -686,5 +703,27 @@ mod tests {
         assert_eq!(batch_steps(2, 5), [100]);
         assert_eq!(batch_steps(3, 1), [34, 67, 100]);
         assert_eq!(batch_steps(5, 2), [40, 80, 100]);
+    }
+
+    #[test]
+    fn a_webhook_is_an_http_url_and_a_refusal_never_shows_it() {
+        let rollout =
+            |url: &str| Value::from_json(&serde_json::json!({ "notify": { "webhook": url } }));
+        assert_eq!(
+            webhook(&rollout("https://hooks.example.test/x")).unwrap(),
+            Some("https://hooks.example.test/x".to_string())
+        );
+        assert_eq!(webhook(&Value::Null).unwrap(), None);
+        for bad in [
+            "ftp://hooks.example.test/x",
+            "hooks.example.test",
+            "http://",
+        ] {
+            let err = webhook(&rollout(bad)).unwrap_err().to_string();
+            assert_eq!(
+                err, "`rollout.notify.webhook`: must be an http(s) URL",
+                "{bad}"
+            );
+        }
     }
 }
