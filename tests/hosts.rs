@@ -212,6 +212,100 @@ fn blue_green_switches_without_a_failed_request_and_drift_is_repaired() {
     assert_eq!(host.containers(name), vec!["bg-switch-web-blue running"]);
 }
 
+/// A canary on a host: nginx splits requests between both colours by each step's weight (the
+/// share a client counts is within a few points of the step), a `pause` step exits 3 and
+/// `rollout promote` from another process continues it, no request fails, and at 100% only the
+/// new colour serves; `plan` shows the app's change as a canary with its steps.
+#[test]
+fn a_canary_on_a_host_splits_requests_by_step_and_pauses_for_promote() {
+    let name = "canary";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let p = project(
+        &host,
+        name,
+        "        strategy: canary\n        steps: [20, pause, 60, pause, 100]\n",
+    );
+    let server = format!("{name}.test");
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    // The first deploy has no old colour to split with: all at once, no pause.
+    apply("v1").expect(0);
+    assert_eq!(host.get(&server, "/"), (200, "v1\n".into()));
+
+    let plan = p
+        .converge(&["plan", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+    assert!(
+        plan.stdout()
+            .contains("canary 20% → pause → 60% → pause → 100%"),
+        "{}",
+        plan.stdout()
+    );
+    // Every answer through nginx during the rollout: (v1, v2) counts; none may fail.
+    let count = |n: usize| {
+        let (mut old, mut new) = (0, 0);
+        for _ in 0..n {
+            match host.get(&server, "/") {
+                (200, body) if body == "v1\n" => old += 1,
+                (200, body) if body == "v2\n" => new += 1,
+                other => panic!("a request failed during the canary: {other:?}"),
+            }
+        }
+        (old, new)
+    };
+    let paused = apply("v2").expect(3);
+    assert!(printed(&paused).contains("paused"), "{}", printed(&paused));
+    let (old, new) = count(50);
+    assert!(
+        (5..=16).contains(&new),
+        "20% step: {new} of {} new",
+        old + new
+    );
+    let status = p
+        .converge(&[
+            "rollout", "status", "--env", "test", "app", "--format", "json",
+        ])
+        .expect(0)
+        .json();
+    let rollout = &status["rollouts"][0];
+    assert_eq!(rollout["status"], "paused", "{rollout}");
+    assert_eq!(rollout["weights"], serde_json::json!([80, 20]), "{rollout}");
+    assert_eq!(rollout["target"]["type"], "host", "{rollout}");
+
+    let promote = |expect: i32| {
+        p.converge(&[
+            "rollout", "promote", "--env", "test", "--var", "tag=v2", "app",
+        ])
+        .expect(expect)
+    };
+    promote(3);
+    let (old, new) = count(50);
+    assert!(
+        (22..=38).contains(&new),
+        "60% step: {new} of {} new",
+        old + new
+    );
+    let text = printed(&promote(0));
+    assert_eq!(count(20), (0, 20), "only the new colour serves: {text}");
+    let names = host.containers(name);
+    assert!(
+        names.iter().filter(|n| n.contains("running")).count() == 1,
+        "the old colour is stopped: {names:?}"
+    );
+}
+
 /// v3 failing its health check never gets traffic (v2 serves, exit 1); v4 healthy alone but
 /// failing behind the proxy (`failures: 2`) is switched back within one interval, on_rollback
 /// ran once, and the reason is in `rollout status` and the audit trail. The app's

@@ -215,6 +215,37 @@ pub struct RolloutSpec {
 /// A `pause` needs a step before it: there is no traffic to pause at.
 pub const PAUSE_FIRST: &str = "a pause must follow a step (e.g. [10, pause, 50, 100]): there is no traffic on the new revision before the first step";
 
+/// A canary's `steps` (`[10, pause, 50, 100]`): the percentages, ending at 100 (added when
+/// missing; `[10, 50, 100]` when none are given), and the indexes after which it pauses.
+pub fn canary_steps(list: &[crate::model::Value]) -> Result<(Vec<i32>, Vec<usize>), SpecError> {
+    let mut steps: Vec<i32> = Vec::new();
+    let mut pauses: Vec<usize> = Vec::new();
+    for s in list {
+        if s.reveal().as_str() == Some("pause") {
+            match steps.len().checked_sub(1) {
+                Some(after) if !pauses.contains(&after) => pauses.push(after),
+                Some(_) => {}
+                None => return Err(PAUSE_FIRST.into()),
+            }
+        } else if let Some(n) = s.as_i64() {
+            steps.push(n as i32);
+        }
+    }
+    if steps.iter().any(|s| !(1..=100).contains(s)) {
+        return Err("rollout.steps are percentages between 1 and 100".into());
+    }
+    if steps.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("rollout.steps must increase".into());
+    }
+    if steps.is_empty() {
+        steps = vec![10, 50, 100];
+    }
+    if steps.last() != Some(&100) {
+        steps.push(100);
+    }
+    Ok((steps, pauses))
+}
+
 /// Why a `rollout` block cannot be used (the rule it breaks, in words).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

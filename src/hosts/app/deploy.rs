@@ -28,7 +28,14 @@ impl Deploy for HostDeploy {
     }
 
     fn create(&self, desired: &Value) -> Option<RolloutSpec> {
-        self.spec(desired).ok()
+        let mut spec = self.spec(desired).ok()?;
+        // A first deploy has no old colour to split requests with: a canary's one step is
+        // all of them, with no pause.
+        if spec.strategy == crate::rollout::spec::Strategy::Canary {
+            spec.steps = vec![100];
+            spec.pauses.clear();
+        }
+        Some(spec)
     }
 
     fn target<'a>(

@@ -54,10 +54,60 @@ pub fn upstream(app: &Name) -> String {
 
 /// The file for `app` with the live colour on `port`.
 pub fn render(app: &Name, n: &Nginx, colour: Colour, port: u16) -> String {
+    render_upstream(
+        app,
+        n,
+        &format!("live={}", colour.as_str()),
+        &format!("    server 127.0.0.1:{port} max_fails=0;\n"),
+    )
+}
+
+/// One colour of a canary split: its colour, host port and share of requests (percent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// The colour.
+    pub colour: Colour,
+    /// Its host port.
+    pub port: u16,
+    /// Its percent of requests (1-99).
+    pub weight: i32,
+}
+
+/// The file for `app` during a canary step: nginx's weighted round robin sends `old.weight`
+/// percent of requests to the live colour and `new.weight` to the new one. The first line
+/// still names the live colour, and the split (`canary=green:10`) beside it.
+pub fn render_split(app: &Name, n: &Nginx, old: Share, new: Share) -> String {
+    render_upstream(
+        app,
+        n,
+        &format!(
+            "live={} canary={}:{}",
+            old.colour.as_str(),
+            new.colour.as_str(),
+            new.weight
+        ),
+        &format!(
+            "    server 127.0.0.1:{} weight={} max_fails=0;\n    server 127.0.0.1:{} weight={} max_fails=0;\n",
+            old.port, old.weight, new.port, new.weight
+        ),
+    )
+}
+
+/// The canary colour and its percent a file names (`None`: not split, or not ours).
+pub fn split(file: &str) -> Option<(Colour, i32)> {
+    let first = file.lines().next()?.strip_prefix(MARK)?;
+    let (colour, weight) = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("canary="))?
+        .split_once(':')?;
+    Some((Colour::parse(colour)?, weight.parse().ok()?))
+}
+
+/// The file around an upstream of `servers`, its first line naming `colours`.
+fn render_upstream(app: &Name, n: &Nginx, colours: &str, servers: &str) -> String {
     let up = upstream(app);
     let mut out = format!(
-        "{MARK}{app} live={}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n",
-        colour.as_str()
+        "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n{servers}    keepalive 16;\n}}\n"
     );
     if n.server {
         let (listen, tls) = match &n.tls {
@@ -125,6 +175,30 @@ mod tests {
             include_dir: HostPath::try_from("/etc/nginx/converge").unwrap(),
             pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
         }
+    }
+
+    #[test]
+    fn a_canary_file_splits_by_weight_and_still_names_the_live_colour() {
+        let app = Name::try_from("my-app").unwrap();
+        let f = render_split(
+            &app,
+            &nginx(),
+            Share {
+                colour: Colour::Blue,
+                port: 21001,
+                weight: 90,
+            },
+            Share {
+                colour: Colour::Green,
+                port: 21002,
+                weight: 10,
+            },
+        );
+        assert_eq!(live_colour(&f), Some(Colour::Blue));
+        assert_eq!(split(&f), Some((Colour::Green, 10)));
+        assert!(f.contains("server 127.0.0.1:21001 weight=90 max_fails=0;"));
+        assert!(f.contains("server 127.0.0.1:21002 weight=10 max_fails=0;"));
+        assert_eq!(split(&render(&app, &nginx(), Colour::Blue, 21001)), None);
     }
 
     #[test]

@@ -319,13 +319,29 @@ const GATES: &[Prop] = &[Prop::new(
 const ROLLOUT: &[Prop] = &[
     Prop::new(
         "strategy",
-        Type::Enum(&["blue_green", "recreate"]),
-        "blue_green (the new colour beside the old, then nginx switched) or recreate (stop, then start).",
+        Type::Enum(&["blue_green", "canary", "recreate"]),
+        "blue_green (the new colour beside the old, then nginx switched), canary (both colours on every host, nginx splitting requests by the steps' weights) or recreate (stop, then start).",
     )
     .default(Default::Str("blue_green")),
+    Prop::new(
+        "steps",
+        Type::List(&Type::CanaryStep),
+        "canary: percent of requests nginx sends to the new colour at each step; `pause` waits (after the step before it and its bake) for `rollout promote`, up to pause_timeout.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "pause_timeout",
+        Type::Duration,
+        "How long a `pause` step waits for `rollout promote`; past it, the next converge command that touches the environment rolls back.",
+    )
+    .default(Default::Str("24h")),
     Prop::new("proxy", Type::Object(PROXY), "The proxy in front of the services.").required(),
     Prop::new("hooks", Type::Object(HOOKS), "One-off containers of the new image."),
-    Prop::new("bake", Type::Duration, "After the switch, gates are watched this long.")
+    Prop::new(
+        "bake",
+        Type::Duration,
+        "After the switch (canary: after each step), gates are watched this long.",
+    )
         .default(Default::Str("1m")),
     Prop::new("interval", Type::Duration, "How often gates are evaluated.")
         .default(Default::Str("10s")),

@@ -203,6 +203,8 @@ pub struct AppSpec {
     pub nginx: Nginx,
     /// `recreate` rather than blue/green.
     pub recreate: bool,
+    /// `canary`: both colours on every host, nginx splitting requests between them by weight.
+    pub canary: bool,
     /// How long the old colour may finish in-flight requests.
     pub drain_timeout: Duration,
     /// How long the old colour is kept, stopped.
@@ -524,6 +526,7 @@ impl AppSpec {
             accessories,
             nginx: nginx(r)?,
             recreate: text(r, "strategy") == Some("recreate"),
+            canary: text(r, "strategy") == Some("canary"),
             drain_timeout: duration(r, "drain_timeout", "30s", "rollout")?,
             keep_previous: duration(r, "keep_previous", "1h", "rollout")?,
             keep_images: r.get("keep_images").as_i64().unwrap_or(3).max(1) as usize,
@@ -620,26 +623,43 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
         ready_timeout = Duration::from_secs(30);
     }
     let bake = duration(r, "bake", "1m", "rollout")?;
+    let canary = text(r, "strategy") == Some("canary");
+    let (steps, pauses) = if canary {
+        crate::rollout::spec::canary_steps(r.get("steps").as_list().unwrap_or_default()).map_err(
+            |e| SpecError::Refused {
+                path: "rollout.steps".into(),
+                why: e.to_string(),
+            },
+        )?
+    } else {
+        // One step per batch of hosts: blue/green switches them in turn, recreate replaces
+        // them in turn.
+        (
+            batch_steps(
+                p.get("hosts").as_list().map(|h| h.len()).unwrap_or(1),
+                r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
+            ),
+            Vec::new(),
+        )
+    };
     Ok(RolloutSpec {
         strategy: if recreate {
             Strategy::Rolling
+        } else if canary {
+            Strategy::Canary
         } else {
             Strategy::BlueGreen
         },
         ready_timeout,
         on_timeout: OnTimeout::Rollback,
         wait: true,
-        // One step per batch of hosts: blue/green switches them in turn, recreate replaces them
-        // in turn.
-        steps: batch_steps(
-            p.get("hosts").as_list().map(|h| h.len()).unwrap_or(1),
-            r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
-        ),
-        pauses: Vec::new(),
-        pause_timeout: Duration::from_secs(24 * 3600),
-        bake: Duration::ZERO,
+        steps,
+        pauses,
+        pause_timeout: duration(r, "pause_timeout", "24h", "rollout")?,
+        // canary: every step bakes; blue/green: the bake follows the (last) switch.
+        bake: if canary { bake } else { Duration::ZERO },
         interval: duration(r, "interval", "10s", "rollout")?.max(Duration::from_millis(100)),
-        termination_wait: bake,
+        termination_wait: if canary { Duration::ZERO } else { bake },
         listener_arn: String::new(),
         target_groups: Vec::new(),
         test_listener_arn: None,

@@ -227,6 +227,30 @@ impl Target for HostTarget<'_> {
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
             let (old, new) = step.colours();
+            // A canary step short of 100%: nginx splits requests between both colours (one
+            // reload, no container touched); a host without an old colour is switched whole.
+            if let (true, Some(old), Some(old_port)) =
+                (self.app.canary && weights[1] < 100, old, step.old_port)
+            {
+                if self.split_on(&host).await? != Some((new, weights[1])) {
+                    let share = |colour, port, weight| nginx::Share {
+                        colour,
+                        port,
+                        weight,
+                    };
+                    self.split(
+                        i,
+                        &host,
+                        share(old, old_port, weights[0]),
+                        share(new, step.port, weights[1]),
+                    )
+                    .await?;
+                }
+                if let Some(waiting) = self.reload_pending(i, &host).await? {
+                    return Ok(Readiness::Pending(waiting));
+                }
+                continue;
+            }
             let live = self.live(&host).await?;
             if live != Some(new) {
                 // The engine started this batch and waited for it; a record from before it
@@ -492,6 +516,8 @@ impl Target for HostTarget<'_> {
                 }
             }
             let live = self.live(&host).await?;
+            // A canary step's split sends some requests to the new colour too.
+            let split = self.split_on(&host).await?.is_some();
             // Switched, or (recreate) its old colour restarted: nginx points at the old colour
             // again with fresh workers (ones from before hold keep-alive connections to the
             // stopped container, which would answer 502 once each).
@@ -501,7 +527,7 @@ impl Target for HostTarget<'_> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&i);
-            if (live == Some(new) || self.app.recreate) && !again {
+            if (live == Some(new) || split || self.app.recreate) && !again {
                 match (old, step.old_port) {
                     (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
                         Ok(()) | Err(TargetError::StepFailed(_)) => {

@@ -152,6 +152,10 @@ impl HostTarget<'_> {
 
     /// Hosts in the first batch (the ones the new colour starts on before any switch).
     pub(super) fn first_batch(&self) -> usize {
+        // A canary splits requests on every host at once.
+        if self.app.canary {
+            return self.app.hosts.len();
+        }
         self.app.batch.max(1).min(self.app.hosts.len())
     }
 
@@ -161,7 +165,7 @@ impl HostTarget<'_> {
         let n = self.app.hosts.len();
         if rec.weights[1] == 0 {
             0
-        } else if rec.steps.len() <= 2 {
+        } else if rec.steps.len() <= 2 || self.app.canary {
             n
         } else {
             (rec.step * self.app.batch.max(1)).min(n)

@@ -121,8 +121,36 @@ impl HostTarget<'_> {
         colour: Colour,
         port: u16,
     ) -> Result<(), TargetError> {
-        let before = host.nginx_workers(&self.app).await.map_err(call)?;
         let file = nginx::render(&self.app.name, &self.app.nginx, colour, port);
+        self.install(i, host, &file).await
+    }
+
+    /// A canary step on host `i`: nginx splits requests between the old and the new colour
+    /// by weight (checked, reloaded and counted as [`switch`](Self::switch) is).
+    pub(super) async fn split(
+        &self,
+        i: usize,
+        host: &Host,
+        old: nginx::Share,
+        new: nginx::Share,
+    ) -> Result<(), TargetError> {
+        let file = nginx::render_split(&self.app.name, &self.app.nginx, old, new);
+        self.install(i, host, &file).await
+    }
+
+    /// The canary colour and its percent converge's nginx file on `host` names, if split.
+    pub(super) async fn split_on(&self, host: &Host) -> Result<Option<(Colour, i32)>, TargetError> {
+        Ok(host
+            .nginx_file(&self.app)
+            .await
+            .map_err(call)?
+            .as_deref()
+            .and_then(nginx::split))
+    }
+
+    /// Installs `file` as converge's nginx file on host `i` (see [`switch`](Self::switch)).
+    async fn install(&self, i: usize, host: &Host, file: &str) -> Result<(), TargetError> {
+        let before = host.nginx_workers(&self.app).await.map_err(call)?;
         let out = host
             .session
             .run(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::model::{Value, parse_duration, parse_percent};
 use crate::rollout::spec::{
     CommandGate, Health, Hook, Hooks, HttpGate, MetricGate, NoData, OnFail, OnTimeout, PAUSE_FIRST,
-    RolloutSpec, SpecError, Strategy,
+    RolloutSpec, SpecError, Strategy, canary_steps,
 };
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -63,31 +63,12 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
 }
 
 fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, SpecError> {
-    let mut steps: Vec<i32> = Vec::new();
-    let mut pauses: Vec<usize> = Vec::new();
-    for s in r.get("steps").as_list().unwrap_or_default() {
-        if s.reveal().as_str() == Some("pause") {
-            match steps.len().checked_sub(1) {
-                Some(after) if !pauses.contains(&after) => pauses.push(after),
-                Some(_) => {}
-                None => return Err(PAUSE_FIRST.into()),
-            }
-        } else if let Some(n) = s.as_i64() {
-            steps.push(n as i32);
-        }
-    }
-    if steps.iter().any(|s| !(1..=100).contains(s)) {
-        return Err("rollout.steps are percentages between 1 and 100".into());
-    }
-    if steps.windows(2).any(|w| w[0] >= w[1]) {
-        return Err("rollout.steps must increase".into());
-    }
-    if strategy == Strategy::Canary && steps.is_empty() {
-        steps = vec![10, 50, 100];
-    }
-    if steps.last() != Some(&100) {
-        steps.push(100);
-    }
+    let listed = r.get("steps").as_list().unwrap_or_default();
+    let (steps, pauses) = if strategy == Strategy::Canary || !listed.is_empty() {
+        canary_steps(listed)?
+    } else {
+        (vec![100], Vec::new())
+    };
     let traffic = r.get("traffic");
     let target_groups: Vec<String> = traffic
         .get("target_groups")
