@@ -283,6 +283,11 @@ fn a_canary_on_a_host_splits_requests_by_step_and_pauses_for_promote() {
     assert_eq!(rollout["status"], "paused", "{rollout}");
     assert_eq!(rollout["weights"], serde_json::json!([80, 20]), "{rollout}");
     assert_eq!(rollout["target"]["type"], "host", "{rollout}");
+    // A paused canary's split file is the rollout's, not drift.
+    let drift = p
+        .converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+    assert!(!drift.stdout().contains("edited"), "{}", drift.stdout());
 
     let promote = |expect: i32| {
         p.converge(&[

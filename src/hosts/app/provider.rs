@@ -210,7 +210,12 @@ async fn read_host(
                 let expected = l
                     .port
                     .map(|p| nginx::render(&app.name, &app.nginx, colour, p));
-                if expected.as_deref() != file.as_deref() {
+                // A canary's step (the live colour and the new one, split by weight) is the
+                // rollout's, which its record resumes: not drift.
+                let canary_step = file.as_deref().is_some_and(|f| {
+                    nginx::split(f).is_some() && nginx::live_colour(f) == Some(colour)
+                });
+                if expected.as_deref() != file.as_deref() && !canary_step {
                     live = mark(
                         live,
                         &["rollout", "proxy", "nginx", "server_name"],
