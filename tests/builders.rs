@@ -194,6 +194,7 @@ fn settings(server_name: &ServerName, dir: &Path, tls: Option<(HostPath, HostPat
         config: None,
         include_dir: HostPath::try_from(dir.to_str().unwrap()).unwrap(),
         pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
+        sticky: false,
     }
 }
 
@@ -226,6 +227,17 @@ proptest! {
         let line = file.lines().find(|l| l.trim_start().starts_with("server_name")).unwrap();
         prop_assert_eq!(line.trim(), format!("server_name {server_name};"));
         nginx_accepts(dir.path(), &file)?;
+        // A canary step's split, plain and sticky (per-colour upstreams, split_clients, a map
+        // of converge's cookie), under a name with a dash: nginx accepts both.
+        let green = converge::hosts::app::docker::Colour::Green;
+        let share = |colour, port, weight| nginx::Share { colour, port, weight };
+        let dashed = Name::try_from("prop-app").unwrap();
+        let mut sticky = settings(&server_name, dir.path(), None);
+        for keep in [false, true] {
+            sticky.sticky = keep;
+            let split = nginx::render_split(&dashed, &sticky, share(blue, 21_000, 70), share(green, 21_001, 30));
+            nginx_accepts(dir.path(), &split)?;
+        }
         // TLS files: one directive value each (nginx -t would need real files to accept them).
         let Ok(path) = HostPath::try_from(format!("{}/{cert}", dir.path().display()).as_str()) else {
             return Ok(());

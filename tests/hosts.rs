@@ -311,6 +311,80 @@ fn a_canary_on_a_host_splits_requests_by_step_and_pauses_for_promote() {
     );
 }
 
+/// `traffic: { sticky: cookie }`: during a canary step a client keeps the colour it first got
+/// (nginx sets converge's cookie and reads it back), clients without it are still split by the
+/// step's weight, a cookie that names no colour is a new client, and at 100% everyone gets the
+/// new colour whatever their cookie says.
+#[test]
+fn a_sticky_canary_keeps_each_client_on_its_colour() {
+    let name = "sticky";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let p = project(
+        &host,
+        name,
+        "        strategy: canary\n        steps: [30, pause, 100]\n        traffic: { sticky: cookie }\n",
+    );
+    let server = format!("{name}.test");
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    apply("v1").expect(0);
+    apply("v2").expect(3);
+    let get = |cookie: Option<&str>| {
+        let (status, head, body) =
+            support::hosts::http_get_with_cookie(host.http_port, &server, "/", cookie);
+        assert_eq!(status, 200, "{head}");
+        (head, body)
+    };
+    // New clients are split by the step's weight, and each is told its colour.
+    let mut new = 0;
+    for _ in 0..50 {
+        let (head, body) = get(None);
+        let colour = if body == "v2\n" { "green" } else { "blue" };
+        assert!(
+            head.contains(&format!(
+                "Set-Cookie: converge_sticky={colour}; Path=/; HttpOnly"
+            )),
+            "{head}"
+        );
+        new += usize::from(body == "v2\n");
+    }
+    assert!((6..=26).contains(&new), "30% step: {new} of 50 new");
+    // A client that has a colour keeps it.
+    for (cookie, version) in [
+        ("converge_sticky=green", "v2\n"),
+        ("converge_sticky=blue", "v1\n"),
+    ] {
+        for _ in 0..20 {
+            assert_eq!(get(Some(cookie)).1, version, "{cookie}");
+        }
+    }
+    // A cookie that names no colour is a new client, never a way into nginx's file.
+    let (head, _) = get(Some("converge_sticky=purple;evil"));
+    assert!(
+        head.contains("converge_sticky=blue;") || head.contains("converge_sticky=green;"),
+        "{head}"
+    );
+    p.converge(&[
+        "rollout", "promote", "--env", "test", "--var", "tag=v2", "app",
+    ])
+    .expect(0);
+    for _ in 0..10 {
+        assert_eq!(get(Some("converge_sticky=blue")).1, "v2\n");
+    }
+}
+
 /// v3 failing its health check never gets traffic (v2 serves, exit 1); v4 healthy alone but
 /// failing behind the proxy (`failures: 2`) is switched back within one interval, on_rollback
 /// ran once, and the reason is in `rollout status` and the audit trail. The app's

@@ -452,6 +452,7 @@ fn nginx(include: &Path) -> Nginx {
         config: None,
         include_dir: HostPath::try_from(include.to_str().unwrap()).unwrap(),
         pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
+        sticky: false,
     }
 }
 

@@ -294,6 +294,33 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// GET with an optional `Cookie` header: the status, the response's header lines and the body.
+pub fn http_get_with_cookie(
+    port: u16,
+    host: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new(), "connect failed".into());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{cookie}\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    (status, head.to_string(), body.to_string())
+}
+
 /// A client that sends GET / over one keep-alive connection after another until stopped, as a
 /// browser would: a request that got no byte back on a reused connection (nginx closed it at a
 /// reload) is sent again on a new one, as HTTP clients do for idempotent requests. Anything

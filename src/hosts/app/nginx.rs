@@ -77,20 +77,57 @@ pub struct Share {
 /// percent of requests to the live colour and `new.weight` to the new one. The first line
 /// still names the live colour, and the split (`canary=green:10`) beside it.
 pub fn render_split(app: &Name, n: &Nginx, old: Share, new: Share) -> String {
+    let colours = format!(
+        "live={} canary={}:{}",
+        old.colour.as_str(),
+        new.colour.as_str(),
+        new.weight
+    );
+    if n.sticky {
+        return render_sticky(app, n, &colours, old, new);
+    }
     render_upstream(
         app,
         n,
-        &format!(
-            "live={} canary={}:{}",
-            old.colour.as_str(),
-            new.colour.as_str(),
-            new.weight
-        ),
+        &colours,
         &format!(
             "    server 127.0.0.1:{} weight={} max_fails=0;\n    server 127.0.0.1:{} weight={} max_fails=0;\n",
             old.port, old.weight, new.port, new.weight
         ),
     )
+}
+
+/// A canary split that keeps each client on one colour (open-source nginx has no sticky
+/// directive): one upstream per colour; a client without converge's cookie is given a colour
+/// by `split_clients` (the new one for `new.weight` percent of them), a client with it keeps
+/// its colour (`map`: only `blue` or `green` are taken from the cookie, anything else is a new
+/// client), and the answer sets the cookie.
+fn render_sticky(app: &Name, n: &Nginx, colours: &str, old: Share, new: Share) -> String {
+    let a = app.as_str().replace('-', "_");
+    let upstreams: String = [old, new]
+        .iter()
+        .map(|s| {
+            format!(
+                "upstream {a}_{} {{\n    server 127.0.0.1:{} max_fails=0;\n    keepalive 16;\n}}\n",
+                s.colour.as_str(),
+                s.port
+            )
+        })
+        .collect();
+    let mut out = format!(
+        "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\n{upstreams}split_clients \"${{remote_addr}}${{request_id}}\" ${a}_pick {{\n    {}% {};\n    * {};\n}}\nmap $cookie_converge_{a} ${a}_colour {{\n    blue blue;\n    green green;\n    default ${a}_pick;\n}}\n",
+        new.weight,
+        new.colour.as_str(),
+        old.colour.as_str()
+    );
+    out.push_str(&server_block(
+        n,
+        &format!("{a}_${{{a}_colour}}"),
+        &format!(
+            "        add_header Set-Cookie \"converge_{a}=${{{a}_colour}}; Path=/; HttpOnly\" always;\n"
+        ),
+    ));
+    out
 }
 
 /// The canary colour and its percent a file names (`None`: not split, or not ours).
@@ -110,19 +147,25 @@ fn render_upstream(app: &Name, n: &Nginx, colours: &str, servers: &str) -> Strin
         "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n{servers}    keepalive 16;\n}}\n"
     );
     if n.server {
-        let (listen, tls) = match &n.tls {
-            Some((cert, key)) => (
-                format!("{} ssl", n.listen),
-                format!("    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"),
-            ),
-            None => (n.listen.to_string(), String::new()),
-        };
-        out.push_str(&format!(
-            "server {{\n    listen {listen};\n    server_name {};\n{tls}    location / {{\n        proxy_pass http://{up};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n}}\n",
-            n.server_name
-        ));
+        out.push_str(&server_block(n, &up, ""));
     }
     out
+}
+
+/// converge's `server` block: `location /` proxies to `upstream` (a name, or a name built from
+/// a variable), with `extra` lines inside the location.
+fn server_block(n: &Nginx, upstream: &str, extra: &str) -> String {
+    let (listen, tls) = match &n.tls {
+        Some((cert, key)) => (
+            format!("{} ssl", n.listen),
+            format!("    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"),
+        ),
+        None => (n.listen.to_string(), String::new()),
+    };
+    format!(
+        "server {{\n    listen {listen};\n    server_name {};\n{tls}    location / {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n{extra}    }}\n}}\n",
+        n.server_name
+    )
 }
 
 /// The live colour a file names (`None`: not converge's file, or no file).
@@ -174,6 +217,7 @@ mod tests {
             config: None,
             include_dir: HostPath::try_from("/etc/nginx/converge").unwrap(),
             pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
+            sticky: false,
         }
     }
 
@@ -199,6 +243,37 @@ mod tests {
         assert!(f.contains("server 127.0.0.1:21001 weight=90 max_fails=0;"));
         assert!(f.contains("server 127.0.0.1:21002 weight=10 max_fails=0;"));
         assert_eq!(split(&render(&app, &nginx(), Colour::Blue, 21001)), None);
+    }
+
+    #[test]
+    fn a_sticky_canary_picks_a_colour_per_client_and_keeps_it_by_cookie() {
+        let app = Name::try_from("my-app").unwrap();
+        let mut n = nginx();
+        n.sticky = true;
+        let share = |colour, port, weight| Share {
+            colour,
+            port,
+            weight,
+        };
+        let f = render_split(
+            &app,
+            &n,
+            share(Colour::Blue, 21001, 80),
+            share(Colour::Green, 21002, 20),
+        );
+        assert_eq!(split(&f), Some((Colour::Green, 20)));
+        assert!(f.contains("upstream my_app_blue {\n    server 127.0.0.1:21001 max_fails=0;"));
+        assert!(f.contains("upstream my_app_green {\n    server 127.0.0.1:21002 max_fails=0;"));
+        assert!(
+            f.contains("$my_app_pick {\n    20% green;\n    * blue;\n}"),
+            "{f}"
+        );
+        assert!(f.contains("map $cookie_converge_my_app $my_app_colour {\n    blue blue;\n    green green;\n    default $my_app_pick;\n}"), "{f}");
+        assert!(
+            f.contains("proxy_pass http://my_app_${my_app_colour};"),
+            "{f}"
+        );
+        assert!(f.contains("add_header Set-Cookie \"converge_my_app=${my_app_colour}; Path=/; HttpOnly\" always;"), "{f}");
     }
 
     #[test]

@@ -316,6 +316,12 @@ const GATES: &[Prop] = &[Prop::new(
     "Probed through the proxy after the switch, every interval of the bake.",
 )];
 
+const TRAFFIC: &[Prop] = &[Prop::new(
+    "sticky",
+    Type::Enum(&["cookie"]),
+    "canary: `cookie` keeps each client on the colour it first got (a cookie nginx sets and reads), so no user flips between versions mid-session.",
+)];
+
 const ROLLOUT: &[Prop] = &[
     Prop::new(
         "strategy",
@@ -336,6 +342,11 @@ const ROLLOUT: &[Prop] = &[
     )
     .default(Default::Str("24h")),
     Prop::new("proxy", Type::Object(PROXY), "The proxy in front of the services.").required(),
+    Prop::new(
+        "traffic",
+        Type::Object(TRAFFIC),
+        "How a canary's requests are split.",
+    ),
     Prop::new("hooks", Type::Object(HOOKS), "One-off containers of the new image."),
     Prop::new(
         "bake",

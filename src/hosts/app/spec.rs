@@ -129,6 +129,8 @@ pub struct Nginx {
     pub tls: Option<(HostPath, HostPath)>,
     /// `nginx -c` file, when not nginx's own.
     pub config: Option<HostPath>,
+    /// canary with `traffic: { sticky: cookie }`: a client keeps the colour it first got.
+    pub sticky: bool,
     /// Where `<app>.conf` goes.
     pub include_dir: HostPath,
     /// nginx's pid file.
@@ -463,13 +465,29 @@ fn nginx(r: &Value) -> Result<Nginx, SpecError> {
         )),
         _ => None,
     };
+    let sticky = text(r.get("traffic"), "sticky") == Some("cookie");
+    let server = n.get("server").as_bool().unwrap_or(true);
+    if sticky && text(r, "strategy") != Some("canary") {
+        return Err(SpecError::Refused {
+            path: "rollout.traffic.sticky".into(),
+            why: "is for canary rollouts (blue/green and recreate switch every client at once)"
+                .into(),
+        });
+    }
+    if sticky && !server {
+        return Err(SpecError::Refused {
+            path: "rollout.traffic.sticky".into(),
+            why: "needs converge's own server block (`proxy.nginx.server: true`), where the cookie is set and read".into(),
+        });
+    }
     Ok(Nginx {
+        sticky,
         server_name: parsed(
             required(n, "server_name", at)?,
             &format!("{at}.server_name"),
         )?,
         listen: n.get("listen").as_i64().unwrap_or(80) as u16,
-        server: n.get("server").as_bool().unwrap_or(true),
+        server,
         tls,
         config: text(n, "config")
             .map(|c| parsed(c, &format!("{at}.config")))
@@ -714,7 +732,7 @@ pub fn needs_deploy(prior: &Value, desired: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Value, batch_steps, webhook};
+    use super::{Value, batch_steps, nginx, webhook};
 
     #[test]
     fn batches_switch_a_growing_share_of_hosts_ending_at_all() {
@@ -723,6 +741,26 @@ mod tests {
         assert_eq!(batch_steps(2, 5), [100]);
         assert_eq!(batch_steps(3, 1), [34, 67, 100]);
         assert_eq!(batch_steps(5, 2), [40, 80, 100]);
+    }
+
+    #[test]
+    fn sticky_traffic_is_for_a_canary_behind_converges_own_server_block() {
+        let rollout = |strategy: &str, server: bool| {
+            Value::from_json(&serde_json::json!({
+                "strategy": strategy,
+                "traffic": { "sticky": "cookie" },
+                "proxy": { "nginx": { "server_name": "app.test", "server": server } }
+            }))
+        };
+        assert!(nginx(&rollout("canary", true)).unwrap().sticky);
+        for (strategy, server, why) in [
+            ("blue_green", true, "is for canary rollouts"),
+            ("canary", false, "needs converge's own server block"),
+        ] {
+            let err = nginx(&rollout(strategy, server)).unwrap_err().to_string();
+            assert!(err.starts_with("`rollout.traffic.sticky`: "), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]
