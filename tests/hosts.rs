@@ -385,6 +385,109 @@ fn a_sticky_canary_keeps_each_client_on_its_colour() {
     }
 }
 
+/// Gates from what nginx saw: converge's server block logs each request as JSON, and a canary
+/// whose new colour answers 500 to a third of a client's requests is rolled back by
+/// `error_rate` (Elspeth's rule, seconds instead of minutes) at its first step, with the
+/// figures it judged in the error, `rollout status` and the webhook; the old colour serves.
+#[test]
+fn an_error_rate_read_from_nginx_rolls_a_canary_back_with_its_figures() {
+    let name = "errgate";
+    for v in ["v1", "v2-errors"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let receiver = support::TestHttp::start();
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        strategy: canary
+        steps: [50, 100]
+        proxy: {proxy}
+        bake: 20s
+        interval: 500ms
+        health:
+          metrics: [{{ name: error_rate, max: 0.05, for: 30s, min_requests: 10 }}]
+        drain_timeout: 2s
+        notify: {{ webhook: "{hook}/hook" }}
+"#,
+            proxy = host.proxy_yaml(&format!("{name}.test")),
+            hook = receiver.base,
+        ),
+    );
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    apply("v1").expect(0);
+    // A client asks for /cgi-bin/flaky all along (the old colour answers 404 to it).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let (stop, port, server) = (stop.clone(), host.http_port, format!("{name}.test"));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                support::hosts::http_get(port, &server, "/cgi-bin/flaky");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let out = apply("v2-errors").expect(1);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    client.join().unwrap();
+    let text = printed(&out);
+    assert!(text.contains("health.metrics.error_rate"), "{text}");
+    assert!(
+        text.contains("requests of the new colour answered 5xx"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "rolled back before the 20 s bake ended: {text}"
+    );
+    assert_eq!(host.get(&format!("{name}.test"), "/"), (200, "v1\n".into()));
+    let status = p
+        .converge(&[
+            "rollout", "status", "--env", "test", "app", "--format", "json",
+        ])
+        .expect(0)
+        .json();
+    let rollout = &status["rollouts"][0];
+    assert_eq!(rollout["status"], "rolled_back", "{rollout}");
+    assert!(
+        rollout["gates"].as_array().unwrap().iter().any(|g| {
+            g["gate"] == "health.metrics.error_rate"
+                && g["outcome"] == "fail"
+                && g["detail"].as_str().unwrap().contains("of the new colour")
+        }),
+        "{rollout}"
+    );
+    let told = receiver
+        .hooks()
+        .into_iter()
+        .rfind(|h| h["event"] == "rollback")
+        .expect("the rollback is posted");
+    assert!(
+        told["reason"].as_str().unwrap().contains("error rate"),
+        "{told}"
+    );
+    assert!(told["rollback_seconds"].as_f64().is_some(), "{told}");
+}
+
 /// v3 failing its health check never gets traffic (v2 serves, exit 1); v4 healthy alone but
 /// failing behind the proxy (`failures: 2`) is switched back within one interval, on_rollback
 /// ran once, and the reason is in `rollout status` and the audit trail. The app's

@@ -83,7 +83,8 @@ pub fn judge_p95(new: Option<f64>, baseline: Option<f64>, gate: &MetricGate) -> 
     }
 }
 
-fn no_data(gate: &MetricGate, what: String) -> Verdict {
+/// What missing data means for `gate` (`no_data`: fail, pass, or wait).
+pub fn no_data(gate: &MetricGate, what: String) -> Verdict {
     match gate.no_data {
         NoData::Fail => Verdict::Fail(format!("{what} (no_data: fail)")),
         NoData::Pass => Verdict::Pass,
@@ -103,6 +104,7 @@ mod tests {
             max: Some(0.05),
             max_ratio_to_baseline: Some(2.0),
             window: Duration::from_secs(180),
+            min_requests: 0,
             no_data,
             on_fail: OnFail::Rollback,
         }

@@ -66,12 +66,14 @@ pub struct HttpGate {
 pub struct MetricGate {
     /// `error_rate` or `p95_latency`.
     pub name: String,
-    /// error_rate: highest passing rate.
+    /// error_rate: highest passing rate; p95_latency on hosts: highest passing p95, ms.
     pub max: Option<f64>,
     /// p95_latency: highest passing ratio to the old revision.
     pub max_ratio_to_baseline: Option<f64>,
     /// Window read.
     pub window: Duration,
+    /// Fewer requests of the new revision in the window are no data (hosts; ECS: 0).
+    pub min_requests: u64,
     /// What no data means.
     pub no_data: NoData,
     /// What failing does.

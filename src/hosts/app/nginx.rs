@@ -47,6 +47,19 @@ pub fn path(app: &Name, n: &Nginx) -> HostPath {
     HostPath::try_from(text.as_str()).unwrap_or_else(|_| n.include_dir.clone())
 }
 
+/// What converge's access log keeps of each request, one JSON object a line: when, the status
+/// sent, which upstream (colour port) answered and with what, and the times.
+const LOG_FIELDS: &str = r#"{"time":"$time_iso8601","status":$status,"upstream":"$upstream_addr","upstream_status":"$upstream_status","request_time":$request_time,"upstream_response_time":"$upstream_response_time"}"#;
+
+/// The app's own access log (converge's server block writes it; gates read it).
+pub fn access_log(app: &Name, n: &Nginx) -> HostPath {
+    let text = format!(
+        "{}/{app}.access.log",
+        n.include_dir.as_str().trim_end_matches('/')
+    );
+    HostPath::try_from(text.as_str()).unwrap_or_else(|_| n.include_dir.clone())
+}
+
 /// The upstream's name.
 pub fn upstream(app: &Name) -> String {
     format!("{}_live", app.as_str().replace('-', "_"))
@@ -121,6 +134,7 @@ fn render_sticky(app: &Name, n: &Nginx, colours: &str, old: Share, new: Share) -
         old.colour.as_str()
     );
     out.push_str(&server_block(
+        app,
         n,
         &format!("{a}_${{{a}_colour}}"),
         &format!(
@@ -147,14 +161,14 @@ fn render_upstream(app: &Name, n: &Nginx, colours: &str, servers: &str) -> Strin
         "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n{servers}    keepalive 16;\n}}\n"
     );
     if n.server {
-        out.push_str(&server_block(n, &up, ""));
+        out.push_str(&server_block(app, n, &up, ""));
     }
     out
 }
 
 /// converge's `server` block: `location /` proxies to `upstream` (a name, or a name built from
 /// a variable), with `extra` lines inside the location.
-fn server_block(n: &Nginx, upstream: &str, extra: &str) -> String {
+fn server_block(app: &Name, n: &Nginx, upstream: &str, extra: &str) -> String {
     let (listen, tls) = match &n.tls {
         Some((cert, key)) => (
             format!("{} ssl", n.listen),
@@ -162,9 +176,11 @@ fn server_block(n: &Nginx, upstream: &str, extra: &str) -> String {
         ),
         None => (n.listen.to_string(), String::new()),
     };
+    let a = app.as_str().replace('-', "_");
     format!(
-        "server {{\n    listen {listen};\n    server_name {};\n{tls}    location / {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n{extra}    }}\n}}\n",
-        n.server_name
+        "log_format converge_{a} escape=json '{LOG_FIELDS}';\nserver {{\n    listen {listen};\n    server_name {};\n{tls}    access_log {} converge_{a};\n    location / {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n{extra}    }}\n}}\n",
+        n.server_name,
+        access_log(app, n)
     )
 }
 

@@ -310,11 +310,54 @@ const GATE_HTTP: &[Prop] = &[
     .default(Default::Int(2)),
 ];
 
-const GATES: &[Prop] = &[Prop::new(
-    "http",
-    Type::Object(GATE_HTTP),
-    "Probed through the proxy after the switch, every interval of the bake.",
-)];
+const GATE_METRIC: &[Prop] = &[
+    Prop::new(
+        "name",
+        Type::Enum(&["error_rate", "p95_latency"]),
+        "error_rate (the share of the new colour's requests answered 5xx) or p95_latency (its request time), from converge's nginx access log.",
+    )
+    .required(),
+    Prop::new(
+        "max",
+        Type::Number,
+        "error_rate: highest rate that passes (0.05 = 5%); p95_latency: highest p95 that passes, milliseconds.",
+    ),
+    Prop::new(
+        "max_ratio_to_baseline",
+        Type::Number,
+        "p95_latency: highest ratio to the old colour's p95 over the same window.",
+    ),
+    Prop::new("for", Type::Duration, "Window of the log read: requests of the last `for`.")
+        .default(Default::Str("1m")),
+    Prop::new(
+        "min_requests",
+        Type::Integer(0, 1_000_000),
+        "Fewer requests of the new colour in the window count as no data.",
+    )
+    .default(Default::Int(1)),
+    Prop::new(
+        "no_data",
+        Type::Enum(&["fail", "pass", "wait"]),
+        "What too few requests mean: fail, pass, or wait (the bake goes on).",
+    )
+    .default(Default::Str("wait")),
+    Prop::new("on_fail", Type::Enum(&["rollback", "alert"]), "rollback or alert.")
+        .default(Default::Str("rollback")),
+];
+
+const GATES: &[Prop] = &[
+    Prop::new(
+        "http",
+        Type::Object(GATE_HTTP),
+        "Probed through the proxy after the switch, every interval of the bake.",
+    ),
+    Prop::new(
+        "metrics",
+        Type::List(&Type::Object(GATE_METRIC)),
+        "Judged from what nginx saw (converge's access log for the app, read over SSH), per colour.",
+    )
+    .default(Default::EmptyList),
+];
 
 const TRAFFIC: &[Prop] = &[Prop::new(
     "sticky",

@@ -683,6 +683,7 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
         test_listener_arn: None,
         health: Health {
             http,
+            metrics: metric_gates(r)?,
             ..Health::default()
         },
         max_run_rate_increase: None,
@@ -693,6 +694,34 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
             on_rollback: hooks("on_rollback")?,
         },
     })
+}
+
+/// `rollout.health.metrics`: gates judged from converge's nginx access log.
+fn metric_gates(r: &Value) -> Result<Vec<crate::rollout::spec::MetricGate>, SpecError> {
+    use crate::rollout::spec::{MetricGate, NoData};
+    let list = r.get("health").get("metrics").as_list().unwrap_or_default();
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let at = format!("rollout.health.metrics.{i}");
+            Ok(MetricGate {
+                name: text(m, "name").unwrap_or("error_rate").to_string(),
+                max: m.get("max").as_f64(),
+                max_ratio_to_baseline: m.get("max_ratio_to_baseline").as_f64(),
+                window: duration(m, "for", "1m", &at)?,
+                min_requests: m.get("min_requests").as_i64().unwrap_or(1).max(0) as u64,
+                no_data: match text(m, "no_data") {
+                    Some("fail") => NoData::Fail,
+                    Some("pass") => NoData::Pass,
+                    _ => NoData::Wait,
+                },
+                on_fail: match text(m, "on_fail") {
+                    Some("alert") => OnFail::Alert,
+                    _ => OnFail::Rollback,
+                },
+            })
+        })
+        .collect()
 }
 
 /// `rollout.notify.webhook`: an http(s) URL (a sensitive variable allowed, so its value is

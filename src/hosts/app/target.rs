@@ -29,6 +29,7 @@ mod hooks;
 mod proxy;
 mod record;
 mod secrets;
+mod traffic_log;
 
 pub use record::{HostRecord, HostStep};
 
@@ -183,12 +184,14 @@ impl Target for HostTarget<'_> {
                     allocate(&self.app.name, new, &taken)
                 }
             };
+            let log_offset = self.log_size(&host).await?;
             record.hosts.push(HostStep {
                 host: host.label(),
                 old: live,
                 new,
                 old_port,
                 port,
+                log_offset,
             });
         }
         let first = record.hosts.first();
@@ -290,71 +293,9 @@ impl Target for HostTarget<'_> {
     }
 
     async fn evaluate(&self, rec: &Rollout) -> Result<Vec<Probe>, TargetError> {
-        let Some(gate) = &self.spec.health.http else {
-            return Ok(Vec::new());
-        };
-        let path = match UrlPath::try_from(gate.url.as_str()) {
-            Ok(p) => p,
-            Err(e) => {
-                return Ok(vec![Probe {
-                    gate: "health.http".into(),
-                    result: ProbeResult::Fail(format!("health.http.path: {e}")),
-                    on_fail: gate.on_fail,
-                    threshold: Some(1),
-                }]);
-            }
-        };
-        if rec.weights[1] == 0 && rec.strategy != "rolling" {
-            return Ok(Vec::new());
-        }
-        let mut result = ProbeResult::Pass;
-        let probed = match rec.strategy.as_str() {
-            "rolling" => self.app.hosts.len(),
-            _ => self.switched(rec),
-        };
-        for i in 0..probed {
-            let host = match self.host(i).await {
-                Ok(h) => h,
-                Err(e) => {
-                    result = ProbeResult::Fail(e.to_string());
-                    break;
-                }
-            };
-            match http_get(
-                &host,
-                self.app.nginx.listen,
-                &path,
-                Some(&self.app.nginx.server_name),
-                gate.timeout,
-            )
-            .await
-            {
-                Ok(s) if s == gate.expect_status => {}
-                Ok(s) => {
-                    result = ProbeResult::Fail(format!(
-                        "GET {} through nginx on {} answered {s}, expected {}",
-                        gate.url,
-                        host.label(),
-                        gate.expect_status
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    result = ProbeResult::Fail(format!(
-                        "GET {} through nginx on {}: {e}",
-                        gate.url,
-                        host.label()
-                    ));
-                    break;
-                }
-            }
-        }
-        Ok(vec![Probe {
-            gate: "health.http".into(),
-            result,
-            on_fail: gate.on_fail,
-            threshold: Some(gate.failures),
-        }])
+        let mut probes = self.http_gate(rec).await?;
+        probes.extend(self.log_gates(rec).await?);
+        Ok(probes)
     }
 
     async fn deploy(&self, rec: &mut Rollout) -> Result<(), TargetError> {
@@ -630,5 +571,76 @@ impl Target for HostTarget<'_> {
                 "ports": ports,
             })),
         })
+    }
+}
+
+impl HostTarget<'_> {
+    /// `health.http`: one probe through nginx on each host that serves the new colour.
+    async fn http_gate(&self, rec: &Rollout) -> Result<Vec<Probe>, TargetError> {
+        let Some(gate) = &self.spec.health.http else {
+            return Ok(Vec::new());
+        };
+        let path = match UrlPath::try_from(gate.url.as_str()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(vec![Probe {
+                    gate: "health.http".into(),
+                    result: ProbeResult::Fail(format!("health.http.path: {e}")),
+                    on_fail: gate.on_fail,
+                    threshold: Some(1),
+                }]);
+            }
+        };
+        if rec.weights[1] == 0 && rec.strategy != "rolling" {
+            return Ok(Vec::new());
+        }
+        let mut result = ProbeResult::Pass;
+        let probed = match rec.strategy.as_str() {
+            "rolling" => self.app.hosts.len(),
+            _ => self.switched(rec),
+        };
+        for i in 0..probed {
+            let host = match self.host(i).await {
+                Ok(h) => h,
+                Err(e) => {
+                    result = ProbeResult::Fail(e.to_string());
+                    break;
+                }
+            };
+            match http_get(
+                &host,
+                self.app.nginx.listen,
+                &path,
+                Some(&self.app.nginx.server_name),
+                gate.timeout,
+            )
+            .await
+            {
+                Ok(s) if s == gate.expect_status => {}
+                Ok(s) => {
+                    result = ProbeResult::Fail(format!(
+                        "GET {} through nginx on {} answered {s}, expected {}",
+                        gate.url,
+                        host.label(),
+                        gate.expect_status
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    result = ProbeResult::Fail(format!(
+                        "GET {} through nginx on {}: {e}",
+                        gate.url,
+                        host.label()
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(vec![Probe {
+            gate: "health.http".into(),
+            result,
+            on_fail: gate.on_fail,
+            threshold: Some(gate.failures),
+        }])
     }
 }

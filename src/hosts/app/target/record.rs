@@ -20,6 +20,10 @@ pub struct HostStep {
     pub old_port: Option<u16>,
     /// The new colour's host port.
     pub port: u16,
+    /// Bytes of converge's access log for the app before this rollout: gates read only what
+    /// came after (0 in records from before gates read the log).
+    #[serde(default)]
+    pub log_offset: u64,
 }
 
 impl HostStep {

@@ -106,6 +106,7 @@ fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, SpecError> {
                 max: m.get("max").as_f64(),
                 max_ratio_to_baseline: m.get("max_ratio_to_baseline").as_f64(),
                 window: duration(m, "for", "1m")?,
+                min_requests: 0,
                 no_data: match text(m, "no_data").as_deref() {
                     Some("fail") => NoData::Fail,
                     Some("pass") => NoData::Pass,
