@@ -700,6 +700,12 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
 fn metric_gates(r: &Value) -> Result<Vec<crate::rollout::spec::MetricGate>, SpecError> {
     use crate::rollout::spec::{MetricGate, NoData};
     let list = r.get("health").get("metrics").as_list().unwrap_or_default();
+    if !list.is_empty() && r.get("proxy").get("nginx").get("server").as_bool() == Some(false) {
+        return Err(SpecError::Refused {
+            path: "rollout.health.metrics".into(),
+            why: "reads the access log converge's own server block writes (`proxy.nginx.server: true`)".into(),
+        });
+    }
     list.iter()
         .enumerate()
         .map(|(i, m)| {
