@@ -243,6 +243,24 @@ fn a_canary_on_a_host_splits_requests_by_step_and_pauses_for_promote() {
     // The first deploy has no old colour to split with: all at once, no pause.
     apply("v1").expect(0);
     assert_eq!(host.get(&server, "/"), (200, "v1\n".into()));
+    // converge's file as releases before access logs wrote it (no log lines) is not drift.
+    let conf = host
+        .dir
+        .path()
+        .join("converge")
+        .join(format!("{name}.conf"));
+    let current = std::fs::read_to_string(&conf).unwrap();
+    assert!(current.contains("access_log "), "{current}");
+    let older: String = current
+        .lines()
+        .filter(|l| !l.starts_with("log_format converge_") && !l.starts_with("    access_log "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&conf, older).unwrap();
+    let drift = p
+        .converge(&["drift", "--env", "test", "--var", "tag=v1"])
+        .expect(0);
+    assert!(!drift.stdout().contains("edited"), "{}", drift.stdout());
 
     let plan = p
         .converge(&["plan", "--env", "test", "--var", "tag=v2"])

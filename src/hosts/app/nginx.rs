@@ -60,6 +60,14 @@ pub fn access_log(app: &Name, n: &Nginx) -> HostPath {
     HostPath::try_from(text.as_str()).unwrap_or_else(|_| n.include_dir.clone())
 }
 
+/// `file` without its access log lines: converge's file as releases before access logs wrote it.
+pub fn without_access_log(file: &str) -> String {
+    file.lines()
+        .filter(|l| !l.starts_with("log_format converge_") && !l.starts_with("    access_log "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// The upstream's name.
 pub fn upstream(app: &Name) -> String {
     format!("{}_live", app.as_str().replace('-', "_"))
@@ -290,6 +298,20 @@ mod tests {
             "{f}"
         );
         assert!(f.contains("add_header Set-Cookie \"converge_my_app=${my_app_colour}; Path=/; HttpOnly\" always;"), "{f}");
+    }
+
+    #[test]
+    fn the_file_logs_each_request_as_json_and_its_form_before_logs_is_known() {
+        let app = Name::try_from("my-app").unwrap();
+        let f = render(&app, &nginx(), Colour::Green, 21001);
+        assert!(f.contains("log_format converge_my_app escape=json '{\"time\":\"$time_iso8601\""));
+        assert!(
+            f.contains("    access_log /etc/nginx/converge/my-app.access.log converge_my_app;\n")
+        );
+        let old = without_access_log(&f);
+        assert!(!old.contains("access_log") && !old.contains("log_format"));
+        assert_eq!(old.lines().count(), f.lines().count() - 2);
+        assert_eq!(live_colour(&old), Some(Colour::Green));
     }
 
     #[test]
