@@ -277,20 +277,7 @@ pub(crate) fn lay_out(d: &Path, ssh_port: u16, default_port: u16, env: &[(&str, 
 
 /// One HTTP/1.0 GET to 127.0.0.1:port: (status, body); (0, error) when it failed.
 pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, "connect failed".into());
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    let (status, _, body) = http_get_with_cookie(port, host, path, None);
     (status, body)
 }
 
