@@ -456,9 +456,9 @@ impl Target for HostTarget<'_> {
                     }
                 }
             }
-            let live = self.live(&host).await?;
             // A canary step's split sends some requests to the new colour too.
-            let split = self.split_on(&host).await?.is_some();
+            let (live, split) = self.routes(&host).await?;
+            let split = split.is_some();
             // Switched, or (recreate) its old colour restarted: nginx points at the old colour
             // again with fresh workers (ones from before hold keep-alive connections to the
             // stopped container, which would answer 502 once each).

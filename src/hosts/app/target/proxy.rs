@@ -140,12 +140,21 @@ impl HostTarget<'_> {
 
     /// The canary colour and its percent converge's nginx file on `host` names, if split.
     pub(super) async fn split_on(&self, host: &Host) -> Result<Option<(Colour, i32)>, TargetError> {
-        Ok(host
-            .nginx_file(&self.app)
-            .await
-            .map_err(call)?
-            .as_deref()
-            .and_then(nginx::split))
+        Ok(self.routes(host).await?.1)
+    }
+
+    /// What converge's nginx file on `host` routes to, from one read: the live colour and,
+    /// during a canary step, the canary colour and its percent.
+    pub(super) async fn routes(
+        &self,
+        host: &Host,
+    ) -> Result<(Option<Colour>, Option<(Colour, i32)>), TargetError> {
+        let file = host.nginx_file(&self.app).await.map_err(call)?;
+        let file = file.as_deref();
+        Ok((
+            file.and_then(nginx::live_colour),
+            file.and_then(nginx::split),
+        ))
     }
 
     /// Installs `file` as converge's nginx file on host `i` (see [`switch`](Self::switch)).

@@ -165,7 +165,14 @@ impl HostTarget<'_> {
             )
             .await
             .map_err(call)?;
-        Ok(out.trim().parse().unwrap_or(0))
+        // An answer from the host: a size, or the reason it is not one (never a default).
+        out.trim().parse().map_err(|_| {
+            TargetError::StepFailed(format!(
+                "the size of the access log on {} is not a number: `{}`",
+                host.label(),
+                crate::model::grammar::escape_controls(out.trim())
+            ))
+        })
     }
 
     /// What the log on `host` holds past `offset` (its last [`READ_LIMIT`] bytes at most;
