@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-/// Posts `event` to `url` (5 s limit); failures are logged at warn level.
+/// Posts `event` to `url` (5 s limit); failures are logged at warn level, naming only the
+/// URL's host.
 pub async fn webhook(client: &reqwest::Client, url: &str, event: &serde_json::Value) {
     let sent = client
         .post(url)
@@ -11,9 +12,15 @@ pub async fn webhook(client: &reqwest::Client, url: &str, event: &serde_json::Va
         .json(event)
         .send()
         .await;
+    // The URL is often a secret (a Slack webhook's path is its key): the log names only its
+    // host, and the error is printed without the URL reqwest would add.
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "(unparsable URL)".into());
     match sent {
         Ok(r) if r.status().is_success() => {}
-        Ok(r) => tracing::warn!("rollout webhook {url} answered {}", r.status()),
-        Err(e) => tracing::warn!("rollout webhook {url} failed: {e}"),
+        Ok(r) => tracing::warn!("rollout webhook on {host} answered {}", r.status()),
+        Err(e) => tracing::warn!("rollout webhook on {host} failed: {}", e.without_url()),
     }
 }
