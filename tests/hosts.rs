@@ -1960,3 +1960,141 @@ fn a_host_missing_a_piece_is_refused_before_anything_starts() {
     );
     assert!(migrations(&host, name).is_empty());
 }
+
+/// Backups before migrations (issue 23 §4). Without a `backup`, validate warns at the stateful
+/// accessory. With one: a backup that fails (the file it dumps does not exist yet) rolls back
+/// before the migration (its line never appears), exit 1 naming accessory and host; a good one
+/// holds the data as it was before the migration ran, 0600; after three deploys only `keep: 2`
+/// files remain, and `converge backups`, `rollout history` and the audit trail list them.
+#[test]
+fn a_backup_is_taken_before_the_migration_and_a_failed_one_stops_it() {
+    let name = "backups";
+    for v in ["v1", "v2", "v3"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let data = host.data(name);
+    let file = |backup: &str| {
+        format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          volumes: ["{data}:/data"]
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      accessories:
+        db:
+          image: "converge-test/{name}:v1"
+          command: ["app", "work"]
+          volumes: ["{data}:/data"]
+{backup}      rollout:
+        proxy: {proxy}
+        hooks:
+          pre_traffic: [{{ service: web, run: ["app", "migrate"] }}]
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 2s
+        keep_previous: 1s
+"#,
+            data = data.display(),
+            proxy = host.proxy_yaml(&format!("{name}.test")),
+        )
+    };
+    let p = project_with(&host, name, "", &file(""));
+    let warned = p.converge(&["validate"]).expect(0);
+    let text = printed(&warned);
+    assert!(
+        text.contains("warning: environments/test.yaml:22:")
+            && text.contains("accessory `db` keeps data in volumes without a `backup`"),
+        "{text}"
+    );
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &file("          backup: { run: [cat, /data/migrations], keep: 2, timeout: 20s }\n"),
+    );
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    // Nothing to dump yet: the backup fails and the migration never runs.
+    let failed = apply("v1").expect(1);
+    let text = printed(&failed);
+    assert!(
+        text.contains("the backup of accessory `db` on 127.0.0.1:")
+            && text.contains("so no pre_traffic hook ran"),
+        "{text}"
+    );
+    assert!(!data.join("migrations").exists(), "the migration ran");
+    assert!(
+        !text.contains("hook start") && !text.contains("pre_traffic hook 1"),
+        "{text}"
+    );
+
+    std::fs::write(data.join("migrations"), "seed\n").unwrap();
+    apply("v1").expect(0);
+    assert_eq!(migrations(&host, name), ["seed", "migrate v1"]);
+    let dir = support::hosts::backups_dir(name).join("db");
+    let files = |dir: &std::path::Path| {
+        let mut f: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        f.sort();
+        f
+    };
+    let first = files(&dir);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(std::fs::read_to_string(&first[0]).unwrap(), "seed\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&first[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{:o}", mode);
+    for tag in ["v2", "v3"] {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        apply(tag).expect(0);
+    }
+    let kept = files(&dir);
+    assert_eq!(kept.len(), 2, "keep: 2 → {kept:?}");
+    assert!(!kept.contains(&first[0]), "the oldest was pruned: {kept:?}");
+    assert_eq!(
+        std::fs::read_to_string(&kept[1]).unwrap(),
+        "seed\nmigrate v1\nmigrate v2\n",
+        "the newest backup was taken before v3's migration"
+    );
+
+    let listed = p
+        .converge(&["backups", "app", "--env", "test", "--format", "json"])
+        .expect(0)
+        .json();
+    let listed = listed["backups"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let newest = &listed[0];
+    assert_eq!(newest["path"], kept[1].display().to_string());
+    assert_eq!(newest["accessory"], "db");
+    let bytes = std::fs::read(&kept[1]).unwrap();
+    assert_eq!(newest["size"], bytes.len());
+    let digest = support::hosts::run(std::process::Command::new("sha256sum").arg(&kept[1]));
+    assert_eq!(
+        newest["sha256"].as_str().unwrap(),
+        digest.split_whitespace().next().unwrap()
+    );
+    let history = p
+        .converge(&["rollout", "history", "app", "--env", "test"])
+        .expect(0);
+    let history = printed(&history);
+    assert_eq!(
+        history.matches("backup of db on 127.0.0.1:").count(),
+        3,
+        "one backup before each of the three revisions: {history}"
+    );
+    let audit = printed(&p.converge(&["audit", "log", "--env", "test"]).expect(0));
+    assert_eq!(audit.matches("rollout backup").count(), 3, "{audit}");
+}

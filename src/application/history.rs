@@ -28,6 +28,9 @@ pub struct Revision {
     pub rollout: String,
     /// What the last event said.
     pub detail: String,
+    /// The backups taken before its pre_traffic hooks (migrations) ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<crate::model::backup::Backup>,
 }
 
 /// The outcome a rollout's final audit event stands for.
@@ -45,8 +48,18 @@ fn outcome(kind: EventKind) -> Option<&'static str> {
 /// revision does not decode is an error, never a blank row.
 pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, PayloadError> {
     let mut out: Vec<Revision> = Vec::new();
+    let mut backups: std::collections::BTreeMap<String, Vec<crate::model::backup::Backup>> =
+        Default::default();
     for e in events {
         if e.body.address.as_deref() != Some(address.as_str()) {
+            continue;
+        }
+        if e.body.kind() == Some(EventKind::RolloutBackup) {
+            let after = e.body.revision_after()?.unwrap_or_default();
+            backups
+                .entry(after.rollout)
+                .or_default()
+                .extend(after.backups);
             continue;
         }
         let Some(outcome) = e.body.kind().and_then(outcome) else {
@@ -81,7 +94,11 @@ pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, P
             outcome: outcome.to_string(),
             rollout: after.rollout,
             detail: e.body.detail.clone().unwrap_or_default(),
+            backups: Vec::new(),
         });
+    }
+    for r in &mut out {
+        r.backups = backups.remove(&r.rollout).unwrap_or_default();
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 //! progress lines, and renders what comes back.
 
 pub mod apply_policy;
+pub mod backups;
 pub mod cost_watch;
 pub mod drift;
 mod error;

@@ -93,6 +93,8 @@ event_kinds! {
     GateFailed => "gate failed",
     /// A gate with `on_fail: alert` failed (the rollout goes on).
     GateAlert => "gate alert",
+    /// Backups were taken before a rollout's pre_traffic hooks (`after.backups`).
+    RolloutBackup => "rollout backup",
     /// A hook started.
     HookStart => "hook start",
     /// A hook exited 0.
@@ -139,6 +141,7 @@ impl EventKind {
                 | Rollback
                 | GateFailed
                 | GateAlert
+                | RolloutBackup
                 | HookStart
                 | HookOk
                 | HookFailed

@@ -27,6 +27,12 @@ pub struct Revision {
     /// The images' manifest digests (on `rollout complete`, where ECR resolved them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digests: Option<BTreeMap<String, String>>,
+    /// The backups taken before the rollout's pre_traffic hooks (on `rollout backup`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<crate::model::backup::Backup>,
+    /// Older backup files removed to keep each accessory's newest `keep` (on `rollout backup`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<crate::model::backup::Pruned>,
 }
 
 /// Percent of traffic on each revision.

@@ -41,6 +41,12 @@ pub(super) async fn run(
             },
             r.detail
         ));
+        for b in &r.backups {
+            text.push_str(&format!(
+                "      backup of {} on {} before it: {} ({} bytes, sha256 {})\n",
+                b.accessory, b.host, b.path, b.size, b.sha256
+            ));
+        }
     }
     output::print(&text);
     Ok(EXIT_OK)

@@ -3,6 +3,7 @@
 
 mod apply;
 mod audit;
+mod backups;
 mod cost;
 mod drift;
 mod github;
@@ -152,6 +153,8 @@ enum Command {
     Rollout(rollout::RolloutCommand),
     /// The last lines of a host app's containers (secrets masked).
     Logs(logs::LogsArgs),
+    /// The backups taken of a host app's accessories before its migrations, still kept.
+    Backups(backups::BackupsArgs),
     /// Read, export and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -241,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Lock(c) => lock::run(g, c).await,
         Command::Rollout(c) => rollout::run(g, c).await,
         Command::Logs(a) => logs::run(g, a).await,
+        Command::Backups(a) => backups::run(g, a).await,
         Command::Audit(c) => audit::run(g, c).await,
         Command::Schema => schema::run(),
         Command::Prices(c) => prices::run(g, c).await,

@@ -1,5 +1,6 @@
 //! Addresses, resource kinds and their schemas, property values and expressions.
 
+pub mod backup;
 pub mod digest;
 pub mod grammar;
 mod live;

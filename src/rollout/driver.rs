@@ -346,6 +346,12 @@ async fn run_steps(
                 true => Observation::Interrupted,
                 false => settled(target.restore(&rec).await.map_err(failed)?),
             },
+            Step::Backup => match target.backup(&mut rec).await {
+                Ok(Readiness::Ready(detail)) => Observation::Ready(detail),
+                Ok(Readiness::Failed(reason) | Readiness::Pending(reason))
+                | Err(TargetError::StepFailed(reason)) => Observation::Failed(reason),
+                Err(e) => return Err(failed(e)),
+            },
             Step::StartHook => {
                 let hook = current_hook(&req.spec, &rec);
                 target.start_hook(&mut rec, &hook).await.map_err(failed)?;
@@ -559,6 +565,14 @@ async fn event(
                 }),
                 rollout: rec.id.clone(),
                 digests,
+                backups: match e.action {
+                    EventKind::RolloutBackup => rec.backups.clone(),
+                    _ => Vec::new(),
+                },
+                pruned: match e.action {
+                    EventKind::RolloutBackup => rec.backups_pruned.clone(),
+                    _ => Vec::new(),
+                },
             },
         );
     ctx.store

@@ -134,6 +134,8 @@ pub enum Step {
         /// How long to wait first.
         after: Duration,
     },
+    /// Take the declared backups (before the pre_traffic hooks) and record them.
+    Backup,
     /// Start the recorded hook's one-off task (RunTask).
     StartHook,
     /// Wait this long, then look at the hook's task.
@@ -242,6 +244,8 @@ pub fn new_record(spec: &RolloutSpec, id: String, address: String, now: DateTime
         undo: None,
         target: Default::default(),
         hooks_started: false,
+        backups: Vec::new(),
+        backups_pruned: Vec::new(),
         aborting: false,
         failures: Default::default(),
         desired_hash: String::new(),
@@ -309,7 +313,7 @@ pub fn next(
                 ));
                 match spec.strategy {
                     Strategy::Canary | Strategy::BlueGreen => await_ready(&mut t, now),
-                    Strategy::Rolling => enter_hooks(&mut t, spec, HookStage::PreTraffic, now),
+                    Strategy::Rolling => enter_pre_traffic(&mut t, spec, now),
                 }
             }
             _ => t.step = Step::StartRevision,
@@ -352,11 +356,31 @@ pub fn next(
             _ => t.step = Step::Restore,
         },
         Phase::Hook => hook(&mut t, spec, observed, now),
+        Phase::Backup => match observed {
+            Observation::Ready(detail) => {
+                t.events
+                    .push(event(EventKind::RolloutBackup, "ok", detail.clone()));
+                enter_hooks(&mut t, spec, HookStage::PreTraffic, now)
+            }
+            _ => t.step = Step::Backup,
+        },
         Phase::Batch => batches::batch(&mut t, spec, observed, now),
         Phase::Paused => paused(&mut t, spec, observed, now),
         Phase::Done => unreachable!("handled above"),
     }
     t
+}
+
+/// Where a ready new revision goes before any traffic moves: its declared backups first when
+/// it has pre_traffic hooks (migrations) to protect, then those hooks.
+fn enter_pre_traffic(t: &mut Transition, spec: &RolloutSpec, now: DateTime<Utc>) {
+    if spec.backup && !spec.hooks.pre_traffic.is_empty() {
+        t.record.phase = Phase::Backup;
+        t.record.bake_started = None;
+        t.step = Step::Backup;
+    } else {
+        enter_hooks(t, spec, HookStage::PreTraffic, now)
+    }
 }
 
 /// Starts (or, when a resumed record already started it, keeps) the wait for readiness.
@@ -385,9 +409,7 @@ fn ready(t: &mut Transition, spec: &RolloutSpec, observed: &Observation, now: Da
                     batches::next_rolling(t)
                 }
                 Strategy::Rolling => enter_hooks(t, spec, HookStage::PostTraffic, now),
-                Strategy::Canary | Strategy::BlueGreen => {
-                    enter_hooks(t, spec, HookStage::PreTraffic, now)
-                }
+                Strategy::Canary | Strategy::BlueGreen => enter_pre_traffic(t, spec, now),
             }
         }
         Observation::NotReady(detail) => not_ready(t, spec, detail, now),

@@ -275,6 +275,7 @@ mod tests {
             max_run_rate_increase: None,
             webhook: None,
             hooks: Default::default(),
+            backup: false,
             pauses: Vec::new(),
             pause_timeout: Duration::from_secs(3600),
         }

@@ -173,6 +173,9 @@ pub enum Phase {
     Finishing,
     /// A lifecycle hook (a one-off task of the new revision) runs; `hook` says which.
     Hook,
+    /// Before the pre_traffic hooks (migrations): the accessories' declared backups are
+    /// taken; a failed or empty one rolls back before any hook runs or traffic moves.
+    Backup,
     /// Blue/green in batches of hosts: the next batch's new revision is started beside the
     /// old one and waited for (`ready_timeout`), and its `per_host` pre_traffic hooks run,
     /// before its switch; `step` is the batch's step, `weights` still the previous step's.
@@ -196,6 +199,7 @@ impl Phase {
             Phase::Ready => "ready",
             Phase::Finishing => "finishing",
             Phase::Hook => "hook",
+            Phase::Backup => "backup",
             Phase::Batch => "batch",
             Phase::RollingBack => "rolling_back",
             Phase::Done => "done",
@@ -303,6 +307,12 @@ pub struct Rollout {
     /// Whether a pre_traffic hook started (so on_rollback has something to undo).
     #[serde(default)]
     pub hooks_started: bool,
+    /// Backups taken before the pre_traffic hooks ran (a host app's accessories).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<crate::model::backup::Backup>,
+    /// Older backup files removed to keep each accessory's newest `keep`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups_pruned: Vec<crate::model::backup::Pruned>,
     /// When the current bake started (RFC 3339).
     pub bake_started: Option<String>,
     /// Bake length of the current phase, seconds.

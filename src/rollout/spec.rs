@@ -212,6 +212,9 @@ pub struct RolloutSpec {
     pub webhook: Option<String>,
     /// Lifecycle hooks.
     pub hooks: Hooks,
+    /// Whether the target takes backups before the pre_traffic hooks (a host app whose
+    /// accessories declare `backup`).
+    pub backup: bool,
 }
 
 /// A `pause` needs a step before it: there is no traffic to pause at.

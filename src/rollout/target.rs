@@ -81,6 +81,13 @@ pub trait Target: Send + Sync {
     /// Puts all traffic back on the old revision and removes the new one: `Ready` when done,
     /// or `Pending` when it is under way (the old revision starting again).
     async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError>;
+    /// Takes the backups the target declares before the pre_traffic hooks run and records
+    /// them in `rec.backups`: `Ready` with what was taken, `Failed` (rolls back before any
+    /// hook) with which one and why. A target without backups has nothing to take.
+    async fn backup(&self, rec: &mut Rollout) -> Result<Readiness, TargetError> {
+        let _ = rec;
+        Ok(Readiness::Ready("no backups declared".into()))
+    }
     /// Starts `hook` as a one-off task of the new revision and records its id in `rec.hook`
     /// (idempotent: a retried start of the same hook of the same rollout starts nothing new).
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError>;

@@ -12,11 +12,30 @@ use std::time::{Duration, Instant};
 pub const DEPLOY_USER: &str = "converge-deploy";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct loopback ports no other call in this process has handed out. The listeners
+/// are held until all `N` are chosen (the kernel may hand a just-closed port out again: CI
+/// once gave sshd and nginx the same one, and nginx's reload could not bind it).
+fn free_ports<const N: usize>() -> [u16; N] {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut held = Vec::new();
+    let mut ports = [0; N];
+    for port in ports.iter_mut() {
+        loop {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = listener.local_addr().unwrap().port();
+            held.push(listener);
+            if !given.contains(&p) {
+                given.push(p);
+                *port = p;
+                break;
+            }
+        }
+    }
+    ports
 }
 
 /// Runs `cmd`; its stdout (a failure panics with what it printed).
@@ -51,6 +70,12 @@ pub fn app_image(repo: &str, version: &str) -> String {
     tag
 }
 
+/// Where converge keeps an app's backups on the test hosts (the deploy user's home, which
+/// every test host shares: app names are unique per test).
+pub fn backups_dir(app: &str) -> PathBuf {
+    PathBuf::from(format!("/home/{DEPLOY_USER}/.converge/backups/{app}"))
+}
+
 /// One host: sshd + nginx on loopback, removed on drop (with the app's containers).
 pub struct TestHost {
     /// Everything of this host: keys, sshd and nginx configuration, the include directory.
@@ -82,7 +107,7 @@ impl TestHost {
         );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let (ssh_port, http_port, default_port) = (free_port(), free_port(), free_port());
+        let [ssh_port, http_port, default_port] = free_ports();
         lay_out(d, ssh_port, default_port, env);
         let mut host = TestHost {
             sshd: Command::new("/usr/sbin/sshd")
@@ -142,8 +167,10 @@ impl TestHost {
         p
     }
 
-    /// Notes an app whose containers are removed on drop.
+    /// Notes an app whose containers (and backups) are removed on drop; backups an earlier
+    /// run of the test left are removed now.
     pub fn owns(&self, app: &str) {
+        let _ = std::fs::remove_dir_all(backups_dir(app));
         self.apps.lock().unwrap().push(app.to_string());
     }
 
@@ -219,6 +246,7 @@ impl Drop for TestHost {
             let _ = Command::new("docker")
                 .args(["network", "rm", &format!("converge-{app}")])
                 .output();
+            let _ = std::fs::remove_dir_all(backups_dir(app));
             let _ = std::fs::remove_dir_all(format!("/etc/converge/{app}"));
         }
     }

@@ -279,6 +279,7 @@ mod tests {
             check: Check::Command(vec!["app".into(), "check; rm -rf /".into()]),
             check_interval: std::time::Duration::from_secs(2),
             check_timeout: std::time::Duration::from_secs(30),
+            backup: None,
         }
     }
 

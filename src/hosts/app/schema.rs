@@ -190,7 +190,38 @@ const SERVICE: &[Prop] = &{
     ]
 };
 
-const ACCESSORY: &[Prop] = &container_props!();
+const BACKUP: &[Prop] = &[
+    Prop::new(
+        "run",
+        STRINGS,
+        "The command run inside the accessory (`docker exec`, no shell) whose standard output is the backup, e.g. `[pg_dump, -U, app, app]`.",
+    )
+    .required(),
+    Prop::new(
+        "keep",
+        Type::Integer(1, 1_000),
+        "Backup files of this accessory each host keeps (the newest).",
+    )
+    .default(Default::Int(7)),
+    Prop::new("timeout", Type::Duration, "How long the command may run.")
+        .default(Default::Str("10m")),
+];
+
+const ACCESSORY: &[Prop] = &{
+    let c = container_props!();
+    [
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        Prop::new(
+            "backup",
+            Type::Object(BACKUP),
+            "Taken on every host before a rollout's pre_traffic hooks (migrations) run, stored 0600 under `~/.converge/backups/<app>/<accessory>/` of the deploy user; an empty or failed backup rolls the rollout back before any hook runs.",
+        ),
+    ]
+};
 
 const TLS: &[Prop] = &[
     Prop::new("certificate", PATH_ON_HOST, "Certificate file on the host.").required(),
@@ -560,6 +591,30 @@ fn rules(p: &Value) -> Vec<Problem> {
                     "a sensitive value may not be on a hook's command line (ps and docker inspect show it): give it to the service in `secrets` and read it from the environment the hook runs with".into(),
                 ));
             }
+        }
+    }
+    let migrates = !p
+        .get("rollout")
+        .get("hooks")
+        .get("pre_traffic")
+        .as_list()
+        .unwrap_or_default()
+        .is_empty();
+    for (name, a) in accessories.iter() {
+        let stateful = !a.get("volumes").as_list().unwrap_or_default().is_empty();
+        if a.get("backup").get("run").contains_sensitive() {
+            out.push((
+                vec!["accessories".into(), name.clone(), "backup".into(), "run".into()],
+                "a sensitive value may not be on a backup's command line (ps and docker inspect show it): give it to the accessory in `secrets`".into(),
+            ));
+        }
+        if migrates && stateful && a.get("backup").is_null() {
+            out.push((
+                vec!["accessories".into(), name.clone()],
+                format!(
+                    "{WARNING}the rollout runs pre_traffic hooks (migrations) and accessory `{name}` keeps data in volumes without a `backup`: nothing can be restored if a migration goes wrong"
+                ),
+            ));
         }
     }
     for (group, map) in [("services", &services), ("accessories", &accessories)] {

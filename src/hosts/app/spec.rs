@@ -114,6 +114,20 @@ pub struct Container {
     pub check_interval: Duration,
     /// Deadline for health.
     pub check_timeout: Duration,
+    /// An accessory's backup, taken before a rollout's pre_traffic hooks.
+    pub backup: Option<BackupSpec>,
+}
+
+/// `backup: { run, keep, timeout }` of an accessory: a command run inside it whose stdout is
+/// the backup, stored on the host as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSpec {
+    /// The command (`[pg_dump, -U, app, app]`), run with `docker exec`, never through a shell.
+    pub run: Vec<String>,
+    /// How many backup files of the accessory each host keeps (the newest).
+    pub keep: usize,
+    /// How long the command may run.
+    pub timeout: Duration,
 }
 
 /// The nginx settings.
@@ -327,7 +341,30 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         check,
         check_interval: duration(health, "interval", "2s", &format!("{path}.health"))?,
         check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,
+        backup: backup(v.get("backup"), &format!("{path}.backup"))?,
     })
+}
+
+/// An accessory's `backup` block (`None` when it has none).
+fn backup(b: &Value, path: &str) -> Result<Option<BackupSpec>, SpecError> {
+    if b.is_null() {
+        return Ok(None);
+    }
+    if b.get("run").contains_sensitive() {
+        return Err(SpecError::Refused {
+            path: format!("{path}.run"),
+            why: "a sensitive value may not be on a backup's command line (ps and docker inspect show it): give it to the accessory in `secrets`".into(),
+        });
+    }
+    let run = strings(b.get("run"));
+    if run.is_empty() {
+        return Err(SpecError::Missing(format!("{path}.run")));
+    }
+    Ok(Some(BackupSpec {
+        run,
+        keep: b.get("keep").as_i64().unwrap_or(7).max(1) as usize,
+        timeout: duration(b, "timeout", "10m", path)?,
+    }))
 }
 
 /// A file on the machine running converge that a desired-state file names (a key file,
@@ -693,6 +730,10 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
             post_traffic: hooks("post_traffic")?,
             on_rollback: hooks("on_rollback")?,
         },
+        backup: p
+            .get("accessories")
+            .as_map()
+            .is_some_and(|a| a.values().any(|c| !c.get("backup").is_null())),
     })
 }
 

@@ -23,6 +23,7 @@ use crate::rollout::record::{Phase, Rollout};
 use crate::rollout::spec::{Hook, HookStage, RolloutSpec};
 use crate::rollout::target::{Readiness, Target, TargetError};
 
+mod backups;
 mod batches;
 mod colours;
 mod hooks;
@@ -31,6 +32,7 @@ mod record;
 mod secrets;
 mod traffic_log;
 
+pub use backups::backup_dir;
 pub use record::{HostRecord, HostStep};
 
 use colours::allocate;
@@ -510,6 +512,10 @@ impl Target for HostTarget<'_> {
             .map_err(call)?;
         }
         Ok(Readiness::Ready(String::new()))
+    }
+
+    async fn backup(&self, rec: &mut Rollout) -> Result<Readiness, TargetError> {
+        self.take_backups(rec).await
     }
 
     async fn start_hook(&self, rec: &mut Rollout, hook: &Hook) -> Result<(), TargetError> {

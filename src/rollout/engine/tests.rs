@@ -29,6 +29,7 @@ fn spec(strategy: Strategy) -> RolloutSpec {
         max_run_rate_increase: None,
         webhook: None,
         hooks: Default::default(),
+        backup: false,
         pauses: Vec::new(),
         pause_timeout: Duration::from_secs(3600),
     }
@@ -705,6 +706,55 @@ fn at_pre_hook(s: &RolloutSpec) -> Rollout {
     let t = step(&mut rec, s, Observation::Completed, 2);
     assert_eq!(actions(&t), [EventKind::HookStart]);
     rec
+}
+
+/// Declared backups are their own phase between readiness and the first pre_traffic hook: a
+/// resumed run takes them again (nothing recorded yet), success records a `rollout backup`
+/// event and starts the hook, a failure rolls back with no hook run, not even on_rollback.
+#[test]
+fn backups_come_before_the_first_hook_and_a_failure_runs_no_hook() {
+    let mut s = with_hooks();
+    s.backup = true;
+    let start = |s: &RolloutSpec| {
+        let mut rec = fresh(s);
+        step(&mut rec, s, Observation::Resumed, 0);
+        step(&mut rec, s, Observation::Completed, 0);
+        let t = step(&mut rec, s, ready(), 1);
+        assert_eq!((t.step, rec.phase), (Step::Backup, Phase::Backup));
+        rec
+    };
+    let mut rec = start(&s);
+    let t = step(&mut rec, &s, Observation::Resumed, 2);
+    assert_eq!(t.step, Step::Backup, "a resumed run takes them again");
+    let t = step(&mut rec, &s, Observation::Ready("db: 42 bytes".into()), 3);
+    assert_eq!(actions(&t), [EventKind::RolloutBackup]);
+    assert_eq!((t.step, rec.phase), (Step::StartHook, Phase::Hook));
+
+    let mut failing = start(&s);
+    let t = step(
+        &mut failing,
+        &s,
+        Observation::Failed("the backup of accessory `db` failed".into()),
+        2,
+    );
+    assert_eq!(t.step, Step::Restore);
+    assert!(!failing.hooks_started);
+    assert_eq!(
+        failing.reason.as_deref(),
+        Some("the backup of accessory `db` failed")
+    );
+    let t = step(&mut failing, &s, Observation::Completed, 3);
+    assert_eq!(actions(&t), [EventKind::Rollback], "no on_rollback hook");
+    assert_eq!(failing.status, Status::RolledBack);
+
+    // Without pre_traffic hooks there is nothing to protect: no backup phase.
+    let mut plain = spec(Strategy::Canary);
+    plain.backup = true;
+    let mut rec = fresh(&plain);
+    step(&mut rec, &plain, Observation::Resumed, 0);
+    step(&mut rec, &plain, Observation::Completed, 0);
+    let t = step(&mut rec, &plain, ready(), 1);
+    assert_ne!(t.step, Step::Backup);
 }
 
 #[test]

@@ -186,6 +186,7 @@ fn parse(r: &Value, strategy: Strategy) -> Result<RolloutSpec, SpecError> {
             post_traffic: hooks(r, "post_traffic")?,
             on_rollback: hooks(r, "on_rollback")?,
         },
+        backup: false,
     })
 }
 
