@@ -1,8 +1,31 @@
-# converge as a container: build with the Rust toolchain, run on a small distroless image that
-# has glibc and the CA certificates (the cloud APIs are HTTPS) and runs as a non-root user.
-#   docker build -t converge .                 # the runtime image (no shell)
-#   docker build --target ci -t converge:ci .  # for CI job containers (busybox sh)
-#   docker run --rm -v "$PWD:/work" -w /work converge plan --env dev
+# converge as a container: a minimal Debian with OpenSSH's client (apps on hosts are reached over
+# ssh), the CA certificates (the cloud APIs are HTTPS) and a non-root user with a passwd entry
+# (ssh looks the user up), plus converge itself.
+#   docker build -t converge .                          # builds converge with the Rust toolchain
+#   docker build --target prebuilt -t converge CONTEXT  # CONTEXT holds a `converge` built elsewhere
+#   docker run --rm -v "$PWD:/work" converge plan --env dev
+# On a machine that can pull no image, scripts/debian-base.sh builds the base from Debian's
+# packages: add `--build-arg BASE=converge-local/debian:bookworm-slim`. The stages are in this
+# order so that a build without BuildKit stops at `prebuilt` before the Rust toolchain's stage.
+
+ARG BASE=debian:bookworm-slim
+
+FROM ${BASE} AS runtime
+# Debian's stable packages, not pinned to one build: security updates must reach the image.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssh-client ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+    && useradd --uid 10001 --user-group --create-home --home-dir /home/converge \
+       --shell /usr/sbin/nologin converge
+USER 10001:10001
+WORKDIR /work
+ENTRYPOINT ["/usr/local/bin/converge"]
+CMD ["--help"]
+
+# A binary built elsewhere (the image test builds one on the machine).
+FROM runtime AS prebuilt
+COPY converge /usr/local/bin/converge
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -21,20 +44,10 @@ RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin converge \
     && strip target/release/converge
 
-# The image CI job containers run (`docker build --target ci -t converge:ci .`): the same binary on
-# distroless's debug variant, whose busybox gives GitHub Actions the `sh` and `tail` a job
-# container needs to start and run steps. Still non-root.
-FROM gcr.io/distroless/cc-debian12:debug-nonroot AS ci
+# For CI job containers (`--target ci`): the runtime has the `sh` and `tail` a GitHub Actions job
+# container needs, so this is the default image under its older name.
+FROM runtime AS ci
 COPY --from=build /src/target/release/converge /usr/local/bin/converge
-USER 65532:65532
-WORKDIR /work
-ENTRYPOINT ["/usr/local/bin/converge"]
-CMD ["--help"]
 
-# The default image: no shell at all.
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM runtime
 COPY --from=build /src/target/release/converge /usr/local/bin/converge
-USER 65532:65532
-WORKDIR /work
-ENTRYPOINT ["/usr/local/bin/converge"]
-CMD ["--help"]

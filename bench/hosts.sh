@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Host-app benchmark (issue 15) against a host on loopback, set up as tests/hosts.rs sets one up:
-# OpenSSH's server letting in the non-root converge-deploy user (scripts/hosts.sh), an nginx of
-# its own with the sudoers line of docs/hosts.md, the machine's Docker Engine, and the FROM-scratch
-# busybox test app. Needs root (sshd, nginx, sudoers.d). Prints, per run:
+# Host-app benchmark (issues 15 and 23) against a host on loopback, set up as tests/hosts.rs sets
+# one up (scripts/loopback-host.sh). Needs root (sshd, nginx, sudoers.d). Prints, per run:
 #   - seconds for `converge apply` of a new tag (blue/green: pull, new colour, health, a
 #     migration hook, nginx switch, bake 1s, drain) and of a no-op (refresh and plan only);
 #   - failed requests of a keep-alive client through nginx during each blue/green deploy (must
 #     be 0), with the keep-alive connections nginx closed at the reload (resent, as clients do);
+#   - for a client opening a fresh connection per request at ~25 a second, how many answers
+#     came from the old version after the first from the new one (the switch seen more than once);
+#   - seconds for a canary of three steps (10/50/100, bake 1s each) and its failed requests;
 #   - the downtime `strategy: recreate` measured (old colour stopped → new one switched);
 #   - seconds from the failing gate's decision to the old colour serving again.
 # Usage: bench/hosts.sh [RUNS]   (default 3)
@@ -18,47 +19,17 @@ scripts/setup.sh
 cargo build --quiet
 converge="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/converge"
 py=$PWD/.venv/bin/python
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/loopback-host.sh
+. scripts/loopback-host.sh
 work=$(mktemp -d); chmod 0755 "$work"
-ssh_port=$(free_port); http_port=$(free_port)
-sudoers=/etc/sudoers.d/converge-bench-$ssh_port
-cleanup() {
-  [[ -n "${sshd_pid:-}" ]] && kill "$sshd_pid" 2>/dev/null
-  /usr/sbin/nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true
-  rm -f "$sudoers"
-  ids=$(docker ps -aq --filter label=converge.app=bench); [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
-  docker network rm converge-bench >/dev/null 2>&1 || true
-  rm -rf /etc/converge/bench "$work"
-}
-trap cleanup EXIT
-# The app image, one tag per deploy (v1 … vN, and a "sour" one that fails behind the proxy).
-cp tests/fixtures/hostapp/{Dockerfile,app,alembic,elspeth} /bin/busybox "$work/"
-image() { DOCKER_BUILDKIT=0 docker build -q --build-arg "VERSION=$1" -t "converge-bench/app:$1" "$work" >/dev/null 2>&1; }
-# The host.
-ssh-keygen -q -t ed25519 -N "" -f "$work/client"; ssh-keygen -q -t ed25519 -N "" -f "$work/host_key"
-cp "$work/client.pub" "$work/authorized_keys"; chmod 0644 "$work/authorized_keys"
-printf 'Port %s\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin no\nAllowUsers converge-deploy\n' \
-  "$ssh_port" "$work/host_key" "$work/sshd.pid" "$work/authorized_keys" >"$work/sshd_config"
-/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>/dev/null & sshd_pid=$!
-mkdir -p "$work/converge" "$work/temp" "$work/data" && chown converge-deploy "$work/converge"
-cat >"$work/nginx.conf" <<NGINX
-pid $work/nginx.pid;
-error_log $work/error.log;
-worker_processes 1;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy;
-  fastcgi_temp_path $work/temp/fastcgi; uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
-  include $work/converge/*.conf;
-}
-NGINX
-/usr/sbin/nginx -c "$work/nginx.conf"
-echo "converge-deploy ALL=(root) NOPASSWD: /usr/sbin/nginx -c $work/nginx.conf -t, /usr/sbin/nginx -c $work/nginx.conf -s reload" >"$sudoers"
-chmod 0440 "$sudoers"
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$ssh_port") 2>/dev/null && break; sleep 0.1; done
+trap 'loopback_host_stop bench; rm -rf "$work"' EXIT
+loopback_host_start "$work/host"
+ssh_port=$lh_ssh_port; http_port=$lh_http_port
+proxy=${lh_proxy/SERVER_NAME/bench.test}
+image() { loopback_app_image converge-bench/app "$1"; }
+mkdir -p "$work/data"
 mkdir -p "$work/project/environments"
-write_env() { # strategy
+write_env() { # strategy [extra rollout lines]
   cat >"$work/project/environments/bench.yaml" <<YAML
 environment: bench
 providers: {}
@@ -80,7 +51,7 @@ resources:
           health: { http: { path: /ready }, interval: 250ms, timeout: 10s }
       rollout:
         strategy: $1
-        proxy: { nginx: { server_name: bench.test, listen: $http_port, config: $work/nginx.conf, include_dir: $work/converge, pid_file: $work/nginx.pid } }
+        proxy: $proxy${2:-}
         hooks:
           pre_traffic: [{ service: web, run: ["app", "migrate"] }]
         bake: 1s
@@ -90,7 +61,7 @@ resources:
         keep_previous: 0s
 YAML
 }
-export CONVERGE_VAR_DEPLOY_KEY="$(cat "$work/client")" CONVERGE_ACTOR=bench NO_COLOR=1
+export CONVERGE_VAR_DEPLOY_KEY="$(cat "$lh_key")" CONVERGE_ACTOR=bench NO_COLOR=1
 c() { "$converge" --root "$work/project" "$@"; }
 now() { date +%s.%N; }
 secs() { "$py" -c "print(f'{$2 - $1:.2f}')"; }
@@ -122,6 +93,32 @@ print(failed, reconnects, flush=True)
 PY
 }
 
+# Fresh connections at ~25 requests a second through nginx (issue 23 §5): prints how many
+# answers came from the old version after the first answer from the new one, and the requests
+# that failed. Its arguments: the old and the new version.
+fresh_client() {
+  "$py" - "$http_port" "$1" "$2" <<'PY' &
+import http.client, sys, time, signal
+port, old, new = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+seen_new = False; old_after_new = failed = 0; stop = False
+def done(*_):
+    global stop; stop = True
+signal.signal(signal.SIGTERM, done)
+while not stop:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/", headers={"Host": "bench.test", "Connection": "close"})
+        r = conn.getresponse(); body = r.read().decode().strip(); conn.close()
+        if r.status != 200: failed += 1
+        elif body == new: seen_new = True
+        elif body == old and seen_new: old_after_new += 1
+    except Exception:
+        failed += 1
+    time.sleep(0.04)
+print(old_after_new, failed, flush=True)
+PY
+}
+
 write_env blue_green
 image v0
 c apply -e bench --auto-approve --accept-new-host-keys >/dev/null 2>&1
@@ -129,11 +126,14 @@ echo "blue/green deploy of a new tag (one host; migration hook, bake 1s, drain_t
 for run in $(seq "$runs"); do
   image "v$run"
   out=$(mktemp); client >"$out"; cpid=$!
+  fresh=$(mktemp); fresh_client "v$((run - 1))" "v$run" >"$fresh"; fpid=$!
   sleep 0.3
   start=$(now); c apply -e bench --auto-approve --var "tag=v$run" >/dev/null 2>&1; end=$(now)
-  sleep 0.3; kill -TERM $cpid; wait $cpid 2>/dev/null || true
+  sleep 0.3; kill -TERM $cpid $fpid; wait $cpid $fpid 2>/dev/null || true
   read -r failed reconnects <"$out"; rm -f "$out"
-  printf '  run %d: %ss, %s failed requests (%s keep-alive connections closed at the reload, resent)\n' "$run" "$(secs "$start" "$end")" "$failed" "$reconnects"
+  read -r flips fresh_failed <"$fresh"; rm -f "$fresh"
+  printf '  run %d: %ss, %s failed requests (%s keep-alive connections closed at the reload, resent); fresh connections: %s answers from the old version after the first from the new, %s failed\n' \
+    "$run" "$(secs "$start" "$end")" "$failed" "$reconnects" "$flips" "$fresh_failed"
 done
 echo "no-op apply (same tag: read the host, plan, nothing to do)"
 for run in $(seq "$runs"); do
@@ -146,6 +146,16 @@ for run in $(seq "$runs"); do
   set +e; c apply -e bench --auto-approve --var "tag=v-sour" >/dev/null 2>&1; code=$?; set -e
   seconds=$(c rollout status -e bench app --format json | "$py" -c 'import json,sys; d=json.load(sys.stdin); r=d[0] if isinstance(d,list) else d; r=r.get("rollouts",[r])[0] if isinstance(r,dict) and "rollouts" in r else r; print(r.get("rollback_seconds"))')
   printf '  run %d: exit %d, old colour serving %ss after the decision\n' "$run" "$code" "$seconds"
+done
+write_env canary $'\n        steps: [10, 50, 100]'
+echo "canary of three steps (10% → 50% → 100%, bake 1s each; migration hook)"
+for run in $(seq "$runs"); do
+  image "c$run"
+  out=$(mktemp); client >"$out"; cpid=$!
+  start=$(now); c apply -e bench --auto-approve --var "tag=c$run" >/dev/null 2>&1; end=$(now)
+  kill -TERM $cpid; wait $cpid 2>/dev/null || true
+  read -r failed reconnects <"$out"; rm -f "$out"
+  printf '  run %d: %ss, %s failed requests (%s keep-alive connections closed at the reloads, resent)\n' "$run" "$(secs "$start" "$end")" "$failed" "$reconnects"
 done
 write_env recreate
 echo "recreate downtime (old colour stopped → new one healthy and switched)"

@@ -4,7 +4,10 @@
 # again) → audit, on the example `dev` environment; then rollouts on `staging`
 # (an ALB, the API under a canary, the worker under blue/green): one that succeeds and one
 # rolled back by a failing health check; then the price table and a cost watch that names the
-# rollout behind a bill spike. Against moto on loopback, with the embedded SQLite state in a
+# rollout behind a bill spike; then, where the machine can (root, Docker, scripts/hosts.sh's sshd
+# and nginx), an app on a loopback host: a canary through nginx that succeeds, one rolled back
+# by the error rate nginx saw (with the webhook's message), and the app's history. AWS parts run
+# against moto on loopback, with the embedded SQLite state in a
 # scratch copy of the project. moto never runs a task, so scripts/ecs_sim.py sits in front of it
 # and answers ECS's deployment, task-set and target-health questions as ECS would (each new
 # revision is ready after 2 s; rules make one fail).
@@ -81,3 +84,71 @@ days = [today - datetime.timedelta(days=i) for i in range(7, -1, -1)]
 print(json.dumps({"results": [{"ResultsByTime": [day(d, 20.65 if d == today else 9.01) for d in days]}]}))
 PY
 step cost watch -e staging --day "$today"; set +e; "$converge" cost watch -e staging --day "$today"; echo "(exit $?: anomaly)"; set -e
+
+echo; echo "# Apps on hosts: a host on loopback (sshd, nginx and Docker, as the tests set one up)."
+if [[ $EUID -ne 0 ]] || ! docker info >/dev/null 2>&1 || [[ ! -x /usr/sbin/sshd || ! -x /usr/sbin/nginx || ! -x /bin/busybox ]]; then
+  echo "(skipped: the host part needs root, a Docker Engine, and the sshd, nginx and busybox scripts/hosts.sh installs)"
+  exit 0
+fi
+# shellcheck source=scripts/loopback-host.sh
+. "$OLDPWD/scripts/loopback-host.sh"
+trap 'loopback_host_stop shop; kill $moto_pid $sim_pid $health_pid ${hook_pid:-} ${client_pid:-} 2>/dev/null; rm -rf "$work"' EXIT
+loopback_host_start "$work/host"
+for tag in v1 v2 v3-errors; do loopback_app_image converge-demo/shop "$tag"; done
+wport=$(loopback_free_port)
+# A webhook receiver standing in for Slack: prints each message's text.
+"$OLDPWD/.venv/bin/python" - "$wport" >"$work/webhook.log" 2>/dev/null <<'PY' &
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        print(body["text"], flush=True)
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+hook_pid=$!
+mkdir -p "$work/shop/environments"
+cat >"$work/shop/environments/demo.yaml" <<YAML
+environment: demo
+providers: {}
+variables:
+  deploy_key: { sensitive: true }
+  tag: { default: v1 }
+resources:
+  app:
+    type: host.app
+    properties:
+      name: shop
+      hosts: [{ address: 127.0.0.1, port: $lh_ssh_port, user: converge-deploy }]
+      ssh: { known_hosts: known_hosts, private_key: "\${var.deploy_key}" }
+      services:
+        web:
+          image: "converge-demo/shop:\${var.tag}"
+          port: 8080
+          health: { http: { path: /ready }, interval: 250ms, timeout: 10s }
+      rollout:
+        strategy: canary
+        steps: [10, 50, 100]
+        proxy: ${lh_proxy/SERVER_NAME/shop.test}
+        bake: 3s
+        interval: 500ms
+        health:
+          metrics: [{ name: error_rate, max: 0.05, for: 3s, min_requests: 5 }]
+        notify: { webhook: "http://127.0.0.1:$wport/hook" }
+        drain_timeout: 1s
+YAML
+export CONVERGE_VAR_DEPLOY_KEY="$(cat "$lh_key")"
+shop() { "$converge" --root "$work/shop" -e demo "$@"; }
+# Shoppers: requests through nginx all along (v3-errors answers /cgi-bin/flaky 500 every third time).
+( while true; do curl -s -o /dev/null -H 'Host: shop.test' "http://127.0.0.1:$lh_http_port/cgi-bin/flaky"; sleep 0.02; done ) &
+client_pid=$!
+step apply -e demo --accept-new-host-keys --auto-approve; shop apply --accept-new-host-keys --auto-approve
+step plan -e demo --var tag=v2; shop plan --var tag=v2
+step apply -e demo --var tag=v2 --auto-approve; shop apply --var tag=v2 --auto-approve
+echo "(nginx now sends every request to v2: $(curl -s -H 'Host: shop.test' "http://127.0.0.1:$lh_http_port/"))"
+echo; echo "# v3-errors answers a third of its requests with 500: the error_rate gate rolls it back at 10%."
+step apply -e demo --var tag=v3-errors --auto-approve; set +e; shop apply --var tag=v3-errors --auto-approve; echo "(exit $?: rolled back)"; set -e
+echo "(nginx sends every request to v2 again: $(curl -s -H 'Host: shop.test' "http://127.0.0.1:$lh_http_port/"))"
+echo; echo "# What the webhook received:"; sed 's/^/  /' "$work/webhook.log"
+step rollout history -e demo app; shop rollout history app

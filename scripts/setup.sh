@@ -19,6 +19,9 @@ fi
 .venv/bin/actionlint --version >/dev/null || { echo "actionlint did not install" >&2; exit 1; }
 # The host tests need OpenSSH's server (each test runs its own on a loopback port).
 scripts/hosts.sh
+# The image test builds converge's runtime image on a Debian base made from Debian's packages
+# (this machine pulls no image); built once, then kept by Docker.
+scripts/debian-base.sh
 # The team state backend's tests need PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres).
 # Skipped when CONVERGE_TEST_POSTGRES_URL names another server.
 if [[ -z "${CONVERGE_TEST_POSTGRES_URL:-}" ]]; then

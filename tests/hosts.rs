@@ -2098,3 +2098,295 @@ fn a_backup_is_taken_before_the_migration_and_a_failed_one_stops_it() {
     let audit = printed(&p.converge(&["audit", "log", "--env", "test"]).expect(0));
     assert_eq!(audit.matches("rollout backup").count(), 3, "{audit}");
 }
+
+/// A host canary paused past its `pause_timeout` is rolled back by the next command that
+/// touches the environment; a canary killed with `kill -9` while baking a step, and one
+/// stopped by Ctrl-C (exit 130), keep their split in nginx, and the next apply resumes the same
+/// rollout on the same colour and weights (no colour started twice) and finishes it.
+#[test]
+fn a_host_canary_expires_at_pause_timeout_and_resumes_after_kill_9_and_ctrl_c() {
+    let name = "canaryresume";
+    for v in ["v1", "v2", "v3", "v4"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let server = format!("{name}.test");
+    let with = |rollout: &str| {
+        project_with(
+            &host,
+            name,
+            "",
+            &format!(
+                r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        strategy: canary
+        interval: 500ms
+        drain_timeout: 1s
+        keep_previous: 1s
+{rollout}"#,
+                proxy = host.proxy_yaml(&server),
+            ),
+        )
+    };
+    let p = with("        steps: [30, pause, 100]\n        bake: 1s\n        pause_timeout: 2s\n");
+    let apply = |p: &Project, tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    let status = |p: &Project| {
+        p.converge(&[
+            "rollout", "status", "--env", "test", "app", "--format", "json",
+        ])
+        .expect(0)
+        .json()["rollouts"][0]
+            .clone()
+    };
+    let count = |n: usize, old_v: &str, new_v: &str| {
+        let (mut old, mut new) = (0, 0);
+        for _ in 0..n {
+            match host.get(&server, "/") {
+                (200, body) if body == format!("{old_v}\n") => old += 1,
+                (200, body) if body == format!("{new_v}\n") => new += 1,
+                other => panic!("a request failed during the canary: {other:?}"),
+            }
+        }
+        (old, new)
+    };
+    apply(&p, "v1").expect(0);
+    apply(&p, "v2").expect(3);
+    assert_eq!(status(&p)["weights"], serde_json::json!([70, 30]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let drift = p.converge(&["drift", "--env", "test", "--var", "tag=v1"]);
+    assert!(
+        drift.stderr().contains("paused past its pause_timeout"),
+        "{}",
+        drift.stderr()
+    );
+    drift.expect(0);
+    assert_eq!(count(20, "v1", "v2"), (20, 0), "all requests back on v1");
+    let expired = status(&p);
+    assert_eq!(expired["status"], "rolled_back", "{expired}");
+    assert!(
+        expired["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pause_timeout 2s"),
+        "{expired}"
+    );
+
+    // A long bake at 50%, so converge can be stopped in the middle of it.
+    let file = p.root().join("environments/test.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "        steps: [30, pause, 100]\n        bake: 1s\n        pause_timeout: 2s\n",
+        "        steps: [50, 100]\n        bake: 6s\n",
+    );
+    p.write("environments/test.yaml", &text);
+    let in_the_step = |p: &Project, tag: &str| {
+        let child = p
+            .command(&[
+                "apply",
+                "--auto-approve",
+                "--env",
+                "test",
+                "--var",
+                &format!("tag={tag}"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let s = status(p);
+            if s["phase"] == "baking" && s["weights"] == serde_json::json!([50, 50]) {
+                return (child, s);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the canary never reached its 50% bake: {s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let colour = |s: &serde_json::Value| s["new_revision"].as_str().unwrap().to_string();
+    let running = || {
+        host.containers(name)
+            .into_iter()
+            .filter(|n| n.ends_with("running"))
+            .count()
+    };
+    let resumed = |p: &Project, old_tag: &str, tag: &str, before: &serde_json::Value| {
+        // The split is still nginx's: both colours answer while nothing runs the rollout.
+        let (old, new) = count(40, old_tag, tag);
+        assert!((10..=30).contains(&new), "50% step: {new} of {}", old + new);
+        assert_eq!(running(), 2, "both colours run, no third");
+        let out = apply(p, tag).expect(0);
+        let text = printed(&out);
+        assert!(text.contains("resuming the rollout"), "{text}");
+        let done = status(p);
+        assert_eq!(done["id"], before["id"], "the same rollout: {done}");
+        assert_eq!(colour(&done), colour(before), "the same colour: {done}");
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(count(10, "x", tag).1, 10, "only {tag} serves");
+        let audit = printed(&p.converge(&["audit", "log", "--env", "test"]).expect(0));
+        audit
+            .lines()
+            .filter(|l| l.contains("rollout start"))
+            .count()
+    };
+
+    let (mut child, before) = in_the_step(&p, "v3");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let starts_after_kill = resumed(&p, "v1", "v3", &before);
+
+    let (child, before) = in_the_step(&p, "v4");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let interrupted = Run::from_output(child.wait_with_output().unwrap(), &["apply"]).expect(130);
+    assert!(
+        printed(&interrupted).contains("Interrupted"),
+        "{}",
+        printed(&interrupted)
+    );
+    assert_eq!(status(&p)["weights"], serde_json::json!([50, 50]));
+    let starts_after_ctrl_c = resumed(&p, "v3", "v4", &before);
+    assert_eq!(
+        starts_after_ctrl_c,
+        starts_after_kill + 1,
+        "one `rollout start` per rollout: the resumes started nothing"
+    );
+}
+
+/// converge's own image (issue 23 §6): the runtime stage of the Dockerfile, on a Debian base
+/// built here from Debian's packages (scripts/debian-base.sh) and with the binary these tests
+/// run, has OpenSSH's client, runs as a non-root user with a passwd entry, and deploys a host
+/// app from inside the container over the loopback sshd, nginx and Docker of the host tests.
+#[test]
+fn converges_image_deploys_a_host_app_over_ssh() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    support::hosts::run(&mut std::process::Command::new(
+        repo.join("scripts/debian-base.sh"),
+    ));
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy(repo.join("Dockerfile"), context.path().join("Dockerfile")).unwrap();
+    support::hosts::run(
+        std::process::Command::new("strip")
+            .args(["--strip-debug", "-o"])
+            .arg(context.path().join("converge"))
+            .arg(env!("CARGO_BIN_EXE_converge")),
+    );
+    let tag = "converge-test/converge:local";
+    support::hosts::run(
+        std::process::Command::new("docker")
+            .args([
+                "build",
+                "-q",
+                "--build-arg",
+                "BASE=converge-local/debian:bookworm-slim",
+                "--target",
+                "prebuilt",
+                "-t",
+                tag,
+            ])
+            .arg(context.path())
+            .env("DOCKER_BUILDKIT", "0"),
+    );
+    let in_image = |entrypoint: &str, args: &[&str]| {
+        support::hosts::run(
+            std::process::Command::new("docker")
+                .args(["run", "--rm", "--entrypoint", entrypoint, tag])
+                .args(args),
+        )
+    };
+    assert_eq!(in_image("id", &["-un"]).trim(), "converge");
+    assert_ne!(in_image("id", &["-u"]).trim(), "0");
+    let ssh = std::process::Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "ssh", tag, "-V"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ssh.stderr).contains("OpenSSH"),
+        "{ssh:?}"
+    );
+    assert!(in_image("sh", &["-c", "command -v ssh-keyscan"]).contains("ssh-keyscan"));
+
+    let name = "imaged";
+    app_image(name, "v1");
+    let host = TestHost::start();
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            proxy = host.proxy_yaml(&format!("{name}.test")),
+        ),
+    );
+    // The container's user writes state and known_hosts into the mounted project.
+    support::hosts::run(
+        std::process::Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(p.root()),
+    );
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", "--network", "host", "-v"])
+        .arg(format!("{}:/work", p.root().display()))
+        .args([
+            "-e",
+            "CONVERGE_VAR_DEPLOY_KEY",
+            "-e",
+            "AWS_EC2_METADATA_DISABLED=true",
+            "-e",
+            "CONVERGE_AZURE_IMDS_DISABLED=true",
+            "-e",
+            "NO_COLOR=1",
+            tag,
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ])
+        .env("CONVERGE_VAR_DEPLOY_KEY", host.key())
+        .output()
+        .unwrap();
+    let run = Run::from_output(out, &["apply (in the image)"]).expect(0);
+    assert!(
+        printed(&run).contains("Apply complete: 1 done"),
+        "{}",
+        printed(&run)
+    );
+    assert_eq!(host.get(&format!("{name}.test"), "/"), (200, "v1\n".into()));
+    assert!(
+        std::fs::read_to_string(p.root().join("known_hosts"))
+            .unwrap()
+            .contains(&format!("[127.0.0.1]:{}", host.ssh_port)),
+        "the container recorded the host key in the project's known_hosts"
+    );
+}

@@ -44,7 +44,8 @@ impl Deploy for HostDeploy {
         req: &'a RolloutRequest,
     ) -> Result<Box<dyn Target + 'a>, RolloutError> {
         let options = ctx.registry.hosts().options().clone();
-        let app = AppSpec::from_properties(&req.desired, &options.root).map_err(|e| {
+        let desired = ctx.registry.hosts().with_login(&req.address, &req.desired);
+        let app = AppSpec::from_properties(&desired, &options.root).map_err(|e| {
             RolloutError::Target {
                 address: req.address.to_string(),
                 source: TargetError::Unsupported(e.to_string()),
@@ -54,7 +55,7 @@ impl Deploy for HostDeploy {
             app,
             req.spec.clone(),
             options,
-            &req.desired,
+            &desired,
             ctx.registry.aws(),
         )))
     }

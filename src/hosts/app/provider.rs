@@ -81,6 +81,16 @@ impl HostProvider {
         &self.options
     }
 
+    /// `props` of the app at `address` with the files' `ssh` block in place of one whose key
+    /// state kept only as a digest (a rollout run from state alone: a pause that expired).
+    pub fn with_login(&self, address: &Address, props: &Value) -> Value {
+        let redacted = matches!(props.get("ssh").get("private_key"), Value::Redacted(_));
+        match self.ssh.get(address) {
+            Some(ssh) if redacted => props.clone().with_entry("ssh", ssh.clone()),
+            _ => props.clone(),
+        }
+    }
+
     /// The app of stored properties, with the files' `ssh` block.
     fn app(&self, address: &Address, prior: &Value) -> Result<AppSpec, ProviderError> {
         let mut props = prior.clone();

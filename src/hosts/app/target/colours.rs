@@ -126,8 +126,8 @@ impl HostTarget<'_> {
             .collect()
     }
 
-    /// Removes the app's images beyond the newest `keep_images` per repository (images in use
-    /// stay: Docker refuses to remove them).
+    /// Removes the app's images beyond the newest `keep_images` per repository; an image a
+    /// container uses (a live or kept colour, an accessory) keeps its tag.
     pub(super) async fn prune_images(&self, host: &Host) {
         let mut repos: Vec<String> = self
             .app
@@ -141,8 +141,14 @@ impl HostTarget<'_> {
             let Ok(repo) = ImageRef::try_from(repo.as_str()) else {
                 continue;
             };
+            // An image any container still uses keeps its tag, even when other tags name it
+            // too (Docker would untag it, and the live colour would run an untagged image).
             let script = format!(
-                "docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' -- {} | tail -n +{} | xargs -r docker rmi -- >/dev/null 2>&1 || true",
+                "used=$(docker ps -aq | xargs -r docker inspect -f '{{{{.Image}}}}' 2>/dev/null)\n\
+                 docker images --no-trunc --format '{{{{.Repository}}}}:{{{{.Tag}}}} {{{{.ID}}}}' -- {} | tail -n +{} | while read -r ref id; do\n\
+                 case \"$used\" in *\"$id\"*) continue ;; esac\n\
+                 docker rmi -- \"$ref\" >/dev/null 2>&1 || true\n\
+                 done\n",
                 quote(&repo),
                 self.app.keep_images + 1
             );
