@@ -18,7 +18,8 @@ lh_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 loopback_host_start() {
   lh_dir="$1"
-  mkdir -p "$lh_dir" && chmod 0755 "$lh_dir"
+  # sshd reads authorized_keys as the deploy user: every directory above it must let it through.
+  mkdir -p "$lh_dir" && chmod 0755 "$lh_dir" "$(dirname "$lh_dir")"
   lh_ssh_port=$(loopback_free_port)
   lh_http_port=$(loopback_free_port)
   while [[ "$lh_http_port" == "$lh_ssh_port" ]]; do lh_http_port=$(loopback_free_port); done
