@@ -15,7 +15,7 @@ FROM ${BASE} AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends openssh-client ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
     && useradd --uid 10001 --user-group --create-home --home-dir /home/converge \
        --shell /usr/sbin/nologin converge
 USER 10001:10001

@@ -26,7 +26,7 @@ trap 'loopback_host_stop bench; rm -rf "$work"' EXIT
 loopback_host_start "$work/host"
 ssh_port=$lh_ssh_port; http_port=$lh_http_port
 proxy=${lh_proxy/SERVER_NAME/bench.test}
-image() { loopback_app_image converge-bench/app "$1"; }
+image() { loopback_app_image converge-bench/app "$1" 2>/dev/null; }
 mkdir -p "$work/data"
 mkdir -p "$work/project/environments"
 write_env() { # strategy [extra rollout lines]
