@@ -2008,12 +2008,20 @@ fn a_backup_is_taken_before_the_migration_and_a_failed_one_stops_it() {
             && text.contains("accessory `db` keeps data in volumes without a `backup`"),
         "{text}"
     );
+    // Each backup is also streamed to S3 (moto), so losing the host loses none.
+    let moto = support::Moto::start();
+    moto.python("import boto3; boto3.client('s3').create_bucket(Bucket='db-backups')");
     let p = project_with(
         &host,
         name,
         "",
-        &file("          backup: { run: [cat, /data/migrations], keep: 2, timeout: 20s }\n"),
-    );
+        &file("          backup: { run: [cat, /data/migrations], keep: 2, timeout: 20s, copy_to: { s3: { bucket: db-backups, prefix: prod/ } } }\n"),
+    )
+    .with_moto(&moto);
+    let env = std::fs::read_to_string(p.root().join("environments/test.yaml"))
+        .unwrap()
+        .replace("providers: {}", "providers: { aws: { region: us-east-1 } }");
+    p.write("environments/test.yaml", &env);
     let apply = |tag: &str| {
         p.converge(&[
             "apply",
@@ -2086,6 +2094,16 @@ fn a_backup_is_taken_before_the_migration_and_a_failed_one_stops_it() {
         newest["sha256"].as_str().unwrap(),
         digest.split_whitespace().next().unwrap()
     );
+    // The newest backup's copy in S3 has the file's bytes, under prefix/app/accessory/file.
+    let key = format!(
+        "prod/{name}/db/{}",
+        kept[1].file_name().unwrap().to_string_lossy()
+    );
+    assert_eq!(newest["copy"], format!("s3://db-backups/{key}"), "{newest}");
+    let copied = moto.python(&format!(
+        "import boto3, sys; sys.stdout.write(boto3.client('s3').get_object(Bucket='db-backups', Key='{key}')['Body'].read().decode())"
+    ));
+    assert_eq!(copied.as_bytes(), bytes.as_slice());
     let history = p
         .converge(&["rollout", "history", "app", "--env", "test"])
         .expect(0);
@@ -2391,5 +2409,77 @@ fn converges_image_deploys_a_host_app_over_ssh() {
             .unwrap()
             .contains(&format!("[127.0.0.1]:{}", host.ssh_port)),
         "the container recorded the host key in the project's known_hosts"
+    );
+}
+
+/// A canary on two hosts (the second an [`IsolatedHost`]), 10% → pause → 50% → pause → 100%:
+/// a client counting answers through both hosts' nginx sees the new version's share of each step
+/// within a few points, never a failed request, then only the new version.
+#[test]
+fn a_canary_on_two_hosts_shares_requests_by_step_on_each() {
+    let name = "two-canary";
+    let h = two_hosts(
+        name,
+        &["v1", "v2"],
+        "8s",
+        r#"        strategy: canary
+        steps: [10, pause, 50, pause, 100]
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+    );
+    let (p, first, second) = (&h.project, &h.first, &h.second);
+    let server = format!("{name}.test");
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+    };
+    // Requests alternate between the two hosts: (v1, v2) answers of each host.
+    let count = |n: usize| {
+        let mut seen = [(0, 0), (0, 0)];
+        for i in 0..n {
+            let answer = match i % 2 {
+                0 => first.get(&server, "/"),
+                _ => second.get(&server, "/"),
+            };
+            match answer {
+                (200, body) if body == "v1\n" => seen[i % 2].0 += 1,
+                (200, body) if body == "v2\n" => seen[i % 2].1 += 1,
+                other => panic!("a request failed during the canary: {other:?}"),
+            }
+        }
+        seen
+    };
+    apply("v1").expect(0);
+    assert_eq!(count(20), [(10, 0), (10, 0)]);
+    apply("v2").expect(3);
+    for (share, range) in [(10, 2..=22), (50, 34..=66)] {
+        let seen = count(200);
+        for (host, (old, new)) in seen.iter().enumerate() {
+            assert!(
+                range.contains(new),
+                "{share}% step on host {}: {new} of {} new",
+                host + 1,
+                old + new
+            );
+        }
+        let expect = if share == 10 { 3 } else { 0 };
+        p.converge(&[
+            "rollout", "promote", "--env", "test", "--var", "tag=v2", "app",
+        ])
+        .expect(expect);
+    }
+    assert_eq!(
+        count(40),
+        [(0, 20), (0, 20)],
+        "only v2 serves on both hosts"
     );
 }

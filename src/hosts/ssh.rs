@@ -164,6 +164,29 @@ impl Session {
         self.exec(REMOTE_SH, Some(stdin.as_bytes())).await
     }
 
+    /// Starts `script` (POSIX sh, through `sh -s`) and hands back the running ssh with its
+    /// standard output to read as it comes (a file too big to hold in memory); the caller waits
+    /// on it for the exit status.
+    pub async fn stream(&self, script: &str) -> Result<tokio::process::Child, SshError> {
+        let mut cmd = self.ssh();
+        cmd.arg("--")
+            .arg(self.target.address.as_str())
+            .arg(REMOTE_SH)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| SshError::Local(format!("cannot run ssh: {e}")))?;
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(wrap_script(script, None).as_bytes())
+                .await
+                .map_err(|e| SshError::Local(format!("writing to ssh: {e}")))?;
+        }
+        Ok(child)
+    }
+
     /// Runs one of converge's own constant remote commands with `stdin`.
     async fn exec(&self, command: &'static str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
         let mut cmd = self.ssh();

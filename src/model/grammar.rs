@@ -375,6 +375,31 @@ fn check_local_path(v: &str) -> Result<(), Reason> {
     no_controls(v)
 }
 
+/// An S3 bucket name: 3 to 63 lowercase letters, digits, `.` and `-`, a letter or digit at
+/// each end.
+fn check_s3_bucket(v: &str) -> Result<(), Reason> {
+    let ok = (3..=63).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err("write 3 to 63 lowercase letters, digits, `.` and `-`, beginning and ending with a letter or digit".into())
+    }
+}
+
+/// An S3 key prefix: printable ASCII without spaces or backslashes, at most 512 characters
+/// ("" for none).
+fn check_s3_prefix(v: &str) -> Result<(), Reason> {
+    if v.len() <= 512 && v.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+        Ok(())
+    } else {
+        Err("write printable characters other than spaces and `\\` (at most 512)".into())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The grammars, as schema types carry them.
 
@@ -443,6 +468,18 @@ pub static ROLE_ARN: Grammar = Grammar {
     describe: "an IAM role ARN",
     pattern: Some("^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"),
     check: check_role_arn,
+};
+/// An S3 bucket's name.
+pub static S3_BUCKET: Grammar = Grammar {
+    describe: "an S3 bucket name",
+    pattern: Some("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+    check: check_s3_bucket,
+};
+/// An S3 key prefix.
+pub static S3_PREFIX: Grammar = Grammar {
+    describe: "an S3 key prefix",
+    pattern: Some("^[!-[\\]-~]{0,512}$"),
+    check: check_s3_prefix,
 };
 /// A path on the machine running converge.
 pub static LOCAL_PATH: Grammar = Grammar {
@@ -641,6 +678,40 @@ pub fn is_parameter_arn(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bucket names and key prefixes by S3's rules: what the regex pattern (for editors) and the
+    /// check (for converge) accept agree.
+    #[test]
+    fn s3_buckets_and_prefixes_follow_s3s_rules() {
+        let pattern = Regex::new(S3_BUCKET.pattern.unwrap()).unwrap();
+        for ok in ["db-backups", "a.b.c", "abc", "x1-backups.eu"] {
+            assert!(check_s3_bucket(ok).is_ok() && pattern.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "Backups",
+            "-db",
+            "db-",
+            "db_backups",
+            "db backups",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                check_s3_bucket(bad).is_err() && !pattern.is_match(bad),
+                "{bad:?}"
+            );
+        }
+        let pattern = Regex::new(S3_PREFIX.pattern.unwrap()).unwrap();
+        for ok in ["", "prod/", "team-a/db/2026"] {
+            assert!(check_s3_prefix(ok).is_ok() && pattern.is_match(ok), "{ok}");
+        }
+        for bad in ["a b", "a\\b", "tab\t", "new\nline"] {
+            assert!(
+                check_s3_prefix(bad).is_err() && !pattern.is_match(bad),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn users_are_posix_names_and_never_options() {

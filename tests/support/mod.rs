@@ -160,6 +160,22 @@ impl Moto {
             .collect()
     }
 
+    /// Runs `code` (Python, with boto3) against this moto; what it printed.
+    pub fn python(&self, code: &str) -> String {
+        let out = Command::new(venv_tool("CONVERGE_PYTHON", "python"))
+            .args(["-c", code])
+            .envs(aws_env(&self.endpoint))
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .expect("run python with boto3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// An SDK configuration pointing at this moto.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())

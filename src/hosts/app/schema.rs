@@ -205,7 +205,34 @@ const BACKUP: &[Prop] = &[
     .default(Default::Int(7)),
     Prop::new("timeout", Type::Duration, "How long the command may run.")
         .default(Default::Str("10m")),
+    Prop::new(
+        "copy_to",
+        Type::Object(BACKUP_COPY),
+        "Where each backup is also streamed (needs the environment's aws provider), so losing the host loses no backup.",
+    ),
 ];
+
+const S3_COPY: &[Prop] = &[
+    Prop::new(
+        "bucket",
+        Type::Text(&grammar::S3_BUCKET),
+        "The bucket (it must exist; converge only puts objects).",
+    )
+    .required(),
+    Prop::new(
+        "prefix",
+        Type::Text(&grammar::S3_PREFIX),
+        "Key prefix: objects are `<prefix><app>/<accessory>/<file>`.",
+    )
+    .default(Default::Str("")),
+];
+
+const BACKUP_COPY: &[Prop] = &[Prop::new(
+    "s3",
+    Type::Object(S3_COPY),
+    "An S3 bucket, written with the environment's AWS credentials.",
+)
+.required()];
 
 const ACCESSORY: &[Prop] = &{
     let c = container_props!();

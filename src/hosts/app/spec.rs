@@ -128,6 +128,17 @@ pub struct BackupSpec {
     pub keep: usize,
     /// How long the command may run.
     pub timeout: Duration,
+    /// `copy_to.s3`: where each backup is also streamed, so losing the host loses no backup.
+    pub copy_to: Option<S3Copy>,
+}
+
+/// An S3 bucket and key prefix backups are copied to (`<prefix><app>/<accessory>/<file>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Copy {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix ("" or ending in `/`, as given).
+    pub prefix: String,
 }
 
 /// The nginx settings.
@@ -364,6 +375,13 @@ fn backup(b: &Value, path: &str) -> Result<Option<BackupSpec>, SpecError> {
         run,
         keep: b.get("keep").as_i64().unwrap_or(7).max(1) as usize,
         timeout: duration(b, "timeout", "10m", path)?,
+        copy_to: match b.get("copy_to").get("s3") {
+            Value::Null => None,
+            s3 => Some(S3Copy {
+                bucket: required(s3, "bucket", &format!("{path}.copy_to.s3"))?.to_string(),
+                prefix: text(s3, "prefix").unwrap_or("").to_string(),
+            }),
+        },
     }))
 }
 

@@ -18,6 +18,7 @@ pub mod lb;
 pub mod lb_listener;
 pub mod lb_target_group;
 pub mod logs;
+pub mod s3;
 pub mod secretsmanager_secret;
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub struct AwsProvider {
     ec2: ec2_instance::Ec2,
     secrets: secretsmanager_secret::SecretsManager,
     logs: logs::Logs,
+    s3: s3::S3,
 }
 
 impl AwsProvider {
@@ -66,11 +68,17 @@ impl AwsProvider {
             ec2: ec2_instance::Ec2::new(&shared),
             secrets: secretsmanager_secret::SecretsManager::new(&shared),
             logs: logs::Logs::new(&shared),
+            s3: s3::S3::new(&shared),
         }
     }
 }
 
 impl AwsProvider {
+    /// S3, for copies of host backups.
+    pub fn s3(&self) -> &s3::S3 {
+        &self.s3
+    }
+
     /// ECS task sets and revisions, for rollouts.
     pub fn ecs(&self) -> &ecs::Ecs {
         &self.ecs

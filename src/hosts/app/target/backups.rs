@@ -89,6 +89,51 @@ fn parse(out: &str, host: &str) -> Result<(String, u64, String, Vec<String>), St
 }
 
 impl HostTarget<'_> {
+    /// Streams backup `file` of `accessory` from `host` to `dest` (`<prefix><app>/<accessory>/
+    /// <file>`), checking that what S3 received has the digest the host computed: the object's
+    /// `s3://` URL, or why not.
+    async fn copy(
+        &self,
+        host: &Host,
+        accessory: &Name,
+        file: &str,
+        dest: &super::super::spec::S3Copy,
+        sha256: &str,
+    ) -> Result<String, String> {
+        let aws = self
+            .aws
+            .ok_or("`copy_to.s3` needs the environment's aws provider for its credentials")?;
+        let key = format!("{}{}/{accessory}/{file}", dest.prefix, self.app.name);
+        let url = format!("s3://{}/{key}", dest.bucket);
+        // `file` is converge's own name and the directory its own: nothing here needs quoting.
+        let script = format!(
+            "exec cat -- \"{}/{file}\"",
+            backup_dir(&self.app.name, accessory)
+        );
+        let mut child = host
+            .session
+            .stream(&script)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("ssh gave no output to read")?;
+        let uploaded = aws.s3().upload(&dest.bucket, &key, stdout).await;
+        let status = child.wait_with_output().await.map_err(|e| e.to_string())?;
+        if !status.status.success() {
+            return Err(format!(
+                "reading it on the host failed: {}",
+                String::from_utf8_lossy(&status.stderr).trim()
+            ));
+        }
+        let uploaded = uploaded.map_err(|e| format!("{url}: {e}"))?;
+        if uploaded.sha256 != sha256 {
+            return Err(format!(
+                "{url} received {} bytes whose SHA-256 is not the file's",
+                uploaded.size
+            ));
+        }
+        Ok(url)
+    }
+
     /// Takes every declared backup on the first batch's hosts and records them in `rec`:
     /// `Ready` with what was taken, or `Failed` naming the accessory, the host and why.
     pub(super) async fn take_backups(&self, rec: &mut Rollout) -> Result<Readiness, TargetError> {
@@ -139,6 +184,18 @@ impl HostTarget<'_> {
                     host: host.label(),
                     path,
                 }));
+                let copy = match &b.copy_to {
+                    None => None,
+                    Some(dest) => match self.copy(&host, name, &file, dest, &sha256).await {
+                        Ok(url) => Some(url),
+                        Err(why) => {
+                            return Ok(Readiness::Failed(format!(
+                                "the backup of accessory `{name}` on {} could not be copied, so no pre_traffic hook ran: {why}",
+                                host.label()
+                            )));
+                        }
+                    },
+                };
                 taken.push(Backup {
                     accessory: name.to_string(),
                     host: host.label(),
@@ -148,7 +205,7 @@ impl HostTarget<'_> {
                     time: crate::rollout::engine::stamp(now),
                     revision: rec.new_revision.clone(),
                     rollout: rec.id.clone(),
-                    copy: None,
+                    copy,
                 });
             }
         }
