@@ -41,8 +41,8 @@ pub struct Probe {
 /// One gate's raw result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeResult {
-    /// Healthy.
-    Pass,
+    /// Healthy, with the figures judged ("" when the gate has none to show).
+    Pass(String),
     /// Unhealthy, with what was seen.
     Fail(String),
     /// Nothing to judge (no datapoints with `no_data: wait`, a read that failed).
@@ -555,9 +555,9 @@ fn judge(t: &mut Transition, probes: &[Probe], now: DateTime<Utc>) -> Option<Str
     let mut rollback = None;
     for p in probes {
         let (outcome, detail) = match &p.result {
-            ProbeResult::Pass => {
+            ProbeResult::Pass(seen) => {
                 t.record.failures.remove(&p.gate);
-                ("pass", String::new())
+                ("pass", seen.clone())
             }
             ProbeResult::NoData(text) => ("no_data", text.clone()),
             ProbeResult::Fail(text) => {

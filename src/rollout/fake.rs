@@ -160,7 +160,7 @@ impl Target for FakeTarget {
             result: if failing {
                 ProbeResult::Fail(format!("errors at {}%", w.weights[1]))
             } else {
-                ProbeResult::Pass
+                ProbeResult::Pass(String::new())
             },
             on_fail: OnFail::Rollback,
             threshold: None,

@@ -8,8 +8,8 @@ use super::spec::{MetricGate, NoData, OnFail};
 /// What one gate concluded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Healthy.
-    Pass,
+    /// Healthy, with the figures judged ("" when there are none to show).
+    Pass(String),
     /// Failed: the gate's `on_fail` applies.
     Fail(String),
     /// Nothing to judge yet (no datapoints, `no_data: wait`).
@@ -22,7 +22,7 @@ impl Probe {
         Probe {
             gate: gate.to_string(),
             result: match verdict {
-                Verdict::Pass => ProbeResult::Pass,
+                Verdict::Pass(seen) => ProbeResult::Pass(seen),
                 Verdict::Fail(t) => ProbeResult::Fail(t),
                 Verdict::NoData(t) => ProbeResult::NoData(t),
             },
@@ -49,7 +49,7 @@ pub fn judge_error_rate(errors: Option<f64>, requests: Option<f64>, gate: &Metri
             if rate > max {
                 Verdict::Fail(text)
             } else {
-                Verdict::Pass
+                Verdict::Pass(text)
             }
         }
         _ => no_data(
@@ -65,14 +65,15 @@ pub fn judge_p95(new: Option<f64>, baseline: Option<f64>, gate: &MetricGate) -> 
         (Some(n), Some(b)) if b > 0.0 => {
             let ratio = n / b;
             let max = gate.max_ratio_to_baseline.unwrap_or(f64::INFINITY);
+            let text = format!(
+                "p95 latency {:.0} ms is {ratio:.2}× the old revision's {:.0} ms, max {max:.2}×",
+                n * 1000.0,
+                b * 1000.0
+            );
             if ratio > max {
-                Verdict::Fail(format!(
-                    "p95 latency {:.0} ms is {ratio:.2}× the old revision's {:.0} ms, max {max:.2}×",
-                    n * 1000.0,
-                    b * 1000.0
-                ))
+                Verdict::Fail(text)
             } else {
-                Verdict::Pass
+                Verdict::Pass(text)
             }
         }
         (None, _) => no_data(
@@ -87,7 +88,7 @@ pub fn judge_p95(new: Option<f64>, baseline: Option<f64>, gate: &MetricGate) -> 
 pub fn no_data(gate: &MetricGate, what: String) -> Verdict {
     match gate.no_data {
         NoData::Fail => Verdict::Fail(format!("{what} (no_data: fail)")),
-        NoData::Pass => Verdict::Pass,
+        NoData::Pass => Verdict::Pass(format!("{what} (no_data: pass)")),
         NoData::Wait => Verdict::NoData(what),
     }
 }
@@ -113,7 +114,9 @@ mod tests {
     #[test]
     fn error_rate_fails_above_max_and_no_data_is_never_a_silent_pass() {
         let g = gate("error_rate", NoData::Wait);
-        assert_eq!(judge_error_rate(Some(1.0), Some(100.0), &g), Verdict::Pass);
+        assert!(
+            matches!(judge_error_rate(Some(1.0), Some(100.0), &g), Verdict::Pass(t) if t.contains("1.0% (1 of 100 requests)"))
+        );
         assert!(
             matches!(judge_error_rate(Some(12.0), Some(100.0), &g), Verdict::Fail(t) if t.contains("12.0%"))
         );
@@ -125,16 +128,18 @@ mod tests {
             judge_error_rate(None, Some(0.0), &gate("error_rate", NoData::Fail)),
             Verdict::Fail(_)
         ));
-        assert_eq!(
+        assert!(matches!(
             judge_error_rate(None, None, &gate("error_rate", NoData::Pass)),
-            Verdict::Pass
-        );
+            Verdict::Pass(t) if t.ends_with("(no_data: pass)")
+        ));
     }
 
     #[test]
     fn p95_is_judged_against_the_old_revision() {
         let g = gate("p95_latency", NoData::Wait);
-        assert_eq!(judge_p95(Some(0.3), Some(0.2), &g), Verdict::Pass);
+        assert!(
+            matches!(judge_p95(Some(0.3), Some(0.2), &g), Verdict::Pass(t) if t.contains("1.50×"))
+        );
         assert!(
             matches!(judge_p95(Some(0.5), Some(0.2), &g), Verdict::Fail(t) if t.contains("2.50×"))
         );

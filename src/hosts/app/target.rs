@@ -600,7 +600,7 @@ impl HostTarget<'_> {
         if rec.weights[1] == 0 && rec.strategy != "rolling" {
             return Ok(Vec::new());
         }
-        let mut result = ProbeResult::Pass;
+        let mut result = ProbeResult::Pass(String::new());
         let probed = match rec.strategy.as_str() {
             "rolling" => self.app.hosts.len(),
             _ => self.switched(rec),

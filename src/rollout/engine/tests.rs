@@ -140,7 +140,7 @@ fn a_new_rollout_starts_its_revision_and_persists_each_step_before_acting() {
 fn a_canary_bakes_each_step_then_promotes() {
     let s = spec(Strategy::Canary);
     let mut rec = baking(&s);
-    let pass = || Observation::Gates(vec![http(ProbeResult::Pass)]);
+    let pass = || Observation::Gates(vec![http(ProbeResult::Pass(String::new()))]);
     // Inside the bake: evaluate again after one interval (or what is left of the bake).
     assert_eq!(
         step(&mut rec, &s, pass(), 0).step,
@@ -200,7 +200,7 @@ fn consecutive_failures_are_counted_reset_by_a_pass_and_fail_at_the_threshold() 
     step(
         &mut rec,
         &s,
-        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        Observation::Gates(vec![http(ProbeResult::Pass(String::new()))]),
         3,
     );
     assert!(
@@ -404,7 +404,7 @@ fn blue_green_in_batches_switches_one_batch_at_a_time_and_bakes_after_the_last()
     let t = step(
         &mut rec,
         &s,
-        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        Observation::Gates(vec![http(ProbeResult::Pass(String::new()))]),
         1,
     );
     assert_eq!(
@@ -444,7 +444,7 @@ fn blue_green_checks_at_0_switches_at_once_then_waits_before_promoting() {
     );
     let t = step(&mut rec, &s, Observation::Completed, 0);
     assert_eq!(t.events[0].detail, "pre-traffic checks at 0%");
-    let pass = || Observation::Gates(vec![http(ProbeResult::Pass)]);
+    let pass = || Observation::Gates(vec![http(ProbeResult::Pass(String::new()))]);
     let t = step(&mut rec, &s, pass(), 60);
     assert_eq!(t.step, Step::SetWeights([0, 100]));
     assert_eq!((rec.phase, rec.step), (Phase::TerminationWait, 1));
@@ -859,7 +859,7 @@ fn at_pause() -> (RolloutSpec, Rollout) {
     let t = step(
         &mut rec,
         &s,
-        Observation::Gates(vec![http(ProbeResult::Pass)]),
+        Observation::Gates(vec![http(ProbeResult::Pass(String::new()))]),
         60,
     );
     assert_eq!(t.step, Step::Stop(Outcome::Paused));

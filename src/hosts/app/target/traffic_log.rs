@@ -124,24 +124,25 @@ pub fn judge(gate: &MetricGate, new: &Seen, old: &Seen) -> Verdict {
                 (Some(_), None) if gate.max.is_none() => {
                     no_data(gate, format!("{figures}: nothing to compare with"))
                 }
-                _ => Verdict::Pass,
+                _ => Verdict::Pass(figures),
             }
         }
         _ => {
             let rate = new.errors as f64 / new.requests as f64;
             let max = gate.max.unwrap_or(0.0);
+            let figures = format!(
+                "error rate {:.1}% ({} of {} requests of the new colour answered 5xx; old colour {} of {}) over the last {window}, max {:.1}%",
+                rate * 100.0,
+                new.errors,
+                new.requests,
+                old.errors,
+                old.requests,
+                max * 100.0
+            );
             if rate > max {
-                Verdict::Fail(format!(
-                    "error rate {:.1}% ({} of {} requests of the new colour answered 5xx; old colour {} of {}) over the last {window}, max {:.1}%",
-                    rate * 100.0,
-                    new.errors,
-                    new.requests,
-                    old.errors,
-                    old.requests,
-                    max * 100.0
-                ))
+                Verdict::Fail(figures)
             } else {
-                Verdict::Pass
+                Verdict::Pass(figures)
             }
         }
     }
@@ -285,10 +286,11 @@ mod tests {
             times: vec![ms / 1000.0; requests as usize],
         };
         let rate = gate("error_rate", Some(0.05), None, 10);
-        assert_eq!(
+        // A pass keeps the figures it judged (rollout status and the audit trail show them).
+        assert!(matches!(
             judge(&rate, &seen(100, 3, 10.0), &seen(100, 0, 10.0)),
-            Verdict::Pass
-        );
+            Verdict::Pass(w) if w.contains("3.0% (3 of 100 requests")
+        ));
         let Verdict::Fail(why) = judge(&rate, &seen(30, 10, 10.0), &seen(60, 0, 10.0)) else {
             panic!("a third failing must fail");
         };
@@ -299,10 +301,10 @@ mod tests {
             Verdict::NoData(w) if w.contains("fewer than min_requests 10")
         ));
         let p95 = gate("p95_latency", Some(250.0), Some(2.0), 1);
-        assert_eq!(
+        assert!(matches!(
             judge(&p95, &seen(20, 0, 100.0), &seen(20, 0, 80.0)),
-            Verdict::Pass
-        );
+            Verdict::Pass(w) if w.contains("p95 latency 100 ms over 20 requests")
+        ));
         assert!(matches!(
             judge(&p95, &seen(20, 0, 300.0), &seen(20, 0, 280.0)),
             Verdict::Fail(w) if w.contains("max 250 ms")

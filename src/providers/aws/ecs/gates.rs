@@ -77,7 +77,7 @@ impl<'a> Gates<'a> {
             out.push(Probe {
                 gate: "health.http".into(),
                 result: match problem {
-                    None => ProbeResult::Pass,
+                    None => ProbeResult::Pass(String::new()),
                     Some(p) => ProbeResult::Fail(p),
                 },
                 on_fail: http.on_fail,
@@ -98,7 +98,7 @@ impl<'a> Gates<'a> {
                     } else if !missing.is_empty() {
                         Verdict::Fail(format!("alarm {} does not exist", missing.join(", ")))
                     } else {
-                        Verdict::Pass
+                        Verdict::Pass(String::new())
                     }
                 }
                 Err(e) => Verdict::NoData(format!("could not read alarms: {e}")),
@@ -191,7 +191,7 @@ pub async fn run_command(run: &str, timeout: Duration, ctx: &GateContext) -> Ver
             humantime::format_duration(timeout)
         )),
         Ok(Err(e)) => Verdict::Fail(format!("`{run}`: {e}")),
-        Ok(Ok(out)) if out.status.success() => Verdict::Pass,
+        Ok(Ok(out)) if out.status.success() => Verdict::Pass(String::new()),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let last = stderr
@@ -238,7 +238,7 @@ mod tests {
             &ctx,
         )
         .await;
-        assert_eq!(ok, Verdict::Pass);
+        assert_eq!(ok, Verdict::Pass(String::new()));
         let failed =
             run_command("echo smoke broke >&2; exit 3", Duration::from_secs(5), &ctx).await;
         assert!(matches!(failed, Verdict::Fail(t) if t.contains("exited 3: smoke broke")));
