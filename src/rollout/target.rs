@@ -84,8 +84,7 @@ pub trait Target: Send + Sync {
     /// Takes the backups the target declares before the pre_traffic hooks run and records
     /// them in `rec.backups`: `Ready` with what was taken, `Failed` (rolls back before any
     /// hook) with which one and why. A target without backups has nothing to take.
-    async fn backup(&self, rec: &mut Rollout) -> Result<Readiness, TargetError> {
-        let _ = rec;
+    async fn backup(&self, _rec: &mut Rollout) -> Result<Readiness, TargetError> {
         Ok(Readiness::Ready("no backups declared".into()))
     }
     /// Starts `hook` as a one-off task of the new revision and records its id in `rec.hook`

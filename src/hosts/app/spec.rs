@@ -368,6 +368,12 @@ fn backup(b: &Value, path: &str) -> Result<Option<BackupSpec>, SpecError> {
         });
     }
     let run = strings(b.get("run"));
+    if run.iter().any(|w| w.contains('\0')) {
+        return Err(SpecError::Refused {
+            path: format!("{path}.run"),
+            why: "a word of the command holds a NUL character".into(),
+        });
+    }
     if run.is_empty() {
         return Err(SpecError::Missing(format!("{path}.run")));
     }

@@ -138,11 +138,19 @@ impl HostTarget<'_> {
     /// `Ready` with what was taken, or `Failed` naming the accessory, the host and why.
     pub(super) async fn take_backups(&self, rec: &mut Rollout) -> Result<Readiness, TargetError> {
         let now = chrono::Utc::now();
+        // Only letters, digits and `-` reach the name (a colour, a UUID's first characters),
+        // whatever a record holds: the name is written into the script.
+        let safe = |s: &str, n: usize| -> String {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(n)
+                .collect()
+        };
         let file = format!(
             "{}-{}-{}.backup",
             now.format("%Y%m%dT%H%M%SZ"),
-            rec.new_revision,
-            rec.id.chars().take(8).collect::<String>()
+            safe(&rec.new_revision, 16),
+            safe(&rec.id, 8)
         );
         let masker = self.masker().await;
         let mut taken = Vec::new();
