@@ -2483,3 +2483,124 @@ fn a_canary_on_two_hosts_shares_requests_by_step_on_each() {
         "only v2 serves on both hosts"
     );
 }
+
+/// A real accessory: PostgreSQL (from Debian's packages) as the app's `db`, with a Docker
+/// healthcheck the rollout waits for before its migration, a `pg_dump` backup before each
+/// migration, and a migration hook that writes a row per deploy through the app network's
+/// `db` name. The database keeps running (never restarted) and keeps its rows across deploys;
+/// each backup holds the database as it was before that deploy's migration.
+#[test]
+fn a_postgres_accessory_keeps_its_data_across_deploys_and_is_dumped_before_each_migration() {
+    let name = "pgapp";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let pg = support::hosts::postgres_image();
+    let host = TestHost::start();
+    let data = host.data(name);
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+        tools:
+          image: "{pg}"
+          command: ["sleep", "infinity"]
+      accessories:
+        db:
+          image: "{pg}"
+          volumes: ["{data}/pg:/var/lib/postgresql/data"]
+          health: {{ command: [pg_isready, -U, postgres], interval: 500ms, timeout: 60s }}
+          backup: {{ run: [pg_dump, -U, postgres, postgres], keep: 5 }}
+      rollout:
+        proxy: {proxy}
+        hooks:
+          pre_traffic:
+            - {{ service: tools, run: [psql, -h, db, -U, postgres, -v, ON_ERROR_STOP=1, -c, "CREATE TABLE IF NOT EXISTS deploys (tag text); INSERT INTO deploys VALUES ('${{var.tag}}')"] }}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            data = data.display(),
+            proxy = host.proxy_yaml(&format!("{name}.test")),
+        ),
+    );
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+        .expect(0)
+    };
+    let rows = || {
+        host.docker_exec(
+            &format!("{name}-db"),
+            &[
+                "psql",
+                "-U",
+                "postgres",
+                "-tAc",
+                "SELECT string_agg(tag, ',' ORDER BY tag) FROM deploys",
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let started = || host.inspect(&format!("{name}-db"), "{{.State.StartedAt}}");
+    let backups = || {
+        let dir = support::hosts::backups_dir(name).join("db");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    let first = printed(&apply("v1"));
+    assert!(
+        first.contains(&format!("{name}-db healthy (Docker healthcheck)")),
+        "the rollout waited for the database: {first}"
+    );
+    assert_eq!(rows(), "v1");
+    let dumps = backups();
+    assert_eq!(dumps.len(), 1);
+    assert!(
+        dumps[0].contains("PostgreSQL database dump"),
+        "{}",
+        dumps[0]
+    );
+    assert!(
+        !dumps[0].contains("CREATE TABLE public.deploys"),
+        "taken before the first migration: {}",
+        dumps[0]
+    );
+    let db_started = started();
+
+    apply("v2");
+    assert_eq!(rows(), "v1,v2", "the rows survived the deploy");
+    assert_eq!(started(), db_started, "the database was never restarted");
+    let dumps = backups();
+    assert_eq!(dumps.len(), 2);
+    assert!(
+        dumps[1].contains("CREATE TABLE public.deploys")
+            && dumps[1].contains("\nv1\n")
+            && !dumps[1].contains("\nv2\n"),
+        "taken after v1's migration and before v2's: {}",
+        dumps[1]
+    );
+    assert_eq!(host.get(&format!("{name}.test"), "/"), (200, "v2\n".into()));
+}

@@ -76,6 +76,20 @@ pub fn backups_dir(app: &str) -> PathBuf {
     PathBuf::from(format!("/home/{DEPLOY_USER}/.converge/backups/{app}"))
 }
 
+/// PostgreSQL 15 from Debian's packages (tests/fixtures/postgres) on the Debian base
+/// scripts/debian-base.sh builds, as `converge-test/postgres:15`; Docker's layer cache makes
+/// every build after the first immediate.
+pub fn postgres_image() -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    run(&mut Command::new(repo.join("scripts/debian-base.sh")));
+    let tag = "converge-test/postgres:15".to_string();
+    run(Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .arg(repo.join("tests/fixtures/postgres"))
+        .env("DOCKER_BUILDKIT", "0"));
+    tag
+}
+
 /// One host: sshd + nginx on loopback, removed on drop (with the app's containers).
 pub struct TestHost {
     /// Everything of this host: keys, sshd and nginx configuration, the include directory.
@@ -195,6 +209,11 @@ impl TestHost {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `docker exec NAME ARGS…`: what it printed (a failure panics with it).
+    pub fn docker_exec(&self, name: &str, args: &[&str]) -> String {
+        run(Command::new("docker").args(["exec", name]).args(args))
     }
 
     /// Names of the containers of `app`.

@@ -234,6 +234,22 @@ const BACKUP_COPY: &[Prop] = &[Prop::new(
 )
 .required()];
 
+const ACCESSORY_HEALTH: &[Prop] = &[
+    Prop::new(
+        "command",
+        STRINGS,
+        "A Docker healthcheck run inside the accessory (exit 0 is healthy), e.g. `[pg_isready, -U, postgres]`: a rollout's hooks and traffic wait for it.",
+    )
+    .required(),
+    Prop::new("interval", Type::Duration, "Time between probes.").default(Default::Str("2s")),
+    Prop::new(
+        "timeout",
+        Type::Duration,
+        "The accessory must be healthy within this long (it counts toward the rollout's ready_timeout).",
+    )
+    .default(Default::Str("30s")),
+];
+
 const ACCESSORY: &[Prop] = &{
     let c = container_props!();
     [
@@ -242,6 +258,11 @@ const ACCESSORY: &[Prop] = &{
         c[2],
         c[3],
         c[4],
+        Prop::new(
+            "health",
+            Type::Object(ACCESSORY_HEALTH),
+            "When the accessory is healthy (default: running).",
+        ),
         Prop::new(
             "backup",
             Type::Object(BACKUP),

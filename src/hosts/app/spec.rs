@@ -686,17 +686,19 @@ pub fn rollout_spec(p: &Value) -> Result<RolloutSpec, SpecError> {
             })
             .collect()
     };
-    // The new colour's deadline: the longest of its services' health timeouts.
+    // The new colour's deadline: the longest of its services' and accessories' health timeouts.
     let mut ready_timeout = Duration::ZERO;
-    for s in p
-        .get("services")
-        .as_map()
-        .cloned()
-        .unwrap_or_default()
-        .values()
-        .filter(|s| !s.get("health").is_null())
-    {
-        ready_timeout = ready_timeout.max(duration(s.get("health"), "timeout", "30s", "services")?);
+    for group in ["services", "accessories"] {
+        for s in p
+            .get(group)
+            .as_map()
+            .cloned()
+            .unwrap_or_default()
+            .values()
+            .filter(|s| !s.get("health").is_null())
+        {
+            ready_timeout = ready_timeout.max(duration(s.get("health"), "timeout", "30s", group)?);
+        }
     }
     if ready_timeout.is_zero() {
         ready_timeout = Duration::from_secs(30);

@@ -327,6 +327,21 @@ impl Target for HostTarget<'_> {
         for i in hosts.clone() {
             let step = &record.hosts[i];
             let host = self.host(i).await?;
+            // Accessories first: nothing moves (no hook, no traffic) before the database the
+            // new colour needs says it is healthy.
+            for (name, c) in &self.app.accessories {
+                if !matches!(c.check, Check::Command(_)) {
+                    continue;
+                }
+                let cname = docker::accessory_name(&self.app.name, name);
+                match self.health_of(&host, &cname, c, 0).await? {
+                    Readiness::Ready(d) => seen.push(d),
+                    Readiness::Pending(why) => {
+                        return Ok(Readiness::Pending(format!("{why} on {}", host.label())));
+                    }
+                    other => return Ok(other),
+                }
+            }
             let (_, new) = step.colours();
             for (s, c) in &services {
                 match self.health(&host, s, c, new, step.port).await? {

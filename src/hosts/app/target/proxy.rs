@@ -48,6 +48,19 @@ impl HostTarget<'_> {
         port: u16,
     ) -> Result<Readiness, TargetError> {
         let name = docker::service_name(&self.app.name, service, colour);
+        self.health_of(host, &name, c, port).await
+    }
+
+    /// One look at the health of container `name` (of settings `c`, its port `port` on the
+    /// host's loopback) on `host`.
+    pub(super) async fn health_of(
+        &self,
+        host: &Host,
+        name: &ContainerName,
+        c: &Container,
+        port: u16,
+    ) -> Result<Readiness, TargetError> {
+        let name = name.clone();
         let out = host
             .sh(
                 "docker inspect",
