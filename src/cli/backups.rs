@@ -3,7 +3,6 @@
 
 use super::{CliError, EXIT_OK, Format, GlobalArgs, output};
 use crate::application::session;
-use crate::model::Address;
 
 /// `converge backups` arguments.
 #[derive(Debug, clap::Args)]
@@ -15,12 +14,7 @@ pub struct BackupsArgs {
 /// Prints the kept backups of the app.
 pub(super) async fn run(g: &GlobalArgs, args: &BackupsArgs) -> Result<i32, CliError> {
     let name = session::env_name(&g.settings)?;
-    let address = Address::parse(&args.address).ok_or_else(|| {
-        CliError::Usage(format!(
-            "`{}` is not an address (KEY or INSTANCE.KEY)",
-            args.address
-        ))
-    })?;
+    let address = super::address(&args.address)?;
     let store = session::open_state(&g.settings, &name).await?;
     let backups = crate::application::backups::verified(&name, store.as_ref(), &address).await?;
     if g.format == Format::Json {

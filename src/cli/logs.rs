@@ -5,7 +5,6 @@ use super::{CliError, GlobalArgs, output};
 use crate::application::session;
 use crate::hosts::app::host::Host;
 use crate::hosts::app::spec::AppSpec;
-use crate::model::Address;
 
 /// `converge logs` arguments.
 #[derive(Debug, clap::Args)]
@@ -26,12 +25,7 @@ pub struct LogsArgs {
 /// Prints the containers' last lines, host by host.
 pub(super) async fn run(g: &GlobalArgs, args: &LogsArgs) -> Result<i32, CliError> {
     let name = session::env_name(&g.settings)?;
-    let address = Address::parse(&args.address).ok_or_else(|| {
-        CliError::Usage(format!(
-            "`{}` is not an address (KEY or INSTANCE.KEY)",
-            args.address
-        ))
-    })?;
+    let address = super::address(&args.address)?;
     let env = session::load(&g.settings, &name)?;
     let store = session::open_state(&g.settings, &name).await?;
     let stored = store.resources().await?;

@@ -168,6 +168,12 @@ enum Command {
     Prices(prices::PricesCommand),
 }
 
+/// An address given on the command line (`KEY` or `INSTANCE.KEY`), or a usage error.
+fn address(raw: &str) -> Result<crate::model::Address, CliError> {
+    crate::model::Address::parse(raw)
+        .ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
+}
+
 /// Errors that reach the edge: the use cases' errors, rendered once with their chain of causes
 /// and mapped to exit code 1.
 pub use crate::application::Error as CliError;

@@ -59,17 +59,12 @@ pub enum RolloutCommand {
     },
 }
 
-fn parse(raw: &str) -> Result<Address, CliError> {
-    Address::parse(raw)
-        .ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
-}
-
 pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32, CliError> {
     let name = session::env_name(&g.settings)?;
     let store = session::open_state(&g.settings, &name).await?;
     match command {
         RolloutCommand::Status { address } => {
-            let only = address.as_deref().map(parse).transpose()?;
+            let only = address.as_deref().map(super::address).transpose()?;
             let rollouts: Vec<(Rollout, Option<String>)> = store
                 .rollouts()
                 .await?
@@ -117,22 +112,24 @@ pub(super) async fn run(g: &GlobalArgs, command: &RolloutCommand) -> Result<i32,
             } else {
                 Steer::Promote
             };
-            steer(g, store, &parse(address)?, what).await
+            steer(g, store, &super::address(address)?, what).await
         }
-        RolloutCommand::Abort { address } => steer(g, store, &parse(address)?, Steer::Abort).await,
+        RolloutCommand::Abort { address } => {
+            steer(g, store, &super::address(address)?, Steer::Abort).await
+        }
         RolloutCommand::History { address } => {
-            let a = parse(address)?;
+            let a = super::address(address)?;
             super::history::run(g, &name, store.as_ref(), &a).await
         }
         RolloutCommand::Undo { address, to } => {
-            let a = parse(address)?;
+            let a = super::address(address)?;
             drop(store);
             let done = crate::application::undo::run(&g.settings, &a, to.as_deref()).await?;
             output::print(&format!("{done}\n"));
             Ok(EXIT_OK)
         }
         RolloutCommand::Resume { address } => {
-            let a = parse(address)?;
+            let a = super::address(address)?;
             let unfinished = steer::is_unfinished(store.as_ref(), &a).await?;
             if !unfinished {
                 return Err(CliError::Failed(format!(

@@ -34,11 +34,6 @@ pub struct ImportArgs {
     id: String,
 }
 
-fn parse_address(raw: &str) -> Result<Address, CliError> {
-    Address::parse(raw)
-        .ok_or_else(|| CliError::Usage(format!("`{raw}` is not an address (KEY or INSTANCE.KEY)")))
-}
-
 pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, CliError> {
     let name = session::env_name(&g.settings)?;
     let store = session::open_state(&g.settings, &name).await?;
@@ -76,7 +71,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             }
         }
         StateCommand::Show { address } => {
-            let address = parse_address(address)?;
+            let address = super::address(address)?;
             let r = find(&resources, &address, &name)?;
             if g.format == Format::Json {
                 output::json(r);
@@ -97,7 +92,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             }
         }
         StateCommand::Rm { address } => {
-            let address = parse_address(address)?;
+            let address = super::address(address)?;
             drop(store);
             let kind = state_ops::forget(&g.settings, &name, &address).await?;
             output::print(&format!(
@@ -120,7 +115,7 @@ fn find<'a>(
 }
 
 pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, CliError> {
-    let address = parse_address(&args.address)?;
+    let address = super::address(&args.address)?;
     let imported = state_ops::import(&g.settings, &address, &args.id).await?;
     output::print(&format!(
         "Imported {} as {address}. Run `converge plan --env {}` to see how it differs from the files.\n",

@@ -168,27 +168,39 @@ impl Session {
     /// standard output to read as it comes (a file too big to hold in memory); the caller waits
     /// on it for the exit status.
     pub async fn stream(&self, script: &str) -> Result<tokio::process::Child, SshError> {
-        let mut cmd = self.ssh();
-        cmd.arg("--")
-            .arg(self.target.address.as_str())
-            .arg(REMOTE_SH)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| SshError::Local(format!("cannot run ssh: {e}")))?;
-        if let Some(mut pipe) = child.stdin.take() {
-            pipe.write_all(wrap_script(script, None).as_bytes())
-                .await
-                .map_err(|e| SshError::Local(format!("writing to ssh: {e}")))?;
-        }
-        Ok(child)
+        let stdin = wrap_script(script, None);
+        self.spawn(REMOTE_SH, Some(stdin.as_bytes())).await
     }
 
     /// Runs one of converge's own constant remote commands with `stdin`.
     async fn exec(&self, command: &'static str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        let child = self.spawn(command, stdin).await?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| SshError::Local(format!("ssh: {e}")))?;
+        // 255 is ssh's own failure (connection, authentication, host key), not the command's.
+        if out.status.code() == Some(255) {
+            return Err(SshError::Login {
+                host: self.host(),
+                user: self.target.user.to_string(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        })
+    }
+
+    /// Starts one of converge's own constant remote commands, `stdin` written and closed, its
+    /// output and errors piped for the caller.
+    async fn spawn(
+        &self,
+        command: &'static str,
+        stdin: Option<&[u8]>,
+    ) -> Result<tokio::process::Child, SshError> {
         let mut cmd = self.ssh();
         cmd.arg("--")
             .arg(self.target.address.as_str())
@@ -210,23 +222,7 @@ impl Session {
                 .map_err(|e| SshError::Local(format!("writing to ssh: {e}")))?;
             drop(pipe);
         }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| SshError::Local(format!("ssh: {e}")))?;
-        // 255 is ssh's own failure (connection, authentication, host key), not the command's.
-        if out.status.code() == Some(255) {
-            return Err(SshError::Login {
-                host: self.host(),
-                user: self.target.user.to_string(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        })
+        Ok(child)
     }
 }
 
