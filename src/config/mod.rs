@@ -1,6 +1,7 @@
 //! Loads `environments/*.yaml` and `modules/*/module.yaml`, resolves variables, inputs and
 //! references, and validates them against the kind schemas, reporting file:line:column errors.
 
+pub mod compose;
 mod diagnostic;
 mod load;
 pub mod template;

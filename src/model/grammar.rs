@@ -354,6 +354,58 @@ fn check_volume_name(v: &str) -> Result<(), Reason> {
     }
 }
 
+/// `NAME`, `UID` or either of them then `:GROUP`.
+fn check_container_user(v: &str) -> Result<(), Reason> {
+    not_empty(v)?;
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 32
+            && p.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let ok = match v.split_once(':') {
+        Some((u, g)) => part(u) && part(g),
+        None => part(v),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("write NAME, UID or UID:GID (letters, digits, `_`, `.` and `-`)".into())
+    }
+}
+
+/// Upper-case letters, digits and `_`, starting with a letter.
+fn check_capability(v: &str) -> Result<(), Reason> {
+    let ok = (2..=41).contains(&v.len())
+        && v.starts_with(|c: char| c.is_ascii_uppercase())
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err("write a capability in capitals, e.g. NET_BIND_SERVICE".into())
+    }
+}
+
+/// `SIG` and capitals, digits or `+`; or a number.
+fn check_signal(v: &str) -> Result<(), Reason> {
+    let named = v.len() <= 15
+        && v.strip_prefix("SIG").is_some_and(|n| {
+            n.len() >= 2
+                && n.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+')
+        });
+    let numbered = (1..=2).contains(&v.len()) && v.chars().all(|c| c.is_ascii_digit());
+    if named || numbered {
+        Ok(())
+    } else {
+        Err("write SIGTERM, SIGINT, SIGQUIT... or the signal's number".into())
+    }
+}
+
 static ROLE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
         .expect("the role ARN grammar compiles")
@@ -480,6 +532,24 @@ pub static S3_PREFIX: Grammar = Grammar {
     describe: "an S3 key prefix",
     pattern: Some("^[!-[\\]-~]{0,512}$"),
     check: check_s3_prefix,
+};
+/// The user a container runs as.
+pub static CONTAINER_USER: Grammar = Grammar {
+    describe: "a container user (NAME, UID or UID:GID)",
+    pattern: Some("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$"),
+    check: check_container_user,
+};
+/// A Linux capability's name, as Docker takes it (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
+pub static CAPABILITY: Grammar = Grammar {
+    describe: "a capability name",
+    pattern: Some("^[A-Z][A-Z0-9_]{1,40}$"),
+    check: check_capability,
+};
+/// A signal's name or number (`SIGTERM`, `SIGRTMIN+3`, `15`).
+pub static SIGNAL: Grammar = Grammar {
+    describe: "a signal (SIGNAME or its number)",
+    pattern: Some("^(SIG[A-Z0-9+]{2,12}|[0-9]{1,2})$"),
+    check: check_signal,
 };
 /// A path on the machine running converge.
 pub static LOCAL_PATH: Grammar = Grammar {

@@ -253,6 +253,13 @@ impl Project {
         if src.join("modules").exists() {
             copy_dir(&src.join("modules"), &dir.path().join("modules"));
         }
+        // Files beside them (a compose file the environments read).
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
         Project {
             dir,
             config: tempfile::tempdir().unwrap(),

@@ -83,7 +83,7 @@ impl Loader<'_> {
             for (claim, path, what) in claims {
                 match self.host_claims.get(&claim) {
                     Some(first) if *first != address => {
-                        let (file, span) = self.locate(scope.file, node, instance, &path);
+                        let (file, span) = self.locate_property(scope, decl, node, instance, &path);
                         let message = format!(
                             "{address}: {what} on {at} is already {first}'s: two host apps on one host need their own"
                         );
@@ -110,7 +110,7 @@ impl Loader<'_> {
         let mut literals = Vec::new();
         secret_literals(decl.kind.props, &known, &mut Vec::new(), &mut literals);
         for path in literals {
-            let (file, span) = self.locate(scope.file, node, instance, &path);
+            let (file, span) = self.locate_property(scope, decl, node, instance, &path);
             let message = format!(
                 "{}: `{}` is secret and must come from a sensitive variable (`sensitive: true`), not a literal in the file",
                 scope.address(&decl.key),
@@ -120,7 +120,7 @@ impl Loader<'_> {
         }
         let value = decl.kind.normalize(&known);
         for (path, message) in (decl.kind.rules)(&value) {
-            let (file, span) = self.locate(scope.file, node, instance, &path);
+            let (file, span) = self.locate_property(scope, decl, node, instance, &path);
             let (advice, list) = match (
                 message.strip_prefix(crate::model::schema::WARNING),
                 message.strip_prefix(crate::model::schema::NOTE),
@@ -143,6 +143,22 @@ impl Loader<'_> {
             let message = format!("{}: {message}", scope.address(&decl.key));
             self.report_once(file, &span, &message, message.clone());
         }
+    }
+
+    /// Where a property of `decl` was written: in the compose file that gave it, or below the
+    /// resource's `properties`.
+    fn locate_property(
+        &self,
+        scope: &Scope,
+        decl: &ResourceDecl,
+        node: &Node,
+        instance: Option<&str>,
+        path: &[String],
+    ) -> (usize, Span) {
+        self.compose_origins
+            .get(&scope.address(&decl.key))
+            .and_then(|o| o.locate(path))
+            .unwrap_or_else(|| self.locate(scope.file, node, instance, path))
     }
 
     /// Reports `message` at a place once per `problem` (a value used in several places is

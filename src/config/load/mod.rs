@@ -3,6 +3,7 @@
 //! `resolve.rs` (instances and resources), `expressions.rs` (nodes, templates, references) and
 //! `diagnostics.rs` (checks reported at the literal that gave a value).
 
+mod compose;
 mod decode;
 mod diagnostics;
 mod expressions;
@@ -159,6 +160,8 @@ struct Loader<'a> {
     /// What each host app claims on each host (its name, its nginx server), by claim: the
     /// address that claimed it first.
     host_claims: BTreeMap<String, String>,
+    /// Where the properties of apps read from compose files were written, by address.
+    compose_origins: BTreeMap<Address, compose::ComposeOrigins>,
 }
 
 /// Loads `environments/<name>.yaml` under `root` and everything it uses.
@@ -182,6 +185,7 @@ pub fn load(
         input_origins: BTreeMap::new(),
         reported: BTreeSet::new(),
         host_claims: BTreeMap::new(),
+        compose_origins: BTreeMap::new(),
         budget: Budget::default(),
         notify_webhook: None,
         promotion: None,

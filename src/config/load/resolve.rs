@@ -111,7 +111,7 @@ impl Loader<'_> {
 
     pub(super) fn resolve_resource(&mut self, scope: &Scope, decl: &ResourceDecl) {
         let address = scope.address(&decl.key);
-        let properties = match &decl.properties {
+        let mut properties = match &decl.properties {
             Some(node) => self.convert(scope, node, &Type::Object(decl.kind.props)).0,
             None => {
                 if let Some(p) = decl.kind.props.iter().find(|p| p.required) {
@@ -128,7 +128,14 @@ impl Loader<'_> {
                 Expr::Map(BTreeMap::new())
             }
         };
-        self.check_rules(scope, decl, &properties);
+        // A compose file with errors gives no services: rules would only repeat its errors.
+        let errors = self.errors.len();
+        if decl.kind.kind == "host.app" {
+            self.compose_source(scope, decl, &mut properties);
+        }
+        if self.errors.len() == errors {
+            self.check_rules(scope, decl, &properties);
+        }
         let usage = match &decl.usage {
             Some(node) => self.convert(scope, node, &Type::Object(USAGE_PROPS)).0,
             None => Expr::Literal(crate::model::Value::Null),

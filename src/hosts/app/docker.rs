@@ -190,10 +190,108 @@ fn config_value(c: &Container) -> Value {
         .collect();
     let env: BTreeMap<String, &String> = c.env.iter().map(|(k, v)| (k.to_string(), v)).collect();
     let volumes: Vec<&str> = c.volumes.iter().map(|v| v.as_str()).collect();
-    Value::from_json(&json!({
+    let mut value = json!({
         "image": c.image.as_str(), "command": c.command, "env": env, "secrets": secrets,
         "volumes": volumes, "port": c.port, "check": format!("{:?}", c.check),
-    }))
+    });
+    // Settings added later join the digest only when set: a container started before they
+    // existed still runs what the files say.
+    if let Some(e) = &c.entrypoint {
+        value["entrypoint"] = json!(e);
+    }
+    if let Some(u) = &c.user {
+        value["user"] = json!(u);
+    }
+    if let Some(w) = &c.working_dir {
+        value["working_dir"] = json!(w.as_str());
+    }
+    if !c.runtime.is_empty() {
+        value["runtime"] = json!(c.runtime);
+    }
+    Value::from_json(&value)
+}
+
+/// The `HostConfig` and top-level fields of a container's `runtime` block.
+fn apply_runtime(c: &Container, body: &mut Json, host: &mut Json) {
+    let r = &c.runtime;
+    if let Some(e) = &c.entrypoint {
+        body["Entrypoint"] = json!(e);
+    }
+    if let Some(u) = &c.user {
+        body["User"] = json!(u);
+    }
+    if let Some(w) = &c.working_dir {
+        body["WorkingDir"] = json!(w.as_str());
+    }
+    if let Some(s) = &r.stop_signal {
+        body["StopSignal"] = json!(s);
+    }
+    if let Some(t) = r.stop_grace_seconds {
+        body["StopTimeout"] = json!(t);
+    }
+    for (k, v) in &r.labels {
+        body["Labels"][k] = json!(v);
+    }
+    if let Some(ro) = r.read_only {
+        host["ReadonlyRootfs"] = json!(ro);
+    }
+    if !r.cap_add.is_empty() {
+        host["CapAdd"] = json!(r.cap_add);
+    }
+    if !r.cap_drop.is_empty() {
+        host["CapDrop"] = json!(r.cap_drop);
+    }
+    if !r.security_opt.is_empty() {
+        host["SecurityOpt"] = json!(r.security_opt);
+    }
+    if !r.tmpfs.is_empty() {
+        let tmpfs: serde_json::Map<String, Json> =
+            r.tmpfs.iter().map(|t| (t.clone(), json!(""))).collect();
+        host["Tmpfs"] = Json::Object(tmpfs);
+    }
+    if let Some(m) = r.memory {
+        host["Memory"] = json!(m);
+    }
+    if let Some(n) = r.nano_cpus {
+        host["NanoCpus"] = json!(n);
+    }
+    if let Some(p) = r.pids_limit {
+        host["PidsLimit"] = json!(p);
+    }
+    if !r.ulimits.is_empty() {
+        host["Ulimits"] = json!(
+            r.ulimits
+                .iter()
+                .map(|(name, soft, hard)| json!({ "Name": name, "Soft": soft, "Hard": hard }))
+                .collect::<Vec<_>>()
+        );
+    }
+    if let Some(i) = r.init {
+        host["Init"] = json!(i);
+    }
+    if let Some(p) = &r.restart {
+        host["RestartPolicy"]["Name"] = json!(p);
+    }
+    if let Some((driver, options)) = &r.logging {
+        host["LogConfig"] = json!({ "Type": driver, "Config": options });
+    }
+    if r.privileged == Some(true) {
+        host["Privileged"] = json!(true);
+    }
+    if r.host_network == Some(true) {
+        host["NetworkMode"] = json!("host");
+        body["NetworkingConfig"] = Json::Null;
+    }
+    if !r.devices.is_empty() {
+        host["Devices"] = json!(
+            r.devices
+                .iter()
+                .map(
+                    |d| json!({ "PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm" })
+                )
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 /// What a container needs besides its settings.
@@ -259,6 +357,11 @@ pub fn create_body(c: &Container, r: &Run<'_>) -> Json {
             "StartPeriod": 0,
         });
     }
+    apply_runtime(c, &mut body, &mut host);
+    if !r.restart {
+        // A one-off (a hook) is never restarted, whatever the service says.
+        host["RestartPolicy"]["Name"] = json!("no");
+    }
     body["HostConfig"] = host;
     body
 }
@@ -280,6 +383,11 @@ mod tests {
             check_interval: std::time::Duration::from_secs(2),
             check_timeout: std::time::Duration::from_secs(30),
             backup: None,
+            entrypoint: None,
+            user: None,
+            working_dir: None,
+            depends_on: BTreeMap::new(),
+            runtime: Default::default(),
         }
     }
 
@@ -324,6 +432,72 @@ mod tests {
             body["NetworkingConfig"]["EndpointsConfig"]["converge-app"]["Aliases"][0],
             "web-blue"
         );
+    }
+
+    /// Hardening and limits reach Docker as written; settings that are not given leave the
+    /// digest as it was before they existed (no container is replaced by an upgrade).
+    #[test]
+    fn runtime_settings_reach_the_engine_body_and_the_digest_only_when_set() {
+        let app = Name::try_from("app").unwrap();
+        let plain = container();
+        let before = config_value(&plain);
+        assert!(before.get("runtime").is_null() && before.get("user").is_null());
+        let mut c = plain.clone();
+        c.user = Some("10001:10001".into());
+        c.entrypoint = Some(vec!["/init".into()]);
+        c.runtime = super::super::spec::Runtime {
+            read_only: Some(true),
+            cap_drop: vec!["ALL".into()],
+            security_opt: vec!["no-new-privileges:true".into()],
+            tmpfs: vec!["/tmp".into()],
+            memory: Some(512 << 20),
+            nano_cpus: Some(500_000_000),
+            pids_limit: Some(100),
+            ulimits: vec![("nofile".into(), 1024, 2048)],
+            init: Some(true),
+            stop_signal: Some("SIGQUIT".into()),
+            stop_grace_seconds: Some(20),
+            labels: BTreeMap::from([("team".to_string(), "web".to_string())]),
+            restart: Some("on-failure".into()),
+            ..Default::default()
+        };
+        let run = Run {
+            app: &app,
+            labels: vec![],
+            publish: None,
+            restart: true,
+            alias: None,
+            command: None,
+            env: vec![],
+        };
+        let body = create_body(&c, &run);
+        let host = &body["HostConfig"];
+        assert_eq!(body["User"], "10001:10001");
+        assert_eq!(body["Entrypoint"][0], "/init");
+        assert_eq!(body["StopSignal"], "SIGQUIT");
+        assert_eq!(body["StopTimeout"], 20);
+        assert_eq!(body["Labels"]["team"], "web");
+        assert_eq!(host["ReadonlyRootfs"], true);
+        assert_eq!(host["CapDrop"][0], "ALL");
+        assert_eq!(host["SecurityOpt"][0], "no-new-privileges:true");
+        assert_eq!(host["Tmpfs"]["/tmp"], "");
+        assert_eq!(host["Memory"], 512 << 20);
+        assert_eq!(host["NanoCpus"], 500_000_000);
+        assert_eq!(host["PidsLimit"], 100);
+        assert_eq!(host["Ulimits"][0]["Hard"], 2048);
+        assert_eq!(host["Init"], true);
+        assert_eq!(host["RestartPolicy"]["Name"], "on-failure");
+        assert!(host.get("Privileged").is_none());
+        // A hook's one-off never restarts, whatever the service says.
+        let once = create_body(
+            &c,
+            &Run {
+                restart: false,
+                ..run
+            },
+        );
+        assert_eq!(once["HostConfig"]["RestartPolicy"]["Name"], "no");
+        assert!(!runs(&config_digest(&plain), &c));
     }
 
     #[test]

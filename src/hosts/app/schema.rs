@@ -165,9 +165,179 @@ macro_rules! container_props {
                 "Mounts, `HOST_PATH:CONTAINER_PATH[:ro]` or `VOLUME:CONTAINER_PATH[:ro]`.",
             )
             .default(Default::EmptyList),
+            Prop::new("entrypoint", STRINGS, "Entrypoint (default: the image's)."),
+            Prop::new(
+                "user",
+                Type::Text(&grammar::CONTAINER_USER),
+                "User (and group) the container runs as: `NAME`, `UID` or `UID:GID`.",
+            ),
+            Prop::new("working_dir", PATH_ON_HOST, "Working directory in the container."),
+            Prop::new(
+                "depends_on",
+                Type::Keyed(&NAME, &DEPENDENCY),
+                "Containers of the app started first: `service_started`, or `service_healthy` (its health check passed).",
+            )
+            .default(Default::EmptyMap),
+            Prop::new(
+                "runtime",
+                Type::Object(RUNTIME),
+                "Hardening and limits, given to Docker as written.",
+            ),
         ]
     };
 }
+
+const CAPABILITY: Type = Type::Text(&grammar::CAPABILITY);
+const CAPABILITIES: Type = Type::List(&CAPABILITY);
+
+const DEPENDENCY: Type = Type::Enum(&["service_started", "service_healthy"]);
+
+const ULIMIT: &[Prop] = &[
+    Prop::new("soft", Type::Integer(-1, i64::MAX), "Soft limit.").required(),
+    Prop::new("hard", Type::Integer(-1, i64::MAX), "Hard limit.").required(),
+];
+
+const LOGGING: &[Prop] = &[
+    Prop::new("driver", Type::Text(&NAME), "Docker's logging driver.").required(),
+    Prop::new("options", Type::Map(&STRING), "The driver's options.").default(Default::EmptyMap),
+];
+
+const RUNTIME: &[Prop] = &[
+    Prop::new("read_only", Type::Bool, "A read-only root file system."),
+    Prop::new(
+        "cap_add",
+        CAPABILITIES,
+        "Capabilities added (each one must be in the app's `allow.capabilities`).",
+    ),
+    Prop::new(
+        "cap_drop",
+        CAPABILITIES,
+        "Capabilities dropped (`ALL` for every one).",
+    ),
+    Prop::new(
+        "security_opt",
+        STRINGS,
+        "Security options (`no-new-privileges:true`, a seccomp or AppArmor profile); `seccomp=unconfined`, `apparmor=unconfined` and `label=disable` need `allow.privileged`.",
+    ),
+    Prop::new(
+        "tmpfs",
+        Type::List(&PATH_ON_HOST),
+        "tmpfs mounts at these container paths.",
+    ),
+    Prop::new("memory", Type::Integer(0, i64::MAX), "Memory limit, bytes."),
+    Prop::new(
+        "cpus",
+        Type::Number,
+        "CPU limit, in CPUs (0.5 is half of one).",
+    ),
+    Prop::new("pids_limit", Type::Integer(-1, i64::MAX), "Most processes."),
+    Prop::new(
+        "ulimits",
+        Type::Keyed(&NAME, &Type::Object(ULIMIT)),
+        "ulimits by name (`nofile`, `nproc`...).",
+    ),
+    Prop::new(
+        "init",
+        Type::Bool,
+        "Run an init process as PID 1 (docker's tini).",
+    ),
+    Prop::new(
+        "stop_signal",
+        Type::Text(&grammar::SIGNAL),
+        "Signal that stops the container (default: the image's, else SIGTERM).",
+    ),
+    Prop::new(
+        "stop_grace_period",
+        Type::Duration,
+        "Time a stopping container gets before SIGKILL.",
+    ),
+    Prop::new(
+        "labels",
+        Type::Map(&STRING),
+        "Labels (converge's own `converge.*` labels cannot be set).",
+    ),
+    Prop::new(
+        "restart",
+        Type::Enum(&["no", "always", "on-failure", "unless-stopped"]),
+        "Docker's restart policy.",
+    )
+    .default(Default::Str("unless-stopped")),
+    Prop::new("logging", Type::Object(LOGGING), "Docker's logging driver."),
+    Prop::new(
+        "privileged",
+        Type::Bool,
+        "Every capability and device (needs `allow.privileged`).",
+    ),
+    Prop::new(
+        "host_network",
+        Type::Bool,
+        "The host's network namespace (needs `allow.host_network`).",
+    ),
+    Prop::new(
+        "devices",
+        Type::List(&PATH_ON_HOST),
+        "Host devices given to the container (each one must be in `allow.devices`).",
+    ),
+];
+
+const ALLOW: &[Prop] = &[
+    Prop::new(
+        "privileged",
+        Type::Bool,
+        "Containers may run privileged (or unconfined).",
+    )
+    .default(Default::Bool(false)),
+    Prop::new(
+        "host_network",
+        Type::Bool,
+        "Containers may use the host's network namespace.",
+    )
+    .default(Default::Bool(false)),
+    Prop::new(
+        "capabilities",
+        CAPABILITIES,
+        "Capabilities containers may add.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "host_paths",
+        Type::List(&PATH_ON_HOST),
+        "Host directories (and what is below them) containers may mount.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "devices",
+        Type::List(&PATH_ON_HOST),
+        "Host devices containers may be given.",
+    )
+    .default(Default::EmptyList),
+];
+
+const COMPOSE: &[Prop] = &[
+    Prop::new(
+        "file",
+        Type::Text(&LOCAL_PATH),
+        "The compose file, relative to the file that declares the app, inside the project.",
+    )
+    .required(),
+    Prop::new(
+        "project",
+        APP_NAME,
+        "Compose's project name: named volumes are `<project>_<volume>`, as `docker compose` names them (default: the app's name).",
+    ),
+    Prop::new(
+        "dotenv",
+        Type::Bool,
+        "Also interpolate from the `.env` file beside the compose file (after converge's variables).",
+    )
+    .default(Default::Bool(false)),
+    Prop::new(
+        "profiles",
+        STRINGS,
+        "Compose profiles whose services are deployed too (services without `profiles` always are).",
+    )
+    .default(Default::EmptyList),
+];
 
 const SERVICE: &[Prop] = &{
     let c = container_props!();
@@ -177,6 +347,11 @@ const SERVICE: &[Prop] = &{
         c[2],
         c[3],
         c[4],
+        c[5],
+        c[6],
+        c[7],
+        c[8],
+        c[9],
         Prop::new(
             "port",
             PORT,
@@ -258,6 +433,11 @@ const ACCESSORY: &[Prop] = &{
         c[2],
         c[3],
         c[4],
+        c[5],
+        c[6],
+        c[7],
+        c[8],
+        c[9],
         Prop::new(
             "health",
             Type::Object(ACCESSORY_HEALTH),
@@ -531,11 +711,21 @@ pub const SCHEMA: KindSchema = KindSchema {
             "Where the images are pulled from.",
         ),
         Prop::new(
+            "compose",
+            Type::Object(COMPOSE),
+            "A docker-compose.yml the services and accessories are read from (then not written here): web services (with `ports`) and workers roll out by colour, services with named volumes are accessories.",
+        ),
+        Prop::new(
+            "allow",
+            Type::Object(ALLOW),
+            "What containers may do to their host, each refused unless allowed here.",
+        ),
+        Prop::new(
             "services",
             Type::Keyed(&NAME, &Type::Object(SERVICE)),
-            "Stateless containers, rolled out by colour.",
+            "Stateless containers, rolled out by colour (from `compose` when it is given).",
         )
-        .required(),
+        .default(Default::EmptyMap),
         Prop::new(
             "accessories",
             Type::Keyed(&NAME, &Type::Object(ACCESSORY)),
@@ -699,6 +889,7 @@ fn rules(p: &Value) -> Vec<Problem> {
             }
         }
     }
+    out.extend(unallowed(p));
     for key in ["known_hosts", "private_key_file"] {
         if let Some(path) = p.get("ssh").get(key).reveal().as_str()
             && std::path::Path::new(path)
@@ -771,6 +962,67 @@ fn rules(p: &Value) -> Vec<Problem> {
                 grammar::escape_controls(server)
             ),
         ));
+    }
+    out
+}
+
+/// What containers would do to their host without the app's `allow` saying they may:
+/// privileged, the host's network, added capabilities, host devices.
+pub fn unallowed(p: &Value) -> Vec<Problem> {
+    let allow = crate::config::compose::Allow::of(p.get("allow"));
+    let mut out = Vec::new();
+    for group in ["services", "accessories"] {
+        for (name, c) in p.get(group).as_map().cloned().unwrap_or_default() {
+            let r = c.get("runtime");
+            let at = |field: &str| {
+                vec![
+                    group.to_string(),
+                    name.clone(),
+                    "runtime".into(),
+                    field.into(),
+                ]
+            };
+            if r.get("privileged").as_bool() == Some(true) && !allow.privileged {
+                out.push((at("privileged"), "a privileged container has every device and capability of the host: refused unless `allow: { privileged: true }`".into()));
+            }
+            if r.get("host_network").as_bool() == Some(true) && !allow.host_network {
+                out.push((
+                    at("host_network"),
+                    "the host's network is refused unless `allow: { host_network: true }`".into(),
+                ));
+            }
+            for cap in r.get("cap_add").as_list().unwrap_or_default() {
+                let Some(cap) = cap.as_str() else { continue };
+                let bare = cap.trim_start_matches("CAP_");
+                if !allow
+                    .capabilities
+                    .iter()
+                    .any(|a| a.trim_start_matches("CAP_") == bare)
+                {
+                    out.push((at("cap_add"), format!("capability `{bare}` is refused unless `allow: {{ capabilities: [{bare}] }}`")));
+                }
+            }
+            for dev in r.get("devices").as_list().unwrap_or_default() {
+                let Some(dev) = dev.as_str() else { continue };
+                if !allow.devices.iter().any(|d| d == dev) {
+                    out.push((
+                        at("devices"),
+                        format!(
+                            "device `{}` is refused unless `allow: {{ devices: [{0}] }}`",
+                            grammar::escape_controls(dev)
+                        ),
+                    ));
+                }
+            }
+            for opt in r.get("security_opt").as_list().unwrap_or_default() {
+                let Some(opt) = opt.as_str() else { continue };
+                if (opt.contains("unconfined") || opt == "label=disable" || opt == "label:disable")
+                    && !allow.privileged
+                {
+                    out.push((at("security_opt"), format!("`{}` lifts the container's confinement: refused unless `allow: {{ privileged: true }}`", grammar::escape_controls(opt))));
+                }
+            }
+        }
     }
     out
 }

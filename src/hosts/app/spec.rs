@@ -116,6 +116,93 @@ pub struct Container {
     pub check_timeout: Duration,
     /// An accessory's backup, taken before a rollout's pre_traffic hooks.
     pub backup: Option<BackupSpec>,
+    /// Entrypoint override.
+    pub entrypoint: Option<Vec<String>>,
+    /// The user it runs as.
+    pub user: Option<String>,
+    /// Its working directory.
+    pub working_dir: Option<HostPath>,
+    /// Containers of the app started before it, and what they must have reached.
+    pub depends_on: BTreeMap<Name, Condition>,
+    /// Hardening and limits.
+    pub runtime: Runtime,
+}
+
+/// What a dependency must have reached before a container that depends on it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Running.
+    Started,
+    /// Its health check passed.
+    Healthy,
+}
+
+/// Hardening and limits of a container, as Docker takes them (`runtime:`; a compose file's
+/// `read_only`, `cap_add`, `deploy.resources.limits`...). Empty by default.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct Runtime {
+    /// Read-only root file system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Capabilities added.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Security options.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// tmpfs mounts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
+    /// Memory limit in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// CPU limit in billionths of a CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    /// Most processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// ulimits: name, soft, hard.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<(String, i64, i64)>,
+    /// An init process as PID 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// Stop signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_seconds: Option<u64>,
+    /// Labels of the file's own (never `converge.*`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Restart policy, when not `unless-stopped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    /// Logging driver and its options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<(String, BTreeMap<String, String>)>,
+    /// Privileged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// The host's network namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+    /// Host devices.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+}
+
+impl Runtime {
+    /// Whether nothing is set (what every container had before `runtime` existed: its
+    /// settings digest stays the same).
+    pub fn is_empty(&self) -> bool {
+        self == &Runtime::default()
+    }
 }
 
 /// `backup: { run, keep, timeout }` of an accessory: a command run inside it whose stdout is
@@ -342,7 +429,35 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
     for (i, m) in strings(v.get("volumes")).iter().enumerate() {
         volumes.push(parsed(m, &format!("{path}.volumes.{i}"))?);
     }
+    let mut depends_on = BTreeMap::new();
+    for (k, cond) in v.get("depends_on").as_map().cloned().unwrap_or_default() {
+        let condition = match cond.as_str() {
+            Some("service_healthy") => Condition::Healthy,
+            _ => Condition::Started,
+        };
+        depends_on.insert(parsed(&k, &format!("{path}.depends_on"))?, condition);
+    }
     Ok(Container {
+        entrypoint: match v.get("entrypoint") {
+            Value::Null => None,
+            e => Some(strings(e)),
+        },
+        user: text(v, "user")
+            .map(|u| {
+                grammar::CONTAINER_USER
+                    .parse(u)
+                    .map(|()| u.to_string())
+                    .map_err(|source| SpecError::Grammar {
+                        path: format!("{path}.user"),
+                        source,
+                    })
+            })
+            .transpose()?,
+        working_dir: text(v, "working_dir")
+            .map(|w| parsed(w, &format!("{path}.working_dir")))
+            .transpose()?,
+        depends_on,
+        runtime: runtime(v.get("runtime"), &format!("{path}.runtime"))?,
         image: parsed(required(v, "image", path)?, &format!("{path}.image"))?,
         command: strings(v.get("command")),
         env,
@@ -353,6 +468,98 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         check_interval: duration(health, "interval", "2s", &format!("{path}.health"))?,
         check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,
         backup: backup(v.get("backup"), &format!("{path}.backup"))?,
+    })
+}
+
+/// A container's `runtime` block, each value checked by its grammar again (it may come from a
+/// stored row or a saved plan).
+fn runtime(r: &Value, path: &str) -> Result<Runtime, SpecError> {
+    let checked = |key: &str, g: &'static grammar::Grammar| -> Result<Vec<String>, SpecError> {
+        let list = strings(r.get(key));
+        for (i, item) in list.iter().enumerate() {
+            g.parse(item).map_err(|source| SpecError::Grammar {
+                path: format!("{path}.{key}.{i}"),
+                source,
+            })?;
+        }
+        Ok(list)
+    };
+    let stop_grace_seconds = match text(r, "stop_grace_period") {
+        Some(_) => Some(duration(r, "stop_grace_period", "10s", path)?.as_secs()),
+        None => None,
+    };
+    let mut ulimits = Vec::new();
+    for (name, l) in r.get("ulimits").as_map().cloned().unwrap_or_default() {
+        let _: Name = parsed(&name, &format!("{path}.ulimits"))?;
+        ulimits.push((
+            name,
+            l.get("soft").as_i64().unwrap_or(-1),
+            l.get("hard").as_i64().unwrap_or(-1),
+        ));
+    }
+    let labels: BTreeMap<String, String> = r
+        .get("labels")
+        .as_map()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.reveal().as_str()?.to_string())))
+        .collect();
+    if let Some(k) = labels.keys().find(|k| k.starts_with("converge.")) {
+        return Err(SpecError::Refused {
+            path: format!("{path}.labels"),
+            why: format!("`{}` is converge's own label", grammar::escape_controls(k)),
+        });
+    }
+    let logging = match r.get("logging") {
+        Value::Null => None,
+        l => {
+            let driver: Name = parsed(
+                required(l, "driver", &format!("{path}.logging"))?,
+                &format!("{path}.logging.driver"),
+            )?;
+            let options = l
+                .get("options")
+                .as_map()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.reveal().as_str()?.to_string())))
+                .collect();
+            Some((driver.to_string(), options))
+        }
+    };
+    Ok(Runtime {
+        read_only: r.get("read_only").as_bool(),
+        cap_add: checked("cap_add", &grammar::CAPABILITY)?,
+        cap_drop: checked("cap_drop", &grammar::CAPABILITY)?,
+        security_opt: strings(r.get("security_opt")),
+        tmpfs: checked("tmpfs", &grammar::HOST_PATH)?,
+        memory: r.get("memory").as_i64(),
+        nano_cpus: r.get("cpus").as_f64().map(|c| (c * 1e9).round() as i64),
+        pids_limit: r.get("pids_limit").as_i64(),
+        ulimits,
+        init: r.get("init").as_bool(),
+        stop_signal: text(r, "stop_signal")
+            .map(|s| {
+                grammar::SIGNAL
+                    .parse(s)
+                    .map(|()| s.to_string())
+                    .map_err(|source| SpecError::Grammar {
+                        path: format!("{path}.stop_signal"),
+                        source,
+                    })
+            })
+            .transpose()?,
+        stop_grace_seconds,
+        labels,
+        restart: text(r, "restart")
+            .filter(|p| *p != "unless-stopped")
+            .map(str::to_string),
+        logging,
+        privileged: r.get("privileged").as_bool().filter(|p| *p),
+        host_network: r.get("host_network").as_bool().filter(|p| *p),
+        devices: checked("devices", &grammar::HOST_PATH)?,
     })
 }
 
@@ -580,6 +787,13 @@ impl AppSpec {
             }
             _ => PrivateKey::Agent,
         };
+        // A saved plan or a stored row goes through the same refusals as the files.
+        if let Some((path, why)) = super::schema::unallowed(p).into_iter().next() {
+            return Err(SpecError::Refused {
+                path: path.join("."),
+                why,
+            });
+        }
         let r = p.get("rollout");
         let mut services = BTreeMap::new();
         for (k, v) in p.get("services").as_map().cloned().unwrap_or_default() {
@@ -611,6 +825,14 @@ impl AppSpec {
             keep_images: r.get("keep_images").as_i64().unwrap_or(3).max(1) as usize,
             batch: r.get("batch").as_i64().unwrap_or(1).max(1) as usize,
         })
+    }
+
+    /// Whether a container of the app waits for another (`depends_on`).
+    pub fn has_dependencies(&self) -> bool {
+        self.services
+            .values()
+            .chain(self.accessories.values())
+            .any(|c| !c.depends_on.is_empty())
     }
 
     /// The one service behind the proxy, if any.

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use super::docker::{self, Colour, ContainerName, quote};
 use super::host::{Host, Listed};
 use super::nginx;
-use super::spec::{AppSpec, Check, Container, RegistryAuth, SecretSource};
+use super::spec::{AppSpec, Check, Condition, Container, RegistryAuth, SecretSource};
 use crate::model::Value;
 use crate::model::grammar::{ImageRef, Name, ServerName, UrlPath};
 use crate::model::secret::{Masker, Secret};
@@ -327,6 +327,14 @@ impl Target for HostTarget<'_> {
         for i in hosts.clone() {
             let step = &record.hosts[i];
             let host = self.host(i).await?;
+            // What waited for a dependency starts once the dependency is up.
+            if self.app.has_dependencies()
+                && let Some(waiting) = self
+                    .start_in_order(&host, &services, step.colours().1, step.port)
+                    .await?
+            {
+                return Ok(Readiness::Pending(format!("{waiting} on {}", host.label())));
+            }
             // Accessories first: nothing moves (no hook, no traffic) before the database the
             // new colour needs says it is healthy.
             for (name, c) in &self.app.accessories {

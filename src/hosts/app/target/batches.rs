@@ -26,14 +26,13 @@ impl HostTarget<'_> {
         host.pull(&self.app, &self.images(), login)
             .await
             .map_err(call)?;
-        let listed = host.containers(&self.app.name).await.map_err(call)?;
-        self.accessories(&host, &listed).await?;
-        if !self.app.recreate {
-            for (s, c) in self.early() {
-                self.start_service(&host, &listed, s, c, new, step.port)
-                    .await?;
-            }
-        }
+        // What waits for a dependency is started by `ready`, polled by the engine's loop.
+        let early = if self.app.recreate {
+            Vec::new()
+        } else {
+            self.early()
+        };
+        self.start_in_order(&host, &early, new, step.port).await?;
         Ok(())
     }
 
@@ -78,11 +77,10 @@ impl HostTarget<'_> {
             )
             .await?;
         }
-        let listed = host.containers(&self.app.name).await.map_err(call)?;
-        for (s, c) in &self.app.services {
-            self.start_service(&host, &listed, s, c, new, step.port)
-                .await?;
-        }
+        // What waits for a dependency is started by `ready`, polled by the engine's loop.
+        let services: Vec<(&Name, &Container)> = self.app.services.iter().collect();
+        self.start_in_order(&host, &services, new, step.port)
+            .await?;
         Ok(())
     }
 

@@ -4,6 +4,33 @@
 
 use super::*;
 
+/// Names of `containers` with each one after what it depends on (`depends_on` is acyclic:
+/// the loader refuses a cycle; one left by a hand-edited row keeps name order).
+pub(super) fn dependency_order(containers: &BTreeMap<Name, Container>) -> Vec<&Name> {
+    let mut order: Vec<&Name> = Vec::new();
+    let mut left: Vec<&Name> = containers.keys().collect();
+    while !left.is_empty() {
+        let ready: Vec<&Name> = left
+            .iter()
+            .copied()
+            .filter(|n| {
+                containers[*n]
+                    .depends_on
+                    .keys()
+                    .all(|d| !containers.contains_key(d) || order.contains(&d))
+            })
+            .collect();
+        let next = if ready.is_empty() {
+            vec![left[0]]
+        } else {
+            ready
+        };
+        left.retain(|n| !next.contains(n));
+        order.extend(next);
+    }
+    order
+}
+
 /// A port for (app, colour) in 20000-29999, past `taken`.
 pub(super) fn allocate(app: &Name, colour: Colour, taken: &[u16]) -> u16 {
     use sha2::{Digest, Sha256};
@@ -59,19 +86,98 @@ impl HostTarget<'_> {
         host.run_container(&name, &body).await.map_err(call)
     }
 
+    /// What `c` still waits for on `host` before it may start (`None`: nothing): a
+    /// dependency not running yet (`service_started`), or whose Docker healthcheck has not
+    /// passed yet (`service_healthy`). `started` are containers this pass started.
+    pub(super) async fn waiting_for(
+        &self,
+        host: &Host,
+        listed: &[Listed],
+        started: &[ContainerName],
+        c: &Container,
+        colour: Colour,
+    ) -> Result<Option<String>, TargetError> {
+        for (dep, condition) in &c.depends_on {
+            let (name, container) = match self.app.accessories.get(dep) {
+                Some(a) => (docker::accessory_name(&self.app.name, dep), a),
+                None => match self.app.services.get(dep) {
+                    Some(s) => (docker::service_name(&self.app.name, dep, colour), s),
+                    None => continue,
+                },
+            };
+            let running = started.contains(&name)
+                || listed
+                    .iter()
+                    .any(|l| l.name == name && l.state == "running");
+            if !running {
+                return Ok(Some(format!("{dep} to start")));
+            }
+            if *condition == Condition::Healthy
+                && matches!(container.check, Check::Command(_))
+                && !started.contains(&name)
+            {
+                match self.health_of(host, &name, container, 0).await? {
+                    Readiness::Ready(_) => {}
+                    Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
+                    _ => return Ok(Some(format!("{dep} to be healthy"))),
+                }
+            } else if *condition == Condition::Healthy && started.contains(&name) {
+                return Ok(Some(format!("{dep} to be healthy")));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Starts what may start now, in `depends_on` order: the accessories, then `services` of
+    /// `colour`. Returns what the first one left waiting waits for (`None`: all started).
+    pub(super) async fn start_in_order(
+        &self,
+        host: &Host,
+        services: &[(&Name, &Container)],
+        colour: Colour,
+        port: u16,
+    ) -> Result<Option<String>, TargetError> {
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        let (mut started, mut waiting) = self.accessories(host, &listed).await?;
+        for (s, c) in services {
+            match self.waiting_for(host, &listed, &started, c, colour).await? {
+                None => {
+                    self.start_service(host, &listed, s, c, colour, port)
+                        .await?;
+                    started.push(docker::service_name(&self.app.name, s, colour));
+                }
+                Some(w) => {
+                    waiting.get_or_insert(format!("{s} waits for {w}"));
+                }
+            }
+        }
+        Ok(waiting)
+    }
+
     /// Starts the accessories that are missing, stopped or changed (replaced in place: never
-    /// two of one).
+    /// two of one), in `depends_on` order, each once what it depends on is up. Returns the
+    /// containers started and what the first one left waiting waits for.
     pub(super) async fn accessories(
         &self,
         host: &Host,
         listed: &[Listed],
-    ) -> Result<(), TargetError> {
-        for (name, c) in &self.app.accessories {
+    ) -> Result<(Vec<ContainerName>, Option<String>), TargetError> {
+        let mut started = Vec::new();
+        let mut waiting = None;
+        for name in dependency_order(&self.app.accessories) {
+            let c = &self.app.accessories[name];
             let cname = docker::accessory_name(&self.app.name, name);
             if listed
                 .iter()
                 .any(|l| l.name == cname && docker::runs(&l.config, c) && l.state == "running")
             {
+                continue;
+            }
+            if let Some(w) = self
+                .waiting_for(host, listed, &started, c, Colour::Blue)
+                .await?
+            {
+                waiting.get_or_insert(format!("{name} waits for {w}"));
                 continue;
             }
             let body = docker::create_body(
@@ -90,8 +196,9 @@ impl HostTarget<'_> {
                 },
             );
             host.run_container(&cname, &body).await.map_err(call)?;
+            started.push(cname);
         }
-        Ok(())
+        Ok((started, waiting))
     }
 
     pub(super) async fn stop(

@@ -1,0 +1,268 @@
+//! A team's own docker-compose.yml as the source of a host app (issue 24 §1): read through the
+//! real binary into the app's services and accessories, and refused with its location when it
+//! asks for what converge cannot or may not do.
+
+mod support;
+
+use support::Project;
+
+fn ghostworks() -> Project {
+    Project::seed("ghostworks").with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), "not-a-key".into()),
+        ("CONVERGE_VAR_PG_PASSWORD".into(), "pg-secret-77".into()),
+        (
+            "CONVERGE_VAR_REGISTRY_PASSWORD".into(),
+            "reg-secret-88".into(),
+        ),
+    ])
+}
+
+/// The example's compose file (anchors, merge keys, interpolation with defaults and a required
+/// sensitive variable, health checks, depends_on, named volumes, hardening and limits) becomes
+/// the staging app's web service, worker and accessories; the plan shows them, secrets masked.
+#[test]
+fn the_ghostworks_compose_file_becomes_the_staging_app() {
+    let p = ghostworks();
+    let run = p
+        .converge(&["-e", "staging", "plan", "--format", "json"])
+        .expect(0);
+    let plan = run.json();
+    let app = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "app")
+        .expect("the app is planned")["after"]
+        .clone();
+    let web = &app["services"]["web"];
+    assert_eq!(
+        web["image"],
+        "registry.ghostworks.example.com/ghostworks:v1.8.2"
+    );
+    assert_eq!(web["port"], 3000);
+    assert_eq!(web["command"], serde_json::json!(["node", "server.js"]));
+    assert_eq!(web["user"], "10001:10001");
+    assert_eq!(web["env"]["NODE_ENV"], "staging");
+    assert_eq!(web["env"]["REDIS_URL"], "redis://redis:6379/0");
+    assert_eq!(web["secrets"], "(sensitive)");
+    assert_eq!(web["runtime"]["read_only"], true);
+    assert_eq!(web["runtime"]["cap_drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        web["runtime"]["security_opt"],
+        serde_json::json!(["no-new-privileges:true"])
+    );
+    assert_eq!(web["runtime"]["tmpfs"], serde_json::json!(["/tmp"]));
+    assert_eq!(web["runtime"]["memory"], 512 * 1024 * 1024);
+    assert_eq!(web["runtime"]["cpus"], 1.0);
+    assert_eq!(web["runtime"]["stop_grace_period"], "20s");
+    assert_eq!(
+        web["health"]["command"],
+        serde_json::json!(["wget", "-qO-", "http://127.0.0.1:3000/healthz"])
+    );
+    assert_eq!(
+        web["depends_on"],
+        serde_json::json!({ "db": "service_healthy", "redis": "service_healthy" })
+    );
+    let worker = &app["services"]["worker"];
+    assert!(worker["port"].is_null(), "{worker}");
+    assert_eq!(worker["command"], serde_json::json!(["node", "worker.js"]));
+    assert_eq!(worker["runtime"]["read_only"], true);
+    let db = &app["accessories"]["db"];
+    assert_eq!(
+        db["volumes"],
+        serde_json::json!(["ghostworks-staging_pg-data:/var/lib/postgresql/data"])
+    );
+    assert_eq!(
+        db["health"]["command"],
+        serde_json::json!(["/bin/sh", "-c", "pg_isready -U ghostworks"])
+    );
+    assert_eq!(db["runtime"]["stop_grace_period"], "60s");
+    let redis = &app["accessories"]["redis"];
+    assert_eq!(
+        redis["command"],
+        serde_json::json!(["redis-server", "--appendonly", "yes"])
+    );
+    assert_eq!(redis["runtime"]["memory"], 256 * 1024 * 1024);
+    let text = run.stdout() + &run.stderr();
+    assert!(!text.contains("pg-secret-77"), "{text}");
+}
+
+const ENV: &str = r#"environment: dev
+providers: {}
+variables:
+  key: { sensitive: true, default: "k" }
+  secret: { sensitive: true, default: "s3cr3t-value" }
+resources:
+  app:
+    type: host.app
+    properties:
+      name: shop
+      hosts: [{ address: 127.0.0.1 }]
+      ssh: { private_key: "${var.key}" }
+      compose: { file: ../compose.yaml }
+      ALLOW
+      rollout:
+        proxy: { nginx: { server_name: shop.test } }
+"#;
+
+fn project(compose: &str, allow: &str) -> Project {
+    let p = Project::empty();
+    p.write("environments/dev.yaml", &ENV.replace("ALLOW", allow));
+    p.write("compose.yaml", compose);
+    p
+}
+
+/// Each class of bad compose file is refused at its place in the compose file, by `validate`
+/// and `plan`, before anything is read from a host.
+#[test]
+fn bad_compose_files_are_refused_with_their_location() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "services:\n  web:\n    image: [\n",
+            "compose.yaml:4:1",
+            "invalid YAML",
+        ),
+        (
+            "services:\n  web:\n    build: .\n",
+            "compose.yaml:3:5",
+            "`build` without `image`",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    depends_on: [db]\n",
+            "compose.yaml:4:18",
+            "`depends_on` names `db`, which is not a service of this file",
+        ),
+        (
+            "services:\n  a:\n    image: a:1\n    depends_on: [b]\n  b:\n    image: b:1\n    depends_on: [a]\n",
+            "compose.yaml:",
+            "`depends_on` goes round in a circle",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    ports: [\"8080:80\"]\n  api:\n    image: b:1\n    ports: [\"8080:81\"]\n",
+            "compose.yaml:7:13",
+            "host port `8080` is published twice (at line 4)",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    secrets: [db]\nsecrets:\n  db: { environment: DB }\n",
+            "compose.yaml:4:5",
+            "compose `secrets` are not supported yet",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    sysctls: { net.core.somaxconn: 1024 }\n",
+            "compose.yaml:4:5",
+            "converge does not support `sysctls` of a compose service",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    privileged: true\n",
+            "compose.yaml:4:17",
+            "refused unless the app's `allow: { privileged: true }`",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    network_mode: host\n",
+            "compose.yaml:4:19",
+            "refused unless the app's `allow: { host_network: true }`",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    cap_add: [NET_ADMIN]\n",
+            "compose.yaml:4:15",
+            "`cap_add: NET_ADMIN` is refused unless",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n",
+            "compose.yaml:4:15",
+            "a bind mount of the host's `/var/run/docker.sock` is refused",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    volumes: [\"data:/data\"]\n",
+            "compose.yaml:4:15",
+            "volume `data` is not declared",
+        ),
+        (
+            "services:\n  web:\n    image: a:${MISSING:?set MISSING first}\n",
+            "compose.yaml:3:12",
+            "required variable `MISSING` is missing a value: set MISSING first",
+        ),
+        (
+            "services:\n  web:\n    image: \"a:1\"\n    command: [\"run\", \"${secret}\"]\n",
+            "compose.yaml:4:22",
+            "a sensitive variable may only be used in `environment`",
+        ),
+        (
+            "services:\n  Web_1:\n    image: a:1\n",
+            "compose.yaml:2:3",
+            "service name `Web_1`",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    deploy: { replicas: 3 }\n",
+            "compose.yaml:4:25",
+            "`replicas: 3`",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (compose, at, message) in cases {
+        let p = project(compose, "");
+        for command in ["validate", "plan"] {
+            let run = p.converge(&["-e", "dev", command]).expect(1);
+            let err = run.stderr();
+            if !(err.contains(at) && err.contains(message)) {
+                wrong.push(format!(
+                    "{command} of\n{compose}\nwants {at} {message}, got:\n{err}"
+                ));
+            }
+            assert!(!err.contains("s3cr3t-value"), "{err}");
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n----\n"));
+}
+
+/// What the app's own `allow` lets a compose file ask for validates; without it, the same
+/// file is refused (above).
+#[test]
+fn allow_lets_a_compose_file_have_what_it_names() {
+    let p = project(
+        "services:\n  web:\n    image: a:1\n    privileged: true\n    network_mode: host\n    cap_add: [NET_ADMIN]\n    volumes: [\"/srv/data/uploads:/uploads\"]\n",
+        "allow: { privileged: true, host_network: true, capabilities: [NET_ADMIN], host_paths: [/srv/data] }",
+    );
+    p.converge(&["-e", "dev", "validate"]).expect(0);
+    let p = project(
+        "services:\n  web:\n    image: a:1\n    volumes: [\"/srv/other:/uploads\"]\n",
+        "allow: { host_paths: [/srv/data] }",
+    );
+    let run = p.converge(&["-e", "dev", "validate"]).expect(1);
+    assert!(
+        run.stderr().contains("`/srv/other` is refused"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// The app's own `services` next to `compose` is an error where it is written; a property the
+/// compose file gave that a rule refuses is located in the compose file.
+#[test]
+fn services_are_written_once_and_rules_point_into_the_compose_file() {
+    let p = project(
+        "services:\n  web:\n    image: a:1\n",
+        "services: { web: { image: b:1 } }",
+    );
+    let run = p.converge(&["-e", "dev", "validate"]).expect(1);
+    assert!(
+        run.stderr().contains("environments/dev.yaml:14:17")
+            && run
+                .stderr()
+                .contains("`services` come from the compose file"),
+        "{}",
+        run.stderr()
+    );
+    // An unset variable is Compose's warning (an empty string), with its place.
+    let p = project(
+        "services:\n  web:\n    image: a:1\n    environment: { A: \"x${UNSET}\" }\n",
+        "",
+    );
+    let run = p.converge(&["-e", "dev", "validate"]).expect(0);
+    assert!(
+        run.stderr().contains("compose.yaml:4:23")
+            && run.stderr().contains("variable `UNSET` is not set"),
+        "{}",
+        run.stderr()
+    );
+}
