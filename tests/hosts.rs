@@ -2604,3 +2604,218 @@ fn a_postgres_accessory_keeps_its_data_across_deploys_and_is_dumped_before_each_
     );
     assert_eq!(host.get(&format!("{name}.test"), "/"), (200, "v2\n".into()));
 }
+
+/// Issue 24: a team's own compose file deployed end to end. PostgreSQL and Redis (accessories:
+/// named volumes `<project>_<volume>`) start healthy before the web service and the worker that
+/// wait for them (`service_healthy`: the worker's first act finds the database accepting
+/// connections); the web service's hardening and limits are what `docker inspect` shows; a new
+/// tag switches blue/green with no failed request while the accessories keep running with
+/// their data; an accessory changed in the file is replaced in place, its volume's data kept.
+#[test]
+fn a_compose_file_deploys_with_its_accessories_healthy_first_and_data_kept() {
+    let name = "composed";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let pg = support::hosts::postgres_image();
+    let redis = support::hosts::redis_image();
+    let volumes = [format!("{name}_pg"), format!("{name}_cache")];
+    let remove_volumes = || {
+        let _ = std::process::Command::new("docker")
+            .args(["volume", "rm", "-f"])
+            .args(&volumes)
+            .output();
+    };
+    remove_volumes();
+    let host = TestHost::start();
+    let p = project_with(
+        &host,
+        name,
+        "  CACHE_MEMORY: { default: 256m }",
+        &format!(
+            r#"      compose: {{ file: ../compose.yaml }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            proxy = host.proxy_yaml(&format!("{name}.test")),
+        ),
+    );
+    p.write(
+        "compose.yaml",
+        &format!(
+            r#"x-hardened: &hardened
+  cap_drop: [ALL]
+  security_opt: ["no-new-privileges:true"]
+  pids_limit: 200
+services:
+  web:
+    <<: *hardened
+    image: converge-test/{name}:${{tag}}
+    ports: ["8080"]
+    mem_limit: 128m
+    cpus: 0.5
+    stop_grace_period: 5s
+    labels: {{ team: storefront }}
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8080/ready"]
+      interval: 500ms
+      timeout: 2s
+    depends_on:
+      db: {{ condition: service_healthy }}
+      cache: {{ condition: service_healthy }}
+  worker:
+    <<: *hardened
+    image: {pg}
+    command: ["sh", "-c", "pg_isready -h db -U postgres; redis-cli -h cache ping 2>&1 || true; exec sleep infinity"]
+    depends_on:
+      db: {{ condition: service_healthy }}
+  db:
+    image: {pg}
+    volumes: [pg:/var/lib/postgresql/data]
+    healthcheck:
+      test: pg_isready -U postgres
+      interval: 500ms
+      timeout: 5s
+      retries: 60
+  cache:
+    image: {redis}
+    command: redis-server --appendonly yes --protected-mode no --dir /data
+    mem_limit: ${{CACHE_MEMORY}}
+    volumes: [cache:/data]
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 500ms
+volumes:
+  pg:
+  cache:
+"#
+        ),
+    );
+    let apply = |vars: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ];
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        p.converge(&args).expect(0)
+    };
+    let started = |c: &str| host.inspect(&format!("{name}-{c}"), "{{.State.StartedAt}}");
+
+    let first = printed(&apply(&["tag=v1"]));
+    assert!(
+        first.contains(&format!("{name}-db healthy (Docker healthcheck)"))
+            && first.contains(&format!("{name}-cache healthy (Docker healthcheck)")),
+        "{first}"
+    );
+    assert_eq!(host.get(&format!("{name}.test"), "/"), (200, "v1\n".into()));
+    // The worker started once the database was healthy: its first act found it accepting.
+    let worker = format!("{name}-worker-blue");
+    let logs = std::process::Command::new("docker")
+        .args(["logs", &worker])
+        .output()
+        .unwrap();
+    let logs =
+        String::from_utf8_lossy(&logs.stdout).to_string() + &String::from_utf8_lossy(&logs.stderr);
+    assert!(logs.contains("accepting connections"), "{logs}");
+    assert!(started("db") < started("web-blue"), "db before web");
+    // Hardening and limits as written.
+    let web = format!("{name}-web-blue");
+    assert_eq!(
+        host.inspect(&web, "{{json .HostConfig.CapDrop}}").trim(),
+        r#"["ALL"]"#
+    );
+    assert_eq!(
+        host.inspect(&web, "{{json .HostConfig.SecurityOpt}}")
+            .trim(),
+        r#"["no-new-privileges:true"]"#
+    );
+    assert_eq!(
+        host.inspect(&web, "{{.HostConfig.Memory}}").trim(),
+        "134217728"
+    );
+    assert_eq!(
+        host.inspect(&web, "{{.HostConfig.NanoCpus}}").trim(),
+        "500000000"
+    );
+    assert_eq!(
+        host.inspect(&web, "{{.HostConfig.PidsLimit}}").trim(),
+        "200"
+    );
+    assert_eq!(host.inspect(&web, "{{.Config.StopTimeout}}").trim(), "5");
+    assert_eq!(
+        host.inspect(&web, r#"{{index .Config.Labels "team"}}"#)
+            .trim(),
+        "storefront"
+    );
+    assert_eq!(
+        host.inspect(&web, r#"{{index .Config.Labels "converge.app"}}"#)
+            .trim(),
+        name
+    );
+    // Named volumes as Compose names them.
+    assert_eq!(
+        host.inspect(&format!("{name}-db"), "{{range .Mounts}}{{.Name}}{{end}}")
+            .trim(),
+        format!("{name}_pg")
+    );
+    // Data in both accessories.
+    host.docker_exec(
+        &format!("{name}-db"),
+        &[
+            "psql",
+            "-U",
+            "postgres",
+            "-c",
+            "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before')",
+        ],
+    );
+    host.docker_exec(
+        &format!("{name}-cache"),
+        &["redis-cli", "SET", "kept", "before"],
+    );
+    let (db_started, cache_started) = (started("db"), started("cache"));
+
+    // A new tag: blue/green with no failed request; the accessories untouched.
+    let client = KeepAliveClient::start(host.http_port, &format!("{name}.test"));
+    apply(&["tag=v2"]);
+    let report = client.finish();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.versions.last().map(String::as_str), Some("v2"));
+    assert_eq!(
+        (started("db"), started("cache")),
+        (db_started.clone(), cache_started.clone())
+    );
+
+    // The cache's definition changes: replaced in place, its data kept by its volume.
+    apply(&["tag=v2", "CACHE_MEMORY=300m"]);
+    assert_ne!(started("cache"), cache_started, "the cache was replaced");
+    assert_eq!(started("db"), db_started);
+    assert_eq!(
+        host.inspect(&format!("{name}-cache"), "{{.HostConfig.Memory}}")
+            .trim(),
+        (300u64 << 20).to_string()
+    );
+    assert_eq!(
+        host.docker_exec(&format!("{name}-cache"), &["redis-cli", "GET", "kept"])
+            .trim(),
+        "before"
+    );
+    assert_eq!(
+        host.docker_exec(
+            &format!("{name}-db"),
+            &["psql", "-U", "postgres", "-tAc", "SELECT v FROM kept"]
+        )
+        .trim(),
+        "before"
+    );
+    drop(host);
+    remove_volumes();
+}

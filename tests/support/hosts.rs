@@ -90,6 +90,18 @@ pub fn postgres_image() -> String {
     tag
 }
 
+/// Redis from Debian's packages on the Debian base, tagged `converge-test/redis:7`.
+pub fn redis_image() -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    run(&mut Command::new(repo.join("scripts/debian-base.sh")));
+    let tag = "converge-test/redis:7".to_string();
+    run(Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .arg(repo.join("tests/fixtures/redis"))
+        .env("DOCKER_BUILDKIT", "0"));
+    tag
+}
+
 /// One host: sshd + nginx on loopback, removed on drop (with the app's containers).
 pub struct TestHost {
     /// Everything of this host: keys, sshd and nginx configuration, the include directory.
