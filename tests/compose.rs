@@ -143,9 +143,14 @@ fn bad_compose_files_are_refused_with_their_location() {
             "host port `8080` is published twice (at line 4)",
         ),
         (
-            "services:\n  web:\n    image: a:1\n    secrets: [db]\nsecrets:\n  db: { environment: DB }\n",
-            "compose.yaml:4:5",
-            "compose `secrets` are not supported yet",
+            "services:\n  web:\n    image: a:1\n    secrets: [db]\nsecrets:\n  db: {}\n",
+            "compose.yaml:6:3",
+            "secret `db` has no source",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    secrets: [nope]\n",
+            "compose.yaml:4:15",
+            "secret `nope` is not declared under the file's top-level `secrets`",
         ),
         (
             "services:\n  web:\n    image: a:1\n    sysctls: { net.core.somaxconn: 1024 }\n",
@@ -231,6 +236,45 @@ fn allow_lets_a_compose_file_have_what_it_names() {
     let run = p.converge(&["-e", "dev", "validate"]).expect(1);
     assert!(
         run.stderr().contains("`/srv/other` is refused"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// A secret from a sensitive variable becomes a 0400 file at /run/secrets/<name>, a config a
+/// 0444 file; the plan shows neither value.
+#[test]
+fn secrets_and_configs_become_files_with_their_values_masked() {
+    let p = project(
+        "services:\n  web:\n    image: a:1\n    secrets: [db, { source: api, target: keys/api, mode: 0440 }]\n    configs: [site]\nsecrets:\n  db: { environment: secret }\n  api: { environment: secret }\nconfigs:\n  site: { content: \"hello ${key:+x}\" }\n",
+        "",
+    );
+    let run = p
+        .converge(&["-e", "dev", "plan", "--format", "json"])
+        .expect(0);
+    let plan = run.json();
+    let files = &plan["changes"][0]["after"]["services"]["web"]["files"];
+    assert_eq!(files["/run/secrets/db"]["secret"], "(sensitive)", "{files}");
+    assert_eq!(files["/run/secrets/keys/api"]["mode"], "0440", "{files}");
+    assert_eq!(files["/site"]["text"], "hello x", "{files}");
+    assert!(
+        !(run.stdout() + &run.stderr()).contains("s3cr3t-value"),
+        "{}",
+        run.stdout()
+    );
+    let p = project(
+        "services:\n  web:\n    image: a:1\n    secrets: [db]\nsecrets:\n  db: { environment: plain }\n",
+        "",
+    );
+    p.write(
+        "environments/dev.yaml",
+        &ENV.replace("ALLOW", "")
+            .replace("variables:\n", "variables:\n  plain: visible\n"),
+    );
+    let run = p.converge(&["-e", "dev", "validate"]).expect(1);
+    assert!(
+        run.stderr().contains("compose.yaml:6:22")
+            && run.stderr().contains("which must be sensitive"),
         "{}",
         run.stderr()
     );

@@ -685,7 +685,18 @@ fn vardiologio_plans_a_secret_and_a_host_app_per_environment() {
         assert_eq!(plan["summary"]["add"], 2, "{env}");
         let app = &change(&plan, "app")["after"];
         assert_eq!(app["name"], format!("vardiologio-{env}"));
-        assert_eq!(app["services"]["web"]["secrets"], "(sensitive)");
+        let web = &app["services"]["web"];
+        if env == "prod" {
+            // From the compose file: the secret is a file, its content masked.
+            assert_eq!(
+                web["files"]["/run/secrets/database_url"]["secret"], "(sensitive)",
+                "{web}"
+            );
+            assert_eq!(web["env"]["VARDIOLOGIO_ENV"], "prod");
+            assert_eq!(web["user"], "10001:10001");
+        } else {
+            assert_eq!(web["secrets"], "(sensitive)");
+        }
         assert_eq!(app["rollout"]["health"]["http"]["failures"], 2);
         assert!(!plan.to_string().contains("pw-4411"));
     }

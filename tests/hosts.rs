@@ -2794,7 +2794,25 @@ volumes:
         (db_started.clone(), cache_started.clone())
     );
 
-    // The cache's definition changes: replaced in place, its data kept by its volume.
+    // The cache's definition changes: the plan says it restarts and what that costs; it is
+    // replaced in place (stopped gracefully), its data kept by its volume.
+    let plan = p
+        .converge(&[
+            "plan",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+            "--var",
+            "CACHE_MEMORY=300m",
+        ])
+        .expect(0);
+    assert!(
+        printed(&plan).contains("cache: restart, about ")
+            && printed(&plan).contains(" s of downtime (stopped within 10 s"),
+        "{}",
+        printed(&plan)
+    );
     apply(&["tag=v2", "CACHE_MEMORY=300m"]);
     assert_ne!(started("cache"), cache_started, "the cache was replaced");
     assert_eq!(started("db"), db_started);
@@ -2818,4 +2836,112 @@ volumes:
     );
     drop(host);
     remove_volumes();
+}
+
+/// Issue 24: examples/vardiologio's prod deploys from its compose file, its `database_url`
+/// secret filled from the environment's Secrets Manager secret: one file, mounted read-only at
+/// /run/secrets/database_url, 0400 and owned by the service's user (10001, every capability
+/// dropped, a read-only root), with the value in no output; a new value is a new deploy.
+#[test]
+fn the_vardiologio_compose_file_mounts_its_secrets_manager_secret_as_a_file() {
+    let moto = support::Moto::start();
+    let name = "vardiologio-prod";
+    app_image(name, "v3.2.0");
+    let host = TestHost::start();
+    host.owns(name);
+    let p = Project::seed("vardiologio").with_moto(&moto).with_env(vec![
+        ("CONVERGE_VAR_DEPLOY_KEY".into(), host.key()),
+        (
+            "CONVERGE_VAR_DATABASE_URL".into(),
+            "postgres://v:first-5c3@db/v".into(),
+        ),
+    ]);
+    let file = "environments/prod.yaml";
+    p.edit(
+        file,
+        r#"[{ address: "${var.host}", user: deploy }]"#,
+        &format!(
+            "[{{ address: 127.0.0.1, port: {}, user: converge-deploy }}]",
+            host.ssh_port
+        ),
+    );
+    p.edit(
+        file,
+        "proxy: { nginx: { server_name: vardiologio.example.com, listen: 80 } }",
+        &format!("proxy: {}", host.proxy_yaml("vardiologio.example.com")),
+    );
+    p.edit(file, "bake: 2m", "bake: 1s");
+    p.edit(file, "interval: 5s", "interval: 500ms");
+    p.edit(file, "drain_timeout: 30s", "drain_timeout: 1s");
+    // The test app listens on 8080 and writes its pages below /www.
+    p.edit("docker-compose.yml", "8000:8000", "8080:8080");
+    p.edit("docker-compose.yml", "127.0.0.1:8000", "127.0.0.1:8080");
+    p.edit(
+        "docker-compose.yml",
+        "registry.vardiologio.example.com/vardiologio",
+        &format!("converge-test/{name}"),
+    );
+    p.edit(
+        "docker-compose.yml",
+        "read_only: true",
+        "read_only: true\n    tmpfs: [/www]",
+    );
+    let out = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "-e",
+            "prod",
+            "--accept-new-host-keys",
+        ])
+        .expect(0);
+    assert!(!printed(&out).contains("first-5c3"), "{}", printed(&out));
+    let web = format!("{name}-web-blue");
+    assert_eq!(
+        host.docker_exec(&web, &["cat", "/run/secrets/database_url"]),
+        "postgres://v:first-5c3@db/v"
+    );
+    assert_eq!(
+        host.docker_exec(
+            &web,
+            &["stat", "-c", "%a %u %g", "/run/secrets/database_url"]
+        )
+        .trim(),
+        "400 10001 10001"
+    );
+    assert_eq!(host.inspect(&web, "{{.Config.User}}"), "10001:10001");
+    let written = std::process::Command::new("docker")
+        .args([
+            "exec",
+            &web,
+            "sh",
+            "-c",
+            "echo x > /run/secrets/database_url",
+        ])
+        .output()
+        .unwrap();
+    assert!(!written.status.success(), "the secret file is read-only");
+    assert!(
+        !host
+            .inspect(&web, "{{json .Config.Env}}")
+            .contains("first-5c3"),
+        "the value is no environment variable"
+    );
+    assert_eq!(
+        host.get("vardiologio.example.com", "/"),
+        (200, "v3.2.0\n".into())
+    );
+
+    // A new value is a new deploy: the green colour mounts it, and drift is clean after.
+    let rotated = [("CONVERGE_VAR_DATABASE_URL", "postgres://v:second-8d1@db/v")];
+    let out = converge_with(&p, &rotated, &["apply", "--auto-approve", "-e", "prod"]).expect(0);
+    assert!(!printed(&out).contains("second-8d1"), "{}", printed(&out));
+    assert_eq!(
+        host.docker_exec(
+            &format!("{name}-web-green"),
+            &["cat", "/run/secrets/database_url"]
+        ),
+        "postgres://v:second-8d1@db/v"
+    );
+    converge_with(&p, &rotated, &["drift", "-e", "prod"]).expect(0);
 }

@@ -77,17 +77,36 @@ pub async fn call(
     timeout: Duration,
 ) -> Result<Answer, EngineError> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut request = format!(
+    call_with(
+        session,
+        method,
+        path,
+        ("application/json", body.as_bytes()),
+        timeout,
+    )
+    .await
+}
+
+/// [`call`] with a body of another type (`application/x-tar` for an archive).
+pub async fn call_with(
+    session: &Session,
+    method: &str,
+    path: &str,
+    (content_type, body): (&str, &[u8]),
+    timeout: Duration,
+) -> Result<Answer, EngineError> {
+    let mut head = format!(
         "{method} /{API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: converge\r\nConnection: close\r\n"
     );
-    if !body.is_empty() || method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        head.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
-    request.push_str("\r\n");
-    request.push_str(&body);
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
     let mut child = session.dial_docker()?;
     let mut stdin = child.stdin.take();
     let mut stdout = child
@@ -96,7 +115,7 @@ pub async fn call(
         .ok_or_else(|| EngineError::Transport("no stdout from ssh".into()))?;
     let exchange = async {
         if let Some(pipe) = stdin.as_mut() {
-            pipe.write_all(request.as_bytes())
+            pipe.write_all(&request)
                 .await
                 .map_err(|e| EngineError::Transport(format!("writing the request: {e}")))?;
             pipe.flush().await.ok();

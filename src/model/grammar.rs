@@ -390,6 +390,16 @@ fn check_capability(v: &str) -> Result<(), Reason> {
     }
 }
 
+/// `0` and three octal digits.
+fn check_file_mode(v: &str) -> Result<(), Reason> {
+    let ok = v.len() == 4 && v.starts_with('0') && v.chars().all(|c| ('0'..='7').contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err("write 0 and three octal digits, e.g. 0400".into())
+    }
+}
+
 /// `SIG` and capitals, digits or `+`; or a number.
 fn check_signal(v: &str) -> Result<(), Reason> {
     let named = v.len() <= 15
@@ -550,6 +560,12 @@ pub static SIGNAL: Grammar = Grammar {
     describe: "a signal (SIGNAME or its number)",
     pattern: Some("^(SIG[A-Z0-9+]{2,12}|[0-9]{1,2})$"),
     check: check_signal,
+};
+/// A file's permissions in octal (`0400`).
+pub static FILE_MODE: Grammar = Grammar {
+    describe: "file permissions in octal (0400)",
+    pattern: Some("^0[0-7]{3}$"),
+    check: check_file_mode,
 };
 /// A path on the machine running converge.
 pub static LOCAL_PATH: Grammar = Grammar {

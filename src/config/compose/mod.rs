@@ -80,6 +80,110 @@ pub struct Source<'a> {
     pub allow: &'a Allow,
     /// Reads a file the compose file names (`env_file`), relative to the compose file.
     pub read: &'a dyn Fn(&str) -> Result<String, String>,
+    /// Secrets the app's `compose.secrets` gives (a sensitive variable or a Secrets Manager
+    /// secret), by name: they win over the compose file's own source.
+    pub provided: &'a BTreeSet<String>,
+}
+
+/// A top-level secret's or config's content.
+#[derive(Debug, Clone)]
+pub(crate) enum Content {
+    /// The app's `compose.secrets.<name>`.
+    Provided,
+    /// A value (sensitive for a secret).
+    Value(Value),
+}
+
+/// The file's top-level `secrets` and `configs`.
+pub(crate) struct Shared {
+    pub secrets: BTreeMap<String, Content>,
+    pub configs: BTreeMap<String, Content>,
+}
+
+/// Reads top-level `secrets` (`secret`) or `configs`: `file:` (beside the compose file),
+/// `environment:` (converge's variable; sensitive for a secret), `content:` (a config); a
+/// secret the app's `compose.secrets` gives needs none of them.
+fn shared_files(
+    src: &Source<'_>,
+    node: Option<&Node>,
+    secret: bool,
+    out: &mut Translation,
+) -> BTreeMap<String, Content> {
+    let what = if secret { "secret" } else { "config" };
+    let mut found = BTreeMap::new();
+    let Some(node) = node else { return found };
+    let Some(map) = node.as_mapping() else {
+        out.error(src.file, node.span(), format!("`{what}s` is a mapping"));
+        return found;
+    };
+    for (k, v) in map.iter() {
+        let name = k.as_str().to_string();
+        if secret && src.provided.contains(&name) {
+            found.insert(name, Content::Provided);
+            continue;
+        }
+        let field = |key: &str| v.as_mapping().and_then(|m| m.get_scalar(key)).cloned();
+        let content = if let Some(file) = field("file") {
+            match (src.read)(file.as_str()) {
+                Ok(text) if secret => Some(Value::str(text).into_sensitive()),
+                Ok(text) => Some(Value::str(text)),
+                Err(why) => {
+                    out.error(
+                        src.file,
+                        file.span(),
+                        format!("{what} `{name}`: cannot read `{}`: {why}", file.as_str()),
+                    );
+                    continue;
+                }
+            }
+        } else if let Some(var) = field("environment") {
+            match (src.lookup)(var.as_str()) {
+                Some((_, false)) if secret => {
+                    out.error(src.file, var.span(), format!("secret `{name}` takes converge's variable `{}`, which must be sensitive (`sensitive: true`) so that it stays masked", var.as_str()));
+                    continue;
+                }
+                Some((text, sensitive)) => Some(if sensitive {
+                    Value::str(text).into_sensitive()
+                } else {
+                    Value::str(text)
+                }),
+                None => None,
+            }
+        } else if let (false, Some(content)) = (secret, field("content")) {
+            match interpolate::interpolate(content.as_str(), src.lookup) {
+                Ok(i) if !i.sensitive => Some(Value::str(i.text)),
+                Ok(_) => {
+                    out.error(
+                        src.file,
+                        content.span(),
+                        format!("config `{name}` takes a sensitive value: make it a secret"),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    out.error(src.file, content.span(), e.to_string());
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        match content {
+            Some(value) => {
+                found.insert(name, Content::Value(value));
+            }
+            None => out.error(
+                src.file,
+                k.span(),
+                if secret {
+                    format!("secret `{name}` has no source: give it `file:` or `environment:` (a sensitive variable), or the app's `compose: {{ secrets: {{ {name}: ... }} }}`")
+                } else {
+                    format!("config `{name}` has no source: give it `file:`, `content:` or `environment:`")
+                },
+            ),
+        }
+    }
+    found
 }
 
 /// A compose file read into an app's properties.
@@ -95,6 +199,9 @@ pub struct Translation {
     pub warnings: Vec<(Span, String)>,
     /// Errors.
     pub errors: Vec<ConfigError>,
+    /// Secret files whose content is the app's `compose.secrets.<name>`: the property path of
+    /// the file's `secret` and the name.
+    pub provided: Vec<(Vec<String>, String)>,
 }
 
 impl Translation {
@@ -136,15 +243,10 @@ pub fn translate(src: &Source<'_>, root: &Node) -> Translation {
             );
         }
     }
-    for key in ["secrets", "configs"] {
-        if let Some(k) = top.iter().map(|(k, _)| k).find(|k| k.as_str() == key) {
-            out.error(
-                src.file,
-                k.span(),
-                format!("compose `{key}` are not supported yet: give the value to the service in `environment` from a sensitive variable (`${{NAME}}`), which converge keeps masked"),
-            );
-        }
-    }
+    let shared = Shared {
+        secrets: shared_files(src, top.get_node("secrets"), true, &mut out),
+        configs: shared_files(src, top.get_node("configs"), false, &mut out),
+    };
     let volumes = top_volumes(src, top.get_node("volumes"), &mut out);
     let networks: BTreeSet<String> = match top.get_node("networks") {
         Some(Node::Mapping(m)) => m.iter().map(|(k, _)| k.as_str().to_string()).collect(),
@@ -175,6 +277,7 @@ pub fn translate(src: &Source<'_>, root: &Node) -> Translation {
     for (name, node) in &read {
         let ctx = service::Context {
             src,
+            shared: &shared,
             volumes: &volumes,
             networks: &networks,
             services: &names,
@@ -208,6 +311,11 @@ pub fn translate(src: &Source<'_>, root: &Node) -> Translation {
             let mut full = vec![group.to_string(), s.name.clone()];
             full.extend(path);
             out.origins.push((full, span));
+        }
+        for (path, name) in s.provided {
+            let mut full = vec![group.to_string(), s.name.clone()];
+            full.extend(path);
+            out.provided.push((full, name));
         }
         match s.class {
             service::Class::Accessory => out.accessories.insert(s.name, s.value),

@@ -9,7 +9,7 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{Node, Span};
 
 use super::interpolate::{Interpolated, interpolate};
-use super::{NamedVolume, Source, Translation, units};
+use super::{Content, NamedVolume, Shared, Source, Translation, units};
 use crate::config::diagnostic::{ConfigError, SourceFile};
 use crate::model::Value;
 use crate::model::grammar::{self, Grammar};
@@ -35,11 +35,14 @@ pub(super) struct Read {
     pub origins: Vec<(Vec<String>, Span)>,
     /// `depends_on`: the service, its condition, where.
     pub depends: Vec<(String, String, Span)>,
+    /// Paths (below the service) of secret files the app's `compose.secrets` fills, by name.
+    pub provided: Vec<(Vec<String>, String)>,
 }
 
 /// What reading a service needs from the whole file.
 pub(super) struct Context<'a, 'b> {
     pub src: &'a Source<'b>,
+    pub shared: &'a Shared,
     pub volumes: &'a BTreeMap<String, NamedVolume>,
     pub networks: &'a BTreeSet<String>,
     pub services: &'a BTreeSet<String>,
@@ -205,6 +208,8 @@ pub(super) fn read(
     let mut port: Option<(u16, Span)> = None;
     let mut depends = Vec::new();
     let mut health: Option<Value> = None;
+    let mut files: BTreeMap<String, Value> = BTreeMap::new();
+    let mut provided: Vec<(Vec<String>, String)> = Vec::new();
     for (k, field) in map.iter() {
         let name = k.as_str();
         match name {
@@ -418,7 +423,9 @@ pub(super) fn read(
             }
             "deploy" => r.deploy(field, &mut runtime),
             "profiles" => {}
-            "secrets" | "configs" => r.error(k.span(), format!("compose `{name}` are not supported yet: give the value in `environment` from a sensitive variable (`${{NAME}}`), which converge keeps masked")),
+            "secrets" | "configs" => {
+                r.shared_files(field, name == "secrets", ctx.shared, &mut files, &mut provided)
+            }
             other if other.starts_with("x-") => {}
             other if NO_EFFECT.contains(&other) => {
                 r.warn(k.span(), format!("`{other}` has no effect: converge names and places the app's containers itself"))
@@ -462,6 +469,9 @@ pub(super) fn read(
     if !runtime.is_empty() {
         v.insert("runtime".into(), Value::Map(runtime));
     }
+    if !files.is_empty() {
+        v.insert("files".into(), Value::Map(files));
+    }
     if !depends.is_empty() {
         let deps: BTreeMap<String, Value> = depends
             .iter()
@@ -483,6 +493,7 @@ pub(super) fn read(
             .chain(origins)
             .collect(),
         depends,
+        provided,
     })
 }
 
@@ -1062,6 +1073,109 @@ impl Reader<'_, '_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A service's `secrets` or `configs`: each a file at its target (secrets below
+    /// `/run/secrets/`, configs below `/`), mode 0400 (secrets) or 0444 (configs) unless
+    /// `mode` says, owned by the service's user.
+    fn shared_files(
+        &mut self,
+        node: &Node,
+        secret: bool,
+        shared: &Shared,
+        files: &mut BTreeMap<String, Value>,
+        provided: &mut Vec<(Vec<String>, String)>,
+    ) {
+        let what = if secret { "secret" } else { "config" };
+        for item in self.list(node) {
+            let (source, target, mode) = match &item {
+                Node::Scalar(s) => (s.as_str().to_string(), None, None),
+                Node::Mapping(m) => {
+                    let Some(source) = m.get_scalar("source") else {
+                        self.error(item.span(), format!("a {what} needs `source`"));
+                        continue;
+                    };
+                    for key in ["uid", "gid"] {
+                        if let Some(n) = m.get_node(key) {
+                            self.warn(n.span(), format!("`{key}` is not used: converge makes the file the service's user's (root when it has none), so it stays readable with every capability dropped"));
+                        }
+                    }
+                    let target = m.get_node("target").and_then(|n| self.plain(n));
+                    let mode = match m.get_scalar("mode") {
+                        Some(mode) => {
+                            let text = mode.as_str();
+                            let parsed = if text.starts_with('0') && text.len() > 1 {
+                                u32::from_str_radix(&text[1..], 8).ok()
+                            } else {
+                                text.parse::<u32>().ok()
+                            };
+                            match parsed.filter(|m| *m <= 0o777) {
+                                Some(m) => Some(format!("0{m:03o}")),
+                                None => {
+                                    self.error(
+                                        mode.span(),
+                                        format!("`{text}` is not a file mode (0400, 0440...)"),
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
+                        None => None,
+                    };
+                    (source.as_str().to_string(), target, mode)
+                }
+                Node::Sequence(_) => {
+                    self.error(item.span(), format!("a {what} is a name or a mapping"));
+                    continue;
+                }
+            };
+            let defs = if secret {
+                &shared.secrets
+            } else {
+                &shared.configs
+            };
+            let Some(content) = defs.get(&source) else {
+                self.error(
+                    item.span(),
+                    format!(
+                        "{what} `{source}` is not declared under the file's top-level `{what}s`"
+                    ),
+                );
+                continue;
+            };
+            let target = match target {
+                Some(t) if t.starts_with('/') => t,
+                Some(t) if secret => format!("/run/secrets/{t}"),
+                Some(t) => format!("/{t}"),
+                None if secret => format!("/run/secrets/{source}"),
+                None => format!("/{source}"),
+            };
+            if let Err(e) = grammar::HOST_PATH.parse(&target) {
+                self.error(item.span(), format!("{}: {}", e.value, e.why));
+                continue;
+            }
+            let mut file = BTreeMap::new();
+            if let Some(mode) = mode {
+                file.insert("mode".to_string(), Value::str(mode));
+            }
+            match content {
+                Content::Provided => {
+                    provided.push((
+                        vec!["files".into(), target.clone(), "secret".into()],
+                        source,
+                    ));
+                }
+                Content::Value(v) => {
+                    file.insert(
+                        if secret { "secret" } else { "text" }.to_string(),
+                        v.clone(),
+                    );
+                }
+            }
+            self.origins
+                .push((vec!["files".into(), target.clone()], *item.span()));
+            files.insert(target, Value::Map(file));
         }
     }
 

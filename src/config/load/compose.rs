@@ -166,6 +166,17 @@ impl Loader<'_> {
             .filter_map(|p| p.as_str().map(str::to_string))
             .collect();
         let allow = Allow::of(known.get("allow"));
+        let given_secrets: BTreeMap<String, Expr> = match properties {
+            Expr::Map(m) => match m.get("compose") {
+                Some(Expr::Map(c)) => match c.get("secrets") {
+                    Some(Expr::Map(s)) => s.clone(),
+                    _ => BTreeMap::new(),
+                },
+                _ => BTreeMap::new(),
+            },
+            _ => BTreeMap::new(),
+        };
+        let provided: std::collections::BTreeSet<String> = given_secrets.keys().cloned().collect();
         let source = compose::Source {
             file: &self.files[file],
             project: &project,
@@ -173,6 +184,7 @@ impl Loader<'_> {
             profiles: &profiles,
             allow: &allow,
             read: &read,
+            provided: &provided,
         };
         let translation = compose::translate(&source, &parsed);
         self.files.extend(extra.into_inner());
@@ -187,14 +199,18 @@ impl Loader<'_> {
             }
         }
         if let Expr::Map(map) = properties {
-            map.insert(
-                "services".into(),
-                Expr::Literal(Value::Map(translation.services)),
-            );
+            map.insert("services".into(), expr_of(Value::Map(translation.services)));
             map.insert(
                 "accessories".into(),
-                Expr::Literal(Value::Map(translation.accessories)),
+                expr_of(Value::Map(translation.accessories)),
             );
+            // A secret file the app's `compose.secrets` fills takes its expression as written
+            // (a sensitive variable, or a secret's ARN known only after apply).
+            for (path, name) in &translation.provided {
+                if let Some(given) = given_secrets.get(name) {
+                    set_at(map, path, given.clone());
+                }
+            }
         }
         self.compose_origins.insert(
             address,
@@ -204,6 +220,31 @@ impl Loader<'_> {
             },
         );
     }
+}
+
+/// A value as an expression whose maps and lists are expressions, so one can be set inside.
+fn expr_of(v: Value) -> Expr {
+    match v {
+        Value::Map(m) => Expr::Map(m.into_iter().map(|(k, v)| (k, expr_of(v))).collect()),
+        Value::List(l) => Expr::List(l.into_iter().map(expr_of).collect()),
+        other => Expr::Literal(other),
+    }
+}
+
+/// Sets `path` below `map` to `e`, creating maps on the way.
+fn set_at(map: &mut BTreeMap<String, Expr>, path: &[String], e: Expr) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut here = map;
+    for key in parents {
+        let next = here
+            .entry(key.clone())
+            .or_insert_with(|| Expr::Map(BTreeMap::new()));
+        let Expr::Map(m) = next else { return };
+        here = m;
+    }
+    here.insert(last.clone(), e);
 }
 
 #[cfg(test)]

@@ -29,11 +29,14 @@ fn pin_object(props: &[Prop], expr: &mut Expr, kinds: &BTreeMap<Address, &KindSc
         let Some(field) = fields.get_mut(prop.name) else {
             continue;
         };
-        if prop.pins_versions
-            && let Expr::Map(entries) = field
-        {
-            for value in entries.values_mut() {
-                pin(value, kinds);
+        if prop.pins_versions {
+            match &mut *field {
+                Expr::Map(entries) => {
+                    for value in entries.values_mut() {
+                        pin(value, kinds);
+                    }
+                }
+                one => pin(one, kinds),
             }
         }
         pin_typed(&prop.ty, field, kinds);

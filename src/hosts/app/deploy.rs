@@ -80,10 +80,79 @@ impl Deploy for HostDeploy {
     }
 }
 
-/// The rollout a host app's update runs, as the plan shows it: every change of what runs.
+/// The rollout a host app's update runs, as the plan shows it: every change of what runs, and
+/// each accessory replaced in place with the downtime it costs.
 pub fn plan_summary(before: &Value, after: &Value) -> Option<String> {
-    needs_deploy(before, after)
+    let summary = needs_deploy(before, after)
         .then(|| rollout_spec(after).ok())
         .flatten()
-        .map(|spec| spec.summary())
+        .map(|spec| spec.summary())?;
+    let mut out = vec![summary];
+    out.extend(replaced_accessories(before, after));
+    Some(out.join("; "))
+}
+
+/// `db: restart, about N s of downtime` for each accessory that runs now and whose definition
+/// changes: it is stopped (its grace period at most) and down until it is healthy again (its
+/// health timeout at most).
+fn replaced_accessories(before: &Value, after: &Value) -> Vec<String> {
+    let old = before.get("accessories");
+    let mut out = Vec::new();
+    for (name, new) in after
+        .get("accessories")
+        .as_map()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let prior = old.get(&name);
+        if prior.is_null() || prior.same_as(&new) {
+            continue;
+        }
+        let seconds = |v: &Value, default: &str| {
+            crate::model::parse_duration(v.as_str().unwrap_or(default))
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        let grace = seconds(prior.get("runtime").get("stop_grace_period"), "10s");
+        let healthy = match new.get("health") {
+            Value::Null => 0,
+            h => seconds(h.get("timeout"), "30s"),
+        };
+        out.push(format!(
+            "{name}: restart, about {} s of downtime (stopped within {grace} s{})",
+            grace + healthy,
+            if healthy > 0 {
+                format!(", healthy within {healthy} s")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaced_accessories;
+    use crate::model::Value;
+
+    #[test]
+    fn an_accessory_changed_in_place_is_announced_with_its_downtime() {
+        let app = |memory: i64| {
+            Value::from_json(&serde_json::json!({
+                "accessories": {
+                    "db": { "image": "pg:16", "runtime": { "stop_grace_period": "20s", "memory": memory },
+                            "health": { "command": ["pg_isready"], "timeout": "40s" } },
+                    "cache": { "image": "redis:7" }
+                }
+            }))
+        };
+        assert!(replaced_accessories(&app(1), &app(1)).is_empty());
+        assert_eq!(
+            replaced_accessories(&app(1), &app(2)),
+            ["db: restart, about 60 s of downtime (stopped within 20 s, healthy within 40 s)"]
+        );
+        // A new accessory is started, not restarted.
+        assert!(replaced_accessories(&Value::Null, &app(1)).is_empty());
+    }
 }

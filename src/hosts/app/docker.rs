@@ -148,6 +148,11 @@ pub fn hook_name(app: &Name, rollout_id: &str, stage: &str, index: usize) -> Con
     ContainerName(format!("{app}-hook-{id}-{stage}-{}", index + 1))
 }
 
+/// The never-started helper that puts a container's files on the host: `NAME-files`.
+pub fn files_helper_name(container: &ContainerName) -> ContainerName {
+    ContainerName(format!("{container}-files"))
+}
+
 /// The app's Docker network.
 pub fn network(app: &Name) -> ContainerName {
     ContainerName(format!("converge-{app}"))
@@ -207,6 +212,25 @@ fn config_value(c: &Container) -> Value {
     }
     if !c.runtime.is_empty() {
         value["runtime"] = json!(c.runtime);
+    }
+    if !c.files.is_empty() {
+        let files: BTreeMap<&str, Json> = c
+            .files
+            .iter()
+            .map(|(path, f)| {
+                let content = match &f.content {
+                    super::spec::FileContent::Text(t) => json!({ "text": t }),
+                    super::spec::FileContent::Secret(super::spec::SecretSource::Value(s)) => {
+                        json!({ "value": s.expose() })
+                    }
+                    super::spec::FileContent::Secret(
+                        super::spec::SecretSource::SecretsManager { arn, version },
+                    ) => json!({ "arn": arn, "version": version }),
+                };
+                (path.as_str(), json!({ "content": content, "mode": f.mode }))
+            })
+            .collect();
+        value["files"] = json!(files);
     }
     Value::from_json(&value)
 }
@@ -310,6 +334,8 @@ pub struct Run<'a> {
     pub command: Option<Vec<String>>,
     /// The environment, secrets resolved (`NAME=value`), in name order.
     pub env: Vec<String>,
+    /// Read-only binds of the container's files (`HOST_FILE:PATH:ro`).
+    pub files: Vec<String>,
 }
 
 /// The Engine API body (`POST /containers/create`) of `c`: every value is JSON data Docker
@@ -323,7 +349,7 @@ pub fn create_body(c: &Container, r: &Run<'_>) -> Json {
     labels.insert(CONFIG_LABEL.into(), json!(config_digest(c)));
     let net = network(r.app);
     let mut host = json!({
-        "Binds": c.volumes.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+        "Binds": c.volumes.iter().map(|v| v.as_str().to_string()).chain(r.files.iter().cloned()).collect::<Vec<_>>(),
         "NetworkMode": net.as_str(),
         "RestartPolicy": { "Name": if r.restart { "unless-stopped" } else { "no" } },
     });
@@ -388,6 +414,7 @@ mod tests {
             working_dir: None,
             depends_on: BTreeMap::new(),
             runtime: Default::default(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -408,6 +435,7 @@ mod tests {
                     "DOCKER_HOST=tcp://evil:2375".into(),
                     "X=$(touch /tmp/x)".into(),
                 ],
+                files: vec![],
             },
         );
         assert_eq!(body["Env"][0], "DOCKER_HOST=tcp://evil:2375");
@@ -469,6 +497,7 @@ mod tests {
             alias: None,
             command: None,
             env: vec![],
+            files: vec![],
         };
         let body = create_body(&c, &run);
         let host = &body["HostConfig"];

@@ -139,6 +139,29 @@ impl Host {
         name: &ContainerName,
         body: &serde_json::Value,
     ) -> Result<(), ProviderError> {
+        // A container being replaced (an accessory whose definition changed) stops as
+        // `docker stop` stops it: its stop signal, then its own grace period, never a kill first.
+        let grace = body["StopTimeout"].as_u64().unwrap_or(10);
+        let stop = format!("/containers/{}/stop", name.as_str());
+        let stopped = engine::call(
+            &self.session,
+            "POST",
+            &stop,
+            None,
+            ENGINE_TIMEOUT + Duration::from_secs(grace),
+        )
+        .await
+        .map_err(|e| self.engine_error(&format!("stop {name}"), e))?;
+        if !matches!(stopped.status, 200..=299 | 304 | 404) {
+            return Err(ProviderError::Api {
+                operation: format!("stop {name} on {}", self.label()),
+                message: format!(
+                    "Docker answered {}: {}",
+                    stopped.status,
+                    String::from_utf8_lossy(&stopped.body).trim()
+                ),
+            });
+        }
         self.remove_container(name).await?;
         let create = engine::path_with_query("/containers/create", &[("name", name.as_str())]);
         engine::call_ok(&self.session, "POST", &create, Some(body), ENGINE_TIMEOUT)

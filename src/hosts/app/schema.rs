@@ -183,9 +183,31 @@ macro_rules! container_props {
                 Type::Object(RUNTIME),
                 "Hardening and limits, given to Docker as written.",
             ),
+            Prop::new(
+                "files",
+                Type::Map(&Type::Object(FILE)),
+                "Files by container path, mounted read-only and owned by the container's user (root when none): a compose file's `secrets` and `configs`.",
+            )
+            .default(Default::EmptyMap),
         ]
     };
 }
+
+const FILE: &[Prop] = &[
+    Prop::new(
+        "secret",
+        STRING,
+        "The content, from a sensitive variable or `${S.arn}` of an aws.secretsmanager_secret (read at deploy, one version); never on a command line or in the plan.",
+    )
+    .secret()
+    .pins_versions(),
+    Prop::new("text", STRING, "The content, not secret (a configuration file)."),
+    Prop::new(
+        "mode",
+        Type::Text(&grammar::FILE_MODE),
+        "Permissions, octal (default 0400 for a secret, 0444 for a text).",
+    ),
+];
 
 const CAPABILITY: Type = Type::Text(&grammar::CAPABILITY);
 const CAPABILITIES: Type = Type::List(&CAPABILITY);
@@ -337,6 +359,13 @@ const COMPOSE: &[Prop] = &[
         "Compose profiles whose services are deployed too (services without `profiles` always are).",
     )
     .default(Default::EmptyList),
+    Prop::new(
+        "secrets",
+        Type::Map(&STRING),
+        "The compose file's secrets by name, from sensitive variables or `${S.arn}` of an aws.secretsmanager_secret (read at deploy): they win over the file's own `file:` or `environment:`.",
+    )
+    .secret()
+    .pins_versions(),
 ];
 
 const SERVICE: &[Prop] = &{
@@ -352,6 +381,7 @@ const SERVICE: &[Prop] = &{
         c[7],
         c[8],
         c[9],
+        c[10],
         Prop::new(
             "port",
             PORT,
@@ -438,6 +468,7 @@ const ACCESSORY: &[Prop] = &{
         c[7],
         c[8],
         c[9],
+        c[10],
         Prop::new(
             "health",
             Type::Object(ACCESSORY_HEALTH),

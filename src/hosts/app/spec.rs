@@ -126,6 +126,38 @@ pub struct Container {
     pub depends_on: BTreeMap<Name, Condition>,
     /// Hardening and limits.
     pub runtime: Runtime,
+    /// Files mounted read-only, by container path.
+    pub files: BTreeMap<HostPath, FileSpec>,
+}
+
+/// A file a container gets, mounted read-only and owned by its user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    /// What it holds.
+    pub content: FileContent,
+    /// Permissions.
+    pub mode: u32,
+}
+
+/// A file's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileContent {
+    /// A secret (a compose secret).
+    Secret(SecretSource),
+    /// Plain text (a compose config).
+    Text(String),
+}
+
+impl Container {
+    /// Where each of its secrets comes from: its secret environment and its secret files.
+    pub fn secret_sources(&self) -> impl Iterator<Item = &SecretSource> {
+        self.secrets
+            .values()
+            .chain(self.files.values().filter_map(|f| match &f.content {
+                FileContent::Secret(s) => Some(s),
+                FileContent::Text(_) => None,
+            }))
+    }
 }
 
 /// What a dependency must have reached before a container that depends on it starts.
@@ -409,21 +441,7 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         let Some(text) = value.reveal().as_str() else {
             continue;
         };
-        let source = if grammar::is_secret_arn(text) {
-            match text.split_once(":::") {
-                Some((arn, version)) => SecretSource::SecretsManager {
-                    arn: arn.to_string(),
-                    version: Some(version.to_string()),
-                },
-                None => SecretSource::SecretsManager {
-                    arn: text.to_string(),
-                    version: None,
-                },
-            }
-        } else {
-            SecretSource::Value(Secret::new(text))
-        };
-        secrets.insert(name, source);
+        secrets.insert(name, secret_source(text));
     }
     let mut volumes = Vec::new();
     for (i, m) in strings(v.get("volumes")).iter().enumerate() {
@@ -458,6 +476,7 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
             .transpose()?,
         depends_on,
         runtime: runtime(v.get("runtime"), &format!("{path}.runtime"))?,
+        files: files(v.get("files"), &format!("{path}.files"))?,
         image: parsed(required(v, "image", path)?, &format!("{path}.image"))?,
         command: strings(v.get("command")),
         env,
@@ -469,6 +488,55 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,
         backup: backup(v.get("backup"), &format!("{path}.backup"))?,
     })
+}
+
+/// A secret's source: the whole ARN of a Secrets Manager secret (`ARN:::VERSION` once pinned),
+/// or the value itself.
+fn secret_source(text: &str) -> SecretSource {
+    if grammar::is_secret_arn(text) {
+        match text.split_once(":::") {
+            Some((arn, version)) => SecretSource::SecretsManager {
+                arn: arn.to_string(),
+                version: Some(version.to_string()),
+            },
+            None => SecretSource::SecretsManager {
+                arn: text.to_string(),
+                version: None,
+            },
+        }
+    } else {
+        SecretSource::Value(Secret::new(text))
+    }
+}
+
+/// A container's `files`: container paths checked, a secret's value or ARN, a text, a mode.
+fn files(f: &Value, path: &str) -> Result<BTreeMap<HostPath, FileSpec>, SpecError> {
+    let mut out = BTreeMap::new();
+    for (target, file) in f.as_map().cloned().unwrap_or_default() {
+        let at = format!("{path}.{target}");
+        let target: HostPath = parsed(&target, &at)?;
+        let (content, default_mode) = match (file.get("secret").reveal(), text(&file, "text")) {
+            (Value::String(s), _) => (FileContent::Secret(secret_source(s)), 0o400),
+            (_, Some(t)) => (FileContent::Text(t.to_string()), 0o444),
+            // State keeps only digests of secrets: a stored row has no value to read.
+            (Value::Redacted(_), _) => continue,
+            _ => return Err(SpecError::Missing(format!("{at}.secret"))),
+        };
+        let mode = match text(&file, "mode") {
+            Some(m) => {
+                grammar::FILE_MODE
+                    .parse(m)
+                    .map_err(|source| SpecError::Grammar {
+                        path: format!("{at}.mode"),
+                        source,
+                    })?;
+                u32::from_str_radix(m, 8).unwrap_or(default_mode)
+            }
+            None => default_mode,
+        };
+        out.insert(target, FileSpec { content, mode });
+    }
+    Ok(out)
 }
 
 /// A container's `runtime` block, each value checked by its grammar again (it may come from a
@@ -844,7 +912,7 @@ impl AppSpec {
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = Vec::new();
         for c in self.services.values().chain(self.accessories.values()) {
-            for s in c.secrets.values() {
+            for s in c.secret_sources() {
                 if let SecretSource::Value(v) = s {
                     out.push(v.expose().to_string());
                 }

@@ -26,6 +26,7 @@ use crate::rollout::target::{Readiness, Target, TargetError};
 mod backups;
 mod batches;
 mod colours;
+mod files;
 mod hooks;
 mod proxy;
 mod record;

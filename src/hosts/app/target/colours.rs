@@ -81,6 +81,7 @@ impl HostTarget<'_> {
                 alias: Some(format!("{service}-{}", colour.as_str())),
                 command: None,
                 env: self.env_of(c).await?,
+                files: self.put_files(host, &name, c).await?,
             },
         );
         host.run_container(&name, &body).await.map_err(call)
@@ -193,6 +194,7 @@ impl HostTarget<'_> {
                     alias: Some(name.to_string()),
                     command: None,
                     env: self.env_of(c).await?,
+                    files: self.put_files(host, &cname, c).await?,
                 },
             );
             host.run_container(&cname, &body).await.map_err(call)?;
@@ -201,6 +203,8 @@ impl HostTarget<'_> {
         Ok((started, waiting))
     }
 
+    /// Stops `names`, each as `docker stop` does: its stop signal, then its own grace period
+    /// (`stop_grace_period`, 10 s when it has none).
     pub(super) async fn stop(
         &self,
         host: &Host,
@@ -212,7 +216,7 @@ impl HostTarget<'_> {
         host.sh(
             "docker stop",
             &format!(
-                "docker stop -t 10 -- {} >/dev/null 2>&1 || true",
+                "docker stop -- {} >/dev/null 2>&1 || true",
                 docker::join(names)
             ),
             None,
@@ -297,6 +301,7 @@ impl HostTarget<'_> {
                 removed.push(l.name.clone());
             }
         }
+        super::files::remove_files(&app.name, host, &removed).await;
         Ok(removed)
     }
 }

@@ -78,6 +78,7 @@ impl HostTarget<'_> {
                 alias: None,
                 command: Some(hook.run.clone()),
                 env: self.env_of(c).await?,
+                files: self.put_files(&host, name, c).await?,
             },
         );
         host.run_container(name, &body).await.map_err(call)

@@ -17,7 +17,7 @@ pub async fn masker_for(
         masker.add(&s);
     }
     for c in app.services.values().chain(app.accessories.values()) {
-        for source in c.secrets.values() {
+        for source in c.secret_sources() {
             if let SecretSource::SecretsManager { arn, version } = source {
                 let aws = registry
                     .aws()
@@ -39,7 +39,7 @@ impl HostTarget<'_> {
             .values()
             .chain(self.app.accessories.values())
         {
-            for source in c.secrets.values() {
+            for source in c.secret_sources() {
                 self.secret_value(source).await?;
             }
         }
