@@ -2726,6 +2726,23 @@ volumes:
         String::from_utf8_lossy(&logs.stdout).to_string() + &String::from_utf8_lossy(&logs.stderr);
     assert!(logs.contains("accepting connections"), "{logs}");
     assert!(started("db") < started("web-blue"), "db before web");
+    // The worker reaches the web service by its compose name, which is the live colour only.
+    let live_ip = |colour: &str| {
+        host.inspect(
+            &format!("{name}-web-{colour}"),
+            &format!(
+                "{{{{(index .NetworkSettings.Networks \"converge-{name}-live\").IPAddress}}}}"
+            ),
+        )
+    };
+    let resolved = |worker: &str| {
+        host.docker_exec(worker, &["getent", "hosts", "web"])
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(resolved(&worker), live_ip("blue"));
     // Hardening and limits as written.
     let web = format!("{name}-web-blue");
     assert_eq!(
@@ -2789,6 +2806,20 @@ volumes:
     let report = client.finish();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.versions.last().map(String::as_str), Some("v2"));
+    assert_eq!(
+        resolved(&format!("{name}-worker-green")),
+        live_ip("green"),
+        "the name follows the switch"
+    );
+    assert!(
+        !host
+            .inspect(
+                &format!("{name}-web-blue"),
+                "{{json .NetworkSettings.Networks}}"
+            )
+            .contains(&format!("converge-{name}-live")),
+        "the old colour left the live network"
+    );
     assert_eq!(
         (started("db"), started("cache")),
         (db_started.clone(), cache_started.clone())

@@ -158,6 +158,12 @@ pub fn network(app: &Name) -> ContainerName {
     ContainerName(format!("converge-{app}"))
 }
 
+/// The app's second network, where each web service's name (`web`) is an alias of its live
+/// colour only: the app's other containers reach the live version by the name Compose gives it.
+pub fn live_network(app: &Name) -> ContainerName {
+    ContainerName(format!("converge-{app}-live"))
+}
+
 /// The directory older releases kept the app's env files in on the host (removed with the app).
 pub fn legacy_env_dir(app: &Name) -> Option<grammar::HostPath> {
     grammar::HostPath::try_from(format!("/etc/converge/{app}").as_str()).ok()

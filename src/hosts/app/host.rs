@@ -304,16 +304,65 @@ impl Host {
 
     /// Creates the app's network when missing.
     pub async fn ensure_network(&self, app: &Name) -> Result<(), ProviderError> {
-        let n = quote(&docker::network(app));
-        self.sh(
-            "create network",
-            &format!(
-                "docker network inspect -- {n} >/dev/null 2>&1 || docker network create -- {n} >/dev/null"
-            ),
-            None,
-        )
-        .await
-        .map(|_| ())
+        let mut script = String::new();
+        for n in [docker::network(app), docker::live_network(app)] {
+            let n = quote(&n);
+            script.push_str(&format!(
+                "docker network inspect -- {n} >/dev/null 2>&1 || docker network create -- {n} >/dev/null\n"
+            ));
+        }
+        self.sh("create network", &script, None).await.map(|_| ())
+    }
+
+    /// Connects `container` to `network` with `aliases` (already connected is fine: a resumed
+    /// run).
+    pub async fn connect(
+        &self,
+        network: &ContainerName,
+        container: &ContainerName,
+        aliases: &[&str],
+    ) -> Result<(), ProviderError> {
+        let path = format!("/networks/{}/connect", network.as_str());
+        let body = serde_json::json!({
+            "Container": container.as_str(),
+            "EndpointConfig": { "Aliases": aliases },
+        });
+        let answer = engine::call(&self.session, "POST", &path, Some(&body), ENGINE_TIMEOUT)
+            .await
+            .map_err(|e| self.engine_error(&format!("connect {container} to {network}"), e))?;
+        let message = String::from_utf8_lossy(&answer.body);
+        match answer.status {
+            200..=299 => Ok(()),
+            _ if message.contains("already exists") => Ok(()),
+            status => Err(ProviderError::Api {
+                operation: format!("connect {container} to {network} on {}", self.label()),
+                message: format!("Docker answered {status}: {}", message.trim()),
+            }),
+        }
+    }
+
+    /// Disconnects `container` from `network` (gone, or not connected, is fine).
+    pub async fn disconnect(
+        &self,
+        network: &ContainerName,
+        container: &ContainerName,
+    ) -> Result<(), ProviderError> {
+        let path = format!("/networks/{}/disconnect", network.as_str());
+        let body = serde_json::json!({ "Container": container.as_str(), "Force": true });
+        let answer = engine::call(&self.session, "POST", &path, Some(&body), ENGINE_TIMEOUT)
+            .await
+            .map_err(|e| self.engine_error(&format!("disconnect {container} from {network}"), e))?;
+        let message = String::from_utf8_lossy(&answer.body);
+        match answer.status {
+            200..=299 | 404 => Ok(()),
+            _ if message.contains("not connected") || message.contains("No such container") => {
+                Ok(())
+            }
+            status => Err(ProviderError::Api {
+                operation: format!("disconnect {container} from {network} on {}", self.label()),
+                message: format!("Docker answered {status}: {}", message.trim()),
+            }),
+        }
     }
 }
 

@@ -334,8 +334,9 @@ impl Handler<HostProvider> for HostApp {
                 .await?;
             }
             let mut script = format!(
-                "docker network rm -- {} >/dev/null 2>&1 || true\n",
-                quote(&docker::network(&app.name))
+                "docker network rm -- {} {} >/dev/null 2>&1 || true\n",
+                quote(&docker::network(&app.name)),
+                quote(&docker::live_network(&app.name))
             );
             // Env files older releases wrote.
             if let Some(dir) = docker::legacy_env_dir(&app.name) {

@@ -279,9 +279,12 @@ impl Target for HostTarget<'_> {
             for (s, c) in self.late() {
                 self.start_service(&host, &listed, s, c, new, 0).await?;
             }
-            // Switched by an earlier batch (or before a crash): not reloaded again.
+            // Switched by an earlier batch (or before a crash): not reloaded again, and the
+            // live name is made sure of (a crash may have come between the two).
             if live != Some(new) {
                 self.switch(i, &host, new, step.port).await?;
+            } else {
+                self.move_live_name(&host, new).await?;
             }
             // The switch counts once nginx's new workers are seen: the engine asks again.
             if let Some(waiting) = self.reload_pending(i, &host).await? {

@@ -84,7 +84,15 @@ impl HostTarget<'_> {
                 files: self.put_files(host, &name, c).await?,
             },
         );
-        host.run_container(&name, &body).await.map_err(call)
+        host.run_container(&name, &body).await.map_err(call)?;
+        // Workers reach the live web service by its name on the live network; a web colour
+        // joins it at its switch (`move_live_name`).
+        if c.port.is_none() {
+            host.connect(&docker::live_network(&self.app.name), &name, &[])
+                .await
+                .map_err(call)?;
+        }
+        Ok(())
     }
 
     /// What `c` still waits for on `host` before it may start (`None`: nothing): a
@@ -198,6 +206,9 @@ impl HostTarget<'_> {
                 },
             );
             host.run_container(&cname, &body).await.map_err(call)?;
+            host.connect(&docker::live_network(&self.app.name), &cname, &[])
+                .await
+                .map_err(call)?;
             started.push(cname);
         }
         Ok((started, waiting))

@@ -135,7 +135,28 @@ impl HostTarget<'_> {
         port: u16,
     ) -> Result<(), TargetError> {
         let file = nginx::render(&self.app.name, &self.app.nginx, colour, port);
-        self.install(i, host, &file).await
+        self.install(i, host, &file).await?;
+        self.move_live_name(host, colour).await
+    }
+
+    /// Points each web service's name (`web`) on the app's live network at `colour`: the old
+    /// colour's alias goes first, so the name never resolves to both colours (for a moment it
+    /// resolves to neither, and a client's retry finds the new one).
+    pub(super) async fn move_live_name(
+        &self,
+        host: &Host,
+        colour: Colour,
+    ) -> Result<(), TargetError> {
+        let live = docker::live_network(&self.app.name);
+        for (service, _) in self.early() {
+            let old = docker::service_name(&self.app.name, service, colour.other());
+            let new = docker::service_name(&self.app.name, service, colour);
+            host.disconnect(&live, &old).await.map_err(call)?;
+            host.connect(&live, &new, &[service.as_str()])
+                .await
+                .map_err(call)?;
+        }
+        Ok(())
     }
 
     /// A canary step on host `i`: nginx splits requests between the old and the new colour
