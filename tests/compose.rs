@@ -193,6 +193,11 @@ fn bad_compose_files_are_refused_with_their_location() {
             "a sensitive variable may only be used in `environment`",
         ),
         (
+            "services:\n  web:\n    image: a:1\n    logging: { driver: syslog, options: { syslog-address: \"tcp://198.51.100.7:514\" } }\n",
+            "compose.yaml:4:24",
+            "logging driver `syslog` sends the container's output off the host",
+        ),
+        (
             "services:\n  Web_1:\n    image: a:1\n",
             "compose.yaml:2:3",
             "service name `Web_1`",

@@ -33,9 +33,15 @@ pub struct Allow {
     pub host_paths: Vec<String>,
     /// Host devices.
     pub devices: Vec<String>,
+    /// Logging drivers besides the host's own ([`Allow::LOCAL_LOG_DRIVERS`]).
+    pub log_drivers: Vec<String>,
 }
 
 impl Allow {
+    /// Logging drivers that keep a container's output on its host: always allowed.
+    pub const LOCAL_LOG_DRIVERS: &'static [&'static str] =
+        &["json-file", "local", "journald", "none"];
+
     /// The `allow` block of an app's properties.
     pub fn of(allow: &Value) -> Allow {
         let list = |k: &str| -> Vec<String> {
@@ -53,6 +59,7 @@ impl Allow {
             capabilities: list("capabilities"),
             host_paths: list("host_paths"),
             devices: list("devices"),
+            log_drivers: list("log_drivers"),
         }
     }
 

@@ -406,6 +406,11 @@ pub(super) fn read(
                     if let Some(d) = m.get_node("driver")
                         && let Some(driver) = r.text(d, &grammar::NAME)
                     {
+                        if !super::Allow::LOCAL_LOG_DRIVERS.contains(&driver.as_str())
+                            && !ctx.src.allow.log_drivers.contains(&driver)
+                        {
+                            r.error(d.span(), format!("logging driver `{driver}` sends the container's output off the host: refused unless the app's `allow: {{ log_drivers: [{driver}] }}`"));
+                        }
                         logging.insert("driver".into(), Value::str(driver));
                     }
                     if let Some(o) = m.get_node("options") {
@@ -1153,6 +1158,13 @@ impl Reader<'_, '_> {
             };
             if let Err(e) = grammar::HOST_PATH.parse(&target) {
                 self.error(item.span(), format!("{}: {}", e.value, e.why));
+                continue;
+            }
+            if target.contains(':') {
+                self.error(
+                    item.span(),
+                    format!("`{target}`: a file's path holds no `:`"),
+                );
                 continue;
             }
             let mut file = BTreeMap::new();

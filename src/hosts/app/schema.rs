@@ -210,6 +210,8 @@ const FILE: &[Prop] = &[
 ];
 
 const CAPABILITY: Type = Type::Text(&grammar::CAPABILITY);
+const LOG_DRIVER: Type = Type::Text(&NAME);
+const LOG_DRIVERS: Type = Type::List(&LOG_DRIVER);
 const CAPABILITIES: Type = Type::List(&CAPABILITY);
 
 const DEPENDENCY: Type = Type::Enum(&["service_started", "service_healthy"]);
@@ -331,6 +333,12 @@ const ALLOW: &[Prop] = &[
         "devices",
         Type::List(&PATH_ON_HOST),
         "Host devices containers may be given.",
+    )
+    .default(Default::EmptyList),
+    Prop::new(
+        "log_drivers",
+        LOG_DRIVERS,
+        "Logging drivers that send output off the host (syslog, fluentd, gelf...) containers may use; json-file, local, journald and none always may.",
     )
     .default(Default::EmptyList),
 ];
@@ -1044,6 +1052,12 @@ pub fn unallowed(p: &Value) -> Vec<Problem> {
                         ),
                     ));
                 }
+            }
+            if let Some(driver) = r.get("logging").get("driver").as_str()
+                && !crate::config::compose::Allow::LOCAL_LOG_DRIVERS.contains(&driver)
+                && !allow.log_drivers.iter().any(|d| d == driver)
+            {
+                out.push((at("logging"), format!("logging driver `{driver}` sends the container's output off the host: refused unless `allow: {{ log_drivers: [{driver}] }}`")));
             }
             for opt in r.get("security_opt").as_list().unwrap_or_default() {
                 let Some(opt) = opt.as_str() else { continue };

@@ -515,6 +515,13 @@ fn files(f: &Value, path: &str) -> Result<BTreeMap<HostPath, FileSpec>, SpecErro
     for (target, file) in f.as_map().cloned().unwrap_or_default() {
         let at = format!("{path}.{target}");
         let target: HostPath = parsed(&target, &at)?;
+        if target.as_str().contains(':') {
+            return Err(SpecError::Refused {
+                path: at,
+                why: "a file's container path holds no `:` (Docker reads it as a mount option)"
+                    .into(),
+            });
+        }
         let (content, default_mode) = match (file.get("secret").reveal(), text(&file, "text")) {
             (Value::String(s), _) => (FileContent::Secret(secret_source(s)), 0o400),
             (_, Some(t)) => (FileContent::Text(t.to_string()), 0o444),

@@ -58,6 +58,12 @@ impl HostTarget<'_> {
         // The host's answer is untrusted: it becomes part of a bind only if it is a plain path.
         let dir = HostPath::try_from(dir.trim())
             .map_err(|e| failed("the host's files directory cannot be used", e))?;
+        if dir.as_str().contains(':') {
+            return Err(failed(
+                "the host's files directory cannot be used",
+                "it holds `:`, which would change what the bind mounts",
+            ));
+        }
         let owner = numeric_owner(c.user.as_deref());
         let mut archive = tar::Builder::new(Vec::new());
         let mut binds = Vec::new();
