@@ -85,32 +85,8 @@ export CONVERGE_VAR_DEPLOY_KEY="$(cat "$lh_key")" CONVERGE_ACTOR=bench NO_COLOR=
 c() { "$converge" --root "$work/project" "$@"; }
 now() { date +%s.%N; }
 secs() { "$py" -c "print(f'{$2 - $1:.2f}')"; }
-client() {
-  "$py" - "$http_port" <<'PY' &
-import http.client, sys, time, signal
-port = int(sys.argv[1]); failed = reconnects = 0; stop = False
-def done(*_):
-    global stop; stop = True
-signal.signal(signal.SIGTERM, done)
-conn = None
-while not stop:
-    reused = conn is not None
-    if conn is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/", headers={"Host": "cbench.test"})
-        r = conn.getresponse(); r.read()
-        if r.status != 200: failed += 1; conn = None
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        if reused: reconnects += 1
-        else: failed += 1
-        conn = None
-    except Exception:
-        failed += 1; conn = None
-    time.sleep(0.005)
-print(failed, reconnects, flush=True)
-PY
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 # Polls the cache's Docker health every 100 ms; prints the longest stretch it was not healthy.
 health_poller() {
   "$py" - <<'PY' &
@@ -143,7 +119,7 @@ done
 echo "new web tag, blue/green (accessories untouched; bake 1s, drain_timeout 1s)"
 for run in $(seq "$runs"); do
   image "v$run"
-  out=$(mktemp); client >"$out"; cpid=$!
+  out=$(mktemp); client cbench.test >"$out"; cpid=$!
   sleep 0.3
   start=$(now); c apply -e bench --auto-approve --var "tag=v$run" >/dev/null 2>&1; end=$(now)
   sleep 0.3; kill -TERM $cpid; wait $cpid 2>/dev/null || true

@@ -65,33 +65,8 @@ export CONVERGE_VAR_DEPLOY_KEY="$(cat "$lh_key")" CONVERGE_ACTOR=bench NO_COLOR=
 c() { "$converge" --root "$work/project" "$@"; }
 now() { date +%s.%N; }
 secs() { "$py" -c "print(f'{$2 - $1:.2f}')"; }
-# A keep-alive client through nginx, as tests/support/hosts.rs has one: prints "failed reconnects".
-client() {
-  "$py" - "$http_port" <<'PY' &
-import http.client, sys, time, os, signal
-port = int(sys.argv[1]); failed = reconnects = 0; stop = False
-def done(*_):
-    global stop; stop = True
-signal.signal(signal.SIGTERM, done)
-conn = None
-while not stop:
-    reused = conn is not None
-    if conn is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/", headers={"Host": "bench.test"})
-        r = conn.getresponse(); r.read()
-        if r.status != 200: failed += 1; conn = None
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-        if reused: reconnects += 1
-        else: failed += 1
-        conn = None
-    except Exception:
-        failed += 1; conn = None
-    time.sleep(0.005)
-print(failed, reconnects, flush=True)
-PY
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # Fresh connections at ~25 requests a second through nginx (issue 23 §5): prints how many
 # answers came from the old version after the first answer from the new one, and the requests
@@ -125,7 +100,7 @@ c apply -e bench --auto-approve --accept-new-host-keys >/dev/null 2>&1
 echo "blue/green deploy of a new tag (one host; migration hook, bake 1s, drain_timeout 1s)"
 for run in $(seq "$runs"); do
   image "v$run"
-  out=$(mktemp); client >"$out"; cpid=$!
+  out=$(mktemp); client bench.test >"$out"; cpid=$!
   fresh=$(mktemp); fresh_client "v$((run - 1))" "v$run" >"$fresh"; fpid=$!
   sleep 0.3
   start=$(now); c apply -e bench --auto-approve --var "tag=v$run" >/dev/null 2>&1; end=$(now)
@@ -151,7 +126,7 @@ write_env canary $'\n        steps: [10, 50, 100]'
 echo "canary of three steps (10% → 50% → 100%, bake 1s each; migration hook)"
 for run in $(seq "$runs"); do
   image "c$run"
-  out=$(mktemp); client >"$out"; cpid=$!
+  out=$(mktemp); client bench.test >"$out"; cpid=$!
   start=$(now); c apply -e bench --auto-approve --var "tag=c$run" >/dev/null 2>&1; end=$(now)
   kill -TERM $cpid; wait $cpid 2>/dev/null || true
   read -r failed reconnects <"$out"; rm -f "$out"
