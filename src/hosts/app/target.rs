@@ -434,7 +434,6 @@ impl Target for HostTarget<'_> {
                 )
                 .await?;
             }
-            self.remove_orphans(&host).await?;
             self.prune_images(&host).await;
         }
         Ok(Readiness::Ready(String::new()))
