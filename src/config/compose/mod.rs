@@ -216,15 +216,6 @@ impl Translation {
         self.errors
             .push(ConfigError::at(file, span, message, "here"));
     }
-
-    /// Where the longest recorded prefix of `path` was written.
-    pub fn origin(&self, path: &[String]) -> Option<Span> {
-        self.origins
-            .iter()
-            .filter(|(p, _)| path.starts_with(p))
-            .max_by_key(|(p, _)| p.len())
-            .map(|(_, s)| *s)
-    }
 }
 
 const TOP_KEYS: &[&str] = &[

@@ -237,16 +237,12 @@ pub(super) fn read(
             "healthcheck" => health = r.healthcheck(field),
             "depends_on" => depends = r.depends_on(field, ctx.services),
             "volumes" => {
-                for (i, m) in r.list(field).iter().enumerate() {
-                    match r.mount(m, ctx.volumes, &mut runtime) {
-                        Some((mount, is_named)) => {
-                            named |= is_named;
-                            r.origin(&["volumes", &mounts.len().to_string()], m);
-                            mounts.push(Value::str(mount));
-                        }
-                        None => {
-                            let _ = i;
-                        }
+                // A tmpfs goes to `runtime`; a refused mount is reported where it stands.
+                for m in r.list(field) {
+                    if let Some((mount, is_named)) = r.mount(&m, ctx.volumes, &mut runtime) {
+                        named |= is_named;
+                        r.origin(&["volumes", &mounts.len().to_string()], &m);
+                        mounts.push(Value::str(mount));
                     }
                 }
             }

@@ -132,15 +132,14 @@ impl Host {
         }
     }
 
-    /// Creates container `name` from `body` (an Engine API create body) and starts it,
-    /// replacing any container of that name.
-    pub async fn run_container(
+    /// Stops container `name` as `docker stop` stops it (its stop signal, then its own grace
+    /// period, never a kill first), then runs `body` in its place: an accessory replaced in
+    /// place.
+    pub async fn replace_container(
         &self,
         name: &ContainerName,
         body: &serde_json::Value,
     ) -> Result<(), ProviderError> {
-        // A container being replaced (an accessory whose definition changed) stops as
-        // `docker stop` stops it: its stop signal, then its own grace period, never a kill first.
         let grace = body["StopTimeout"].as_u64().unwrap_or(10);
         let stop = format!("/containers/{}/stop", name.as_str());
         let stopped = engine::call(
@@ -162,6 +161,16 @@ impl Host {
                 ),
             });
         }
+        self.run_container(name, body).await
+    }
+
+    /// Creates container `name` from `body` (an Engine API create body) and starts it,
+    /// replacing any container of that name (a colour that is not live, a hook's leftover).
+    pub async fn run_container(
+        &self,
+        name: &ContainerName,
+        body: &serde_json::Value,
+    ) -> Result<(), ProviderError> {
         self.remove_container(name).await?;
         let create = engine::path_with_query("/containers/create", &[("name", name.as_str())]);
         engine::call_ok(&self.session, "POST", &create, Some(body), ENGINE_TIMEOUT)

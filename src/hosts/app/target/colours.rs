@@ -205,7 +205,11 @@ impl HostTarget<'_> {
                     files: self.put_files(host, &cname, c).await?,
                 },
             );
-            host.run_container(&cname, &body).await.map_err(call)?;
+            if listed.iter().any(|l| l.name == cname) {
+                host.replace_container(&cname, &body).await.map_err(call)?;
+            } else {
+                host.run_container(&cname, &body).await.map_err(call)?;
+            }
             host.connect(&docker::live_network(&self.app.name), &cname, &[])
                 .await
                 .map_err(call)?;

@@ -147,6 +147,13 @@ impl HostTarget<'_> {
         host: &Host,
         colour: Colour,
     ) -> Result<(), TargetError> {
+        // Only workers and accessories are on the live network: with neither, nobody resolves
+        // the name, and a switch costs no more than nginx's reload.
+        let anyone = !self.app.accessories.is_empty()
+            || self.app.services.values().any(|c| c.port.is_none());
+        if !anyone {
+            return Ok(());
+        }
         let live = docker::live_network(&self.app.name);
         for (service, _) in self.early() {
             let old = docker::service_name(&self.app.name, service, colour.other());
