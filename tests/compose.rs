@@ -198,6 +198,11 @@ fn bad_compose_files_are_refused_with_their_location() {
             "logging driver `syslog` sends the container's output off the host",
         ),
         (
+            "services:\n  web:\n    image: a:1\n    security_opt: [\"seccomp={\\\"defaultAction\\\":\\\"SCMP_ACT_ALLOW\\\"}\"]\n",
+            "compose.yaml:4:20",
+            "can lift the container's confinement",
+        ),
+        (
             "services:\n  Web_1:\n    image: a:1\n",
             "compose.yaml:2:3",
             "service name `Web_1`",

@@ -63,6 +63,16 @@ impl Allow {
         }
     }
 
+    /// Whether a `security_opt` entry may be given: `no-new-privileges` always (it only takes
+    /// privileges away); any other (a seccomp or AppArmor profile, an SELinux label, which can
+    /// each lift the confinement without saying "unconfined") only with `privileged`.
+    pub fn security_opt(&self, opt: &str) -> bool {
+        matches!(
+            opt,
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+        ) || self.privileged
+    }
+
     /// Whether a bind mount of `path` is allowed: it is, or is below, an allowed directory.
     pub fn host_path(&self, path: &str) -> bool {
         let path = path.trim_end_matches('/');

@@ -336,9 +336,8 @@ pub(super) fn read(
             "security_opt" => {
                 for o in r.list(field) {
                     if let Some(opt) = r.plain(&o) {
-                        let unconfined = opt.contains("unconfined") || opt == "label=disable" || opt == "label:disable";
-                        if unconfined && !ctx.src.allow.privileged {
-                            r.error(o.span(), format!("`{opt}` lifts the container's confinement: refused unless the app's `allow: {{ privileged: true }}`"));
+                        if !ctx.src.allow.security_opt(&opt) {
+                            r.error(o.span(), format!("`{opt}` can lift the container's confinement (only `no-new-privileges` always may be given): refused unless the app's `allow: {{ privileged: true }}`"));
                         }
                         push(&mut runtime, "security_opt", Value::str(opt));
                     }

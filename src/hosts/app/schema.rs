@@ -241,7 +241,7 @@ const RUNTIME: &[Prop] = &[
     Prop::new(
         "security_opt",
         STRINGS,
-        "Security options (`no-new-privileges:true`, a seccomp or AppArmor profile); `seccomp=unconfined`, `apparmor=unconfined` and `label=disable` need `allow.privileged`.",
+        "Security options: `no-new-privileges:true` always; any other (a seccomp or AppArmor profile, an SELinux label, which can each lift the confinement) needs `allow.privileged`.",
     ),
     Prop::new(
         "tmpfs",
@@ -1061,10 +1061,8 @@ pub fn unallowed(p: &Value) -> Vec<Problem> {
             }
             for opt in r.get("security_opt").as_list().unwrap_or_default() {
                 let Some(opt) = opt.as_str() else { continue };
-                if (opt.contains("unconfined") || opt == "label=disable" || opt == "label:disable")
-                    && !allow.privileged
-                {
-                    out.push((at("security_opt"), format!("`{}` lifts the container's confinement: refused unless `allow: {{ privileged: true }}`", grammar::escape_controls(opt))));
+                if !allow.security_opt(opt) {
+                    out.push((at("security_opt"), format!("`{}` can lift the container's confinement (only `no-new-privileges` always may be given): refused unless `allow: {{ privileged: true }}`", grammar::escape_controls(opt))));
                 }
             }
         }
