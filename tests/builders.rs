@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use converge::hosts::app::docker::{Word, quote};
 use converge::hosts::app::host::pull_script;
 use converge::hosts::app::nginx;
-use converge::hosts::app::spec::{Nginx, Registry, RegistryAuth};
+use converge::hosts::app::spec::{Nginx, Registry, RegistryAuth, Route};
 use converge::hosts::ssh::wrap_script;
-use converge::model::grammar::{HostPath, ImageRef, Name, RegistryServer, ServerName};
+use converge::model::grammar::{HostPath, ImageRef, Name, RegistryServer, RoutePath, ServerName};
 use converge::model::secret::Secret;
 use proptest::prelude::*;
 
@@ -195,7 +195,13 @@ fn settings(server_name: &ServerName, dir: &Path, tls: Option<(HostPath, HostPat
         include_dir: HostPath::try_from(dir.to_str().unwrap()).unwrap(),
         pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
         sticky: false,
+        routes: Vec::new(),
     }
+}
+
+/// One web service's host port, as a colour's ports.
+fn ports(service: &str, port: u16) -> nginx::Ports {
+    [(Name::try_from(service).unwrap(), port)].into()
 }
 
 /// The `;`, `{` and `}` of a file: its directive structure.
@@ -221,8 +227,8 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let app = Name::try_from("prop").unwrap();
         let blue = converge::hosts::app::docker::Colour::Blue;
-        let baseline = nginx::render(&app, &settings(&ServerName::try_from("a.test").unwrap(), dir.path(), None), blue, 21_000);
-        let file = nginx::render(&app, &settings(&server_name, dir.path(), None), blue, 21_000);
+        let baseline = nginx::render(&app, &settings(&ServerName::try_from("a.test").unwrap(), dir.path(), None), blue, &ports("web", 21_000));
+        let file = nginx::render(&app, &settings(&server_name, dir.path(), None), blue, &ports("web", 21_000));
         prop_assert_eq!(shape(&file), shape(&baseline), "{}", file);
         let line = file.lines().find(|l| l.trim_start().starts_with("server_name")).unwrap();
         prop_assert_eq!(line.trim(), format!("server_name {server_name};"));
@@ -230,19 +236,41 @@ proptest! {
         // A canary step's split, plain and sticky (per-colour upstreams, split_clients, a map
         // of converge's cookie), under a name with a dash: nginx accepts both.
         let green = converge::hosts::app::docker::Colour::Green;
-        let share = |colour, port, weight| nginx::Share { colour, port, weight };
+        let share = |colour, ports, weight| nginx::Share { colour, ports, weight };
         let dashed = Name::try_from("prop-app").unwrap();
         let mut sticky = settings(&server_name, dir.path(), None);
+        let (old, new) = (ports("web", 21_000), ports("web", 21_001));
         for keep in [false, true] {
             sticky.sticky = keep;
-            let split = nginx::render_split(&dashed, &sticky, share(blue, 21_000, 70), share(green, 21_001, 30));
+            let split = nginx::render_split(&dashed, &sticky, share(blue, &old, 70), share(green, &new, 30));
+            nginx_accepts(dir.path(), &split)?;
+        }
+        // Routes: two web services, one of them new in the green colour, under this server
+        // name and another: the live file, a split and a sticky split all pass nginx -t.
+        let mut routed = settings(&server_name, dir.path(), None);
+        let route = |service: &str, path: &str, name: Option<&str>| Route {
+            service: Name::try_from(service).unwrap(),
+            path: RoutePath::try_from(path).unwrap(),
+            server_name: name.map(|n| ServerName::try_from(n).unwrap()),
+        };
+        routed.routes = vec![
+            route("web", "/", None),
+            route("api", "/api/v1", None),
+            route("api", "/", Some("api.prop.test")),
+        ];
+        let mut both = ports("web", 21_001);
+        both.insert(Name::try_from("api").unwrap(), 21_002);
+        nginx_accepts(dir.path(), &nginx::render(&dashed, &routed, green, &both))?;
+        for keep in [false, true] {
+            routed.sticky = keep;
+            let split = nginx::render_split(&dashed, &routed, share(blue, &old, 70), share(green, &both, 30));
             nginx_accepts(dir.path(), &split)?;
         }
         // TLS files: one directive value each (nginx -t would need real files to accept them).
         let Ok(path) = HostPath::try_from(format!("{}/{cert}", dir.path().display()).as_str()) else {
             return Ok(());
         };
-        let tls = nginx::render(&app, &settings(&server_name, dir.path(), Some((path.clone(), path.clone()))), blue, 21_000);
+        let tls = nginx::render(&app, &settings(&server_name, dir.path(), Some((path.clone(), path.clone()))), blue, &ports("web", 21_000));
         prop_assert_eq!(shape(&tls).0, shape(&baseline).0 + 2, "{}", tls);
         let expected = format!("    ssl_certificate {path};\n    ssl_certificate_key {path};\n");
         prop_assert!(tls.contains(&expected), "{}", tls);

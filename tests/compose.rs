@@ -19,7 +19,7 @@ fn ghostworks() -> Project {
 
 /// The example's compose file (anchors, merge keys, interpolation with defaults and a required
 /// sensitive variable, health checks, depends_on, named volumes, hardening and limits) becomes
-/// the staging app's web service, worker and accessories; the plan shows them, secrets masked.
+/// the staging app's two web services (routed by path), worker and accessories; the plan shows them, secrets masked.
 #[test]
 fn the_ghostworks_compose_file_becomes_the_staging_app() {
     let p = ghostworks();
@@ -34,34 +34,50 @@ fn the_ghostworks_compose_file_becomes_the_staging_app() {
         .find(|c| c["address"] == "app")
         .expect("the app is planned")["after"]
         .clone();
-    let web = &app["services"]["web"];
+    let api = &app["services"]["api"];
     assert_eq!(
-        web["image"],
+        api["image"],
         "registry.ghostworks.example.com/ghostworks:v1.8.2"
     );
-    assert_eq!(web["port"], 3000);
-    assert_eq!(web["command"], serde_json::json!(["node", "server.js"]));
-    assert_eq!(web["user"], "10001:10001");
-    assert_eq!(web["env"]["NODE_ENV"], "staging");
-    assert_eq!(web["env"]["REDIS_URL"], "redis://redis:6379/0");
-    assert_eq!(web["secrets"], "(sensitive)");
-    assert_eq!(web["runtime"]["read_only"], true);
-    assert_eq!(web["runtime"]["cap_drop"], serde_json::json!(["ALL"]));
+    assert_eq!(api["port"], 4000);
+    assert_eq!(api["command"], serde_json::json!(["node", "api.js"]));
+    assert_eq!(api["user"], "10001:10001");
+    assert_eq!(api["env"]["NODE_ENV"], "staging");
+    assert_eq!(api["env"]["REDIS_URL"], "redis://redis:6379/0");
+    assert_eq!(api["secrets"], "(sensitive)");
+    assert_eq!(api["runtime"]["read_only"], true);
+    assert_eq!(api["runtime"]["cap_drop"], serde_json::json!(["ALL"]));
     assert_eq!(
-        web["runtime"]["security_opt"],
+        api["runtime"]["security_opt"],
         serde_json::json!(["no-new-privileges:true"])
     );
-    assert_eq!(web["runtime"]["tmpfs"], serde_json::json!(["/tmp"]));
-    assert_eq!(web["runtime"]["memory"], 512 * 1024 * 1024);
-    assert_eq!(web["runtime"]["cpus"], 1.0);
-    assert_eq!(web["runtime"]["stop_grace_period"], "20s");
+    assert_eq!(api["runtime"]["tmpfs"], serde_json::json!(["/tmp"]));
+    assert_eq!(api["runtime"]["memory"], 512 * 1024 * 1024);
+    assert_eq!(api["runtime"]["cpus"], 1.0);
+    assert_eq!(api["runtime"]["stop_grace_period"], "20s");
     assert_eq!(
-        web["health"]["command"],
-        serde_json::json!(["wget", "-qO-", "http://127.0.0.1:3000/healthz"])
+        api["health"]["command"],
+        serde_json::json!(["wget", "-qO-", "http://127.0.0.1:4000/api/healthz"])
     );
     assert_eq!(
-        web["depends_on"],
+        api["depends_on"],
         serde_json::json!({ "db": "service_healthy", "redis": "service_healthy" })
+    );
+    // The web front is a second web service, routed by the environment's `routes`.
+    let web = &app["services"]["web"];
+    assert_eq!(web["port"], 3000);
+    assert_eq!(web["command"], serde_json::json!(["node", "server.js"]));
+    assert_eq!(web["runtime"]["memory"], 256 * 1024 * 1024);
+    assert_eq!(
+        web["depends_on"],
+        serde_json::json!({ "api": "service_healthy" })
+    );
+    assert_eq!(
+        app["rollout"]["proxy"]["routes"],
+        serde_json::json!([
+            { "service": "api", "path": "/api", "server_name": null },
+            { "service": "web", "path": "/", "server_name": null }
+        ])
     );
     let worker = &app["services"]["worker"];
     assert!(worker["port"].is_null(), "{worker}");

@@ -2883,6 +2883,127 @@ volumes:
     remove_volumes();
 }
 
+/// Issue 24 §2: two web services of one compose file behind one nginx: `/api` (and a server
+/// name of its own) go to the API, everything else to the front; `/apix` is not the API's. Both
+/// switch colour together in one reload, with no failed request on either path; drift sees
+/// nothing; a third service with a port and no route is refused at its place in the compose
+/// file, and nothing on the host changes.
+#[test]
+fn two_web_services_are_routed_by_path_and_server_name_and_switch_together() {
+    let name = "routed";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let (front, api) = (format!("{name}.test"), format!("api.{name}.test"));
+    let nginx = host.proxy_yaml(&front);
+    let proxy = format!(
+        "{}, routes: [{{ service: api, path: /api }}, {{ service: web }}, {{ service: api, server_name: {api} }}] }}",
+        nginx.strip_suffix(" }").unwrap()
+    );
+    let p = project_with(
+        &host,
+        name,
+        "",
+        &format!(
+            r#"      compose: {{ file: ../compose.yaml }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#
+        ),
+    );
+    let service = |role: &str| {
+        format!(
+            r#"    image: converge-test/{name}:${{tag}}
+    ports: ["8080"]
+    environment: {{ ROLE: "{role}" }}
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8080/ready"]
+      interval: 500ms
+"#
+        )
+    };
+    let compose = format!(
+        "services:\n  web:\n{}  api:\n{}",
+        service(""),
+        service("api")
+    );
+    p.write("compose.yaml", &compose);
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+        .expect(0)
+    };
+    apply("v1");
+    assert_eq!(host.get(&front, "/"), (200, "v1\n".into()));
+    assert_eq!(host.get(&front, "/api/"), (200, "api v1\n".into()));
+    assert_eq!(host.get(&api, "/"), (200, "api v1\n".into()));
+    assert_eq!(host.get(&front, "/apix").0, 404, "/apix is the front's");
+
+    let clients = [
+        KeepAliveClient::start_at(host.http_port, &front, "/"),
+        KeepAliveClient::start_at(host.http_port, &front, "/api/"),
+    ];
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    apply("v2");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for (client, last) in clients.into_iter().zip(["v2", "api v2"]) {
+        let report = client.finish();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_eq!(report.versions.last().map(String::as_str), Some(last));
+    }
+    assert_eq!(host.get(&api, "/"), (200, "api v2\n".into()));
+    // One file routes both, and the old colour of each is gone.
+    for s in ["web", "api"] {
+        assert_eq!(
+            host.inspect(&format!("{name}-{s}-blue"), "{{.State.Status}}"),
+            "exited"
+        );
+    }
+    p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+
+    // A third web service with no route: refused where its port is written.
+    p.write(
+        "compose.yaml",
+        &format!("{compose}  admin:\n{}", service("admin")),
+    );
+    let before = host.inspect(&format!("{name}-web-green"), "{{.State.StartedAt}}");
+    let refused = p
+        .converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--var",
+            "tag=v2",
+        ])
+        .expect(1);
+    let err = printed(&refused);
+    assert!(
+        err.contains("compose.yaml:") && err.contains("`admin` has a port but no route"),
+        "{err}"
+    );
+    assert!(
+        host.inspect(&format!("{name}-admin-blue"), "{{.Id}}")
+            .is_empty()
+    );
+    assert_eq!(
+        host.inspect(&format!("{name}-web-green"), "{{.State.StartedAt}}"),
+        before
+    );
+}
+
 /// Issue 24: examples/vardiologio's prod deploys from its compose file, its `database_url`
 /// secret filled from the environment's Secrets Manager secret: one file, mounted read-only at
 /// /run/secrets/database_url, 0400 and owned by the service's user (10001, every capability

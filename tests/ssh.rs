@@ -453,6 +453,7 @@ fn nginx(include: &Path) -> Nginx {
         include_dir: HostPath::try_from(include.to_str().unwrap()).unwrap(),
         pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
         sticky: false,
+        routes: Vec::new(),
     }
 }
 

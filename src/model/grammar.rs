@@ -306,6 +306,42 @@ fn check_url_path(v: &str) -> Result<(), Reason> {
     }
 }
 
+/// A path prefix nginx routes by: `/`, or segments of unreserved URL characters with no
+/// trailing `/` (`/api`): nothing nginx would read as a regular expression or a directive.
+fn check_route_path(v: &str) -> Result<(), Reason> {
+    not_empty(v)?;
+    if !v.starts_with('/') {
+        return Err("it must start with `/`".into());
+    }
+    if v == "/" {
+        return Ok(());
+    }
+    if v.ends_with('/') {
+        return Err("write it without a trailing `/` (`/api` routes `/api` and `/api/...`)".into());
+    }
+    if v.len() > 256 {
+        return Err("it is longer than 256 characters".into());
+    }
+    for segment in v[1..].split('/') {
+        if segment.is_empty() {
+            return Err("it has an empty segment (`//`)".into());
+        }
+        if segment == "." || segment == ".." {
+            return Err("`.` and `..` are not path segments nginx routes by".into());
+        }
+        if let Some(c) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._~-".contains(*c)))
+        {
+            return Err(Reason(format!(
+                "`{}` is not allowed in a route's path (letters, digits, `.`, `_`, `~`, `-` between `/`)",
+                escape_controls(&c.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A name converge puts into container, network, file and nginx names (an app, a service):
 /// lowercase letters, digits and inner dashes, at most 40.
 fn check_name(v: &str) -> Result<(), Reason> {
@@ -513,6 +549,12 @@ pub static URL_PATH: Grammar = Grammar {
     pattern: Some("^/[!-~]*$"),
     check: check_url_path,
 };
+/// A path prefix nginx routes to a service (`/`, `/api`, `/static/v2`).
+pub static ROUTE_PATH: Grammar = Grammar {
+    describe: "a path prefix (`/` or `/segment/...`)",
+    pattern: Some("^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$"),
+    check: check_route_path,
+};
 /// A name converge builds container, network and file names from.
 pub static NAME: Grammar = Grammar {
     describe: "a name (lowercase letters, digits and dashes)",
@@ -653,6 +695,11 @@ checked!(
     URL_PATH
 );
 checked!(
+    /// A path prefix nginx routes to a service ([`ROUTE_PATH`]).
+    RoutePath,
+    ROUTE_PATH
+);
+checked!(
     /// An app or service name ([`NAME`]).
     Name,
     NAME
@@ -662,6 +709,21 @@ checked!(
     Volume,
     VOLUME
 );
+
+/// A name is kept (in rollout records) as its text, and read back through its grammar: a
+/// stored name that is not one is a decode error, never a default.
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Name::try_from(text.as_str()).map_err(serde::de::Error::custom)
+    }
+}
 
 impl ImageRef {
     /// The repository: the reference without its tag and digest.
@@ -946,6 +1008,14 @@ mod tests {
     #[test]
     fn request_paths_cannot_split_a_request() {
         assert!(UrlPath::try_from("/health?x=1").is_ok());
+        for ok in ["/", "/api", "/static/v2", "/a.b_c~d-e"] {
+            assert!(RoutePath::try_from(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "api", "/api/", "//", "/a//b", "/..", "/a b", "/a;b", "/a{b", "/~*", "/a$b", "/a?b",
+        ] {
+            assert!(RoutePath::try_from(bad).is_err(), "{bad:?}");
+        }
         for bad in ["/x\r\nHost: evil", "health", "/a b", "/\u{7f}"] {
             assert!(UrlPath::try_from(bad).is_err(), "{bad:?}");
         }

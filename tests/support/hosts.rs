@@ -392,6 +392,12 @@ pub struct ClientReport {
 impl KeepAliveClient {
     /// Starts it against nginx on `port` with `Host: host`.
     pub fn start(port: u16, host: &str) -> KeepAliveClient {
+        KeepAliveClient::start_at(port, host, "/")
+    }
+
+    /// Starts it against nginx on `port` with `Host: host`, asking for `path`.
+    pub fn start_at(port: u16, host: &str, path: &str) -> KeepAliveClient {
+        let path = path.to_string();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let host = host.to_string();
@@ -413,7 +419,7 @@ impl KeepAliveClient {
                         }
                     }
                 }
-                match keep_alive_get(conn.as_mut().unwrap(), &host) {
+                match keep_alive_get(conn.as_mut().unwrap(), &host, &path) {
                     Ok((200, body, keep)) => {
                         report.ok += 1;
                         let body = body.trim().to_string();
@@ -454,14 +460,15 @@ impl KeepAliveClient {
     }
 }
 
-/// One HTTP/1.1 GET on `conn`: (status, body, keep-alive), or Err(bytes read) when the
+/// One HTTP/1.1 GET of `path` on `conn`: (status, body, keep-alive), or Err(bytes read) when the
 /// connection ended first.
 fn keep_alive_get(
     conn: &mut std::io::BufReader<std::net::TcpStream>,
     host: &str,
+    path: &str,
 ) -> Result<(u16, String, bool), usize> {
     use std::io::{BufRead, Read, Write};
-    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
     if conn.get_mut().write_all(req.as_bytes()).is_err() {
         return Err(0);
     }

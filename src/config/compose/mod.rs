@@ -296,20 +296,6 @@ pub fn translate(src: &Source<'_>, root: &Node) -> Translation {
         }
     }
     service::check_dependencies(src.file, &all, &mut out);
-    let web: Vec<&service::Read> = all
-        .iter()
-        .filter(|s| s.class == service::Class::Web)
-        .collect();
-    if web.len() > 1 {
-        out.error(
-            src.file,
-            &web[1].key_span,
-            format!(
-                "`{}` and `{}` both have `ports`: converge routes one web service per app for now (give the others no `ports`; other services reach them by name)",
-                web[0].name, web[1].name
-            ),
-        );
-    }
     for s in all {
         let group = match s.class {
             service::Class::Accessory => "accessories",

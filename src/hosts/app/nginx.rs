@@ -4,9 +4,11 @@
 //! a checked one ([`ServerName`], [`HostPath`], ports, converge's own names): nothing a
 //! desired-state file gives can end a directive or start another.
 
+use std::collections::BTreeMap;
+
 use super::docker::{Colour, quote};
 use super::spec::Nginx;
-use crate::model::grammar::{HostPath, Name};
+use crate::model::grammar::{HostPath, Name, ServerName};
 
 /// The file's first line, `# converge app=NAME live=COLOUR`.
 const MARK: &str = "# converge app=";
@@ -73,30 +75,39 @@ pub fn upstream(app: &Name) -> String {
     format!("{}_live", app.as_str().replace('-', "_"))
 }
 
-/// The file for `app` with the live colour on `port`.
-pub fn render(app: &Name, n: &Nginx, colour: Colour, port: u16) -> String {
-    render_upstream(
-        app,
-        n,
-        &format!("live={}", colour.as_str()),
-        &format!("    server 127.0.0.1:{port} max_fails=0;\n"),
-    )
+/// A colour's host ports, by web service.
+pub type Ports = BTreeMap<Name, u16>;
+
+/// The file for `app` with the live colour's web services on `ports`.
+pub fn render(app: &Name, n: &Nginx, colour: Colour, ports: &Ports) -> String {
+    let colours = format!("live={}", colour.as_str());
+    let live = Share {
+        colour,
+        ports,
+        weight: 100,
+    };
+    if !n.routes.is_empty() {
+        return render_routed(app, n, &colours, &[live]);
+    }
+    render_upstream(app, n, &colours, &servers(&[live], first_port))
 }
 
-/// One colour of a canary split: its colour, host port and share of requests (percent).
+/// One colour of a canary split: its colour, its web services' host ports and its share of
+/// requests (percent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Share {
+pub struct Share<'a> {
     /// The colour.
     pub colour: Colour,
-    /// Its host port.
-    pub port: u16,
+    /// Its web services' host ports.
+    pub ports: &'a Ports,
     /// Its percent of requests (1-99).
     pub weight: i32,
 }
 
 /// The file for `app` during a canary step: nginx's weighted round robin sends `old.weight`
-/// percent of requests to the live colour and `new.weight` to the new one. The first line
-/// still names the live colour, and the split (`canary=green:10`) beside it.
+/// percent of requests to the live colour and `new.weight` to the new one (each web service
+/// alike). The first line still names the live colour, and the split (`canary=green:10`)
+/// beside it.
 pub fn render_split(app: &Name, n: &Nginx, old: Share, new: Share) -> String {
     let colours = format!(
         "live={} canary={}:{}",
@@ -107,48 +118,140 @@ pub fn render_split(app: &Name, n: &Nginx, old: Share, new: Share) -> String {
     if n.sticky {
         return render_sticky(app, n, &colours, old, new);
     }
-    render_upstream(
+    if !n.routes.is_empty() {
+        return render_routed(app, n, &colours, &[old, new]);
+    }
+    render_upstream(app, n, &colours, &servers(&[old, new], first_port))
+}
+
+/// The one web service's port of a file without routes.
+fn first_port(ports: &Ports) -> Option<u16> {
+    ports.values().next().copied()
+}
+
+/// An upstream's `server` lines: each share's port (as `port_of` finds it), weighted when
+/// there are two.
+fn servers(shares: &[Share], port_of: impl Fn(&Ports) -> Option<u16>) -> String {
+    let found: Vec<(u16, i32)> = shares
+        .iter()
+        .filter_map(|s| port_of(s.ports).map(|p| (p, s.weight)))
+        .collect();
+    found
+        .iter()
+        .map(|(port, weight)| {
+            if found.len() > 1 {
+                format!("    server 127.0.0.1:{port} weight={weight} max_fails=0;\n")
+            } else {
+                format!("    server 127.0.0.1:{port} max_fails=0;\n")
+            }
+        })
+        .collect()
+}
+
+/// The upstream of web service `service` of `app` when routes name services: `suffix` is
+/// `live`, a colour, or (sticky) the variable that picks one.
+pub fn service_upstream(app: &Name, service: &Name, suffix: &str) -> String {
+    format!("converge.{app}.{service}.{suffix}")
+}
+
+/// The web services the routes name, in the order they first appear.
+fn routed_services(n: &Nginx) -> Vec<&Name> {
+    let mut out: Vec<&Name> = Vec::new();
+    for r in &n.routes {
+        if !out.contains(&&r.service) {
+            out.push(&r.service);
+        }
+    }
+    out
+}
+
+/// A file with routes: an upstream per web service (`converge.<app>.<service>.live`, its
+/// colours weighted during a canary step) and a server block per server name, a location per
+/// path. A route to a service no colour runs is left out.
+fn render_routed(app: &Name, n: &Nginx, colours: &str, shares: &[Share]) -> String {
+    let mut out = format!("{MARK}{app} {colours}\n{EDIT_NOTE}");
+    let mut up: BTreeMap<&Name, String> = BTreeMap::new();
+    for service in routed_services(n) {
+        let lines = servers(shares, |p| p.get(service).copied());
+        if lines.is_empty() {
+            continue;
+        }
+        let name = service_upstream(app, service, "live");
+        out.push_str(&format!(
+            "upstream {name} {{\n{lines}    keepalive 16;\n}}\n"
+        ));
+        up.insert(service, name);
+    }
+    out.push_str(&server_blocks(
         app,
         n,
-        &colours,
-        &format!(
-            "    server 127.0.0.1:{} weight={} max_fails=0;\n    server 127.0.0.1:{} weight={} max_fails=0;\n",
-            old.port, old.weight, new.port, new.weight
-        ),
-    )
+        |service| up.get(service).cloned(),
+        "",
+    ));
+    out
 }
 
 /// A canary split that keeps each client on one colour (open-source nginx has no sticky
-/// directive): one upstream per colour; a client without converge's cookie is given a colour
-/// by `split_clients` (the new one for `new.weight` percent of them), a client with it keeps
-/// its colour (`map`: only `blue` or `green` are taken from the cookie, anything else is a new
-/// client), and the answer sets the cookie.
+/// directive): one upstream per colour (per web service, with routes); a client without
+/// converge's cookie is given a colour by `split_clients` (the new one for `new.weight`
+/// percent of them), a client with it keeps its colour (`map`: only `blue` or `green` are
+/// taken from the cookie, anything else is a new client), and the answer sets the cookie.
 fn render_sticky(app: &Name, n: &Nginx, colours: &str, old: Share, new: Share) -> String {
     let a = app.as_str().replace('-', "_");
-    let upstreams: String = [old, new]
-        .iter()
-        .map(|s| {
-            format!(
-                "upstream {a}_{} {{\n    server 127.0.0.1:{} max_fails=0;\n    keepalive 16;\n}}\n",
-                s.colour.as_str(),
-                s.port
-            )
-        })
-        .collect();
+    let upstream = |name: String, port: u16| {
+        format!(
+            "upstream {name} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n"
+        )
+    };
+    let mut upstreams = String::new();
+    if n.routes.is_empty() {
+        for s in [old, new] {
+            if let Some(port) = first_port(s.ports) {
+                upstreams.push_str(&upstream(format!("{a}_{}", s.colour.as_str()), port));
+            }
+        }
+    } else {
+        // A service only one colour runs gets that colour's port under both names, so a
+        // client whose cookie names the other colour still reaches it.
+        for service in routed_services(n) {
+            for (s, other) in [(old, new), (new, old)] {
+                if let Some(port) = s.ports.get(service).or(other.ports.get(service)) {
+                    upstreams.push_str(&upstream(
+                        service_upstream(app, service, s.colour.as_str()),
+                        *port,
+                    ));
+                }
+            }
+        }
+    }
     let mut out = format!(
-        "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\n{upstreams}split_clients \"${{remote_addr}}${{request_id}}\" ${a}_pick {{\n    {}% {};\n    * {};\n}}\nmap $cookie_converge_{a} ${a}_colour {{\n    blue blue;\n    green green;\n    default ${a}_pick;\n}}\n",
+        "{MARK}{app} {colours}\n{EDIT_NOTE}{upstreams}split_clients \"${{remote_addr}}${{request_id}}\" ${a}_pick {{\n    {}% {};\n    * {};\n}}\nmap $cookie_converge_{a} ${a}_colour {{\n    blue blue;\n    green green;\n    default ${a}_pick;\n}}\n",
         new.weight,
         new.colour.as_str(),
         old.colour.as_str()
     );
-    out.push_str(&server_block(
-        app,
-        n,
-        &format!("{a}_${{{a}_colour}}"),
-        &format!(
-            "        add_header Set-Cookie \"converge_{a}=${{{a}_colour}}; Path=/; HttpOnly\" always;\n"
-        ),
-    ));
+    let cookie = format!(
+        "        add_header Set-Cookie \"converge_{a}=${{{a}_colour}}; Path=/; HttpOnly\" always;\n"
+    );
+    if n.routes.is_empty() {
+        out.push_str(&server_block(
+            app,
+            n,
+            &format!("{a}_${{{a}_colour}}"),
+            &cookie,
+        ));
+    } else {
+        let runs =
+            |service: &Name| old.ports.contains_key(service) || new.ports.contains_key(service);
+        out.push_str(&server_blocks(
+            app,
+            n,
+            |service| {
+                runs(service).then(|| service_upstream(app, service, &format!("${{{a}_colour}}")))
+            },
+            &cookie,
+        ));
+    }
     out
 }
 
@@ -162,11 +265,15 @@ pub fn split(file: &str) -> Option<(Colour, i32)> {
     Some((Colour::parse(colour)?, weight.parse().ok()?))
 }
 
+/// The line under the first: what an edit of the file means.
+const EDIT_NOTE: &str =
+    "# Written by converge: an edit is drift, and the next apply puts this back.\n";
+
 /// The file around an upstream of `servers`, its first line naming `colours`.
 fn render_upstream(app: &Name, n: &Nginx, colours: &str, servers: &str) -> String {
     let up = upstream(app);
     let mut out = format!(
-        "{MARK}{app} {colours}\n# Written by converge: an edit is drift, and the next apply puts this back.\nupstream {up} {{\n{servers}    keepalive 16;\n}}\n"
+        "{MARK}{app} {colours}\n{EDIT_NOTE}upstream {up} {{\n{servers}    keepalive 16;\n}}\n"
     );
     if n.server {
         out.push_str(&server_block(app, n, &up, ""));
@@ -174,9 +281,74 @@ fn render_upstream(app: &Name, n: &Nginx, colours: &str, servers: &str) -> Strin
     out
 }
 
-/// converge's `server` block: `location /` proxies to `upstream` (a name, or a name built from
-/// a variable), with `extra` lines inside the location.
+/// The access log's format line (one per file).
+fn log_format(app: &Name) -> String {
+    let a = app.as_str().replace('-', "_");
+    format!("log_format converge_{a} escape=json '{LOG_FIELDS}';\n")
+}
+
+/// converge's `server` block without routes: `location /` proxies to `upstream` (a name, or a
+/// name built from a variable), with `extra` lines inside the location.
 fn server_block(app: &Name, n: &Nginx, upstream: &str, extra: &str) -> String {
+    format!(
+        "{}{}",
+        log_format(app),
+        server(app, n, &n.server_name, &location("/", upstream, extra))
+    )
+}
+
+/// converge's `server` blocks with routes: one per server name (in the order the routes first
+/// name it), a location per path to the upstream `upstream_of` gives its service (`None`: no
+/// colour runs the service, and its route is left out).
+fn server_blocks(
+    app: &Name,
+    n: &Nginx,
+    upstream_of: impl Fn(&Name) -> Option<String>,
+    extra: &str,
+) -> String {
+    let mut names: Vec<&ServerName> = Vec::new();
+    for r in &n.routes {
+        let name = r.server_name.as_ref().unwrap_or(&n.server_name);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut out = log_format(app);
+    for name in names {
+        let mut locations = String::new();
+        for r in n
+            .routes
+            .iter()
+            .filter(|r| r.server_name.as_ref().unwrap_or(&n.server_name) == name)
+        {
+            let Some(up) = upstream_of(&r.service) else {
+                continue;
+            };
+            let path = r.path.as_str();
+            if path == "/" {
+                locations.push_str(&location("/", &up, extra));
+            } else {
+                // `/api` itself, and everything below `/api/` (never `/apix`).
+                locations.push_str(&location(&format!("= {path}"), &up, extra));
+                locations.push_str(&location(&format!("{path}/"), &up, extra));
+            }
+        }
+        if !locations.is_empty() {
+            out.push_str(&server(app, n, name, &locations));
+        }
+    }
+    out
+}
+
+/// One `location` that proxies to `upstream`, with `extra` lines inside.
+fn location(path: &str, upstream: &str, extra: &str) -> String {
+    format!(
+        "    location {path} {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n{extra}    }}\n"
+    )
+}
+
+/// One `server` block for `server_name` around `locations`, logging to the app's access log.
+fn server(app: &Name, n: &Nginx, server_name: &ServerName, locations: &str) -> String {
     let (listen, tls) = match &n.tls {
         Some((cert, key)) => (
             format!("{} ssl", n.listen),
@@ -186,8 +358,7 @@ fn server_block(app: &Name, n: &Nginx, upstream: &str, extra: &str) -> String {
     };
     let a = app.as_str().replace('-', "_");
     format!(
-        "log_format converge_{a} escape=json '{LOG_FIELDS}';\nserver {{\n    listen {listen};\n    server_name {};\n{tls}    access_log {} converge_{a};\n    location / {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n{extra}    }}\n}}\n",
-        n.server_name,
+        "server {{\n    listen {listen};\n    server_name {server_name};\n{tls}    access_log {} converge_{a};\n{locations}}}\n",
         access_log(app, n)
     )
 }
@@ -230,7 +401,8 @@ pub fn workers_script(n: &Nginx) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::grammar::ServerName;
+    use crate::hosts::app::spec::Route;
+    use crate::model::grammar::RoutePath;
 
     fn nginx() -> Nginx {
         Nginx {
@@ -242,7 +414,17 @@ mod tests {
             include_dir: HostPath::try_from("/etc/nginx/converge").unwrap(),
             pid_file: HostPath::try_from("/run/nginx.pid").unwrap(),
             sticky: false,
+            routes: Vec::new(),
         }
+    }
+
+    fn name(n: &str) -> Name {
+        Name::try_from(n).unwrap()
+    }
+
+    /// One web service's port, as a colour's ports.
+    fn web(port: u16) -> Ports {
+        [(name("web"), port)].into()
     }
 
     #[test]
@@ -253,12 +435,12 @@ mod tests {
             &nginx(),
             Share {
                 colour: Colour::Blue,
-                port: 21001,
+                ports: &web(21001),
                 weight: 90,
             },
             Share {
                 colour: Colour::Green,
-                port: 21002,
+                ports: &web(21002),
                 weight: 10,
             },
         );
@@ -266,7 +448,10 @@ mod tests {
         assert_eq!(split(&f), Some((Colour::Green, 10)));
         assert!(f.contains("server 127.0.0.1:21001 weight=90 max_fails=0;"));
         assert!(f.contains("server 127.0.0.1:21002 weight=10 max_fails=0;"));
-        assert_eq!(split(&render(&app, &nginx(), Colour::Blue, 21001)), None);
+        assert_eq!(
+            split(&render(&app, &nginx(), Colour::Blue, &web(21001))),
+            None
+        );
     }
 
     #[test]
@@ -274,16 +459,16 @@ mod tests {
         let app = Name::try_from("my-app").unwrap();
         let mut n = nginx();
         n.sticky = true;
-        let share = |colour, port, weight| Share {
+        let share = |colour, ports, weight| Share {
             colour,
-            port,
+            ports,
             weight,
         };
         let f = render_split(
             &app,
             &n,
-            share(Colour::Blue, 21001, 80),
-            share(Colour::Green, 21002, 20),
+            share(Colour::Blue, &web(21001), 80),
+            share(Colour::Green, &web(21002), 20),
         );
         assert_eq!(split(&f), Some((Colour::Green, 20)));
         assert!(f.contains("upstream my_app_blue {\n    server 127.0.0.1:21001 max_fails=0;"));
@@ -303,7 +488,7 @@ mod tests {
     #[test]
     fn the_file_logs_each_request_as_json_and_its_form_before_logs_is_known() {
         let app = Name::try_from("my-app").unwrap();
-        let f = render(&app, &nginx(), Colour::Green, 21001);
+        let f = render(&app, &nginx(), Colour::Green, &web(21001));
         assert!(f.contains("log_format converge_my_app escape=json '{\"time\":\"$time_iso8601\""));
         assert!(
             f.contains("    access_log /etc/nginx/converge/my-app.access.log converge_my_app;\n")
@@ -317,7 +502,7 @@ mod tests {
     #[test]
     fn the_file_names_its_live_colour_and_routes_to_it() {
         let app = Name::try_from("my-app").unwrap();
-        let f = render(&app, &nginx(), Colour::Green, 21001);
+        let f = render(&app, &nginx(), Colour::Green, &web(21001));
         assert_eq!(live_colour(&f), Some(Colour::Green));
         assert!(f.contains("server 127.0.0.1:21001"));
         assert!(f.contains("proxy_pass http://my_app_live;"));
@@ -329,6 +514,113 @@ mod tests {
         assert_eq!(
             path(&app, &nginx()).as_str(),
             "/etc/nginx/converge/my-app.conf"
+        );
+    }
+
+    /// Routes: an upstream per web service, a server block per server name, `/api` as an
+    /// exact location and a prefix below it (never `/apix`); a canary step weights each
+    /// service's colours, and a service only the new colour runs is served by it alone.
+    #[test]
+    fn routes_give_each_web_service_its_upstream_and_locations() {
+        let app = name("shop");
+        let mut n = nginx();
+        let route = |service: &str, path: &str, server: Option<&str>| Route {
+            service: name(service),
+            path: RoutePath::try_from(path).unwrap(),
+            server_name: server.map(|s| ServerName::try_from(s).unwrap()),
+        };
+        n.routes = vec![
+            route("web", "/", None),
+            route("api", "/api", None),
+            route("api", "/", Some("api.example.com")),
+        ];
+        let mut both = web(21001);
+        both.insert(name("api"), 21002);
+        let f = render(&app, &n, Colour::Blue, &both);
+        assert_eq!(live_colour(&f), Some(Colour::Blue));
+        assert!(f.contains("upstream converge.shop.web.live {\n    server 127.0.0.1:21001 max_fails=0;\n    keepalive 16;\n}"), "{f}");
+        assert!(f.contains("upstream converge.shop.api.live {\n    server 127.0.0.1:21002 max_fails=0;\n    keepalive 16;\n}"), "{f}");
+        assert_eq!(f.matches("server {").count(), 2, "{f}");
+        assert_eq!(f.matches("log_format").count(), 1, "{f}");
+        let main = &f[f.find("server_name app.example.com;").unwrap()
+            ..f.find("server_name api.example.com;").unwrap()];
+        assert!(
+            main.contains("    location / {\n        proxy_pass http://converge.shop.web.live;"),
+            "{main}"
+        );
+        assert!(
+            main.contains(
+                "    location = /api {\n        proxy_pass http://converge.shop.api.live;"
+            ),
+            "{main}"
+        );
+        assert!(
+            main.contains(
+                "    location /api/ {\n        proxy_pass http://converge.shop.api.live;"
+            ),
+            "{main}"
+        );
+        let other = &f[f.find("server_name api.example.com;").unwrap()..];
+        assert!(
+            other.contains("    location / {\n        proxy_pass http://converge.shop.api.live;"),
+            "{other}"
+        );
+
+        // A canary step: web in both colours, api new in green only.
+        let old = web(21003);
+        let share = |colour, ports, weight| Share {
+            colour,
+            ports,
+            weight,
+        };
+        let split = render_split(
+            &app,
+            &n,
+            share(Colour::Green, &old, 75),
+            share(Colour::Blue, &both, 25),
+        );
+        assert_eq!(super::split(&split), Some((Colour::Blue, 25)));
+        assert!(split.contains("upstream converge.shop.web.live {\n    server 127.0.0.1:21003 weight=75 max_fails=0;\n    server 127.0.0.1:21001 weight=25 max_fails=0;\n"), "{split}");
+        assert!(
+            split.contains(
+                "upstream converge.shop.api.live {\n    server 127.0.0.1:21002 max_fails=0;\n"
+            ),
+            "{split}"
+        );
+
+        // Sticky: per-colour upstreams per service; the api's old-colour name reaches the
+        // only colour that runs it.
+        n.sticky = true;
+        let sticky = render_split(
+            &app,
+            &n,
+            share(Colour::Green, &old, 75),
+            share(Colour::Blue, &both, 25),
+        );
+        assert!(
+            sticky.contains(
+                "upstream converge.shop.api.green {\n    server 127.0.0.1:21002 max_fails=0;"
+            ),
+            "{sticky}"
+        );
+        assert!(
+            sticky.contains(
+                "upstream converge.shop.web.green {\n    server 127.0.0.1:21003 max_fails=0;"
+            ),
+            "{sticky}"
+        );
+        assert!(
+            sticky.contains("proxy_pass http://converge.shop.api.${shop_colour};"),
+            "{sticky}"
+        );
+
+        // Back to a colour without the api: its routes are left out, nothing points nowhere.
+        n.sticky = false;
+        let back = render(&app, &n, Colour::Green, &old);
+        assert!(!back.contains("api"), "{back}");
+        assert!(
+            back.contains("location / {\n        proxy_pass http://converge.shop.web.live;"),
+            "{back}"
         );
     }
 }

@@ -216,10 +216,20 @@ async fn read_host(
                     format!("({cname} runs {} on {at})", l.image),
                 );
             }
-            Some(l) if c.port.is_some() => {
-                let expected = l
-                    .port
-                    .map(|p| nginx::render(&app.name, &app.nginx, colour, p));
+            // The nginx file is checked once, at the first web service: it routes them all.
+            Some(_) if app.proxied().is_some_and(|(first, _)| first == name) => {
+                let ports: nginx::Ports = app
+                    .services
+                    .iter()
+                    .filter(|(_, c)| c.port.is_some())
+                    .filter_map(|(s, _)| {
+                        let cname = docker::service_name(&app.name, s, colour);
+                        let port = listed.iter().find(|l| l.name == cname)?.port?;
+                        Some((s.clone(), port))
+                    })
+                    .collect();
+                let expected = (!ports.is_empty())
+                    .then(|| nginx::render(&app.name, &app.nginx, colour, &ports));
                 // A canary's step (the live colour and the new one, split by weight) is the
                 // rollout's, which its record resumes: not drift.
                 let canary_step = file.as_deref().is_some_and(|f| {

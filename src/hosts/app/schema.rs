@@ -4,8 +4,8 @@
 
 use crate::model::Value;
 use crate::model::grammar::{
-    self, ENV_NAME, HOST_ADDRESS, HOST_PATH, IMAGE, LOCAL_PATH, NAME, REGISTRY_SERVER, SERVER_NAME,
-    SSH_USER, URL_PATH, VOLUME,
+    self, ENV_NAME, HOST_ADDRESS, HOST_PATH, IMAGE, LOCAL_PATH, NAME, REGISTRY_SERVER, ROUTE_PATH,
+    SERVER_NAME, SSH_USER, URL_PATH, VOLUME,
 };
 use crate::model::schema::{
     Default, KindSchema, Output, PORT, PriceRule, Problem, Prop, STRING, STRINGS, Type, WARNING,
@@ -529,12 +529,40 @@ const NGINX: &[Prop] = &[
     .default(Default::Str("/run/nginx.pid")),
 ];
 
-const PROXY: &[Prop] = &[Prop::new(
-    "nginx",
-    Type::Object(NGINX),
-    "nginx in front of the live colour.",
-)
-.required()];
+const ROUTE: &[Prop] = &[
+    Prop::new(
+        "service",
+        APP_NAME,
+        "The web service (one with a `port`) these requests go to.",
+    )
+    .required(),
+    Prop::new(
+        "path",
+        Type::Text(&ROUTE_PATH),
+        "Requests under this prefix (`/api` takes `/api` and `/api/...`; the longest prefix wins), passed to the service unchanged.",
+    )
+    .default(Default::Str("/")),
+    Prop::new(
+        "server_name",
+        Type::Text(&SERVER_NAME),
+        "A server block of its own for this name (default: nginx's server_name).",
+    ),
+];
+
+const PROXY: &[Prop] = &[
+    Prop::new(
+        "nginx",
+        Type::Object(NGINX),
+        "nginx in front of the live colour.",
+    )
+    .required(),
+    Prop::new(
+        "routes",
+        Type::List(&Type::Object(ROUTE)),
+        "Which web service answers which server_name and path prefix; needed when more than one service has a port. All of them switch colour together, in one reload.",
+    )
+    .default(Default::EmptyList),
+];
 
 const HOOK: &[Prop] = &[
     Prop::new(
@@ -794,7 +822,93 @@ pub const SCHEMA: KindSchema = KindSchema {
     rollout_summary: Some(super::deploy::plan_summary),
 };
 
-/// Rules types cannot say: at most one service behind the proxy, hooks naming a service that
+/// Routes that reach web services: each names a service with a port, no two take the same
+/// server name and path, every service with a port has one, and several services with a port
+/// need them (one service with a port is routed `/` without any).
+pub(super) fn route_problems(p: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let services = p.get("services").as_map().cloned().unwrap_or_default();
+    let ported: Vec<&String> = services
+        .iter()
+        .filter(|(_, s)| !s.get("port").is_null())
+        .map(|(k, _)| k)
+        .collect();
+    let proxy = p.get("rollout").get("proxy");
+    let routes = proxy.get("routes").as_list().unwrap_or_default();
+    let at = |i: usize, field: &str| {
+        vec![
+            "rollout".into(),
+            "proxy".into(),
+            "routes".into(),
+            i.to_string(),
+            field.to_string(),
+        ]
+    };
+    if routes.is_empty() {
+        if ported.len() > 1 {
+            out.push((
+                vec!["services".into(), ported[1].clone(), "port".into()],
+                format!(
+                    "`{}` and `{}` both have a port: say which requests go to which in `rollout.proxy.routes` ([{{service: {}, path: /}}, {{service: {}, path: /{}}}])",
+                    ported[0], ported[1], ported[0], ported[1], ported[1]
+                ),
+            ));
+        }
+        return out;
+    }
+    if proxy.get("nginx").get("server").as_bool() == Some(false) {
+        out.push((
+            vec!["rollout".into(), "proxy".into(), "routes".into()],
+            "routes are locations in converge's own server block: they need `proxy.nginx.server: true`".into(),
+        ));
+    }
+    let default_name = proxy
+        .get("nginx")
+        .get("server_name")
+        .as_str()
+        .unwrap_or_default();
+    let mut seen: std::collections::BTreeMap<(String, String), usize> =
+        std::collections::BTreeMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        let service = r.get("service").as_str().unwrap_or_default();
+        if !service.is_empty() && !ported.iter().any(|s| s.as_str() == service) {
+            out.push((
+                at(i, "service"),
+                if services.contains_key(service) {
+                    format!("`{service}` has no `port`: nginx can only route to a web service")
+                } else {
+                    format!("no service `{service}` in services")
+                },
+            ));
+        }
+        let path = r.get("path").as_str().unwrap_or("/").to_string();
+        let name = r
+            .get("server_name")
+            .as_str()
+            .unwrap_or(default_name)
+            .to_string();
+        if let Some(first) = seen.insert((name.clone(), path.clone()), i) {
+            out.push((
+                at(i, "path"),
+                format!("routes {first} and {i} both take {name}{path}"),
+            ));
+        }
+    }
+    for s in ported {
+        if !routes
+            .iter()
+            .any(|r| r.get("service").as_str() == Some(s.as_str()))
+        {
+            out.push((
+                vec!["services".into(), s.clone(), "port".into()],
+                format!("`{s}` has a port but no route in `rollout.proxy.routes` reaches it"),
+            ));
+        }
+    }
+    out
+}
+
+/// Rules types cannot say: routes to the services behind the proxy, hooks naming a service that
 /// exists, no root login unless allowed, no sensitive value on a hook's command line, secrets
 /// that are sensitive values or whole Secrets Manager ARNs, an ACR login server where the
 /// host's identity is exchanged, and a warning for mounts that hand a container the host.
@@ -808,20 +922,7 @@ fn rules(p: &Value) -> Vec<Problem> {
             "an app needs at least one service".into(),
         ));
     }
-    let ported: Vec<&String> = services
-        .iter()
-        .filter(|(_, s)| !s.get("port").is_null())
-        .map(|(k, _)| k)
-        .collect();
-    if ported.len() > 1 {
-        out.push((
-            vec!["services".into(), ported[1].clone(), "port".into()],
-            format!(
-                "only one service is behind the proxy; `{}` already has a port",
-                ported[0]
-            ),
-        ));
-    }
+    out.extend(route_problems(p));
     for (i, h) in p
         .get("hosts")
         .as_list()

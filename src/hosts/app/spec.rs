@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::hosts::ssh::{PrivateKey, Target};
 use crate::model::grammar::{
-    self, EnvName, GrammarError, HostAddress, HostPath, ImageRef, Name, RegistryServer, ServerName,
-    SshUser, UrlPath, Volume,
+    self, EnvName, GrammarError, HostAddress, HostPath, ImageRef, Name, RegistryServer, RoutePath,
+    ServerName, SshUser, UrlPath, Volume,
 };
 use crate::model::secret::Secret;
 use crate::model::{Value, parse_duration};
@@ -279,6 +279,21 @@ pub struct Nginx {
     pub include_dir: HostPath,
     /// nginx's pid file.
     pub pid_file: HostPath,
+    /// Which web service answers which server name and path (empty: the one service with a
+    /// port answers everything, through the upstream `<app>_live`).
+    pub routes: Vec<Route>,
+}
+
+/// One of `rollout.proxy.routes`: requests for a server name under a path prefix go to a
+/// web service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The web service.
+    pub service: Name,
+    /// The path prefix, passed on unchanged.
+    pub path: RoutePath,
+    /// Its own server block's name (`None`: nginx's server_name).
+    pub server_name: Option<ServerName>,
 }
 
 /// How hosts log in to the registry.
@@ -823,7 +838,26 @@ fn nginx(r: &Value) -> Result<Nginx, SpecError> {
             why: "needs converge's own server block (`proxy.nginx.server: true`), where the cookie is set and read".into(),
         });
     }
+    let mut routes = Vec::new();
+    for (i, route) in r
+        .get("proxy")
+        .get("routes")
+        .as_list()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let at = format!("rollout.proxy.routes.{i}");
+        routes.push(Route {
+            service: parsed(required(route, "service", &at)?, &format!("{at}.service"))?,
+            path: parsed(text(route, "path").unwrap_or("/"), &format!("{at}.path"))?,
+            server_name: text(route, "server_name")
+                .map(|n| parsed(n, &format!("{at}.server_name")))
+                .transpose()?,
+        });
+    }
     Ok(Nginx {
+        routes,
         sticky,
         server_name: parsed(
             required(n, "server_name", at)?,
@@ -863,7 +897,11 @@ impl AppSpec {
             _ => PrivateKey::Agent,
         };
         // A saved plan or a stored row goes through the same refusals as the files.
-        if let Some((path, why)) = super::schema::unallowed(p).into_iter().next() {
+        if let Some((path, why)) = super::schema::unallowed(p)
+            .into_iter()
+            .chain(super::schema::route_problems(p))
+            .next()
+        {
             return Err(SpecError::Refused {
                 path: path.join("."),
                 why,

@@ -132,8 +132,16 @@ impl<'a> HostTarget<'a> {
 
     /// The record's host part, or the reason it cannot be read (never a default: a record
     /// that does not decode must not read as "no host touched").
-    fn record(rec: &Rollout) -> Result<HostRecord, TargetError> {
-        Ok(rec.details::<HostRecord>()?)
+    /// Each host's step names its web services' ports (see [`HostStep::with_ports_of`]).
+    fn record(&self, rec: &Rollout) -> Result<HostRecord, TargetError> {
+        let mut record = rec.details::<HostRecord>()?;
+        let web = self.app.proxied().map(|(s, _)| s);
+        record.hosts = record
+            .hosts
+            .into_iter()
+            .map(|h| h.with_ports_of(web))
+            .collect();
+        Ok(record)
     }
 
     /// Services this strategy starts with the new colour before the switch (blue/green: the
@@ -165,28 +173,51 @@ impl Target for HostTarget<'_> {
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             let live = self.live(&host).await?;
             let new = live.map(Colour::other).unwrap_or(Colour::Blue);
-            let proxied = self
-                .app
-                .proxied()
-                .map(|(s, _)| s.to_string())
-                .unwrap_or_default();
-            let port_of = |colour: Colour| {
+            // Each web service keeps the ports its colours run on; a colour not running yet
+            // gets ports no container on the host has.
+            let port_of = |service: &Name, colour: Colour| {
                 listed
                     .iter()
                     .find(|l| {
-                        l.service == proxied && l.colour == Some(colour) && l.role == "service"
+                        l.service == service.as_str()
+                            && l.colour == Some(colour)
+                            && l.role == "service"
                     })
                     .and_then(|l| l.port)
             };
-            let old_port = live.and_then(port_of);
-            let port = match port_of(new) {
-                Some(p) => p,
-                None => {
-                    let mut taken = host.ports_in_use().await.map_err(call)?;
-                    taken.extend(old_port);
-                    allocate(&self.app.name, new, &taken)
+            let mut taken: Option<Vec<u16>> = None;
+            let (mut ports, mut old_ports) = (nginx::Ports::new(), nginx::Ports::new());
+            for (service, _) in self.early() {
+                if let Some(p) = live.and_then(|c| port_of(service, c)) {
+                    old_ports.insert(service.clone(), p);
                 }
-            };
+            }
+            // An app with no web service keeps a port for its first service, as nginx's
+            // upstream needs a server (nothing listens there: no route reaches the app).
+            let mut web: Vec<&Name> = self.early().into_iter().map(|(s, _)| s).collect();
+            if web.is_empty() {
+                web.extend(self.app.services.keys().next());
+            }
+            for service in web {
+                let port = match port_of(service, new) {
+                    Some(p) => p,
+                    None => {
+                        if taken.is_none() {
+                            let mut t = host.ports_in_use().await.map_err(call)?;
+                            t.extend(old_ports.values());
+                            t.extend(ports.values());
+                            taken = Some(t);
+                        }
+                        let t = taken.as_mut().expect("just filled");
+                        let p = allocate(&self.app.name, new, t);
+                        t.push(p);
+                        p
+                    }
+                };
+                ports.insert(service.clone(), port);
+            }
+            let port = ports.values().next().copied().unwrap_or_default();
+            let old_port = old_ports.values().next().copied();
             let log_offset = self.log_size(&host).await?;
             record.hosts.push(HostStep {
                 host: host.label(),
@@ -194,6 +225,8 @@ impl Target for HostTarget<'_> {
                 new,
                 old_port,
                 port,
+                old_ports,
+                ports,
                 log_offset,
             });
         }
@@ -208,7 +241,7 @@ impl Target for HostTarget<'_> {
 
     async fn start_revision(&self, rec: &mut Rollout) -> Result<(), TargetError> {
         self.learn_secrets().await?;
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         // recreate replaces hosts in its deploy steps; blue/green starts the first batch
         // here, and each later one here too when the engine's batch phase asks.
         let hosts = match rec.phase {
@@ -229,26 +262,28 @@ impl Target for HostTarget<'_> {
         if weights[1] == 0 {
             return Ok(Readiness::Ready(String::new()));
         }
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
             let (old, new) = step.colours();
             // A canary step short of 100%: nginx splits requests between both colours (one
             // reload, no container touched); a host without an old colour is switched whole.
-            if let (true, Some(old), Some(old_port)) =
-                (self.app.canary && weights[1] < 100, old, step.old_port)
-            {
+            if let (true, Some(old), false) = (
+                self.app.canary && weights[1] < 100,
+                old,
+                step.old_ports.is_empty(),
+            ) {
                 if self.split_on(&host).await? != Some((new, weights[1])) {
-                    let share = |colour, port, weight| nginx::Share {
+                    let share = |colour, ports, weight| nginx::Share {
                         colour,
-                        port,
+                        ports,
                         weight,
                     };
                     self.split(
                         i,
                         &host,
-                        share(old, old_port, weights[0]),
-                        share(new, step.port, weights[1]),
+                        share(old, &step.old_ports, weights[0]),
+                        share(new, &step.ports, weights[1]),
                     )
                     .await?;
                 }
@@ -262,7 +297,7 @@ impl Target for HostTarget<'_> {
                 // The engine started this batch and waited for it; a record from before it
                 // did (or a container gone since) is checked here once, never waited on.
                 for (s, c) in self.early() {
-                    match self.health(&host, s, c, new, step.port).await? {
+                    match self.health(&host, s, c, new, step.port_of(s)).await? {
                         Readiness::Ready(_) => {}
                         Readiness::Pending(why) | Readiness::Failed(why) => {
                             return Err(TargetError::StepFailed(format!(
@@ -282,7 +317,7 @@ impl Target for HostTarget<'_> {
             // Switched by an earlier batch (or before a crash): not reloaded again, and the
             // live name is made sure of (a crash may have come between the two).
             if live != Some(new) {
-                self.switch(i, &host, new, step.port).await?;
+                self.switch(i, &host, new, &step.ports).await?;
             } else {
                 self.move_live_name(&host, new).await?;
             }
@@ -308,7 +343,7 @@ impl Target for HostTarget<'_> {
         // recreate, one batch of hosts at a time: each batch but the last is stopped, started,
         // checked and switched here (a failure rolls back the hosts reached); the last one is
         // checked and switched by `ready`. The downtime runs from the stop to the switch.
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         for i in self.batch_hosts(rec) {
             self.recreate_host(i, &record.hosts[i]).await?;
         }
@@ -316,7 +351,7 @@ impl Target for HostTarget<'_> {
     }
 
     async fn ready(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         let services: Vec<(&Name, &Container)> = if self.app.recreate {
             self.app.services.iter().collect()
         } else {
@@ -333,9 +368,7 @@ impl Target for HostTarget<'_> {
             let host = self.host(i).await?;
             // What waited for a dependency starts once the dependency is up.
             if self.app.has_dependencies()
-                && let Some(waiting) = self
-                    .start_in_order(&host, &services, step.colours().1, step.port)
-                    .await?
+                && let Some(waiting) = self.start_in_order(&host, &services, step).await?
             {
                 return Ok(Readiness::Pending(format!("{waiting} on {}", host.label())));
             }
@@ -356,7 +389,7 @@ impl Target for HostTarget<'_> {
             }
             let (_, new) = step.colours();
             for (s, c) in &services {
-                match self.health(&host, s, c, new, step.port).await? {
+                match self.health(&host, s, c, new, step.port_of(s)).await? {
                     Readiness::Ready(d) => seen.push(d),
                     // The last look before the deadline: what the container printed goes
                     // with the reason.
@@ -416,7 +449,7 @@ impl Target for HostTarget<'_> {
     }
 
     async fn promote(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         // The old colour stops only once nginx's workers from before the switch are gone.
         for (i, step) in record.hosts.iter().enumerate() {
             if step.colours().0.is_some()
@@ -440,7 +473,7 @@ impl Target for HostTarget<'_> {
     }
 
     async fn restore(&self, rec: &Rollout) -> Result<Readiness, TargetError> {
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         // Hosts a later batch never reached are left as they are.
         let reached = self.reached(rec);
         for (i, step) in record.hosts.iter().enumerate().take(reached) {
@@ -465,7 +498,10 @@ impl Target for HostTarget<'_> {
                 // A colour started again (recreate stopped it) serves only once it is healthy
                 // (or its check_timeout passed): until then the restore is under way, and the
                 // engine asks again.
-                if let (Some((s, c)), Some(port)) = (self.app.proxied(), step.old_port) {
+                for (s, c) in self.early() {
+                    let Some(port) = step.old_port_of(s) else {
+                        continue;
+                    };
                     let since = *self
                         .restarting
                         .lock()
@@ -498,8 +534,8 @@ impl Target for HostTarget<'_> {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&i);
             if (live == Some(new) || split || self.app.recreate) && !again {
-                match (old, step.old_port) {
-                    (Some(old), Some(port)) => match self.switch(i, &host, old, port).await {
+                match (old, step.old_ports.is_empty()) {
+                    (Some(old), false) => match self.switch(i, &host, old, &step.old_ports).await {
                         Ok(()) | Err(TargetError::StepFailed(_)) => {
                             self.switched_back
                                 .lock()
@@ -591,7 +627,7 @@ impl Target for HostTarget<'_> {
     }
 
     fn applied(&self, rec: &Rollout) -> Result<Applied, TargetError> {
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         let ports: BTreeMap<String, serde_json::Value> = record
             .hosts
             .iter()

@@ -9,7 +9,7 @@ impl HostTarget<'_> {
     /// started beside the old one.
     pub(super) async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let (old, new) = step.colours();
+        let (old, _) = step.colours();
         let keep: Vec<ContainerName> = match old {
             Some(old) => self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
             None => Vec::new(),
@@ -32,7 +32,7 @@ impl HostTarget<'_> {
         } else {
             self.early()
         };
-        self.start_in_order(&host, &early, new, step.port).await?;
+        self.start_in_order(&host, &early, step).await?;
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl HostTarget<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .entry(i)
             .or_insert_with(Instant::now);
-        let (old, new) = step.colours();
+        let (old, _) = step.colours();
         if let Some(old) = old {
             self.stop(
                 &host,
@@ -79,8 +79,7 @@ impl HostTarget<'_> {
         }
         // What waits for a dependency is started by `ready`, polled by the engine's loop.
         let services: Vec<(&Name, &Container)> = self.app.services.iter().collect();
-        self.start_in_order(&host, &services, new, step.port)
-            .await?;
+        self.start_in_order(&host, &services, step).await?;
         Ok(())
     }
 
@@ -98,7 +97,7 @@ impl HostTarget<'_> {
         if live == Some(new) {
             return Ok(());
         }
-        self.switch(i, &host, new, step.port).await?;
+        self.switch(i, &host, new, &step.ports).await?;
         let stopped = self
             .stopped_at
             .lock()

@@ -143,15 +143,15 @@ impl HostTarget<'_> {
         &self,
         host: &Host,
         services: &[(&Name, &Container)],
-        colour: Colour,
-        port: u16,
+        step: &HostStep,
     ) -> Result<Option<String>, TargetError> {
+        let colour = step.new;
         let listed = host.containers(&self.app.name).await.map_err(call)?;
         let (mut started, mut waiting) = self.accessories(host, &listed).await?;
         for (s, c) in services {
             match self.waiting_for(host, &listed, &started, c, colour).await? {
                 None => {
-                    self.start_service(host, &listed, s, c, colour, port)
+                    self.start_service(host, &listed, s, c, colour, step.port_of(s))
                         .await?;
                     started.push(docker::service_name(&self.app.name, s, colour));
                 }

@@ -124,7 +124,7 @@ impl HostTarget<'_> {
         })
     }
 
-    /// Points converge's nginx file at `colour` on `port` (checked with `nginx -t`; the previous
+    /// Points converge's nginx file at `colour`'s web services on `ports` (checked with `nginx -t`; the previous
     /// file is put back on failure) and reloads. It counts only once new workers are seen:
     /// [`reload_pending`](Self::reload_pending) looks, and the engine asks again until then.
     pub(super) async fn switch(
@@ -132,9 +132,9 @@ impl HostTarget<'_> {
         i: usize,
         host: &Host,
         colour: Colour,
-        port: u16,
+        ports: &nginx::Ports,
     ) -> Result<(), TargetError> {
-        let file = nginx::render(&self.app.name, &self.app.nginx, colour, port);
+        let file = nginx::render(&self.app.name, &self.app.nginx, colour, ports);
         self.install(i, host, &file).await?;
         self.move_live_name(host, colour).await
     }
@@ -172,8 +172,8 @@ impl HostTarget<'_> {
         &self,
         i: usize,
         host: &Host,
-        old: nginx::Share,
-        new: nginx::Share,
+        old: nginx::Share<'_>,
+        new: nginx::Share<'_>,
     ) -> Result<(), TargetError> {
         let file = nginx::render_split(&self.app.name, &self.app.nginx, old, new);
         self.install(i, host, &file).await

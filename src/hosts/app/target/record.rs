@@ -4,7 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::super::docker::Colour;
+use super::super::nginx::Ports;
+use crate::model::grammar::Name;
 use crate::rollout::record::TargetRecord;
 
 /// What the rollout keeps per host.
@@ -20,6 +24,14 @@ pub struct HostStep {
     pub old_port: Option<u16>,
     /// The new colour's host port.
     pub port: u16,
+    /// Every web service's host port in the old colour (empty in records from before
+    /// routes: then `old_port` is the one web service's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub old_ports: Ports,
+    /// Every web service's host port in the new colour (empty in records from before routes:
+    /// then `port` is the one web service's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: Ports,
     /// Bytes of converge's access log for the app before this rollout: gates read only what
     /// came after (0 in records from before gates read the log).
     #[serde(default)]
@@ -30,6 +42,28 @@ impl HostStep {
     /// The old colour (none on a first deploy) and the new one.
     pub fn colours(&self) -> (Option<Colour>, Colour) {
         (self.old, self.new)
+    }
+
+    /// The step with its web services' ports by name: a record from before routes knew one
+    /// web service (`web`, when the app has one) and kept its ports in `port`/`old_port`.
+    pub fn with_ports_of(mut self, web: Option<&Name>) -> HostStep {
+        if let (true, Some(web)) = (self.ports.is_empty(), web) {
+            self.ports.insert(web.clone(), self.port);
+            if let Some(old) = self.old_port {
+                self.old_ports.insert(web.clone(), old);
+            }
+        }
+        self
+    }
+
+    /// The host port of `service` in the new colour.
+    pub fn port_of(&self, service: &Name) -> u16 {
+        self.ports.get(service).copied().unwrap_or(self.port)
+    }
+
+    /// The host port of `service` in the old colour, if the old colour runs it.
+    pub fn old_port_of(&self, service: &Name) -> Option<u16> {
+        self.old_ports.get(service).copied()
     }
 }
 

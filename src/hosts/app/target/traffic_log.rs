@@ -47,13 +47,14 @@ impl Seen {
     }
 }
 
-/// Tallies the log `lines` since `since` by colour: (new colour on `new_port`, old colour on
-/// `old_port`). Lines that are not converge's JSON (a torn first line) are skipped.
+/// Tallies the log `lines` since `since` by colour: (the new colour, on any of `new_ports`;
+/// the old colour, on any of `old_ports`). Lines that are not converge's JSON (a torn first
+/// line) are skipped.
 pub fn tally(
     lines: &str,
     since: DateTime<Utc>,
-    new_port: u16,
-    old_port: Option<u16>,
+    new_ports: &[u16],
+    old_ports: &[u16],
 ) -> (Seen, Seen) {
     let (mut new, mut old) = (Seen::default(), Seen::default());
     for line in lines.lines() {
@@ -76,8 +77,8 @@ pub fn tally(
             .and_then(|u| u.rsplit(':').next())
             .and_then(|p| p.parse::<u16>().ok());
         let seen = match port {
-            Some(p) if p == new_port => &mut new,
-            Some(p) if Some(p) == old_port => &mut old,
+            Some(p) if new_ports.contains(&p) => &mut new,
+            Some(p) if old_ports.contains(&p) => &mut old,
             _ => continue,
         };
         seen.requests += 1;
@@ -198,15 +199,15 @@ impl HostTarget<'_> {
         if gates.is_empty() || rec.weights[1] == 0 {
             return Ok(Vec::new());
         }
-        let record = Self::record(rec)?;
+        let record = self.record(rec)?;
         let now = Utc::now();
-        let mut lines: Vec<(String, u16, Option<u16>)> = Vec::new();
+        let mut lines: Vec<(String, Vec<u16>, Vec<u16>)> = Vec::new();
         for (i, step) in record.hosts.iter().enumerate().take(self.switched(rec)) {
             let host = self.host(i).await?;
             lines.push((
                 self.log_since(&host, step.log_offset).await?,
-                step.port,
-                step.old_port,
+                step.ports.values().copied().collect(),
+                step.old_ports.values().copied().collect(),
             ));
         }
         Ok(gates
@@ -214,8 +215,8 @@ impl HostTarget<'_> {
             .map(|gate| {
                 let since = now - chrono::Duration::from_std(gate.window).unwrap_or_default();
                 let (mut new, mut old) = (Seen::default(), Seen::default());
-                for (text, port, old_port) in &lines {
-                    let (n, o) = tally(text, since, *port, *old_port);
+                for (text, ports, old_ports) in &lines {
+                    let (n, o) = tally(text, since, ports, old_ports);
                     new.requests += n.requests;
                     new.errors += n.errors;
                     new.times.extend(n.times);
@@ -272,7 +273,7 @@ mod tests {
         let since = DateTime::parse_from_rfc3339("2026-12-04T10:04:00+00:00")
             .unwrap()
             .with_timezone(&Utc);
-        let (new, old) = tally(&log, since, 20001, Some(20000));
+        let (new, old) = tally(&log, since, &[20001], &[20000]);
         assert_eq!((new.requests, new.errors), (2, 1));
         assert_eq!((old.requests, old.errors), (1, 0));
         assert_eq!(new.p95_ms(), Some(400.0));
