@@ -537,3 +537,99 @@ fn two_host_apps_colliding_on_a_host_is_a_located_error() {
     );
     p.converge(&["-e", "h", "validate"]).expect(0);
 }
+
+/// Routes to several web services are checked where they are written: two services with a port
+/// and no routes, a service with a port no route reaches, a route to a service without a port
+/// (or to none), two routes taking one server name and path, a path nginx would read as more
+/// than a prefix, and routes without converge's own server block.
+#[test]
+fn routes_to_web_services_are_checked_at_their_place() {
+    let env = |services: &str, proxy: &str| {
+        format!(
+            r#"environment: r
+providers: {{}}
+variables:
+  key: {{ sensitive: true, default: "k" }}
+resources:
+  app:
+    type: host.app
+    properties:
+      name: routed
+      hosts: [{{ address: 127.0.0.1 }}]
+      ssh: {{ private_key: "${{var.key}}" }}
+      services:
+{services}
+      rollout:
+        proxy: {proxy}
+"#
+        )
+    };
+    let two = "        web: { image: \"app:v1\", port: 8080 }\n        api: { image: \"app:v1\", port: 8081 }\n        worker: { image: \"app:v1\" }";
+    let nginx = "nginx: { server_name: r.test }";
+    let cases: [(&str, String, &[&str]); 6] = [
+        (
+            "no routes",
+            format!("{{ {nginx} }}"),
+            &[
+                "environments/r.yaml:13:",
+                "`api` and `web` both have a port: say which requests go to which in `rollout.proxy.routes`",
+            ],
+        ),
+        (
+            "unreached",
+            format!("{{ {nginx}, routes: [{{ service: web }}] }}"),
+            &["`api` has a port but no route in `rollout.proxy.routes` reaches it"],
+        ),
+        (
+            "to a worker, to nothing",
+            format!(
+                "{{ {nginx}, routes: [{{ service: web }}, {{ service: api, path: /api }}, {{ service: worker, path: /w }}, {{ service: ghost, path: /g }}] }}"
+            ),
+            &[
+                "`worker` has no `port`: nginx can only route to a web service",
+                "no service `ghost` in services",
+            ],
+        ),
+        (
+            "taken twice",
+            format!(
+                "{{ {nginx}, routes: [{{ service: web }}, {{ service: api, path: / }}] }}"
+            ),
+            &["routes 0 and 1 both take r.test/"],
+        ),
+        (
+            "not a prefix",
+            format!(
+                "{{ {nginx}, routes: [{{ service: web }}, {{ service: api, path: \"~* \\\\.php$\" }}] }}"
+            ),
+            &["environments/r.yaml:17:", "is not a path prefix"],
+        ),
+        (
+            "no server block",
+            "{ nginx: { server_name: r.test, server: false }, routes: [{ service: web }, { service: api, path: /api }] }".to_string(),
+            &["routes are locations in converge's own server block"],
+        ),
+    ];
+    for (case, proxy, needles) in cases {
+        let p = Project::empty();
+        p.write("environments/r.yaml", &env(two, &proxy));
+        let run = p.converge(&["-e", "r", "validate"]).expect(1);
+        for needle in needles {
+            assert!(
+                run.stderr().contains(needle),
+                "{case}: missing {needle:?} in:\n{}",
+                run.stderr()
+            );
+        }
+    }
+    // One route each: fine.
+    let p = Project::empty();
+    p.write(
+        "environments/r.yaml",
+        &env(
+            two,
+            &format!("{{ {nginx}, routes: [{{ service: web }}, {{ service: api, path: /api/v1 }}, {{ service: api, server_name: api.r.test }}] }}"),
+        ),
+    );
+    p.converge(&["-e", "r", "validate"]).expect(0);
+}
