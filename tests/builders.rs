@@ -201,7 +201,7 @@ fn settings(server_name: &ServerName, dir: &Path, tls: Option<(HostPath, HostPat
 
 /// One web service's host port, as a colour's ports.
 fn ports(service: &str, port: u16) -> nginx::Ports {
-    [(Name::try_from(service).unwrap(), port)].into()
+    [(Name::try_from(service).unwrap(), vec![port])].into()
 }
 
 /// The `;`, `{` and `}` of a file: its directive structure.
@@ -259,7 +259,7 @@ proptest! {
             route("api", "/", Some("api.prop.test")),
         ];
         let mut both = ports("web", 21_001);
-        both.insert(Name::try_from("api").unwrap(), 21_002);
+        both.insert(Name::try_from("api").unwrap(), vec![21_002, 21_004]);
         nginx_accepts(dir.path(), &nginx::render(&dashed, &routed, green, &both))?;
         for keep in [false, true] {
             routed.sticky = keep;

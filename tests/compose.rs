@@ -224,9 +224,14 @@ fn bad_compose_files_are_refused_with_their_location() {
             "service name `Web_1`",
         ),
         (
-            "services:\n  web:\n    image: a:1\n    deploy: { replicas: 3 }\n",
-            "compose.yaml:4:25",
-            "`replicas: 3`",
+            "services:\n  db:\n    image: a:1\n    volumes: [data:/d]\n    deploy: { replicas: 2 }\nvolumes: { data: {} }\n",
+            "compose.yaml:5:25",
+            "`2` replicas of an accessory",
+        ),
+        (
+            "services:\n  web:\n    image: a:1\n    scale: 40\n",
+            "compose.yaml:4:12",
+            "`40` replicas: converge runs 1 to 32",
         ),
     ];
     let mut wrong = Vec::new();

@@ -2927,7 +2927,7 @@ fn two_web_services_are_routed_by_path_and_server_name_and_switch_together() {
         )
     };
     let compose = format!(
-        "services:\n  web:\n{}  api:\n{}",
+        "services:\n  web:\n{}  api:\n{}    deploy: {{ replicas: 2 }}\n",
         service(""),
         service("api")
     );
@@ -2963,10 +2963,15 @@ fn two_web_services_are_routed_by_path_and_server_name_and_switch_together() {
         assert_eq!(report.versions.last().map(String::as_str), Some(last));
     }
     assert_eq!(host.get(&api, "/"), (200, "api v2\n".into()));
+    // The API's two replicas (compose's deploy.replicas) both run in the new colour.
+    assert_eq!(
+        host.inspect(&format!("{name}-api-green-2"), "{{.State.Status}}"),
+        "running"
+    );
     // One file routes both, and the old colour of each is gone.
-    for s in ["web", "api"] {
+    for c in ["web-blue", "api-blue", "api-blue-2"] {
         assert_eq!(
-            host.inspect(&format!("{name}-{s}-blue"), "{{.State.Status}}"),
+            host.inspect(&format!("{name}-{c}"), "{{.State.Status}}"),
             "exited"
         );
     }
@@ -3002,6 +3007,111 @@ fn two_web_services_are_routed_by_path_and_server_name_and_switch_together() {
         host.inspect(&format!("{name}-web-green"), "{{.State.StartedAt}}"),
         before
     );
+}
+
+/// Issue 24 §1 (`deploy.replicas`): a web service's replicas are all servers of its upstream,
+/// each on its own port, and requests reach each of them; a deploy that scales down (3 to 2)
+/// switches with no failed request and stops every replica of the old colour, the third
+/// included; drift sees nothing.
+#[test]
+fn a_web_service_s_replicas_share_its_upstream_and_scale_down_without_a_failed_request() {
+    let name = "replicated";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let server = format!("{name}.test");
+    let env = |replicas: u16| {
+        format!(
+            r#"      services:
+        web:
+          image: "converge-test/{name}:${{var.tag}}"
+          port: 8080
+          replicas: {replicas}
+          health: {{ http: {{ path: /ready }}, interval: 500ms, timeout: 8s }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            proxy = host.proxy_yaml(&server),
+        )
+    };
+    let p = project_with(&host, name, "", &env(3));
+    let apply = |tag: &str| {
+        p.converge(&[
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+            "--var",
+            &format!("tag={tag}"),
+        ])
+        .expect(0)
+    };
+    apply("v1");
+    let port_of = |c: &str| host.inspect(c, "{{index .Config.Labels \"converge.port\"}}");
+    let blue: Vec<String> = ["", "-2", "-3"]
+        .iter()
+        .map(|k| format!("{name}-web-blue{k}"))
+        .collect();
+    let ports: std::collections::BTreeSet<String> = blue.iter().map(|c| port_of(c)).collect();
+    assert_eq!(ports.len(), 3, "a port each: {ports:?}");
+    let conf = host
+        .dir
+        .path()
+        .join("converge")
+        .join(format!("{name}.conf"));
+    let file = std::fs::read_to_string(&conf).unwrap();
+    for port in &ports {
+        assert!(
+            file.contains(&format!("server 127.0.0.1:{port} max_fails=0;")),
+            "{file}"
+        );
+    }
+    // Round robin: a dozen requests reach every replica (nginx's log names the port).
+    for _ in 0..12 {
+        assert_eq!(host.get(&server, "/"), (200, "v1\n".into()));
+    }
+    let log = std::fs::read_to_string(
+        host.dir
+            .path()
+            .join("converge")
+            .join(format!("{name}.access.log")),
+    )
+    .unwrap();
+    for port in &ports {
+        assert!(
+            log.contains(&format!("127.0.0.1:{port}")),
+            "{port} answered nothing:\n{log}"
+        );
+    }
+
+    p.write(
+        "environments/test.yaml",
+        &p.read("environments/test.yaml")
+            .replace("replicas: 3", "replicas: 2"),
+    );
+    let client = KeepAliveClient::start(host.http_port, &server);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    apply("v2");
+    let report = client.finish();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.versions.last().map(String::as_str), Some("v2"));
+    for c in [format!("{name}-web-green"), format!("{name}-web-green-2")] {
+        assert_eq!(host.inspect(&c, "{{.State.Status}}"), "running", "{c}");
+    }
+    assert!(
+        host.inspect(&format!("{name}-web-green-3"), "{{.Id}}")
+            .is_empty()
+    );
+    for c in &blue {
+        assert_eq!(host.inspect(c, "{{.State.Status}}"), "exited", "{c}");
+    }
+    p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
 }
 
 /// Issue 24: examples/vardiologio's prod deploys from its compose file, its `database_url`

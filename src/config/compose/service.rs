@@ -58,7 +58,6 @@ const NO_EFFECT: &[&str] = &[
     "expose",
     "platform",
     "pull_policy",
-    "scale",
 ];
 
 /// The service `name` with its `extends` (within the file) applied: the base's fields, then
@@ -206,6 +205,7 @@ pub(super) fn read(
     let mut mounts: Vec<Value> = Vec::new();
     let mut named = false;
     let mut port: Option<(u16, Span)> = None;
+    let mut replicas: Option<(i64, Span)> = None;
     let mut depends = Vec::new();
     let mut health: Option<Value> = None;
     let mut files: BTreeMap<String, Value> = BTreeMap::new();
@@ -421,7 +421,8 @@ pub(super) fn read(
                     }
                 }
             }
-            "deploy" => r.deploy(field, &mut runtime),
+            "deploy" => replicas = r.deploy(field, &mut runtime).or(replicas),
+            "scale" => replicas = r.integer(field).map(|n| (n, *field.span())),
             "profiles" => {}
             "secrets" | "configs" => {
                 r.shared_files(field, name == "secrets", ctx.shared, &mut files, &mut provided)
@@ -453,6 +454,15 @@ pub(super) fn read(
     } else if let Some((p, span)) = port {
         v.insert("port".into(), Value::int(i64::from(p)));
         r.origins.push((vec!["port".into()], span));
+    }
+    match replicas {
+        Some((n, span)) if !(1..=32).contains(&n) => r.error(&span, format!("`{n}` replicas: converge runs 1 to 32 containers of a service per colour on each host")),
+        Some((n, span)) if n > 1 && class == Class::Accessory => r.error(&span, format!("`{n}` replicas of an accessory: converge runs one container of a service with named volumes (never two writing one volume)")),
+        Some((n, span)) if n > 1 => {
+            v.insert("replicas".into(), Value::int(n));
+            r.origins.push((vec!["replicas".into()], span));
+        }
+        _ => {}
     }
     if let Some(h) = health {
         v.insert("health".into(), h);
@@ -1289,22 +1299,22 @@ impl Reader<'_, '_> {
         runtime.insert("ulimits".into(), Value::Map(out));
     }
 
-    /// `deploy`: replicas (one), resource limits, the restart policy; placement and update
-    /// settings have no effect on a host (warned), converge's rollout replaces update_config.
-    fn deploy(&mut self, node: &Node, runtime: &mut BTreeMap<String, Value>) {
+    /// `deploy`: replicas (returned, with where they are written), resource limits, the restart
+    /// policy; placement and update settings have no effect on a host (warned), converge's
+    /// rollout replaces update_config.
+    fn deploy(
+        &mut self,
+        node: &Node,
+        runtime: &mut BTreeMap<String, Value>,
+    ) -> Option<(i64, Span)> {
         let Some(m) = node.as_mapping() else {
             self.error(node.span(), "`deploy` is a mapping");
-            return;
+            return None;
         };
+        let mut replicas = None;
         for (k, v) in m.iter() {
             match k.as_str() {
-                "replicas" => {
-                    if let Some(n) = self.integer(v)
-                        && n != 1
-                    {
-                        self.error(v.span(), format!("`replicas: {n}`: converge runs one container per service and colour on each host for now (add hosts to scale out)"));
-                    }
-                }
+                "replicas" => replicas = self.integer(v).map(|n| (n, *v.span())),
                 "resources" => {
                     let Some(r) = v.as_mapping() else { continue };
                     if let Some(l) = r.get_mapping("limits") {
@@ -1354,5 +1364,6 @@ impl Reader<'_, '_> {
                 other => self.error(k.span(), format!("converge does not support `deploy.{other}`")),
             }
         }
+        replicas
     }
 }

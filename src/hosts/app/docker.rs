@@ -128,6 +128,27 @@ pub fn service_name(app: &Name, service: &Name, colour: Colour) -> ContainerName
     ContainerName(format!("{app}-{service}-{}", colour.as_str()))
 }
 
+/// Replica `replica` (from 1) of a service's colour: the first is [`service_name`], later
+/// ones carry their number (`shop-web-blue-2`).
+pub fn replica_name(app: &Name, service: &Name, colour: Colour, replica: u16) -> ContainerName {
+    match replica {
+        0 | 1 => service_name(app, service, colour),
+        k => ContainerName(format!("{app}-{service}-{}-{k}", colour.as_str())),
+    }
+}
+
+/// The replica number a service container's name ends with (1: none).
+pub fn replica_number(name: &ContainerName) -> u16 {
+    name.as_str()
+        .rsplit_once('-')
+        .and_then(|(rest, k)| {
+            (rest.ends_with("-blue") || rest.ends_with("-green"))
+                .then(|| k.parse().ok())
+                .flatten()
+        })
+        .unwrap_or(1)
+}
+
 /// An accessory's container.
 pub fn accessory_name(app: &Name, accessory: &Name) -> ContainerName {
     ContainerName(format!("{app}-{accessory}"))
@@ -411,6 +432,7 @@ mod tests {
             secrets: BTreeMap::new(),
             volumes: vec![Volume::try_from("/srv/a:/data").unwrap()],
             port: Some(8080),
+            replicas: 1,
             check: Check::Command(vec!["app".into(), "check; rm -rf /".into()]),
             check_interval: std::time::Duration::from_secs(2),
             check_timeout: std::time::Duration::from_secs(30),

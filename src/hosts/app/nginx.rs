@@ -75,8 +75,8 @@ pub fn upstream(app: &Name) -> String {
     format!("{}_live", app.as_str().replace('-', "_"))
 }
 
-/// A colour's host ports, by web service.
-pub type Ports = BTreeMap<Name, u16>;
+/// A colour's host ports, by web service: one per replica.
+pub type Ports = BTreeMap<Name, Vec<u16>>;
 
 /// The file for `app` with the live colour's web services on `ports`.
 pub fn render(app: &Name, n: &Nginx, colour: Colour, ports: &Ports) -> String {
@@ -124,28 +124,41 @@ pub fn render_split(app: &Name, n: &Nginx, old: Share, new: Share) -> String {
     render_upstream(app, n, &colours, &servers(&[old, new], first_port))
 }
 
-/// The one web service's port of a file without routes.
-fn first_port(ports: &Ports) -> Option<u16> {
-    ports.values().next().copied()
+/// The one web service's ports of a file without routes.
+fn first_port(ports: &Ports) -> Option<&[u16]> {
+    ports.values().next().map(Vec::as_slice)
 }
 
-/// An upstream's `server` lines: each share's port (as `port_of` finds it), weighted when
-/// there are two.
-fn servers(shares: &[Share], port_of: impl Fn(&Ports) -> Option<u16>) -> String {
-    let found: Vec<(u16, i32)> = shares
+/// An upstream's `server` lines: each share's ports (as `port_of` finds them), weighted when
+/// two colours share it. Each server weighs its colour's percent times the other colour's
+/// count of servers, so the split is the step's percent whatever the replicas of each.
+fn servers(shares: &[Share], port_of: impl Fn(&Ports) -> Option<&[u16]>) -> String {
+    let found: Vec<(&[u16], i32)> = shares
         .iter()
-        .filter_map(|s| port_of(s.ports).map(|p| (p, s.weight)))
-        .collect();
-    found
-        .iter()
-        .map(|(port, weight)| {
-            if found.len() > 1 {
-                format!("    server 127.0.0.1:{port} weight={weight} max_fails=0;\n")
-            } else {
-                format!("    server 127.0.0.1:{port} max_fails=0;\n")
-            }
+        .filter_map(|s| {
+            port_of(s.ports)
+                .filter(|p| !p.is_empty())
+                .map(|p| (p, s.weight))
         })
-        .collect()
+        .collect();
+    let mut out = String::new();
+    for (i, (ports, weight)) in found.iter().enumerate() {
+        // The other colour's count of servers (none: this colour serves alone, unweighted).
+        let others = match found.len() {
+            2 => Some(found[1 - i].0.len() as i32),
+            _ => None,
+        };
+        for port in *ports {
+            out.push_str(&match others {
+                Some(n) => format!(
+                    "    server 127.0.0.1:{port} weight={} max_fails=0;\n",
+                    weight * n
+                ),
+                None => format!("    server 127.0.0.1:{port} max_fails=0;\n"),
+            });
+        }
+    }
+    out
 }
 
 /// The upstream of web service `service` of `app` when routes name services: `suffix` is
@@ -172,7 +185,7 @@ fn render_routed(app: &Name, n: &Nginx, colours: &str, shares: &[Share]) -> Stri
     let mut out = format!("{MARK}{app} {colours}\n{EDIT_NOTE}");
     let mut up: BTreeMap<&Name, String> = BTreeMap::new();
     for service in routed_services(n) {
-        let lines = servers(shares, |p| p.get(service).copied());
+        let lines = servers(shares, |p| p.get(service).map(Vec::as_slice));
         if lines.is_empty() {
             continue;
         }
@@ -198,16 +211,18 @@ fn render_routed(app: &Name, n: &Nginx, colours: &str, shares: &[Share]) -> Stri
 /// taken from the cookie, anything else is a new client), and the answer sets the cookie.
 fn render_sticky(app: &Name, n: &Nginx, colours: &str, old: Share, new: Share) -> String {
     let a = app.as_str().replace('-', "_");
-    let upstream = |name: String, port: u16| {
-        format!(
-            "upstream {name} {{\n    server 127.0.0.1:{port} max_fails=0;\n    keepalive 16;\n}}\n"
-        )
+    let upstream = |name: String, ports: &[u16]| {
+        let servers: String = ports
+            .iter()
+            .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
+            .collect();
+        format!("upstream {name} {{\n{servers}    keepalive 16;\n}}\n")
     };
     let mut upstreams = String::new();
     if n.routes.is_empty() {
         for s in [old, new] {
-            if let Some(port) = first_port(s.ports) {
-                upstreams.push_str(&upstream(format!("{a}_{}", s.colour.as_str()), port));
+            if let Some(ports) = first_port(s.ports) {
+                upstreams.push_str(&upstream(format!("{a}_{}", s.colour.as_str()), ports));
             }
         }
     } else {
@@ -215,10 +230,10 @@ fn render_sticky(app: &Name, n: &Nginx, colours: &str, old: Share, new: Share) -
         // client whose cookie names the other colour still reaches it.
         for service in routed_services(n) {
             for (s, other) in [(old, new), (new, old)] {
-                if let Some(port) = s.ports.get(service).or(other.ports.get(service)) {
+                if let Some(ports) = s.ports.get(service).or(other.ports.get(service)) {
                     upstreams.push_str(&upstream(
                         service_upstream(app, service, s.colour.as_str()),
-                        *port,
+                        ports,
                     ));
                 }
             }
@@ -424,7 +439,7 @@ mod tests {
 
     /// One web service's port, as a colour's ports.
     fn web(port: u16) -> Ports {
-        [(name("web"), port)].into()
+        [(name("web"), vec![port])].into()
     }
 
     #[test]
@@ -535,7 +550,7 @@ mod tests {
             route("api", "/", Some("api.example.com")),
         ];
         let mut both = web(21001);
-        both.insert(name("api"), 21002);
+        both.insert(name("api"), vec![21002]);
         let f = render(&app, &n, Colour::Blue, &both);
         assert_eq!(live_colour(&f), Some(Colour::Blue));
         assert!(f.contains("upstream converge.shop.web.live {\n    server 127.0.0.1:21001 max_fails=0;\n    keepalive 16;\n}"), "{f}");
@@ -622,5 +637,48 @@ mod tests {
             back.contains("location / {\n        proxy_pass http://converge.shop.web.live;"),
             "{back}"
         );
+    }
+
+    /// Replicas: every replica is a server of the upstream, and a canary step's split is the
+    /// step's percent whatever each colour's count (each server weighs its colour's percent
+    /// times the other colour's count).
+    #[test]
+    fn replicas_are_servers_and_the_split_keeps_its_percent() {
+        let app = name("shop");
+        let (old, new): (Ports, Ports) = (
+            [(name("web"), vec![21001])].into(),
+            [(name("web"), vec![21002, 21003, 21004])].into(),
+        );
+        let live = render(&app, &nginx(), Colour::Green, &new);
+        for p in [21002, 21003, 21004] {
+            assert!(
+                live.contains(&format!("    server 127.0.0.1:{p} max_fails=0;\n")),
+                "{live}"
+            );
+        }
+        let share = |colour, ports, weight| Share {
+            colour,
+            ports,
+            weight,
+        };
+        let f = render_split(
+            &app,
+            &nginx(),
+            share(Colour::Blue, &old, 90),
+            share(Colour::Green, &new, 10),
+        );
+        // 1 × (90 × 3) against 3 × (10 × 1): 270 : 30, nine to one.
+        assert!(
+            f.contains("    server 127.0.0.1:21001 weight=270 max_fails=0;\n"),
+            "{f}"
+        );
+        for p in [21002, 21003, 21004] {
+            assert!(
+                f.contains(&format!(
+                    "    server 127.0.0.1:{p} weight=10 max_fails=0;\n"
+                )),
+                "{f}"
+            );
+        }
     }
 }

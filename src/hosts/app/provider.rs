@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use super::docker::{self, quote};
 use super::host::Host;
 use super::nginx;
-use super::spec::AppSpec;
+use super::spec::{AppSpec, Container};
 use crate::kinds::{Handler as KindHandler, Kind};
+use crate::model::grammar::Name;
 use crate::model::{Address, Live, Value};
 use crate::providers::kind::{Handler, ReadResult};
 use crate::providers::{
@@ -175,9 +176,10 @@ async fn read_host(
         let keep: Vec<docker::ContainerName> = colour
             .iter()
             .flat_map(|c| {
-                app.services
-                    .keys()
-                    .map(|s| docker::service_name(&app.name, s, *c))
+                app.services.iter().flat_map(move |(s, spec)| {
+                    (1..=spec.replicas.max(1))
+                        .map(move |k| docker::replica_name(&app.name, s, *c, k))
+                })
             })
             .collect();
         for removed in super::target::HostTarget::clean(app, host, &keep).await? {
@@ -193,65 +195,63 @@ async fn read_host(
         ));
     };
     for (name, c) in &app.services {
-        let cname = docker::service_name(&app.name, name, colour);
-        match listed.iter().find(|l| l.name == cname) {
-            None => {
-                live = mark(
-                    live,
-                    &["services", name.as_str(), "image"],
-                    format!("(no {cname} on {at})"),
-                );
-            }
-            Some(l) if l.state != "running" => {
-                live = mark(
-                    live,
-                    &["services", name.as_str(), "image"],
-                    format!("({cname} {} on {at})", l.state),
-                );
-            }
-            Some(l) if l.image != c.image.as_str() => {
-                live = mark(
-                    live,
-                    &["services", name.as_str(), "image"],
-                    format!("({cname} runs {} on {at})", l.image),
-                );
-            }
-            // The nginx file is checked once, at the first web service: it routes them all.
-            Some(_) if app.proxied().is_some_and(|(first, _)| first == name) => {
-                let ports: nginx::Ports = app
-                    .services
-                    .iter()
-                    .filter(|(_, c)| c.port.is_some())
-                    .filter_map(|(s, _)| {
-                        let cname = docker::service_name(&app.name, s, colour);
-                        let port = listed.iter().find(|l| l.name == cname)?.port?;
-                        Some((s.clone(), port))
-                    })
-                    .collect();
-                let expected = (!ports.is_empty())
-                    .then(|| nginx::render(&app.name, &app.nginx, colour, &ports));
-                // A canary's step (the live colour and the new one, split by weight) is the
-                // rollout's, which its record resumes: not drift.
-                let canary_step = file.as_deref().is_some_and(|f| {
-                    nginx::split(f).is_some() && nginx::live_colour(f) == Some(colour)
-                });
-                // converge's file from before it wrote an access log: the same but for the log
-                // lines (the next deploy rewrites it), so an upgrade shows no drift.
-                let before_logs = expected.as_deref().map(nginx::without_access_log);
-                let current = expected.as_deref() == file.as_deref()
-                    || (before_logs.is_some() && before_logs.as_deref() == file.as_deref());
-                if !current && !canary_step {
-                    live = mark(
-                        live,
-                        &["rollout", "proxy", "nginx", "server_name"],
-                        format!(
-                            "(nginx file {} edited on {at})",
-                            nginx::path(&app.name, &app.nginx)
-                        ),
-                    );
+        for k in 1..=c.replicas.max(1) {
+            let cname = docker::replica_name(&app.name, name, colour, k);
+            let seen = match listed.iter().find(|l| l.name == cname) {
+                None => format!("(no {cname} on {at})"),
+                Some(l) if l.state != "running" => format!("({cname} {} on {at})", l.state),
+                Some(l) if l.image != c.image.as_str() => {
+                    format!("({cname} runs {} on {at})", l.image)
                 }
-            }
-            Some(_) => {}
+                Some(_) => continue,
+            };
+            live = mark(live, &["services", name.as_str(), "image"], seen);
+            break;
+        }
+    }
+    // The nginx file routes every web service's replicas of the live colour (a replica missing
+    // is drift already, marked above).
+    let web: Vec<(&Name, &Container)> = app
+        .services
+        .iter()
+        .filter(|(_, c)| c.port.is_some())
+        .collect();
+    let ports: nginx::Ports = web
+        .iter()
+        .map(|(s, c)| {
+            let ports: Vec<u16> = (1..=c.replicas.max(1))
+                .filter_map(|k| {
+                    let cname = docker::replica_name(&app.name, s, colour, k);
+                    listed.iter().find(|l| l.name == cname)?.port
+                })
+                .collect();
+            ((*s).clone(), ports)
+        })
+        .collect();
+    let complete = web
+        .iter()
+        .all(|(s, c)| ports.get(*s).map(Vec::len) == Some(usize::from(c.replicas.max(1))));
+    if !web.is_empty() && complete {
+        let expected = Some(nginx::render(&app.name, &app.nginx, colour, &ports));
+        // A canary's step (the live colour and the new one, split by weight) is the
+        // rollout's, which its record resumes: not drift.
+        let canary_step = file
+            .as_deref()
+            .is_some_and(|f| nginx::split(f).is_some() && nginx::live_colour(f) == Some(colour));
+        // converge's file from before it wrote an access log: the same but for the log
+        // lines (the next deploy rewrites it), so an upgrade shows no drift.
+        let before_logs = expected.as_deref().map(nginx::without_access_log);
+        let current = expected.as_deref() == file.as_deref()
+            || (before_logs.is_some() && before_logs.as_deref() == file.as_deref());
+        if !current && !canary_step {
+            live = mark(
+                live,
+                &["rollout", "proxy", "nginx", "server_name"],
+                format!(
+                    "(nginx file {} edited on {at})",
+                    nginx::path(&app.name, &app.nginx)
+                ),
+            );
         }
     }
     for (name, c) in &app.accessories {

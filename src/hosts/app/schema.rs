@@ -393,8 +393,14 @@ const SERVICE: &[Prop] = &{
         Prop::new(
             "port",
             PORT,
-            "Container port nginx routes to (one service may have it); without one the service is switched at the cut-over.",
+            "Container port nginx routes to (several services with one: see `rollout.proxy.routes`); without one the service is switched at the cut-over.",
         ),
+        Prop::new(
+            "replicas",
+            Type::Integer(1, 32),
+            "Containers of this service per colour on each host: a web service's replicas are all servers of its nginx upstream, each on its own host port.",
+        )
+        .default(Default::Int(1)),
         Prop::new(
             "health",
             Type::Object(SERVICE_HEALTH),

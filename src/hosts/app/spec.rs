@@ -108,6 +108,8 @@ pub struct Container {
     pub volumes: Vec<Volume>,
     /// Container port behind the proxy.
     pub port: Option<u16>,
+    /// Containers per colour on each host (1 for an accessory).
+    pub replicas: u16,
     /// Health check.
     pub check: Check,
     /// Time between health probes.
@@ -498,6 +500,7 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         secrets,
         volumes,
         port: v.get("port").as_i64().map(|p| p as u16),
+        replicas: v.get("replicas").as_i64().unwrap_or(1).clamp(1, 32) as u16,
         check,
         check_interval: duration(health, "interval", "2s", &format!("{path}.health"))?,
         check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,

@@ -163,6 +163,14 @@ impl<'a> HostTarget<'a> {
     }
 }
 
+/// Each of `services` once per replica, with the replica's number (from 1).
+fn replicas<'s>(services: &[(&'s Name, &'s Container)]) -> Vec<(&'s Name, &'s Container, u16)> {
+    services
+        .iter()
+        .flat_map(|(s, c)| (1..=c.replicas.max(1)).map(move |k| (*s, *c, k)))
+        .collect()
+}
+
 #[async_trait]
 impl Target for HostTarget<'_> {
     async fn begin(&self, rec: &mut Rollout) -> Result<(), TargetError> {
@@ -173,51 +181,68 @@ impl Target for HostTarget<'_> {
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             let live = self.live(&host).await?;
             let new = live.map(Colour::other).unwrap_or(Colour::Blue);
-            // Each web service keeps the ports its colours run on; a colour not running yet
-            // gets ports no container on the host has.
-            let port_of = |service: &Name, colour: Colour| {
+            // Each web service's replica keeps the port its container runs on; one not
+            // running yet gets a port no container on the host has. The old colour's ports are
+            // those of its replicas that run, whatever their count was.
+            let port_of = |name: &ContainerName| {
                 listed
                     .iter()
-                    .find(|l| {
-                        l.service == service.as_str()
-                            && l.colour == Some(colour)
-                            && l.role == "service"
-                    })
+                    .find(|l| &l.name == name && l.role == "service")
                     .and_then(|l| l.port)
             };
             let mut taken: Option<Vec<u16>> = None;
             let (mut ports, mut old_ports) = (nginx::Ports::new(), nginx::Ports::new());
             for (service, _) in self.early() {
-                if let Some(p) = live.and_then(|c| port_of(service, c)) {
-                    old_ports.insert(service.clone(), p);
+                let mut old: Vec<(&ContainerName, u16)> = listed
+                    .iter()
+                    .filter(|l| {
+                        l.role == "service"
+                            && l.service == service.as_str()
+                            && live.is_some()
+                            && l.colour == live
+                    })
+                    .filter_map(|l| l.port.map(|p| (&l.name, p)))
+                    .collect();
+                old.sort_by_key(|(name, _)| docker::replica_number(name));
+                if !old.is_empty() {
+                    old_ports.insert(service.clone(), old.into_iter().map(|(_, p)| p).collect());
                 }
             }
             // An app with no web service keeps a port for its first service, as nginx's
             // upstream needs a server (nothing listens there: no route reaches the app).
-            let mut web: Vec<&Name> = self.early().into_iter().map(|(s, _)| s).collect();
+            let mut web: Vec<(&Name, u16)> = self
+                .early()
+                .into_iter()
+                .map(|(s, c)| (s, c.replicas))
+                .collect();
             if web.is_empty() {
-                web.extend(self.app.services.keys().next());
+                web.extend(self.app.services.keys().next().map(|s| (s, 1)));
             }
-            for service in web {
-                let port = match port_of(service, new) {
-                    Some(p) => p,
-                    None => {
-                        if taken.is_none() {
-                            let mut t = host.ports_in_use().await.map_err(call)?;
-                            t.extend(old_ports.values());
-                            t.extend(ports.values());
-                            taken = Some(t);
+            for (service, replicas) in web {
+                let mut own = Vec::new();
+                for k in 1..=replicas.max(1) {
+                    let name = docker::replica_name(&self.app.name, service, new, k);
+                    let port = match port_of(&name) {
+                        Some(p) => p,
+                        None => {
+                            if taken.is_none() {
+                                let mut t = host.ports_in_use().await.map_err(call)?;
+                                t.extend(old_ports.values().flatten());
+                                t.extend(ports.values().flatten());
+                                taken = Some(t);
+                            }
+                            let t = taken.as_mut().expect("just filled");
+                            let p = allocate(&self.app.name, new, t);
+                            t.push(p);
+                            p
                         }
-                        let t = taken.as_mut().expect("just filled");
-                        let p = allocate(&self.app.name, new, t);
-                        t.push(p);
-                        p
-                    }
-                };
-                ports.insert(service.clone(), port);
+                    };
+                    own.push(port);
+                }
+                ports.insert(service.clone(), own);
             }
-            let port = ports.values().next().copied().unwrap_or_default();
-            let old_port = old_ports.values().next().copied();
+            let port = ports.values().flatten().next().copied().unwrap_or_default();
+            let old_port = old_ports.values().flatten().next().copied();
             let log_offset = self.log_size(&host).await?;
             record.hosts.push(HostStep {
                 host: host.label(),
@@ -296,8 +321,8 @@ impl Target for HostTarget<'_> {
             if live != Some(new) {
                 // The engine started this batch and waited for it; a record from before it
                 // did (or a container gone since) is checked here once, never waited on.
-                for (s, c) in self.early() {
-                    match self.health(&host, s, c, new, step.port_of(s)).await? {
+                for (s, c, k) in replicas(&self.early()) {
+                    match self.health(&host, s, c, new, k, step.port_of(s, k)).await? {
                         Readiness::Ready(_) => {}
                         Readiness::Pending(why) | Readiness::Failed(why) => {
                             return Err(TargetError::StepFailed(format!(
@@ -311,8 +336,13 @@ impl Target for HostTarget<'_> {
             let listed = host.containers(&self.app.name).await.map_err(call)?;
             // Services without a port: the new colour starts and the old stops at the switch,
             // so no two consumers ever run through a bake.
-            for (s, c) in self.late() {
-                self.start_service(&host, &listed, s, c, new, 0).await?;
+            for (s, c, k) in replicas(&self.late()) {
+                let slot = colours::Slot {
+                    colour: new,
+                    replica: k,
+                    port: 0,
+                };
+                self.start_service(&host, &listed, s, c, slot).await?;
             }
             // Switched by an earlier batch (or before a crash): not reloaded again, and the
             // live name is made sure of (a crash may have come between the two).
@@ -326,8 +356,8 @@ impl Target for HostTarget<'_> {
                 return Ok(Readiness::Pending(waiting));
             }
             if let Some(old) = old {
-                self.stop(&host, &self.colour_names(old, &self.late()))
-                    .await?;
+                let names = self.colour_names(&host, old, &self.late()).await?;
+                self.stop(&host, &names).await?;
             }
         }
         Ok(Readiness::Ready(String::new()))
@@ -388,13 +418,13 @@ impl Target for HostTarget<'_> {
                 }
             }
             let (_, new) = step.colours();
-            for (s, c) in &services {
-                match self.health(&host, s, c, new, step.port_of(s)).await? {
+            for (s, c, k) in replicas(&services) {
+                match self.health(&host, s, c, new, k, step.port_of(s, k)).await? {
                     Readiness::Ready(d) => seen.push(d),
                     // The last look before the deadline: what the container printed goes
                     // with the reason.
                     Readiness::Pending(why) if self.last_look(rec) => {
-                        let name = docker::service_name(&self.app.name, s, new);
+                        let name = docker::replica_name(&self.app.name, s, new, k);
                         let logs = host.logs(&name, 50, &self.masker().await).await;
                         return Ok(Readiness::Pending(format!(
                             "{why} on {}; its last lines:\n{logs}",
@@ -461,11 +491,9 @@ impl Target for HostTarget<'_> {
         for (i, step) in record.hosts.iter().enumerate() {
             let host = self.host(i).await?;
             if let (Some(old), _) = step.colours() {
-                self.stop(
-                    &host,
-                    &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
-                )
-                .await?;
+                let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
+                let names = self.colour_names(&host, old, &all).await?;
+                self.stop(&host, &names).await?;
             }
             self.prune_images(&host).await;
         }
@@ -484,7 +512,7 @@ impl Target for HostTarget<'_> {
             }
             let (old, new) = step.colours();
             if let Some(old) = old {
-                let names = self.colour_names(old, &all);
+                let names = self.colour_names(&host, old, &all).await?;
                 host.sh(
                     "docker start",
                     &format!(
@@ -499,25 +527,25 @@ impl Target for HostTarget<'_> {
                 // (or its check_timeout passed): until then the restore is under way, and the
                 // engine asks again.
                 for (s, c) in self.early() {
-                    let Some(port) = step.old_port_of(s) else {
-                        continue;
-                    };
+                    let ports = step.old_ports_of(s);
                     let since = *self
                         .restarting
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .entry(i)
                         .or_insert_with(Instant::now);
-                    if since.elapsed() < c.check_timeout
-                        && !matches!(
-                            self.health(&host, s, c, old, port).await?,
-                            Readiness::Ready(_)
-                        )
-                    {
-                        return Ok(Readiness::Pending(format!(
-                            "the old colour is starting again on {}",
-                            host.label()
-                        )));
+                    for (k, port) in (1..).zip(ports) {
+                        if since.elapsed() < c.check_timeout
+                            && !matches!(
+                                self.health(&host, s, c, old, k, *port).await?,
+                                Readiness::Ready(_)
+                            )
+                        {
+                            return Ok(Readiness::Pending(format!(
+                                "the old colour is starting again on {}",
+                                host.label()
+                            )));
+                        }
                     }
                 }
             }
@@ -562,7 +590,7 @@ impl Target for HostTarget<'_> {
                 Ok(None) | Err(TargetError::StepFailed(_)) => {}
                 Err(e) => return Err(e),
             }
-            let names = self.colour_names(new, &all);
+            let names = self.colour_names(&host, new, &all).await?;
             host.sh(
                 "remove the new colour",
                 &format!(

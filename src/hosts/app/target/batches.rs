@@ -10,8 +10,9 @@ impl HostTarget<'_> {
     pub(super) async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
         let (old, _) = step.colours();
+        let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
         let keep: Vec<ContainerName> = match old {
-            Some(old) => self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
+            Some(old) => self.colour_names(&host, old, &all).await?,
             None => Vec::new(),
         };
         Self::clean(&self.app, &host, &keep).await.map_err(call)?;
@@ -71,11 +72,9 @@ impl HostTarget<'_> {
             .or_insert_with(Instant::now);
         let (old, _) = step.colours();
         if let Some(old) = old {
-            self.stop(
-                &host,
-                &self.colour_names(old, &self.app.services.iter().collect::<Vec<_>>()),
-            )
-            .await?;
+            let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
+            let names = self.colour_names(&host, old, &all).await?;
+            self.stop(&host, &names).await?;
         }
         // What waits for a dependency is started by `ready`, polled by the engine's loop.
         let services: Vec<(&Name, &Container)> = self.app.services.iter().collect();

@@ -42,8 +42,20 @@ pub(super) fn allocate(app: &Name, colour: Colour, taken: &[u16]) -> u16 {
     port
 }
 
+/// Where one replica of a service runs: its colour, its number (from 1) and its host port
+/// (0 for a service without a port).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot {
+    /// The colour.
+    pub colour: Colour,
+    /// The replica's number.
+    pub replica: u16,
+    /// Its host port.
+    pub port: u16,
+}
+
 impl HostTarget<'_> {
-    /// Starts `service`'s container of `colour` (reusing a running one with the same settings,
+    /// Starts `service`'s replica at `slot` (reusing a running one with the same settings,
     /// which a killed run may have left).
     pub(super) async fn start_service(
         &self,
@@ -51,10 +63,14 @@ impl HostTarget<'_> {
         listed: &[Listed],
         service: &Name,
         c: &Container,
-        colour: Colour,
-        port: u16,
+        slot: Slot,
     ) -> Result<(), TargetError> {
-        let name = docker::service_name(&self.app.name, service, colour);
+        let Slot {
+            colour,
+            replica,
+            port,
+        } = slot;
+        let name = docker::replica_name(&self.app.name, service, colour, replica);
         if listed.iter().any(|l| {
             l.name == name
                 && docker::runs(&l.config, c)
@@ -148,12 +164,16 @@ impl HostTarget<'_> {
         let colour = step.new;
         let listed = host.containers(&self.app.name).await.map_err(call)?;
         let (mut started, mut waiting) = self.accessories(host, &listed).await?;
-        for (s, c) in services {
+        for (s, c, k) in super::replicas(services) {
             match self.waiting_for(host, &listed, &started, c, colour).await? {
                 None => {
-                    self.start_service(host, &listed, s, c, colour, step.port_of(s))
-                        .await?;
-                    started.push(docker::service_name(&self.app.name, s, colour));
+                    let slot = Slot {
+                        colour,
+                        replica: k,
+                        port: step.port_of(s, k),
+                    };
+                    self.start_service(host, &listed, s, c, slot).await?;
+                    started.push(docker::replica_name(&self.app.name, s, colour, k));
                 }
                 Some(w) => {
                     waiting.get_or_insert(format!("{s} waits for {w}"));
@@ -241,15 +261,28 @@ impl HostTarget<'_> {
         .map(|_| ())
     }
 
-    pub(super) fn colour_names(
+    /// The containers of `services` in `colour` on `host`: every replica the files ask for,
+    /// and any other replica of theirs running there (left by a larger `replicas` before).
+    pub(super) async fn colour_names(
         &self,
+        host: &Host,
         colour: Colour,
         services: &[(&Name, &Container)],
-    ) -> Vec<ContainerName> {
-        services
-            .iter()
-            .map(|(s, _)| docker::service_name(&self.app.name, s, colour))
-            .collect()
+    ) -> Result<Vec<ContainerName>, TargetError> {
+        let mut names: Vec<ContainerName> = super::replicas(services)
+            .into_iter()
+            .map(|(s, _, k)| docker::replica_name(&self.app.name, s, colour, k))
+            .collect();
+        for l in host.containers(&self.app.name).await.map_err(call)? {
+            if l.role == "service"
+                && l.colour == Some(colour)
+                && services.iter().any(|(s, _)| s.as_str() == l.service)
+                && !names.contains(&l.name)
+            {
+                names.push(l.name);
+            }
+        }
+        Ok(names)
     }
 
     /// Removes the app's images beyond the newest `keep_images` per repository; an image a

@@ -38,16 +38,17 @@ pub async fn http_get(
 }
 
 impl HostTarget<'_> {
-    /// One look at the health of `service`'s `colour` container on `host`.
+    /// One look at the health of replica `replica` of `service`'s `colour` on `host`.
     pub(super) async fn health(
         &self,
         host: &Host,
         service: &Name,
         c: &Container,
         colour: Colour,
+        replica: u16,
         port: u16,
     ) -> Result<Readiness, TargetError> {
-        let name = docker::service_name(&self.app.name, service, colour);
+        let name = docker::replica_name(&self.app.name, service, colour, replica);
         self.health_of(host, &name, c, port).await
     }
 
@@ -155,10 +156,12 @@ impl HostTarget<'_> {
             return Ok(());
         }
         let live = docker::live_network(&self.app.name);
-        for (service, _) in self.early() {
-            let old = docker::service_name(&self.app.name, service, colour.other());
-            let new = docker::service_name(&self.app.name, service, colour);
+        let early = self.early();
+        for old in self.colour_names(host, colour.other(), &early).await? {
             host.disconnect(&live, &old).await.map_err(call)?;
+        }
+        for (service, _, k) in super::replicas(&early) {
+            let new = docker::replica_name(&self.app.name, service, colour, k);
             host.connect(&live, &new, &[service.as_str()])
                 .await
                 .map_err(call)?;

@@ -24,11 +24,11 @@ pub struct HostStep {
     pub old_port: Option<u16>,
     /// The new colour's host port.
     pub port: u16,
-    /// Every web service's host port in the old colour (empty in records from before
+    /// Every web service's host ports (one per replica) in the old colour (empty in records from before
     /// routes: then `old_port` is the one web service's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub old_ports: Ports,
-    /// Every web service's host port in the new colour (empty in records from before routes:
+    /// Every web service's host ports (one per replica) in the new colour (empty in records from before routes:
     /// then `port` is the one web service's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ports: Ports,
@@ -48,22 +48,27 @@ impl HostStep {
     /// web service (`web`, when the app has one) and kept its ports in `port`/`old_port`.
     pub fn with_ports_of(mut self, web: Option<&Name>) -> HostStep {
         if let (true, Some(web)) = (self.ports.is_empty(), web) {
-            self.ports.insert(web.clone(), self.port);
+            self.ports.insert(web.clone(), vec![self.port]);
             if let Some(old) = self.old_port {
-                self.old_ports.insert(web.clone(), old);
+                self.old_ports.insert(web.clone(), vec![old]);
             }
         }
         self
     }
 
-    /// The host port of `service` in the new colour.
-    pub fn port_of(&self, service: &Name) -> u16 {
-        self.ports.get(service).copied().unwrap_or(self.port)
+    /// The host port of replica `replica` (from 1) of `service` in the new colour.
+    pub fn port_of(&self, service: &Name, replica: u16) -> u16 {
+        self.ports
+            .get(service)
+            .and_then(|p| p.get(usize::from(replica.max(1)) - 1))
+            .copied()
+            .unwrap_or(self.port)
     }
 
-    /// The host port of `service` in the old colour, if the old colour runs it.
-    pub fn old_port_of(&self, service: &Name) -> Option<u16> {
-        self.old_ports.get(service).copied()
+    /// The host ports of `service`'s replicas in the old colour (none: the old colour does
+    /// not run it).
+    pub fn old_ports_of(&self, service: &Name) -> &[u16] {
+        self.old_ports.get(service).map_or(&[], Vec::as_slice)
     }
 }
 

@@ -206,8 +206,8 @@ impl HostTarget<'_> {
             let host = self.host(i).await?;
             lines.push((
                 self.log_since(&host, step.log_offset).await?,
-                step.ports.values().copied().collect(),
-                step.old_ports.values().copied().collect(),
+                step.ports.values().flatten().copied().collect(),
+                step.old_ports.values().flatten().copied().collect(),
             ));
         }
         Ok(gates
