@@ -233,6 +233,16 @@ fn bad_compose_files_are_refused_with_their_location() {
             "compose.yaml:4:12",
             "`40` replicas: converge runs 1 to 32",
         ),
+        (
+            "services:\n  web:\n    image: a:1\n    ports: [\"80\"]\n  worker:\n    image: a:1\n    depends_on: { web: { condition: service_completed_successfully } }\n",
+            "compose.yaml:7:19",
+            "`web` has `ports`: a web service never completes",
+        ),
+        (
+            "services:\n  db:\n    image: a:1\n    volumes: [data:/d]\n    depends_on: { init: { condition: service_completed_successfully } }\n  init:\n    image: a:1\nvolumes: { data: {} }\n",
+            "compose.yaml:5:19",
+            "accessory `db` depends on `init`, a service",
+        ),
     ];
     let mut wrong = Vec::new();
     for (compose, at, message) in cases {

@@ -3114,6 +3114,128 @@ fn a_web_service_s_replicas_share_its_upstream_and_scale_down_without_a_failed_r
         .expect(0);
 }
 
+/// Issue 24 §1 (`service_completed_successfully`): a compose service another waits for to
+/// complete is a job: it runs to completion in the new colour before the web service starts,
+/// once per deploy (again in the next), never restarted; a job that fails fails the deploy with
+/// what it printed, and the live colour keeps serving.
+#[test]
+fn a_job_runs_to_completion_before_what_waits_for_it_and_a_failed_one_rolls_back() {
+    let name = "jobbed";
+    for v in ["v1", "v2"] {
+        app_image(name, v);
+    }
+    let host = TestHost::start();
+    let server = format!("{name}.test");
+    let p = project_with(
+        &host,
+        name,
+        "  job_exit: { default: \"0\" }",
+        &format!(
+            r#"      compose: {{ file: ../compose.yaml }}
+      rollout:
+        proxy: {proxy}
+        bake: 1s
+        interval: 500ms
+        drain_timeout: 1s
+"#,
+            proxy = host.proxy_yaml(&server),
+        ),
+    );
+    p.write(
+        "compose.yaml",
+        &format!(
+            r#"services:
+  web:
+    image: converge-test/{name}:${{tag}}
+    ports: ["8080"]
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8080/ready"]
+      interval: 500ms
+    depends_on:
+      migrate: {{ condition: service_completed_successfully }}
+  migrate:
+    image: converge-test/{name}:${{tag}}
+    command: ["sh", "-c", "sleep 1; echo migrated ${{tag}}; exit ${{job_exit}}"]
+"#
+        ),
+    );
+    let apply = |vars: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "--auto-approve",
+            "--env",
+            "test",
+            "--accept-new-host-keys",
+        ];
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        p.command(&args).output().unwrap()
+    };
+    let inspect = |c: &str, f: &str| host.inspect(&format!("{name}-{c}"), f);
+    let logs = |c: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["logs", &format!("{name}-{c}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let ran_first = |colour: &str| {
+        let finished = inspect(&format!("migrate-{colour}"), "{{.State.FinishedAt}}");
+        let started = inspect(&format!("web-{colour}"), "{{.State.StartedAt}}");
+        assert!(!finished.starts_with("0001"), "the job finished");
+        assert!(
+            finished <= started,
+            "job finished {finished}, web started {started}"
+        );
+    };
+
+    let first = apply(&["tag=v1"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(host.get(&server, "/"), (200, "v1\n".into()));
+    assert_eq!(
+        inspect(
+            "migrate-blue",
+            "{{.State.Status}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}"
+        ),
+        "exited 0 no"
+    );
+    assert_eq!(logs("migrate-blue").trim(), "migrated v1");
+    ran_first("blue");
+
+    let second = apply(&["tag=v2"]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(host.get(&server, "/"), (200, "v2\n".into()));
+    assert_eq!(logs("migrate-green").trim(), "migrated v2");
+    ran_first("green");
+    // Drift: a finished job is what a job should be.
+    p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+
+    // The job fails in the next deploy: nothing waiting for it starts, the deploy fails with
+    // what it printed, and v2 keeps serving.
+    let failed = apply(&["tag=v1", "job_exit=3"]);
+    let text = String::from_utf8_lossy(&failed.stdout).to_string()
+        + &String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{name}-migrate-blue"))
+            && text.contains("exited with 3")
+            && text.contains("migrated v1"),
+        "{text}"
+    );
+    assert_eq!(host.get(&server, "/"), (200, "v2\n".into()));
+    assert!(inspect("web-blue", "{{.State.Status}}") != "running");
+}
+
 /// Issue 24: examples/vardiologio's prod deploys from its compose file, its `database_url`
 /// secret filled from the environment's Secrets Manager secret: one file, mounted read-only at
 /// /run/secrets/database_url, 0400 and owned by the service's user (10001, every capability

@@ -633,3 +633,43 @@ resources:
     );
     p.converge(&["-e", "r", "validate"]).expect(0);
 }
+
+/// Jobs are checked where they are written: a job with a port, `service_completed_successfully`
+/// of a service that is not a job, and an accessory waiting for a job.
+#[test]
+fn jobs_and_what_waits_for_them_are_checked_at_their_place() {
+    let p = Project::empty();
+    p.write(
+        "environments/j.yaml",
+        r#"environment: j
+providers: {}
+variables:
+  key: { sensitive: true, default: "k" }
+resources:
+  app:
+    type: host.app
+    properties:
+      name: jobs
+      hosts: [{ address: 127.0.0.1 }]
+      ssh: { private_key: "${var.key}" }
+      services:
+        web: { image: "app:v1", port: 8080, depends_on: { worker: service_completed_successfully } }
+        worker: { image: "app:v1" }
+        migrate: { image: "app:v1", job: true, port: 9000 }
+      accessories:
+        db: { image: "db:1", depends_on: { migrate: service_completed_successfully } }
+      rollout:
+        proxy: { nginx: { server_name: j.test } }
+"#,
+    );
+    let run = p.converge(&["-e", "j", "validate"]).expect(1);
+    let err = run.stderr();
+    for needle in [
+        "environments/j.yaml:13:",
+        "`worker` is not a job (`job: true`): only a job completes",
+        "`migrate` is a job: it runs to completion, so nginx has nothing to route to",
+        "accessory `db` waits for job `migrate`",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}

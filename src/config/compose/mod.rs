@@ -295,6 +295,7 @@ pub fn translate(src: &Source<'_>, root: &Node) -> Translation {
             all.push(s);
         }
     }
+    service::mark_jobs(src.file, &mut all, &mut out);
     service::check_dependencies(src.file, &all, &mut out);
     for s in all {
         let group = match s.class {

@@ -23,6 +23,9 @@ pub(super) enum Class {
     Worker,
     /// Keeps data in named volumes: in place, before the services.
     Accessory,
+    /// Another service waits for it to complete (`service_completed_successfully`): run to
+    /// completion once per deploy on each host, before what waits for it.
+    Job,
 }
 
 /// A service read.
@@ -517,7 +520,38 @@ fn push(map: &mut BTreeMap<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// Unknown services, cycles and waits converge cannot honour in `depends_on`.
+/// Makes each service another waits for with `service_completed_successfully` a job (`job:
+/// true`): a web service never completes, so one with `ports` is an error where it is waited for.
+pub(super) fn mark_jobs(file: &SourceFile, all: &mut [Read], out: &mut Translation) {
+    let waited: Vec<(String, Span)> = all
+        .iter()
+        .flat_map(|s| s.depends.iter())
+        .filter(|(_, condition, _)| condition == "service_completed_successfully")
+        .map(|(dep, _, span)| (dep.clone(), *span))
+        .collect();
+    for (dep, span) in waited {
+        let Some(job) = all.iter_mut().find(|s| s.name == dep) else {
+            continue;
+        };
+        match job.class {
+            Class::Web => out.error(
+                file,
+                &span,
+                format!("`{dep}` has `ports`: a web service never completes, so nothing can wait for `service_completed_successfully` of it"),
+            ),
+            Class::Job => {}
+            _ => {
+                job.class = Class::Job;
+                if let Value::Map(m) = &mut job.value {
+                    m.insert("job".into(), Value::Bool(true));
+                }
+            }
+        }
+    }
+}
+
+/// Cycles and waits converge cannot honour in `depends_on` (an accessory waits only for
+/// accessories).
 pub(super) fn check_dependencies(file: &SourceFile, all: &[Read], out: &mut Translation) {
     let by_name: BTreeMap<&str, &Read> = all.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut graph = petgraph::graph::DiGraph::<&str, Span>::new();
@@ -941,9 +975,8 @@ impl Reader<'_, '_> {
                 for (k, v) in d.iter() {
                     match k.as_str() {
                         "condition" => match self.plain(v).as_deref() {
-                            Some(c @ ("service_started" | "service_healthy")) => condition = c.to_string(),
-                            Some("service_completed_successfully") => self.error(v.span(), "`service_completed_successfully` (one-off init containers) is not supported yet: run the step as a `rollout.hooks.pre_traffic` hook"),
-                            Some(other) => self.error(v.span(), format!("`condition: {other}`: write service_started or service_healthy")),
+                            Some(c @ ("service_started" | "service_healthy" | "service_completed_successfully")) => condition = c.to_string(),
+                            Some(other) => self.error(v.span(), format!("`condition: {other}`: write service_started, service_healthy or service_completed_successfully")),
                             None => {}
                         },
                         "restart" | "required" => {}

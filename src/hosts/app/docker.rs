@@ -433,6 +433,7 @@ mod tests {
             volumes: vec![Volume::try_from("/srv/a:/data").unwrap()],
             port: Some(8080),
             replicas: 1,
+            job: false,
             check: Check::Command(vec!["app".into(), "check; rm -rf /".into()]),
             check_interval: std::time::Duration::from_secs(2),
             check_timeout: std::time::Duration::from_secs(30),

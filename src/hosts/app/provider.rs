@@ -194,7 +194,8 @@ async fn read_host(
             format!("(no converge nginx file for {} on {at})", app.name),
         ));
     };
-    for (name, c) in &app.services {
+    // A job ran to completion in its deploy: not running is what it should be.
+    for (name, c) in app.services.iter().filter(|(_, c)| !c.job) {
         for k in 1..=c.replicas.max(1) {
             let cname = docker::replica_name(&app.name, name, colour, k);
             let seen = match listed.iter().find(|l| l.name == cname) {

@@ -175,7 +175,7 @@ macro_rules! container_props {
             Prop::new(
                 "depends_on",
                 Type::Keyed(&NAME, &DEPENDENCY),
-                "Containers of the app started first: `service_started`, or `service_healthy` (its health check passed).",
+                "Containers of the app started first: `service_started`, `service_healthy` (its health check passed), or `service_completed_successfully` (a `job` that exited 0).",
             )
             .default(Default::EmptyMap),
             Prop::new(
@@ -214,7 +214,11 @@ const LOG_DRIVER: Type = Type::Text(&NAME);
 const LOG_DRIVERS: Type = Type::List(&LOG_DRIVER);
 const CAPABILITIES: Type = Type::List(&CAPABILITY);
 
-const DEPENDENCY: Type = Type::Enum(&["service_started", "service_healthy"]);
+const DEPENDENCY: Type = Type::Enum(&[
+    "service_started",
+    "service_healthy",
+    "service_completed_successfully",
+]);
 
 const ULIMIT: &[Prop] = &[
     Prop::new("soft", Type::Integer(-1, i64::MAX), "Soft limit.").required(),
@@ -396,11 +400,15 @@ const SERVICE: &[Prop] = &{
             "Container port nginx routes to (several services with one: see `rollout.proxy.routes`); without one the service is switched at the cut-over.",
         ),
         Prop::new(
+            "job",
+            Type::Bool,
+            "Runs to completion (exit 0) once per deploy on each host, in the new colour, before the services that wait for it with `service_completed_successfully`; never restarted, never behind nginx (default: false).",
+        ),
+        Prop::new(
             "replicas",
             Type::Integer(1, 32),
-            "Containers of this service per colour on each host: a web service's replicas are all servers of its nginx upstream, each on its own host port.",
-        )
-        .default(Default::Int(1)),
+            "Containers of this service per colour on each host: a web service's replicas are all servers of its nginx upstream, each on its own host port (default: 1).",
+        ),
         Prop::new(
             "health",
             Type::Object(SERVICE_HEALTH),
@@ -914,7 +922,49 @@ pub(super) fn route_problems(p: &Value) -> Vec<Problem> {
     out
 }
 
-/// Rules types cannot say: routes to the services behind the proxy, hooks naming a service that
+/// Jobs and what waits for them: a job has no port (it completes, nginx has nothing to route
+/// to), `service_completed_successfully` names a job, and an accessory (which outlives
+/// deploys) waits for no job.
+fn job_problems(
+    services: &std::collections::BTreeMap<String, Value>,
+    accessories: &std::collections::BTreeMap<String, Value>,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let is_job = |name: &str| {
+        services
+            .get(name)
+            .is_some_and(|s| s.get("job").as_bool() == Some(true))
+    };
+    for (name, s) in services {
+        if s.get("job").as_bool() == Some(true) && !s.get("port").is_null() {
+            out.push((
+                vec!["services".into(), name.clone(), "port".into()],
+                format!("`{name}` is a job: it runs to completion, so nginx has nothing to route to (remove `port`)"),
+            ));
+        }
+    }
+    for (group, map) in [("services", services), ("accessories", accessories)] {
+        for (name, c) in map {
+            for (dep, condition) in c.get("depends_on").as_map().cloned().unwrap_or_default() {
+                let at = vec![group.into(), name.clone(), "depends_on".into(), dep.clone()];
+                if condition.as_str() == Some("service_completed_successfully") && !is_job(&dep) {
+                    out.push((
+                        at,
+                        format!("`{dep}` is not a job (`job: true`): only a job completes"),
+                    ));
+                } else if group == "accessories" && is_job(&dep) {
+                    out.push((
+                        at,
+                        format!("accessory `{name}` waits for job `{dep}`: accessories start before and outlive each deploy, jobs run in one"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Rules types cannot say: routes to the services behind the proxy, jobs, hooks naming a service that
 /// exists, no root login unless allowed, no sensitive value on a hook's command line, secrets
 /// that are sensitive values or whole Secrets Manager ARNs, an ACR login server where the
 /// host's identity is exchanged, and a warning for mounts that hand a container the host.
@@ -929,6 +979,7 @@ fn rules(p: &Value) -> Vec<Problem> {
         ));
     }
     out.extend(route_problems(p));
+    out.extend(job_problems(&services, &accessories));
     for (i, h) in p
         .get("hosts")
         .as_list()

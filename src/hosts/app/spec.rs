@@ -110,6 +110,8 @@ pub struct Container {
     pub port: Option<u16>,
     /// Containers per colour on each host (1 for an accessory).
     pub replicas: u16,
+    /// Runs to completion once per deploy (`job: true`), before what waits for it.
+    pub job: bool,
     /// Health check.
     pub check: Check,
     /// Time between health probes.
@@ -169,6 +171,8 @@ pub enum Condition {
     Started,
     /// Its health check passed.
     Healthy,
+    /// A job that exited 0.
+    Completed,
 }
 
 /// Hardening and limits of a container, as Docker takes them (`runtime:`; a compose file's
@@ -468,6 +472,7 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
     for (k, cond) in v.get("depends_on").as_map().cloned().unwrap_or_default() {
         let condition = match cond.as_str() {
             Some("service_healthy") => Condition::Healthy,
+            Some("service_completed_successfully") => Condition::Completed,
             _ => Condition::Started,
         };
         depends_on.insert(parsed(&k, &format!("{path}.depends_on"))?, condition);
@@ -501,6 +506,7 @@ fn container(v: &Value, path: &str) -> Result<Container, SpecError> {
         volumes,
         port: v.get("port").as_i64().map(|p| p as u16),
         replicas: v.get("replicas").as_i64().unwrap_or(1).clamp(1, 32) as u16,
+        job: v.get("job").as_bool() == Some(true),
         check,
         check_interval: duration(health, "interval", "2s", &format!("{path}.health"))?,
         check_timeout: duration(health, "timeout", "30s", &format!("{path}.health"))?,

@@ -154,11 +154,22 @@ impl<'a> HostTarget<'a> {
             .collect()
     }
 
+    /// Services without a port, replaced at the switch (jobs are not: they ran before it).
     fn late(&self) -> Vec<(&Name, &Container)> {
         self.app
             .services
             .iter()
-            .filter(|(_, c)| c.port.is_none())
+            .filter(|(_, c)| c.port.is_none() && !c.job)
+            .collect()
+    }
+
+    /// What the new colour starts before the switch: the services behind the proxy and the
+    /// jobs (which run to completion once per deploy).
+    fn before_switch(&self) -> Vec<(&Name, &Container)> {
+        self.app
+            .services
+            .iter()
+            .filter(|(_, c)| c.port.is_some() || c.job)
             .collect()
     }
 }
@@ -385,7 +396,7 @@ impl Target for HostTarget<'_> {
         let services: Vec<(&Name, &Container)> = if self.app.recreate {
             self.app.services.iter().collect()
         } else {
-            self.early()
+            self.before_switch()
         };
         let mut seen = Vec::new();
         let hosts = if self.app.recreate || rec.phase == Phase::Batch {
@@ -512,7 +523,10 @@ impl Target for HostTarget<'_> {
             }
             let (old, new) = step.colours();
             if let Some(old) = old {
-                let names = self.colour_names(&host, old, &all).await?;
+                // The old colour's jobs ran in their own deploy: they do not run again.
+                let serving: Vec<(&Name, &Container)> =
+                    all.iter().copied().filter(|(_, c)| !c.job).collect();
+                let names = self.colour_names(&host, old, &serving).await?;
                 host.sh(
                     "docker start",
                     &format!(

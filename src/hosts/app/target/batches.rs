@@ -9,7 +9,7 @@ impl HostTarget<'_> {
     /// started beside the old one.
     pub(super) async fn prepare(&self, i: usize, step: &HostStep) -> Result<(), TargetError> {
         let host = self.host(i).await?;
-        let (old, _) = step.colours();
+        let (old, new) = step.colours();
         let all: Vec<(&Name, &Container)> = self.app.services.iter().collect();
         let keep: Vec<ContainerName> = match old {
             Some(old) => self.colour_names(&host, old, &all).await?,
@@ -31,8 +31,10 @@ impl HostTarget<'_> {
         let early = if self.app.recreate {
             Vec::new()
         } else {
-            self.early()
+            self.before_switch()
         };
+        // A job runs once per deploy: one left by an earlier deploy of this colour runs again.
+        self.remove_finished_jobs(&host, new).await?;
         self.start_in_order(&host, &early, step).await?;
         Ok(())
     }
@@ -78,6 +80,7 @@ impl HostTarget<'_> {
         }
         // What waits for a dependency is started by `ready`, polled by the engine's loop.
         let services: Vec<(&Name, &Container)> = self.app.services.iter().collect();
+        self.remove_finished_jobs(&host, step.new).await?;
         self.start_in_order(&host, &services, step).await?;
         Ok(())
     }
@@ -123,15 +126,29 @@ impl HostTarget<'_> {
             return Ok(false);
         };
         let listed = host.containers(&self.app.name).await.map_err(call)?;
+        // Jobs finish by design: only the serving containers (every replica) count.
+        let serving = |service: &str| {
+            self.app
+                .services
+                .iter()
+                .any(|(s, c)| s.as_str() == service && !c.job)
+        };
         let services = |colour: Colour| {
             listed
                 .iter()
-                .filter(|l| l.role == "service" && l.colour == Some(colour))
+                .filter(|l| l.role == "service" && l.colour == Some(colour) && serving(&l.service))
                 .collect::<Vec<_>>()
         };
+        let expected: usize = self
+            .app
+            .services
+            .values()
+            .filter(|c| !c.job)
+            .map(|c| usize::from(c.replicas.max(1)))
+            .sum();
         let live = self.live(host).await?;
         Ok(live == Some(old)
-            && services(old).len() == self.app.services.len()
+            && services(old).len() == expected
             && services(old).iter().all(|l| l.state == "running")
             && services(new).iter().all(|l| l.state != "running"))
     }

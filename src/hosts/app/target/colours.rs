@@ -55,8 +55,37 @@ pub(super) struct Slot {
 }
 
 impl HostTarget<'_> {
+    /// Removes the finished jobs of `colour` on `host` (an earlier deploy's), so this deploy
+    /// runs each again; one still running is left to finish (a resumed run's).
+    pub(super) async fn remove_finished_jobs(
+        &self,
+        host: &Host,
+        colour: Colour,
+    ) -> Result<(), TargetError> {
+        let jobs: Vec<&Name> = self
+            .app
+            .services
+            .iter()
+            .filter(|(_, c)| c.job)
+            .map(|(s, _)| s)
+            .collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        for l in host.containers(&self.app.name).await.map_err(call)? {
+            if l.role == "service"
+                && l.colour == Some(colour)
+                && l.state != "running"
+                && jobs.iter().any(|j| j.as_str() == l.service)
+            {
+                host.remove_container(&l.name).await.map_err(call)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts `service`'s replica at `slot` (reusing a running one with the same settings,
-    /// which a killed run may have left).
+    /// which a killed run may have left): whether it started one now.
     pub(super) async fn start_service(
         &self,
         host: &Host,
@@ -64,20 +93,21 @@ impl HostTarget<'_> {
         service: &Name,
         c: &Container,
         slot: Slot,
-    ) -> Result<(), TargetError> {
+    ) -> Result<bool, TargetError> {
         let Slot {
             colour,
             replica,
             port,
         } = slot;
         let name = docker::replica_name(&self.app.name, service, colour, replica);
+        // A job that ran (or runs) in this deploy is not started again: its exit is its result.
         if listed.iter().any(|l| {
             l.name == name
                 && docker::runs(&l.config, c)
-                && l.state == "running"
+                && (l.state == "running" || (c.job && l.state == "exited"))
                 && (c.port.is_none() || l.port == Some(port))
         }) {
-            return Ok(());
+            return Ok(false);
         }
         let mut labels = vec![
             ("converge.role", "service".to_string()),
@@ -93,7 +123,7 @@ impl HostTarget<'_> {
                 app: &self.app.name,
                 labels,
                 publish: c.port.map(|_| port),
-                restart: true,
+                restart: !c.job,
                 alias: Some(format!("{service}-{}", colour.as_str())),
                 command: None,
                 env: self.env_of(c).await?,
@@ -108,7 +138,7 @@ impl HostTarget<'_> {
                 .await
                 .map_err(call)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// What `c` still waits for on `host` before it may start (`None`: nothing): a
@@ -130,6 +160,16 @@ impl HostTarget<'_> {
                     None => continue,
                 },
             };
+            if *condition == Condition::Completed {
+                if started.contains(&name) {
+                    return Ok(Some(format!("{dep} to complete")));
+                }
+                match self.health_of(host, &name, container, 0).await? {
+                    Readiness::Ready(_) => continue,
+                    Readiness::Failed(why) => return Err(TargetError::StepFailed(why)),
+                    Readiness::Pending(_) => return Ok(Some(format!("{dep} to complete"))),
+                }
+            }
             let running = started.contains(&name)
                 || listed
                     .iter()
@@ -172,8 +212,9 @@ impl HostTarget<'_> {
                         replica: k,
                         port: step.port_of(s, k),
                     };
-                    self.start_service(host, &listed, s, c, slot).await?;
-                    started.push(docker::replica_name(&self.app.name, s, colour, k));
+                    if self.start_service(host, &listed, s, c, slot).await? {
+                        started.push(docker::replica_name(&self.app.name, s, colour, k));
+                    }
                 }
                 Some(w) => {
                     waiting.get_or_insert(format!("{s} waits for {w}"));

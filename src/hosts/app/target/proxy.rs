@@ -78,6 +78,13 @@ impl HostTarget<'_> {
             f.first().copied().unwrap_or(""),
             f.get(1).copied().unwrap_or(""),
         );
+        // A job is done once it exited 0; any other exit fails the deploy.
+        if c.job && status == "exited" && code == "0" {
+            return Ok(Readiness::Ready(format!("{name} completed")));
+        }
+        if c.job && status == "running" {
+            return Ok(Readiness::Pending(format!("{name} is still running")));
+        }
         if status == "exited" || status == "dead" {
             let logs = host.logs(&name, 50, &self.masker().await).await;
             return Ok(Readiness::Failed(format!(
