@@ -2879,6 +2879,77 @@ volumes:
         .trim(),
         "before"
     );
+
+    // The worker and the cache leave the file: the plan says the cache goes and its data
+    // stays; after the rollout neither runs, and the cache's volume is still there.
+    let compose = p.read("compose.yaml");
+    let start = compose.find("\n  worker:\n").unwrap();
+    let end = compose.find("\n  db:\n").unwrap();
+    let mut trimmed = format!("{}{}", &compose[..start], &compose[end..]);
+    let start = trimmed.find("\n  cache:\n").unwrap();
+    let end = trimmed.find("\nvolumes:\n  pg:").unwrap();
+    trimmed = format!("{}{}", &trimmed[..start], &trimmed[end..]);
+    trimmed = trimmed
+        .replace("      cache: { condition: service_healthy }\n", "")
+        .replace("  cache:\n", "");
+    p.write("compose.yaml", &trimmed);
+    let plan = p
+        .converge(&["plan", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
+    assert!(
+        printed(&plan)
+            .contains("cache: removed once the rollout succeeds (its named volumes are kept)"),
+        "{}",
+        printed(&plan)
+    );
+    apply(&["tag=v2"]);
+    let left = host.containers(name);
+    assert!(
+        !left
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}-cache "))),
+        "the cache's container is removed: {left:?}"
+    );
+    assert!(
+        !left
+            .iter()
+            .any(|c| c.contains("-worker-") && c.ends_with(" running")),
+        "no worker runs: {left:?}"
+    );
+    let volume = std::process::Command::new("docker")
+        .args(["volume", "inspect", &format!("{name}_cache")])
+        .output()
+        .unwrap();
+    assert!(volume.status.success(), "the cache's volume is kept");
+
+    // Drift covers the project's volumes: the database's container and volume removed by hand
+    // are both drift, and an apply brings them back (empty: data a volume held is gone).
+    for args in [
+        vec!["rm", "-f", &format!("{name}-db")],
+        vec!["volume", "rm", &format!("{name}_pg")],
+    ] {
+        let out = std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let drift = p
+        .converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(2);
+    let text = printed(&drift);
+    assert!(
+        text.contains(&format!("volume {name}_pg missing"))
+            && text.contains(&format!("no {name}-db")),
+        "{text}"
+    );
+    apply(&["tag=v2"]);
+    p.converge(&["drift", "--env", "test", "--var", "tag=v2"])
+        .expect(0);
     drop(host);
     remove_volumes();
 }

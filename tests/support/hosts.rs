@@ -193,10 +193,11 @@ impl TestHost {
         p
     }
 
-    /// Notes an app whose containers (and backups) are removed on drop; backups an earlier
-    /// run of the test left are removed now.
+    /// Notes an app whose containers, networks and backups are removed on drop; what an
+    /// earlier (killed) run of the test left is removed now.
     pub fn owns(&self, app: &str) {
-        let _ = std::fs::remove_dir_all(backups_dir(app));
+        // A run killed earlier may have left the app behind.
+        remove_app(app);
         self.apps.lock().unwrap().push(app.to_string());
     }
 
@@ -257,30 +258,37 @@ impl Drop for TestHost {
         }
         let _ = std::fs::remove_file(&self.sudoers);
         for app in self.apps.lock().unwrap().iter() {
-            let ids = Command::new("docker")
-                .args([
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=converge.app={app}"),
-                ])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-                .unwrap_or_default();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-            let _ = Command::new("docker")
-                .args(["network", "rm", &format!("converge-{app}")])
-                .output();
-            let _ = std::fs::remove_dir_all(backups_dir(app));
-            let _ = std::fs::remove_dir_all(format!("/etc/converge/{app}"));
+            remove_app(app);
         }
     }
+}
+
+/// Removes what a test app left on this machine's Docker and disk: its containers, both of its
+/// networks (Docker has few address pools: leaked networks would exhaust them), its backups.
+fn remove_app(app: &str) {
+    let ids = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=converge.app={app}"),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&ids)
+            .output();
+    }
+    let _ = Command::new("docker")
+        .args(["network", "rm", &format!("converge-{app}")])
+        .args([&format!("converge-{app}-live")])
+        .output();
+    let _ = std::fs::remove_dir_all(backups_dir(app));
+    let _ = std::fs::remove_dir_all(format!("/etc/converge/{app}"));
 }
 
 /// Writes a host's files into `d`: the client and host keys, sshd's configuration (listening

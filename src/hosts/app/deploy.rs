@@ -92,12 +92,24 @@ pub fn plan_summary(before: &Value, after: &Value) -> Option<String> {
     Some(out.join("; "))
 }
 
-/// `db: restart, about N s of downtime` for each accessory that runs now and whose definition
-/// changes: it is stopped (its grace period at most) and down until it is healthy again (its
-/// health timeout at most).
+/// What happens to the accessories that run now: one removed from the files is removed after
+/// the rollout; one whose definition changes says `db: restart, about N s of downtime` (it is
+/// stopped, its grace period at most, and down until healthy again, its health timeout at most).
 fn replaced_accessories(before: &Value, after: &Value) -> Vec<String> {
     let old = before.get("accessories");
+    let new = after.get("accessories");
     let mut out = Vec::new();
+    for name in old
+        .as_map()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if new.get(&name).is_null() {
+            out.push(format!(
+                "{name}: removed once the rollout succeeds (its named volumes are kept)"
+            ));
+        }
+    }
     for (name, new) in after
         .get("accessories")
         .as_map()
@@ -152,7 +164,15 @@ mod tests {
             replaced_accessories(&app(1), &app(2)),
             ["db: restart, about 60 s of downtime (stopped within 20 s, healthy within 40 s)"]
         );
-        // A new accessory is started, not restarted.
+        // A new accessory is started, not restarted; a removed one is said.
         assert!(replaced_accessories(&Value::Null, &app(1)).is_empty());
+        let without_cache = Value::from_json(&serde_json::json!({
+            "accessories": { "db": { "image": "pg:16", "runtime": { "stop_grace_period": "20s", "memory": 1 },
+                    "health": { "command": ["pg_isready"], "timeout": "40s" } } }
+        }));
+        assert_eq!(
+            replaced_accessories(&app(1), &without_cache),
+            ["cache: removed once the rollout succeeds (its named volumes are kept)"]
+        );
     }
 }

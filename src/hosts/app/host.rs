@@ -183,6 +183,14 @@ impl Host {
         Ok(())
     }
 
+    /// The names of the host's Docker volumes.
+    pub async fn volumes(&self) -> Result<Vec<String>, ProviderError> {
+        let out = self
+            .sh("docker volume ls", "docker volume ls -q", None)
+            .await?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     /// Removes container `name` whatever its state (gone already is fine).
     pub async fn remove_container(&self, name: &ContainerName) -> Result<(), ProviderError> {
         let path = format!("/containers/{}?force=1", name.as_str());
@@ -311,10 +319,16 @@ impl Host {
             .map(|_| ())
     }
 
-    /// Creates the app's network when missing.
-    pub async fn ensure_network(&self, app: &Name) -> Result<(), ProviderError> {
-        let mut script = String::new();
-        for n in [docker::network(app), docker::live_network(app)] {
+    /// Creates the app's network when missing, and (`live`) its live network.
+    pub async fn ensure_network(&self, app: &Name, live: bool) -> Result<(), ProviderError> {
+        // A network Docker could not create (its address pools used up) fails here, by name,
+        // not later as a container that cannot start.
+        let mut script = String::from("set -e\n");
+        let mut networks = vec![docker::network(app)];
+        if live {
+            networks.push(docker::live_network(app));
+        }
+        for n in networks {
             let n = quote(&n);
             script.push_str(&format!(
                 "docker network inspect -- {n} >/dev/null 2>&1 || docker network create -- {n} >/dev/null\n"

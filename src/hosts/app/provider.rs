@@ -255,6 +255,31 @@ async fn read_host(
             );
         }
     }
+    // Every named volume an accessory keeps its data in must be there (a volume removed by
+    // hand is data gone, which an apply cannot bring back: drift says so).
+    let named: Vec<(&Name, &str)> = app
+        .accessories
+        .iter()
+        .flat_map(|(n, c)| {
+            c.volumes
+                .iter()
+                .filter(|v| !v.is_bind())
+                .map(move |v| (n, v.parts().0))
+        })
+        .collect();
+    if !named.is_empty() {
+        let volumes = host.volumes().await?;
+        if let Some((name, volume)) = named
+            .iter()
+            .find(|(_, v)| !volumes.iter().any(|have| have == v))
+        {
+            live = mark(
+                live,
+                &["accessories", name.as_str(), "volumes"],
+                format!("(volume {volume} missing on {at})"),
+            );
+        }
+    }
     for (name, c) in &app.accessories {
         let cname = docker::accessory_name(&app.name, name);
         match listed.iter().find(|l| l.name == cname) {

@@ -957,7 +957,14 @@ impl AppSpec {
             .any(|c| !c.depends_on.is_empty())
     }
 
-    /// The one service behind the proxy, if any.
+    /// Whether the app has a live network (`converge-<app>-live`): workers, jobs and
+    /// accessories reach the web services there by name; an app of web services alone needs
+    /// none (each network takes one of Docker's few address pools on the host).
+    pub fn uses_live_network(&self) -> bool {
+        !self.accessories.is_empty() || self.services.values().any(|c| c.port.is_none())
+    }
+
+    /// The first service behind the proxy, if any.
     pub fn proxied(&self) -> Option<(&Name, &Container)> {
         self.services.iter().find(|(_, c)| c.port.is_some())
     }

@@ -506,6 +506,7 @@ impl Target for HostTarget<'_> {
                 let names = self.colour_names(&host, old, &all).await?;
                 self.stop(&host, &names).await?;
             }
+            self.remove_orphans(&host).await?;
             self.prune_images(&host).await;
         }
         Ok(Readiness::Ready(String::new()))

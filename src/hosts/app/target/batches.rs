@@ -16,7 +16,9 @@ impl HostTarget<'_> {
             None => Vec::new(),
         };
         Self::clean(&self.app, &host, &keep).await.map_err(call)?;
-        host.ensure_network(&self.app.name).await.map_err(call)?;
+        host.ensure_network(&self.app.name, self.app.uses_live_network())
+            .await
+            .map_err(call)?;
         let login = match &self.app.registry {
             Some(r) => match &r.auth {
                 RegistryAuth::Ecr { role_arn } => Some(self.ecr_login(role_arn).await?),

@@ -279,6 +279,31 @@ impl HostTarget<'_> {
         Ok((started, waiting))
     }
 
+    /// Stops what the files no longer name, once a rollout succeeded: a removed service's
+    /// colours (removed later with the app's other stopped colours) and a removed accessory's
+    /// container (removed; its named volumes kept, as `docker compose down` keeps them).
+    pub(super) async fn remove_orphans(&self, host: &Host) -> Result<(), TargetError> {
+        let listed = host.containers(&self.app.name).await.map_err(call)?;
+        let orphans: Vec<&Listed> = listed
+            .iter()
+            .filter(|l| match l.role.as_str() {
+                "service" => !self.app.services.keys().any(|s| s.as_str() == l.service),
+                "accessory" => !self.app.accessories.keys().any(|a| a.as_str() == l.service),
+                _ => false,
+            })
+            .collect();
+        let running: Vec<ContainerName> = orphans
+            .iter()
+            .filter(|l| l.state == "running")
+            .map(|l| l.name.clone())
+            .collect();
+        self.stop(host, &running).await?;
+        for l in orphans.iter().filter(|l| l.role == "accessory") {
+            host.remove_container(&l.name).await.map_err(call)?;
+        }
+        Ok(())
+    }
+
     /// Stops `names`, each as `docker stop` does: its stop signal, then its own grace period
     /// (`stop_grace_period`, 10 s when it has none).
     pub(super) async fn stop(

@@ -157,9 +157,7 @@ impl HostTarget<'_> {
     ) -> Result<(), TargetError> {
         // Only workers and accessories are on the live network: with neither, nobody resolves
         // the name, and a switch costs no more than nginx's reload.
-        let anyone = !self.app.accessories.is_empty()
-            || self.app.services.values().any(|c| c.port.is_none());
-        if !anyone {
+        if !self.app.uses_live_network() {
             return Ok(());
         }
         let live = docker::live_network(&self.app.name);
