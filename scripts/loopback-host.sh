@@ -67,7 +67,7 @@ loopback_host_stop() {
   for app in "$@"; do
     ids=$(docker ps -aq --filter "label=converge.app=$app")
     [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
-    docker network rm "converge-$app" "converge-$app-live" >/dev/null 2>&1
+    docker network rm "converge-$app" "converge-$app-live" >/dev/null 2>&1 || true
     rm -rf "/home/converge-deploy/.converge/backups/$app"
   done
   return 0

@@ -7,6 +7,7 @@ mod backups;
 mod cost;
 mod drift;
 mod github;
+mod graph;
 mod history;
 mod lock;
 mod logs;
@@ -78,7 +79,7 @@ struct GlobalArgs {
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,
-    /// Output format (`audit export` takes jsonl or csv).
+    /// Output format (`audit export` takes jsonl or csv, `graph` dot or mermaid).
     #[arg(long, value_enum, default_value = "text", global = true)]
     format: Format,
     /// Never colour output (also NO_COLOR).
@@ -126,6 +127,10 @@ enum Format {
     Csv,
     /// GitHub-flavoured Markdown (plan, apply, drift, rollout status, cost watch, audit log).
     Markdown,
+    /// Graphviz DOT (graph).
+    Dot,
+    /// A Mermaid flowchart (graph).
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +163,8 @@ enum Command {
     /// Read, export and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print the dependency graph of an environment (DOT, Mermaid or JSON).
+    Graph(graph::GraphArgs),
     /// Print the JSON Schema of desired-state files.
     Schema,
     /// Watch daily cost per address for anomalies and name the deployments behind them.
@@ -239,6 +246,13 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
             "--format markdown is for plan, apply, destroy, drift, rollout status, cost watch and audit log".into(),
         ));
     }
+    if matches!(g.format, Format::Dot | Format::Mermaid)
+        && !matches!(&cli.command, Command::Graph(_))
+    {
+        return Err(CliError::Usage(
+            "--format dot and --format mermaid are for graph".into(),
+        ));
+    }
     match &cli.command {
         Command::Validate => validate::run(g).await,
         Command::Plan(a) => plan::run(g, a).await,
@@ -252,6 +266,7 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Logs(a) => logs::run(g, a).await,
         Command::Backups(a) => backups::run(g, a).await,
         Command::Audit(c) => audit::run(g, c).await,
+        Command::Graph(a) => graph::run(g, a).await,
         Command::Schema => schema::run(),
         Command::Prices(c) => prices::run(g, c).await,
         Command::Cost(c) => cost::run(g, c).await,

@@ -8,6 +8,7 @@ use super::{CliError, EXIT_CHANGES, EXIT_OK, Format, GlobalArgs, output};
 use crate::application::plan::refresh_and_plan;
 use crate::application::session;
 use crate::audit::NewEvent;
+use crate::plan::diagram::GraphView;
 use crate::plan::{self, Plan};
 use crate::state;
 
@@ -30,6 +31,10 @@ pub struct PlanArgs {
     /// The pull request to comment on (default: from GITHUB_EVENT_PATH).
     #[arg(long, value_name = "N")]
     pr: Option<u64>,
+    /// The Markdown plan (and the PR comment) draws a Mermaid diagram of what changes when at
+    /// most N resources change (0: never).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    graph_max: usize,
 }
 
 /// Prints a plan in the chosen format.
@@ -79,10 +84,23 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     )
     .await?;
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
-    let markdown = plan::markdown::markdown(
+    let changed = planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .count();
+    let diagram = (changed > 0 && changed <= args.graph_max).then(|| {
+        GraphView::of(&env)
+            .with_plan(&planned.plan)
+            .changed_only()
+            .mermaid()
+    });
+    let markdown = plan::markdown::markdown_with_diagram(
         &planned.plan,
         out_name.as_deref(),
         plan::markdown::GITHUB_LIMIT,
+        diagram.as_deref(),
     );
     match g.format {
         Format::Markdown => output::print(&markdown),

@@ -180,6 +180,16 @@ fn cost_line(plan: &Plan) -> String {
 /// The plan as Markdown of at most `limit` characters; `plan_file` is named in the note when
 /// the output is cut (else the command that prints it whole).
 pub fn markdown(plan: &Plan, plan_file: Option<&str>, limit: usize) -> String {
+    markdown_with_diagram(plan, plan_file, limit, None)
+}
+
+/// [`markdown`] with `diagram` (a Mermaid flowchart of what changes) under the table.
+pub fn markdown_with_diagram(
+    plan: &Plan,
+    plan_file: Option<&str>,
+    limit: usize,
+    diagram: Option<&str>,
+) -> String {
     let mut changes: Vec<&Change> = plan
         .changes
         .iter()
@@ -248,6 +258,11 @@ pub fn markdown(plan: &Plan, plan_file: Option<&str>, limit: usize) -> String {
         ));
     }
     text.push("\n");
+    if let Some(d) = diagram {
+        text.push(&format!(
+            "<details><summary>What changes, and what it depends on</summary>\n\n```mermaid\n{d}```\n\n</details>\n\n"
+        ));
+    }
     for c in &changes {
         text.push(&details(c));
     }

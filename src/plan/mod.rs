@@ -3,6 +3,7 @@
 //! A [`Plan`] is plain data: views (text, JSON) read it, `apply` executes it, and nothing here
 //! talks to a cloud or prints.
 
+pub mod diagram;
 pub mod drift;
 pub mod markdown;
 pub mod render;
