@@ -2229,8 +2229,13 @@ fn a_host_canary_expires_at_pause_timeout_and_resumes_after_kill_9_and_ctrl_c() 
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
+            // The record names the step before nginx is split (the step is saved, then
+            // taken): the bake starts once the split is confirmed.
             let s = status(p);
-            if s["phase"] == "baking" && s["weights"] == serde_json::json!([50, 50]) {
+            if s["phase"] == "baking"
+                && s["weights"] == serde_json::json!([50, 50])
+                && s["bake_started"].is_string()
+            {
                 return (child, s);
             }
             if std::time::Instant::now() >= deadline {

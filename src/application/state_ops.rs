@@ -117,3 +117,55 @@ pub async fn forget(s: &Settings, env: &str, address: &Address) -> Result<String
     guard.release(store.as_ref()).await?;
     result
 }
+
+/// Moves `from` to `to` in `env`'s state (its row and its rollout record) without a cloud
+/// call, as a `moved` refactor would: the next plan updates the resource's `converge:address`
+/// tag in place. `to` must be free in state; its kind stays.
+pub async fn move_resource(
+    s: &Settings,
+    env: &str,
+    from: &Address,
+    to: &Address,
+) -> Result<String, Error> {
+    let store = session::open_state(s, env).await?;
+    let ctx = session::audit_context(s);
+    let guard = session::lock(s, env, store.as_ref(), "state mv", &ctx).await?;
+    let result = async {
+        if from == to {
+            return Err(Error::Usage(format!("{from} is already at {to}")));
+        }
+        let resources = store.resources().await?;
+        let r = resources
+            .iter()
+            .find(|r| &r.address == from)
+            .ok_or_else(|| Error::Usage(format!("no resource {from} in the state of {env}")))?;
+        if let Some(taken) = resources.iter().find(|r| &r.address == to) {
+            return Err(Error::Usage(format!(
+                "{to} is already in the state of {env} (a {}): move or remove it first",
+                taken.kind
+            )));
+        }
+        let mut event = NewEvent::new("state mv", crate::audit::EventKind::Move, "ok")
+            .address(to)
+            .detail(format!(
+                "moved from {from} to {to}; {} {} unchanged in the cloud",
+                r.kind, r.remote_id
+            ));
+        event.before = Some(serde_json::json!({ "address": from.as_str() }));
+        event.after = Some(serde_json::json!({ "address": to.as_str() }));
+        store
+            .commit(
+                state::Change::Move {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+                event,
+                &ctx,
+            )
+            .await?;
+        Ok(r.kind.clone())
+    }
+    .await;
+    guard.release(store.as_ref()).await?;
+    result
+}

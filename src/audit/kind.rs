@@ -51,6 +51,8 @@ event_kinds! {
     Import => "import",
     /// `state rm` forgot a resource.
     Forget => "forget",
+    /// `state mv` moved a resource to another address.
+    Move => "move",
     /// `lock force-unlock` removed the lock.
     Unlock => "unlock",
     /// A writer took over a stale lock.

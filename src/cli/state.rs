@@ -23,6 +23,13 @@ pub enum StateCommand {
         /// Its address.
         address: String,
     },
+    /// Move a resource (and its rollout record) to another address, without a cloud call.
+    Mv {
+        /// Its address now.
+        from: String,
+        /// Its new address (free in state).
+        to: String,
+    },
 }
 
 /// Arguments of `import`.
@@ -97,6 +104,14 @@ pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, C
             let kind = state_ops::forget(&g.settings, &name, &address).await?;
             output::print(&format!(
                 "Removed {address} from the state of {name}; the {kind} itself was not touched.\n"
+            ));
+        }
+        StateCommand::Mv { from, to } => {
+            let (from, to) = (super::address(from)?, super::address(to)?);
+            drop(store);
+            let kind = state_ops::move_resource(&g.settings, &name, &from, &to).await?;
+            output::print(&format!(
+                "Moved {from} to {to} in the state of {name}; the {kind} itself was not touched. The next plan updates its converge:address tag in place.\n"
             ));
         }
     }

@@ -136,6 +136,13 @@ pub enum Change {
     Put(ResourceState),
     /// The resource is gone (deleted, or removed from state).
     Remove(Address),
+    /// The resource (and its rollout record) now lives at another address (`state mv`).
+    Move {
+        /// Its address until now.
+        from: Address,
+        /// Its address from now on.
+        to: Address,
+    },
     /// Nothing to persist but the audit event.
     None,
 }

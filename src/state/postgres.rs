@@ -220,6 +220,23 @@ impl StateStore for PostgresStore {
                     .await
                     .map_err(|e| self.err(e))?;
             }
+            Change::Move { from, to } => {
+                sqlx::query(queries::numbered(queries::MOVE_RESOURCE))
+                    .bind(to.as_str())
+                    .bind(chrono::Utc::now().to_rfc3339())
+                    .bind(&self.env)
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                sqlx::query(queries::numbered(queries::MOVE_ROLLOUT))
+                    .bind(to.as_str())
+                    .bind(&self.env)
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
             Change::None => {}
         }
         let event = Event::seal(ctx, &self.env, seq, &head, event);

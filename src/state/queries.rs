@@ -17,6 +17,11 @@ pub const UPSERT_RESOURCE: &str = "INSERT INTO resources (env, address, kind, re
                        digest_form = excluded.digest_form, updated_at = excluded.updated_at";
 /// Forgets a resource.
 pub const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE env = ? AND address = ?";
+/// A resource's row takes another address (`state mv`).
+pub const MOVE_RESOURCE: &str =
+    "UPDATE resources SET address = ?, updated_at = ? WHERE env = ? AND address = ?";
+/// A resource's rollout record follows it to its new address.
+pub const MOVE_ROLLOUT: &str = "UPDATE rollouts SET address = ? WHERE env = ? AND address = ?";
 /// Appends an audit event.
 pub const INSERT_EVENT: &str =
     "INSERT INTO audit_events (env, seq, body, hash) VALUES (?, ?, ?, ?)";
