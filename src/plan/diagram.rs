@@ -141,24 +141,11 @@ impl GraphView {
                 n.address, n.address, n.kind
             )
         };
-        for (module, nodes) in self.by_module() {
-            match module {
-                Some(m) => {
-                    out.push_str(&format!(
-                        "  subgraph \"cluster_{m}\" {{\n    label = \"module {m}\";\n"
-                    ));
-                    for n in nodes {
-                        out.push_str(&node(n, "    "));
-                    }
-                    out.push_str("  }\n");
-                }
-                None => {
-                    for n in nodes {
-                        out.push_str(&node(n, "  "));
-                    }
-                }
-            }
-        }
+        out.push_str(&self.grouped(
+            |m| format!("  subgraph \"cluster_{m}\" {{\n    label = \"module {m}\";\n"),
+            "  }\n",
+            node,
+        ));
         for e in &self.edges {
             out.push_str(&format!("  \"{}\" -> \"{}\";\n", e.from, e.to));
         }
@@ -187,22 +174,11 @@ impl GraphView {
                 ids[&n.address], n.address, n.kind
             )
         };
-        for (module, nodes) in self.by_module() {
-            match module {
-                Some(m) => {
-                    out.push_str(&format!("  subgraph module_{m}[\"module {m}\"]\n"));
-                    for n in nodes {
-                        out.push_str(&node(n, "    "));
-                    }
-                    out.push_str("  end\n");
-                }
-                None => {
-                    for n in nodes {
-                        out.push_str(&node(n, "  "));
-                    }
-                }
-            }
-        }
+        out.push_str(&self.grouped(
+            |m| format!("  subgraph module_{m}[\"module {m}\"]\n"),
+            "  end\n",
+            node,
+        ));
         for e in &self.edges {
             if let (Some(from), Some(to)) = (ids.get(&e.from), ids.get(&e.to)) {
                 out.push_str(&format!("  {from} --> {to}\n"));
@@ -225,11 +201,30 @@ impl GraphView {
         out
     }
 
-    /// Nodes grouped by module instance, the environment's own first.
-    fn by_module(&self) -> BTreeMap<Option<&str>, Vec<&GraphNode>> {
-        let mut out: BTreeMap<Option<&str>, Vec<&GraphNode>> = BTreeMap::new();
+    /// The nodes as `node` prints them (with an indent), the environment's own first, each
+    /// module instance's between `open(instance)` and `close`.
+    fn grouped(
+        &self,
+        open: impl Fn(&str) -> String,
+        close: &str,
+        node: impl Fn(&GraphNode, &str) -> String,
+    ) -> String {
+        let mut by_module: BTreeMap<Option<&str>, Vec<&GraphNode>> = BTreeMap::new();
         for n in &self.nodes {
-            out.entry(n.module.as_deref()).or_default().push(n);
+            by_module.entry(n.module.as_deref()).or_default().push(n);
+        }
+        let mut out = String::new();
+        for (module, nodes) in by_module {
+            let indent = if module.is_some() { "    " } else { "  " };
+            if let Some(m) = module {
+                out.push_str(&open(m));
+            }
+            for n in nodes {
+                out.push_str(&node(n, indent));
+            }
+            if module.is_some() {
+                out.push_str(close);
+            }
         }
         out
     }
