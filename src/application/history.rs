@@ -50,10 +50,8 @@ pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, P
     let mut out: Vec<Revision> = Vec::new();
     let mut backups: std::collections::BTreeMap<String, Vec<crate::model::backup::Backup>> =
         Default::default();
-    for e in events {
-        if e.body.address.as_deref() != Some(address.as_str()) {
-            continue;
-        }
+    let ours = of_the_resource(events, address);
+    for (e, _) in events.iter().zip(&ours).filter(|(_, ours)| **ours) {
         if e.body.kind() == Some(EventKind::RolloutBackup) {
             let after = e.body.revision_after()?.unwrap_or_default();
             backups
@@ -103,6 +101,33 @@ pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, P
     Ok(out)
 }
 
+/// Which of `events` concern the resource now at `address`, under that address or, before a
+/// `state mv` brought it there, under the one it had (followed back through every move; what
+/// a name meant before a move took it away is another resource).
+fn of_the_resource(events: &[Event], address: &Address) -> Vec<bool> {
+    let moved = |e: &Event, side: &Option<serde_json::Value>| {
+        side.as_ref()
+            .and_then(|v| v["address"].as_str())
+            .map(str::to_string)
+            .filter(|_| e.body.kind() == Some(EventKind::Move))
+    };
+    let mut name = address.as_str().to_string();
+    let mut out = vec![false; events.len()];
+    for (i, e) in events.iter().enumerate().rev() {
+        if let (Some(from), Some(to)) = (moved(e, &e.body.before), moved(e, &e.body.after)) {
+            if to == name {
+                name = from;
+            } else if from == name {
+                // Before this move the name was another resource's.
+                name.clear();
+            }
+            continue;
+        }
+        out[i] = e.body.address.as_deref() == Some(name.as_str());
+    }
+    out
+}
+
 /// The revisions of `address` in `store`'s audit trail, which must verify first.
 pub async fn verified(
     env: &str,
@@ -117,4 +142,51 @@ pub async fn verified(
         )));
     }
     Ok(revisions(&events, address)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, address: &str, action: &str, before: &str, after: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "seq": seq, "id": format!("e{seq}"), "time": "2026-12-04T00:00:00Z",
+            "environment": "dev", "actor": "a", "commit": "",
+            "operation": "apply", "address": address, "action": action,
+            "before": serde_json::from_str::<serde_json::Value>(before).unwrap(),
+            "after": serde_json::from_str::<serde_json::Value>(after).unwrap(),
+            "outcome": "ok", "detail": null, "prev_hash": "", "hash": "",
+        }))
+        .unwrap()
+    }
+
+    /// A resource moved `api` → `backend` → `svc` keeps the events of each of its names from
+    /// before each move; a later resource named `api` is another one.
+    #[test]
+    fn the_history_follows_a_resource_through_its_moves() {
+        let events = vec![
+            event(1, "api", "create", "null", "{}"),
+            event(
+                2,
+                "backend",
+                "move",
+                r#"{"address":"api"}"#,
+                r#"{"address":"backend"}"#,
+            ),
+            event(3, "backend", "update", "{}", "{}"),
+            event(4, "api", "create", "null", "{}"),
+            event(
+                5,
+                "svc",
+                "move",
+                r#"{"address":"backend"}"#,
+                r#"{"address":"svc"}"#,
+            ),
+            event(6, "svc", "update", "{}", "{}"),
+        ];
+        let svc = of_the_resource(&events, &Address::root("svc"));
+        assert_eq!(svc, [true, false, true, false, false, true]);
+        let api = of_the_resource(&events, &Address::root("api"));
+        assert_eq!(api, [false, false, false, true, false, false]);
+    }
 }
