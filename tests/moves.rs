@@ -121,8 +121,8 @@ fn state_mv(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "move")
-        .unwrap_or_else(|| panic!("no move event in {log}"));
+        .find(|e| e["action"] == "moved")
+        .unwrap_or_else(|| panic!("no moved event in {log}"));
     assert_eq!(event["address"], "images");
     assert_eq!(event["before"]["address"], "repo");
     assert_eq!(event["after"]["address"], "images");

@@ -169,7 +169,7 @@ mod tests {
             event(
                 2,
                 "backend",
-                "move",
+                "moved",
                 r#"{"address":"api"}"#,
                 r#"{"address":"backend"}"#,
             ),
@@ -178,7 +178,7 @@ mod tests {
             event(
                 5,
                 "svc",
-                "move",
+                "moved",
                 r#"{"address":"backend"}"#,
                 r#"{"address":"svc"}"#,
             ),

@@ -52,7 +52,7 @@ event_kinds! {
     /// `state rm` forgot a resource.
     Forget => "forget",
     /// `state mv` moved a resource to another address.
-    Move => "move",
+    Move => "moved",
     /// `lock force-unlock` removed the lock.
     Unlock => "unlock",
     /// A writer took over a stale lock.
