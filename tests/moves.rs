@@ -128,3 +128,88 @@ fn state_mv(backend: Backend) {
     assert_eq!(event["after"]["address"], "images");
     run(&["audit", "verify"]).expect(0);
 }
+
+/// `removed: [{ from, destroy: false }]` (Terraform 1.7's `removed` block): a resource taken out
+/// of the files is forgotten, not deleted: the plan says so, apply removes it from state with a
+/// `forget` event, the repository stays in the cloud, and the entry is a no-op afterwards. An
+/// entry naming a resource still declared is a located error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_entry_forgets_a_resource_and_keeps_it_in_the_cloud() {
+    let moto = Moto::start();
+    let p = Project::empty().with_moto(&moto);
+    p.write("environments/dev.yaml", &ENV.replace("KEY", "repo"));
+    let run = |args: &[&str]| {
+        let mut a = vec!["-e", "dev"];
+        a.extend(args);
+        p.converge(&a)
+    };
+    run(&["apply", "--auto-approve"]).expect(0);
+
+    // Still declared: refused where `from` is written.
+    p.write(
+        "environments/dev.yaml",
+        &format!(
+            "{}removed:\n  - {{ from: other, destroy: false }}\n",
+            ENV.replace("KEY", "repo")
+        ),
+    );
+    let err = run(&["validate"]).expect(1).stderr();
+    assert!(
+        err.contains("environments/dev.yaml:12:")
+            && err.contains("`other` is still declared in the files (at environments/dev.yaml:8:"),
+        "{err}"
+    );
+
+    let without_other = ENV.replace("KEY", "repo");
+    let without_other = &without_other[..without_other.find("  other:").unwrap()];
+    p.write(
+        "environments/dev.yaml",
+        &format!("{without_other}removed:\n  - {{ from: other, destroy: false }}\n"),
+    );
+    let text = run(&["plan"]).expect(0).stdout();
+    assert!(
+        text.contains(
+            ". other (aws.ecr_repository) will be removed from state (kept in the cloud)"
+        ) && text.contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy, 1 to forget."),
+        "{text}"
+    );
+    let json = run(&["plan", "--format", "json"]).expect(0).json();
+    let other = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "other")
+        .unwrap()
+        .clone();
+    assert_eq!(other["action"], "forget");
+    assert_eq!(json["summary"]["forget"], 1);
+    assert_eq!(json["summary"]["destroy"], 0);
+
+    run(&["apply", "--auto-approve"]).expect(0);
+    let list = run(&["state", "list", "--format", "json"]).expect(0).json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let ecr = aws_sdk_ecr::Client::new(&moto.sdk().await);
+    let kept = ecr
+        .describe_repositories()
+        .repository_names("other-repo")
+        .send()
+        .await;
+    assert!(kept.is_ok(), "the repository is still there: {kept:?}");
+    let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
+    let forget = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "forget")
+        .unwrap_or_else(|| panic!("no forget event in {log}"));
+    assert_eq!(forget["address"], "other");
+    assert!(
+        forget["detail"]
+            .as_str()
+            .unwrap()
+            .contains("aws.ecr_repository other-repo still exists in the cloud"),
+        "{forget}"
+    );
+    // Done: the entry names nothing state holds, and the plan is empty.
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+}

@@ -44,6 +44,8 @@ pub enum StepKind {
     Update,
     /// Delete (or the first half of a replace).
     Delete,
+    /// Remove from state only, the cloud's resource kept (`removed`, destroy: false).
+    Forget,
 }
 
 /// A step: an operation on an address, and the plan action it belongs to.
@@ -66,6 +68,7 @@ impl Step {
             (_, StepKind::Create) => "creating",
             (_, StepKind::Update) => "updating",
             (_, StepKind::Delete) => "deleting",
+            (_, StepKind::Forget) => "forgetting",
         }
     }
 }
@@ -458,7 +461,7 @@ async fn mark_in_flight(
                 ..stored.clone()
             }
         }
-        Request::Refused(_) => return Ok(()),
+        Request::Refused(_) | Request::Forget => return Ok(()),
     };
     inputs
         .store
@@ -590,7 +593,7 @@ async fn record(
         .map(|l| l.properties.to_display_json());
     let mut first_revision = None;
     let (change, after) = match (step.kind, applied) {
-        (StepKind::Delete, _) => {
+        (StepKind::Delete | StepKind::Forget, _) => {
             outputs.remove(&step.address);
             (state::Change::Remove(step.address.clone()), None)
         }
@@ -626,6 +629,14 @@ async fn record(
         before
     };
     event.after = after;
+    if step.kind == StepKind::Forget
+        && let Some(stored) = inputs.state.iter().find(|s| s.address == step.address)
+    {
+        event.detail = Some(format!(
+            "removed from state (`removed`, destroy: false); {} {} still exists in the cloud",
+            stored.kind, stored.remote_id
+        ));
+    }
     if step.action == Action::Replace {
         event.detail = Some(match step.kind {
             StepKind::Delete => "deleted for replacement".into(),
@@ -695,6 +706,7 @@ fn action_name(step: &Step) -> crate::audit::EventKind {
         (_, StepKind::Create) => EventKind::Create,
         (_, StepKind::Update) => EventKind::Update,
         (_, StepKind::Delete) => EventKind::Delete,
+        (_, StepKind::Forget) => EventKind::Forget,
     }
 }
 
@@ -720,6 +732,9 @@ fn step_graph(plan: &Plan, inputs: &Inputs<'_>) -> DiGraph<Step, ()> {
             }
             Action::Delete => {
                 deletes.insert(a.clone(), graph.add_node(step(StepKind::Delete)));
+            }
+            Action::Forget => {
+                graph.add_node(step(StepKind::Forget));
             }
             Action::Replace => {
                 let d = graph.add_node(step(StepKind::Delete));

@@ -61,6 +61,8 @@ pub(super) enum Request {
     Update(UpdateRequest),
     Rollout(Box<RolloutRequest>),
     Delete(DeleteRequest),
+    /// Remove it from state only (`removed`, destroy: false): no cloud call.
+    Forget,
     Refused(Refusal),
 }
 
@@ -77,6 +79,7 @@ pub(super) async fn run_request(
         Request::Update(r) => Ok(registry.for_kind(r.kind)?.update(r).await.map(Some)?),
         Request::Rollout(r) => run_rollout(inputs, &r).await,
         Request::Delete(r) => Ok(registry.for_kind(r.kind)?.delete(r).await.map(|_| None)?),
+        Request::Forget => Ok(None),
         Request::Refused(e) => Err(e.into()),
     }
 }
@@ -130,6 +133,7 @@ async fn run_rollout(
 pub(super) fn build_request(step: &Step, inputs: &Inputs<'_>, ctx: &ApplyContext<'_>) -> Request {
     let stored = inputs.state.iter().find(|s| s.address == step.address);
     match step.kind {
+        StepKind::Forget => Request::Forget,
         StepKind::Delete => {
             let Some(stored) = stored else {
                 return Request::Refused(Refusal::Missing(format!(

@@ -74,6 +74,16 @@ pub fn document() -> Json {
                 "required": ["from"],
                 "properties": {"from": {"type": "string"}, "state_url": {"type": "string", "description": "Where that environment's state lives (default: this environment's backend)."}},
             },
+            "removed": {
+                "type": "array",
+                "description": "Resources taken out of the files: with destroy: false apply removes each from state and keeps it in the cloud; destroy defaults to true (deleted).",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["from"],
+                    "properties": {"from": {"type": "string", "description": "KEY or INSTANCE.KEY, no longer declared."}, "destroy": {"type": "boolean", "default": true}},
+                },
+            },
             "variables": {"type": "object"},
             "modules": {
                 "type": "object",

@@ -128,8 +128,19 @@ pub struct Environment {
     pub notify_webhook: Option<String>,
     /// `promotion: { from, state_url }`: the environment whose completed rollouts prove an image.
     pub promotion: Option<Promotion>,
+    /// `removed:` entries: resources taken out of the files, and whether apply deletes them.
+    pub removed: Vec<Removed>,
     /// The prices estimates use: the shipped tables until the caller loads the project's.
     pub prices: std::sync::Arc<crate::cost::PriceTable>,
+}
+
+/// A `removed: [{ from, destroy }]` entry (Terraform 1.7's `removed` block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The address state holds.
+    pub from: Address,
+    /// false: apply forgets it (removes it from state), the cloud's resource kept.
+    pub destroy: bool,
 }
 
 /// `promotion: { from: staging, state_url: … }`: apply rolls out only images that completed a

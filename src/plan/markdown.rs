@@ -64,9 +64,10 @@ fn rank(action: Action) -> u8 {
     match action {
         Action::Replace => 0,
         Action::Delete => 1,
-        Action::Update => 2,
-        Action::Create => 3,
-        Action::NoOp => 4,
+        Action::Forget => 2,
+        Action::Update => 3,
+        Action::Create => 4,
+        Action::NoOp => 5,
     }
 }
 
@@ -81,6 +82,7 @@ fn action_cell(c: &Change) -> String {
                 .join(", ")
         ),
         Action::Delete => ":warning: **destroy**".to_string(),
+        Action::Forget => "forget (kept in the cloud)".to_string(),
         Action::Update if c.rollout.is_some() => "update (rollout)".to_string(),
         Action::Update => "update".to_string(),
         Action::Create => "create".to_string(),
@@ -128,6 +130,7 @@ fn details(change: &Change) -> String {
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
+        Action::Forget => "will be removed from state (kept in the cloud)",
     };
     let mut out = format!(
         "<details><summary><code>{} {}</code> ({}) {what}",

@@ -34,6 +34,8 @@ pub enum Action {
     Replace,
     /// Delete it.
     Delete,
+    /// Remove it from state and keep it in the cloud (`removed: [{ from, destroy: false }]`).
+    Forget,
 }
 
 impl Action {
@@ -47,7 +49,7 @@ impl Action {
         self == Action::Replace
     }
 
-    /// The symbol shown before the address: `+`, `~`, `-/+`, `-`.
+    /// The symbol shown before the address: `+`, `~`, `-/+`, `-`, `.` (forget).
     pub fn symbol(self) -> &'static str {
         match self {
             Action::NoOp => " ",
@@ -55,6 +57,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Forget => ".",
         }
     }
 }
@@ -170,6 +173,9 @@ pub struct Summary {
     pub replace: usize,
     /// Deletes.
     pub destroy: usize,
+    /// Resources removed from state and kept in the cloud.
+    #[serde(default)]
+    pub forget: usize,
 }
 
 impl Plan {
@@ -384,19 +390,32 @@ pub fn compute(
                 .with_sensitivity_of(&s.properties),
             _ => s.properties.clone(),
         };
+        // `removed: [{ from, destroy: false }]`: only state lets go of it.
+        let forget = env
+            .removed
+            .iter()
+            .any(|r| r.from == s.address && !r.destroy)
+            && !options.destroy;
         changes.push(Change {
             cost: ChangeCost::default(),
             rollout: None,
             address: s.address.clone(),
             kind: s.kind.clone(),
-            action: Action::Delete,
+            action: if forget { Action::Forget } else { Action::Delete },
             before: Some(before),
             after: None,
             changed: Vec::new(),
             replace_because: Vec::new(),
-            note: current
-                .is_none()
-                .then(|| "already deleted outside converge; only state is cleaned up".into()),
+            note: if forget {
+                Some(format!(
+                    "removed from state only (`removed`, destroy: false); the {} stays in the cloud, no longer managed",
+                    s.kind
+                ))
+            } else {
+                current
+                    .is_none()
+                    .then(|| "already deleted outside converge; only state is cleaned up".into())
+            },
         });
     }
     let region = env
@@ -418,6 +437,7 @@ pub fn compute(
             Action::Update => summary.change += 1,
             Action::Replace => summary.replace += 1,
             Action::Delete => summary.destroy += 1,
+            Action::Forget => summary.forget += 1,
             Action::NoOp => {}
         }
     }

@@ -90,8 +90,12 @@ fn change_cost(change: &Change) -> Option<String> {
 /// `Plan: A to add, C to change, R to replace, D to destroy.`
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary;
+    let forget = match s.forget {
+        0 => String::new(),
+        n => format!(", {n} to forget"),
+    };
     format!(
-        "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy{forget}.",
         s.add, s.change, s.replace, s.destroy
     )
 }
@@ -104,6 +108,7 @@ pub fn heading(change: &Change) -> String {
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
+        Action::Forget => "will be removed from state (kept in the cloud)",
     };
     let line = format!(
         "{} {} ({}) {what}",
@@ -116,6 +121,7 @@ pub fn heading(change: &Change) -> String {
         Action::Update => line.yellow().to_string(),
         Action::Replace => line.magenta().to_string(),
         Action::Delete => line.red().to_string(),
+        Action::Forget => line.cyan().to_string(),
         Action::NoOp => line,
     }
 }

@@ -35,6 +35,7 @@ impl Loader<'_> {
         self.load_notify(file, top);
         self.load_promotion(file, top, name);
         self.load_resources(file, top);
+        self.load_removed(file, top);
         self.check_providers_used(file, top, &providers);
         providers
     }
@@ -192,6 +193,93 @@ impl Loader<'_> {
                     "add `from: staging`",
                 ),
             }
+        }
+    }
+
+    /// `removed: [{ from: ADDR, destroy: false }]`: a resource taken out of the files that apply
+    /// forgets (removes from state, the cloud's resource kept) instead of deleting; `destroy`
+    /// defaults to true, as Terraform's. `from` must no longer be declared.
+    fn load_removed(&mut self, file: usize, top: &MarkedMappingNode) {
+        let f = self.files[file].clone();
+        let Some(node) = top.get_node("removed") else {
+            return;
+        };
+        let Some(list) = node.as_sequence() else {
+            self.err(
+                file,
+                node.span(),
+                format!("`removed` is a list, found {}", yaml::shape(node)),
+                "write `removed: [{ from: ADDR, destroy: false }]`",
+            );
+            return;
+        };
+        for entry in list.iter() {
+            let Some(map) = yaml::expect_mapping(&f, entry, "a `removed` entry", &mut self.errors)
+            else {
+                continue;
+            };
+            yaml::reject_unknown_keys(&f, map, REMOVED_KEYS, "a `removed` entry", &mut self.errors);
+            let Some(from) = map
+                .get_node("from")
+                .and_then(|n| yaml::expect_string(&f, n, "`removed.from`", &mut self.errors))
+            else {
+                if map.get_node("from").is_none() {
+                    self.err(
+                        file,
+                        map.span(),
+                        "a `removed` entry needs `from`, the address state holds",
+                        "add `from: ADDR`",
+                    );
+                }
+                continue;
+            };
+            let span = *from.span();
+            let Some(address) = Address::parse(from.as_str()) else {
+                self.err(
+                    file,
+                    &span,
+                    format!("`{}` is not an address", from.as_str()),
+                    "KEY or INSTANCE.KEY",
+                );
+                continue;
+            };
+            let destroy = match map.get_node("destroy") {
+                None => true,
+                Some(n) => match n.as_scalar().and_then(|s| s.as_bool()) {
+                    Some(b) => b,
+                    None => {
+                        self.err(
+                            file,
+                            n.span(),
+                            "`removed.destroy` is true or false",
+                            "false keeps it in the cloud",
+                        );
+                        continue;
+                    }
+                },
+            };
+            if let Some(declared) = self.resources.get(&address) {
+                let at = declared
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" (at {}:{}:{})", l.file, l.line, l.column))
+                    .unwrap_or_default();
+                self.err(
+                    file,
+                    &span,
+                    format!("`{address}` is still declared in the files{at}: a `removed` entry is for a resource taken out of them"),
+                    "remove the resource, or this entry",
+                );
+                continue;
+            }
+            self.removed.push((
+                crate::config::Removed {
+                    from: address,
+                    destroy,
+                },
+                file,
+                span,
+            ));
         }
     }
 

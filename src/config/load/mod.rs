@@ -41,7 +41,9 @@ const ENV_KEYS: &[&str] = &[
     "budget",
     "notify",
     "promotion",
+    "removed",
 ];
+const REMOVED_KEYS: &[&str] = &["from", "destroy"];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
 const PROMOTION_KEYS: &[&str] = &["from", "state_url"];
 const BUDGET_KEYS: &[&str] = &["monthly", "max_increase"];
@@ -152,6 +154,8 @@ struct Loader<'a> {
     budget: Budget,
     notify_webhook: Option<String>,
     promotion: Option<super::Promotion>,
+    /// `removed:` entries, with where each `from` is written.
+    removed: Vec<(super::Removed, usize, Span)>,
     warnings: Vec<String>,
     /// Sensitive variables without a value (`validate`).
     unset_secrets: Vec<String>,
@@ -189,6 +193,7 @@ pub fn load(
         budget: Budget::default(),
         notify_webhook: None,
         promotion: None,
+        removed: Vec::new(),
         warnings: Vec::new(),
         unset_secrets: Vec::new(),
         notes: Vec::new(),
@@ -227,6 +232,7 @@ pub fn load(
         budget: loader.budget,
         notify_webhook: loader.notify_webhook,
         promotion: loader.promotion,
+        removed: loader.removed.into_iter().map(|(r, _, _)| r).collect(),
         warnings: loader.warnings,
         unset_secrets: loader.unset_secrets,
         notes: loader.notes,
