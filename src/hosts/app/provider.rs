@@ -233,7 +233,7 @@ async fn read_host(
         .iter()
         .all(|(s, c)| ports.get(*s).map(Vec::len) == Some(usize::from(c.replicas.max(1))));
     if !web.is_empty() && complete {
-        let expected = Some(nginx::render(&app.name, &app.nginx, colour, &ports));
+        let expected = nginx::render(&app.name, &app.nginx, colour, &ports);
         // A canary's step (the live colour and the new one, split by weight) is the
         // rollout's, which its record resumes: not drift.
         let canary_step = file
@@ -241,9 +241,9 @@ async fn read_host(
             .is_some_and(|f| nginx::split(f).is_some() && nginx::live_colour(f) == Some(colour));
         // converge's file from before it wrote an access log: the same but for the log
         // lines (the next deploy rewrites it), so an upgrade shows no drift.
-        let before_logs = expected.as_deref().map(nginx::without_access_log);
-        let current = expected.as_deref() == file.as_deref()
-            || (before_logs.is_some() && before_logs.as_deref() == file.as_deref());
+        let current = file
+            .as_deref()
+            .is_some_and(|f| f == expected || f == nginx::without_access_log(&expected));
         if !current && !canary_step {
             live = mark(
                 live,
