@@ -105,27 +105,44 @@ pub fn revisions(events: &[Event], address: &Address) -> Result<Vec<Revision>, P
 /// `state mv` brought it there, under the one it had (followed back through every move; what
 /// a name meant before a move took it away is another resource).
 fn of_the_resource(events: &[Event], address: &Address) -> Vec<bool> {
-    let moved = |e: &Event, side: &Option<serde_json::Value>| {
-        side.as_ref()
-            .and_then(|v| v["address"].as_str())
-            .map(str::to_string)
-            .filter(|_| e.body.kind() == Some(EventKind::Move))
-    };
     let mut name = address.as_str().to_string();
     let mut out = vec![false; events.len()];
     for (i, e) in events.iter().enumerate().rev() {
-        if let (Some(from), Some(to)) = (moved(e, &e.body.before), moved(e, &e.body.after)) {
-            if to == name {
-                name = from;
-            } else if from == name {
-                // Before this move the name was another resource's.
-                name.clear();
+        if e.body.kind() == Some(EventKind::Move) {
+            for (from, to) in moves_of(e) {
+                if to == name {
+                    name = from;
+                    break;
+                } else if from == name {
+                    // Before this move the name was another resource's.
+                    name.clear();
+                }
             }
             continue;
         }
         out[i] = e.body.address.as_deref() == Some(name.as_str());
     }
     out
+}
+
+/// The (from, to) pairs a `moved` event made: `{address}` before and after for one move,
+/// `{addresses: [...]}` for several made together.
+fn moves_of(e: &Event) -> Vec<(String, String)> {
+    let side = |v: &Option<serde_json::Value>| -> Vec<String> {
+        let Some(v) = v else { return Vec::new() };
+        match (v["address"].as_str(), v["addresses"].as_array()) {
+            (Some(one), _) => vec![one.to_string()],
+            (None, Some(many)) => many
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    side(&e.body.before)
+        .into_iter()
+        .zip(side(&e.body.after))
+        .collect()
 }
 
 /// The revisions of `address` in `store`'s audit trail, which must verify first.
@@ -188,5 +205,23 @@ mod tests {
         assert_eq!(svc, [true, false, true, false, false, true]);
         let api = of_the_resource(&events, &Address::root("api"));
         assert_eq!(api, [false, false, false, true, false, false]);
+    }
+
+    /// Moves made together by `moved` entries are one event listing them all.
+    #[test]
+    fn moves_made_together_are_followed_too() {
+        let events = vec![
+            event(1, "api", "create", "null", "{}"),
+            event(2, "web", "create", "null", "{}"),
+            event(
+                3,
+                "",
+                "moved",
+                r#"{"addresses":["api","web"]}"#,
+                r#"{"addresses":["backend.api","backend.web"]}"#,
+            ),
+        ];
+        let web = of_the_resource(&events, &Address::in_module("backend", "web"));
+        assert_eq!(web, [false, true, false]);
     }
 }

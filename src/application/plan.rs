@@ -55,11 +55,15 @@ pub async fn refresh_and_plan(
     destroy: bool,
 ) -> Result<Planned, Error> {
     let serial = store.serial().await?;
-    let state = store.resources().await?;
-    session::check_digests(&state)?;
+    let stored = store.resources().await?;
+    session::check_digests(&stored)?;
+    let moves = resolve_moves(env, &stored)?;
+    let live = session::refresh(s, registry, &env.name, &stored).await?;
+    // From here on, state reads as it will once the moves are made (apply makes them first).
+    let state = plan::moves::moved_state(&stored, &moves);
+    let live = renamed(live, &moves);
+    let pins = renamed(crate::rollout::pins(store).await?, &moves);
     let targets = targets(raw_targets, env, &state)?;
-    let live = session::refresh(s, registry, &env.name, &state).await?;
-    let pins = crate::rollout::pins(store).await?;
     let mut plan = plan::compute(
         env,
         &state,
@@ -69,6 +73,7 @@ pub async fn refresh_and_plan(
             targets,
             destroy,
             pins: pins.clone(),
+            moves,
         },
     );
     let promotion = super::promotion::verdicts(s, env, &plan, registry).await?;
@@ -88,4 +93,38 @@ pub async fn refresh_and_plan(
         pins,
         promotion,
     })
+}
+
+/// The moves `env`'s `moved` entries make of `state`, or their conflicts as errors located at
+/// the entries.
+pub fn resolve_moves(
+    env: &Environment,
+    state: &[ResourceState],
+) -> Result<Vec<plan::moves::Move>, Error> {
+    plan::moves::resolve(&env.moved, state).map_err(|conflicts| {
+        Error::Config(crate::config::ConfigErrors {
+            errors: conflicts
+                .into_iter()
+                .map(|c| {
+                    let entry = &env.moved[c.entry];
+                    crate::config::ConfigError::at(
+                        &env.files[entry.file],
+                        &entry.span,
+                        c.message,
+                        "this `moved` entry",
+                    )
+                })
+                .collect(),
+        })
+    })
+}
+
+/// `map` with each moved resource's entry under its new address.
+fn renamed<V>(mut map: BTreeMap<Address, V>, moves: &[plan::moves::Move]) -> BTreeMap<Address, V> {
+    let taken: Vec<(Address, V)> = moves
+        .iter()
+        .filter_map(|m| map.remove(&m.from).map(|v| (m.to.clone(), v)))
+        .collect();
+    map.extend(taken);
+    map
 }

@@ -155,10 +155,7 @@ pub async fn move_resource(
         event.after = Some(serde_json::json!({ "address": to.as_str() }));
         store
             .commit(
-                state::Change::Move {
-                    from: from.clone(),
-                    to: to.clone(),
-                },
+                state::Change::Move(vec![(from.clone(), to.clone())]),
                 event,
                 &ctx,
             )

@@ -473,11 +473,55 @@ async fn mark_in_flight(
         })
 }
 
+/// Makes the plan's moves in state (`moved` entries), all in one step and one `moved` audit
+/// event, before anything else is applied: no cloud call; each resource's `converge:address`
+/// tag then follows as an ordinary in-place update. Returns how many resources moved.
+pub async fn record_moves(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, ApplyError> {
+    let Some(first) = plan.moved.first() else {
+        return Ok(0);
+    };
+    let listed: Vec<String> = plan
+        .moved
+        .iter()
+        .map(|m| format!("{} → {}", m.from, m.to))
+        .collect();
+    let mut event =
+        NewEvent::new(inputs.operation, crate::audit::EventKind::Move, "ok").detail(format!(
+            "moved in state by `moved` entries: {}; nothing changed in the cloud",
+            listed.join(", ")
+        ));
+    if let [only] = plan.moved.as_slice() {
+        event = event.address(&only.to);
+        event.before = Some(serde_json::json!({ "address": only.from.as_str() }));
+        event.after = Some(serde_json::json!({ "address": only.to.as_str() }));
+    } else {
+        let side = |f: fn(&crate::plan::moves::Move) -> &crate::model::Address| serde_json::json!({ "addresses": plan.moved.iter().map(|m| f(m).as_str()).collect::<Vec<_>>() });
+        event.before = Some(side(|m| &m.from));
+        event.after = Some(side(|m| &m.to));
+    }
+    let pairs = plan
+        .moved
+        .iter()
+        .map(|m| (m.from.clone(), m.to.clone()))
+        .collect();
+    inputs
+        .store
+        .commit(state::Change::Move(pairs), event, inputs.audit)
+        .await
+        .map_err(|source| ApplyError::State {
+            address: first.to.clone(),
+            source,
+        })?;
+    Ok(plan.moved.len())
+}
+
 /// Settles resources an interrupted apply left in flight that now need no change: they exist
 /// as desired, so they are recorded as applied (audited as adopted). Returns how many.
 pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, ApplyError> {
     let mut settled = 0;
-    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+    // A moved resource is settled once its move is made (the next run).
+    let settle = |c: &&crate::plan::Change| c.action == Action::NoOp && c.moved_from.is_none();
+    for change in plan.changes.iter().filter(settle) {
         let Some(stored) = inputs
             .state
             .iter()
@@ -520,7 +564,9 @@ pub async fn settle_in_flight(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize,
 pub async fn upgrade_digests(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, ApplyError> {
     let keyring = crate::model::digest::keyring();
     let mut upgraded = 0;
-    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+    let unmoved_no_op =
+        |c: &&crate::plan::Change| c.action == Action::NoOp && c.moved_from.is_none();
+    for change in plan.changes.iter().filter(unmoved_no_op) {
         let Some(stored) = inputs
             .state
             .iter()

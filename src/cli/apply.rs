@@ -274,6 +274,13 @@ async fn interruptible_apply(
         confirm(operation, &env.name)?;
     }
     let text = g.format == Format::Text;
+    let moved = apply::record_moves(&plan, &inputs).await?;
+    if moved > 0 && text {
+        output::status(&format!(
+            "Moved {moved} resource{} in state (no cloud call).",
+            if moved == 1 { "" } else { "s" }
+        ));
+    }
     let report = apply::execute(&plan, &inputs, |p| {
         if text {
             print_progress(&p);

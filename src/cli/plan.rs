@@ -84,12 +84,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     )
     .await?;
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
-    let changed = planned
-        .plan
-        .changes
-        .iter()
-        .filter(|c| c.action.is_change())
-        .count();
+    let changed = planned.plan.changes.iter().filter(|c| c.is_shown()).count();
     let diagram = (changed > 0 && changed <= args.graph_max).then(|| {
         GraphView::of(&env)
             .with_plan(&planned.plan)

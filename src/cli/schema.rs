@@ -84,6 +84,19 @@ pub fn document() -> Json {
                     "properties": {"from": {"type": "string", "description": "KEY or INSTANCE.KEY, no longer declared."}, "destroy": {"type": "boolean", "default": true}},
                 },
             },
+            "moved": {
+                "type": "array",
+                "description": "Renames carried over in state instead of a delete and a create (Terraform's moved blocks); chains resolve.",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["from", "to"],
+                    "properties": {
+                        "from": {"type": "string", "description": "The old KEY, INSTANCE.KEY or module.INSTANCE, no longer declared."},
+                        "to": {"type": "string", "description": "The new address, of the same sort."},
+                    },
+                },
+            },
             "variables": {"type": "object"},
             "modules": {
                 "type": "object",
@@ -113,6 +126,16 @@ pub fn document() -> Json {
                     }},
                     "resources": resources,
                     "outputs": {"type": "object"},
+                    "moved": {
+                        "type": "array",
+                        "description": "Renames of this module's own resources (KEY to KEY), made in each instance.",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["from", "to"],
+                            "properties": {"from": {"type": "string"}, "to": {"type": "string"}},
+                        },
+                    },
                 },
             },
         },

@@ -4,6 +4,7 @@
 pub mod compose;
 mod diagnostic;
 mod load;
+mod moved;
 pub mod template;
 mod types;
 mod yaml;
@@ -13,6 +14,7 @@ use std::path::Path;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, SourceFile};
 pub use load::load;
+pub use moved::{MoveEnd, Moved};
 pub use types::{resolved_problems, resolved_refusal};
 
 use crate::model::schema::KindSchema;
@@ -130,6 +132,8 @@ pub struct Environment {
     pub promotion: Option<Promotion>,
     /// `removed:` entries: resources taken out of the files, and whether apply deletes them.
     pub removed: Vec<Removed>,
+    /// `moved:` entries of the environment file and (expanded per instance) of module files.
+    pub moved: Vec<Moved>,
     /// The prices estimates use: the shipped tables until the caller loads the project's.
     pub prices: std::sync::Arc<crate::cost::PriceTable>,
 }

@@ -72,6 +72,15 @@ fn rank(action: Action) -> u8 {
 }
 
 fn action_cell(c: &Change) -> String {
+    let cell = action_only(c);
+    match &c.moved_from {
+        Some(from) if c.action == Action::NoOp => format!("moved from `{from}`"),
+        Some(from) => format!("{cell}, moved from `{from}`"),
+        None => cell,
+    }
+}
+
+fn action_only(c: &Change) -> String {
     match c.action {
         Action::Replace => format!(
             ":warning: **replace** ({})",
@@ -124,19 +133,12 @@ fn diff(change: &Change) -> String {
 }
 
 fn details(change: &Change) -> String {
-    let what = match change.action {
-        Action::NoOp => "is unchanged",
-        Action::Create => "will be created",
-        Action::Update => "will be updated in place",
-        Action::Replace => "must be replaced",
-        Action::Delete => "will be destroyed",
-        Action::Forget => "will be removed from state (kept in the cloud)",
-    };
     let mut out = format!(
-        "<details><summary><code>{} {}</code> ({}) {what}",
+        "<details><summary><code>{} {}</code> ({}) {}",
         change.action.symbol(),
-        html(&change.address.to_string()),
-        change.kind
+        html(&super::render::shown_address(change)),
+        change.kind,
+        super::render::what(change)
     );
     if let (Some(b), Some(a)) = (change.cost.before_monthly, change.cost.after_monthly)
         && (b != 0.0 || a != 0.0)
@@ -193,11 +195,7 @@ pub fn markdown_with_diagram(
     limit: usize,
     diagram: Option<&str>,
 ) -> String {
-    let mut changes: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action.is_change())
-        .collect();
+    let mut changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_shown()).collect();
     changes.sort_by_key(|c| rank(c.action));
     let mut head = format!(
         "{}\n### converge plan: `{}`\n\n",

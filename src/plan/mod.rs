@@ -6,6 +6,7 @@
 pub mod diagram;
 pub mod drift;
 pub mod markdown;
+pub mod moves;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +85,9 @@ pub struct Change {
     /// Why, when it is not obvious (e.g. deleted outside converge).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// Where state held it until this plan: a `moved` entry carries it here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub moved_from: Option<Address>,
     /// How an update reaches the cloud when it is a rollout (`canary 10% → 50% → 100%, bake 5m`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rollout: Option<String>,
@@ -140,6 +144,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Counts by action.
     pub summary: Summary,
+    /// Stored resources `moved` entries carry to new addresses: apply moves them in state
+    /// first, in one step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<moves::Move>,
     /// Monthly cost before and after.
     #[serde(default)]
     pub cost: CostSummary,
@@ -176,12 +184,22 @@ pub struct Summary {
     /// Resources removed from state and kept in the cloud.
     #[serde(default)]
     pub forget: usize,
+    /// Resources moved to a new address in state (whatever else their change does).
+    #[serde(default)]
+    pub moved: usize,
+}
+
+impl Change {
+    /// Whether a plan shows it: it changes the resource, or moves it in state.
+    pub fn is_shown(&self) -> bool {
+        self.action.is_change() || self.moved_from.is_some()
+    }
 }
 
 impl Plan {
-    /// Whether applying it would change anything.
+    /// Whether applying it would change anything (moves in state included).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action.is_change())
+        !self.moved.is_empty() || self.changes.iter().any(|c| c.action.is_change())
     }
 
     /// The change of one address.
@@ -216,7 +234,7 @@ impl Plan {
                 now: fresh.serial,
             });
         }
-        if self.actions() != fresh.actions() {
+        if self.actions() != fresh.actions() || self.moved != fresh.moved {
             return Err(Stale::Live);
         }
         Ok(())
@@ -255,6 +273,8 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Services `rollout undo` pinned: their changes say so.
     pub pins: crate::model::pin::Pins,
+    /// What `moved` entries carry where (the state given is already as it reads after them).
+    pub moves: Vec<moves::Move>,
 }
 
 /// Computes the plan: each desired resource against its live state, in dependency order, and
@@ -305,6 +325,7 @@ pub fn compute(
                     changed: Vec::new(),
                     replace_because: Vec::new(),
                     rollout: None,
+                    moved_from: None,
                     note: match interrupted {
                         Some(st) => Some(format!(
                             "an earlier apply stopped while {} it and it does not exist now",
@@ -340,6 +361,7 @@ pub fn compute(
                     Change {
                         cost: ChangeCost::default(),
                         rollout,
+                        moved_from: None,
                         address: address.clone(),
                         kind: resource.kind.kind.to_string(),
                         action,
@@ -399,6 +421,7 @@ pub fn compute(
         changes.push(Change {
             cost: ChangeCost::default(),
             rollout: None,
+            moved_from: None,
             address: s.address.clone(),
             kind: s.kind.clone(),
             action: if forget { Action::Forget } else { Action::Delete },
@@ -417,6 +440,13 @@ pub fn compute(
                     .then(|| "already deleted outside converge; only state is cleaned up".into())
             },
         });
+    }
+    for change in changes.iter_mut() {
+        change.moved_from = options
+            .moves
+            .iter()
+            .find(|m| m.to == change.address)
+            .map(|m| m.from.clone());
     }
     let region = env
         .providers
@@ -440,6 +470,9 @@ pub fn compute(
             Action::Forget => summary.forget += 1,
             Action::NoOp => {}
         }
+        if c.moved_from.is_some() {
+            summary.moved += 1;
+        }
     }
     Plan {
         format_version: FORMAT_VERSION,
@@ -448,6 +481,7 @@ pub fn compute(
         files_hash: env.files_hash.clone(),
         changes,
         summary,
+        moved: options.moves.clone(),
         budget: (env.budget.monthly.is_some() || env.budget.max_increase.is_some()).then(|| {
             let problems = crate::cost::budget::problems(&env.budget, &cost);
             BudgetVerdict {

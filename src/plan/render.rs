@@ -15,11 +15,7 @@ use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 /// The whole plan for people.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
-    let changes: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action.is_change())
-        .collect();
+    let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_shown()).collect();
     if changes.is_empty() {
         let _ = writeln!(
             out,
@@ -94,27 +90,49 @@ pub fn summary_line(plan: &Plan) -> String {
         0 => String::new(),
         n => format!(", {n} to forget"),
     };
+    let moved = match s.moved {
+        0 => String::new(),
+        n => format!(", {n} to move"),
+    };
     format!(
-        "Plan: {} to add, {} to change, {} to replace, {} to destroy{forget}.",
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy{forget}{moved}.",
         s.add, s.change, s.replace, s.destroy
     )
 }
 
-/// The heading line of a change, coloured by action.
-pub fn heading(change: &Change) -> String {
-    let what = match change.action {
+/// What a change does, after its address: `will be updated in place`, `has moved`...
+pub fn what(change: &Change) -> &'static str {
+    match change.action {
+        Action::NoOp if change.moved_from.is_some() => "has moved (nothing else changes)",
         Action::NoOp => "is unchanged",
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
         Action::Forget => "will be removed from state (kept in the cloud)",
-    };
+    }
+}
+
+/// The address as a heading shows it: `api → backend.api (moved)` for a moved resource.
+pub fn shown_address(change: &Change) -> String {
+    match &change.moved_from {
+        Some(from) => format!("{from} → {} (moved)", change.address),
+        None => change.address.to_string(),
+    }
+}
+
+/// The heading line of a change, coloured by action.
+pub fn heading(change: &Change) -> String {
     let line = format!(
-        "{} {} ({}) {what}",
-        change.action.symbol(),
-        change.address,
-        change.kind
+        "{} {} ({}) {}",
+        if change.action == Action::NoOp && change.moved_from.is_some() {
+            "→"
+        } else {
+            change.action.symbol()
+        },
+        shown_address(change),
+        change.kind,
+        what(change)
     );
     match change.action {
         Action::Create => line.green().to_string(),
@@ -122,6 +140,7 @@ pub fn heading(change: &Change) -> String {
         Action::Replace => line.magenta().to_string(),
         Action::Delete => line.red().to_string(),
         Action::Forget => line.cyan().to_string(),
+        Action::NoOp if change.moved_from.is_some() => line.cyan().to_string(),
         Action::NoOp => line,
     }
 }

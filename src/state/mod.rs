@@ -136,13 +136,9 @@ pub enum Change {
     Put(ResourceState),
     /// The resource is gone (deleted, or removed from state).
     Remove(Address),
-    /// The resource (and its rollout record) now lives at another address (`state mv`).
-    Move {
-        /// Its address until now.
-        from: Address,
-        /// Its address from now on.
-        to: Address,
-    },
+    /// Resources (and their rollout records) now live at other addresses, (from, to) pairs
+    /// made together (`state mv`, `moved` entries); dependencies on them follow.
+    Move(Vec<(Address, Address)>),
     /// Nothing to persist but the audit event.
     None,
 }

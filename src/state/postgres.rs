@@ -220,22 +220,31 @@ impl StateStore for PostgresStore {
                     .await
                     .map_err(|e| self.err(e))?;
             }
-            Change::Move { from, to } => {
-                sqlx::query(queries::numbered(queries::MOVE_RESOURCE))
-                    .bind(to.as_str())
-                    .bind(chrono::Utc::now().to_rfc3339())
-                    .bind(&self.env)
-                    .bind(from.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                sqlx::query(queries::numbered(queries::MOVE_ROLLOUT))
-                    .bind(to.as_str())
-                    .bind(&self.env)
-                    .bind(from.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
+            Change::Move(moves) => {
+                for (from, to) in moves {
+                    sqlx::query(queries::numbered(queries::MOVE_RESOURCE))
+                        .bind(to.as_str())
+                        .bind(chrono::Utc::now().to_rfc3339())
+                        .bind(&self.env)
+                        .bind(from.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    sqlx::query(queries::numbered(queries::MOVE_ROLLOUT))
+                        .bind(to.as_str())
+                        .bind(&self.env)
+                        .bind(from.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    sqlx::query(queries::numbered(queries::MOVE_DEPENDENCIES))
+                        .bind(format!("\"{from}\""))
+                        .bind(format!("\"{to}\""))
+                        .bind(&self.env)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
             }
             Change::None => {}
         }

@@ -22,6 +22,10 @@ pub const MOVE_RESOURCE: &str =
     "UPDATE resources SET address = ?, updated_at = ? WHERE env = ? AND address = ?";
 /// A resource's rollout record follows it to its new address.
 pub const MOVE_ROLLOUT: &str = "UPDATE rollouts SET address = ? WHERE env = ? AND address = ?";
+/// Dependencies on a moved resource follow it (they are JSON lists of address strings, and
+/// an address holds no character JSON escapes, so the quoted form matches whole entries only).
+pub const MOVE_DEPENDENCIES: &str =
+    "UPDATE resources SET dependencies = REPLACE(dependencies, ?, ?) WHERE env = ?";
 /// Appends an audit event.
 pub const INSERT_EVENT: &str =
     "INSERT INTO audit_events (env, seq, body, hash) VALUES (?, ?, ?, ?)";

@@ -36,6 +36,7 @@ impl Loader<'_> {
         self.load_promotion(file, top, name);
         self.load_resources(file, top);
         self.load_removed(file, top);
+        self.load_moved(file, top);
         self.check_providers_used(file, top, &providers);
         providers
     }
@@ -280,6 +281,138 @@ impl Loader<'_> {
                 file,
                 span,
             ));
+        }
+    }
+
+    /// The `from` and `to` of each entry of a `moved:` list, or nothing (errors reported).
+    fn moved_entries(
+        &mut self,
+        file: usize,
+        node: &Node,
+    ) -> Vec<(MarkedScalarNode, MarkedScalarNode)> {
+        let f = self.files[file].clone();
+        let Some(list) = node.as_sequence() else {
+            self.err(
+                file,
+                node.span(),
+                format!("`moved` is a list, found {}", yaml::shape(node)),
+                "write `moved: [{ from: OLD, to: NEW }]`",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in list.iter() {
+            let Some(map) = yaml::expect_mapping(&f, entry, "a `moved` entry", &mut self.errors)
+            else {
+                continue;
+            };
+            yaml::reject_unknown_keys(&f, map, MOVED_KEYS, "a `moved` entry", &mut self.errors);
+            let mut side = |key: &str| match map.get_node(key) {
+                Some(n) => {
+                    yaml::expect_string(&f, n, &format!("`moved.{key}`"), &mut self.errors).cloned()
+                }
+                None => {
+                    self.errors.push(ConfigError::at(
+                        &f,
+                        map.span(),
+                        format!("a `moved` entry needs `{key}`"),
+                        format!("add `{key}: ADDR`"),
+                    ));
+                    None
+                }
+            };
+            let (from, to) = (side("from"), side("to"));
+            if let (Some(from), Some(to)) = (from, to) {
+                out.push((from, to));
+            }
+        }
+        out
+    }
+
+    /// `moved: [{ from, to }]` of the environment file: `from` and `to` are both resource
+    /// addresses or both module instances (`module.NAME`), differ, and `from` is no longer
+    /// declared (Terraform's rules). Module files' entries are expanded per instance here too.
+    fn load_moved(&mut self, file: usize, top: &MarkedMappingNode) {
+        let entries = match top.get_node("moved") {
+            Some(node) => self.moved_entries(file, node),
+            None => Vec::new(),
+        };
+        for (from_node, to_node) in entries {
+            let span = *from_node.span();
+            let parse = |node: &MarkedScalarNode| {
+                crate::config::MoveEnd::parse(node.as_str()).ok_or_else(|| {
+                    (
+                        *node.span(),
+                        format!(
+                            "{} is not an address: write KEY, INSTANCE.KEY or module.INSTANCE",
+                            crate::model::grammar::shown(node.as_str())
+                        ),
+                    )
+                })
+            };
+            let (from, to) = match (parse(&from_node), parse(&to_node)) {
+                (Ok(from), Ok(to)) => (from, to),
+                (Err((at, message)), _) | (_, Err((at, message))) => {
+                    self.err(file, &at, message, "not an address");
+                    continue;
+                }
+            };
+            if let Some(problem) = self.moved_problem(&from, &to) {
+                self.err(file, &span, problem, "in this `moved` entry");
+                continue;
+            }
+            self.moved.push(crate::config::Moved {
+                from,
+                to,
+                file,
+                span,
+            });
+        }
+        for (instance, decl) in self.instances.clone() {
+            let Some(Some(def)) = self.module_defs.get(&decl.source) else {
+                continue;
+            };
+            for (from, to, span) in def.moved.clone() {
+                self.moved.push(crate::config::Moved {
+                    from: crate::config::MoveEnd::Resource(Address::in_module(&instance, &from)),
+                    to: crate::config::MoveEnd::Resource(Address::in_module(&instance, &to)),
+                    file: def.file,
+                    span,
+                });
+            }
+        }
+    }
+
+    /// What is wrong with moving `from` to `to`, by Terraform's rules.
+    fn moved_problem(
+        &self,
+        from: &crate::config::MoveEnd,
+        to: &crate::config::MoveEnd,
+    ) -> Option<String> {
+        use crate::config::MoveEnd;
+        if from == to {
+            return Some(format!("`moved` from {from} to itself moves nothing"));
+        }
+        match (from, to) {
+            (MoveEnd::Resource(a), MoveEnd::Resource(_)) => {
+                let declared = self.resources.get(a)?;
+                let at = declared
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" (at {}:{}:{})", l.file, l.line, l.column))
+                    .unwrap_or_default();
+                Some(format!(
+                    "`{a}` is still declared in the files{at}: a `moved` entry's `from` is the old address, no longer declared"
+                ))
+            }
+            (MoveEnd::Module(m), MoveEnd::Module(_)) => self.instances.contains_key(m).then(|| {
+                format!(
+                    "module instance `{m}` is still declared: a `moved` entry's `from` is the old name, no longer declared"
+                )
+            }),
+            _ => Some(format!(
+                "`moved` from {from} to {to}: a resource moves to a resource address, a module instance to a module instance"
+            )),
         }
     }
 
@@ -796,12 +929,71 @@ impl Loader<'_> {
                 .map(|(k, v)| (k.as_str().to_string(), v.clone()))
                 .collect();
         }
+        let moved = self.module_moved(file, top, &resources);
         Some(ModuleDef {
             file,
             inputs,
             resources,
             outputs,
+            moved,
         })
+    }
+}
+
+impl Loader<'_> {
+    /// A module file's `moved: [{ from: OLD_KEY, to: NEW_KEY }]`: keys of the module's own
+    /// resources (each instance moves its own), `from` no longer declared in the module.
+    fn module_moved(
+        &mut self,
+        file: usize,
+        top: &MarkedMappingNode,
+        resources: &[ResourceDecl],
+    ) -> Vec<(String, String, Span)> {
+        let Some(node) = top.get_node("moved") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (from, to) in self.moved_entries(file, node) {
+            let key = |n: &MarkedScalarNode| {
+                let text = n.as_str();
+                Address::parse(text)
+                    .filter(|_| !text.contains('.'))
+                    .map(|_| text.to_string())
+            };
+            let (Some(from_key), Some(to_key)) = (key(&from), key(&to)) else {
+                let bad = if key(&from).is_none() { &from } else { &to };
+                self.err(
+                    file,
+                    bad.span(),
+                    format!(
+                        "{} is not a resource key of this module: a module's `moved` entries rename its own resources (KEY to KEY); rename an instance with `module.OLD` to `module.NEW` in the environment file",
+                        crate::model::grammar::shown(bad.as_str())
+                    ),
+                    "not a key",
+                );
+                continue;
+            };
+            if from_key == to_key {
+                self.err(
+                    file,
+                    from.span(),
+                    format!("`moved` from {from_key} to itself moves nothing"),
+                    "in this `moved` entry",
+                );
+            } else if resources.iter().any(|d| d.key == from_key) {
+                self.err(
+                    file,
+                    from.span(),
+                    format!(
+                        "`{from_key}` is still declared in this module: a `moved` entry's `from` is the old key, no longer declared"
+                    ),
+                    "in this `moved` entry",
+                );
+            } else {
+                out.push((from_key, to_key, *from.span()));
+            }
+        }
+        out
     }
 }
 

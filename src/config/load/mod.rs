@@ -42,7 +42,9 @@ const ENV_KEYS: &[&str] = &[
     "notify",
     "promotion",
     "removed",
+    "moved",
 ];
+const MOVED_KEYS: &[&str] = &["from", "to"];
 const REMOVED_KEYS: &[&str] = &["from", "destroy"];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
 const PROMOTION_KEYS: &[&str] = &["from", "state_url"];
@@ -61,7 +63,7 @@ const USAGE_PROPS: &[crate::model::schema::Prop] = &[crate::model::schema::Prop:
     "GB stored (aws.ecr_repository), priced per GB-month.",
 )];
 const INSTANCE_KEYS: &[&str] = &["source", "inputs"];
-const MODULE_KEYS: &[&str] = &["inputs", "resources", "outputs"];
+const MODULE_KEYS: &[&str] = &["inputs", "resources", "outputs", "moved"];
 const INPUT_SPEC_KEYS: &[&str] = &["type", "default", "sensitive", "description"];
 const VAR_SPEC_KEYS: &[&str] = &["default", "sensitive", "description"];
 const ANY: Type = Type::Any;
@@ -101,6 +103,8 @@ struct ModuleDef {
     inputs: BTreeMap<String, InputSpec>,
     resources: Vec<ResourceDecl>,
     outputs: Vec<(String, Node)>,
+    /// Its `moved:` entries, by resource key, with where each is written.
+    moved: Vec<(String, String, Span)>,
 }
 
 /// A module instance as declared in the environment file.
@@ -156,6 +160,8 @@ struct Loader<'a> {
     promotion: Option<super::Promotion>,
     /// `removed:` entries, with where each `from` is written.
     removed: Vec<(super::Removed, usize, Span)>,
+    /// `moved:` entries, the environment file's and those of each module instance.
+    moved: Vec<super::Moved>,
     warnings: Vec<String>,
     /// Sensitive variables without a value (`validate`).
     unset_secrets: Vec<String>,
@@ -194,6 +200,7 @@ pub fn load(
         notify_webhook: None,
         promotion: None,
         removed: Vec::new(),
+        moved: Vec::new(),
         warnings: Vec::new(),
         unset_secrets: Vec::new(),
         notes: Vec::new(),
@@ -233,6 +240,7 @@ pub fn load(
         notify_webhook: loader.notify_webhook,
         promotion: loader.promotion,
         removed: loader.removed.into_iter().map(|(r, _, _)| r).collect(),
+        moved: loader.moved,
         warnings: loader.warnings,
         unset_secrets: loader.unset_secrets,
         notes: loader.notes,
