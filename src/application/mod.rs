@@ -9,6 +9,7 @@ pub mod cost_watch;
 pub mod drift;
 mod error;
 pub mod history;
+pub mod outputs;
 pub mod pauses;
 pub mod plan;
 pub mod promotion;

@@ -74,6 +74,7 @@ pub async fn refresh_and_plan(
             destroy,
             pins: pins.clone(),
             moves,
+            outputs: store.outputs().await?,
         },
     );
     let promotion = super::promotion::verdicts(s, env, &plan, registry).await?;

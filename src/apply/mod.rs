@@ -204,6 +204,9 @@ pub enum ApplyError {
         #[source]
         source: state::StateError,
     },
+    /// The outputs could not be recorded after apply.
+    #[error("could not record the outputs in state: {0}")]
+    Outputs(#[source] state::StateError),
 }
 
 type StepOutput = (NodeIndex, Result<Option<Applied>, StepError>, Duration);
@@ -513,6 +516,51 @@ pub async fn record_moves(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, App
             source,
         })?;
     Ok(plan.moved.len())
+}
+
+/// Records the environment's outputs as they evaluate against state after apply (none after
+/// a destroy), when they differ from the recorded ones: one `outputs` event, no cloud call.
+/// Returns whether anything was recorded.
+pub async fn record_outputs(inputs: &Inputs<'_>, destroy: bool) -> Result<bool, ApplyError> {
+    let state_error = ApplyError::Outputs;
+    let rows = inputs.store.resources().await.map_err(state_error)?;
+    let recorded = inputs.store.outputs().await.map_err(state_error)?;
+    let now = if destroy {
+        Vec::new()
+    } else {
+        crate::plan::outputs::evaluate(
+            &inputs.env.outputs,
+            &crate::plan::outputs::StateLookup::new(&rows),
+        )
+    };
+    let changed = crate::plan::outputs::changes(&recorded, &now);
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    let names: Vec<String> = changed
+        .iter()
+        .map(|c| {
+            let what = match c.action {
+                crate::plan::Action::Create => "new",
+                crate::plan::Action::Delete => "removed",
+                _ => "changed",
+            };
+            format!("{} ({what})", c.name)
+        })
+        .collect();
+    let mut event = NewEvent::new(inputs.operation, crate::audit::EventKind::Outputs, "ok")
+        .detail(format!("outputs recorded: {}", names.join(", ")));
+    event.after = Some(serde_json::Value::Object(
+        now.iter()
+            .map(|o| (o.name.clone(), o.value.to_display_json()))
+            .collect(),
+    ));
+    inputs
+        .store
+        .commit(state::Change::Outputs(now), event, inputs.audit)
+        .await
+        .map_err(state_error)?;
+    Ok(true)
 }
 
 /// Settles resources an interrupted apply left in flight that now need no change: they exist

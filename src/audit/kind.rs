@@ -53,6 +53,8 @@ event_kinds! {
     Forget => "forget",
     /// `state mv` moved a resource to another address.
     Move => "moved",
+    /// apply recorded the environment's outputs.
+    Outputs => "outputs",
     /// `lock force-unlock` removed the lock.
     Unlock => "unlock",
     /// A writer took over a stale lock.

@@ -295,6 +295,9 @@ async fn interruptible_apply(
         operation,
     )
     .await?;
+    if report.nothing_failed() && !interrupt.is_cancelled() {
+        apply::record_outputs(&inputs, operation == "destroy").await?;
+    }
     let (done, failed, skipped) = report.counts();
     let md = report_markdown(&plan, &report, operation);
     if report.interrupted() || interrupt.is_cancelled() {

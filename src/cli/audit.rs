@@ -83,7 +83,7 @@ pub(super) async fn run(g: &GlobalArgs, command: &AuditCommand) -> Result<i32, C
                 output::print(&out);
             }
             Format::Json => output::json(&events),
-            Format::Markdown | Format::Dot | Format::Mermaid => {
+            Format::Markdown | Format::Dot | Format::Mermaid | Format::Raw => {
                 return Err(CliError::Usage(
                     "audit export writes --format jsonl, csv or json".into(),
                 ));

@@ -13,6 +13,7 @@ mod lock;
 mod logs;
 mod markdown;
 mod output;
+mod outputs;
 mod plan;
 mod prices;
 mod rollout;
@@ -79,7 +80,7 @@ struct GlobalArgs {
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,
-    /// Output format (`audit export` takes jsonl or csv, `graph` dot or mermaid).
+    /// Output format (`audit export` takes jsonl or csv, `graph` dot or mermaid, `output` raw).
     #[arg(long, value_enum, default_value = "text", global = true)]
     format: Format,
     /// Never colour output (also NO_COLOR).
@@ -131,6 +132,8 @@ enum Format {
     Dot,
     /// A Mermaid flowchart (graph).
     Mermaid,
+    /// One value bare, for shell scripts (output NAME).
+    Raw,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +168,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Print the dependency graph of an environment (DOT, Mermaid or JSON).
     Graph(graph::GraphArgs),
+    /// Print the outputs the last apply recorded (from state, no cloud call).
+    Output(outputs::OutputArgs),
     /// Print the JSON Schema of desired-state files.
     Schema,
     /// Watch daily cost per address for anomalies and name the deployments behind them.
@@ -253,6 +258,9 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
             "--format dot and --format mermaid are for graph".into(),
         ));
     }
+    if g.format == Format::Raw && !matches!(&cli.command, Command::Output(_)) {
+        return Err(CliError::Usage("--format raw is for output".into()));
+    }
     match &cli.command {
         Command::Validate => validate::run(g).await,
         Command::Plan(a) => plan::run(g, a).await,
@@ -267,6 +275,7 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Backups(a) => backups::run(g, a).await,
         Command::Audit(c) => audit::run(g, c).await,
         Command::Graph(a) => graph::run(g, a).await,
+        Command::Output(a) => outputs::run(g, a).await,
         Command::Schema => schema::run(),
         Command::Prices(c) => prices::run(g, c).await,
         Command::Cost(c) => cost::run(g, c).await,

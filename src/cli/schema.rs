@@ -84,6 +84,20 @@ pub fn document() -> Json {
                     "properties": {"from": {"type": "string", "description": "KEY or INSTANCE.KEY, no longer declared."}, "destroy": {"type": "boolean", "default": true}},
                 },
             },
+            "outputs": {
+                "type": "object",
+                "description": "Values `converge output` prints after apply.",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["value"],
+                    "properties": {
+                        "value": {"description": "Any value; references like \"${lb.dns_name}\"."},
+                        "description": {"type": "string"},
+                        "sensitive": {"type": "boolean", "default": false, "description": "Printed only with --show-sensitive; required for a value holding a secret."},
+                    },
+                },
+            },
             "moved": {
                 "type": "array",
                 "description": "Renames carried over in state instead of a delete and a create (Terraform's moved blocks); chains resolve.",

@@ -132,10 +132,25 @@ pub struct Environment {
     pub promotion: Option<Promotion>,
     /// `removed:` entries: resources taken out of the files, and whether apply deletes them.
     pub removed: Vec<Removed>,
+    /// `outputs:` by name: values `converge output` prints after apply.
+    pub outputs: BTreeMap<String, OutputDecl>,
     /// `moved:` entries of the environment file and (expanded per instance) of module files.
     pub moved: Vec<Moved>,
     /// The prices estimates use: the shipped tables until the caller loads the project's.
     pub prices: std::sync::Arc<crate::cost::PriceTable>,
+}
+
+/// An `outputs:` entry: `{ value: "${lb.dns_name}", description, sensitive }`.
+#[derive(Debug, Clone)]
+pub struct OutputDecl {
+    /// Its value, an expression over the environment's resources and variables.
+    pub value: Expr,
+    /// What it is.
+    pub description: Option<String>,
+    /// Printed only with `--show-sensitive`; plans show it as `(sensitive)`.
+    pub sensitive: bool,
+    /// Where it is declared.
+    pub location: Option<Location>,
 }
 
 /// A `removed: [{ from, destroy }]` entry (Terraform 1.7's `removed` block).

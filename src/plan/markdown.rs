@@ -202,7 +202,7 @@ pub fn markdown_with_diagram(
         marker(&plan.environment),
         plan.environment
     );
-    if changes.is_empty() {
+    if changes.is_empty() && plan.output_changes.is_empty() {
         head.push_str(&format!(
             "**No changes.** Live infrastructure in `{}` matches the configuration.\n\n{}\n",
             plan.environment,
@@ -262,6 +262,12 @@ pub fn markdown_with_diagram(
     if let Some(d) = diagram {
         text.push(&format!(
             "<details><summary>What changes, and what it depends on</summary>\n\n```mermaid\n{d}```\n\n</details>\n\n"
+        ));
+    }
+    if !plan.output_changes.is_empty() {
+        text.push(&format!(
+            "**Changes to outputs:**\n\n```diff\n{}```\n\n",
+            super::render::output_lines(plan, false).replace("```", "ʼʼʼ")
         ));
     }
     for c in &changes {

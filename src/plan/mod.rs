@@ -7,6 +7,7 @@ pub mod diagram;
 pub mod drift;
 pub mod markdown;
 pub mod moves;
+pub mod outputs;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,6 +149,9 @@ pub struct Plan {
     /// first, in one step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<moves::Move>,
+    /// Outputs this plan adds, changes or removes (`outputs:` in the environment file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_changes: Vec<outputs::OutputChange>,
     /// Monthly cost before and after.
     #[serde(default)]
     pub cost: CostSummary,
@@ -199,7 +203,9 @@ impl Change {
 impl Plan {
     /// Whether applying it would change anything (moves in state included).
     pub fn has_changes(&self) -> bool {
-        !self.moved.is_empty() || self.changes.iter().any(|c| c.action.is_change())
+        !self.moved.is_empty()
+            || !self.output_changes.is_empty()
+            || self.changes.iter().any(|c| c.action.is_change())
     }
 
     /// The change of one address.
@@ -234,7 +240,16 @@ impl Plan {
                 now: fresh.serial,
             });
         }
-        if self.actions() != fresh.actions() || self.moved != fresh.moved {
+        let outputs = |p: &Plan| -> Vec<(String, Action)> {
+            p.output_changes
+                .iter()
+                .map(|o| (o.name.clone(), o.action))
+                .collect()
+        };
+        if self.actions() != fresh.actions()
+            || self.moved != fresh.moved
+            || outputs(self) != outputs(fresh)
+        {
             return Err(Stale::Live);
         }
         Ok(())
@@ -275,6 +290,8 @@ pub struct PlanOptions {
     pub pins: crate::model::pin::Pins,
     /// What `moved` entries carry where (the state given is already as it reads after them).
     pub moves: Vec<moves::Move>,
+    /// The outputs state holds, which output changes are planned against.
+    pub outputs: Vec<crate::state::StoredOutput>,
 }
 
 /// Computes the plan: each desired resource against its live state, in dependency order, and
@@ -460,6 +477,12 @@ pub fn compute(
         .map(|(a, r)| (a, r.usage.eval(&ctx)))
         .collect();
     let cost = price(&mut changes, &region, &env.prices, &usage);
+    let outputs_after = if options.destroy {
+        Vec::new()
+    } else {
+        outputs::evaluate(&env.outputs, &ctx)
+    };
+    let output_changes = outputs::changes(&options.outputs, &outputs_after);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -482,6 +505,7 @@ pub fn compute(
         changes,
         summary,
         moved: options.moves.clone(),
+        output_changes,
         budget: (env.budget.monthly.is_some() || env.budget.max_increase.is_some()).then(|| {
             let problems = crate::cost::budget::problems(&env.budget, &cost);
             BudgetVerdict {

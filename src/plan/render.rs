@@ -16,7 +16,7 @@ use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_shown()).collect();
-    if changes.is_empty() {
+    if changes.is_empty() && plan.output_changes.is_empty() {
         let _ = writeln!(
             out,
             "No changes. Live infrastructure in {} matches the configuration.",
@@ -24,18 +24,57 @@ pub fn text(plan: &Plan) -> String {
         );
         return out;
     }
-    let _ = writeln!(
-        out,
-        "converge will perform these actions in {}:\n",
-        plan.environment
-    );
+    if changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes to resources in {}; only outputs change.\n",
+            plan.environment
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "converge will perform these actions in {}:\n",
+            plan.environment
+        );
+    }
     for change in changes {
         out.push_str(&change_text(change));
+        out.push('\n');
+    }
+    if !plan.output_changes.is_empty() {
+        let _ = writeln!(out, "Changes to outputs:");
+        out.push_str(&output_lines(plan, true));
         out.push('\n');
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
     out.push_str(&cost_line(plan));
+    out
+}
+
+/// The plan's output changes, one line each: `  + url = "https://…"`, `  ~ name = "a" → "b"`,
+/// `  - old`; coloured by action when `colour`.
+pub fn output_lines(plan: &Plan, colour: bool) -> String {
+    let shown = |v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| escape_controls(&v.to_display_json().to_string()))
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for o in &plan.output_changes {
+        let line = match o.action {
+            Action::Create => format!("+ {} = {}", o.name, shown(&o.after)),
+            Action::Delete => format!("- {}", o.name),
+            _ => format!("~ {} = {} → {}", o.name, shown(&o.before), shown(&o.after)),
+        };
+        let line = match (colour, o.action) {
+            (false, _) => line,
+            (true, Action::Create) => line.green().to_string(),
+            (true, Action::Delete) => line.red().to_string(),
+            (true, _) => line.yellow().to_string(),
+        };
+        let _ = writeln!(out, "  {line}");
+    }
     out
 }
 

@@ -139,8 +139,24 @@ pub enum Change {
     /// Resources (and their rollout records) now live at other addresses, (from, to) pairs
     /// made together (`state mv`, `moved` entries); dependencies on them follow.
     Move(Vec<(Address, Address)>),
+    /// The environment's outputs are now these (all of them; any other is gone).
+    Outputs(Vec<StoredOutput>),
     /// Nothing to persist but the audit event.
     None,
+}
+
+/// An output as the last apply left it (`converge output`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredOutput {
+    /// Its name.
+    pub name: String,
+    /// Its value; a sensitive one (or a secret inside one) is stored only as its digest.
+    pub value: crate::model::Value,
+    /// Whether it is printed only with `--show-sensitive`.
+    pub sensitive: bool,
+    /// What it is, from the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// The state of one environment, in some backend.
@@ -189,6 +205,9 @@ pub trait StateStore: Send + Sync {
 
     /// Saves a rollout's progress (the controller's record), keeping any pending request.
     async fn save_rollout(&self, address: &Address, body: &serde_json::Value) -> Result<()>;
+
+    /// The outputs the last apply recorded, by name.
+    async fn outputs(&self) -> Result<Vec<StoredOutput>>;
 
     /// Every recorded rollout of the environment, by address.
     async fn rollouts(&self) -> Result<Vec<StoredRollout>>;

@@ -15,7 +15,9 @@ use tokio::sync::Mutex;
 
 use super::queries;
 use super::rows::{Held, LockColumns, ResourceRow, corrupt, lock_from, to_json};
-use super::{Change, LockInfo, ResourceState, Result, StateError, StateStore, StoredRollout};
+use super::{
+    Change, LockInfo, ResourceState, Result, StateError, StateStore, StoredOutput, StoredRollout,
+};
 use crate::audit::{self, Event, NewEvent};
 use crate::model::Address;
 
@@ -246,6 +248,22 @@ impl StateStore for PostgresStore {
                         .map_err(|e| self.err(e))?;
                 }
             }
+            Change::Outputs(outputs) => {
+                sqlx::query(queries::numbered(queries::DELETE_OUTPUTS))
+                    .bind(&self.env)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                for o in outputs {
+                    sqlx::query(queries::numbered(queries::INSERT_OUTPUT))
+                        .bind(&self.env)
+                        .bind(&o.name)
+                        .bind(super::rows::encode_output(o))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
             Change::None => {}
         }
         let event = Event::seal(ctx, &self.env, seq, &head, event);
@@ -440,6 +458,17 @@ impl StateStore for PostgresStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    async fn outputs(&self) -> Result<Vec<StoredOutput>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(queries::numbered(queries::OUTPUTS))
+            .bind(&self.env)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|(name, body)| super::rows::decode_output(name, body))
+            .collect()
     }
 
     async fn rollouts(&self) -> Result<Vec<StoredRollout>> {

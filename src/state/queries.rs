@@ -84,6 +84,13 @@ pub fn numbered_for_update(sql: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("{q} FOR UPDATE"))
 }
 
+/// Forgets every output of an environment (before the new set is written).
+pub const DELETE_OUTPUTS: &str = "DELETE FROM outputs WHERE env = ?";
+/// Records one output.
+pub const INSERT_OUTPUT: &str = "INSERT INTO outputs (env, name, body) VALUES (?, ?, ?)";
+/// An environment's outputs, by name.
+pub const OUTPUTS: &str = "SELECT name, body FROM outputs WHERE env = ? ORDER BY name";
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -137,3 +137,16 @@ impl Held {
         }
     }
 }
+
+/// The stored body of an output: its value with secrets redacted to digests.
+pub(super) fn encode_output(o: &super::StoredOutput) -> String {
+    to_json(&super::StoredOutput {
+        value: o.value.redacted(),
+        ..o.clone()
+    })
+}
+
+/// The output a stored body holds.
+pub(super) fn decode_output(name: &str, body: &str) -> Result<super::StoredOutput> {
+    serde_json::from_str(body).map_err(|e| corrupt(&format!("output {name}"), e))
+}

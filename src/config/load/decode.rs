@@ -37,6 +37,7 @@ impl Loader<'_> {
         self.load_resources(file, top);
         self.load_removed(file, top);
         self.load_moved(file, top);
+        self.load_outputs(file, top);
         self.check_providers_used(file, top, &providers);
         providers
     }
@@ -281,6 +282,110 @@ impl Loader<'_> {
                 file,
                 span,
             ));
+        }
+    }
+
+    /// `outputs: { NAME: { value, description, sensitive } }`: values over the root's
+    /// resources, module outputs and variables. A value that holds a secret must be marked
+    /// `sensitive: true` (Terraform's rule), so no secret is printed by accident.
+    fn load_outputs(&mut self, file: usize, top: &MarkedMappingNode) {
+        let f = self.files[file].clone();
+        let Some(node) = top.get_node("outputs") else {
+            return;
+        };
+        let Some(map) = yaml::expect_mapping(&f, node, "`outputs`", &mut self.errors) else {
+            return;
+        };
+        let scope = self.root_scope();
+        for (name, spec) in map.iter() {
+            let what = format!("output `{}`", name.as_str());
+            let plain = name
+                .as_str()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && name
+                    .as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                self.err(
+                    file,
+                    name.span(),
+                    format!(
+                        "output name {} is not a name: letters, digits and `_`, starting with a letter",
+                        crate::model::grammar::shown(name.as_str())
+                    ),
+                    "not a name",
+                );
+                continue;
+            }
+            let Some(spec) = yaml::expect_mapping(&f, spec, &what, &mut self.errors) else {
+                continue;
+            };
+            yaml::reject_unknown_keys(&f, spec, OUTPUT_KEYS, &what, &mut self.errors);
+            let Some(value) = spec.get_node("value") else {
+                self.err(
+                    file,
+                    name.span(),
+                    format!("{what} has no `value`"),
+                    "add `value: \"${KEY.ATTRIBUTE}\"`",
+                );
+                continue;
+            };
+            let (expr, _) = self.convert(&scope, value, &ANY);
+            let description = spec
+                .get_node("description")
+                .and_then(|n| yaml::expect_string(&f, n, "`description`", &mut self.errors))
+                .map(|s| s.as_str().to_string());
+            let sensitive = match spec.get_node("sensitive") {
+                None => false,
+                Some(n) => match n.as_scalar().and_then(|s| s.as_bool()) {
+                    Some(b) => b,
+                    None => {
+                        self.err(
+                            file,
+                            n.span(),
+                            format!("`{what}.sensitive` is true or false"),
+                            "not a boolean",
+                        );
+                        false
+                    }
+                },
+            };
+            if !sensitive && self.holds_secret(&expr) {
+                self.err(
+                    file,
+                    value.span(),
+                    format!("{what} holds a sensitive value: mark it `sensitive: true` (it is then printed only with `converge output --show-sensitive`)"),
+                    "sensitive",
+                );
+                continue;
+            }
+            self.outputs.insert(
+                name.as_str().to_string(),
+                crate::config::OutputDecl {
+                    value: expr,
+                    description,
+                    sensitive,
+                    location: crate::config::Location::of(&f, name.span()),
+                },
+            );
+        }
+    }
+
+    /// Whether `expr` holds a secret: a sensitive literal (a sensitive variable's value), or a
+    /// reference to a sensitive property of a resource.
+    fn holds_secret(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Literal(v) => v.contains_sensitive(),
+            Expr::Ref(r) => self
+                .resources
+                .get(&r.address)
+                .and_then(|d| d.kind.prop(&r.attr))
+                .is_some_and(|p| p.sensitive),
+            Expr::Template(parts) | Expr::List(parts) => parts.iter().any(|p| self.holds_secret(p)),
+            Expr::Map(m) => m.values().any(|p| self.holds_secret(p)),
         }
     }
 

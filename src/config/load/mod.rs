@@ -43,7 +43,9 @@ const ENV_KEYS: &[&str] = &[
     "promotion",
     "removed",
     "moved",
+    "outputs",
 ];
+const OUTPUT_KEYS: &[&str] = &["value", "description", "sensitive"];
 const MOVED_KEYS: &[&str] = &["from", "to"];
 const REMOVED_KEYS: &[&str] = &["from", "destroy"];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
@@ -162,6 +164,8 @@ struct Loader<'a> {
     removed: Vec<(super::Removed, usize, Span)>,
     /// `moved:` entries, the environment file's and those of each module instance.
     moved: Vec<super::Moved>,
+    /// `outputs:` of the environment file.
+    outputs: BTreeMap<String, super::OutputDecl>,
     warnings: Vec<String>,
     /// Sensitive variables without a value (`validate`).
     unset_secrets: Vec<String>,
@@ -201,6 +205,7 @@ pub fn load(
         promotion: None,
         removed: Vec::new(),
         moved: Vec::new(),
+        outputs: BTreeMap::new(),
         warnings: Vec::new(),
         unset_secrets: Vec::new(),
         notes: Vec::new(),
@@ -241,6 +246,7 @@ pub fn load(
         promotion: loader.promotion,
         removed: loader.removed.into_iter().map(|(r, _, _)| r).collect(),
         moved: loader.moved,
+        outputs: loader.outputs,
         warnings: loader.warnings,
         unset_secrets: loader.unset_secrets,
         notes: loader.notes,
