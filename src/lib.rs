@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod kinds;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod promotion;
 pub mod providers;
 pub mod refresh;

@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["graph"],
     &["plan", "cost"],
+    &["policy"],
     &["rollout"],
     &["providers", "hosts", "promotion"],
     &["kinds"],

@@ -42,6 +42,9 @@ pub enum Error {
     /// An audit event's payload cannot be read.
     #[error(transparent)]
     Payload(#[from] crate::audit::PayloadError),
+    /// The policies could not be read or evaluated.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// Something failed and has been reported already; only the exit code is left.
     #[error("{0}")]
     Failed(String),

@@ -12,6 +12,7 @@ pub mod history;
 pub mod outputs;
 pub mod pauses;
 pub mod plan;
+pub mod policy;
 pub mod promotion;
 pub mod session;
 pub mod state_key;
@@ -66,6 +67,8 @@ pub struct Settings {
     pub hosts: crate::hosts::app::HostOptions,
     /// How long to wait for another run's write lock.
     pub lock_timeout: std::time::Duration,
+    /// Where this run's policies come from.
+    pub policy: policy::PolicySettings,
     /// Steps and cloud reads in flight at most.
     pub parallelism: usize,
     /// Where progress lines go.
@@ -95,6 +98,7 @@ impl Default for Settings {
             allow_unpromoted: None,
             hosts: Default::default(),
             lock_timeout: std::time::Duration::ZERO,
+            policy: policy::PolicySettings::default(),
             parallelism: 10,
             ui: Arc::new(LogUi),
         }

@@ -59,6 +59,8 @@ event_kinds! {
     Unlock => "unlock",
     /// A writer took over a stale lock.
     LockTakeover => "lock takeover",
+    /// The policies judged a plan (its verdict in `after`; outcome `denied` or `ok`).
+    PolicyCheck => "policy check",
     /// `--allow-over-budget` let a plan past its budget.
     BudgetOverride => "budget override",
     /// `--allow-unpromoted` let images through that did not pass the environment promoted from.

@@ -193,7 +193,7 @@ async fn interruptible_apply(
     )
     .await?;
     let Planned {
-        plan,
+        mut plan,
         state,
         live,
         pins,
@@ -215,6 +215,8 @@ async fn interruptible_apply(
         operation,
     )
     .await?;
+    plan.policy = crate::application::policy::judge(&g.settings, &plan, store, operation).await?;
+    output::policy_annotations(env, plan.policy.as_ref());
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");
         return Ok(EXIT_INTERRUPTED);
@@ -256,6 +258,13 @@ async fn interruptible_apply(
     }
     if g.format == Format::Text {
         show(&plan, Format::Text);
+    }
+    if let Some(denied) = plan
+        .policy
+        .as_ref()
+        .and_then(|v| crate::application::policy::refusal(&env.name, v))
+    {
+        return Err(denied);
     }
     if operation != "destroy" {
         session::check_budget(&g.settings, env, &plan, store, operation).await?;

@@ -80,6 +80,19 @@ struct GlobalArgs {
     /// How long to wait for another run's write lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
     lock_timeout: std::time::Duration,
+    /// Rego policies judge every plan and apply: `*.rego` under DIR (default ROOT/policies).
+    #[arg(long = "policy", value_name = "DIR", global = true)]
+    policy_dir: Option<PathBuf>,
+    /// Read the policy files as committed at git REF (e.g. origin/main), so a pull request
+    /// cannot loosen the policy that judges it.
+    #[arg(long, value_name = "REF", global = true)]
+    policy_ref: Option<String>,
+    /// JSON and YAML documents the policies read as `data` (as conftest's --data).
+    #[arg(long = "data", value_name = "DIR", global = true)]
+    policy_data: Option<PathBuf>,
+    /// The Rego package of the deny, violation, warn and exception rules (default main).
+    #[arg(long, value_name = "NS", global = true)]
+    namespace: Option<String>,
     /// Output format (`audit export` takes jsonl or csv, `graph` dot or mermaid, `output` raw).
     #[arg(long, value_enum, default_value = "text", global = true)]
     format: Format,
@@ -109,6 +122,12 @@ impl GlobalArgs {
             allow_unpromoted: self.allow_unpromoted.clone(),
             hosts,
             lock_timeout: self.lock_timeout,
+            policy: crate::application::policy::PolicySettings {
+                dir: self.policy_dir.clone(),
+                git_ref: self.policy_ref.clone(),
+                data: self.policy_data.clone(),
+                namespace: self.namespace.clone(),
+            },
             parallelism: self.parallelism.max(1),
             ui: std::sync::Arc::new(output::Terminal),
         }

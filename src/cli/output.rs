@@ -82,6 +82,47 @@ pub fn report(err: &CliError) {
     }
 }
 
+/// In GitHub Actions, an annotation per policy message: `::error` for a denial, `::warning` for
+/// a warning, at the resource's file:line when the message names a declared resource.
+pub fn policy_annotations(
+    env: &crate::config::Environment,
+    verdict: Option<&crate::plan::policy::PolicyVerdict>,
+) {
+    let Some(v) = verdict else { return };
+    if !super::github::in_actions() {
+        return;
+    }
+    let root = ROOT.get().cloned().unwrap_or_default();
+    let findings = v
+        .denials
+        .iter()
+        .map(|f| ("error", f))
+        .chain(v.warnings.iter().map(|f| ("warning", f)));
+    for (level, f) in findings {
+        let location = f
+            .address
+            .as_deref()
+            .and_then(crate::model::Address::parse)
+            .and_then(|a| env.resources.get(&a))
+            .and_then(|r| r.location.as_ref());
+        let at = location
+            .map(|l| {
+                format!(
+                    " file={},line={},col={}",
+                    super::github::escape_property(&root.join(&l.file).to_string_lossy()),
+                    l.line,
+                    l.column
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "::{level}{at},title={}::{}",
+            super::github::escape_property(&format!("policy {} ({})", f.policy, f.rule)),
+            super::github::escape_data(&f.line())
+        );
+    }
+}
+
 /// Writes text to stdout, styles stripped when colour is off.
 pub fn print(text: &str) {
     let mut stdout = anstream::stdout();

@@ -74,7 +74,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         crate::application::pauses::Lock::Take,
     )
     .await?;
-    let planned = refresh_and_plan(
+    let mut planned = refresh_and_plan(
         &g.settings,
         &env,
         store.as_ref(),
@@ -83,6 +83,10 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         false,
     )
     .await?;
+    planned.plan.policy =
+        crate::application::policy::judge(&g.settings, &planned.plan, store.as_ref(), "plan")
+            .await?;
+    output::policy_annotations(&env, planned.plan.policy.as_ref());
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
     let changed = planned.plan.changes.iter().filter(|c| c.is_shown()).count();
     let diagram = (changed > 0 && changed <= args.graph_max).then(|| {
@@ -110,6 +114,14 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
             &markdown,
         )
         .await?;
+    }
+    if let Some(denied) = planned
+        .plan
+        .policy
+        .as_ref()
+        .and_then(|v| crate::application::policy::refusal(&env.name, v))
+    {
+        return Err(denied);
     }
     session::check_budget(&g.settings, &env, &planned.plan, store.as_ref(), "plan").await?;
     if let Some(out) = &args.out {

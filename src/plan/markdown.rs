@@ -166,6 +166,50 @@ fn details(change: &Change) -> String {
     out
 }
 
+/// The policies' verdict: denials as a caution, warnings as a warning, each with its policy
+/// file, rule and resource.
+fn policy_markdown(plan: &Plan) -> String {
+    let Some(v) = &plan.policy else {
+        return String::new();
+    };
+    let line = |f: &crate::plan::policy::PolicyFinding| {
+        let at = f
+            .address
+            .as_ref()
+            .map(|a| format!(" (`{a}`)"))
+            .unwrap_or_default();
+        format!(
+            "> - `{}` **{}**: {}{at}\n",
+            f.policy,
+            f.rule,
+            html(&crate::model::grammar::escape_controls(&f.msg))
+        )
+    };
+    let mut out = String::new();
+    if !v.denials.is_empty() {
+        out.push_str(&format!(
+            "> [!CAUTION]\n> **Denied by policy** ({} message(s)): this plan cannot be applied.\n>\n",
+            v.denials.len()
+        ));
+        v.denials.iter().for_each(|d| out.push_str(&line(d)));
+        out.push('\n');
+    }
+    if !v.warnings.is_empty() {
+        out.push_str("> [!WARNING]\n> **Policy warnings**\n>\n");
+        v.warnings.iter().for_each(|w| out.push_str(&line(w)));
+        out.push('\n');
+    }
+    if v.denials.is_empty() && v.warnings.is_empty() {
+        out.push_str(&format!(
+            "<sub>Policy: {} polic{} passed (namespace `{}`).</sub>\n\n",
+            v.policies.len(),
+            if v.policies.len() == 1 { "y" } else { "ies" },
+            v.namespace
+        ));
+    }
+    out
+}
+
 fn html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -208,6 +252,7 @@ pub fn markdown_with_diagram(
             plan.environment,
             cost_line(plan)
         ));
+        head.push_str(&policy_markdown(plan));
         return head;
     }
     head.push_str(&format!(
@@ -245,6 +290,7 @@ pub fn markdown_with_diagram(
             "\n> [!NOTE]\n> Cut at {GITHUB_LIMIT} characters (GitHub's limit): {dropped} more block(s) not shown. The whole plan: {whole}.\n"
         )
     };
+    head.push_str(&policy_markdown(plan));
     let mut text = Capped::new(limit, 400);
     text.push(&head);
     text.push("| | address | kind | action | monthly cost |\n|---|---|---|---|---|\n");

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod markdown;
 pub mod moves;
 pub mod outputs;
+pub mod policy;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,6 +156,9 @@ pub struct Plan {
     /// Monthly cost before and after.
     #[serde(default)]
     pub cost: CostSummary,
+    /// What the policies said of it (absent when the project has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<policy::PolicyVerdict>,
     /// The environment's budget and whether this plan stays within it (absent without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetVerdict>,
@@ -506,6 +510,7 @@ pub fn compute(
         summary,
         moved: options.moves.clone(),
         output_changes,
+        policy: None,
         budget: (env.budget.monthly.is_some() || env.budget.max_increase.is_some()).then(|| {
             let problems = crate::cost::budget::problems(&env.budget, &cost);
             BudgetVerdict {

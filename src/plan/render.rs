@@ -12,8 +12,40 @@ use super::{Action, Change, Plan};
 use crate::model::grammar::escape_controls;
 use crate::model::{SENSITIVE_TEXT, UNKNOWN_TEXT, Value};
 
-/// The whole plan for people.
+/// The whole plan for people, the policies' verdict last.
 pub fn text(plan: &Plan) -> String {
+    let mut out = changes_text(plan);
+    out.push_str(&policy_text(plan));
+    out
+}
+
+/// What the policies said, for people: `Policy: 1 denied, 1 warned (2 policies)`, then a line
+/// per message.
+pub fn policy_text(plan: &Plan) -> String {
+    let Some(v) = &plan.policy else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nPolicy: {} denied, {} warned ({} polic{}, namespace {})\n",
+        v.denials.len(),
+        v.warnings.len(),
+        v.policies.len(),
+        if v.policies.len() == 1 { "y" } else { "ies" },
+        v.namespace
+    );
+    for d in &v.denials {
+        let _ = writeln!(out, "  {}", format!("DENY {}", escape_controls(&d.line())).red());
+    }
+    for w in &v.warnings {
+        let _ = writeln!(out, "  {}", format!("WARN {}", escape_controls(&w.line())).yellow());
+    }
+    if !v.exceptions.is_empty() {
+        let _ = writeln!(out, "  excepted: {}", v.exceptions.join(", "));
+    }
+    out
+}
+
+fn changes_text(plan: &Plan) -> String {
     let mut out = String::new();
     let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_shown()).collect();
     if changes.is_empty() && plan.output_changes.is_empty() {
