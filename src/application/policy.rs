@@ -80,16 +80,18 @@ pub fn load(s: &Settings) -> Result<Option<Policies>, Error> {
     )?))
 }
 
-/// Judges `plan` with this run's policies (none: `None`), the input being the plan's JSON
+/// Judges `plan` with this run's policies (loaded with [`load`] before any cloud call; none:
+/// `None`), the input being the plan's JSON
 /// document with who runs it, and records the evaluation as a `policy check` event (its
 /// verdict in `after`).
 pub async fn judge(
     s: &Settings,
+    policies: Option<&Policies>,
     plan: &Plan,
     store: &dyn StateStore,
     operation: &str,
 ) -> Result<Option<PolicyVerdict>, Error> {
-    let Some(policies) = load(s)? else {
+    let Some(policies) = policies else {
         return Ok(None);
     };
     let ctx = session::audit_context(s);
@@ -105,7 +107,11 @@ pub async fn judge(
         verdict.denials.len(),
         verdict.warnings.len(),
         verdict.policies.len(),
-        if verdict.policies.len() == 1 { "y" } else { "ies" },
+        if verdict.policies.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         verdict.namespace,
         s.policy
             .git_ref

@@ -183,6 +183,7 @@ async fn interruptible_apply(
         operation,
         redo,
     } = *run;
+    let policies = crate::application::policy::load(&g.settings)?;
     let registry = session::registry(&g.settings, env).await;
     crate::application::pauses::expire(
         &g.settings,
@@ -215,7 +216,9 @@ async fn interruptible_apply(
         operation,
     )
     .await?;
-    plan.policy = crate::application::policy::judge(&g.settings, &plan, store, operation).await?;
+    plan.policy =
+        crate::application::policy::judge(&g.settings, policies.as_ref(), &plan, store, operation)
+            .await?;
     output::policy_annotations(env, plan.policy.as_ref());
     if interrupt.is_cancelled() {
         output::status("Interrupted before anything was changed.");

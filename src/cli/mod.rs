@@ -15,6 +15,7 @@ mod markdown;
 mod output;
 mod outputs;
 mod plan;
+mod policy;
 mod prices;
 mod rollout;
 pub(crate) mod schema;
@@ -189,8 +190,11 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Print the outputs the last apply recorded (from state, no cloud call).
     Output(outputs::OutputArgs),
-    /// Print the JSON Schema of desired-state files.
-    Schema,
+    /// Print the JSON Schema of desired-state files (or of the policy input).
+    Schema(schema::SchemaArgs),
+    /// Test the Rego policies (`policy test`, as `opa test`).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Watch daily cost per address for anomalies and name the deployments behind them.
     #[command(subcommand)]
     Cost(cost::CostCommand),
@@ -295,7 +299,8 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Audit(c) => audit::run(g, c).await,
         Command::Graph(a) => graph::run(g, a).await,
         Command::Output(a) => outputs::run(g, a).await,
-        Command::Schema => schema::run(),
+        Command::Schema(a) => schema::run(a),
+        Command::Policy(c) => policy::run(g, c).await,
         Command::Prices(c) => prices::run(g, c).await,
         Command::Cost(c) => cost::run(g, c).await,
     }

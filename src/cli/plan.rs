@@ -64,6 +64,7 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
     for n in &env.notes {
         output::status(&format!("note: {n}"));
     }
+    let policies = crate::application::policy::load(&g.settings)?;
     let store = session::open_state(&g.settings, &name).await?;
     let registry = session::registry(&g.settings, &env).await;
     crate::application::pauses::expire(
@@ -83,9 +84,14 @@ pub(super) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<i32, CliError
         false,
     )
     .await?;
-    planned.plan.policy =
-        crate::application::policy::judge(&g.settings, &planned.plan, store.as_ref(), "plan")
-            .await?;
+    planned.plan.policy = crate::application::policy::judge(
+        &g.settings,
+        policies.as_ref(),
+        &planned.plan,
+        store.as_ref(),
+        "plan",
+    )
+    .await?;
     output::policy_annotations(&env, planned.plan.policy.as_ref());
     let out_name = args.out.as_ref().map(|p| p.display().to_string());
     let changed = planned.plan.changes.iter().filter(|c| c.is_shown()).count();

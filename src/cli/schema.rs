@@ -6,7 +6,20 @@ use super::{CliError, EXIT_OK, output};
 use crate::kinds;
 use crate::model::schema::{Prop, Type};
 
-pub(super) fn run() -> Result<i32, CliError> {
+/// Flags of `schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The JSON Schema of the input Rego policies judge (the plan's JSON with actor, commit
+    /// and operation) instead of the desired-state files'.
+    #[arg(long)]
+    policy_input: bool,
+}
+
+pub(super) fn run(args: &SchemaArgs) -> Result<i32, CliError> {
+    if args.policy_input {
+        super::output::json(&crate::policy::input::schema());
+        return Ok(EXIT_OK);
+    }
     output::json(&document());
     Ok(EXIT_OK)
 }

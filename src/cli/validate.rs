@@ -56,7 +56,13 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
     if !all.errors.is_empty() {
         return Err(CliError::Config(all));
     }
+    // The policies plan and apply will run: bad Rego is an error here too.
+    let policies = crate::application::policy::files(&g.settings)?.0.len();
+    crate::application::policy::load(&g.settings)?;
     if g.format == Format::Text {
+        if policies > 0 {
+            output::print(&format!("policies: valid ({policies} files)\n"));
+        }
         for s in &summary {
             output::print(&format!(
                 "{}: valid ({} resources)\n",

@@ -1,5 +1,5 @@
 //! What the policies (Rego, conftest's conventions) said of a plan: the data a plan carries
-//! and its views show; `crate::policy` evaluates them.
+//! and its views show; the policy module (a layer above) evaluates them.
 
 use serde::{Deserialize, Serialize};
 

@@ -110,13 +110,7 @@ mod tests {
         )
         .unwrap();
         let env = crate::config::load(env_dir.path(), "dev", &Default::default()).unwrap();
-        let mut plan = crate::plan::compute(
-            &env,
-            &[],
-            &Default::default(),
-            0,
-            &Default::default(),
-        );
+        let mut plan = crate::plan::compute(&env, &[], &Default::default(), 0, &Default::default());
         plan.changes[0].note = Some("n".into());
         plan.changes[0].rollout = Some("r".into());
         plan.changes[0].moved_from = Some(crate::model::Address::root("old"));

@@ -72,6 +72,33 @@ static RULE_HEAD: LazyLock<Regex> = LazyLock::new(|| {
 static PACKAGE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^package\s+([A-Za-z0-9_.]+)").expect("valid regex"));
 
+/// A parse error from regorus (`--> FILE:LINE:COL`, a snippet, `error: MESSAGE`) as
+/// `FILE:LINE:COL: MESSAGE` with the snippet under it.
+fn located(message: &str) -> PolicyError {
+    let text = message.trim();
+    let at = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .map(str::to_string);
+    let what = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string);
+    match (at, what) {
+        (Some(at), Some(what)) => {
+            let snippet: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    let t = l.trim();
+                    !t.starts_with("--> ") && !t.starts_with("error: ")
+                })
+                .collect();
+            PolicyError::Parse(format!("{at}: {what}\n{}", snippet.join("\n")))
+        }
+        _ => PolicyError::Parse(text.to_string()),
+    }
+}
+
 /// The package a Rego module declares.
 pub fn package_of(text: &str) -> Option<String> {
     PACKAGE.captures(text).map(|c| c[1].to_string())
@@ -118,7 +145,7 @@ impl Policies {
         let mut has_exceptions = false;
         for f in files {
             all.add_policy(f.shown.clone(), f.text.clone())
-                .map_err(|e| PolicyError::Parse(e.to_string()))?;
+                .map_err(|e| located(&e.to_string()))?;
             let in_namespace = package_of(&f.text).as_deref() == Some(namespace);
             let rules: BTreeSet<String> = if in_namespace {
                 RULE_HEAD
@@ -134,7 +161,7 @@ impl Policies {
             if decisions.is_empty() {
                 library
                     .add_policy(f.shown.clone(), f.text.clone())
-                    .map_err(|e| PolicyError::Parse(e.to_string()))?;
+                    .map_err(|e| located(&e.to_string()))?;
             } else {
                 decision_files.push((f, decisions));
             }
@@ -144,7 +171,7 @@ impl Policies {
             let mut engine = library.clone();
             engine
                 .add_policy(f.shown.clone(), f.text.clone())
-                .map_err(|e| PolicyError::Parse(e.to_string()))?;
+                .map_err(|e| located(&e.to_string()))?;
             deciders.push(Decider {
                 file: f.shown.clone(),
                 rules,
@@ -241,10 +268,13 @@ fn messages(value: &regorus::Value, rule: &str) -> Vec<(String, Option<String>)>
         match v {
             serde_json::Value::String(s) => Some((s.clone(), None)),
             serde_json::Value::Object(o) => Some((
-                o.get("msg")
-                    .and_then(|m| m.as_str())
-                    .map_or_else(|| serde_json::Value::Object(o.clone()).to_string(), str::to_string),
-                o.get("address").and_then(|a| a.as_str()).map(str::to_string),
+                o.get("msg").and_then(|m| m.as_str()).map_or_else(
+                    || serde_json::Value::Object(o.clone()).to_string(),
+                    str::to_string,
+                ),
+                o.get("address")
+                    .and_then(|a| a.as_str())
+                    .map(str::to_string),
             )),
             serde_json::Value::Bool(true) => Some((rule.to_string(), None)),
             _ => None,

@@ -124,7 +124,12 @@ fn at_ref(source: &Source, reference: &str) -> Result<Vec<PolicyFile>, PolicyErr
         "--end-of-options",
         &format!("{reference}^{{commit}}"),
     ])
-    .map_err(|_| fail("no such commit in this repository (fetch it first, e.g. `git fetch origin main`)".into()))?;
+    .map_err(|_| {
+        fail(
+            "no such commit in this repository (fetch it first, e.g. `git fetch origin main`)"
+                .into(),
+        )
+    })?;
     let commit = commit.trim();
     let dir = shown(&source.root, &source.dir);
     let names = git(&["ls-tree", "-r", "--name-only", commit, "--", &dir])?;

@@ -44,7 +44,7 @@ pub fn run(
     for f in policies.iter().chain(tests) {
         engine
             .add_policy(f.shown.clone(), f.text.clone())
-            .map_err(|e| PolicyError::Parse(e.to_string()))?;
+            .map_err(|e| super::located(&e.to_string()))?;
     }
     let mut out = Vec::new();
     for f in tests {

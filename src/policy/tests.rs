@@ -136,7 +136,10 @@ violation contains msg if {
 #[test]
 fn bad_rego_is_an_error_located_in_its_file() {
     let err = Policies::load(
-        &[file("policies/broken.rego", "package main\n\ndeny contains msg if {\n  msg := \n}\n")],
+        &[file(
+            "policies/broken.rego",
+            "package main\n\ndeny contains msg if {\n  msg := \n}\n",
+        )],
         &[],
         "main",
     )
@@ -169,10 +172,7 @@ test_wrong if {
         &[],
     )
     .unwrap();
-    let outcome: Vec<(String, bool)> = results
-        .iter()
-        .map(|r| (r.name.clone(), r.passed))
-        .collect();
+    let outcome: Vec<(String, bool)> = results.iter().map(|r| (r.name.clone(), r.passed)).collect();
     assert_eq!(
         outcome,
         [
