@@ -45,8 +45,15 @@ RUN touch src/main.rs src/lib.rs \
     && strip target/release/converge
 
 # For CI job containers (`--target ci`): the runtime has the `sh` and `tail` a GitHub Actions job
-# container needs, so this is the default image under its older name.
+# container needs; git is added so `plan --policy-ref origin/main` can read the base branch's
+# policies.
 FROM runtime AS ci
+USER 0:0
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
+USER 10001:10001
 COPY --from=build /src/target/release/converge /usr/local/bin/converge
 
 FROM runtime

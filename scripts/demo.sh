@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: validate → plan → apply → plan (no changes) → an out-of-band change → drift →
 # apply (repairs it) → a rolling deploy that ECS fails (apply exits 1, the old revision serves
-# again) → audit, on the example `dev` environment; then rollouts on `staging`
+# again) → audit → outputs → a moved resource → a plan a policy denies, on the example `dev`
+# environment; then rollouts on `staging`
 # (an ALB, the API under a canary, the worker under blue/green): one that succeeds and one
 # rolled back by a failing health check; then the price table and a cost watch that names the
 # rollout behind a bill spike; then, where the machine can (root, Docker, scripts/hosts.sh's sshd
@@ -35,7 +36,7 @@ sim="http://127.0.0.1:$(awk '/listening/ {print $2}' /tmp/converge-demo-sim.out)
 export AWS_ENDPOINT_URL="$sim" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
   AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true CONVERGE_ACTOR=demo
 
-cp -r environments modules "$work/"
+cp -r environments modules policies "$work/"
 cd "$work"
 step() { printf '\n\033[1m$ converge %s\033[0m\n' "$*"; }
 network=$("$OLDPWD/.venv/bin/python" "$OLDPWD/scripts/moto-network.py")
@@ -56,6 +57,18 @@ step apply -e dev --var image_tag=v1.0.1 --auto-approve; set +e; "$converge" app
 curl -fs -X POST --data '{"after": 2}' "$sim/__sim__/rules" >/dev/null
 step audit log -e dev; "$converge" audit log -e dev
 step audit verify -e dev; "$converge" audit verify -e dev
+step output -e dev; "$converge" output -e dev
+step output -e dev api_repository --format raw; "$converge" output -e dev api_repository --format raw; echo
+echo; echo "# A refactor: execution_role becomes task_execution_role, with a moved entry (Terraform's moved block):"
+echo "# the plan moves it in state and retags it in place; nothing is deleted or created."
+sed -i 's/\${execution_role\./${task_execution_role./; s/^  execution_role:/  task_execution_role:/' environments/dev.yaml
+printf 'moved:\n  - { from: execution_role, to: task_execution_role }\n' >>environments/dev.yaml
+step plan -e dev; "$converge" plan -e dev "${vars[@]}"
+step apply -e dev --auto-approve; "$converge" apply -e dev "${vars[@]}" --auto-approve >/dev/null; "$converge" state list -e dev | grep execution_role
+echo; echo "# Policy as code: policies/cost.rego denies any resource over \$500/month; 60 tasks each would be."
+sed -i 's/desired_count: 1$/desired_count: 60/' environments/dev.yaml
+step plan -e dev; set +e; "$converge" plan -e dev "${vars[@]}" | tail -4; echo "(exit ${PIPESTATUS[0]}: denied by policy)"; set -e
+sed -i 's/desired_count: 60$/desired_count: 1/' environments/dev.yaml
 
 echo; echo "# staging: an ALB; the API rolls out by canary (10% → 50% → 100%), the worker by blue/green."
 echo "# The API's health gate probes a local endpoint; bakes are shortened to 2s for the demo."

@@ -161,3 +161,26 @@ fn the_tour_environment_validates() {
         run.stdout()
     );
 }
+
+/// The README's policy examples are the project's own `policies/*.rego`, which
+/// `tests/policy.rs` runs, so the examples stay true.
+#[test]
+fn the_readme_policies_are_the_projects_own() {
+    let readme = read(&repo().join("README.md"));
+    let blocks: Vec<&str> = readme
+        .split("```rego\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    assert_eq!(blocks.len(), 4, "the four example policies");
+    let files: Vec<String> = std::fs::read_dir(repo().join("policies"))
+        .unwrap()
+        .map(|e| read(&e.unwrap().path()))
+        .collect();
+    for block in blocks {
+        assert!(
+            files.iter().any(|f| f == block),
+            "README's policy is not a file of policies/:\n{block}"
+        );
+    }
+}

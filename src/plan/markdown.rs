@@ -313,7 +313,11 @@ pub fn markdown_with_diagram(
     if !plan.output_changes.is_empty() {
         text.push(&format!(
             "**Changes to outputs:**\n\n```diff\n{}```\n\n",
-            super::render::output_lines(plan, false).replace("```", "ʼʼʼ")
+            super::render::output_lines(plan, false)
+                .lines()
+                .map(|l| format!("{}\n", l.trim_start()))
+                .collect::<String>()
+                .replace("```", "ʼʼʼ")
         ));
     }
     for c in &changes {
