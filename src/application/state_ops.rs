@@ -1,5 +1,6 @@
-//! Repairing state by hand: adopting a live resource (`import`) and forgetting one without
-//! deleting it (`state rm`); each under the write lock and audited.
+//! Repairing state by hand: adopting a live resource (`import`, optionally writing its
+//! desired-state YAML), forgetting one without deleting it (`state rm`) and moving one
+//! (`state mv`); each under the write lock and audited.
 
 use super::{Error, Settings, session};
 use crate::audit::NewEvent;
@@ -161,6 +162,263 @@ pub async fn move_resource(
             )
             .await?;
         Ok(r.kind.clone())
+    }
+    .await;
+    guard.release(store.as_ref()).await?;
+    result
+}
+
+/// What `import --generate` adopted and wrote.
+#[derive(Debug)]
+pub struct GeneratedImports {
+    /// The environment they now belong to.
+    pub environment: String,
+    /// Each adopted resource: address, kind and cloud id.
+    pub adopted: Vec<(Address, String, String)>,
+    /// Live resources left out, with why (another environment manages them).
+    pub skipped: Vec<String>,
+    /// Sensitive variables the generated YAML references.
+    pub secret_variables: Vec<String>,
+}
+
+/// Adopts the live resource `id` at `address` (declared or not: `kind` names the kind of an
+/// undeclared one) and writes its desired-state YAML to `file`, which must not exist yet.
+pub async fn import_generate(
+    s: &Settings,
+    address: &Address,
+    id: &str,
+    kind: Option<&str>,
+    file: &std::path::Path,
+) -> Result<GeneratedImports, Error> {
+    let name = session::env_name(s)?;
+    let env = session::load(s, &name)?;
+    let kind = match (env.resources.get(address), kind) {
+        (Some(declared), None) => declared.kind,
+        (Some(declared), Some(k)) if k == declared.kind.kind => declared.kind,
+        (Some(declared), Some(k)) => {
+            return Err(Error::Usage(format!(
+                "{address} is declared as a {}, not a {k}",
+                declared.kind.kind
+            )));
+        }
+        (None, Some(k)) => known_kind(k)?,
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{address} is not declared in the files of {name}: say its kind with --kind KIND"
+            )));
+        }
+    };
+    generate(
+        s,
+        &env,
+        vec![(address.clone(), kind, id.to_string())],
+        file,
+        false,
+    )
+    .await
+}
+
+/// Adopts every live resource of `kind` that state does not hold (and no other environment
+/// manages, by its `converge:environment` tag), at addresses made from their names, and writes
+/// their desired-state YAML to `file`.
+pub async fn import_all(
+    s: &Settings,
+    kind: &str,
+    file: &std::path::Path,
+) -> Result<GeneratedImports, Error> {
+    let name = session::env_name(s)?;
+    let env = session::load(s, &name)?;
+    let kind = known_kind(kind)?;
+    let registry = session::registry(s, &env).await;
+    let provider = registry.for_kind(kind).map_err(|source| Error::Provider {
+        context: format!("listing every {}", kind.kind),
+        source,
+    })?;
+    let ids = provider
+        .list(kind)
+        .await
+        .map_err(|source| Error::Provider {
+            context: format!("listing every {}", kind.kind),
+            source,
+        })?;
+    let store = session::open_state(s, &name).await?;
+    let held = store.resources().await?;
+    let mut taken: std::collections::BTreeSet<String> = held
+        .iter()
+        .map(|r| r.address.to_string())
+        .chain(env.resources.keys().map(ToString::to_string))
+        .collect();
+    let targets = ids
+        .into_iter()
+        .filter(|id| {
+            !held
+                .iter()
+                .any(|r| r.kind == kind.kind && &r.remote_id == id)
+        })
+        .map(|id| {
+            let address = address_for(&id, &mut taken);
+            (address, kind, id)
+        })
+        .collect();
+    generate(s, &env, targets, file, true).await
+}
+
+fn known_kind(kind: &str) -> Result<&'static crate::model::schema::KindSchema, Error> {
+    crate::kinds::lookup(kind).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown kind `{kind}` (kinds: {})",
+            crate::kinds::schemas()
+                .map(|k| k.kind)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// An address from a cloud name (`team/api` → `team_api`), unique among `taken`.
+fn address_for(id: &str, taken: &mut std::collections::BTreeSet<String>) -> Address {
+    let tail = id.rsplit([':', '/']).find(|p| !p.is_empty()).unwrap_or(id);
+    let base: String = id
+        .strip_prefix("arn:")
+        .map_or(id, |_| tail)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = if base.is_empty() {
+        "imported".to_string()
+    } else {
+        base
+    };
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    taken.insert(candidate.clone());
+    Address::root(&candidate)
+}
+
+async fn generate(
+    s: &Settings,
+    env: &crate::config::Environment,
+    targets: Vec<(Address, &'static crate::model::schema::KindSchema, String)>,
+    file: &std::path::Path,
+    skip_others: bool,
+) -> Result<GeneratedImports, Error> {
+    if file.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists: --generate writes a new file (move it away, or name another)",
+            file.display()
+        )));
+    }
+    for (address, _, _) in &targets {
+        if address.as_str().contains('.') {
+            return Err(Error::Usage(format!(
+                "{address}: generated configuration is for the environment's own resources (KEY, not INSTANCE.KEY)"
+            )));
+        }
+    }
+    let name = env.name.clone();
+    let store = session::open_state(s, &name).await?;
+    let ctx = session::audit_context(s);
+    let guard = session::lock(s, &name, store.as_ref(), "import", &ctx).await?;
+    let result = async {
+        let registry = session::registry(s, env).await;
+        let held = store.resources().await?;
+        let mut out = GeneratedImports {
+            environment: name.clone(),
+            adopted: Vec::new(),
+            skipped: Vec::new(),
+            secret_variables: Vec::new(),
+        };
+        let mut yaml = String::new();
+        for (address, kind, id) in targets {
+            if held.iter().any(|r| r.address == address) {
+                return Err(Error::Refused(format!(
+                    "{address} is already managed; `converge state rm {address}` first"
+                )));
+            }
+            let context = format!("importing {address}");
+            let provider = registry.for_kind(kind).map_err(|source| Error::Provider {
+                context: context.clone(),
+                source,
+            })?;
+            let found = provider
+                .import(ImportRequest {
+                    address: address.clone(),
+                    kind,
+                    id: id.clone(),
+                })
+                .await
+                .map_err(|source| Error::Provider { context, source })?;
+            let Some((applied, live)) = found else {
+                return Err(Error::Failed(format!("no {} with id `{id}` exists", kind.kind)));
+            };
+            let properties = kind.normalize(&live.properties);
+            let owner = properties
+                .get("tags")
+                .get(crate::config::ENVIRONMENT_TAG)
+                .as_str()
+                .map(str::to_string);
+            if skip_others && owner.as_deref().is_some_and(|o| o != name) {
+                out.skipped.push(format!(
+                    "{id} (managed by environment {})",
+                    owner.unwrap_or_default()
+                ));
+                continue;
+            }
+            let generated = crate::config::generate::declaration(&address, kind, &properties);
+            let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok")
+                .address(&address)
+                .detail(format!("adopted {} (configuration generated)", applied.remote_id));
+            event.after = Some(properties.to_display_json());
+            store
+                .commit(
+                    state::Change::Put(ResourceState {
+                        address: address.clone(),
+                        kind: kind.kind.to_string(),
+                        remote_id: applied.remote_id.clone(),
+                        properties,
+                        outputs: applied.outputs,
+                        dependencies: Vec::new(),
+                        status: ResourceStatus::Applied,
+                    }),
+                    event,
+                    &ctx,
+                )
+                .await?;
+            yaml.push_str(&generated.yaml);
+            out.secret_variables.extend(generated.secret_variables);
+            out.adopted
+                .push((address, kind.kind.to_string(), applied.remote_id));
+        }
+        let mut header = format!(
+            "# Generated by `converge import` from the live resources of {name}: paste under `resources:` in\n# environments/{name}.yaml before the next apply (state holds them now; undeclared, a plan would delete them).\n"
+        );
+        if !out.secret_variables.is_empty() {
+            header.push_str(&format!(
+                "# Secrets are never written: declare these sensitive variables and pass them with CONVERGE_VAR_*:\n#   variables: {{ {} }}\n",
+                out.secret_variables
+                    .iter()
+                    .map(|v| format!("{v}: {{ sensitive: true }}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        std::fs::write(file, format!("{header}{yaml}")).map_err(|e| {
+            Error::Failed(format!(
+                "cannot write {}: {e} (the resources are in state already; write it again with `converge state show`)",
+                file.display()
+            ))
+        })?;
+        Ok(out)
     }
     .await;
     guard.release(store.as_ref()).await?;

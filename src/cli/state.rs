@@ -35,10 +35,21 @@ pub enum StateCommand {
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The address it gets (declared in the files).
-    address: String,
+    /// The address it gets (declared in the files, or with --generate any free KEY).
+    #[arg(required_unless_present = "all")]
+    address: Option<String>,
     /// The cloud id: repository or role name, cluster name or ARN, CLUSTER/SERVICE.
-    id: String,
+    #[arg(required_unless_present = "all")]
+    id: Option<String>,
+    /// Write the resource's desired-state YAML (`ADDR: {type, properties}`) to FILE, a new file.
+    #[arg(long, value_name = "FILE")]
+    generate: Option<std::path::PathBuf>,
+    /// The kind of an address the files do not declare yet (with --generate).
+    #[arg(long, value_name = "KIND")]
+    kind: Option<String>,
+    /// Adopt every live resource of KIND that state does not hold (with --generate).
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["address", "id", "kind"], requires = "generate")]
+    all: Option<String>,
 }
 
 pub(super) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<i32, CliError> {
@@ -130,8 +141,61 @@ fn find<'a>(
 }
 
 pub(super) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<i32, CliError> {
-    let address = super::address(&args.address)?;
-    let imported = state_ops::import(&g.settings, &address, &args.id).await?;
+    if let Some(file) = &args.generate {
+        let generated = match (&args.all, &args.address, &args.id) {
+            (Some(kind), _, _) => state_ops::import_all(&g.settings, kind, file).await?,
+            (None, Some(address), Some(id)) => {
+                let address = super::address(address)?;
+                state_ops::import_generate(&g.settings, &address, id, args.kind.as_deref(), file)
+                    .await?
+            }
+            _ => {
+                return Err(CliError::Usage(
+                    "import needs ADDR ID, or --all KIND".into(),
+                ));
+            }
+        };
+        if g.format == Format::Json {
+            output::json(&serde_json::json!({
+                "environment": generated.environment,
+                "file": file.display().to_string(),
+                "imported": generated.adopted.iter().map(|(a, k, id)| serde_json::json!({"address": a, "kind": k, "id": id})).collect::<Vec<_>>(),
+                "skipped": generated.skipped,
+                "secret_variables": generated.secret_variables,
+            }));
+            return Ok(EXIT_OK);
+        }
+        let mut out = String::new();
+        for (address, kind, id) in &generated.adopted {
+            out.push_str(&format!("Imported {id} as {address} ({kind}).\n"));
+        }
+        for skipped in &generated.skipped {
+            out.push_str(&format!("Left out {skipped}.\n"));
+        }
+        out.push_str(&format!(
+            "Wrote {} resource{} to {}: paste it under `resources:` in environments/{}.yaml before the next apply; the next plan then adds only converge's tags, in place.\n",
+            generated.adopted.len(),
+            if generated.adopted.len() == 1 { "" } else { "s" },
+            file.display(),
+            generated.environment
+        ));
+        if !generated.secret_variables.is_empty() {
+            out.push_str(&format!(
+                "Secrets are referenced, never written: declare {} as sensitive variables.\n",
+                generated.secret_variables.join(", ")
+            ));
+        }
+        output::print(&out);
+        return Ok(EXIT_OK);
+    }
+    if args.kind.is_some() {
+        return Err(CliError::Usage("--kind goes with --generate".into()));
+    }
+    let (Some(address), Some(id)) = (&args.address, &args.id) else {
+        return Err(CliError::Usage("import needs ADDR ID".into()));
+    };
+    let address = super::address(address)?;
+    let imported = state_ops::import(&g.settings, &address, id).await?;
     output::print(&format!(
         "Imported {} as {address}. Run `converge plan --env {}` to see how it differs from the files.\n",
         imported.remote_id, imported.environment

@@ -3,6 +3,7 @@
 
 pub mod compose;
 mod diagnostic;
+pub mod generate;
 mod load;
 mod moved;
 pub mod template;

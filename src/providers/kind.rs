@@ -40,6 +40,18 @@ pub trait Handler<P: Sync + ?Sized>: Send + Sync {
         provider: &P,
         request: ImportRequest,
     ) -> Result<Option<(Applied, Live)>, ProviderError>;
+    /// The import ids of every live resource of this kind (`import --all KIND`), every page
+    /// followed; kinds that cannot be listed say so.
+    async fn list(
+        &self,
+        _provider: &P,
+        kind: &'static KindSchema,
+    ) -> Result<Vec<String>, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "converge cannot list every {} yet: import them one by one with `converge import ADDR ID --generate FILE`",
+            kind.kind
+        )))
+    }
 }
 
 /// Reads `items` of any kinds through their handlers: one batch per kind, all kinds at once.

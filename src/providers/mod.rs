@@ -163,6 +163,13 @@ pub trait Provider: Send + Sync {
         &self,
         request: ImportRequest,
     ) -> Result<Option<(Applied, Live)>, ProviderError>;
+    /// The import ids of every live resource of `kind` (`import --all KIND`).
+    async fn list(&self, kind: &'static KindSchema) -> Result<Vec<String>, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "converge cannot list every {} yet",
+            kind.kind
+        )))
+    }
 }
 
 /// The providers an environment uses.

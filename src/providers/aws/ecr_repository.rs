@@ -118,6 +118,14 @@ impl kind::Handler<AwsProvider> for EcrRepository {
     ) -> Result<Option<(Applied, Live)>, ProviderError> {
         super::import_by_reading(self, aws, r, None).await
     }
+
+    async fn list(
+        &self,
+        aws: &AwsProvider,
+        _: &'static KindSchema,
+    ) -> Result<Vec<String>, ProviderError> {
+        aws.ecr.list().await
+    }
 }
 
 /// DescribeRepositories takes at most 100 names.
@@ -146,6 +154,21 @@ impl Ecr {
             tagging: super::clients::client!(shared, aws_sdk_resourcegroupstagging),
             parallelism: shared.parallelism,
         }
+    }
+
+    /// Every repository's name (DescribeRepositories, every page).
+    pub async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut pages = self.client.describe_repositories().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("ecr:DescribeRepositories", e))?;
+            names.extend(
+                page.repositories()
+                    .iter()
+                    .filter_map(|r| r.repository_name().map(str::to_string)),
+            );
+        }
+        Ok(names)
     }
 
     /// The SDK client (image lookups in `ecr_images.rs`).

@@ -94,6 +94,14 @@ impl kind::Handler<AwsProvider> for IamRole {
     ) -> Result<Option<(Applied, Live)>, ProviderError> {
         super::import_by_reading(self, aws, r, None).await
     }
+
+    async fn list(
+        &self,
+        aws: &AwsProvider,
+        _: &'static KindSchema,
+    ) -> Result<Vec<String>, ProviderError> {
+        aws.iam.list().await
+    }
 }
 
 type ReadResult = (Address, Result<Option<Live>, ProviderError>);
@@ -111,6 +119,23 @@ impl Iam {
             client: super::clients::client!(shared, aws_sdk_iam),
             parallelism: shared.parallelism,
         }
+    }
+
+    /// Every role's name (ListRoles, every page), service-linked roles (`/aws-service-role/`)
+    /// left out: AWS manages those.
+    pub async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut pages = self.client.list_roles().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("iam:ListRoles", e))?;
+            names.extend(
+                page.roles()
+                    .iter()
+                    .filter(|r| !r.path().starts_with("/aws-service-role/"))
+                    .map(|r| r.role_name().to_string()),
+            );
+        }
+        Ok(names)
     }
 
     /// Reads roles (IAM has no batch read: GetRole and ListAttachedRolePolicies per role,

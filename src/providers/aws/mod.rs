@@ -160,6 +160,10 @@ impl Provider for AwsProvider {
     async fn import(&self, r: ImportRequest) -> Result<Option<(Applied, Live)>, ProviderError> {
         handler(r.kind)?.import(self, r).await
     }
+
+    async fn list(&self, kind: &'static KindSchema) -> Result<Vec<String>, ProviderError> {
+        handler(kind)?.list(self, kind).await
+    }
 }
 
 /// Imports by reading the given id as the remote id; the id recorded is the output named
