@@ -182,3 +182,25 @@ test_wrong if {
         ]
     );
 }
+
+#[test]
+fn data_files_are_read_from_json_and_yaml_and_a_list_at_the_top_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data/teams")).unwrap();
+    std::fs::write(dir.path().join("data/org.json"), r#"{"org": {"max_canary": 25}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("data/teams/ci.yaml"),
+        "ci_actors:\n  - ci:deploy\n",
+    )
+    .unwrap();
+    let data = sources::read_data(dir.path(), &dir.path().join("data")).unwrap();
+    let names: Vec<&str> = data.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["data/org.json", "data/teams/ci.yaml"]);
+    assert_eq!(data[1].1["ci_actors"][0], "ci:deploy");
+    let policy = "package main\nimport rego.v1\ndeny contains \"not CI\" if { not input.actor in data.ci_actors }\n";
+    let policies = Policies::load(&[file("policies/ci.rego", policy)], &data, "main").unwrap();
+    assert!(policies.evaluate(&input()).unwrap().denies());
+    std::fs::write(dir.path().join("data/bad.yaml"), "- a\n- b\n").unwrap();
+    let err = sources::read_data(dir.path(), &dir.path().join("data")).unwrap_err();
+    assert!(err.to_string().contains("data/bad.yaml"), "{err}");
+}
