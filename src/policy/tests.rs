@@ -187,7 +187,11 @@ test_wrong if {
 fn data_files_are_read_from_json_and_yaml_and_a_list_at_the_top_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data/teams")).unwrap();
-    std::fs::write(dir.path().join("data/org.json"), r#"{"org": {"max_canary": 25}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("data/org.json"),
+        r#"{"org": {"max_canary": 25}}"#,
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("data/teams/ci.yaml"),
         "ci_actors:\n  - ci:deploy\n",

@@ -542,4 +542,54 @@ mod tests {
             "markers are not changes"
         );
     }
+
+    /// Moves made together: rows, rollout records (ECS services' and host apps' alike) and the
+    /// dependencies on them follow, in one transaction and one event.
+    #[tokio::test]
+    async fn moves_carry_rows_rollout_records_and_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("dev.db"), "dev")
+            .await
+            .unwrap();
+        let mut web = row("web", ResourceStatus::Applied);
+        web.dependencies = vec![crate::model::Address::root("api")];
+        for r in [row("api", ResourceStatus::Applied), web] {
+            store
+                .commit(
+                    Change::Put(r),
+                    NewEvent::new("apply", crate::audit::EventKind::Create, "ok"),
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+        }
+        let api = crate::model::Address::root("api");
+        store
+            .save_rollout(&api, &serde_json::json!({"phase": "complete"}))
+            .await
+            .unwrap();
+        let to = crate::model::Address::in_module("backend", "api");
+        store
+            .commit(
+                Change::Move(vec![
+                    (api.clone(), to.clone()),
+                    (
+                        crate::model::Address::root("web"),
+                        crate::model::Address::in_module("backend", "web"),
+                    ),
+                ]),
+                NewEvent::new("apply", crate::audit::EventKind::Move, "ok"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let rows = store.resources().await.unwrap();
+        let addresses: Vec<String> = rows.iter().map(|r| r.address.to_string()).collect();
+        assert_eq!(addresses, ["backend.api", "backend.web"]);
+        assert_eq!(rows[1].dependencies, vec![to.clone()]);
+        let rollouts = store.rollouts().await.unwrap();
+        assert_eq!(rollouts.len(), 1);
+        assert_eq!(rollouts[0].address, to);
+        assert_eq!(rollouts[0].body["phase"], "complete");
+    }
 }
