@@ -32,9 +32,9 @@ pub async fn read(
     let store = session::open_state(s, &env_name).await?;
     let mut recorded = store.outputs().await?;
     if let Some(name) = name {
+        let known: Vec<String> = recorded.iter().map(|o| o.name.clone()).collect();
         recorded.retain(|o| o.name == name);
         if recorded.is_empty() {
-            let known: Vec<String> = store.outputs().await?.into_iter().map(|o| o.name).collect();
             return Err(Error::Usage(format!(
                 "no output `{name}` in the state of {env_name} ({}); outputs are recorded by apply",
                 if known.is_empty() {

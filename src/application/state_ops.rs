@@ -41,46 +41,22 @@ pub async fn import(s: &Settings, address: &Address, id: &str) -> Result<Importe
             )));
         }
         let registry = session::registry(s, &env).await;
-        let provider = registry
-            .for_kind(resource.kind)
-            .map_err(|source| Error::Provider {
-                context: format!("importing {address}"),
-                source,
-            })?;
-        let found = provider
-            .import(ImportRequest {
+        let (applied, properties) = read_live(&registry, address, resource.kind, id).await?;
+        record_import(
+            store.as_ref(),
+            &ctx,
+            ResourceState {
                 address: address.clone(),
-                kind: resource.kind,
-                id: id.to_string(),
-            })
-            .await
-            .map_err(|source| Error::Provider {
-                context: format!("importing {address}"),
-                source,
-            })?;
-        let Some((applied, live)) = found else {
-            return Err(Error::Failed(format!(
-                "no {} with id `{}` exists",
-                resource.kind.kind, id
-            )));
-        };
-        let properties = resource.kind.normalize(&live.properties);
-        let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok")
-            .address(address)
-            .detail(format!("adopted {}", applied.remote_id));
-        event.after = Some(properties.to_display_json());
-        let stored = ResourceState {
-            address: address.clone(),
-            kind: resource.kind.kind.to_string(),
-            remote_id: applied.remote_id.clone(),
-            properties,
-            outputs: applied.outputs,
-            dependencies: resource.depends_on.iter().cloned().collect(),
-            status: ResourceStatus::Applied,
-        };
-        store
-            .commit(state::Change::Put(stored), event, &ctx)
-            .await?;
+                kind: resource.kind.kind.to_string(),
+                remote_id: applied.remote_id.clone(),
+                properties,
+                outputs: applied.outputs,
+                dependencies: resource.depends_on.iter().cloned().collect(),
+                status: ResourceStatus::Applied,
+            },
+            "",
+        )
+        .await?;
         Ok(Imported {
             environment: name.clone(),
             remote_id: applied.remote_id,
@@ -89,6 +65,51 @@ pub async fn import(s: &Settings, address: &Address, id: &str) -> Result<Importe
     .await;
     guard.release(store.as_ref()).await?;
     result
+}
+
+/// Reads the live resource `id` of `kind` for `address`: what to record (its remote id and
+/// outputs) and its normalized properties.
+async fn read_live(
+    registry: &crate::providers::Registry,
+    address: &Address,
+    kind: &'static crate::model::schema::KindSchema,
+    id: &str,
+) -> Result<(crate::providers::Applied, crate::model::Value), Error> {
+    let context = format!("importing {address}");
+    let provider = registry.for_kind(kind).map_err(|source| Error::Provider {
+        context: context.clone(),
+        source,
+    })?;
+    let found = provider
+        .import(ImportRequest {
+            address: address.clone(),
+            kind,
+            id: id.to_string(),
+        })
+        .await
+        .map_err(|source| Error::Provider { context, source })?;
+    let Some((applied, live)) = found else {
+        return Err(Error::Failed(format!(
+            "no {} with id `{id}` exists",
+            kind.kind
+        )));
+    };
+    Ok((applied, kind.normalize(&live.properties)))
+}
+
+/// Records an adopted resource in state with its `import` audit event.
+async fn record_import(
+    store: &dyn state::StateStore,
+    ctx: &crate::audit::Context,
+    row: ResourceState,
+    note: &str,
+) -> Result<(), Error> {
+    let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok")
+        .address(&row.address)
+        .detail(format!("adopted {}{note}", row.remote_id));
+    event.after = Some(row.properties.to_display_json());
+    store.commit(state::Change::Put(row), event, ctx).await?;
+    Ok(())
 }
 
 /// Forgets `address` in `env`'s state without touching the cloud; its kind.
@@ -345,23 +366,7 @@ async fn generate(
                     "{address} is already managed; `converge state rm {address}` first"
                 )));
             }
-            let context = format!("importing {address}");
-            let provider = registry.for_kind(kind).map_err(|source| Error::Provider {
-                context: context.clone(),
-                source,
-            })?;
-            let found = provider
-                .import(ImportRequest {
-                    address: address.clone(),
-                    kind,
-                    id: id.clone(),
-                })
-                .await
-                .map_err(|source| Error::Provider { context, source })?;
-            let Some((applied, live)) = found else {
-                return Err(Error::Failed(format!("no {} with id `{id}` exists", kind.kind)));
-            };
-            let properties = kind.normalize(&live.properties);
+            let (applied, properties) = read_live(&registry, &address, kind, &id).await?;
             let owner = properties
                 .get("tags")
                 .get(crate::config::ENVIRONMENT_TAG)
@@ -375,25 +380,21 @@ async fn generate(
                 continue;
             }
             let generated = crate::config::generate::declaration(&address, kind, &properties);
-            let mut event = NewEvent::new("import", crate::audit::EventKind::Import, "ok")
-                .address(&address)
-                .detail(format!("adopted {} (configuration generated)", applied.remote_id));
-            event.after = Some(properties.to_display_json());
-            store
-                .commit(
-                    state::Change::Put(ResourceState {
-                        address: address.clone(),
-                        kind: kind.kind.to_string(),
-                        remote_id: applied.remote_id.clone(),
-                        properties,
-                        outputs: applied.outputs,
-                        dependencies: Vec::new(),
-                        status: ResourceStatus::Applied,
-                    }),
-                    event,
-                    &ctx,
-                )
-                .await?;
+            record_import(
+                store.as_ref(),
+                &ctx,
+                ResourceState {
+                    address: address.clone(),
+                    kind: kind.kind.to_string(),
+                    remote_id: applied.remote_id.clone(),
+                    properties,
+                    outputs: applied.outputs,
+                    dependencies: Vec::new(),
+                    status: ResourceStatus::Applied,
+                },
+                " (configuration generated)",
+            )
+            .await?;
             yaml.push_str(&generated.yaml);
             out.secret_variables.extend(generated.secret_variables);
             out.adopted

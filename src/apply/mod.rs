@@ -518,20 +518,31 @@ pub async fn record_moves(plan: &Plan, inputs: &Inputs<'_>) -> Result<usize, App
     Ok(plan.moved.len())
 }
 
-/// Records the environment's outputs as they evaluate against state after apply (none after
-/// a destroy), when they differ from the recorded ones: one `outputs` event, no cloud call.
+/// Records the environment's outputs as they evaluate against state after an untargeted apply
+/// (none after a destroy), when they differ from the recorded ones: one `outputs` event, no cloud call.
 /// Returns whether anything was recorded.
 pub async fn record_outputs(inputs: &Inputs<'_>, destroy: bool) -> Result<bool, ApplyError> {
     let state_error = ApplyError::Outputs;
     let rows = inputs.store.resources().await.map_err(state_error)?;
     let recorded = inputs.store.outputs().await.map_err(state_error)?;
-    let now = if destroy {
+    let now: Vec<_> = if destroy {
         Vec::new()
     } else {
+        // An output whose value state cannot give yet (a resource it names is missing) keeps
+        // what was recorded, or is not recorded at all: never an unknown.
         crate::plan::outputs::evaluate(
             &inputs.env.outputs,
             &crate::plan::outputs::StateLookup::new(&rows),
         )
+        .into_iter()
+        .filter_map(|o| {
+            if o.value.contains_unknown() {
+                recorded.iter().find(|r| r.name == o.name).cloned()
+            } else {
+                Some(o)
+            }
+        })
+        .collect()
     };
     let changed = crate::plan::outputs::changes(&recorded, &now);
     if changed.is_empty() {

@@ -307,7 +307,9 @@ async fn interruptible_apply(
         operation,
     )
     .await?;
-    if report.nothing_failed() && !interrupt.is_cancelled() {
+    // Outputs follow a whole apply; a `--target` one leaves them as they were (as a partial
+    // apply leaves the rest of the environment).
+    if report.nothing_failed() && !interrupt.is_cancelled() && targets.is_empty() {
         apply::record_outputs(&inputs, operation == "destroy").await?;
     }
     let (done, failed, skipped) = report.counts();

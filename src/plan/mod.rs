@@ -486,7 +486,12 @@ pub fn compute(
     } else {
         outputs::evaluate(&env.outputs, &ctx)
     };
-    let output_changes = outputs::changes(&options.outputs, &outputs_after);
+    // A targeted apply leaves outputs as they are, so a targeted plan shows no output changes.
+    let output_changes = if options.targets.is_empty() {
+        outputs::changes(&options.outputs, &outputs_after)
+    } else {
+        Vec::new()
+    };
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
