@@ -6,7 +6,7 @@ import rego.v1
 deny_expensive contains {"msg": msg, "address": c.address} if {
 	some c in input.changes
 	c.cost.after_monthly > 500
-	msg := sprintf("%s would cost $%.2f/month, over the $500 limit", [c.address, c.cost.after_monthly])
+	msg := sprintf("costs $%.2f/month, over the $500 limit", [c.cost.after_monthly])
 }
 
 warn contains msg if {

@@ -176,8 +176,8 @@ fn deny_fails_the_plan_naming_policy_rule_and_resource_and_warn_goes_on() {
         .expect(1)
         .stdout();
     assert!(
-        big.contains("DENY policies/cost.rego: deny_expensive: api would cost $")
-            && big.contains("over the $500 limit (api)"),
+        big.contains("DENY policies/cost.rego: deny_expensive: costs $")
+            && big.contains("/month, over the $500 limit (api)"),
         "{big}"
     );
 

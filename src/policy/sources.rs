@@ -41,10 +41,10 @@ pub fn read(source: &Source) -> Result<(Vec<PolicyFile>, Vec<PolicyFile>), Polic
 
 /// `path` as shown: relative to the project root when inside it.
 fn shown(root: &Path, path: &Path) -> String {
-    let root = root.strip_prefix(".").unwrap_or(root);
-    path.strip_prefix(root)
-        .or_else(|_| path.strip_prefix("./"))
-        .unwrap_or(path)
+    let inside = path.strip_prefix(root).unwrap_or(path);
+    inside
+        .strip_prefix(".")
+        .unwrap_or(inside)
         .to_string_lossy()
         .into_owned()
 }
@@ -171,4 +171,29 @@ pub fn read_data(root: &Path, dir: &Path) -> Result<Vec<(String, serde_json::Val
         out.push((name, doc));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_relative_to_the_project_root() {
+        for (root, path) in [
+            (".", "./policies/cost.rego"),
+            (".", "policies/cost.rego"),
+            ("/p", "/p/policies/cost.rego"),
+            ("/p/", "/p/policies/cost.rego"),
+        ] {
+            assert_eq!(
+                shown(Path::new(root), Path::new(path)),
+                "policies/cost.rego",
+                "{root} {path}"
+            );
+        }
+        assert_eq!(
+            shown(Path::new("/p"), Path::new("/elsewhere/x.rego")),
+            "/elsewhere/x.rego"
+        );
+    }
 }
