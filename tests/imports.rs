@@ -83,6 +83,19 @@ async fn generated_configuration_round_trips_to_no_change() {
         .await
         .unwrap();
 
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    ecs.create_cluster()
+        .cluster_name("legacy-cluster")
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("team")
+                .value("platform")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
     let p = Project::empty().with_moto(&moto);
     p.write("environments/dev.yaml", &format!("{HEAD}resources: {{}}\n"));
     let run = |args: &[&str]| {
@@ -224,6 +237,35 @@ async fn generated_configuration_round_trips_to_no_change() {
     // Never replaced: the repositories are the ones made by hand.
     let repos = ecr.describe_repositories().send().await.unwrap();
     assert_eq!(repos.repositories().len(), 3);
+
+    // Clusters are listed by ARN; the address comes from the name.
+    let clusters = p.root().join("clusters.yaml");
+    let out = run(&[
+        "import",
+        "--all",
+        "aws.ecs_cluster",
+        "--generate",
+        clusters.to_str().unwrap(),
+    ])
+    .expect(0)
+    .stdout();
+    assert!(
+        out.contains("as legacy-cluster (aws.ecs_cluster)."),
+        "{out}"
+    );
+    generated.push(std::fs::read_to_string(&clusters).unwrap());
+    p.write("environments/dev.yaml", &pasted(&generated));
+    let plan = run(&["plan", "--format", "json"]).expect(0).json();
+    assert_eq!(
+        changes(&plan),
+        [(
+            "legacy-cluster".into(),
+            "update".into(),
+            vec!["tags".to_string()]
+        )]
+    );
+    run(&["apply", "--auto-approve"]).expect(0);
+    run(&["plan", "--detailed-exitcode"]).expect(0);
     let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
     let imports = log
         .as_array()
@@ -231,5 +273,5 @@ async fn generated_configuration_round_trips_to_no_change() {
         .iter()
         .filter(|e| e["action"] == "import")
         .count();
-    assert_eq!(imports, 3);
+    assert_eq!(imports, 4);
 }

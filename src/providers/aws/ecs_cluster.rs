@@ -79,4 +79,12 @@ impl kind::Handler<AwsProvider> for EcsCluster {
         // Recorded by ARN, whether given by name or ARN.
         super::import_by_reading(self, aws, r, Some("arn")).await
     }
+
+    async fn list(
+        &self,
+        aws: &AwsProvider,
+        _: &'static KindSchema,
+    ) -> Result<Vec<String>, ProviderError> {
+        aws.ecs.list_clusters().await
+    }
 }

@@ -59,6 +59,17 @@ impl Ecs {
             parallelism: shared.parallelism,
         }
     }
+
+    /// Every cluster's ARN (ListClusters, every page).
+    pub async fn list_clusters(&self) -> Result<Vec<String>, ProviderError> {
+        let mut arns = Vec::new();
+        let mut pages = self.client.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("ecs:ListClusters", e))?;
+            arns.extend(page.cluster_arns().iter().cloned());
+        }
+        Ok(arns)
+    }
 }
 
 #[async_trait::async_trait]
