@@ -19,8 +19,8 @@ pub struct GraphNode {
     pub kind: String,
     /// The module instance it belongs to (`None`: the environment's own).
     pub module: Option<String>,
-    /// What the plan does to it (`create`, `update`, `replace`, `delete`, `no_op`), with
-    /// `--plan` only.
+    /// What the plan does to it (`create`, `update`, `replace`, `delete`, `forget`, `moved`,
+    /// `no_op`), with `--plan` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
 }
@@ -79,8 +79,12 @@ impl GraphView {
     /// Marks each node with its planned action; a resource only state holds (to be deleted)
     /// joins the graph as a node of its own.
     pub fn with_plan(mut self, plan: &Plan) -> GraphView {
-        let action = |a: crate::plan::Action| {
-            serde_json::to_value(a)
+        // A resource a `moved` entry carries and nothing else changes is `moved`.
+        let action = |c: &crate::plan::Change| {
+            if c.action == crate::plan::Action::NoOp && c.moved_from.is_some() {
+                return "moved".to_string();
+            }
+            serde_json::to_value(c.action)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
@@ -90,7 +94,7 @@ impl GraphView {
                 plan.changes
                     .iter()
                     .find(|c| c.address == node.address)
-                    .map_or_else(|| "no_op".to_string(), |c| action(c.action)),
+                    .map_or_else(|| "no_op".to_string(), action),
             );
         }
         for c in &plan.changes {
@@ -99,7 +103,7 @@ impl GraphView {
                     address: c.address.clone(),
                     kind: c.kind.clone(),
                     module: module_of(&c.address),
-                    action: Some(action(c.action)),
+                    action: Some(action(c)),
                 });
             }
         }
@@ -245,6 +249,60 @@ fn colour_of(action: &str) -> Option<&'static str> {
         "update" => Some("#fff3c4"),
         "replace" => Some("#ffd8b0"),
         "delete" => Some("#ffc9c9"),
+        "forget" => Some("#e4e4e4"),
+        "moved" => Some("#d6e4ff"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resource a `moved` entry carries, nothing else changing, is `moved` and drawn as a
+    /// change; one `removed` forgets is `forget`.
+    #[test]
+    fn moved_and_forgotten_resources_are_marked_and_kept_as_changes() {
+        let change = |address: &str, action: &str, moved_from: Option<&str>| {
+            serde_json::json!({
+                "address": address, "kind": "host.app", "action": action,
+                "before": {}, "after": {}, "changed": [], "replace_because": [],
+                "moved_from": moved_from,
+            })
+        };
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format_version": 1, "environment": "dev", "serial": 1, "files_hash": "",
+            "changes": [
+                change("backend.web", "no_op", Some("web")),
+                change("old", "forget", None),
+                change("same", "no_op", None),
+            ],
+            "summary": {"add": 0, "change": 0, "replace": 0, "destroy": 0},
+        }))
+        .unwrap();
+        let view = GraphView {
+            environment: "dev".into(),
+            nodes: Vec::new(),
+            edges: Vec::new(),
+        }
+        .with_plan(&plan)
+        .changed_only();
+        let marked: Vec<(String, String)> = view
+            .nodes
+            .iter()
+            .map(|n| (n.address.to_string(), n.action.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                ("backend.web".to_string(), "moved".to_string()),
+                ("old".to_string(), "forget".to_string())
+            ]
+        );
+        assert!(
+            view.mermaid().contains("classDef moved"),
+            "{}",
+            view.mermaid()
+        );
     }
 }
