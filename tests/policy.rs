@@ -222,6 +222,19 @@ fn only_ci_may_apply_prod() {
         .json();
     assert_eq!(state, serde_json::json!([]), "nothing was applied");
     as_actor(&p, "ci:alice", &["-e", "prod", "apply", "--auto-approve"]).expect(0);
+    // destroy is judged too (operation `destroy`).
+    let kept = as_actor(&p, "alice", &["-e", "prod", "destroy", "--auto-approve"]).expect(1);
+    assert!(
+        kept.stderr()
+            .contains("only CI may destroy prod (actor alice)"),
+        "{}",
+        kept.stderr()
+    );
+    let state = p
+        .converge(&["-e", "prod", "state", "list", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(state.as_array().unwrap().len(), 1, "nothing was destroyed");
     let log = p
         .converge(&["-e", "prod", "audit", "log", "--format", "json"])
         .expect(0)
