@@ -116,13 +116,8 @@ fn state_mv(backend: Backend) {
     run(&["plan", "--detailed-exitcode"]).expect(0);
 
     // Audited, with both addresses; the trail still verifies.
-    let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
-    let event = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "moved")
-        .unwrap_or_else(|| panic!("no moved event in {log}"));
+    let moved = p.audit_events("dev", "moved");
+    let event = moved.first().expect("a moved event");
     assert_eq!(event["address"], "images");
     assert_eq!(event["before"]["address"], "repo");
     assert_eq!(event["after"]["address"], "images");
@@ -195,13 +190,8 @@ async fn a_removed_entry_forgets_a_resource_and_keeps_it_in_the_cloud() {
         .send()
         .await;
     assert!(kept.is_ok(), "the repository is still there: {kept:?}");
-    let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
-    let forget = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "forget")
-        .unwrap_or_else(|| panic!("no forget event in {log}"));
+    let forgotten = p.audit_events("dev", "forget");
+    let forget = forgotten.first().expect("a forget event");
     assert_eq!(forget["address"], "other");
     assert!(
         forget["detail"]
@@ -402,12 +392,9 @@ async fn moved_entries_carry_resources_to_new_addresses_without_replacing_them()
     assert_eq!(tag(arn).await.as_deref(), Some("core.images"));
 
     // Audited: one `moved` event per apply, with both addresses; the trail verifies.
-    let log = run(&["audit", "log", "--format", "json"]).expect(0).json();
-    let moves: Vec<(String, String)> = log
-        .as_array()
-        .unwrap()
+    let moves: Vec<(String, String)> = p
+        .audit_events("dev", "moved")
         .iter()
-        .filter(|e| e["action"] == "moved")
         .map(|e| {
             (
                 e["before"]["address"].as_str().unwrap().to_string(),

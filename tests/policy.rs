@@ -182,17 +182,8 @@ fn deny_fails_the_plan_naming_policy_rule_and_resource_and_warn_goes_on() {
     );
 
     // Every evaluation is in the audit trail, with its verdict.
-    let log = p
-        .converge(&["-e", "prod", "audit", "log", "--format", "json"])
-        .expect(0)
-        .json();
-    let checks: Vec<&serde_json::Value> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "policy check")
-        .collect();
-    assert!(checks.len() >= 5, "{log}");
+    let checks = p.audit_events("prod", "policy check");
+    assert!(checks.len() >= 5, "{checks:?}");
     assert_eq!(checks[0]["outcome"], "denied");
     assert_eq!(checks[0]["after"]["denials"].as_array().unwrap().len(), 2);
 }
@@ -235,15 +226,10 @@ fn only_ci_may_apply_prod() {
         .expect(0)
         .json();
     assert_eq!(state.as_array().unwrap().len(), 1, "nothing was destroyed");
-    let log = p
-        .converge(&["-e", "prod", "audit", "log", "--format", "json"])
-        .expect(0)
-        .json();
-    let applies: Vec<(String, String, String)> = log
-        .as_array()
-        .unwrap()
+    let applies: Vec<(String, String, String)> = p
+        .audit_events("prod", "policy check")
         .iter()
-        .filter(|e| e["action"] == "policy check" && e["operation"] == "apply")
+        .filter(|e| e["operation"] == "apply")
         .map(|e| {
             (
                 e["actor"].as_str().unwrap().to_string(),

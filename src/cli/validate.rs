@@ -57,8 +57,7 @@ pub(super) async fn run(g: &GlobalArgs) -> Result<i32, CliError> {
         return Err(CliError::Config(all));
     }
     // The policies plan and apply will run: bad Rego is an error here too.
-    let policies = crate::application::policy::files(&g.settings)?.0.len();
-    crate::application::policy::load(&g.settings)?;
+    let policies = crate::application::policy::load(&g.settings)?.map_or(0, |p| p.len());
     if g.format == Format::Text {
         if policies > 0 {
             output::print(&format!("policies: valid ({policies} files)\n"));

@@ -40,13 +40,37 @@ pub struct PolicyFinding {
 }
 
 impl PolicyFinding {
-    /// `policies/prod.rego: deny: only CI may apply prod (api.service)`.
+    /// `policies/prod.rego: deny: only CI may apply prod (api.service)`, on one line: a message
+    /// is built from the plan (values from files anyone can change), so its control characters
+    /// are escaped and it cannot forge lines of a plan or an error.
     pub fn line(&self) -> String {
         let at = self
             .address
             .as_ref()
             .map(|a| format!(" ({a})"))
             .unwrap_or_default();
-        format!("{}: {}: {}{at}", self.policy, self.rule, self.msg)
+        crate::model::grammar::escape_controls(&format!(
+            "{}: {}: {}{at}",
+            self.policy, self.rule, self.msg
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_cannot_forge_a_line() {
+        let f = PolicyFinding {
+            policy: "policies/x.rego".into(),
+            rule: "deny".into(),
+            msg: "bad tag\nPlan: 0 to add".into(),
+            address: Some("api".into()),
+        };
+        assert_eq!(
+            f.line(),
+            "policies/x.rego: deny: bad tag\\nPlan: 0 to add (api)"
+        );
     }
 }

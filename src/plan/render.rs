@@ -34,18 +34,10 @@ pub fn policy_text(plan: &Plan) -> String {
         v.namespace
     );
     for d in &v.denials {
-        let _ = writeln!(
-            out,
-            "  {}",
-            format!("DENY {}", escape_controls(&d.line())).red()
-        );
+        let _ = writeln!(out, "  {}", format!("DENY {}", d.line()).red());
     }
     for w in &v.warnings {
-        let _ = writeln!(
-            out,
-            "  {}",
-            format!("WARN {}", escape_controls(&w.line())).yellow()
-        );
+        let _ = writeln!(out, "  {}", format!("WARN {}", w.line()).yellow());
     }
     if !v.exceptions.is_empty() {
         let _ = writeln!(out, "  excepted: {}", v.exceptions.join(", "));

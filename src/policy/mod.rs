@@ -187,7 +187,12 @@ impl Policies {
         })
     }
 
-    /// Whether any policy file was loaded.
+    /// How many policy files were loaded.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether no policy file was loaded.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

@@ -385,6 +385,20 @@ impl Project {
         cmd
     }
 
+    /// The audit events of `env` whose action is `action`, in order (`audit log --format json`).
+    pub fn audit_events(&self, env: &str, action: &str) -> Vec<serde_json::Value> {
+        let log = self
+            .converge(&["-e", env, "audit", "log", "--format", "json"])
+            .expect(0)
+            .json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    }
+
     /// The path of an environment's SQLite state.
     pub fn state_db(&self, env: &str) -> PathBuf {
         self.root().join("state").join(format!("{env}.db"))

@@ -260,12 +260,7 @@ impl Loader<'_> {
                     }
                 },
             };
-            if let Some(declared) = self.resources.get(&address) {
-                let at = declared
-                    .location
-                    .as_ref()
-                    .map(|l| format!(" (at {}:{}:{})", l.file, l.line, l.column))
-                    .unwrap_or_default();
+            if let Some(at) = self.declared_at(&address) {
                 self.err(
                     file,
                     &span,
@@ -488,6 +483,19 @@ impl Loader<'_> {
         }
     }
 
+    /// ` (at FILE:LINE:COLUMN)` where `address` is declared (empty when its place is not
+    /// known); `None` when it is not declared.
+    fn declared_at(&self, address: &Address) -> Option<String> {
+        let declared = self.resources.get(address)?;
+        Some(
+            declared
+                .location
+                .as_ref()
+                .map(|l| format!(" (at {}:{}:{})", l.file, l.line, l.column))
+                .unwrap_or_default(),
+        )
+    }
+
     /// What is wrong with moving `from` to `to`, by Terraform's rules.
     fn moved_problem(
         &self,
@@ -500,12 +508,7 @@ impl Loader<'_> {
         }
         match (from, to) {
             (MoveEnd::Resource(a), MoveEnd::Resource(_)) => {
-                let declared = self.resources.get(a)?;
-                let at = declared
-                    .location
-                    .as_ref()
-                    .map(|l| format!(" (at {}:{}:{})", l.file, l.line, l.column))
-                    .unwrap_or_default();
+                let at = self.declared_at(a)?;
                 Some(format!(
                     "`{a}` is still declared in the files{at}: a `moved` entry's `from` is the old address, no longer declared"
                 ))
